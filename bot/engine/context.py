@@ -1,0 +1,114 @@
+"""``Ctx``: what flow code sees while one message is handled.
+
+It holds the conversation's state and collects replies; nothing is written or sent until the
+runtime commits. Flow code reaches its own dependencies through ``ctx.services`` (the handlers
+package defines what that object is; the engine does not know).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from bot.engine.flow import Flow
+from bot.engine.i18n import Translator
+from bot.engine.messages import ConversationKey, FileRef, Inbound, Option, Origin, Reply, ReplyKind
+from bot.engine.ports import MediaStore
+from bot.engine.state import ConversationState, FlowRun, Session
+from bot.engine.store import QueuedReply
+
+
+class Ctx:
+    def __init__(
+        self,
+        *,
+        key: ConversationKey,
+        conversation_id: int | None,
+        state: ConversationState,
+        inbound: Inbound | None,
+        translator: Translator,
+        services: Any,
+        media: MediaStore,
+        now: datetime,
+    ) -> None:
+        self.key = key
+        self.conversation_id = conversation_id
+        self.state = state
+        self.inbound = inbound
+        self.t = translator
+        self.services = services
+        self.media = media
+        self.now = now
+        self.replies: list[QueuedReply] = []
+        self.flow: Flow | None = None  # the flow of ``state.run``, set by the runtime
+
+    # ---- answers of the current flow ---------------------------------------------------------
+
+    @property
+    def run(self) -> FlowRun:
+        if self.state.run is None:
+            raise RuntimeError("no flow is running")
+        return self.state.run
+
+    @property
+    def answers(self) -> dict[str, Any]:
+        return self.run.answers if self.state.run else {}
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.answers.get(name, default)
+
+    def set(self, name: str, value: Any) -> None:
+        self.run.answers[name] = value
+
+    def idempotency_key(self, purpose: str) -> str:
+        """Stable across redeliveries and retries of the same step of the same flow run, so a
+        platform call repeated after a crash does not create a second order."""
+        run_id = self.state.run.run_id if self.state.run else 0
+        return f"{self.key}:{run_id}:{purpose}"
+
+    # ---- the account ------------------------------------------------------------------------
+
+    @property
+    def session(self) -> Session | None:
+        return self.state.session
+
+    @property
+    def logged_in(self) -> bool:
+        return self.state.session is not None
+
+    def login(self, session: Session) -> None:
+        self.state.session = session
+
+    def logout(self) -> None:
+        self.state.session = None
+
+    @property
+    def memory(self) -> dict[str, Any]:
+        return self.state.memory
+
+    @property
+    def locale(self) -> str:
+        return self.t.locale
+
+    # ---- replies -------------------------------------------------------------------------------
+
+    def say(self, key: str, *, options: Sequence[Option] = (), **params: Any) -> None:
+        self.say_text(self.t(key, **params), options=options)
+
+    def say_text(self, text: str, *, options: Sequence[Option] = (), origin: Origin = Origin.BOT) -> None:
+        self.replies.append(QueuedReply(Reply(ReplyKind.TEXT, text=text, options=tuple(options)), origin))
+
+    def image(self, file: FileRef, caption: str = "") -> None:
+        self.replies.append(QueuedReply(Reply(ReplyKind.IMAGE, text=caption, file=file), Origin.BOT))
+
+    def document(self, file: FileRef, caption: str = "") -> None:
+        self.replies.append(QueuedReply(Reply(ReplyKind.FILE, text=caption, file=file), Origin.BOT))
+
+    def link(self, url: str, caption: str) -> None:
+        self.replies.append(QueuedReply(Reply(ReplyKind.LINK, text=caption, url=url), Origin.BOT))
+
+    def option(self, token: str, key: str, **params: Any) -> Option:
+        """A button whose label is a catalog text. Tokens starting with ``@`` are global
+        (menu, flows); others are scoped to the current step by the runtime."""
+        return Option(token, self.t(key, **params))

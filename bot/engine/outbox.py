@@ -1,0 +1,136 @@
+"""Delivers queued replies: in order per conversation, with retries and backoff.
+
+Every message the engine ever says goes through here (answers, status pushes, reminders, staff
+replies), so ownership is checked in one place, just before each send: a bot message queued
+before staff took a conversation over is held, never sent over the human.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from bot.engine.messages import Origin, OutboundMessage
+from bot.engine.ports import ChannelSender
+from bot.engine.state import Owner
+from bot.engine.store import ConversationStore, OutboxStatus
+from bot.errors import DeliveryFailed
+
+log = logging.getLogger("sealbot.outbox")
+
+
+class OutboxDispatcher:
+    def __init__(
+        self,
+        store: ConversationStore,
+        senders: Mapping[str, ChannelSender],
+        clock: Any,
+        *,
+        batch: int = 50,
+        lease: timedelta = timedelta(seconds=60),
+        max_attempts: int = 8,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 300.0,
+        idle_poll: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.senders = dict(senders)
+        self.clock = clock
+        self.batch = batch
+        self.lease = lease
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.idle_poll = idle_poll
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.sent = 0
+        self.failed = 0
+
+    def kick(self, _messages: object = None) -> None:
+        self._wake.set()
+
+    def backoff(self, attempts: int) -> float:
+        delay: float = min(self.backoff_cap, self.backoff_base * 2.0 ** max(0, attempts - 1))
+        return delay * (0.8 + random.random() * 0.4)  # noqa: S311 - jitter, not security
+
+    async def run_once(self) -> int:
+        """Deliver what is due now; returns how many messages were attempted."""
+        messages = await self.store.claim_due(self.clock.now(), limit=self.batch, lease=self.lease)
+        if not messages:
+            return 0
+        await asyncio.gather(*(self._deliver(m) for m in messages))
+        return len(messages)
+
+    async def drain(self, *, rounds: int = 100) -> None:
+        """Deliver until nothing is due (tests and the terminal chat)."""
+        for _ in range(rounds):
+            if await self.run_once() == 0:
+                return
+
+    async def _deliver(self, message: OutboundMessage) -> None:
+        if message.origin is Origin.BOT:
+            owner = await self.store.owner_of(message.key)
+            if not Owner.is_bot(owner):
+                await self.store.mark_final(message.outbox_id, OutboxStatus.HELD, f"owner is {owner}")
+                return
+        sender = self.senders.get(message.key.channel)
+        if sender is None:
+            await self.store.mark_final(message.outbox_id, OutboxStatus.FAILED, "no sender for channel")
+            log.error("no sender for channel %s", message.key.channel)
+            return
+        try:
+            await sender.send(message)
+        except DeliveryFailed as exc:
+            await self._failed(message, exc)
+            return
+        except Exception as exc:  # a sender bug must not stop the dispatcher
+            log.exception("sender %s crashed", message.key.channel)
+            await self._failed(message, DeliveryFailed(f"sender error: {exc!r}"))
+            return
+        self.sent += 1
+        await self.store.mark_sent(message.outbox_id, self.clock.now())
+
+    async def _failed(self, message: OutboundMessage, exc: DeliveryFailed) -> None:
+        attempts = message.attempt
+        if not exc.retryable or attempts >= self.max_attempts:
+            self.failed += 1
+            log.warning("giving up on outbox %s: %s", message.outbox_id, exc.reason)
+            await self.store.mark_final(message.outbox_id, OutboxStatus.FAILED, exc.reason)
+            return
+        delay = exc.retry_after if exc.retry_after is not None else self.backoff(attempts)
+        log.info("outbox %s retry in %.1fs: %s", message.outbox_id, delay, exc.reason)
+        await self.store.mark_retry(
+            message.outbox_id, self.clock.now() + timedelta(seconds=delay), exc.reason
+        )
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="outbox-dispatcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                busy = await self.run_once()
+            except Exception:
+                log.exception("outbox round failed")
+                busy = 0
+            if busy:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll)

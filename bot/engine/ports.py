@@ -1,0 +1,27 @@
+"""Interfaces the engine depends on; adapters implement them, the composition root wires them."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bot.engine.messages import FileRef, OutboundMessage
+
+
+class ChannelSender(Protocol):
+    """Delivers one outbound message on one channel kind.
+
+    Raises ``bot.errors.DeliveryFailed`` on failure; the outbox owns retries and backoff, so an
+    implementation makes one attempt and reports ``retry_after`` when the channel asked for it.
+    """
+
+    channel: str
+
+    async def send(self, message: OutboundMessage) -> None: ...
+
+
+class MediaStore(Protocol):
+    """Content-addressed storage for files that pass through chats (uploads, PDFs, QR codes)."""
+
+    async def put(self, data: bytes, *, filename: str, content_type: str) -> FileRef: ...
+
+    async def get(self, media_id: str) -> bytes: ...

@@ -1,0 +1,315 @@
+"""The engine: handles one inbound message or event for one conversation, durably.
+
+``Engine.handle`` is the whole promise of the engine in one call:
+
+1. hold the conversation's lock (in process, and across workers when configured);
+2. load the state and the receipt of this delivery id: a duplicate gets the replies it got the
+   first time, and nothing else happens;
+3. interpret the flow (``FlowInterpreter``) against a ``Ctx``, collecting replies;
+4. commit state, receipt and outbox rows in one transaction guarded by the version read;
+5. wake the outbox dispatcher, which delivers (and re-checks ownership just before sending).
+
+A bug in flow code never reaches the user as a stack trace: the state is left as it was, the
+delivery is recorded with an apology, and the error is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.engine.context import Ctx
+from bot.engine.flow import FlowRegistry
+from bot.engine.i18n import Catalog, Translator, normalise_locale
+from bot.engine.interpreter import FlowInterpreter, HomeHandler
+from bot.engine.locks import ConversationLocks
+from bot.engine.messages import (
+    ConversationKey,
+    ExternalEvent,
+    Inbound,
+    InboundKind,
+    Origin,
+    OutboundMessage,
+    Reply,
+)
+from bot.engine.ports import MediaStore
+from bot.engine.secrets_box import SecretBox, mask_text
+from bot.engine.state import ConversationState, Owner, StateCodec
+from bot.engine.store import Commit, ConversationStore, QueuedReply, Snapshot
+from bot.errors import VersionConflict
+
+log = logging.getLogger("sealbot.engine")
+
+EventHandler = Callable[[Ctx, ExternalEvent], Awaitable[None]]
+OwnershipHook = Callable[[Ctx], Awaitable[None]]
+
+
+class Clock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class EngineHooks:
+    """Points where other packages plug in without the engine importing them."""
+
+    # status pushes for events no waiting flow consumed (platform events, job updates)
+    event_handlers: dict[str, EventHandler] = field(default_factory=dict)
+    # the user asked for a human (support inbox is told)
+    on_handoff: OwnershipHook | None = None
+    # a user message arrived while staff own the conversation
+    on_message_for_staff: OwnershipHook | None = None
+    # called after every commit (e.g. to wake the outbox dispatcher)
+    after_commit: list[Callable[[list[OutboundMessage]], None]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PassiveWindow:
+    """Channels that can answer inside the webhook response (WeChat) get their replies held
+    back from the dispatcher for this long, so the webhook can claim them first."""
+
+    channel: str
+    hold: timedelta
+
+
+class Engine:
+    MAX_CONFLICT_RETRIES = 5
+
+    def __init__(
+        self,
+        *,
+        store: ConversationStore,
+        flows: FlowRegistry,
+        catalog: Catalog,
+        box: SecretBox,
+        media: MediaStore,
+        services: Any = None,
+        locks: ConversationLocks | None = None,
+        clock: Any = None,
+        home: HomeHandler | None = None,
+        hooks: EngineHooks | None = None,
+        passive_windows: Sequence[PassiveWindow] = (),
+    ) -> None:
+        self.store = store
+        self.flows = flows
+        self.catalog = catalog
+        self.media = media
+        self.services = services
+        self.locks = locks or ConversationLocks()
+        self.clock = clock or Clock()
+        self.hooks = hooks or EngineHooks()
+        self.codec = StateCodec(box, self._sensitive_fields)
+        self.interpreter = FlowInterpreter(flows, home=home)
+        self._passive = {w.channel: w.hold for w in passive_windows}
+
+    def _sensitive_fields(self, flow_name: str) -> set[str]:
+        flow = self.flows.get(flow_name)
+        return flow.sensitive_names() if flow else set()
+
+    def translator(self, state: ConversationState) -> Translator:
+        return Translator(self.catalog, state.locale or "zh-CN")
+
+    # ---- handling -------------------------------------------------------------------------------
+
+    async def handle(self, inbound: Inbound) -> list[OutboundMessage]:
+        """Handle one delivery; returns the replies it produced (the same ones for a duplicate)."""
+        for attempt in range(self.MAX_CONFLICT_RETRIES):
+            async with self.locks.hold(inbound.key):
+                try:
+                    messages = await self._handle_locked(inbound)
+                except VersionConflict:
+                    # Another worker without our lock (lost lock, misconfiguration) won the
+                    # write; reading again and redoing the message is always safe because
+                    # nothing was committed.
+                    log.warning("version conflict on %s, attempt %d", inbound.key, attempt + 1)
+                    continue
+            for callback in self.hooks.after_commit:
+                callback(messages)
+            return messages
+        raise VersionConflict(str(inbound.key))
+
+    async def _handle_locked(self, inbound: Inbound) -> list[OutboundMessage]:
+        snapshot = await self.store.load(inbound.key, inbound.message_id)
+        if snapshot.duplicate_of is not None:
+            log.info("duplicate delivery %s on %s", inbound.message_id, inbound.key)
+            return await self.store.outbound(snapshot.duplicate_of)
+        state = self._load_state(snapshot, inbound)
+        before = self.codec.dump(state)
+        ctx = self._ctx(inbound.key, snapshot, state, inbound)
+        sensitive_step = self.interpreter.expects_sensitive(ctx)
+        try:
+            await self._dispatch(ctx, inbound)
+        except Exception:
+            log.exception("flow code failed on %s (%s)", inbound.key, inbound.kind)
+            state = self.codec.load(before)
+            ctx = self._ctx(inbound.key, snapshot, state, inbound)
+            ctx.say("engine.internal_error")
+            await self.interpreter.reprompt(ctx)
+        change = self._commit_for(ctx, inbound, sensitive_step)
+        return await self.store.commit(inbound.key, snapshot, change, self.clock.now())
+
+    def _load_state(self, snapshot: Snapshot, inbound: Inbound) -> ConversationState:
+        if snapshot.state is None:
+            return ConversationState(locale=normalise_locale(inbound.language_hint))
+        return self.codec.load(snapshot.state)
+
+    def _ctx(
+        self, key: ConversationKey, snapshot: Snapshot, state: ConversationState, inbound: Inbound | None
+    ) -> Ctx:
+        return Ctx(
+            key=key,
+            conversation_id=snapshot.conversation_id,
+            state=state,
+            inbound=inbound,
+            translator=self.translator(state),
+            services=self.services,
+            media=self.media,
+            now=self.clock.now(),
+        )
+
+    async def _dispatch(self, ctx: Ctx, inbound: Inbound) -> None:
+        state = ctx.state
+        if inbound.kind is InboundKind.EVENT:
+            assert inbound.event is not None
+            await self._on_event(ctx, inbound.event)
+            return
+        if not Owner.is_bot(state.owner):
+            # Staff own the conversation: the bot keeps quiet and lets the desk know.
+            if self.hooks.on_message_for_staff is not None:
+                await self.hooks.on_message_for_staff(ctx)
+            return
+        handoff_before = state.owner
+        await self.interpreter.on_user_input(ctx, inbound)
+        if state.owner == Owner.WAITING and handoff_before != Owner.WAITING and self.hooks.on_handoff:
+            await self.hooks.on_handoff(ctx)
+
+    async def _on_event(self, ctx: Ctx, event: ExternalEvent) -> None:
+        consumed = await self.interpreter.on_event(ctx, event)
+        if consumed:
+            return
+        handler = self.hooks.event_handlers.get(event.type)
+        if handler is not None:
+            await handler(ctx, event)
+        else:
+            log.info("event %s (%s) for %s had no taker", event.event_id, event.type, ctx.key)
+
+    def _commit_for(self, ctx: Ctx, inbound: Inbound | None, sensitive_step: bool) -> Commit:
+        state = ctx.state
+        not_before = None
+        hold = self._passive.get(ctx.key.channel)
+        if hold is not None and inbound is not None and inbound.kind is not InboundKind.EVENT:
+            not_before = self.clock.now() + hold
+        replies = [QueuedReply(r.reply, r.origin, r.not_before or not_before) for r in ctx.replies]
+        return Commit(
+            state=self.codec.dump(state),
+            owner=state.owner,
+            platform_account_id=state.session.account_id if state.session else None,
+            flow=state.run.flow if state.run else None,
+            wait_deadline=state.wait_deadline(),
+            message_id=inbound.message_id if inbound else None,
+            inbound_kind=inbound.kind.value if inbound else "push",
+            inbound_body=self._inbound_body(inbound, sensitive_step),
+            replies=replies,
+            in_reply_to=inbound.message_id if inbound and inbound.kind is not InboundKind.EVENT else None,
+            touched_by_user=inbound is not None and inbound.kind is not InboundKind.EVENT,
+        )
+
+    def _inbound_body(self, inbound: Inbound | None, sensitive_step: bool) -> dict[str, Any]:
+        if inbound is None:
+            return {}
+        body: dict[str, Any] = {"at": inbound.at.isoformat()}
+        if inbound.text:
+            body["text"] = "******" if sensitive_step else mask_text(inbound.text[:2000])
+        if inbound.file:
+            body["file"] = inbound.file.to_dict()
+        if inbound.event:
+            body["event"] = {"id": inbound.event.event_id, "type": inbound.event.type}
+        return body
+
+    # ---- proactive messages, events, ownership, timers -------------------------------------------
+
+    async def push(
+        self,
+        key: ConversationKey,
+        build: Callable[[Ctx], Awaitable[None]],
+        *,
+        dedupe_id: str | None = None,
+    ) -> list[OutboundMessage]:
+        """Run ``build`` against the conversation (it may say things and change state) and
+        commit, as for an inbound message; ``dedupe_id`` makes the push exactly-once."""
+        async with self.locks.hold(key):
+            snapshot = await self.store.load(key, dedupe_id)
+            if snapshot.duplicate_of is not None:
+                return await self.store.outbound(snapshot.duplicate_of)
+            state = self._load_state(snapshot, Inbound.text_message(key, "", ""))
+            ctx = self._ctx(key, snapshot, state, None)
+            await build(ctx)
+            change = self._commit_for(ctx, None, False)
+            if dedupe_id is not None:
+                change = Commit(**{**change.__dict__, "message_id": dedupe_id})
+            messages = await self.store.commit(key, snapshot, change, self.clock.now())
+        for callback in self.hooks.after_commit:
+            callback(messages)
+        return messages
+
+    async def deliver_event(self, key: ConversationKey, event: ExternalEvent) -> list[OutboundMessage]:
+        return await self.handle(Inbound.external(key, event))
+
+    async def deliver_account_event(
+        self, platform_account_id: str, event: ExternalEvent
+    ) -> list[OutboundMessage]:
+        """An event about an account reaches the conversation that waits for it, or else the
+        account's most recently active chat identity (once, not once per identity)."""
+        keys = await self.store.keys_for_account(platform_account_id)
+        if not keys:
+            return []
+        for key in keys:
+            snapshot = await self.store.load(key, None)
+            if snapshot.state is None:
+                continue
+            state = self.codec.load(snapshot.state)
+            ctx = self._ctx(key, snapshot, state, None)
+            if self.interpreter.would_consume(ctx, event):
+                return await self.deliver_event(key, event)
+        return await self.deliver_event(keys[0], event)
+
+    async def set_owner(self, key: ConversationKey, owner: str, *, notice: str | None = None) -> None:
+        """Change who answers; ``notice`` (a catalog key) tells the user, whoever owns it."""
+
+        async def change(ctx: Ctx) -> None:
+            ctx.state.owner = owner
+            if notice:
+                ctx.say_text(ctx.t(notice), origin=Origin.SYSTEM)
+            if Owner.is_bot(owner):
+                await self.interpreter.reprompt(ctx)
+
+        await self.push(key, change)
+
+    async def staff_say(self, key: ConversationKey, reply: Reply) -> list[OutboundMessage]:
+        async def say(ctx: Ctx) -> None:
+            ctx.replies.append(QueuedReply(reply, Origin.STAFF))
+
+        return await self.push(key, say)
+
+    async def fire_due_timeouts(self, *, limit: int = 100) -> int:
+        """Deliver a timeout event to every conversation whose Wait has passed its deadline.
+        The event id names the run and step, so firing twice has one effect."""
+        fired = 0
+        for key in await self.store.due_waits(self.clock.now(), limit):
+            snapshot = await self.store.load(key, None)
+            if snapshot.state is None:
+                continue
+            state = self.codec.load(snapshot.state)
+            if state.run is None:
+                continue
+            event = ExternalEvent(
+                event_id=f"timeout:{state.run.run_id}:{state.run.step}:{state.run.wait_deadline}",
+                type=FlowInterpreter.TIMEOUT_EVENT,
+                data={"run_id": state.run.run_id, "step": state.run.step},
+            )
+            await self.deliver_event(key, event)
+            fired += 1
+        return fired

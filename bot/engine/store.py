@@ -1,0 +1,488 @@
+"""Durable conversation storage: state, inbound receipts and the outbox, in one transaction.
+
+``ConversationStore`` is the contract; ``SqlConversationStore`` implements it on SQLite and on
+PostgreSQL through SQLAlchemy Core (tests/contract runs one suite against both). The engine
+commits a conversation's new state, the receipt of the inbound message that produced it and
+the replies it queued in ONE transaction, guarded by the version it read: that is what makes a
+crash lose nothing the user was told and a redelivery see the same reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.engine.messages import ConversationKey, Origin, OutboundMessage, Reply
+from bot.engine.tables import conversations, event_cursor, inbound_receipts, outbox
+from bot.errors import StorageError, VersionConflict
+
+
+class OutboxStatus:
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    HELD = "held"
+    PASSIVE = "passive"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What ``load`` read: the state (None for a new conversation) and, for a duplicate
+    delivery, the ids of the replies the first delivery produced."""
+
+    conversation_id: int | None
+    version: int
+    state: dict[str, Any] | None
+    duplicate_of: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class QueuedReply:
+    reply: Reply
+    origin: Origin
+    not_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Commit:
+    """Everything one handled message changes."""
+
+    state: dict[str, Any]
+    owner: str
+    platform_account_id: str | None
+    flow: str | None
+    wait_deadline: datetime | None
+    message_id: str | None  # None for proactive pushes that have no inbound to dedupe
+    inbound_kind: str
+    inbound_body: dict[str, Any]
+    replies: Sequence[QueuedReply]
+    in_reply_to: str | None
+    touched_by_user: bool
+
+
+@dataclass(frozen=True)
+class ConversationRow:
+    conversation_id: int
+    key: ConversationKey
+    owner: str
+    flow: str | None
+    platform_account_id: str | None
+    updated_at: datetime
+    last_inbound_at: datetime | None
+    state: dict[str, Any]
+
+
+class ConversationStore(Protocol):
+    async def load(self, key: ConversationKey, message_id: str | None) -> Snapshot: ...
+
+    async def commit(
+        self, key: ConversationKey, snapshot: Snapshot, change: Commit, now: datetime
+    ) -> list[OutboundMessage]: ...
+
+    async def outbound(self, ids: Sequence[int]) -> list[OutboundMessage]: ...
+
+    async def claim_due(self, now: datetime, *, limit: int, lease: timedelta) -> list[OutboundMessage]: ...
+
+    async def mark_sent(self, outbox_id: int, now: datetime) -> None: ...
+
+    async def mark_retry(self, outbox_id: int, next_attempt_at: datetime, error: str) -> None: ...
+
+    async def mark_final(self, outbox_id: int, status: str, error: str | None) -> None: ...
+
+    async def claim_passive(self, ids: Sequence[int]) -> list[OutboundMessage]: ...
+
+    async def owner_of(self, key: ConversationKey) -> str: ...
+
+    async def get(self, key: ConversationKey) -> ConversationRow | None: ...
+
+    async def keys_for_account(self, platform_account_id: str) -> list[ConversationKey]: ...
+
+    async def due_waits(self, now: datetime, limit: int) -> list[ConversationKey]: ...
+
+    async def delivered(self, key: ConversationKey, after_id: int, limit: int) -> list[OutboundMessage]: ...
+
+    async def inbound_log(self, key: ConversationKey, limit: int) -> list[dict[str, Any]]: ...
+
+    async def cursor(self, name: str) -> int: ...
+
+    async def set_cursor(self, name: str, position: int, now: datetime) -> None: ...
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything in the engine is UTC-aware.
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class SqlConversationStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    # ---- the handling transaction -------------------------------------------------------------
+
+    async def load(self, key: ConversationKey, message_id: str | None) -> Snapshot:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(conversations.c.id, conversations.c.version, conversations.c.state).where(
+                        conversations.c.channel == key.channel,
+                        conversations.c.account == key.account,
+                        conversations.c.user_id == key.user_id,
+                    )
+                )
+            ).first()
+            if row is None:
+                return Snapshot(None, 0, None)
+            duplicate: tuple[int, ...] | None = None
+            if message_id is not None:
+                receipt = (
+                    await conn.execute(
+                        sa.select(inbound_receipts.c.reply_ids).where(
+                            inbound_receipts.c.conversation_id == row.id,
+                            inbound_receipts.c.message_id == message_id,
+                        )
+                    )
+                ).first()
+                if receipt is not None:
+                    duplicate = tuple(receipt.reply_ids)
+            return Snapshot(row.id, row.version, row.state, duplicate)
+
+    async def commit(
+        self, key: ConversationKey, snapshot: Snapshot, change: Commit, now: datetime
+    ) -> list[OutboundMessage]:
+        try:
+            async with self.engine.begin() as conn:
+                conv_id = await self._write_state(conn, key, snapshot, change, now)
+                messages = await self._queue(conn, conv_id, key, change, now)
+                if change.message_id is not None:
+                    await conn.execute(
+                        inbound_receipts.insert().values(
+                            conversation_id=conv_id,
+                            message_id=change.message_id,
+                            kind=change.inbound_kind,
+                            body=change.inbound_body,
+                            reply_ids=[m.outbox_id for m in messages],
+                            received_at=now,
+                        )
+                    )
+                return messages
+        except sa.exc.IntegrityError as exc:
+            # A concurrent first message created the row, or the same delivery id was committed
+            # by another worker: both mean "someone else won", and the caller retries.
+            raise VersionConflict(str(key)) from exc
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"commit failed for {key}") from exc
+
+    async def _write_state(
+        self, conn: AsyncConnection, key: ConversationKey, snapshot: Snapshot, change: Commit, now: datetime
+    ) -> int:
+        values: dict[str, Any] = {
+            "state": change.state,
+            "owner": change.owner,
+            "platform_account_id": change.platform_account_id,
+            "flow": change.flow,
+            "wait_deadline": change.wait_deadline,
+            "updated_at": now,
+        }
+        if change.touched_by_user:
+            values["last_inbound_at"] = now
+        if snapshot.conversation_id is None:
+            result = await conn.execute(
+                conversations.insert().values(
+                    channel=key.channel,
+                    account=key.account,
+                    user_id=key.user_id,
+                    version=1,
+                    created_at=now,
+                    **values,
+                )
+            )
+            pk = result.inserted_primary_key
+            assert pk is not None
+            return int(pk[0])
+        result = await conn.execute(
+            conversations.update()
+            .where(
+                conversations.c.id == snapshot.conversation_id,
+                conversations.c.version == snapshot.version,
+            )
+            .values(version=snapshot.version + 1, **values)
+        )
+        if result.rowcount != 1:
+            raise VersionConflict(str(key))
+        return snapshot.conversation_id
+
+    async def _queue(
+        self, conn: AsyncConnection, conv_id: int, key: ConversationKey, change: Commit, now: datetime
+    ) -> list[OutboundMessage]:
+        messages: list[OutboundMessage] = []
+        for queued in change.replies:
+            result = await conn.execute(
+                outbox.insert().values(
+                    conversation_id=conv_id,
+                    channel=key.channel,
+                    origin=queued.origin.value,
+                    payload={"key": str(key), "reply": queued.reply.to_dict()},
+                    status=OutboxStatus.PENDING,
+                    attempts=0,
+                    next_attempt_at=queued.not_before or now,
+                    in_reply_to=change.in_reply_to,
+                    created_at=now,
+                )
+            )
+            pk = result.inserted_primary_key
+            assert pk is not None
+            messages.append(
+                OutboundMessage(int(pk[0]), key, queued.reply, queued.origin, now, change.in_reply_to)
+            )
+        return messages
+
+    # ---- the outbox -------------------------------------------------------------------------
+
+    @staticmethod
+    def _message(row: Any, attempt: int | None = None) -> OutboundMessage:
+        return OutboundMessage(
+            outbox_id=row.id,
+            key=ConversationKey.parse(row.payload["key"]),
+            reply=Reply.from_dict(row.payload["reply"]),
+            origin=Origin(row.origin),
+            created_at=_aware(row.created_at) or datetime.now(UTC),
+            in_reply_to=row.in_reply_to,
+            attempt=attempt if attempt is not None else max(1, row.attempts),
+        )
+
+    async def outbound(self, ids: Sequence[int]) -> list[OutboundMessage]:
+        if not ids:
+            return []
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(sa.select(outbox).where(outbox.c.id.in_(list(ids))).order_by(outbox.c.id))
+            ).all()
+        return [self._message(r) for r in rows]
+
+    async def claim_due(self, now: datetime, *, limit: int, lease: timedelta) -> list[OutboundMessage]:
+        """Claim due messages, oldest first, at most one per conversation at a time so that a
+        conversation's messages leave in order; a crashed worker's lease expires and another
+        worker takes the message over."""
+        async with self.engine.begin() as conn:
+            busy = (
+                sa.select(outbox.c.conversation_id)
+                .where(outbox.c.status == OutboxStatus.SENDING, outbox.c.lease_until > now)
+                .scalar_subquery()
+            )
+            candidates = (
+                await conn.execute(
+                    sa.select(outbox)
+                    .where(
+                        sa.or_(
+                            outbox.c.status == OutboxStatus.PENDING,
+                            sa.and_(outbox.c.status == OutboxStatus.SENDING, outbox.c.lease_until <= now),
+                        ),
+                        outbox.c.conversation_id.not_in(busy),
+                    )
+                    .order_by(outbox.c.id)
+                    .limit(limit * 4)
+                )
+            ).all()
+            claimed: list[OutboundMessage] = []
+            seen: set[int] = set()
+            for row in candidates:
+                if row.conversation_id in seen:
+                    continue
+                seen.add(row.conversation_id)
+                if _aware(row.next_attempt_at) > now:  # type: ignore[operator]
+                    continue  # the oldest of this conversation is not due: keep the order
+                result = await conn.execute(
+                    outbox.update()
+                    .where(outbox.c.id == row.id, outbox.c.status == row.status)
+                    .values(status=OutboxStatus.SENDING, lease_until=now + lease, attempts=row.attempts + 1)
+                )
+                if result.rowcount == 1:
+                    claimed.append(self._message(row, row.attempts + 1))
+                if len(claimed) >= limit:
+                    break
+            return claimed
+
+    async def mark_sent(self, outbox_id: int, now: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                outbox.update()
+                .where(outbox.c.id == outbox_id)
+                .values(status=OutboxStatus.SENT, sent_at=now, lease_until=None, last_error=None)
+            )
+
+    async def mark_retry(self, outbox_id: int, next_attempt_at: datetime, error: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                outbox.update()
+                .where(outbox.c.id == outbox_id)
+                .values(
+                    status=OutboxStatus.PENDING,
+                    next_attempt_at=next_attempt_at,
+                    lease_until=None,
+                    last_error=error,
+                )
+            )
+
+    async def mark_final(self, outbox_id: int, status: str, error: str | None) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                outbox.update()
+                .where(outbox.c.id == outbox_id)
+                .values(status=status, lease_until=None, last_error=error)
+            )
+
+    async def claim_passive(self, ids: Sequence[int]) -> list[OutboundMessage]:
+        """Take messages out of the outbox because a synchronous answer carries them; a message
+        the dispatcher already took is not returned, so it is never delivered twice."""
+        taken: list[int] = []
+        async with self.engine.begin() as conn:
+            for outbox_id in ids:
+                result = await conn.execute(
+                    outbox.update()
+                    .where(outbox.c.id == outbox_id, outbox.c.status == OutboxStatus.PENDING)
+                    .values(status=OutboxStatus.PASSIVE)
+                )
+                if result.rowcount == 1:
+                    taken.append(outbox_id)
+        return await self.outbound(taken)
+
+    async def release_held(self, key: ConversationKey) -> int:
+        """Discard bot messages held while staff owned the conversation (they are stale)."""
+        row = await self.get(key)
+        if row is None:
+            return 0
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                outbox.update()
+                .where(outbox.c.conversation_id == row.conversation_id, outbox.c.status == OutboxStatus.HELD)
+                .values(status=OutboxStatus.FAILED, last_error="held while staff owned the conversation")
+            )
+            return int(result.rowcount)
+
+    # ---- queries ------------------------------------------------------------------------------
+
+    def _key_clause(self, key: ConversationKey) -> sa.ColumnElement[bool]:
+        return sa.and_(
+            conversations.c.channel == key.channel,
+            conversations.c.account == key.account,
+            conversations.c.user_id == key.user_id,
+        )
+
+    async def owner_of(self, key: ConversationKey) -> str:
+        async with self.engine.connect() as conn:
+            owner = (
+                await conn.execute(sa.select(conversations.c.owner).where(self._key_clause(key)))
+            ).scalar()
+        return str(owner) if owner is not None else "bot"
+
+    async def get(self, key: ConversationKey) -> ConversationRow | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(conversations).where(self._key_clause(key)))).first()
+        if row is None:
+            return None
+        return ConversationRow(
+            conversation_id=row.id,
+            key=key,
+            owner=row.owner,
+            flow=row.flow,
+            platform_account_id=row.platform_account_id,
+            updated_at=_aware(row.updated_at) or datetime.now(UTC),
+            last_inbound_at=_aware(row.last_inbound_at),
+            state=row.state,
+        )
+
+    async def keys_for_account(self, platform_account_id: str) -> list[ConversationKey]:
+        """The chat identities bound to an account, most recently active first."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(conversations.c.channel, conversations.c.account, conversations.c.user_id)
+                    .where(conversations.c.platform_account_id == platform_account_id)
+                    .order_by(conversations.c.last_inbound_at.desc().nulls_last(), conversations.c.id.desc())
+                )
+            ).all()
+        return [ConversationKey(r.channel, r.account, r.user_id) for r in rows]
+
+    async def due_waits(self, now: datetime, limit: int) -> list[ConversationKey]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(conversations.c.channel, conversations.c.account, conversations.c.user_id)
+                    .where(conversations.c.wait_deadline.is_not(None), conversations.c.wait_deadline <= now)
+                    .order_by(conversations.c.wait_deadline)
+                    .limit(limit)
+                )
+            ).all()
+        return [ConversationKey(r.channel, r.account, r.user_id) for r in rows]
+
+    async def delivered(self, key: ConversationKey, after_id: int, limit: int) -> list[OutboundMessage]:
+        """Messages that reached the user (sent or carried passively), for transcripts and the
+        web chat's polling."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(outbox)
+                    .join(conversations, conversations.c.id == outbox.c.conversation_id)
+                    .where(
+                        self._key_clause(key),
+                        outbox.c.id > after_id,
+                        outbox.c.status.in_([OutboxStatus.SENT, OutboxStatus.PASSIVE]),
+                    )
+                    .order_by(outbox.c.id)
+                    .limit(limit)
+                )
+            ).all()
+        return [self._message(r) for r in rows]
+
+    async def inbound_log(self, key: ConversationKey, limit: int) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(inbound_receipts)
+                    .join(conversations, conversations.c.id == inbound_receipts.c.conversation_id)
+                    .where(self._key_clause(key))
+                    .order_by(inbound_receipts.c.id.desc())
+                    .limit(limit)
+                )
+            ).all()
+        return [
+            {
+                "id": r.id,
+                "message_id": r.message_id,
+                "kind": r.kind,
+                "body": r.body,
+                "at": _aware(r.received_at),
+            }
+            for r in reversed(rows)
+        ]
+
+    async def cursor(self, name: str) -> int:
+        async with self.engine.connect() as conn:
+            value = (
+                await conn.execute(sa.select(event_cursor.c.position).where(event_cursor.c.name == name))
+            ).scalar()
+        return int(value or 0)
+
+    async def set_cursor(self, name: str, position: int, now: datetime) -> None:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                event_cursor.update()
+                .where(event_cursor.c.name == name, event_cursor.c.position < position)
+                .values(position=position, updated_at=now)
+            )
+            if result.rowcount == 0:
+                exists = (
+                    await conn.execute(sa.select(event_cursor.c.name).where(event_cursor.c.name == name))
+                ).first()
+                if exists is None:
+                    await conn.execute(
+                        event_cursor.insert().values(name=name, position=position, updated_at=now)
+                    )

@@ -1,0 +1,97 @@
+"""The platform's composition root: builds its services and its ASGI app.
+
+``create_platform_app`` is what the bot mounts at ``/platform`` in the embedded default and what
+``uvicorn seal_platform.app:standalone`` would serve as a separate service. Routers are listed
+here, one per concept module; each takes its dependencies from ``request.app.state.services``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from seal_platform.clock import Clock, SystemClock
+from seal_platform.db import Database
+from seal_platform.errors import PlatformError
+from seal_platform.settings import PlatformSettings
+
+
+@dataclass
+class PlatformServices:
+    """Everything a platform request handler may need; built once, passed by reference."""
+
+    settings: PlatformSettings
+    db: Database
+    clock: Clock = field(default_factory=SystemClock)
+    # Filled by the modules that own them (sms provider, payment providers, storage, CA, ...).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def get_services(request: Request) -> PlatformServices:
+    services: PlatformServices = request.app.state.services
+    return services
+
+
+def create_platform_app(services: PlatformServices) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    app = FastAPI(
+        title="Seal platform API",
+        version="1",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+
+    @app.exception_handler(PlatformError)
+    async def _platform_error(_request: Request, exc: PlatformError) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content=exc.to_problem())
+
+    for router in _routers(services.settings):
+        app.include_router(router)
+    return app
+
+
+def build_platform_services(
+    settings: PlatformSettings,
+    clock: Clock | None = None,
+    *,
+    sms_provider: Any | None = None,
+    realname_verifier: Any | None = None,
+    password_hasher: Any | None = None,
+) -> PlatformServices:
+    """The services of the embedded default; pass providers to replace the defaults (tests, prod)."""
+    from seal_platform.events import notifier_for
+    from seal_platform.realname import LocalRealNameVerifier
+    from seal_platform.security import FieldCipher, PasswordHasher
+    from seal_platform.sms import ConsoleSmsProvider
+
+    db = Database(settings.database_url)
+    services = PlatformServices(settings=settings, db=db, clock=clock or SystemClock())
+    services.extra["sms_provider"] = sms_provider or ConsoleSmsProvider()
+    services.extra["realname_verifier"] = realname_verifier or LocalRealNameVerifier()
+    services.extra["password_hasher"] = password_hasher or PasswordHasher()
+    services.extra["field_cipher"] = FieldCipher.from_secret(settings.secret_key.get_secret_value())
+    services.extra["event_notifier"] = notifier_for(db)
+    return services
+
+
+def _routers(settings: PlatformSettings) -> list[Any]:
+    # One line per concept module; imported here so that the app is the only place that knows
+    # the whole API surface.
+    from seal_platform import api_accounts, api_events
+
+    routers: list[Any] = [api_accounts.router, api_events.router]
+    if settings.dev_pages and not settings.production:
+        from seal_platform import dev_pages
+
+        routers.append(dev_pages.router)
+    return routers

@@ -1,0 +1,444 @@
+"""What an applicant may do with orders, and the rules that decide it.
+
+The bot offers only what makes sense, but every rule is enforced here: the 60-day renewal
+window, one open order per seal, documents that belong to the applicant, the SMS code of a
+cancellation. ``orders.transition`` then enforces the state machine itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seal_platform import sms
+from seal_platform.accounts import Account, RealnameStatus
+from seal_platform.app import PlatformServices
+from seal_platform.companies import Company, get_company, upsert_company
+from seal_platform.documents import Document
+from seal_platform.errors import Conflict, InvalidInput, RuleViolation
+from seal_platform.events import publish
+from seal_platform.orders import (
+    DOCUMENT_ROLES,
+    NEEDS_ADDRESS,
+    NEW_SEAL_TYPES,
+    OPEN_STATUSES,
+    REQUIRED_DOCUMENTS,
+    SEAL_TYPES,
+    Order,
+    OrderStatus,
+    OrderType,
+    transition,
+)
+from seal_platform.pricing import check_years, order_price_fen
+from seal_platform.seals import Seal, SealStatus, get_seal, renewal_opens_at, set_status
+from seal_platform.validation import normalise_mobile, normalise_person_name
+
+# Which document kind may fill which order role.
+ROLE_KINDS: dict[str, str] = {
+    "business_licence": "business_licence",
+    "id_card_front": "id_card_front",
+    "id_card_back": "id_card_back",
+    "impression_form": "impression_form",
+    "impression_form_enterprise": "impression_form",
+    "impression_form_personal": "impression_form",
+}
+
+# Seal statuses each process may start from.
+SEAL_STATUSES_FOR: dict[OrderType, frozenset[SealStatus]] = {
+    OrderType.RENEWAL: frozenset({SealStatus.ACTIVE, SealStatus.LOCKED, SealStatus.EXPIRED}),
+    OrderType.CHANGE: frozenset({SealStatus.ACTIVE, SealStatus.LOCKED}),
+    OrderType.REISSUE: frozenset({SealStatus.ACTIVE, SealStatus.LOCKED, SealStatus.EXPIRED}),
+    OrderType.UNLOCK: frozenset({SealStatus.ACTIVE, SealStatus.LOCKED}),
+    OrderType.CANCELLATION: frozenset({SealStatus.ACTIVE, SealStatus.LOCKED, SealStatus.EXPIRED}),
+}
+
+
+class CompanyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=2, max_length=200)
+    uscc: str = Field(min_length=18, max_length=40)
+    legal_rep_name: str = Field(min_length=2, max_length=60)
+    legal_rep_id: str = Field(min_length=15, max_length=40)
+
+
+class MailingAddress(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    recipient: str = Field(min_length=2, max_length=60)
+    phone: str
+    province: str = Field(min_length=2, max_length=30)
+    city: str = Field(min_length=2, max_length=30)
+    district: str = Field(default="", max_length=30)
+    address: str = Field(min_length=4, max_length=200)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        return normalise_mobile(value)
+
+    @field_validator("recipient")
+    @classmethod
+    def _recipient(cls, value: str) -> str:
+        return normalise_person_name(value)
+
+
+class ChangeDetails(BaseModel):
+    """The seal's new holder data: a renamed company or a new legal representative."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    company_name: str | None = Field(default=None, min_length=2, max_length=200)
+    legal_rep_name: str | None = Field(default=None, min_length=2, max_length=60)
+
+
+class OrderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: OrderType
+    company: CompanyIn | None = None
+    company_id: str | None = None
+    seal_id: str | None = None
+    years: int | None = None
+    mailing_address: MailingAddress | None = None
+    documents: dict[str, str] = Field(default_factory=dict)
+    change: ChangeDetails | None = None
+
+
+class OrderUpdate(BaseModel):
+    """Edits of a draft (or, on resubmission, of a rejected order)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    company: CompanyIn | None = None
+    years: int | None = None
+    mailing_address: MailingAddress | None = None
+    documents: dict[str, str] | None = None
+    change: ChangeDetails | None = None
+
+
+def request_hash(request: OrderCreate) -> str:
+    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def create_order(
+    session: AsyncSession,
+    services: PlatformServices,
+    account: Account,
+    request: OrderCreate,
+    *,
+    idempotency_key: str | None = None,
+) -> tuple[Order, bool]:
+    """A new draft order; ``(order, False)`` when the idempotency key returns an earlier one."""
+    digest = request_hash(request)
+    if idempotency_key is not None:
+        earlier = await _by_idempotency_key(session, account.id, idempotency_key, digest)
+        if earlier is not None:
+            return earlier, False
+    now = services.clock.now()
+    order = Order(
+        account_id=account.id,
+        type=request.type.value,
+        status=OrderStatus.DRAFT.value,
+        documents={},
+        details={},
+        result={},
+        idempotency_key=idempotency_key,
+        request_hash=digest,
+        created_at=now,
+        updated_at=now,
+    )
+    if request.type in NEW_SEAL_TYPES:
+        if account.realname_status != RealnameStatus.VERIFIED:
+            raise RuleViolation("请先完成实名认证", code="realname_required")
+        order.company_id = (await _company_for(session, services, account, request.company, request.company_id)).id
+        order.years = check_years(services.settings, request.years or 0)
+    else:
+        if request.seal_id is None:
+            raise InvalidInput("this order needs a seal", code="seal_required")
+        seal = await get_seal(session, account.id, request.seal_id)
+        await _check_seal_process(session, services, request.type, seal, exclude_order_id=None)
+        order.seal_id = seal.id
+        order.company_id = seal.company_id
+        if request.type == OrderType.RENEWAL:
+            order.years = check_years(services.settings, request.years or 0)
+    _apply_edits(
+        order,
+        mailing_address=request.mailing_address,
+        documents=request.documents,
+        change=request.change,
+    )
+    await _check_documents_owned(session, account.id, order.documents)
+    order.amount_fen = await _price(session, services, order)
+    try:
+        async with session.begin_nested():
+            session.add(order)
+    except IntegrityError:
+        # Two requests with the same key raced; the other one inserted first.
+        if idempotency_key is None:
+            raise
+        earlier = await _by_idempotency_key(session, account.id, idempotency_key, digest)
+        if earlier is None:
+            raise
+        return earlier, False
+    return order, True
+
+
+async def _by_idempotency_key(session: AsyncSession, account_id: str, key: str, digest: str) -> Order | None:
+    earlier = await session.scalar(
+        select(Order).where(Order.account_id == account_id, Order.idempotency_key == key)
+    )
+    if earlier is not None and earlier.request_hash != digest:
+        raise Conflict(
+            "this Idempotency-Key was used for a different request", code="idempotency_key_reused", key=key
+        )
+    return earlier
+
+
+async def _company_for(
+    session: AsyncSession,
+    services: PlatformServices,
+    account: Account,
+    company: CompanyIn | None,
+    company_id: str | None,
+) -> Company:
+    if company is not None:
+        return await upsert_company(
+            session,
+            services,
+            account_id=account.id,
+            name=company.name,
+            uscc=company.uscc,
+            legal_rep_name=company.legal_rep_name,
+            legal_rep_id=company.legal_rep_id,
+        )
+    if company_id is not None:
+        return await get_company(session, account.id, company_id)
+    raise InvalidInput("this order needs the company and its legal representative", code="company_required")
+
+
+async def _check_seal_process(
+    session: AsyncSession,
+    services: PlatformServices,
+    order_type: OrderType,
+    seal: Seal,
+    *,
+    exclude_order_id: str | None,
+) -> None:
+    if order_type not in SEAL_TYPES:
+        return
+    if seal.status not in SEAL_STATUSES_FOR[order_type]:
+        raise RuleViolation(
+            "the seal's status does not allow this",
+            code="seal_status_not_allowed",
+            seal_status=seal.status,
+            order_type=order_type.value,
+        )
+    if order_type == OrderType.RENEWAL:
+        opens_at = renewal_opens_at(seal, services.settings.renewal_window_days)
+        if opens_at is not None and services.clock.now() < opens_at:
+            raise RuleViolation(
+                f"印章到期前{services.settings.renewal_window_days}天内才可续期",
+                code="renewal_window_closed",
+                opens_at=opens_at.isoformat(),
+                opens_on=opens_at.date().isoformat(),
+                valid_to=seal.valid_to.isoformat() if seal.valid_to else None,
+            )
+    busy = select(Order.id).where(
+        Order.seal_id == seal.id,
+        Order.status.in_([s.value for s in OPEN_STATUSES]),
+    )
+    if exclude_order_id is not None:
+        busy = busy.where(Order.id != exclude_order_id)
+    other = await session.scalar(busy.limit(1))
+    if other is not None:
+        raise RuleViolation("this seal already has an order in progress", code="seal_busy", order_id=other)
+
+
+def _apply_edits(
+    order: Order,
+    *,
+    mailing_address: MailingAddress | None,
+    documents: dict[str, str] | None,
+    change: ChangeDetails | None,
+) -> None:
+    order_type = OrderType(order.type)
+    if mailing_address is not None:
+        if order_type not in NEEDS_ADDRESS:
+            raise InvalidInput("this order is not mailed", code="address_not_applicable")
+        order.mailing_address = mailing_address.model_dump()
+    if documents:
+        allowed = REQUIRED_DOCUMENTS.get(order_type, frozenset())
+        unknown = sorted(set(documents) - allowed)
+        if unknown:
+            raise InvalidInput(
+                "document roles not used by this order",
+                code="document_role_invalid",
+                roles=unknown,
+                allowed=sorted(allowed),
+                known=sorted(DOCUMENT_ROLES),
+            )
+        order.documents = {**order.documents, **documents}
+    if change is not None:
+        if order_type != OrderType.CHANGE:
+            raise InvalidInput("change details on a non-change order", code="change_not_applicable")
+        order.details = {**order.details, "change": change.model_dump(exclude_none=True)}
+
+
+async def _check_documents_owned(session: AsyncSession, account_id: str, documents: dict[str, str]) -> None:
+    for role, document_id in documents.items():
+        document = await session.get(Document, document_id)
+        # Another account's document is reported exactly like a missing one.
+        if document is None or document.account_id != account_id:
+            raise InvalidInput("document not found", code="document_not_found", role=role, document_id=document_id)
+        if document.kind != ROLE_KINDS[role]:
+            raise InvalidInput(
+                "the document is of the wrong kind for this role",
+                code="document_kind_mismatch",
+                role=role,
+                expected=ROLE_KINDS[role],
+                actual=document.kind,
+            )
+
+
+async def _price(session: AsyncSession, services: PlatformServices, order: Order) -> int:
+    seal_kind = None
+    if order.seal_id is not None:
+        seal = await session.get(Seal, order.seal_id)
+        seal_kind = seal.kind if seal is not None else None
+    return order_price_fen(services.settings, order.type, years=order.years, seal_kind=seal_kind)
+
+
+async def update_order(
+    session: AsyncSession, services: PlatformServices, account: Account, order: Order, edits: OrderUpdate
+) -> Order:
+    if order.status not in (OrderStatus.DRAFT, OrderStatus.REJECTED):
+        raise RuleViolation("only a draft or a rejected order can be edited", code="order_not_editable")
+    if edits.company is not None:
+        if OrderType(order.type) not in NEW_SEAL_TYPES:
+            raise InvalidInput("this order's company is the seal's", code="company_not_applicable")
+        if order.status != OrderStatus.DRAFT:
+            raise RuleViolation("the company cannot change after payment", code="order_not_editable")
+        order.company_id = (await _company_for(session, services, account, edits.company, None)).id
+    if edits.years is not None:
+        if order.status != OrderStatus.DRAFT or order.years is None:
+            raise RuleViolation("years can change only on a draft that has them", code="order_not_editable")
+        order.years = check_years(services.settings, edits.years)
+    _apply_edits(order, mailing_address=edits.mailing_address, documents=edits.documents, change=edits.change)
+    await _check_documents_owned(session, account.id, order.documents)
+    if order.status == OrderStatus.DRAFT:
+        order.amount_fen = await _price(session, services, order)
+    order.updated_at = services.clock.now()
+    await session.flush()
+    return order
+
+
+def _check_complete(order: Order) -> None:
+    order_type = OrderType(order.type)
+    missing = sorted(REQUIRED_DOCUMENTS.get(order_type, frozenset()) - set(order.documents))
+    if missing:
+        raise RuleViolation("documents are missing", code="documents_missing", roles=missing)
+    if order_type in NEEDS_ADDRESS and not order.mailing_address:
+        raise RuleViolation("a mailing address is needed", code="address_missing")
+    if order_type == OrderType.CHANGE and not order.details.get("change"):
+        raise RuleViolation("what changes is missing", code="change_details_missing")
+
+
+async def submit_order(
+    session: AsyncSession, services: PlatformServices, account: Account, order: Order
+) -> Order:
+    """Draft -> awaiting_payment, after the checks that payment must not skip."""
+    if order.type == OrderType.CANCELLATION:
+        raise RuleViolation("a cancellation is confirmed with an SMS code", code="use_cancellation_confirm")
+    _check_complete(order)
+    if order.seal_id is not None:
+        seal = await get_seal(session, account.id, order.seal_id)
+        # Rechecked: the window or the seal may have changed since the draft was made.
+        await _check_seal_process(session, services, OrderType(order.type), seal, exclude_order_id=order.id)
+    now = services.clock.now()
+    deadline = now + timedelta(minutes=services.settings.order_payment_timeout_minutes)
+    return await transition(
+        session,
+        order,
+        OrderStatus.AWAITING_PAYMENT,
+        now=now,
+        actor=f"account:{account.id}",
+        changes={"payment_deadline": deadline, "amount_fen": await _price(session, services, order)},
+        event_data={"amount_fen": order.amount_fen, "payment_deadline": deadline.isoformat()},
+    )
+
+
+async def cancel_order(
+    session: AsyncSession, services: PlatformServices, account: Account, order: Order
+) -> Order:
+    """The applicant gives up before paying; an open payment is closed by ``api_orders``."""
+    return await transition(
+        session, order, OrderStatus.CANCELLED, now=services.clock.now(), actor=f"account:{account.id}"
+    )
+
+
+async def resubmit_order(
+    session: AsyncSession, services: PlatformServices, account: Account, order: Order, edits: OrderUpdate
+) -> Order:
+    """Rejected -> resubmitted -> under_review, with the fixes the reviewer asked for."""
+    if order.status != OrderStatus.REJECTED:
+        raise RuleViolation(
+            "only a rejected order can be resubmitted",
+            code="invalid_transition",
+            **{"from": order.status, "to": OrderStatus.RESUBMITTED.value},
+        )
+    await update_order(session, services, account, order, edits)
+    _check_complete(order)
+    return await transition(
+        session,
+        order,
+        OrderStatus.RESUBMITTED,
+        now=services.clock.now(),
+        actor=f"account:{account.id}",
+        changes={"reject_reason": None},
+    )
+
+
+async def confirm_cancellation(
+    session: AsyncSession, services: PlatformServices, account: Account, order: Order, code: str
+) -> Order:
+    """Cancel the seal of a cancellation order, confirmed by the code sent to the account's phone."""
+    if order.type != OrderType.CANCELLATION:
+        raise RuleViolation("not a cancellation order", code="not_a_cancellation")
+    if order.status != OrderStatus.DRAFT:
+        raise RuleViolation(
+            "this cancellation is not open",
+            code="invalid_transition",
+            **{"from": order.status, "to": OrderStatus.COMPLETED.value},
+        )
+    await sms.check_code(session, services, phone=account.phone, purpose=sms.SmsPurpose.CANCEL_SEAL, code=code)
+    if order.seal_id is None:
+        raise RuleViolation("cancellation without a seal", code="seal_required")
+    seal = await get_seal(session, account.id, order.seal_id)
+    now = services.clock.now()
+    await set_status(session, seal, tuple(SEAL_STATUSES_FOR[OrderType.CANCELLATION]), SealStatus.CANCELLED, now)
+    order = await transition(
+        session,
+        order,
+        OrderStatus.COMPLETED,
+        now=now,
+        actor=f"account:{account.id}",
+        changes={"result": {**order.result, "seal_cancelled_at": now.isoformat()}},
+        event_data={"seal_id": seal.id},
+    )
+    publish(session, account.id, "seal.cancelled", {"seal_id": seal.id, "order_id": order.id})
+    return order
+
+
+def describe(order: Order) -> dict[str, Any]:
+    """The order's one-line summary for pay pages and notifications."""
+    return {"order_id": order.id, "type": order.type, "amount_fen": order.amount_fen, "years": order.years}
+

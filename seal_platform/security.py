@@ -1,0 +1,131 @@
+"""Secrets handling: password hashes, bearer tokens, keyed digests and field encryption.
+
+Password hashing is memory-hard (argon2id) and therefore slow on purpose: call the ``*_async``
+variants from request handlers so that the event loop keeps serving other users.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+
+from argon2 import PasswordHasher as _Argon2Hasher
+from argon2 import Type
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+TOKEN_BYTES = 32
+NONCE_BYTES = 12
+
+
+class PasswordHasher:
+    """argon2id with tunable cost; the defaults are the RFC 9106 low-memory recommendation."""
+
+    def __init__(self, *, time_cost: int = 3, memory_cost_kib: int = 64 * 1024, parallelism: int = 4) -> None:
+        self._hasher = _Argon2Hasher(
+            time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=parallelism, type=Type.ID
+        )
+        self._dummy_hash: str | None = None
+
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        """``None`` (no such account) costs the same time as a real check, then fails: response
+        time must not reveal whether a phone number is registered."""
+        if password_hash is None:
+            if self._dummy_hash is None:
+                self._dummy_hash = self.hash(new_token())
+            self.verify(self._dummy_hash, password)
+            return False
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(password_hash)
+
+    async def hash_async(self, password: str) -> str:
+        return await asyncio.to_thread(self.hash, password)
+
+    async def verify_async(self, password_hash: str | None, password: str) -> bool:
+        return await asyncio.to_thread(self.verify, password_hash, password)
+
+
+def new_token() -> str:
+    """An unguessable bearer token (256 bits, URL-safe)."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def token_digest(token: str) -> str:
+    """What is stored for a bearer token: a leaked table does not yield usable tokens.
+
+    Plain SHA-256 suffices because tokens carry 256 bits of entropy; short secrets such as SMS
+    codes need ``keyed_digest`` instead.
+    """
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def keyed_digest(key: bytes, value: str) -> str:
+    """HMAC-SHA256 for low-entropy secrets (6-digit codes) that a plain hash would not protect."""
+    return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def constant_time_equals(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
+
+
+def derive_key(secret: str, purpose: str, *, length: int = 32) -> bytes:
+    """A key for one purpose from the platform secret, so that no two uses share a key."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=f"sealbot/{purpose}".encode())
+    return hkdf.derive(secret.encode("utf-8"))
+
+
+class FieldDecryptionError(Exception):
+    """A stored ciphertext could not be decrypted (wrong key, tampered, unknown version)."""
+
+
+class FieldCipher:
+    """AES-256-GCM for sensitive columns, as ``<version>:<base64url(nonce || ciphertext)>``.
+
+    The version names the key so that a new key can be introduced while old rows still decrypt.
+    ``context`` (e.g. ``"account.id_number"``) is bound as associated data: a ciphertext copied
+    into another column or row kind fails to decrypt instead of leaking there.
+    """
+
+    def __init__(self, keys: Mapping[str, bytes], current_version: str) -> None:
+        if current_version not in keys:
+            raise ValueError(f"no key for the current version {current_version!r}")
+        if any(":" in version for version in keys):
+            raise ValueError("key versions may not contain ':'")
+        self._keys = {version: AESGCM(key) for version, key in keys.items()}
+        self._current = current_version
+
+    @classmethod
+    def from_secret(cls, secret: str) -> FieldCipher:
+        return cls({"v1": derive_key(secret, "field-encryption/v1")}, "v1")
+
+    def encrypt(self, plaintext: str, *, context: str) -> str:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        sealed = self._keys[self._current].encrypt(nonce, plaintext.encode("utf-8"), context.encode())
+        return f"{self._current}:{base64.urlsafe_b64encode(nonce + sealed).decode('ascii')}"
+
+    def decrypt(self, stored: str, *, context: str) -> str:
+        version, sep, payload = stored.partition(":")
+        aead = self._keys.get(version)
+        if not sep or aead is None:
+            raise FieldDecryptionError(f"unknown ciphertext version {version!r}")
+        try:
+            raw = base64.urlsafe_b64decode(payload.encode("ascii"))
+            plaintext = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode())
+        except (InvalidTag, ValueError) as exc:
+            raise FieldDecryptionError("ciphertext does not decrypt under its key") from exc
+        return plaintext.decode("utf-8")

@@ -1,0 +1,273 @@
+"""SMS verification codes: issue, send through a provider, check.
+
+Codes are 6 digits from ``secrets``, stored only as an HMAC (a plain hash of a 6-digit number is
+reversed by trying all million), valid for ``settings.sms_code_ttl_seconds``, and die after
+``settings.sms_max_attempts`` tries. Only the newest code of a (phone, purpose) counts.
+
+Attempts are reserved *before* the comparison, in their own committed transaction: a check that
+fails makes its caller roll back, and counting first means parallel guesses cannot exceed the
+limit. Hence the rule for callers: call ``check_code`` before writing anything in the session.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol, cast
+
+from sqlalchemy import Integer, String, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from seal_platform.db import Base, utcnow
+from seal_platform.errors import InvalidInput, RateLimited, UpstreamError
+from seal_platform.events import UtcDateTime
+from seal_platform.security import constant_time_equals, derive_key, keyed_digest
+from seal_platform.validation import mask_mobile, normalise_mobile
+
+if TYPE_CHECKING:
+    from seal_platform.app import PlatformServices
+
+log = logging.getLogger(__name__)
+
+CODE_DIGITS = 6
+# Bounds the cost of one phone number (and of abuse aimed at someone else's phone) per day.
+DAILY_LIMIT_PER_PHONE = 20
+SIGNATURE = "【电子印章】"
+
+
+class SmsPurpose(StrEnum):
+    REGISTER = "register"
+    LOGIN = "login"
+    CANCEL_SEAL = "cancel_seal"
+
+
+PURPOSE_LABELS = {
+    SmsPurpose.REGISTER: "注册账号",
+    SmsPurpose.LOGIN: "登录",
+    SmsPurpose.CANCEL_SEAL: "注销印章",
+}
+
+# Codes that confirm an action of a logged-in account go only to that account's own phone.
+ACCOUNT_BOUND_PURPOSES = frozenset({SmsPurpose.CANCEL_SEAL})
+
+
+class SmsCode(Base):
+    __tablename__ = "sms_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    phone: Mapped[str] = mapped_column(String(11), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    consumed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+@dataclass(frozen=True)
+class SmsMessage:
+    """One text message. ``template`` and ``params`` are for providers that send by template
+    (mainland SMS gateways only deliver pre-approved templates); ``text`` is the rendered body."""
+
+    phone: str
+    text: str
+    template: str
+    params: dict[str, str]
+
+
+class SmsProvider(Protocol):
+    async def send(self, message: SmsMessage) -> None:
+        """Deliver the message or raise ``UpstreamError``."""
+        ...
+
+
+@dataclass(frozen=True)
+class ConsoleSms:
+    phone: str
+    purpose: str
+    code: str
+    text: str
+    sent_at: datetime
+
+
+@dataclass
+class ConsoleSmsProvider:
+    """The embedded default: logs each message and keeps the latest ones for the dev page."""
+
+    keep: int = 50
+    sent: deque[ConsoleSms] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sent = deque(maxlen=self.keep)
+
+    async def send(self, message: SmsMessage) -> None:
+        self.sent.append(
+            ConsoleSms(
+                phone=message.phone,
+                purpose=message.params.get("purpose", ""),
+                code=message.params.get("code", ""),
+                text=message.text,
+                sent_at=utcnow(),
+            )
+        )
+        log.warning("console SMS to %s: %s", mask_mobile(message.phone), message.text)
+
+    def latest(self, limit: int | None = None) -> list[ConsoleSms]:
+        newest_first = list(reversed(self.sent))
+        return newest_first if limit is None else newest_first[:limit]
+
+    def last_code(self, phone: str, purpose: str | None = None) -> str:
+        """The code last sent to a phone, read back as a person would read their SMS."""
+        for sms in reversed(self.sent):
+            if sms.phone == phone and (purpose is None or sms.purpose == purpose):
+                found = re.search(r"\d{6}", sms.text)
+                if found:
+                    return found.group(0)
+        raise LookupError(f"no code was sent to {mask_mobile(phone)}")
+
+
+def sms_provider(services: PlatformServices) -> SmsProvider:
+    provider = services.extra.setdefault("sms_provider", ConsoleSmsProvider())
+    return cast(SmsProvider, provider)
+
+
+def _code_key(services: PlatformServices) -> bytes:
+    return derive_key(services.settings.secret_key.get_secret_value(), "sms-code")
+
+
+@dataclass(frozen=True)
+class SentCode:
+    phone: str
+    purpose: SmsPurpose
+    expires_at: datetime
+    resend_after_seconds: int
+
+
+async def send_code(
+    session: AsyncSession, services: PlatformServices, phone: str, purpose: SmsPurpose
+) -> SentCode:
+    """Issue a new code for (phone, purpose) and send it; the previous code stops counting."""
+    phone = normalise_mobile(phone)
+    settings = services.settings
+    now = services.clock.now()
+    latest = await _latest_code(session, phone, purpose)
+    if latest is not None:
+        ready_at = latest.created_at + timedelta(seconds=settings.sms_resend_cooldown_seconds)
+        if now < ready_at:
+            wait = max(1, int((ready_at - now).total_seconds() + 0.999))
+            raise RateLimited(f"验证码已发送，请{wait}秒后再试", code="sms_resend_cooldown", retry_after=wait)
+    sent_today = await session.scalar(
+        select(func.count(SmsCode.id)).where(
+            SmsCode.phone == phone, SmsCode.created_at > now - timedelta(days=1)
+        )
+    )
+    if (sent_today or 0) >= DAILY_LIMIT_PER_PHONE:
+        raise RateLimited("今日验证码发送次数已达上限", code="sms_daily_limit", retry_after=3600)
+
+    code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
+    expires_at = now + timedelta(seconds=settings.sms_code_ttl_seconds)
+    session.add(
+        SmsCode(
+            phone=phone,
+            purpose=purpose.value,
+            code_hash=keyed_digest(_code_key(services), code),
+            created_at=now,
+            expires_at=expires_at,
+            attempts=0,
+        )
+    )
+    await session.flush()
+    minutes = max(1, settings.sms_code_ttl_seconds // 60)
+    text = (
+        f"{SIGNATURE}您的验证码为{code}，用于{PURPOSE_LABELS[purpose]}，{minutes}分钟内有效。"
+        "请勿将验证码告诉他人。"
+    )
+    message = SmsMessage(
+        phone=phone,
+        text=text,
+        template="verification_code",
+        params={"code": code, "purpose": purpose.value, "minutes": str(minutes)},
+    )
+    try:
+        await sms_provider(services).send(message)
+    except UpstreamError:
+        raise
+    except Exception as exc:
+        # The caller's transaction rolls back, so no code exists that was never delivered.
+        raise UpstreamError("短信发送失败，请稍后再试", code="sms_send_failed") from exc
+    return SentCode(
+        phone=phone,
+        purpose=purpose,
+        expires_at=expires_at,
+        resend_after_seconds=settings.sms_resend_cooldown_seconds,
+    )
+
+
+async def check_code(
+    session: AsyncSession, services: PlatformServices, *, phone: str, purpose: SmsPurpose | str, code: str
+) -> None:
+    """Accept the newest code of (phone, purpose) and consume it in the caller's transaction.
+
+    Raises ``InvalidInput`` with code ``sms_code_missing``, ``sms_code_expired``,
+    ``sms_code_exhausted`` or ``sms_code_wrong`` (details: ``attempts_left``).
+    """
+    phone = normalise_mobile(phone)
+    purpose = SmsPurpose(purpose)
+    settings = services.settings
+    now = services.clock.now()
+    latest = await _latest_code(session, phone, purpose)
+    if latest is None or latest.consumed_at is not None:
+        raise InvalidInput("请先获取验证码", code="sms_code_missing")
+    if latest.attempts >= settings.sms_max_attempts:
+        raise InvalidInput("验证码错误次数过多，请重新获取", code="sms_code_exhausted")
+    if now >= latest.expires_at:
+        raise InvalidInput("验证码已过期，请重新获取", code="sms_code_expired")
+
+    attempts = await _reserve_attempt(services, latest.id, settings.sms_max_attempts)
+    if attempts is None:
+        raise InvalidInput("验证码错误次数过多，请重新获取", code="sms_code_exhausted")
+    candidate = keyed_digest(_code_key(services), code.strip())
+    if not constant_time_equals(candidate, latest.code_hash):
+        attempts_left = settings.sms_max_attempts - attempts
+        if attempts_left <= 0:
+            raise InvalidInput("验证码错误次数过多，请重新获取", code="sms_code_exhausted")
+        raise InvalidInput(
+            f"验证码不正确，还可以再试{attempts_left}次", code="sms_code_wrong", attempts_left=attempts_left
+        )
+    consumed = await session.execute(
+        update(SmsCode)
+        .where(SmsCode.id == latest.id, SmsCode.consumed_at.is_(None))
+        .values(consumed_at=now)
+        .returning(SmsCode.id)
+    )
+    if consumed.scalar_one_or_none() is None:
+        # Used by a concurrent request a moment ago.
+        raise InvalidInput("请先获取验证码", code="sms_code_missing")
+
+
+async def _latest_code(session: AsyncSession, phone: str, purpose: SmsPurpose) -> SmsCode | None:
+    return await session.scalar(
+        select(SmsCode)
+        .where(SmsCode.phone == phone, SmsCode.purpose == purpose.value)
+        .order_by(SmsCode.id.desc())
+        .limit(1)
+        .execution_options(populate_existing=True)
+    )
+
+
+async def _reserve_attempt(services: PlatformServices, code_id: int, max_attempts: int) -> int | None:
+    """Count one try in its own transaction; ``None`` when the tries are used up."""
+    async with services.db.session() as counter:
+        result = await counter.execute(
+            update(SmsCode)
+            .where(SmsCode.id == code_id, SmsCode.attempts < max_attempts)
+            .values(attempts=SmsCode.attempts + 1)
+            .returning(SmsCode.attempts)
+        )
+        return result.scalar_one_or_none()

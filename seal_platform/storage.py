@@ -1,0 +1,190 @@
+"""Blob storage addressed by content: the SHA-256 of the bytes is the key.
+
+Content addressing makes writes idempotent (the same scan uploaded twice is stored once) and
+lets a reader detect corruption. ``LocalBlobStore`` is the embedded default; ``S3BlobStore``
+speaks the S3 REST API (path-style, AWS Signature V4) through httpx, so any S3-compatible
+store (MinIO, Ceph, COS, OSS in S3 mode) works without an SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from seal_platform.app import PlatformServices
+from seal_platform.clock import Clock
+from seal_platform.errors import NotFound, UpstreamError
+
+STORE_KEY = "blob_store"
+
+
+class BlobStore(Protocol):
+    async def put(self, data: bytes) -> str:
+        """Store ``data``; returns its SHA-256 hex digest, the key to read it back with."""
+        ...
+
+    async def get(self, digest: str) -> bytes: ...
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _check_digest(digest: str) -> str:
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise NotFound("blob not found", digest=digest)
+    return digest
+
+
+class LocalBlobStore:
+    """Files under ``root/ab/cd/<digest>``, written atomically (temp file + rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, digest: str) -> Path:
+        digest = _check_digest(digest)
+        return self.root / digest[:2] / digest[2:4] / digest
+
+    def _put_sync(self, data: bytes, digest: str) -> None:
+        path = self._path(digest)
+        if path.exists():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _get_sync(self, digest: str) -> bytes:
+        try:
+            data = self._path(digest).read_bytes()
+        except FileNotFoundError as exc:
+            raise NotFound("blob not found", digest=digest) from exc
+        if sha256_hex(data) != digest:
+            raise UpstreamError("stored blob is corrupt", code="blob_corrupt", digest=digest)
+        return data
+
+    async def put(self, data: bytes) -> str:
+        digest = sha256_hex(data)
+        await asyncio.to_thread(self._put_sync, data, digest)
+        return digest
+
+    async def get(self, digest: str) -> bytes:
+        return await asyncio.to_thread(self._get_sync, digest)
+
+
+class S3BlobStore:
+    """An S3-compatible bucket, path-style URLs, requests signed with AWS Signature V4."""
+
+    def __init__(
+        self,
+        *,
+        endpoint_url: str,
+        bucket: str,
+        region: str,
+        access_key: str,
+        secret_key: str,
+        clock: Clock,
+        prefix: str = "blobs/",
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._endpoint = endpoint_url.rstrip("/")
+        self._bucket = bucket
+        self._region = region
+        self._access_key = access_key
+        self._secret_key = secret_key
+        self._clock = clock
+        self._prefix = prefix
+        self._client = httpx.AsyncClient(transport=transport, timeout=30)
+
+    def _url_path(self, digest: str) -> str:
+        return f"/{self._bucket}/{quote(self._prefix + digest, safe='/')}"
+
+    def signed_headers(self, method: str, path: str, payload: bytes, now: datetime) -> dict[str, str]:
+        host = urlsplit(self._endpoint).netloc
+        amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+        day = amz_date[:8]
+        payload_hash = sha256_hex(payload)
+        headers = {"host": host, "x-amz-content-sha256": payload_hash, "x-amz-date": amz_date}
+        signed = ";".join(sorted(headers))
+        canonical = "\n".join(
+            [
+                method,
+                path,
+                "",
+                "".join(f"{k}:{headers[k]}\n" for k in sorted(headers)),
+                signed,
+                payload_hash,
+            ]
+        )
+        scope = f"{day}/{self._region}/s3/aws4_request"
+        to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, sha256_hex(canonical.encode())])
+        key = ("AWS4" + self._secret_key).encode()
+        for part in (day, self._region, "s3", "aws4_request"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        headers["authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={self._access_key}/{scope}, SignedHeaders={signed}, Signature={signature}"
+        )
+        return headers
+
+    async def _send(self, method: str, digest: str, payload: bytes = b"") -> httpx.Response:
+        path = self._url_path(_check_digest(digest))
+        headers = self.signed_headers(method, path, payload, self._clock.now())
+        try:
+            return await self._client.request(method, self._endpoint + path, content=payload, headers=headers)
+        except httpx.HTTPError as exc:
+            raise UpstreamError("object store unreachable", code="storage_unavailable") from exc
+
+    async def put(self, data: bytes) -> str:
+        digest = sha256_hex(data)
+        response = await self._send("PUT", digest, data)
+        if response.status_code >= 300:
+            raise UpstreamError("object store refused the write", code="storage_failed", status=response.status_code)
+        return digest
+
+    async def get(self, digest: str) -> bytes:
+        response = await self._send("GET", digest)
+        if response.status_code == 404:
+            raise NotFound("blob not found", digest=digest)
+        if response.status_code >= 300:
+            raise UpstreamError("object store refused the read", code="storage_failed", status=response.status_code)
+        if sha256_hex(response.content) != digest:
+            raise UpstreamError("stored blob is corrupt", code="blob_corrupt", digest=digest)
+        return response.content
+
+
+def blob_store(services: PlatformServices) -> BlobStore:
+    """The configured store, built once per services (tests may put their own in first)."""
+    store = services.extra.get(STORE_KEY)
+    if store is None:
+        settings = services.settings
+        if settings.storage_backend == "s3":
+            store = S3BlobStore(
+                endpoint_url=settings.s3_endpoint_url,
+                bucket=settings.s3_bucket,
+                region=settings.s3_region,
+                access_key=settings.s3_access_key.get_secret_value(),
+                secret_key=settings.s3_secret_key.get_secret_value(),
+                clock=services.clock,
+            )
+        else:
+            store = LocalBlobStore(Path(settings.data_dir) / "blobs")
+        services.extra[STORE_KEY] = store
+    return store  # type: ignore[no-any-return]

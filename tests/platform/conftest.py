@@ -1,0 +1,164 @@
+"""Fixtures of the platform tests; other platform test modules reuse them by these names."""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import pkgutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+import seal_platform
+from platform_client.client import PlatformClient
+from seal_platform.app import PlatformServices, build_platform_services, create_platform_app
+from seal_platform.clock import FrozenClock
+from seal_platform.db import Base
+from seal_platform.security import PasswordHasher
+from seal_platform.settings import PlatformSettings
+from seal_platform.sms import ConsoleSmsProvider
+
+SERVICE_KEY = "test-service-key-0123456789"
+BASE_URL = "http://platform.test"
+DEFAULT_PASSWORD = "secret123"
+# A valid ID number of a person born 1991-01-01 (GB 11643 check digit included).
+ADULT_ID_NUMBER = "360426199101010071"
+
+_phones = itertools.count(13900000001)
+
+
+def import_all_platform_modules() -> None:
+    """Import every module of ``seal_platform`` so that all their tables join ``Base.metadata``.
+
+    Walking the package keeps this working as other modules (orders, documents, invoices, ...)
+    are added; migrations are scripts for alembic, not models.
+    """
+    for module in pkgutil.walk_packages(seal_platform.__path__, prefix="seal_platform."):
+        if ".migrations" in module.name:
+            continue
+        importlib.import_module(module.name)
+
+
+def new_phone() -> str:
+    return str(next(_phones))
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def platform_settings(tmp_path: Path) -> PlatformSettings:
+    return PlatformSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'platform.db'}",
+        data_dir=tmp_path / "platform-data",
+        service_key=SERVICE_KEY,  # type: ignore[arg-type]
+        secret_key="test-secret-key-for-field-encryption",  # type: ignore[arg-type]
+        public_base_url=BASE_URL,
+        dev_pages=True,
+    )
+
+
+@pytest.fixture
+def console_sms() -> ConsoleSmsProvider:
+    return ConsoleSmsProvider()
+
+
+@pytest.fixture
+async def platform_services(
+    platform_settings: PlatformSettings, clock: FrozenClock, console_sms: ConsoleSmsProvider
+) -> AsyncIterator[PlatformServices]:
+    # Cheap argon2 parameters: the tests check behaviour, not the hash's cost.
+    services = build_platform_services(
+        platform_settings,
+        clock,
+        sms_provider=console_sms,
+        password_hasher=PasswordHasher(time_cost=1, memory_cost_kib=1024, parallelism=1),
+    )
+    yield services
+    await services.db.dispose()
+
+
+@pytest.fixture
+async def platform_app(platform_services: PlatformServices) -> FastAPI:
+    import_all_platform_modules()
+    async with platform_services.db.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    return create_platform_app(platform_services)
+
+
+@pytest.fixture
+async def api(platform_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=platform_app),
+        base_url=BASE_URL,
+        headers={"Authorization": f"Bearer {SERVICE_KEY}"},
+    ) as http:
+        yield http
+
+
+@pytest.fixture
+async def client(platform_app: FastAPI) -> AsyncIterator[PlatformClient]:
+    async with PlatformClient(
+        BASE_URL, SERVICE_KEY, transport=httpx.ASGITransport(app=platform_app)
+    ) as platform_client:
+        yield platform_client
+
+
+@dataclass(frozen=True)
+class TestAccount:
+    account_id: str
+    token: str
+    phone: str
+    password: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-Account-Token": self.token}
+
+
+class MakeAccount(Protocol):
+    def __call__(
+        self, *, phone: str | None = None, password: str = DEFAULT_PASSWORD, realname: bool = False
+    ) -> Awaitable[TestAccount]: ...
+
+
+@pytest.fixture
+def make_account(api: httpx.AsyncClient, console_sms: ConsoleSmsProvider) -> MakeAccount:
+    """Register through the API as a user would, reading the code from the console SMS outbox."""
+
+    async def make(
+        *, phone: str | None = None, password: str = DEFAULT_PASSWORD, realname: bool = False
+    ) -> TestAccount:
+        number = phone or new_phone()
+        sent = await api.post("/v1/sms-codes", json={"phone": number, "purpose": "register"})
+        assert sent.status_code == 201, sent.text
+        code = console_sms.last_code(number, "register")
+        registered = await api.post(
+            "/v1/accounts", json={"phone": number, "sms_code": code, "password": password}
+        )
+        assert registered.status_code == 201, registered.text
+        body = registered.json()
+        account = TestAccount(
+            account_id=body["account"]["id"], token=body["session"]["token"], phone=number, password=password
+        )
+        if realname:
+            verified = await api.post(
+                "/v1/me/realname",
+                json={"name": "张三", "id_number": ADULT_ID_NUMBER},
+                headers=account.headers,
+            )
+            assert verified.status_code == 200, verified.text
+        return account
+
+    return make
+
+
+AsyncFactory = Callable[..., Awaitable[TestAccount]]

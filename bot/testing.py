@@ -8,6 +8,7 @@ what the bot answers. Handlers, channels and support tests all build on it.
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from bot.db import make_engine
 from bot.engine.flow import FlowRegistry
 from bot.engine.i18n import Catalog
 from bot.engine.interpreter import HomeHandler
+from bot.engine.locks import ConversationLocks
 from bot.engine.media import MemoryMediaStore, sniff
 from bot.engine.messages import ConversationKey, ExternalEvent, Inbound, Option, OutboundMessage, Reply
 from bot.engine.outbox import OutboxDispatcher
@@ -78,6 +80,9 @@ class ChatHarness:
         self.clock = clock
         self.store = engine.store
         self._ids = itertools.count(1)
+        # Delivery ids are unique per harness: a second harness on the same database (a
+        # "restart") must not have its messages taken for redeliveries of the first one's.
+        self._id_prefix = uuid.uuid4().hex[:8]
         self._last: dict[str, list[Reply]] = defaultdict(list)
 
     @classmethod
@@ -94,8 +99,12 @@ class ChatHarness:
         channel: str = "test",
         schema: bool = True,
         secret: str = "test-secret",
+        db: AsyncEngine | None = None,
+        locks: ConversationLocks | None = None,
     ) -> ChatHarness:
-        db = make_engine(db_url)
+        """``db`` replaces ``db_url`` when the caller built the engine (a PostgreSQL schema of
+        its own, say); ``locks`` adds a distributed lock as a multi-worker deployment does."""
+        db = db or make_engine(db_url)
         if schema:
             await create_schema(db)
         clock = clock or ManualClock()
@@ -111,14 +120,22 @@ class ChatHarness:
             clock=clock,
             home=home,
             hooks=hooks,
+            locks=locks,
         )
         dispatcher = OutboxDispatcher(store, {channel: sender}, clock, backoff_base=1.0)
         engine.hooks.after_commit.append(dispatcher.kick)
         return cls(engine, dispatcher, sender, clock)
 
     async def close(self) -> None:
+        distributed = self.engine.locks.distributed
+        close_lock = getattr(distributed, "close", None)
+        if close_lock is not None:
+            await close_lock()
         engine: AsyncEngine = self.store.engine  # type: ignore[attr-defined]
         await engine.dispose()
+
+    def next_id(self, kind: str) -> str:
+        return f"{kind}{self._id_prefix}-{next(self._ids)}"
 
     def key(self, user: str) -> ConversationKey:
         return ConversationKey(self.sender.channel, "main", user)
@@ -136,7 +153,7 @@ class ChatHarness:
         self, text: str, *, user: str = "u1", message_id: str | None = None, lang: str | None = None
     ) -> list[str]:
         inbound = Inbound.text_message(
-            self.key(user), message_id or f"m{next(self._ids)}", text, at=self.clock.now(), language_hint=lang
+            self.key(user), message_id or self.next_id("m"), text, at=self.clock.now(), language_hint=lang
         )
         return [r.text for r in await self._run(inbound)]
 
@@ -144,21 +161,26 @@ class ChatHarness:
         return [o for r in self._last[user] for o in r.options]
 
     def option(self, label: str, user: str = "u1") -> Option:
-        for o in self.options(user):
+        """The option whose label is ``label``, else the first whose label contains it."""
+        options = self.options(user)
+        for o in options:
+            if o.label == label:
+                return o
+        for o in options:
             if label in o.label:
                 return o
         raise AssertionError(f"no option with {label!r}; have {[o.label for o in self.options(user)]}")
 
     async def tap(self, label: str, *, user: str = "u1", token: str | None = None) -> list[str]:
         chosen = token or self.option(label, user).token
-        inbound = Inbound.choice(self.key(user), f"c{next(self._ids)}", chosen, at=self.clock.now())
+        inbound = Inbound.choice(self.key(user), self.next_id("c"), chosen, at=self.clock.now())
         return [r.text for r in await self._run(inbound)]
 
     async def upload(
         self, data: bytes, filename: str = "scan.png", *, user: str = "u1", content_type: str | None = None
     ) -> list[str]:
         file = await self.engine.media.put(data, filename=filename, content_type=content_type or sniff(data))
-        inbound = Inbound.upload(self.key(user), f"f{next(self._ids)}", file, at=self.clock.now())
+        inbound = Inbound.upload(self.key(user), self.next_id("f"), file, at=self.clock.now())
         return [r.text for r in await self._run(inbound)]
 
     async def event(self, event: ExternalEvent, *, user: str = "u1") -> list[str]:

@@ -1,0 +1,1 @@
+"""The processes of the manual as flows, one module per process, gathered by ``catalogue``."""

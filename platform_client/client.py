@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from platform_client.accounts import AccountsAPI
 from platform_client.base import PlatformTransportClient, SubAPI
+from platform_client.checks import ChecksAPI
 from platform_client.events import EventsAPI
 
 ApiT = TypeVar("ApiT", bound=SubAPI)
@@ -42,3 +43,4 @@ class mount(Generic[ApiT]):  # reads as a declaration: ``accounts = mount(Accoun
 class PlatformClient(PlatformTransportClient):
     accounts = mount(AccountsAPI)
     events = mount(EventsAPI)
+    checks = mount(ChecksAPI)

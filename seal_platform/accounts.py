@@ -1,9 +1,12 @@
 """Applicant accounts: registration, login sessions, lock-out and real-name status.
 
 Service functions take ``(session, services, ...)``; the caller owns the transaction. Refusals
-are ``PlatformError`` subclasses with stable codes. Login failures never tell whether the phone is
-registered (``wrong_credentials`` either way), and five wrong passwords lock the phone for 15
-minutes whether or not an account exists, so the lock does not disclose registration either.
+are ``PlatformError`` subclasses with stable codes.
+
+Password login answers ``wrong_credentials`` for an unknown phone as for a wrong password (same
+time, same throttle), so a password guesser learns nothing from it; five wrong passwords lock the
+phone for 15 minutes. The SMS-code endpoints do say whether a phone is registered, because the
+user must learn whether to register or to log in; they are rate limited per phone.
 """
 
 from __future__ import annotations

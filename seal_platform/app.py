@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -19,6 +19,11 @@ from seal_platform.clock import Clock, SystemClock
 from seal_platform.db import Database
 from seal_platform.errors import PlatformError
 from seal_platform.settings import PlatformSettings
+
+if TYPE_CHECKING:
+    from seal_platform.realname import RealNameVerifier
+    from seal_platform.security import PasswordHasher
+    from seal_platform.sms import SmsProvider
 
 
 @dataclass
@@ -64,21 +69,22 @@ def build_platform_services(
     settings: PlatformSettings,
     clock: Clock | None = None,
     *,
-    sms_provider: Any | None = None,
-    realname_verifier: Any | None = None,
-    password_hasher: Any | None = None,
+    sms_provider: SmsProvider | None = None,
+    realname_verifier: RealNameVerifier | None = None,
+    password_hasher: PasswordHasher | None = None,
 ) -> PlatformServices:
     """The services of the embedded default; pass providers to replace the defaults (tests, prod)."""
     from seal_platform.events import notifier_for
     from seal_platform.realname import LocalRealNameVerifier
-    from seal_platform.security import FieldCipher, PasswordHasher
+    from seal_platform.security import FieldCipher
+    from seal_platform.security import PasswordHasher as DefaultPasswordHasher
     from seal_platform.sms import ConsoleSmsProvider
 
     db = Database(settings.database_url)
     services = PlatformServices(settings=settings, db=db, clock=clock or SystemClock())
     services.extra["sms_provider"] = sms_provider or ConsoleSmsProvider()
     services.extra["realname_verifier"] = realname_verifier or LocalRealNameVerifier()
-    services.extra["password_hasher"] = password_hasher or PasswordHasher()
+    services.extra["password_hasher"] = password_hasher or DefaultPasswordHasher()
     services.extra["field_cipher"] = FieldCipher.from_secret(settings.secret_key.get_secret_value())
     services.extra["event_notifier"] = notifier_for(db)
     return services
@@ -87,9 +93,13 @@ def build_platform_services(
 def _routers(settings: PlatformSettings) -> list[Any]:
     # One line per concept module; imported here so that the app is the only place that knows
     # the whole API surface.
-    from seal_platform import api_accounts, api_events
+    from seal_platform import api_accounts, api_documents, api_events, api_orders, api_payments, api_seals, api_staff
 
-    routers: list[Any] = [api_accounts.router, api_events.router]
+    from seal_platform import api_checks
+
+    routers: list[Any] = [api_accounts.router, api_events.router, api_checks.router]
+    routers += [api_orders.router, api_documents.router, api_seals.router]
+    routers += [api_payments.router, api_payments.public_router, api_staff.router]
     if settings.dev_pages and not settings.production:
         from seal_platform import dev_pages
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -442,3 +442,189 @@ def describe(order: Order) -> dict[str, Any]:
     """The order's one-line summary for pay pages and notifications."""
     return {"order_id": order.id, "type": order.type, "amount_fen": order.amount_fen, "years": order.years}
 
+
+
+# -- the UKey step of renewal, change and unlock ---------------------------------------------
+#
+# The bridge on the applicant's PC does the key work; the platform says what to do, certifies
+# the key's public key (renewal, change), hands out the SO PIN (unlock) and records completion.
+
+UKEY_TYPES = frozenset({OrderType.RENEWAL, OrderType.CHANGE, OrderType.UNLOCK})
+SO_PIN_CONTEXT = "seal.so_pin"
+
+
+async def _ukey_order(session: AsyncSession, order: Order) -> Seal:
+    if order.type not in UKEY_TYPES or order.status != OrderStatus.AWAITING_UKEY:
+        raise RuleViolation("this order has no UKey step waiting", code="no_ukey_job", status=order.status)
+    seal = await session.get(Seal, order.seal_id) if order.seal_id else None
+    if seal is None or seal.account_id != order.account_id:
+        raise RuleViolation("the order's seal is gone", code="seal_missing")
+    return seal
+
+
+def _check_key(seal: Seal, key_serial: str) -> None:
+    if seal.key_serial is not None and key_serial != seal.key_serial:
+        raise RuleViolation(
+            "this is not the seal's key; insert the right UKey", code="wrong_ukey", expected=seal.key_serial
+        )
+
+
+async def ukey_job(session: AsyncSession, services: PlatformServices, order: Order) -> dict[str, Any]:
+    """What the bridge must do for this order."""
+    seal = await _ukey_order(session, order)
+    job: dict[str, Any] = {
+        "order_id": order.id,
+        "order_type": order.type,
+        "seal_id": seal.id,
+        "key_serial": seal.key_serial,
+        "certificate_issued": "pending_certificate" in order.result,
+    }
+    if order.type == OrderType.UNLOCK:
+        job["reset_pin_to"] = services.settings.unlock_reset_pin
+    return job
+
+
+async def release_so_pin(session: AsyncSession, services: PlatformServices, account: Account, order: Order) -> str:
+    """The issuer's SO PIN of the seal's key, for the paid unlock job of this very order."""
+    if order.type != OrderType.UNLOCK:
+        raise RuleViolation("the SO PIN is only for an unlock", code="not_an_unlock")
+    seal = await _ukey_order(session, order)
+    if seal.so_pin_encrypted is None:
+        raise RuleViolation("no SO PIN is on record for this key", code="so_pin_unknown")
+    from seal_platform.accounts import field_cipher
+    from seal_platform.staff_actions import record_audit
+
+    now = services.clock.now()
+    record_audit(
+        session,
+        actor=f"account:{account.id}",
+        action="release_so_pin",
+        object_type="seal",
+        object_id=seal.id,
+        before=None,
+        after={"order_id": order.id},
+        at=now,
+    )
+    order.result = {**order.result, "so_pin_released_at": now.isoformat()}
+    return field_cipher(services).decrypt(seal.so_pin_encrypted, context=SO_PIN_CONTEXT)
+
+
+async def certify_key(
+    session: AsyncSession, services: PlatformServices, order: Order, *, key_serial: str, public_key: bytes
+) -> dict[str, Any]:
+    """Renewal and change: certify the key's public key and make the new SESeal.
+
+    The result is kept as the order's pending certificate; the seal row changes only when the
+    bridge reports that the key holds it (``complete_ukey_job``).
+    """
+    if order.type not in (OrderType.RENEWAL, OrderType.CHANGE):
+        raise RuleViolation("only renewal and change write a new certificate", code="no_certificate_step")
+    seal = await _ukey_order(session, order)
+    _check_key(seal, key_serial)
+    from seal_platform.companies import Company, legal_rep_id
+    from seal_platform.documents import DocumentKind, store_document
+    from seal_platform.seals import SealHolder, SealKind, issue_seal
+
+    company = await session.get(Company, seal.company_id)
+    if company is None:
+        raise RuleViolation("the seal's company is gone", code="company_missing")
+    change = order.details.get("change", {}) if order.type == OrderType.CHANGE else {}
+    holder = SealHolder(
+        kind=SealKind(seal.kind),
+        company_name=change.get("company_name") or company.name,
+        uscc=company.uscc,
+        legal_rep_name=change.get("legal_rep_name") or company.legal_rep_name,
+        legal_rep_id=legal_rep_id(services, company),
+        seal_code=seal.seal_code,
+    )
+    if order.type == OrderType.RENEWAL:
+        years = order.years or 1
+    else:
+        # A change keeps the seal's term: whole years left, rounded up.
+        left = (seal.valid_to - services.clock.now()) if seal.valid_to else timedelta(0)
+        years = max(1, -(-left.days // 365))
+    issued = await issue_seal(services, holder, public_key, years)
+    impression = await store_document(
+        session,
+        services,
+        account_id=order.account_id,
+        kind=DocumentKind.IMPRESSION_IMAGE,
+        data=issued.impression_png,
+        content_type="image/png",
+        filename=f"seal-{seal.seal_code}.png",
+    )
+    seseal = await store_document(
+        session,
+        services,
+        account_id=order.account_id,
+        kind=DocumentKind.SESEAL,
+        data=issued.seseal_der,
+        content_type="application/octet-stream",
+        filename=f"seal-{seal.seal_code}.ses",
+    )
+    pending = {
+        "certificate_pem": issued.certificate_pem,
+        "certificate_serial": issued.certificate_serial,
+        "valid_from": issued.valid_from.isoformat(),
+        "valid_to": issued.valid_to.isoformat(),
+        "impression_document_id": impression.id,
+        "seseal_document_id": seseal.id,
+        "holder_name": holder.holder_name,
+    }
+    order.result = {**order.result, "pending_certificate": pending}
+    order.updated_at = services.clock.now()
+    return pending
+
+
+async def complete_ukey_job(
+    session: AsyncSession, services: PlatformServices, account: Account, order: Order, *, key_serial: str
+) -> Order:
+    """The bridge reports the key done: apply the new certificate, or record the PIN reset."""
+    seal = await _ukey_order(session, order)
+    _check_key(seal, key_serial)
+    now = services.clock.now()
+    result = dict(order.result)
+    if order.type == OrderType.UNLOCK:
+        result.update(pin_reset_to=services.settings.unlock_reset_pin, pin_reset_at=now.isoformat())
+        if seal.status == SealStatus.LOCKED:
+            seal.status = SealStatus.ACTIVE.value
+    else:
+        pending = result.pop("pending_certificate", None)
+        if pending is None:
+            raise RuleViolation("the new certificate was not issued yet", code="certificate_not_issued")
+        seal.certificate_pem = pending["certificate_pem"]
+        seal.certificate_serial = pending["certificate_serial"]
+        seal.valid_from = datetime.fromisoformat(pending["valid_from"])
+        seal.valid_to = datetime.fromisoformat(pending["valid_to"])
+        seal.impression_document_id = pending["impression_document_id"]
+        seal.seseal_document_id = pending["seseal_document_id"]
+        seal.holder_name = pending["holder_name"]
+        if seal.status == SealStatus.EXPIRED:
+            seal.status = SealStatus.ACTIVE.value
+        result.update(certificate_serial=pending["certificate_serial"], valid_to=pending["valid_to"])
+        change = order.details.get("change", {})
+        if order.type == OrderType.CHANGE and change:
+            await _apply_change_to_company(session, seal.company_id, change, now)
+    seal.updated_at = now
+    return await transition(
+        session,
+        order,
+        OrderStatus.COMPLETED,
+        now=now,
+        actor=f"account:{account.id}",
+        changes={"result": result},
+        event_data={"seal_id": seal.id, **{k: v for k, v in result.items() if k in ("pin_reset_to", "valid_to")}},
+    )
+
+
+async def _apply_change_to_company(
+    session: AsyncSession, company_id: str, change: dict[str, Any], now: datetime
+) -> None:
+    company = await session.get(Company, company_id)
+    if company is None:
+        return
+    if change.get("company_name"):
+        company.name = change["company_name"]
+    if change.get("legal_rep_name"):
+        company.legal_rep_name = normalise_person_name(change["legal_rep_name"])
+    company.updated_at = now

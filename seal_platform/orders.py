@@ -98,6 +98,8 @@ AUTOMATIC_NEXT: dict[tuple[OrderType, OrderStatus], OrderStatus] = {
     **{(t, S.RESUBMITTED): S.UNDER_REVIEW for t in (*NEW_SEAL_TYPES, OrderType.CHANGE)},
     (OrderType.RENEWAL, S.PAID): S.AWAITING_UKEY,
     (OrderType.UNLOCK, S.PAID): S.AWAITING_UKEY,
+    # An approved change needs nothing more from staff: the applicant's UKey step is next.
+    (OrderType.CHANGE, S.APPROVED): S.AWAITING_UKEY,
 }
 
 # Document roles an order needs before it can be submitted for payment (or resubmitted).

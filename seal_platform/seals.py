@@ -8,18 +8,31 @@ row keeps the current serials and validity; unlock touches only the key's PIN.
 from __future__ import annotations
 
 import uuid
+import asyncio
+import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, cast
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from sqlalchemy import ForeignKey, String, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from seal_platform.app import PlatformServices
 from seal_platform.db import Base
 from seal_platform.errors import NotFound, RuleViolation
 from seal_platform.events import UtcDateTime
+from seal_platform.production.ca import CertificateAuthority, OrganisationSubject, PersonSubject
+from seal_platform.production.impression import draw_enterprise_seal, draw_personal_seal
+from seal_platform.production.impression import seal_code as make_seal_code
+from seal_platform.production.seseal import SealKind as SESealKind
+from seal_platform.production.seseal import SealPicture, make_seseal
 
 
 class SealKind(StrEnum):
@@ -111,3 +124,117 @@ def renewal_opens_at(seal: Seal, window_days: int) -> datetime | None:
 def as_utc(value: datetime) -> datetime:
     # SQLite hands datetimes back naive; everything stored is UTC.
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# -- making a seal's artefacts: certificate, impression, SESeal -----------------------------
+
+CA_KEY = "certificate_authority"
+
+
+@dataclass(frozen=True)
+class SealHolder:
+    """Whom a seal is made for: the company, or its legal representative."""
+
+    kind: SealKind
+    company_name: str
+    uscc: str
+    legal_rep_name: str
+    legal_rep_id: str
+    seal_code: str
+
+    @property
+    def holder_name(self) -> str:
+        return self.company_name if self.kind == SealKind.ENTERPRISE else self.legal_rep_name
+
+
+@dataclass(frozen=True)
+class IssuedSeal:
+    certificate_pem: str
+    certificate_serial: str
+    valid_from: datetime
+    valid_to: datetime
+    impression_png: bytes
+    seseal_der: bytes
+
+
+def certificate_authority(services: PlatformServices) -> CertificateAuthority:
+    """The platform CA, loaded (or created on first start) under ``data_dir/ca``."""
+    ca = services.extra.get(CA_KEY)
+    if ca is None:
+        ca = CertificateAuthority.load_or_create(
+            Path(services.settings.data_dir) / "ca",
+            services.settings.secret_key.get_secret_value().encode(),
+            services.clock,
+        )
+        services.extra[CA_KEY] = ca
+    return cast(CertificateAuthority, ca)
+
+
+def _issue_sync(
+    ca: CertificateAuthority, holder: SealHolder, public_key: bytes, years: int, now: datetime
+) -> IssuedSeal:
+    subject: OrganisationSubject | PersonSubject
+    if holder.kind == SealKind.ENTERPRISE:
+        subject = OrganisationSubject(name=holder.company_name, uscc=holder.uscc)
+        impression = draw_enterprise_seal(holder.company_name, holder.seal_code)
+        seseal_kind = SESealKind.ORGANISATION
+    else:
+        subject = PersonSubject(
+            name=holder.legal_rep_name, id_number=holder.legal_rep_id, organisation=holder.company_name
+        )
+        impression = draw_personal_seal(holder.legal_rep_name)
+        seseal_kind = SESealKind.PERSONAL
+    certificate = ca.issue_seal_certificate(public_key, subject, years=years)
+    valid_from, valid_to = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    seseal = make_seseal(
+        signer=ca.seal_maker,
+        es_id=holder.seal_code,
+        kind=seseal_kind,
+        name=holder.holder_name,
+        holder_certificates=[certificate],
+        picture=SealPicture(data=impression.png, width_mm=impression.width_mm, height_mm=impression.height_mm),
+        created_at=now,
+        valid_start=valid_from,
+        valid_end=valid_to,
+    )
+    return IssuedSeal(
+        certificate_pem=certificate.public_bytes(Encoding.PEM).decode(),
+        certificate_serial=format(certificate.serial_number, "x"),
+        valid_from=valid_from,
+        valid_to=valid_to,
+        impression_png=impression.png,
+        seseal_der=seseal,
+    )
+
+
+async def issue_seal(
+    services: PlatformServices, holder: SealHolder, public_key: bytes, years: int
+) -> IssuedSeal:
+    """Certify ``public_key`` (SubjectPublicKeyInfo DER/PEM or a CSR) for the holder, draw the
+    impression and make the SESeal. CPU-bound: runs in a thread."""
+    ca = certificate_authority(services)
+    return await asyncio.to_thread(_issue_sync, ca, holder, public_key, years, services.clock.now())
+
+
+def new_key_pair() -> tuple[bytes, bytes]:
+    """A P-256 key pair for a new UKey: (SubjectPublicKeyInfo DER, PKCS#8 DER private key).
+
+    In the embedded default the platform generates the key of a new key (new seal, reissue); a
+    production line generates it on the UKey itself and only the public key leaves it.
+    """
+    private_key = ec.generate_private_key(ec.SECP256R1())
+    public = private_key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    private = private_key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+    return public, private
+
+
+async def allocate_seal_code(session: AsyncSession, uscc: str) -> str:
+    """A free 13-digit seal code in the company's area (USCC positions 3-8)."""
+    area = uscc[2:8]
+    if not area[:1] in "12345678":
+        area = "110000"
+    for _ in range(20):
+        code = make_seal_code(area, secrets.randbelow(1_000_000))
+        if await session.scalar(select(Seal.id).where(Seal.seal_code == code)) is None:
+            return code
+    raise RuleViolation("no free seal code in this area", code="seal_code_exhausted", area=area)

@@ -73,3 +73,5 @@ class PlatformSettings(BaseSettings):
     invoice_auto_issue: bool = False
     unlock_reset_pin: str = "12345678"
     staff_token_ttl_seconds: int = 12 * 3600
+    invoice_seller_name: str = "sealbot 电子印章平台"
+    invoice_seller_tax_number: str = "91440101MA5CXXXX0X"

@@ -425,8 +425,16 @@ class JobRunner:
         old = await self._required_pin(
             job, link, PinRequest(PinKind.USER, token.serial, token.label, pin_warning(token.pin))
         )
-        new = await self._required_pin(job, link, PinRequest(PinKind.NEW_USER, token.serial, token.label))
-        await self._set_pin(backend, token, old, new)
+        session = await backend.open_session(token.slot_id, read_write=True)
+        try:
+            # the current PIN is checked before a new one is asked for
+            await session.login(old)
+            new = await self._required_pin(job, link, PinRequest(PinKind.NEW_USER, token.serial, token.label))
+            await session.set_pin(old, new)
+            await session.logout()
+            await self._step("set_pin")
+        finally:
+            await session.close()
         return JobReport(Outcome.SUCCEEDED, "The UKey PIN was changed.", data={"key_serial": token.serial})
 
     async def _set_pin(self, backend: TokenBackend, token: TokenInfo, old: str, new: str) -> None:

@@ -75,7 +75,8 @@ Outcome: TypeAlias = Next | GoTo | Stay | Finish | StartFlow
 StepResult: TypeAlias = Awaitable[Outcome | None]
 Condition: TypeAlias = Callable[[Answers], bool]
 Parser: TypeAlias = Callable[[str], Any]
-Check: TypeAlias = Callable[["Ctx", Any], Awaitable[None]]
+# A check may return a normalised value to store instead of the parsed one.
+Check: TypeAlias = Callable[["Ctx", Any], Awaitable[Any]]
 OptionSource: TypeAlias = Callable[["Ctx"], Awaitable[Sequence[Option]]]
 Formatter: TypeAlias = Callable[[Any], str]
 
@@ -171,6 +172,7 @@ class Action(Step):
 
     run: Callable[[Ctx], StepResult] | None = None
     when: Condition | None = None
+    depends_on: tuple[str, ...] = ()  # run again when one of these answers changes
 
     @property
     def asks_user(self) -> bool:
@@ -197,6 +199,7 @@ class Wait(Step):
     on_option: Callable[[Ctx, str], StepResult] | None = None
     status_params: Callable[[Ctx], Mapping[str, Any]] | None = None
     when: Condition | None = None
+    depends_on: tuple[str, ...] = ()
 
     @property
     def asks_user(self) -> bool:

@@ -34,8 +34,8 @@ from bot.engine.flow import (
     Wait,
 )
 from bot.engine.media import sniff
-from bot.engine.messages import ExternalEvent, FileRef, Inbound, InboundKind, Option
-from bot.engine.state import FlowRun, Owner
+from bot.engine.messages import ExternalEvent, FileRef, Inbound, InboundKind, Option, Origin
+from bot.engine.state import PAUSED, FlowRun, Owner
 
 log = logging.getLogger("sealbot.engine")
 
@@ -46,7 +46,9 @@ QUEUED = "_events"  # answers[QUEUED]: events that arrived while this run was pa
 MAX_STEPS_PER_MESSAGE = 60
 FAILURES_BEFORE_HUMAN = 3
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+# Control characters, zero-width space, direction marks and bidi overrides. The zero-width
+# joiner and non-joiner (U+200C/D) stay: emoji sequences and some scripts are made of them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 # Navigation words work in both languages whatever the user's locale.
 NAV_WORDS: dict[str, set[str]] = {
@@ -102,12 +104,22 @@ class FlowInterpreter:
         if ctx.state.run is None:
             await self._go_home(ctx, inbound)
             return
+        asked = ctx.state.run.step
+        upgraded = ctx.state.run.version
         flow = self._flow_of(ctx)
         if flow is None:
+            await self._go_home(ctx, None)
             return
         step = self._current(ctx, flow)
         if step is None:
             await self._advance(ctx, flow)
+            return
+        if upgraded != flow.version and step.name != asked:
+            # A deploy changed the process under this conversation and the question the user
+            # is answering is no longer the one to ask: say so and ask the right one, rather
+            # than file the answer under another question.
+            ctx.say("engine.resumed", process=ctx.t(flow.title))
+            await self._advance(ctx, flow, announce_wait=True)
             return
         if token is not None:
             scoped = self._scoped(ctx, flow, step, token)
@@ -133,13 +145,20 @@ class FlowInterpreter:
             if flow and isinstance(step, Wait) and step.accepts and step.accepts(ctx, event):
                 await self._resolve_wait(ctx, flow, step, event)
                 return True
-        # A flow the user put aside may be waiting for it: keep it for when they come back.
-        for paused in [*ctx.state.stack, *self._paused_runs(ctx)]:
+        # A flow the user put aside may be waiting for it: keep it for when they come back
+        # (the generic status push still tells the user now).
+        item = {"event_id": event.event_id, "type": event.type, "data": event.data}
+        for stacked in ctx.state.stack:
+            if self._run_waits_for(ctx, stacked, event):
+                stacked.answers.setdefault(QUEUED, []).append(item)
+                return False
+        paused_runs = ctx.state.memory.get(PAUSED, {})
+        for name, data in paused_runs.items():
+            paused = FlowRun.from_dict(data)
             if self._run_waits_for(ctx, paused, event):
-                paused.answers.setdefault(QUEUED, []).append(
-                    {"event_id": event.event_id, "type": event.type, "data": event.data}
-                )
-                return False  # the generic status push still tells the user
+                paused.answers.setdefault(QUEUED, []).append(item)
+                paused_runs[name] = paused.__dict__.copy()
+                return False
         return False
 
     def would_consume(self, ctx: Ctx, event: ExternalEvent) -> bool:
@@ -176,7 +195,9 @@ class FlowInterpreter:
             await self.reprompt(ctx)
         elif token == "@human":
             ctx.state.owner = Owner.WAITING
-            ctx.say("engine.handoff_waiting")
+            # The owner is no longer the bot when this leaves, so a bot message would be held:
+            # the confirmation is a system notice, which reaches the user whoever owns the chat.
+            ctx.say_text(ctx.t("engine.handoff_waiting"), origin=Origin.SYSTEM)
         elif token == "@menu":
             self._pause_current(ctx)
             await self._go_home(ctx, None)
@@ -213,12 +234,12 @@ class FlowInterpreter:
             else:
                 self._pause_current(ctx)
             ctx.state.run = None
-        paused = ctx.state.memory.get("_paused", {}).pop(name, None)
+        paused = ctx.state.memory.get(PAUSED, {}).pop(name, None)
         if paused is not None and not prefill:
             ctx.state.run = FlowRun.from_dict(paused)
             self._upgrade(ctx, flow)
             ctx.say("engine.resumed", process=ctx.t(flow.title))
-            await self._advance(ctx, flow)
+            await self._advance(ctx, flow, announce_wait=True)
             return
         if ctx.state.run is not None and ctx.state.run.flow == name and not prefill:
             await self.reprompt(ctx)
@@ -274,17 +295,17 @@ class FlowInterpreter:
             await self.start(ctx, outcome.flow, prefill=dict(outcome.prefill), resume=outcome.resume)
 
     def _paused_runs(self, ctx: Ctx) -> list[FlowRun]:
-        return [FlowRun.from_dict(d) for d in ctx.state.memory.get("_paused", {}).values()]
+        return [FlowRun.from_dict(d) for d in ctx.state.memory.get(PAUSED, {}).values()]
 
     def _pause_current(self, ctx: Ctx) -> None:
         run = ctx.state.run
         if run is None:
             return
-        ctx.state.memory.setdefault("_paused", {})[run.flow] = run.__dict__.copy()
+        ctx.state.memory.setdefault(PAUSED, {})[run.flow] = run.__dict__.copy()
         ctx.state.run = None
 
     async def _resume_latest(self, ctx: Ctx) -> None:
-        paused = ctx.state.memory.get("_paused", {})
+        paused = ctx.state.memory.get(PAUSED, {})
         if not paused:
             await self._go_home(ctx, None)
             return
@@ -308,14 +329,30 @@ class FlowInterpreter:
         return flow
 
     def _upgrade(self, ctx: Ctx, flow: Flow) -> None:
-        """Resume a run saved under another version: keep the answers the flow still asks for,
-        drop the rest; the first step not done is where the user continues."""
+        """Resume a run saved under another version: keep the answers the flow still asks for
+        and whatever its actions stored (order ids, ...); drop the answers of input steps the
+        new version no longer has (``history`` names every input step that was asked). The
+        first step not done is where the user continues, and a summary confirmed before is
+        confirmed again if the new version asks something new before it."""
         run = ctx.state.run
         assert run is not None
+        if run.version == flow.version:
+            return
         names = {s.name for s in flow.steps}
-        run.answers = {k: v for k, v in run.answers.items() if k in names or k.startswith("_")}
+        for gone in [n for n in run.history if n not in names]:
+            for key in (gone, f"_label.{gone}", f"_files.{gone}"):
+                run.answers.pop(key, None)
+        done = [n for n in run.answers.get(DONE, []) if n in names]
+        for index, step in enumerate(flow.steps):
+            if isinstance(step, Summary) and step.name in done:
+                before = flow.steps[:index]
+                if any(
+                    isinstance(s, (Field, Choice, Upload)) and s.applies(run.answers) and s.name not in run.answers
+                    for s in before
+                ):
+                    done.remove(step.name)
         if DONE in run.answers:
-            run.answers[DONE] = [n for n in run.answers[DONE] if n in names]
+            run.answers[DONE] = done
         run.history = [n for n in run.history if n in names]
         run.version = flow.version
 
@@ -349,8 +386,11 @@ class FlowInterpreter:
             if isinstance(step, Summary) and step.name in run.answers.get(DONE, []):
                 run.answers[DONE].remove(step.name)
 
-    async def _advance(self, ctx: Ctx, flow: Flow) -> None:
-        """Run actions and stop at the next step that needs the user or an event."""
+    async def _advance(self, ctx: Ctx, flow: Flow, *, announce_wait: bool = False) -> None:
+        """Run actions and stop at the next step that needs the user or an event.
+
+        ``announce_wait``: the user comes back to this run (resumed from the menu, returned
+        to after another flow), so a Wait entered earlier says again what it awaits."""
         for _ in range(MAX_STEPS_PER_MESSAGE):
             if ctx.state.run is None or ctx.state.run.flow != flow.name:
                 return  # an outcome switched flows
@@ -371,7 +411,7 @@ class FlowInterpreter:
                     continue
                 return
             if isinstance(step, Wait):
-                await self._enter_wait(ctx, flow, step)
+                await self._enter_wait(ctx, flow, step, announce=announce_wait)
                 return
             if step.name not in run.history:
                 run.history.append(step.name)
@@ -414,7 +454,8 @@ class FlowInterpreter:
             resumed = self.flows.get(ctx.state.run.flow)
             if resumed is not None:
                 ctx.flow = resumed
-                await self._advance(ctx, resumed)
+                self._upgrade(ctx, resumed)
+                await self._advance(ctx, resumed, announce_wait=True)
                 return
             ctx.state.run = None
         if show_home:
@@ -452,7 +493,9 @@ class FlowInterpreter:
                 raise Invalid("engine.too_long", max=step.max_length)
             value = step.parse(text)
             if step.check is not None:
-                await step.check(ctx, value)
+                checked = await step.check(ctx, value)
+                if checked is not None:  # a check may normalise the answer
+                    value = checked
         except Invalid as exc:
             await self._refuse(ctx, flow, step, exc)
             return
@@ -546,10 +589,11 @@ class FlowInterpreter:
 
     # ---- waits ----------------------------------------------------------------------------------
 
-    async def _enter_wait(self, ctx: Ctx, flow: Flow, step: Wait) -> None:
+    async def _enter_wait(self, ctx: Ctx, flow: Flow, step: Wait, *, announce: bool = False) -> None:
         run = ctx.run
         entered = f"_entered.{step.name}"
-        if not run.answers.get(entered):
+        entered_before = bool(run.answers.get(entered))
+        if not entered_before:
             run.answers[entered] = True
             if step.timeout is not None:
                 run.wait_deadline = (ctx.now + step.timeout).isoformat()
@@ -567,6 +611,8 @@ class FlowInterpreter:
             if step.accepts and step.accepts(ctx, event):
                 await self._resolve_wait(ctx, flow, step, event)
                 return
+        if announce and entered_before:
+            await self._prompt(ctx, flow, step)
 
     async def _resolve_wait(self, ctx: Ctx, flow: Flow, step: Wait, event: ExternalEvent) -> None:
         outcome = await step.on_event(ctx, event) if step.on_event else None

@@ -16,7 +16,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.engine.messages import ConversationKey
 from bot.errors import StorageError
@@ -55,16 +55,29 @@ def lock_id(key: ConversationKey) -> int:
 
 
 class PostgresAdvisoryLock:
-    """Session-level advisory lock on its own pooled connection, held while one message is
-    handled (which may include platform calls, so a transaction-level lock would not do)."""
+    """Session-level advisory lock on a connection of its own, held while one message is
+    handled (which may include platform calls, so a transaction-level lock would not do).
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    The lock connections come from a pool separate from the store's: were they taken from the
+    store's pool, as many concurrent conversations as the pool has connections would each hold
+    a lock connection and wait forever for a connection to load their state.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, pool_size: int = 20, pool_timeout: float = 60.0) -> None:
         self.engine = engine
+        self._lock_engine = create_async_engine(
+            engine.url, pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout, pool_pre_ping=True
+        )
 
     @asynccontextmanager
     async def hold(self, key: ConversationKey) -> AsyncIterator[None]:
         ident = lock_id(key)
-        async with self.engine.connect() as conn:
+        try:
+            conn = await self._lock_engine.connect()
+        except (OSError, sa.exc.SQLAlchemyError) as exc:
+            raise StorageError("postgres lock connection unavailable") from exc
+        released = False
+        try:
             await conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": ident})
             await conn.commit()
             try:
@@ -72,6 +85,17 @@ class PostgresAdvisoryLock:
             finally:
                 await conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": ident})
                 await conn.commit()
+                released = True
+        finally:
+            if not released:
+                # Cancelled or failed while locking or unlocking: the session may still hold
+                # the lock, and a pooled connection would keep it forever. Closing the
+                # session for good is what releases a session-level lock.
+                await conn.invalidate()
+            await conn.close()
+
+    async def close(self) -> None:
+        await self._lock_engine.dispose()
 
 
 _RELEASE = """

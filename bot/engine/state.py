@@ -13,6 +13,7 @@ from typing import Any
 from bot.engine.secrets_box import SecretBox, is_sealed
 
 STATE_FORMAT = 1
+PAUSED = "_paused"  # memory[PAUSED]: flow name -> a run the user put aside (FlowRun fields)
 
 
 class Owner:
@@ -94,7 +95,9 @@ class StateCodec:
         if state.session is not None:
             data["session"]["token"] = self._box.seal(state.session.token)
             data["session"]["phone"] = self._box.seal(state.session.phone)
-        for run_data in [data["run"], *data["stack"]]:
+        # Runs put aside from the menu live in ``memory`` and hold answers just the same.
+        paused = list(data["memory"].get(PAUSED, {}).values())
+        for run_data in [data["run"], *data["stack"], *paused]:
             if run_data is None:
                 continue
             names = self._sensitive(run_data["flow"])
@@ -118,8 +121,16 @@ class StateCodec:
             if run_data is None:
                 runs.append(None)
                 continue
-            answers = {k: self._box.open(v) if is_sealed(v) else v for k, v in run_data["answers"].items()}
-            runs.append(FlowRun.from_dict({**run_data, "answers": answers}))
+            runs.append(FlowRun.from_dict({**run_data, "answers": self._open_all(run_data["answers"])}))
         data["run"] = runs[0]
         data["stack"] = [r for r in runs[1:] if r is not None]
+        paused = data.get("memory", {}).get(PAUSED)
+        if paused:
+            data["memory"] = {
+                **data["memory"],
+                PAUSED: {name: {**run, "answers": self._open_all(run["answers"])} for name, run in paused.items()},
+            }
         return ConversationState(**data)
+
+    def _open_all(self, answers: dict[str, Any]) -> dict[str, Any]:
+        return {k: self._box.open(v) if is_sealed(v) else v for k, v in answers.items()}

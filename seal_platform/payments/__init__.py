@@ -264,3 +264,21 @@ async def apply_transaction(
         .execution_options(synchronize_session=False)
     )
     return payment
+
+
+async def close_pending_payments(services: PlatformServices, order_id: str) -> None:
+    """Close the order's open payments at their providers, then in our records."""
+    async with services.db.session() as session:
+        pending = list(
+            await session.scalars(
+                select(Payment).where(Payment.order_id == order_id, Payment.status == PaymentStatus.PENDING)
+            )
+        )
+    for payment in pending:
+        await get_provider(services, payment.provider).close_order(payment.id)
+        async with services.db.session() as session:
+            await session.execute(
+                update(Payment)
+                .where(Payment.id == payment.id, Payment.status == PaymentStatus.PENDING)
+                .values(status=PaymentStatus.CLOSED)
+            )

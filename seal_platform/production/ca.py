@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     CertificatePublicKeyTypes,
 )
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from seal_platform.clock import Clock
@@ -218,7 +219,8 @@ def _subject_name(subject: SealSubject) -> x509.Name:
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, _clean_name(subject.organisation, "organisation"))
         )
     attributes += [
-        x509.NameAttribute(NameOID.SERIAL_NUMBER, mask_id_number(id_number)),
+        # X.520 wants PrintableString here, which has no "*": the masked number is UTF8String.
+        x509.NameAttribute(NameOID.SERIAL_NUMBER, mask_id_number(id_number), _type=_ASN1Type.UTF8String),
         x509.NameAttribute(NameOID.COMMON_NAME, person),
     ]
     return x509.Name(attributes)

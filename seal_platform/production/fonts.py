@@ -73,7 +73,7 @@ def _configured_face(environ: Mapping[str, str]) -> FontFace | None:
     return parse_font_setting(value) if value else None
 
 
-def _pillow_can_use(face: FontFace) -> bool:
+def pillow_can_use(face: FontFace) -> bool:
     try:
         font = ImageFont.truetype(str(face.path), 32, index=face.index)
     except OSError:
@@ -81,7 +81,7 @@ def _pillow_can_use(face: FontFace) -> bool:
     return font.getmask(_PROBE_CHARACTER).getbbox() is not None
 
 
-def _reportlab_can_use(face: FontFace) -> bool:
+def reportlab_can_use(face: FontFace) -> bool:
     try:
         font = TTFont("probe", str(face.path), subfontIndex=face.index)
     except (TTFError, OSError):
@@ -89,12 +89,13 @@ def _reportlab_can_use(face: FontFace) -> bool:
     return ord(_PROBE_CHARACTER) in font.face.charToGlyph
 
 
-def _search(
+def search_font_face(
     consumer: str,
     configured: FontFace | None,
     candidates: tuple[FontFace, ...],
     usable: Callable[[FontFace], bool],
 ) -> FontFace:
+    """The configured face if ``usable``, else the first usable candidate."""
     tried: list[str] = []
     ordered = ((configured,) if configured else ()) + candidates
     for face in ordered:
@@ -122,12 +123,12 @@ def _search(
 
 @lru_cache(maxsize=8)
 def _impression_face_for(configured: FontFace | None) -> FontFace:
-    return _search("Pillow", configured, _IMPRESSION_CANDIDATES, _pillow_can_use)
+    return search_font_face("Pillow", configured, _IMPRESSION_CANDIDATES, pillow_can_use)
 
 
 @lru_cache(maxsize=8)
 def _document_face_for(configured: FontFace | None) -> FontFace:
-    return _search("reportlab", configured, _DOCUMENT_CANDIDATES, _reportlab_can_use)
+    return search_font_face("reportlab", configured, _DOCUMENT_CANDIDATES, reportlab_can_use)
 
 
 def impression_font_face(environ: Mapping[str, str] | None = None) -> FontFace:

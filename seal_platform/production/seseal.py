@@ -135,7 +135,10 @@ class SESeal(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
 
 
 class SealSigner(Protocol):
-    """Who signs the seal: the platform's seal maker (``ca.SealMaker``) or a plug-in."""
+    """Who signs the seal: the platform's seal maker (``ca.SealMaker``) or a plug-in.
+
+    No built-in signer produces SM3withSM2; a plug-in signer that does is used as is.
+    """
 
     @property
     def signature_oid(self) -> str: ...
@@ -216,8 +219,6 @@ def make_seseal(
     extensions: Sequence[ExtensionData] = (),
 ) -> bytes:
     """Build SES_SealInfo, sign its DER with the seal maker's key, return the SESeal DER."""
-    if signer.signature_oid == SM3_WITH_SM2_OID and not _is_pluggable(signer):
-        raise InvalidInput("SM3withSM2 needs a signer that implements SM2")
     if not name.strip():
         raise InvalidInput("the seal name is empty", field="name")
     if not holder_certificates:
@@ -264,12 +265,6 @@ def make_seseal(
         }
     )
     return bytes(seal.dump())
-
-
-def _is_pluggable(signer: SealSigner) -> bool:
-    """Built-in algorithms cannot do SM2; anything else claiming the OID is a plug-in."""
-    algorithm = getattr(signer, "algorithm", None)
-    return algorithm is None or algorithm not in BUILTIN_ALGORITHMS.values()
 
 
 def parse_seseal(der: bytes) -> ParsedSeal:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -8,9 +7,13 @@ import pytest
 
 from bot.engine.flow import FlowRegistry
 from bot.testing import ChatHarness
+from tests.contract.postgres import PG_URL
 from tests.engine.flows_for_tests import FORM
+from tests.engine.transcript import EN, ZH, Lang
 
 LOCALES = Path(__file__).parent / "locales"
+
+__all__ = ["LOCALES", "PG_URL"]
 
 
 @pytest.fixture
@@ -25,4 +28,7 @@ async def chat(db_url: str) -> AsyncIterator[ChatHarness]:
     await harness.close()
 
 
-PG_URL = os.environ.get("SEALBOT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+@pytest.fixture(params=[ZH, EN], ids=lambda lang: lang.code)
+def lang(request: pytest.FixtureRequest) -> Lang:
+    value: Lang = request.param
+    return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.engine.context import Ctx
-from bot.engine.flow import Action, Choice, Field, Finish, Flow, Invalid, Summary, Upload, Wait
+from bot.engine.flow import Action, Choice, Field, Finish, Flow, Invalid, Step, Summary, Upload, Wait
 from bot.engine.messages import ExternalEvent, Option
 
 
@@ -66,3 +66,19 @@ FORM = Flow(
         ),
     ),
 )
+
+
+def _form_v2_steps() -> tuple[Step, ...]:
+    """FORM as a later deploy changes it: the age is no longer asked, a phone is asked after
+    the name, everything else is as before."""
+    steps: list[Step] = []
+    for step in FORM.steps:
+        if step.name == "age":
+            continue
+        steps.append(step)
+        if step.name == "name":
+            steps.append(Field("phone", prompt="testflows.ask_phone", label="testflows.phone", sensitive=True))
+    return tuple(steps)
+
+
+FORM_V2 = Flow(name="form", version=2, title="testflows.form_title", steps=_form_v2_steps())

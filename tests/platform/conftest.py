@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import pkgutil
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,12 +37,22 @@ def import_all_platform_modules() -> None:
     """Import every module of ``seal_platform`` so that all their tables join ``Base.metadata``.
 
     Walking the package keeps this working as other modules (orders, documents, invoices, ...)
-    are added; migrations are scripts for alembic, not models.
+    are added; migrations are scripts for alembic, not models. A module that needs a platform
+    module which does not exist yet (work in progress in the shared tree) is skipped with a
+    warning; any other import error fails the tests.
     """
     for module in pkgutil.walk_packages(seal_platform.__path__, prefix="seal_platform."):
         if ".migrations" in module.name:
             continue
-        importlib.import_module(module.name)
+        try:
+            importlib.import_module(module.name)
+        except ImportError as exc:
+            # ``import seal_platform.x`` names the missing module; ``from seal_platform import x``
+            # names the package.
+            missing = exc.name or ""
+            if not (missing.startswith("seal_platform.") or missing == "seal_platform"):
+                raise
+            warnings.warn(f"{module.name} skipped: {exc}", stacklevel=2)
 
 
 def new_phone() -> str:
@@ -56,11 +67,11 @@ def clock() -> FrozenClock:
 @pytest.fixture
 def platform_settings(tmp_path: Path) -> PlatformSettings:
     return PlatformSettings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'platform.db'}",
         data_dir=tmp_path / "platform-data",
-        service_key=SERVICE_KEY,  # type: ignore[arg-type]
-        secret_key="test-secret-key-for-field-encryption",  # type: ignore[arg-type]
+        service_key=SERVICE_KEY,
+        secret_key="test-secret-key-for-field-encryption",
         public_base_url=BASE_URL,
         dev_pages=True,
     )

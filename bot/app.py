@@ -1,0 +1,217 @@
+"""The composition root: the one place that builds adapters and wires them into the core.
+
+``build_container`` assembles the service from settings; ``create_app`` is the ASGI app that
+``sealbot serve`` runs. In the embedded default the platform runs in this process, mounted at
+``/platform``, and the bot reaches it through ``httpx.ASGITransport``: the same client code path
+as a remote platform over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot import migrate
+from bot.channels.terminal import TerminalSender
+from bot.channels.webchat import WebChatChannel
+from bot.db import make_engine
+from bot.engine.i18n import Catalog
+from bot.engine.locks import ConversationLocks, DistributedLock, PostgresAdvisoryLock, RedisLock
+from bot.engine.media import LocalMediaStore
+from bot.engine.outbox import OutboxDispatcher
+from bot.engine.ports import ChannelSender
+from bot.engine.runtime import Clock, Engine, EngineHooks
+from bot.engine.secrets_box import SecretBox
+from bot.engine.store import SqlConversationStore
+from bot.platform_events import PlatformEventConsumer
+from bot.settings import Settings
+from handlers import catalogue
+from handlers.services import HandlerServices
+from platform_client.client import PlatformClient
+
+log = logging.getLogger("sealbot")
+
+ENGINE_LOCALES = Path(__file__).parent / "locales"
+
+
+@dataclass
+class Container:
+    settings: Settings
+    db: AsyncEngine
+    store: SqlConversationStore
+    engine: Engine
+    dispatcher: OutboxDispatcher
+    platform: PlatformClient
+    events: PlatformEventConsumer
+    webchat: WebChatChannel
+    platform_app: Any = None
+    platform_services: Any = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    closers: list[Callable[[], Any]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        await self.dispatcher.start()
+        await self.events.start()
+        self.tasks.append(asyncio.create_task(self._timers(), name="engine-timers"))
+
+    async def _timers(self) -> None:
+        while True:
+            try:
+                await self.engine.fire_due_timeouts()
+            except Exception:
+                log.exception("timer round failed")
+            await asyncio.sleep(self.settings.timer_poll_seconds)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.events.stop()
+        await self.dispatcher.stop()
+        await self.platform.shutdown()
+        for close in reversed(self.closers):
+            result = close()
+            if asyncio.iscoroutine(result):
+                await result
+        await self.db.dispose()
+
+
+def _distributed_lock(settings: Settings, db: AsyncEngine) -> DistributedLock | None:
+    backend = settings.lock_backend
+    if backend == "auto":
+        backend = "postgres" if settings.database_url.startswith("postgresql") else "local"
+    if backend == "postgres":
+        return PostgresAdvisoryLock(db)
+    if backend == "redis":
+        assert settings.redis_url is not None
+        return RedisLock(settings.redis_url)
+    return None
+
+
+async def _embedded_platform(settings: Settings, clock: Any) -> tuple[Any, Any]:
+    from seal_platform import migrate as platform_migrate
+    from seal_platform.app import build_platform_services, create_platform_app
+    from seal_platform.settings import PlatformSettings
+
+    platform_settings = PlatformSettings(
+        database_url=settings.embedded_platform_database_url(),
+        data_dir=settings.data_dir / "platform",
+        service_key=settings.platform_service_key,
+        public_base_url=settings.public_base_url + "/platform",
+    )
+    await platform_migrate.upgrade(platform_settings.database_url)
+    services = build_platform_services(platform_settings, clock)
+    return services, create_platform_app(services)
+
+
+async def build_container(
+    settings: Settings,
+    *,
+    clock: Any = None,
+    extra_senders: dict[str, ChannelSender] | None = None,
+) -> Container:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    clock = clock or Clock()
+    await migrate.upgrade(settings.database_url)
+    db = make_engine(settings.database_url)
+    store = SqlConversationStore(db)
+
+    platform_app = platform_services = None
+    if settings.platform_mode == "embedded":
+        platform_services, platform_app = await _embedded_platform(settings, clock)
+        transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=platform_app)
+        base_url = "http://platform.embedded"
+    else:
+        transport = httpx.AsyncHTTPTransport(retries=0)
+        base_url = settings.platform_url
+    platform = PlatformClient(
+        base_url=base_url, service_key=settings.platform_service_key.get_secret_value(), transport=transport
+    )
+    await platform.initialize()
+
+    handler_services = HandlerServices(
+        platform=platform,
+        public_base_url=settings.public_base_url,
+        sms_dev_page=(settings.public_base_url + "/platform/dev/sms")
+        if platform_services is not None and platform_services.settings.dev_pages
+        else None,
+    )
+    hooks = EngineHooks()
+    engine = Engine(
+        store=store,
+        flows=catalogue.flows(),
+        catalog=Catalog([ENGINE_LOCALES, catalogue.LOCALES]),
+        box=SecretBox(settings.secret_key.get_secret_value()),
+        media=LocalMediaStore(settings.data_dir / "media"),
+        services=handler_services,
+        locks=ConversationLocks(_distributed_lock(settings, db)),
+        clock=clock,
+        home=catalogue.home(),
+        hooks=hooks,
+    )
+    webchat = WebChatChannel(engine=engine, store=store, max_upload_bytes=settings.max_upload_bytes)
+    senders: dict[str, ChannelSender] = {"web": webchat.sender, "terminal": TerminalSender()}
+    senders.update(extra_senders or {})
+    dispatcher = OutboxDispatcher(store, senders, clock)
+    hooks.after_commit.append(dispatcher.kick)
+    events = PlatformEventConsumer(platform, engine, store, clock, poll_seconds=settings.event_poll_seconds)
+    container = Container(
+        settings=settings,
+        db=db,
+        store=store,
+        engine=engine,
+        dispatcher=dispatcher,
+        platform=platform,
+        events=events,
+        webchat=webchat,
+        platform_app=platform_app,
+        platform_services=platform_services,
+    )
+    if platform_services is not None:
+        notifier = platform_services.extra.get("event_notifier")
+        if notifier is not None:
+            notifier.subscribe(events.wake)
+        container.closers.append(platform_services.db.dispose)
+    return container
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    from bot.settings import load_settings
+
+    settings = settings or load_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        container = await build_container(settings)
+        app.state.container = container
+        container.webchat.attach(app)
+        if container.platform_app is not None:
+            app.mount("/platform", container.platform_app)
+        await container.start()
+        try:
+            yield
+        finally:
+            await container.stop()
+
+    app = FastAPI(title="sealbot", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> RedirectResponse:
+        return RedirectResponse("/chat")
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

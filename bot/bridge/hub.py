@@ -1,0 +1,596 @@
+"""The hub: pairing, device records, presence, the job table, and the live bridge connections.
+
+Jobs are rows first and messages second: a job is committed before it is sent, its status
+moves only on what the bridge reports, and a bridge that connects is sent every unfinished
+job of its account, so jobs survive restarts of either side. Presence is this process's set
+of open WebSockets (one hub process per deployment, or sticky routing for the WebSocket).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy import func, select
+
+from bot.bridge import protocol as wire
+from bot.bridge.models import BridgeDevice, BridgeJob, BridgePairFailure, BridgePairingCode, aware
+from bot.bridge.ports import (
+    CertificateIssuer,
+    IssuanceRefused,
+    JobUpdate,
+    SoPinProvider,
+    UpdateKind,
+)
+from bot.db import Database, utcnow
+from bot.errors import SealbotError
+
+log = logging.getLogger(__name__)
+
+CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I/L
+CODE_LENGTH = 8
+CODE_TTL = timedelta(minutes=10)
+MAX_REJECTIONS_PER_CODE = 5
+MAX_FAILURES_PER_IP = 10
+FAILURE_WINDOW = timedelta(minutes=10)
+HEARTBEAT_SECONDS = 20.0
+
+FINAL_STATUSES = ("succeeded", "failed")
+JOB_TYPES = {t.value for t in wire.JobType}
+Clock = Callable[[], datetime]
+UpdateSink = Callable[[JobUpdate], Awaitable[None]]
+Sender = Callable[[str], Awaitable[None]]
+Closer = Callable[[], Awaitable[None]]
+
+
+class BridgeHubError(SealbotError):
+    pass
+
+
+class PairingRefused(BridgeHubError):
+    """``reason``: invalid_code, expired, used, too_many_attempts."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NoBridgePaired(BridgeHubError):
+    """The account has no paired bridge: the chat offers pairing first."""
+
+
+class UnknownJob(BridgeHubError):
+    pass
+
+
+@dataclass(frozen=True)
+class PairingCode:
+    code: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class PairedDevice:
+    device_id: str
+    account_id: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    device_id: str
+    name: str
+    created_at: datetime
+    last_seen_at: datetime | None
+    online: bool
+
+
+@dataclass(frozen=True)
+class JobView:
+    job_id: str
+    job_type: str
+    status: str
+    stage: str | None
+    attempt: int
+    result: dict[str, Any] | None
+
+
+@dataclass
+class _Live:
+    device_id: str
+    account_id: str
+    name: str
+    signing_key: bytes
+    send: Sender
+    close: Closer
+    conversation_ref: str | None
+    sent_jobs: set[str] = field(default_factory=set)
+
+
+def _hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _spki(cert_or_csr_key: Any) -> str:
+    return bytes(cert_or_csr_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).hex()
+
+
+class BridgeHub:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        issuer: CertificateIssuer,
+        so_pins: SoPinProvider,
+        on_job_update: UpdateSink,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._db = db
+        self._issuer = issuer
+        self._so_pins = so_pins
+        self._notify = on_job_update
+        self._clock = clock
+        self._live: dict[str, _Live] = {}
+
+    # -- pairing ----------------------------------------------------------------------------
+
+    async def create_pairing_code(
+        self, account_id: str, *, conversation_ref: str | None = None
+    ) -> PairingCode:
+        now = self._clock()
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        expires = now + CODE_TTL
+        async with self._db.session() as session:
+            session.add(
+                BridgePairingCode(
+                    code=code,
+                    account_id=account_id,
+                    conversation_ref=conversation_ref,
+                    created_at=now,
+                    expires_at=expires,
+                    rejected_attempts=0,
+                )
+            )
+        return PairingCode(code, expires)
+
+    async def redeem_pairing_code(self, code: str, device_name: str, client_ip: str) -> PairedDevice:
+        now = self._clock()
+        normalised = "".join(ch for ch in code.upper() if ch.isalnum())
+        async with self._db.session() as session:
+            recent = await session.scalar(
+                select(func.count())
+                .select_from(BridgePairFailure)
+                .where(BridgePairFailure.client_ip == client_ip, BridgePairFailure.at > now - FAILURE_WINDOW)
+            )
+            if (recent or 0) >= MAX_FAILURES_PER_IP:
+                raise PairingRefused("too_many_attempts")
+            record = await session.get(BridgePairingCode, normalised, with_for_update=True)
+            reason: str | None = None
+            if record is None:
+                reason = "invalid_code"
+            elif record.rejected_attempts >= MAX_REJECTIONS_PER_CODE:
+                reason = "too_many_attempts"
+            elif record.used_at is not None:
+                reason = "used"
+            elif aware(record.expires_at) <= now:
+                reason = "expired"
+            if reason is not None:
+                session.add(BridgePairFailure(client_ip=client_ip, at=now))
+                if record is not None:
+                    record.rejected_attempts += 1
+            else:
+                assert record is not None
+                record.used_at = now
+                secret = secrets.token_urlsafe(32)
+                device = BridgeDevice(
+                    id=uuid.uuid4().hex,
+                    account_id=record.account_id,
+                    name=device_name.strip()[:64] or "PC",
+                    credential_hash=_hash_secret(secret),
+                    signing_key=wire.signing_key(secret).hex(),
+                    conversation_ref=record.conversation_ref,
+                    created_at=now,
+                )
+                session.add(device)
+        # the refusal is raised after the commit so the attempt counters stick
+        if reason is not None:
+            raise PairingRefused(reason)
+        await self._emit(
+            UpdateKind.PAIRED,
+            device.account_id,
+            device.conversation_ref,
+            device_id=device.id,
+            device_name=device.name,
+        )
+        return PairedDevice(device.id, device.account_id, secret)
+
+    async def list_devices(self, account_id: str) -> list[DeviceInfo]:
+        async with self._db.session() as session:
+            rows = await session.scalars(
+                select(BridgeDevice)
+                .where(BridgeDevice.account_id == account_id, BridgeDevice.revoked_at.is_(None))
+                .order_by(BridgeDevice.created_at)
+            )
+            return [
+                DeviceInfo(
+                    d.id,
+                    d.name,
+                    aware(d.created_at),
+                    aware(d.last_seen_at) if d.last_seen_at else None,
+                    d.id in self._live,
+                )
+                for d in rows
+            ]
+
+    async def revoke_device(self, account_id: str, device_id: str) -> bool:
+        async with self._db.session() as session:
+            device = await session.get(BridgeDevice, device_id)
+            if device is None or device.account_id != account_id or device.revoked_at is not None:
+                return False
+            device.revoked_at = self._clock()
+            name, ref = device.name, device.conversation_ref
+        live = self._live.pop(device_id, None)
+        if live is not None:
+            await live.close()
+        await self._emit(UpdateKind.REVOKED, account_id, ref, device_id=device_id, device_name=name)
+        return True
+
+    async def revoke_by_credential(self, device_id: str, secret: str) -> bool:
+        """``ukey-bridge unpair``: the PC proves it holds the credential it gives back."""
+        device = await self._device_for(device_id, secret)
+        if device is None:
+            return False
+        return await self.revoke_device(device.account_id, device.id)
+
+    def is_online(self, account_id: str) -> bool:
+        return any(live.account_id == account_id for live in self._live.values())
+
+    # -- jobs for the chat flows ------------------------------------------------------------
+
+    async def submit_job(
+        self, account_id: str, job_type: str, params: dict[str, Any], conversation_ref: str
+    ) -> str:
+        if job_type not in JOB_TYPES:
+            raise ValueError(f"unknown bridge job type {job_type!r}")
+        if not await self.list_devices(account_id):
+            raise NoBridgePaired(account_id)
+        now = self._clock()
+        job_id = uuid.uuid4().hex
+        async with self._db.session() as session:
+            session.add(
+                BridgeJob(
+                    id=job_id,
+                    account_id=account_id,
+                    job_type=job_type,
+                    params=dict(params),
+                    conversation_ref=conversation_ref,
+                    status="pending",
+                    attempt=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        await self._emit(
+            UpdateKind.JOB_QUEUED, account_id, conversation_ref, job_id=job_id, job_type=job_type
+        )
+        await self._dispatch_account(account_id)
+        return job_id
+
+    async def retry_job(self, account_id: str, job_id: str) -> None:
+        """Run a failed job again under the same id (a rerun resumes its key-side work)."""
+        async with self._db.session() as session:
+            job = await session.get(BridgeJob, job_id)
+            if job is None or job.account_id != account_id:
+                raise UnknownJob(job_id)
+            if job.status == "failed":
+                job.status, job.stage, job.device_id = "pending", None, None
+                job.updated_at = self._clock()
+        await self._dispatch_account(account_id)
+
+    async def get_job(self, account_id: str, job_id: str) -> JobView:
+        async with self._db.session() as session:
+            job = await session.get(BridgeJob, job_id)
+            if job is None or job.account_id != account_id:
+                raise UnknownJob(job_id)
+            return JobView(job.id, job.job_type, job.status, job.stage, job.attempt, job.result)
+
+    # -- the bridge's side ------------------------------------------------------------------
+
+    async def _device_for(self, device_id: str, secret: str) -> BridgeDevice | None:
+        async with self._db.session() as session:
+            device = await session.get(BridgeDevice, device_id)
+        if device is None or not hmac.compare_digest(device.credential_hash, _hash_secret(secret)):
+            return None
+        return device
+
+    async def authenticate(self, hello: wire.Hello) -> BridgeDevice | str:
+        """The device, or the AuthFailed reason."""
+        device = await self._device_for(hello.device_id, hello.secret)
+        if device is None:
+            return "bad_credential"
+        if device.revoked_at is not None:
+            return "revoked"
+        return device
+
+    async def attach(self, device: BridgeDevice, send: Sender, close: Closer) -> wire.Welcome:
+        previous = self._live.pop(device.id, None)
+        if previous is not None:
+            await previous.close()  # the same PC reconnected before its old socket timed out
+        self._live[device.id] = _Live(
+            device.id,
+            device.account_id,
+            device.name,
+            bytes.fromhex(device.signing_key),
+            send,
+            close,
+            device.conversation_ref,
+        )
+        await self._touch(device.id)
+        await self._emit(
+            UpdateKind.ONLINE,
+            device.account_id,
+            device.conversation_ref,
+            device_id=device.id,
+            device_name=device.name,
+        )
+        return wire.Welcome(
+            device_id=device.id,
+            account_id=device.account_id,
+            server_time=self._clock().timestamp(),
+            heartbeat_seconds=HEARTBEAT_SECONDS,
+        )
+
+    async def after_welcome(self, device_id: str) -> None:
+        live = self._live.get(device_id)
+        if live is not None:
+            await self._dispatch_account(live.account_id)
+
+    async def detach(self, device_id: str, send: Sender) -> None:
+        live = self._live.get(device_id)
+        if live is None or live.send is not send:
+            return  # already replaced by a newer connection of the same PC
+        del self._live[device_id]
+        await self._touch(device_id)
+        await self._emit(
+            UpdateKind.OFFLINE,
+            live.account_id,
+            live.conversation_ref,
+            device_id=device_id,
+            device_name=live.name,
+        )
+
+    async def _touch(self, device_id: str) -> None:
+        async with self._db.session() as session:
+            device = await session.get(BridgeDevice, device_id)
+            if device is not None:
+                device.last_seen_at = self._clock()
+
+    async def handle_frame(self, device_id: str, frame: str) -> None:
+        live = self._live.get(device_id)
+        if live is None:
+            return
+        try:
+            message = wire.decode(frame)
+        except wire.ProtocolError as exc:
+            log.warning("bridge %s sent a bad frame: %s", device_id, exc)
+            return
+        if isinstance(message, wire.Heartbeat):
+            await self._touch(device_id)
+        elif isinstance(message, wire.JobProgress):
+            await self._on_progress(live, message)
+        elif isinstance(message, wire.CertificateRequest):
+            await self._on_csr(live, message)
+        elif isinstance(message, wire.JobResult):
+            await self._on_result(live, message)
+        elif isinstance(message, wire.JobRefused):
+            await self._finish(
+                live, message.job_id, "refused", {"reason": message.reason}, reason=message.reason
+            )
+
+    async def _job_of(self, live: _Live, job_id: str) -> BridgeJob | None:
+        async with self._db.session() as session:
+            job = await session.get(BridgeJob, job_id)
+        if job is None or job.device_id != live.device_id or job.status in FINAL_STATUSES:
+            return None
+        return job
+
+    async def _on_progress(self, live: _Live, progress: wire.JobProgress) -> None:
+        job = await self._job_of(live, progress.job_id)
+        if job is None:
+            return
+        async with self._db.session() as session:
+            row = await session.get(BridgeJob, job.id)
+            if row is not None:
+                row.stage, row.updated_at = progress.stage, self._clock()
+        await self._emit(
+            UpdateKind.JOB_STAGE,
+            job.account_id,
+            job.conversation_ref,
+            job_id=job.id,
+            job_type=job.job_type,
+            device_id=live.device_id,
+            stage=progress.stage,
+            data=dict(progress.detail),
+        )
+
+    async def _on_csr(self, live: _Live, request: wire.CertificateRequest) -> None:
+        job = await self._job_of(live, request.job_id)
+        if job is None or job.job_type not in (wire.JobType.RENEWAL, wire.JobType.CHANGE):
+            await live.send(wire.IssueFailed(job_id=request.job_id, reason="no such job").encode())
+            return
+        try:
+            csr_der = wire.b64decode(request.csr_der)
+            csr = x509.load_der_x509_csr(csr_der)
+            valid = csr.is_signature_valid
+        except (ValueError, wire.ProtocolError):
+            valid = False
+        if not valid:
+            await live.send(
+                wire.IssueFailed(job_id=job.id, reason="the certificate request is not valid").encode()
+            )
+            return
+        spki = _spki(csr.public_key())
+        issued = job.issued
+        if issued is None or issued.get("spki") != spki:
+            try:
+                credential = await self._issuer.issue(
+                    job.account_id, str(job.params.get("order_id", "")), csr_der
+                )
+            except IssuanceRefused as exc:
+                await live.send(wire.IssueFailed(job_id=job.id, reason=exc.reason).encode())
+                return
+            issued = {
+                "spki": spki,
+                "cert_der": wire.b64encode(credential.cert_der),
+                "seseal_der": wire.b64encode(credential.seseal_der),
+                "chain_pem": credential.chain_pem,
+                "cert_sha256": hashlib.sha256(credential.cert_der).hexdigest(),
+            }
+            # remembered per key: a rerun after a dropped link gets the same certificate back
+            async with self._db.session() as session:
+                row = await session.get(BridgeJob, job.id)
+                if row is not None:
+                    row.issued, row.updated_at = issued, self._clock()
+        message = wire.with_signature(
+            wire.CertificateIssued(
+                sig="",
+                job_id=job.id,
+                cert_der=issued["cert_der"],
+                seseal_der=issued["seseal_der"],
+                chain_pem=issued["chain_pem"],
+            ),
+            live.signing_key,
+        )
+        await live.send(message.encode())
+
+    async def _on_result(self, live: _Live, result: wire.JobResult) -> None:
+        job = await self._job_of(live, result.job_id)
+        if job is None:
+            return
+        outcome, reason = result.outcome, None
+        if outcome == wire.Outcome.SUCCEEDED and job.job_type in (wire.JobType.RENEWAL, wire.JobType.CHANGE):
+            written = dict(result.data.get("new_certificate") or {}).get("sha256")
+            if job.issued is None or written != job.issued.get("cert_sha256"):
+                outcome, reason = (
+                    wire.Outcome.CERT_MISMATCH,
+                    "the key holds a certificate the service did not issue",
+                )
+        payload = {
+            "outcome": outcome,
+            "message": result.message,
+            "tries_left": result.tries_left,
+            "final_try": result.final_try,
+            "data": result.data,
+        }
+        await self._finish(live, job.id, outcome, payload, reason=reason)
+
+    async def _finish(
+        self, live: _Live, job_id: str, outcome: str, payload: dict[str, Any], *, reason: str | None = None
+    ) -> None:
+        async with self._db.session() as session:
+            job = await session.get(BridgeJob, job_id)
+            if job is None or job.device_id != live.device_id or job.status in FINAL_STATUSES:
+                return
+            job.status = "succeeded" if outcome == wire.Outcome.SUCCEEDED else "failed"
+            job.result = {**payload, "outcome": outcome}
+            job.updated_at = self._clock()
+            account_id, ref, job_type, status = job.account_id, job.conversation_ref, job.job_type, job.status
+        await self._emit(
+            UpdateKind.JOB_SUCCEEDED if status == "succeeded" else UpdateKind.JOB_FAILED,
+            account_id,
+            ref,
+            job_id=job_id,
+            job_type=job_type,
+            device_id=live.device_id,
+            outcome=outcome,
+            reason=reason or payload.get("reason"),
+            message=payload.get("message"),
+            tries_left=payload.get("tries_left"),
+            final_try=bool(payload.get("final_try", False)),
+            data=dict(payload.get("data") or {}),
+        )
+        await self._dispatch_account(account_id)
+
+    async def _dispatch_account(self, account_id: str) -> None:
+        """Send the oldest unfinished job to an online bridge of the account, one at a time per PC."""
+        lives = [live for live in self._live.values() if live.account_id == account_id]
+        if not lives:
+            return
+        async with self._db.session() as session:
+            jobs = list(
+                await session.scalars(
+                    select(BridgeJob)
+                    .where(BridgeJob.account_id == account_id, BridgeJob.status.in_(("pending", "sent")))
+                    .order_by(BridgeJob.created_at)
+                )
+            )
+        busy = {j.device_id for j in jobs if j.status == "sent"}
+        for job in jobs:
+            if job.status == "sent":
+                # a job stays with the PC it went to; a reconnected PC gets it again once
+                holder = self._live.get(job.device_id or "")
+                if holder is not None and job.id not in holder.sent_jobs:
+                    await self._send_job(holder, job)
+                continue
+            free = [live for live in lives if live.device_id not in busy]
+            if not free:
+                continue
+            await self._send_job(free[0], job)
+            busy.add(free[0].device_id)
+
+    async def _send_job(self, live: _Live, job: BridgeJob) -> None:
+        params = dict(job.params)
+        if job.job_type == wire.JobType.UNLOCK:
+            params["so_pin"] = await self._so_pins.so_pin_for(
+                job.account_id, str(params.get("key_serial", "")), str(params.get("order_id", ""))
+            )
+        now = self._clock()
+        async with self._db.session() as session:
+            row = await session.get(BridgeJob, job.id)
+            if row is None:
+                return
+            first_send = row.status == "pending"
+            row.status, row.device_id = "sent", live.device_id
+            row.attempt += 1
+            row.updated_at = now
+            attempt = row.attempt
+        offer = wire.with_signature(
+            wire.JobOffer(
+                sig="",
+                job_id=job.id,
+                account_id=job.account_id,
+                device_id=live.device_id,
+                job_type=job.job_type,
+                params=params,
+                nonce=secrets.token_hex(16),
+                issued_at=now.timestamp(),
+                attempt=attempt,
+            ),
+            live.signing_key,
+        )
+        live.sent_jobs.add(job.id)
+        await live.send(offer.encode())
+        if first_send:
+            await self._emit(
+                UpdateKind.JOB_STARTED,
+                job.account_id,
+                job.conversation_ref,
+                job_id=job.id,
+                job_type=job.job_type,
+                device_id=live.device_id,
+                device_name=live.name,
+            )
+
+    async def _emit(self, kind: UpdateKind, account_id: str, ref: str | None, **fields: Any) -> None:
+        await self._notify(
+            JobUpdate(kind=kind, account_id=account_id, conversation_ref=ref, at=self._clock(), **fields)
+        )

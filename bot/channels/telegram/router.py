@@ -1,0 +1,74 @@
+"""The webhook: ``POST /telegram/<path>`` with the secret-token header.
+
+Refusals: wrong path 404, missing or wrong secret 403, oversized body 413, a body that is not
+a JSON object 400. A valid update is handled before answering 200 so that a crash makes
+Telegram deliver it again (the engine deduplicates); a failure of our own storage answers 503,
+which Telegram also retries. Nothing the sender controls produces a 500.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.channels.telegram.processor import UpdateProcessor
+from bot.channels.telegram.settings import TelegramSettings
+from bot.errors import SealbotError
+
+log = logging.getLogger("sealbot.telegram")
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# failures of our own infrastructure: answering 5xx makes Telegram deliver the update again
+TRANSIENT = (SealbotError, SQLAlchemyError, OSError)
+
+
+async def read_capped(request: Request, limit: int) -> bytes | None:
+    """The body, or None when it exceeds ``limit`` (read no further than that)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def make_router(settings: TelegramSettings, processor: UpdateProcessor) -> APIRouter:
+    router = APIRouter()
+    secret = settings.webhook_secret.get_secret_value().encode()
+
+    @router.post("/telegram/{path}", include_in_schema=False)
+    async def telegram_webhook(path: str, request: Request) -> Response:
+        if not hmac.compare_digest(path.encode(), settings.webhook_path.encode()):
+            return Response(status_code=404)
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not secret or not hmac.compare_digest(given, secret):
+            return Response(status_code=403)
+        body = await read_capped(request, settings.max_body_bytes)
+        if body is None:
+            return Response(status_code=413)
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, ValueError):
+            return Response(status_code=400)
+        if not isinstance(data, dict):
+            return Response(status_code=400)
+        try:
+            await processor.process(data)
+        except TRANSIENT:
+            log.exception("telegram update %s not handled; Telegram will retry", data.get("update_id"))
+            return Response(status_code=503)
+        except Exception:
+            # A poisoned update must not be redelivered forever: log it and let it go.
+            log.exception("telegram update %s failed", data.get("update_id"))
+        return Response(status_code=200)
+
+    return router

@@ -1,0 +1,193 @@
+"""The web chat: a page at ``/chat`` and a small JSON API it polls.
+
+A visitor is identified by a random cookie; the conversation key is a hash of it, so the
+cookie value itself is never stored. Messages carry a client-made id, which is the engine's
+dedupe key: a retried POST has one effect. Replies reach the page by long polling the
+conversation's delivered messages, so proactive pushes (payment, shipping) arrive the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, File, Form, HTTPException, Request, Response, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+
+from bot.engine.i18n import normalise_locale
+from bot.engine.media import sniff
+from bot.engine.messages import ConversationKey, FileRef, Inbound, OutboundMessage
+from bot.engine.runtime import Engine
+from bot.engine.store import SqlConversationStore
+
+COOKIE = "sealbot_chat"
+CHANNEL = "web"
+ACCOUNT = "main"
+PAGE = Path(__file__).parent / "static" / "chat.html"
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+POLL_SECONDS = 25.0
+
+
+class SendBody(BaseModel):
+    client_id: str = Field(min_length=8, max_length=64)
+    text: str | None = Field(default=None, max_length=4000)
+    token: str | None = Field(default=None, max_length=128)
+    lang: str | None = Field(default=None, max_length=20)
+
+
+class WebChatSender:
+    """Delivery to the web is making the message visible to the page's poll: wake the pollers."""
+
+    channel = CHANNEL
+
+    def __init__(self) -> None:
+        self._changed = asyncio.Condition()
+
+    async def send(self, message: OutboundMessage) -> None:
+        # The dispatcher marks the message sent right after this returns; pollers re-read a
+        # moment later (see ``wait``), so they never miss it.
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait(self, timeout: float) -> None:
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout)
+            except TimeoutError:
+                return
+        await asyncio.sleep(0.05)
+
+
+def _user_of(cookie: str) -> str:
+    return hashlib.sha256(cookie.encode()).hexdigest()[:32]
+
+
+def message_json(message: OutboundMessage) -> dict[str, Any]:
+    reply = message.reply
+    return {
+        "id": message.outbox_id,
+        "kind": reply.kind.value,
+        "origin": message.origin.value,
+        "text": reply.text,
+        "options": [{"token": o.token, "label": o.label} for o in reply.options],
+        "url": reply.url,
+        "file": {
+            "url": f"/chat/api/media/{reply.file.media_id}?name={reply.file.filename}",
+            "name": reply.file.filename,
+            "type": reply.file.content_type,
+        }
+        if reply.file
+        else None,
+    }
+
+
+class WebChatChannel:
+    def __init__(self, *, engine: Engine, store: SqlConversationStore, max_upload_bytes: int) -> None:
+        self.engine = engine
+        self.store = store
+        self.max_upload_bytes = max_upload_bytes
+        self.sender = WebChatSender()
+        self.router = self._build_router()
+
+    def attach(self, app: FastAPI) -> None:
+        app.include_router(self.router)
+
+    def _key(self, request: Request) -> ConversationKey:
+        cookie = request.cookies.get(COOKIE)
+        if not cookie or len(cookie) > 100:
+            raise HTTPException(status_code=401, detail="no chat session: open /chat first")
+        return ConversationKey(CHANNEL, ACCOUNT, _user_of(cookie))
+
+    def _build_router(self) -> APIRouter:
+        router = APIRouter(prefix="/chat", include_in_schema=False)
+
+        @router.get("", response_class=HTMLResponse)
+        async def page(request: Request) -> Response:
+            response = HTMLResponse(PAGE.read_text(encoding="utf-8"))
+            if not request.cookies.get(COOKIE):
+                response.set_cookie(
+                    COOKIE, secrets.token_urlsafe(24), httponly=True, samesite="lax", max_age=180 * 24 * 3600
+                )
+            return response
+
+        @router.post("/api/send")
+        async def send(body: SendBody, request: Request) -> dict[str, Any]:
+            key = self._key(request)
+            if not CLIENT_ID.fullmatch(body.client_id):
+                raise HTTPException(status_code=422, detail="bad client_id")
+            message_id = f"w:{body.client_id}"
+            hint = normalise_locale(body.lang) if body.lang else None
+            if body.token:
+                inbound = Inbound.choice(key, message_id, body.token, language_hint=hint)
+            elif body.text is not None and body.text.strip():
+                inbound = Inbound.text_message(key, message_id, body.text, language_hint=hint)
+            else:
+                raise HTTPException(status_code=422, detail="text or token required")
+            replies = await self.engine.handle(inbound)
+            return {"accepted": True, "replies": [m.outbox_id for m in replies]}
+
+        @router.post("/api/upload")
+        async def upload(
+            request: Request,
+            client_id: Annotated[str, Form(min_length=8, max_length=64)],
+            file: Annotated[UploadFile, File()],
+        ) -> Response:
+            key = self._key(request)
+            if not CLIENT_ID.fullmatch(client_id):
+                raise HTTPException(status_code=422, detail="bad client_id")
+            data = await file.read(self.max_upload_bytes + 1)
+            if len(data) > self.max_upload_bytes:
+                limit = f"{self.max_upload_bytes / (1024 * 1024):g} MB"
+                state = await self.store.get(key)
+                locale = (state.state.get("locale") if state else None) or "zh-CN"
+                text = self.engine.catalog.get(locale, "engine.file_too_large", limit=limit, kinds="JPG/PNG/PDF")
+                return JSONResponse({"accepted": False, "error": text}, status_code=413)
+            stored: FileRef = await self.engine.media.put(
+                data, filename=file.filename or "upload", content_type=sniff(data)
+            )
+            await self.engine.handle(Inbound.upload(key, f"w:{client_id}", stored))
+            return JSONResponse({"accepted": True})
+
+        @router.get("/api/messages")
+        async def messages(request: Request, after: int = 0, wait: float = POLL_SECONDS) -> dict[str, Any]:
+            key = self._key(request)
+            deadline = asyncio.get_running_loop().time() + max(0.0, min(wait, POLL_SECONDS))
+            while True:
+                found = await self.store.delivered(key, after, 200)
+                remaining = deadline - asyncio.get_running_loop().time()
+                if found or remaining <= 0:
+                    return {"messages": [message_json(m) for m in found]}
+                await self.sender.wait(min(remaining, 1.0))
+
+        @router.get("/api/media/{media_id}")
+        async def media(media_id: str, request: Request, name: str = "file") -> Response:
+            key = self._key(request)
+            if not await self._may_see(key, media_id):
+                raise HTTPException(status_code=404, detail="not found")
+            data = await self.engine.media.get(media_id)
+            kind = sniff(data)
+            disposition = "inline" if kind.startswith("image/") else "attachment"
+            safe = re.sub(r"[^\w.\-]", "_", name)[:80] or "file"
+            return Response(
+                data,
+                media_type=kind,
+                headers={"Content-Disposition": f'{disposition}; filename="{safe}"', "X-Content-Type-Options": "nosniff"},
+            )
+
+        return router
+
+    async def _may_see(self, key: ConversationKey, media_id: str) -> bool:
+        """Only files sent to this conversation, or uploaded in it, are served to it."""
+        for message in await self.store.delivered(key, 0, 10_000):
+            if message.reply.file and message.reply.file.media_id == media_id:
+                return True
+        for entry in await self.store.inbound_log(key, 10_000):
+            file = entry["body"].get("file")
+            if file and file.get("media_id") == media_id:
+                return True
+        return False

@@ -1,0 +1,87 @@
+"""``sealbot``: serve the service, chat in the terminal, migrate, manage channels."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.errors import ConfigError
+from bot.settings import Settings, load_settings
+
+
+def _serve(settings: Settings, _args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    return 0
+
+
+def _chat(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import build_container
+    from bot.channels.terminal import TerminalSender, terminal_loop
+
+    async def run() -> None:
+        sender = TerminalSender(sys.stdout)
+        container = await build_container(settings, extra_senders={"terminal": sender})
+        try:
+            await terminal_loop(container.engine, container.dispatcher, container.engine.media, args.user)
+        finally:
+            await container.stop()
+
+    asyncio.run(run())
+    return 0
+
+
+def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from bot import migrate
+
+    asyncio.run(migrate.upgrade(settings.database_url))
+    if settings.platform_mode == "embedded":
+        from seal_platform import migrate as platform_migrate
+        asyncio.run(platform_migrate.upgrade(settings.embedded_platform_database_url()))
+    print("migrations applied")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sealbot", description="电子印章办理助手 / e-seal assistant")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the service (web chat at /chat, platform at /platform)").set_defaults(
+        handler=_serve
+    )
+    chat = sub.add_parser("chat", help="chat with the assistant in this terminal")
+    chat.add_argument("--user", default=getpass.getuser(), help="terminal user id (default: your login name)")
+    chat.set_defaults(handler=_chat)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(handler=_migrate)
+    try:
+        from bot.channels.cli_channels import add_channel_commands
+    except ImportError:  # channels not installed in this build
+        pass
+    else:
+        add_channel_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"sealbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # one line per platform call would drown the service's own log
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    handler = args.handler
+    result: int = handler(settings, args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""The bot's settings, from the environment (prefix ``SEALBOT_``) and ``.env``.
+
+``load_settings`` turns pydantic's validation report into one line naming the setting, which is
+what an operator needs when the service refuses to start.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+DEV_SECRET = "embedded-dev-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SEALBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./var/sealbot.db"
+    data_dir: Path = Path("./var")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_base_url: str = "http://127.0.0.1:8000"
+    # Seals sensitive answers at rest; must be set (and kept) in production.
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    production: bool = False
+    # "embedded": the platform runs in this process (mounted at /platform);
+    # "remote": it is a separate service at platform_url.
+    platform_mode: Literal["embedded", "remote"] = "embedded"
+    platform_url: str = "http://127.0.0.1:8100"
+    platform_service_key: SecretStr = SecretStr("embedded-dev-service-key")
+    # The embedded platform's own database; defaults to a SQLite file beside the bot's.
+    platform_database_url: str | None = None
+    # Cross-worker conversation locks: "auto" uses PostgreSQL advisory locks on PostgreSQL and
+    # process-local locks on SQLite (one process); "redis" uses redis_url.
+    lock_backend: Literal["auto", "local", "postgres", "redis"] = "auto"
+    redis_url: str | None = None
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    event_poll_seconds: float = Field(default=2.0, gt=0)
+    timer_poll_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not (value.startswith("sqlite+aiosqlite://") or value.startswith("postgresql+asyncpg://")):
+            raise ValueError("use sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db")
+        return value
+
+    @field_validator("public_base_url", "platform_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    def embedded_platform_database_url(self) -> str:
+        return self.platform_database_url or f"sqlite+aiosqlite:///{self.data_dir / 'platform.db'}"
+
+    def check(self) -> None:
+        if self.production and self.secret_key.get_secret_value() == DEV_SECRET:
+            raise ConfigError("SEALBOT_SECRET_KEY: must be set to a private value in production")
+        if self.lock_backend == "redis" and not self.redis_url:
+            raise ConfigError("SEALBOT_REDIS_URL: required when SEALBOT_LOCK_BACKEND=redis")
+        if self.lock_backend == "postgres" and not self.database_url.startswith("postgresql"):
+            raise ConfigError("SEALBOT_LOCK_BACKEND: postgres locks need a PostgreSQL SEALBOT_DATABASE_URL")
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "SEALBOT_" + str(first["loc"][0]).upper() if first["loc"] else "SEALBOT settings"
+        raise ConfigError(f"{name}: {first['msg']}") from exc
+    settings.check()
+    return settings

@@ -1,0 +1,311 @@
+"""The account processes of the manual (1.2.2-1.2.4): register, log in, log out, real name.
+
+Logging in binds this chat identity to the platform account (``ctx.login``); every later call
+is made on behalf of that account with its token.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.engine.context import Ctx
+from bot.engine.flow import Action, Choice, Field, Finish, Flow, GoTo, Invalid, Outcome, StartFlow, Summary
+from bot.engine.messages import Option
+from bot.engine.state import Session
+from handlers.checks import platform_check
+from handlers.menu import MenuItem
+from handlers.platform_errors import explain
+from handlers.services import services, token
+from platform_client.errors import (
+    Conflict,
+    InvalidInput,
+    NotAuthenticated,
+    PlatformClientError,
+    RateLimited,
+)
+from platform_client.models import Session as PlatformSession
+
+CODE_ERRORS = {"sms_code_wrong", "sms_code_expired", "sms_code_exhausted", "sms_code_not_found"}
+
+
+def parse_code(text: str) -> str:
+    code = re.sub(r"\s", "", text)
+    if not re.fullmatch(r"\d{6}", code):
+        raise Invalid("accounts.code_format")
+    return code
+
+
+def bind(ctx: Ctx, session: PlatformSession, phone: str, realname: bool = False) -> None:
+    ctx.login(Session(account_id=session.account_id, token=session.token, phone=phone, realname_verified=realname))
+
+
+def masked_phone(phone: str) -> str:
+    return phone[:3] + "****" + phone[-4:] if len(phone) == 11 else phone
+
+
+async def send_code(ctx: Ctx, purpose: str) -> Outcome | None:
+    phone = ctx.get("phone")
+    try:
+        await services(ctx).platform.accounts.send_sms_code(phone, purpose)  # type: ignore[arg-type]
+    except RateLimited as exc:
+        ctx.say_text(explain(ctx, exc))
+        return None  # a code sent moments ago is still valid: ask for it
+    except PlatformClientError as exc:
+        ctx.say_text(explain(ctx, exc))
+        return GoTo("phone")
+    ctx.say("accounts.code_sent", phone=masked_phone(phone))
+    dev_page = services(ctx).sms_dev_page
+    if dev_page:
+        ctx.say("accounts.code_dev_page", url=dev_page)
+    return None
+
+
+def on_code_error(ctx: Ctx, exc: PlatformClientError) -> Outcome:
+    ctx.say_text(explain(ctx, exc))
+    if exc.code == "sms_code_wrong":
+        return GoTo("code")
+    return GoTo("send_code")  # expired or used up: a new code is sent
+
+
+# ---- register -----------------------------------------------------------------------------------
+
+
+async def send_register_code(ctx: Ctx) -> Outcome | None:
+    return await send_code(ctx, "register")
+
+
+async def create_account(ctx: Ctx) -> Outcome | None:
+    phone, code, password = ctx.get("phone"), ctx.get("code"), ctx.get("password")
+    try:
+        registration = await services(ctx).platform.accounts.register(phone, code, password)
+    except InvalidInput as exc:
+        if exc.code in CODE_ERRORS:
+            return on_code_error(ctx, exc)
+        ctx.say_text(explain(ctx, exc))
+        return GoTo("password")
+    except Conflict as exc:
+        ctx.say_text(explain(ctx, exc))
+        return StartFlow("login", prefill={"phone": phone})
+    except PlatformClientError as exc:
+        if exc.code in CODE_ERRORS:
+            return on_code_error(ctx, exc)
+        ctx.say_text(explain(ctx, exc))
+        return Finish()
+    bind(ctx, registration.session, phone)
+    ctx.say("accounts.registered", phone=masked_phone(phone))
+    if not ctx.state.stack:
+        ctx.say("accounts.realname_next", options=[ctx.option("@go:realname", "accounts.realname_title")])
+        return Finish(show_home=False)
+    return None
+
+
+REGISTER = Flow(
+    name="register",
+    version=1,
+    title="accounts.register_title",
+    help="accounts.register_help",
+    steps=(
+        Field(
+            "phone",
+            prompt="accounts.ask_phone",
+            label="accounts.phone",
+            check=platform_check("mobile", "accounts.phone_invalid"),
+            sensitive=True,
+            max_length=20,
+        ),
+        Action("send_code", run=send_register_code, depends_on=("phone",)),
+        Field("code", prompt="accounts.ask_code", label="accounts.code", parse=parse_code, depends_on=("send_code",)),
+        Field(
+            "password",
+            prompt="accounts.ask_new_password",
+            label="accounts.password",
+            check=platform_check("password", "accounts.password_weak"),
+            secret=True,
+            max_length=64,
+        ),
+        Action("create", run=create_account, depends_on=("phone", "code", "password")),
+    ),
+)
+
+
+# ---- log in -------------------------------------------------------------------------------------
+
+
+async def send_login_code(ctx: Ctx) -> Outcome | None:
+    return await send_code(ctx, "login")
+
+
+async def log_in(ctx: Ctx) -> Outcome | None:
+    platform = services(ctx).platform
+    phone = ctx.get("phone")
+    try:
+        if ctx.get("method") == "password":
+            session = await platform.accounts.login_password(phone, ctx.get("password"))
+        else:
+            session = await platform.accounts.login_sms(phone, ctx.get("code"))
+        account = await platform.accounts.me(session.token)
+    except PlatformClientError as exc:
+        if exc.code in CODE_ERRORS:
+            return on_code_error(ctx, exc)
+        ctx.say_text(explain(ctx, exc))
+        if isinstance(exc, NotAuthenticated) or exc.code in {"wrong_credentials", "invalid_credentials"}:
+            return GoTo("password" if ctx.get("method") == "password" else "phone")
+        return Finish()
+    bind(ctx, session, phone, realname=account.realname_status == "verified")
+    ctx.say("accounts.logged_in", phone=masked_phone(phone))
+    if account.realname_status != "verified" and not ctx.state.stack:
+        ctx.say("accounts.realname_next", options=[ctx.option("@go:realname", "accounts.realname_title")])
+        return Finish(show_home=False)
+    return None
+
+
+LOGIN = Flow(
+    name="login",
+    version=1,
+    title="accounts.login_title",
+    help="accounts.login_help",
+    steps=(
+        Field(
+            "phone",
+            prompt="accounts.ask_phone",
+            label="accounts.phone",
+            check=platform_check("mobile", "accounts.phone_invalid"),
+            sensitive=True,
+            max_length=20,
+        ),
+        Choice(
+            "method",
+            prompt="accounts.ask_login_method",
+            label="accounts.login_method",
+            options=(Option("password", "accounts.by_password"), Option("sms", "accounts.by_sms")),
+        ),
+        Field(
+            "password",
+            prompt="accounts.ask_password",
+            label="accounts.password",
+            secret=True,
+            max_length=64,
+            when=lambda a: a.get("method") == "password",
+            depends_on=("method",),
+        ),
+        Action(
+            "send_code",
+            run=send_login_code,
+            when=lambda a: a.get("method") == "sms",
+            depends_on=("phone", "method"),
+        ),
+        Field(
+            "code",
+            prompt="accounts.ask_code",
+            label="accounts.code",
+            parse=parse_code,
+            when=lambda a: a.get("method") == "sms",
+            depends_on=("send_code",),
+        ),
+        Action("login", run=log_in, depends_on=("phone", "method", "password", "code")),
+    ),
+)
+
+
+# ---- log out ------------------------------------------------------------------------------------
+
+
+async def log_out(ctx: Ctx) -> Outcome | None:
+    if ctx.session is None:
+        ctx.say("accounts.not_logged_in")
+        return None
+    try:
+        await services(ctx).platform.accounts.logout(token(ctx))
+    except NotAuthenticated:
+        pass  # the token had expired already: the chat is unbound all the same
+    except PlatformClientError as exc:
+        ctx.say_text(explain(ctx, exc))
+        return Finish()
+    ctx.logout()
+    ctx.say("accounts.logged_out")
+    return None
+
+
+LOGOUT = Flow(
+    name="logout", version=1, title="accounts.logout_title", steps=(Action("logout", run=log_out),)
+)
+
+
+# ---- real-name verification ---------------------------------------------------------------------
+
+
+async def verify(ctx: Ctx) -> Outcome | None:
+    try:
+        account = await services(ctx).platform.accounts.verify_realname(
+            token(ctx), name=ctx.get("name"), id_number=ctx.get("id_number")
+        )
+    except NotAuthenticated:
+        ctx.logout()
+        ctx.say("accounts.session_expired")
+        return StartFlow("login")
+    except InvalidInput as exc:
+        ctx.say_text(explain(ctx, exc))
+        return GoTo("id_number" if exc.code.startswith("invalid_id") else "name")
+    except PlatformClientError as exc:
+        ctx.say_text(explain(ctx, exc))
+        return Finish()
+    if ctx.session is not None:
+        ctx.session.realname_verified = True
+    ctx.say("accounts.realname_done", name=account.real_name or ctx.get("name"))
+    return None
+
+
+async def skip_if_verified(ctx: Ctx) -> Outcome | None:
+    if ctx.session is not None and ctx.session.realname_verified:
+        ctx.say("accounts.realname_already")
+        return Finish()
+    return None
+
+
+REALNAME = Flow(
+    name="realname",
+    version=1,
+    title="accounts.realname_title",
+    help="accounts.realname_help",
+    requires_login=True,
+    steps=(
+        Action("already", run=skip_if_verified),
+        Field(
+            "name",
+            prompt="accounts.ask_real_name",
+            label="accounts.real_name",
+            check=platform_check("person_name", "accounts.name_invalid"),
+            max_length=30,
+        ),
+        Field(
+            "id_number",
+            prompt="accounts.ask_id_number",
+            label="accounts.id_number",
+            check=platform_check("resident_id", "accounts.id_invalid"),
+            sensitive=True,
+            max_length=30,
+        ),
+        Summary("confirm", title="accounts.realname_confirm"),
+        Action("verify", run=verify, depends_on=("name", "id_number")),
+    ),
+)
+
+FLOWS = (REGISTER, LOGIN, LOGOUT, REALNAME)
+
+MENU = (
+    MenuItem("register", "accounts.register_title", visible=lambda ctx: not ctx.logged_in),
+    MenuItem("login", "accounts.login_title", visible=lambda ctx: not ctx.logged_in),
+    MenuItem(
+        "realname",
+        "accounts.realname_title",
+        visible=lambda ctx: ctx.session is not None and not ctx.session.realname_verified,
+    ),
+    MenuItem("logout", "accounts.logout_title", visible=lambda ctx: ctx.logged_in, order=90),
+)
+
+INTENTS = {
+    "register": ("注册", "开户", "注册账号", "sign up", "register", "create account"),
+    "login": ("登录", "登陆", "登入", "log in", "login", "sign in"),
+    "logout": ("退出登录", "登出", "log out", "logout", "sign out"),
+    "realname": ("实名", "实名认证", "认证身份", "real name", "verify identity", "identity verification"),
+}

@@ -1,0 +1,26 @@
+"""Turning the platform's refusals into sentences a person who read the manual understands.
+
+Every platform error code the flows can meet maps to a catalog key under ``errors.``; a code
+without an entry falls back to a generic sentence (never an HTTP status or a stack trace).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.engine.context import Ctx
+from platform_client.errors import PlatformClientError, PlatformUnavailable, RateLimited
+
+
+def explain(ctx: Ctx, exc: PlatformClientError) -> str:
+    if isinstance(exc, PlatformUnavailable):
+        return ctx.t("errors.unavailable")
+    params: dict[str, Any] = dict(exc.details or {})
+    if isinstance(exc, RateLimited):
+        params.setdefault("seconds", int(exc.retry_after or params.get("retry_after", 60)))
+    key = f"errors.{exc.code}"
+    if not ctx.t.catalog.has(key):
+        return ctx.t("errors.generic")
+    # A template may name a detail the platform did not send this time: show it empty.
+    wanted = ctx.t.catalog.placeholders(ctx.locale, key)
+    return ctx.t(key, **{name: params.get(name, "") for name in wanted})

@@ -1,0 +1,33 @@
+"""What flow code depends on, reached as ``services(ctx)``; built by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.engine.context import Ctx
+from platform_client.client import PlatformClient
+
+
+@dataclass
+class HandlerServices:
+    platform: PlatformClient
+    public_base_url: str = "http://127.0.0.1:8000"
+    # Optional collaborators wired when their packages are present (UKey bridge hub, ...).
+    extra: dict[str, Any] = field(default_factory=dict)
+    # The console SMS provider of the embedded default shows codes on a local page; tell the user.
+    sms_dev_page: str | None = None
+
+
+def services(ctx: Ctx) -> HandlerServices:
+    found = ctx.services
+    if not isinstance(found, HandlerServices):
+        raise TypeError("the engine was built without HandlerServices")
+    return found
+
+
+def token(ctx: Ctx) -> str:
+    """The account token of the logged-in user; flows that call this require login."""
+    if ctx.session is None:
+        raise RuntimeError("flow needs a logged-in session")
+    return ctx.session.token

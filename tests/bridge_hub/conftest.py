@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from bot.bridge.hub import BridgeHub
+from bot.bridge.models import BridgeDevice, BridgeJob, BridgePairFailure, BridgePairingCode
+from bot.bridge.ports import IssuedCredential, JobUpdate, UpdateKind
+from bot.bridge.router import bridge_router
+from bot.db import Base, Database
+from tests.ukey_bridge.support import SO_PIN, SmallCA, SoftHsmToken, init_softhsm_token
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class CAIssuer:
+    """The CertificateIssuer port backed by a small real CA."""
+
+    ca: SmallCA
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    async def issue(self, account_id: str, order_id: str, csr_der: bytes) -> IssuedCredential:
+        self.calls.append((account_id, order_id))
+        issued = self.ca.issue_for_csr(csr_der)
+        return IssuedCredential(issued.cert_der, issued.seseal_der, issued.chain_pem)
+
+
+class FixedSoPins:
+    async def so_pin_for(self, account_id: str, key_serial: str, order_id: str) -> str:
+        return SO_PIN
+
+
+@dataclass
+class Updates:
+    seen: list[JobUpdate] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def __call__(self, update: JobUpdate) -> None:
+        self.seen.append(update)
+        self.changed.set()
+
+    async def wait_for(self, kind: UpdateKind, job_id: str | None = None) -> JobUpdate:
+        async def find() -> JobUpdate:
+            while True:
+                for update in self.seen:
+                    if update.kind is kind and (job_id is None or update.job_id == job_id):
+                        return update
+                self.changed.clear()
+                await self.changed.wait()
+
+        return await asyncio.wait_for(find(), 30)
+
+    def kinds(self, job_id: str) -> list[UpdateKind]:
+        return [u.kind for u in self.seen if u.job_id == job_id]
+
+
+@dataclass
+class Service:
+    hub: BridgeHub
+    url: str
+    db: Database
+    updates: Updates
+    issuer: CAIssuer
+    clock: Clock
+
+
+async def make_db(path: Path) -> Database:
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    tables = [
+        Base.metadata.tables[m.__tablename__]
+        for m in (BridgePairingCode, BridgePairFailure, BridgeDevice, BridgeJob)
+    ]
+    async with db.engine.begin() as conn:
+        await conn.run_sync(lambda sync: Base.metadata.create_all(sync, tables=tables))
+    return db
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def ca() -> SmallCA:
+    return SmallCA()
+
+
+@pytest.fixture
+async def service(tmp_path: Path, ca: SmallCA) -> AsyncIterator[Service]:
+    db = await make_db(tmp_path / "bot.db")
+    updates = Updates()
+    issuer = CAIssuer(ca)
+    clock = Clock()
+    hub = BridgeHub(db, issuer=issuer, so_pins=FixedSoPins(), on_job_update=updates, clock=clock)
+    app = FastAPI()
+    app.include_router(bridge_router(hub))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+        await asyncio.sleep(0.01)
+    try:
+        yield Service(hub, f"http://127.0.0.1:{port}", db, updates, issuer, clock)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+        await db.dispose()
+
+
+@pytest.fixture
+def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SoftHsmToken:
+    if shutil.which("softhsm2-util") is None:
+        pytest.skip("SoftHSM2 is not installed (apt-get install softhsm2)")
+    token = init_softhsm_token(tmp_path / "softhsm")
+    monkeypatch.setenv("SOFTHSM2_CONF", str(token.conf))
+    return token

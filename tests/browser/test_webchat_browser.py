@@ -1,0 +1,52 @@
+"""The web chat in headless Chromium, on a phone-sized screen: registration, then login."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import LiveService
+
+pytestmark = pytest.mark.browser
+
+PHONE = "13900139000"
+
+
+def send(page: Any, text: str) -> None:
+    page.fill("#text", text)
+    page.click("#send")
+
+
+def wait_for_bot(page: Any, text: str) -> None:
+    page.locator(".msg.bot .bubble", has_text=text).last.wait_for(timeout=15_000)
+
+
+def test_registration_and_login_in_the_web_chat(live_service: LiveService, browser_page: Any, tmp_path: Any) -> None:
+    page = browser_page
+    page.goto(live_service.url + "/chat")
+    wait_for_bot(page, "电子印章办理助手")
+    page.locator(".options button", has_text="注册账号").last.click()
+    wait_for_bot(page, "请输入您的手机号码")
+    send(page, PHONE)
+    wait_for_bot(page, "验证码已发送到 139****9000")
+    send(page, live_service.sms_code(PHONE, "register"))
+    wait_for_bot(page, "请设置登录密码")
+    send(page, "seal2024ok")
+    wait_for_bot(page, "注册成功")
+    page.screenshot(path=str(tmp_path / "registered.png"), full_page=True)
+
+    # the next step the bot offers is real-name verification, as a button
+    page.locator(".options button", has_text="实名认证").last.wait_for(timeout=15_000)
+    send(page, "退出登录")
+    wait_for_bot(page, "已退出登录")
+    send(page, "登录")
+    wait_for_bot(page, "请输入您的手机号码")
+    send(page, PHONE)
+    page.locator(".options button", has_text="手机号 + 密码").last.click()
+    wait_for_bot(page, "请输入登录密码")
+    send(page, "seal2024ok")
+    wait_for_bot(page, "登录成功")
+    # the page keeps the whole conversation after a reload (it is read back from the server)
+    page.reload()
+    wait_for_bot(page, "登录成功")

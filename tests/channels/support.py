@@ -1,0 +1,58 @@
+"""An engine on a real SQLite store with the channels' real senders, as bot.app wires it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.db import make_engine
+from bot.engine.flow import Flow, FlowRegistry
+from bot.engine.i18n import Catalog
+from bot.engine.media import MemoryMediaStore
+from bot.engine.outbox import OutboxDispatcher
+from bot.engine.runtime import Clock, Engine, PassiveWindow
+from bot.engine.secrets_box import SecretBox
+from bot.engine.store import SqlConversationStore
+from bot.testing import ENGINE_LOCALES, create_schema
+from tests.engine.flows_for_tests import FORM
+
+TEST_LOCALES = Path(__file__).parent.parent / "engine" / "locales"
+
+
+@dataclass
+class Stack:
+    engine: Engine
+    store: SqlConversationStore
+    dispatcher: OutboxDispatcher
+    media: MemoryMediaStore
+    clock: Clock
+
+    async def close(self) -> None:
+        await self.dispatcher.stop()
+        await self.store.engine.dispose()
+
+
+async def build_stack(
+    db_url: str,
+    *,
+    flows: Sequence[Flow] = (FORM,),
+    passive_windows: Sequence[PassiveWindow] = (),
+) -> Stack:
+    db = make_engine(db_url)
+    await create_schema(db)
+    store = SqlConversationStore(db)
+    media = MemoryMediaStore()
+    clock = Clock()
+    engine = Engine(
+        store=store,
+        flows=FlowRegistry(list(flows)),
+        catalog=Catalog([ENGINE_LOCALES, TEST_LOCALES], strict=True),
+        box=SecretBox("test-secret"),
+        media=media,
+        clock=clock,
+        passive_windows=passive_windows,
+    )
+    dispatcher = OutboxDispatcher(store, {}, clock, backoff_base=0.05, idle_poll=0.05)
+    engine.hooks.after_commit.append(dispatcher.kick)
+    return Stack(engine, store, dispatcher, media, clock)

@@ -1,0 +1,132 @@
+"""Editing from the summary, back, cancel, help, stale buttons and switching language."""
+
+from __future__ import annotations
+
+from bot.testing import ChatHarness
+from tests.engine.transcript import EN, ZH, Lang, fill_form
+
+
+async def _answers(chat: ChatHarness, user: str = "u1") -> dict[str, object]:
+    row = await chat.store.get(chat.key(user))
+    assert row is not None
+    state = chat.engine.codec.load(row.state)
+    return dict(state.run.answers) if state.run else {}
+
+
+async def test_editing_the_kind_from_the_summary_invalidates_the_company_name(
+    chat: ChatHarness, lang: Lang
+) -> None:
+    summary = (await fill_form(chat, lang, until="confirm"))[-1]
+    company_name = "某某科技有限公司" if lang.code == "zh-CN" else "Acme Ltd"
+    assert company_name in summary
+
+    assert await chat.tap(lang.edit_kind) == [lang.step(2, 6, lang.ask_kind)]
+    summary = (await chat.tap(lang.person))[-1]
+    assert summary.startswith(lang.step(6, 6, lang.summary_title))
+    assert company_name not in summary
+    assert "company" not in await _answers(chat)
+
+    # Back to "company": the old name is not resurrected, it is asked for again.
+    await chat.tap(lang.edit_kind)
+    assert await chat.tap(lang.company) == [lang.step(3, 7, lang.ask_company)]
+    assert "company" not in await _answers(chat)
+    summary = (await chat.say("新公司" if lang.code == "zh-CN" else "New Co"))[-1]
+    assert ("新公司" if lang.code == "zh-CN" else "New Co") in summary
+    assert company_name not in summary
+
+
+async def test_editing_an_answer_without_dependents_keeps_the_others(chat: ChatHarness, lang: Lang) -> None:
+    await fill_form(chat, lang, until="confirm")
+    await chat.tap("修改年龄" if lang.code == "zh-CN" else "Change Age")
+    summary = (await chat.say("41"))[-1]
+    assert summary.startswith(lang.step(7, 7, lang.summary_title))
+    answers = await _answers(chat)
+    assert answers["age"] == 41 and answers["company"] and answers["name"]
+
+
+async def test_back_returns_to_the_previous_question_and_forgets_its_answer(
+    chat: ChatHarness, lang: Lang
+) -> None:
+    await fill_form(chat, lang, until="age")
+    assert await chat.say(lang.back) == [lang.step(3, 7, lang.ask_company)]
+    assert "company" not in await _answers(chat)
+    assert await chat.say(lang.back) == [lang.step(2, 6, lang.ask_kind)]
+    assert await chat.say(lang.back) == [lang.step(1, 6, lang.ask_name)]
+    at_first = await chat.say(lang.back)
+    assert at_first == [
+        "已经是第一步了。" if lang.code == "zh-CN" else "This is already the first step.",
+        lang.step(1, 6, lang.ask_name),
+    ]
+
+
+async def test_cancel_ends_the_process_and_shows_the_menu(chat: ChatHarness, lang: Lang) -> None:
+    await fill_form(chat, lang, until="age")
+    cancelled = "已取消「测试表单」。" if lang.code == "zh-CN" else '"Test form" cancelled.'
+    assert await chat.say(lang.cancel) == [cancelled, lang.menu]
+    row = await chat.store.get(chat.key("u1"))
+    assert row is not None and row.flow is None and row.state["run"] is None
+    # Starting again begins from scratch.
+    assert await chat.tap(lang.form) == [lang.step(1, 6, lang.ask_name)]
+
+
+async def test_help_explains_navigation_and_asks_the_same_question_again(chat: ChatHarness, lang: Lang) -> None:
+    await fill_form(chat, lang, until="age")
+    replies = await chat.say(lang.help)
+    assert len(replies) == 2
+    assert ("返回" if lang.code == "zh-CN" else '"back"') in replies[0]
+    assert replies[1] == lang.step(4, 7, lang.ask_age)
+    assert "age" not in await _answers(chat)
+
+
+async def test_a_stale_button_after_the_flow_moved_on_gets_a_helpful_answer(
+    chat: ChatHarness, lang: Lang
+) -> None:
+    await fill_form(chat, lang, until="kind")
+    old_company_button = chat.option(lang.company).token
+    await chat.tap(lang.company)
+    await chat.say("某某科技有限公司")
+    before = await _answers(chat)
+
+    replies = await chat.tap("", token=old_company_button)
+    stale = (
+        "这个按钮已失效（可能来自之前的步骤）。请按下面最新的提示操作。"
+        if lang.code == "zh-CN"
+        else "That button has expired (it belongs to an earlier step). Please follow the latest prompt below."
+    )
+    assert replies == [stale, lang.step(4, 7, lang.ask_age)]
+    assert await _answers(chat) == before
+
+
+async def test_a_button_from_a_finished_run_is_stale_in_the_next_run(chat: ChatHarness, lang: Lang) -> None:
+    await fill_form(chat, lang, until="kind")
+    run1_button = chat.option(lang.company).token
+    await chat.say(lang.cancel)
+    await chat.tap(lang.form)
+    await chat.say("李四")
+    replies = await chat.tap("", token=run1_button)
+    assert replies[-1] == lang.step(2, 6, lang.ask_kind)
+    assert "kind" not in await _answers(chat)
+
+
+async def test_switching_language_mid_form_repeats_the_question_in_the_new_language(chat: ChatHarness) -> None:
+    await fill_form(chat, ZH, until="age")
+    assert await chat.say("English") == ["Switched to English.", EN.step(4, 7, EN.ask_age)]
+    assert await chat.say("x") == ["Age must be a number, for example 30.", EN.step(4, 7, EN.ask_age)]
+    assert await chat.say("中文") == ["已切换为中文。", ZH.step(4, 7, ZH.ask_age)]
+    assert await chat.say("30") == [ZH.step(5, 7, ZH.ask_id)]
+    row = await chat.store.get(chat.key("u1"))
+    assert row is not None and row.state["locale"] == "zh-CN"
+
+
+async def test_the_users_language_choice_outlives_the_channel_hint(chat: ChatHarness) -> None:
+    await chat.say("hi", lang="zh-CN")
+    await chat.say("English")
+    # A later message still carrying the channel's zh hint does not switch back.
+    assert await chat.say("menu", lang="zh-CN") == [EN.menu]
+
+
+async def test_numbers_pick_options_and_text_labels_are_matched(chat: ChatHarness, lang: Lang) -> None:
+    await fill_form(chat, lang, until="kind")
+    assert await chat.say("2") == [lang.step(3, 6, lang.ask_age)]  # 2 = person
+    await chat.say(lang.back)
+    assert await chat.say(lang.company.lower()) == [lang.step(3, 7, lang.ask_company)]

@@ -1,0 +1,85 @@
+"""Outbound delivery: retried with growing backoff, stopped on a permanent failure, in order."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from bot.engine.store import OutboxStatus
+from bot.engine.tables import outbox
+from bot.testing import ChatHarness
+from tests.engine.transcript import Lang, fill_form
+
+
+async def _rows(chat: ChatHarness) -> list[sa.Row[tuple[int, str, int, str | None]]]:
+    async with chat.store.engine.connect() as conn:  # type: ignore[attr-defined]
+        result = await conn.execute(
+            sa.select(outbox.c.id, outbox.c.status, outbox.c.attempts, outbox.c.last_error).order_by(outbox.c.id)
+        )
+        return list(result.all())
+
+
+async def test_a_failed_delivery_is_retried_with_growing_backoff(chat: ChatHarness, lang: Lang) -> None:
+    await fill_form(chat, lang, until="age")
+    chat.sender.failures_to_inject = 2
+    assert await chat.say("30") == []  # the first attempt failed: nothing reached the user yet
+    row = (await _rows(chat))[-1]
+    assert (row.status, row.attempts, row.last_error) == (OutboxStatus.PENDING, 1, "injected failure")
+
+    await chat.dispatcher.drain()
+    assert (await _rows(chat))[-1].attempts == 1  # not due before its backoff (about 1 s)
+    chat.clock.advance(timedelta(seconds=1.3))
+    await chat.dispatcher.drain()
+    assert (await _rows(chat))[-1].attempts == 2  # second attempt, failed again
+    chat.clock.advance(timedelta(seconds=1.3))
+    await chat.dispatcher.drain()
+    assert (await _rows(chat))[-1].attempts == 2  # the backoff doubled (about 2 s)
+    chat.clock.advance(timedelta(seconds=1.3))
+    await chat.dispatcher.drain()
+
+    last = chat.sender.sent[-1]
+    assert last.reply.text == lang.step(5, 7, lang.ask_id)
+    assert last.attempt == 3
+    assert (await _rows(chat))[-1].status == OutboxStatus.SENT
+
+
+async def test_a_non_retryable_failure_stops_delivery(chat: ChatHarness, lang: Lang) -> None:
+    await fill_form(chat, lang, until="age")
+    chat.sender.failures_to_inject = 1
+    chat.sender.retryable = False
+    sent_before = len(chat.sender.sent)
+    await chat.say("30")
+    chat.clock.advance(timedelta(hours=1))
+    await chat.dispatcher.drain()
+    assert len(chat.sender.sent) == sent_before
+    row = (await _rows(chat))[-1]
+    assert (row.status, row.attempts) == (OutboxStatus.FAILED, 1)
+    assert chat.dispatcher.failed == 1
+    # The conversation itself went on: the next answer is delivered normally.
+    assert await chat.say("11010519491231002X") == [lang.step(6, 7, lang.ask_scan)]
+
+
+async def test_delivery_gives_up_after_the_maximum_attempts(chat: ChatHarness, lang: Lang) -> None:
+    await fill_form(chat, lang, until="age")
+    chat.dispatcher.max_attempts = 3
+    chat.sender.failures_to_inject = 10
+    await chat.say("30")
+    for _ in range(5):
+        chat.clock.advance(timedelta(minutes=10))
+        await chat.dispatcher.drain()
+    row = (await _rows(chat))[-1]
+    assert (row.status, row.attempts) == (OutboxStatus.FAILED, 3)
+
+
+async def test_a_later_message_waits_for_an_earlier_one_being_retried(chat: ChatHarness, lang: Lang) -> None:
+    await fill_form(chat, lang, until="age")
+    chat.sender.failures_to_inject = 1
+    replies = await chat.say("abc")  # two messages: the refusal, then the question again
+    assert replies == []
+    rows = await _rows(chat)
+    assert [r.status for r in rows[-2:]] == [OutboxStatus.PENDING, OutboxStatus.PENDING]
+    chat.clock.advance(timedelta(seconds=5))
+    await chat.dispatcher.drain()
+    refusal = "年龄需要是数字，例如 30。" if lang.code == "zh-CN" else "Age must be a number, for example 30."
+    assert [m.reply.text for m in chat.sender.sent[-2:]] == [refusal, lang.step(4, 7, lang.ask_age)]

@@ -1,0 +1,188 @@
+"""``ukey-bridge``: pair this PC with a chat account, run the bridge, show status, unpair."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from ukey_bridge.client import BridgeClient
+from ukey_bridge.credential import CredentialStore, default_config_dir
+from ukey_bridge.errors import BridgeError, CredentialRevoked, NotPaired
+from ukey_bridge.jobs import JobRunner
+from ukey_bridge.journal import JobJournal
+from ukey_bridge.pairing import pair, unpair
+from ukey_bridge.pin_prompt import PinPrompt, TerminalPinPrompt
+from ukey_bridge.pkcs11_backend import Pkcs11Backend, Pkcs11Config
+from ukey_bridge.settings import Pkcs11Settings, SettingsError, load_settings
+
+STATUS_FILE = "status.json"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ukey-bridge",
+        description=(
+            "Runs UKey steps (renewal, change, unlock, PIN change) for your seal chat on this PC. "
+            "Your UKey PIN is typed here and never sent to the chat or the service."
+        ),
+    )
+    parser.add_argument("--config-dir", type=Path, default=None, help="where the pairing is kept")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    pair_cmd = commands.add_parser("pair", help="pair this PC using the code the chat gave you")
+    pair_cmd.add_argument("code", help="the 8-character pairing code from the chat")
+    pair_cmd.add_argument(
+        "--server", required=True, help="the service address, e.g. https://seal.example.com"
+    )
+    pair_cmd.add_argument("--name", default=None, help="a name for this PC (default: its host name)")
+
+    run_cmd = commands.add_parser("run", help="connect and carry out UKey jobs from the chat")
+    run_cmd.add_argument("--module", default=None, help="path of the UKey's PKCS#11 module")
+    run_cmd.add_argument("--key-type", choices=["ec-p256", "rsa"], default=None)
+    run_cmd.add_argument("--rsa-bits", type=int, default=None)
+    run_cmd.add_argument("--keygen-mechanism", default=None, help="vendor mechanism number, e.g. 0x1040")
+    run_cmd.add_argument("--sign-mechanism", default=None, help="vendor mechanism number, e.g. 0x1041")
+    run_cmd.add_argument(
+        "--pin-entry",
+        choices=["terminal", "browser"],
+        default="terminal",
+        help="type PINs here, or in a page on 127.0.0.1 opened by a one-time link",
+    )
+
+    status_cmd = commands.add_parser("status", help="show pairing, connection and UKey state")
+    status_cmd.add_argument("--module", default=None)
+    commands.add_parser("unpair", help="revoke this PC on the service and forget the pairing")
+    return parser
+
+
+def _settings(config_dir: Path, args: argparse.Namespace) -> Pkcs11Settings:
+    overrides: dict[str, Any] = {"module": getattr(args, "module", None)}
+    for name in ("key_type", "rsa_bits", "keygen_mechanism", "sign_mechanism"):
+        overrides[name] = getattr(args, name, None)
+    return load_settings(config_dir, overrides)
+
+
+async def _pair(args: argparse.Namespace, store: CredentialStore, out: TextIO) -> int:
+    credential = await pair(args.server, args.code, device_name=args.name)
+    store.save(credential)
+    print(f"Paired as “{credential.device_name}”. The chat will confirm it.", file=out)
+    print("Next: run `ukey-bridge run` and keep it open while you use the chat.", file=out)
+    return 0
+
+
+async def _run(args: argparse.Namespace, store: CredentialStore, out: TextIO) -> int:
+    credential = store.load()
+    settings = _settings(store.config_dir, args)
+    if settings.module is None:
+        print("No PKCS#11 module found: pass --module with your UKey driver's .so/.dll.", file=out)
+        return 2
+    config = Pkcs11Config(settings.module, settings.key_profile)
+    prompt: PinPrompt
+    if args.pin_entry == "browser":
+        from ukey_bridge.local_page import LocalPagePinPrompt
+
+        prompt = LocalPagePinPrompt(
+            announce=lambda url: print(f"Open {url} to continue.", file=out, flush=True)
+        )
+    else:
+        prompt = TerminalPinPrompt(out=out)
+    runner = JobRunner(lambda: Pkcs11Backend(config), prompt, journal=JobJournal(store.config_dir / "jobs"))
+    client = BridgeClient(credential, runner, status_file=store.config_dir / STATUS_FILE)
+    print(f"Connecting to {credential.server_url} as “{credential.device_name}”. Ctrl+C stops.", file=out)
+    try:
+        await client.run_forever()
+    except CredentialRevoked as exc:
+        print(str(exc), file=out)
+        return 3
+    return 0
+
+
+async def _status(args: argparse.Namespace, store: CredentialStore, out: TextIO) -> int:
+    if not store.exists():
+        print(
+            "Not paired. Ask the chat for a pairing code, then run `ukey-bridge pair CODE --server URL`.",
+            file=out,
+        )
+        return 1
+    credential = store.load()
+    print(f"Paired: yes, as “{credential.device_name}” (device {credential.device_id})", file=out)
+    print(f"Server: {credential.server_url}", file=out)
+    status_path = store.config_dir / STATUS_FILE
+    online = False
+    if status_path.exists():
+        online = bool(json.loads(status_path.read_text("utf-8")).get("online"))
+    print(f"Online: {'yes' if online else 'no (is `ukey-bridge run` running?)'}", file=out)
+    settings = _settings(store.config_dir, args)
+    if settings.module is None:
+        print("UKey: no PKCS#11 module configured", file=out)
+        return 0
+    backend = Pkcs11Backend(Pkcs11Config(settings.module, settings.key_profile))
+    try:
+        tokens = await backend.list_tokens()
+    except BridgeError as exc:
+        print(f"UKey: cannot read ({exc})", file=out)
+        return 0
+    finally:
+        await backend.close()
+    if not tokens:
+        print("UKey: none inserted", file=out)
+    for token in tokens:
+        flags = [
+            name
+            for name, on in (
+                ("PIN count low", token.pin.count_low),
+                ("final PIN try", token.pin.final_try),
+                ("PIN locked", token.pin.locked),
+                ("PIN to be changed", token.pin.to_be_changed),
+            )
+            if on
+        ]
+        print(f"UKey: {token.label} serial {token.serial} {', '.join(flags) or 'PIN ok'}", file=out)
+    return 0
+
+
+async def _unpair(store: CredentialStore, out: TextIO) -> int:
+    credential = store.load()
+    try:
+        revoked = await unpair(credential)
+    except BridgeError as exc:
+        print(f"Could not reach the service ({exc}); the pairing is kept. Try again later.", file=out)
+        return 1
+    store.delete()
+    print("Unpaired: the service no longer accepts this PC." if revoked else "Pairing removed.", file=out)
+    return 0
+
+
+async def run_command(args: argparse.Namespace, out: TextIO) -> int:
+    store = CredentialStore(args.config_dir or default_config_dir())
+    if args.command == "pair":
+        return await _pair(args, store, out)
+    if args.command == "run":
+        return await _run(args, store, out)
+    if args.command == "status":
+        return await _status(args, store, out)
+    return await _unpair(store, out)
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    stream = out or sys.stdout
+    try:
+        return asyncio.run(run_command(args, stream))
+    except (NotPaired, SettingsError) as exc:
+        print(str(exc), file=stream)
+        return 1
+    except BridgeError as exc:
+        print(f"Error: {exc}", file=stream)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

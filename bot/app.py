@@ -147,7 +147,7 @@ async def build_container(
         if platform_services is not None and platform_services.settings.dev_pages
         else None,
     )
-    hooks = EngineHooks()
+    hooks = EngineHooks(event_handlers=catalogue.event_handlers())
     engine = Engine(
         store=store,
         flows=catalogue.flows(),

@@ -98,7 +98,7 @@ class ChatHarness:
         clock: ManualClock | None = None,
         channel: str = "test",
         schema: bool = True,
-        secret: str = "test-secret",
+        secret: str = "test-secret",  # noqa: S107 - the test harness key, never a deployment secret
         db: AsyncEngine | None = None,
         locks: ConversationLocks | None = None,
     ) -> ChatHarness:

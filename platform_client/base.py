@@ -150,6 +150,38 @@ class PlatformTransportClient:
                     return self._decode(response)
             await self._sleep(self._retry.delay(attempt - 1))
 
+    async def request_raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        account_token: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """One call with a multipart body or a non-JSON answer (uploads, PDFs, images).
+
+        Not retried: an upload is not idempotent, and a download is cheap to ask for again.
+        Errors are mapped exactly as for JSON calls.
+        """
+        if self._http is None:
+            raise RuntimeError("platform client used before initialize()")
+        sent_headers = dict(headers or {})
+        if account_token is not None:
+            sent_headers[ACCOUNT_TOKEN_HEADER] = account_token
+        try:
+            response = await self._http.request(
+                method, path, headers=sent_headers, json=json, data=data, files=files, params=params
+            )
+        except httpx.TransportError as exc:
+            raise PlatformUnavailable("平台暂时无法连接", code="platform_unreachable") from exc
+        if not response.is_success:
+            raise self._error(response)
+        return response
+
     def _decode(self, response: httpx.Response) -> Any:
         if response.is_success:
             if response.status_code == 204 or not response.content:

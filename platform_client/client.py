@@ -12,7 +12,12 @@ from typing import Any, Generic, TypeVar, overload
 from platform_client.accounts import AccountsAPI
 from platform_client.base import PlatformTransportClient, SubAPI
 from platform_client.checks import ChecksAPI
+from platform_client.documents import DocumentsAPI
 from platform_client.events import EventsAPI
+from platform_client.invoices import InvoicesAPI
+from platform_client.orders import OrdersAPI
+from platform_client.seals import SealsAPI
+from platform_client.staff import StaffAPI
 
 ApiT = TypeVar("ApiT", bound=SubAPI)
 
@@ -44,3 +49,8 @@ class PlatformClient(PlatformTransportClient):
     accounts = mount(AccountsAPI)
     events = mount(EventsAPI)
     checks = mount(ChecksAPI)
+    orders = mount(OrdersAPI)
+    documents = mount(DocumentsAPI)
+    seals = mount(SealsAPI)
+    invoices = mount(InvoicesAPI)
+    staff = mount(StaffAPI)

@@ -144,14 +144,18 @@ async def confirm_cancellation(
     """Cancel the seal; the code comes from ``POST /v1/sms-codes`` with purpose ``cancel_seal``."""
     async with services.db.session() as session:
         order = await get_order(session, account.id, order_id)
-        return OrderOut.of(await order_rules.confirm_cancellation(session, services, account, order, body.sms_code))
+        return OrderOut.of(
+            await order_rules.confirm_cancellation(session, services, account, order, body.sms_code)
+        )
 
 
 @router.get("/orders/{order_id}/history", response_model=list[TransitionOut])
 async def order_history(order_id: str, services: ServicesDep, account: AccountDep) -> list[TransitionOut]:
     async with services.db.session() as session:
         order = await get_order(session, account.id, order_id)
-        return [TransitionOut.model_validate(t, from_attributes=True) for t in await history(session, order.id)]
+        return [
+            TransitionOut.model_validate(t, from_attributes=True) for t in await history(session, order.id)
+        ]
 
 
 @router.post("/orders/{order_id}/invoice", status_code=status.HTTP_201_CREATED, response_model=InvoiceOut)
@@ -252,8 +256,12 @@ async def so_pin(order_id: str, services: ServicesDep, account: AccountDep) -> S
 
 
 @router.post("/orders/{order_id}/ukey-job/complete", response_model=OrderOut)
-async def complete_ukey_job(order_id: str, body: UkeyDoneIn, services: ServicesDep, account: AccountDep) -> OrderOut:
+async def complete_ukey_job(
+    order_id: str, body: UkeyDoneIn, services: ServicesDep, account: AccountDep
+) -> OrderOut:
     async with services.db.session() as session:
         order = await get_order(session, account.id, order_id)
-        done = await order_rules.complete_ukey_job(session, services, account, order, key_serial=body.key_serial)
+        done = await order_rules.complete_ukey_job(
+            session, services, account, order, key_serial=body.key_serial
+        )
         return OrderOut.of(done)

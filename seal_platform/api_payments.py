@@ -23,8 +23,8 @@ from seal_platform.orders import Order, get_order
 from seal_platform.payments.base import PayChannel
 from seal_platform.payments.notifications import process_notification
 from seal_platform.payments.pay_page import render_pay_page
-from seal_platform.production.qr import payment_qr_png
 from seal_platform.payments.sandbox import SandboxProvider
+from seal_platform.production.qr import payment_qr_png
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,12 @@ async def start_payment(
     async with services.db.session() as session:
         order = await get_order(session, account.id, order_id)
         payment = await payments.start_payment(
-            session, services, order, channel=body.channel, payer_openid=body.openid, provider_name=body.provider
+            session,
+            services,
+            order,
+            channel=body.channel,
+            payer_openid=body.openid,
+            provider_name=body.provider,
         )
         out = PaymentOut.model_validate(payment, from_attributes=True)
         out.jsapi_params = payments.jsapi_params_of(session, payment)

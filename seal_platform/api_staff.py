@@ -151,7 +151,9 @@ async def preview(document_id: str, services: ServicesDep, staff: StaffDep) -> R
 
 
 @router.get("/invoices", response_model=list[InvoiceOut])
-async def invoice_queue(services: ServicesDep, _staff: Finance, status: str | None = None) -> list[InvoiceOut]:
+async def invoice_queue(
+    services: ServicesDep, _staff: Finance, status: str | None = None
+) -> list[InvoiceOut]:
     async with services.db.session() as session:
         return [InvoiceOut.of(i) for i in await invoices.list_all(session, status=status)]
 

@@ -93,13 +93,24 @@ def build_platform_services(
 def _routers(settings: PlatformSettings) -> list[Any]:
     # One line per concept module; imported here so that the app is the only place that knows
     # the whole API surface.
-    from seal_platform import api_accounts, api_documents, api_events, api_orders, api_payments, api_seals, api_staff
-
-    from seal_platform import api_checks
+    from seal_platform import (
+        api_accounts,
+        api_checks,
+        api_documents,
+        api_events,
+        api_orders,
+        api_payments,
+        api_seals,
+        api_staff,
+    )
 
     routers: list[Any] = [api_accounts.router, api_events.router, api_checks.router]
     routers += [api_orders.router, api_documents.router, api_seals.router]
     routers += [api_payments.router, api_payments.public_router, api_staff.router]
+    from seal_platform import api_reminders  # the scheduler's service endpoints
+
+    routers.append(api_reminders.router)
+    routers.append(__import__("seal_platform.console.router", fromlist=["router"]).router)  # staff console
     if settings.dev_pages and not settings.production:
         from seal_platform import dev_pages
 

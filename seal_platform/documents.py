@@ -89,7 +89,11 @@ def check_image(data: bytes, max_pixels: int) -> tuple[int, int]:
                 width, height = image.size
                 if width * height > max_pixels:
                     raise InvalidInput(
-                        "图片尺寸过大", code="image_too_large", width=width, height=height, max_pixels=max_pixels
+                        "图片尺寸过大",
+                        code="image_too_large",
+                        width=width,
+                        height=height,
+                        max_pixels=max_pixels,
                     )
                 image.verify()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -192,7 +196,12 @@ async def read_content(services: PlatformServices, document: Document) -> bytes:
 
 
 async def impression_form_pdf(
-    session: AsyncSession, services: PlatformServices, *, account_id: str, order_id: str, seal_kind: str | None
+    session: AsyncSession,
+    services: PlatformServices,
+    *,
+    account_id: str,
+    order_id: str,
+    seal_kind: str | None,
 ) -> bytes:
     """The pre-filled 印模采集表 of one of the order's seals (``seal_kind`` picks one of a bundle)."""
     # Imported here: documents is a low-level module that orders and companies build on.
@@ -213,7 +222,9 @@ async def impression_form_pdf(
         raise InvalidInput("this order needs no impression form", code="impression_form_not_applicable")
     kind = seal_kind or kinds[0]
     if kind not in kinds:
-        raise InvalidInput("the order makes no seal of this kind", code="seal_kind_invalid", kinds=list(kinds))
+        raise InvalidInput(
+            "the order makes no seal of this kind", code="seal_kind_invalid", kinds=list(kinds)
+        )
     company = await get_company(session, account_id, order.company_id)
     account = await get_account(session, account_id)
     change = order.details.get("change", {})

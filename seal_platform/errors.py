@@ -25,7 +25,9 @@ class PlatformError(Exception):
         self.details = details
 
     def to_problem(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "details": self.details}
+        # ``kind`` is the class's own code: two kinds share 409 (Conflict, RuleViolation), and
+        # the client must tell them apart whatever the specific code is.
+        return {"code": self.code, "kind": type(self).code, "message": self.message, "details": self.details}
 
 
 class InvalidInput(PlatformError):

@@ -104,7 +104,9 @@ async def request_invoice(
     session: AsyncSession, services: PlatformServices, order: Order, request: InvoiceRequest
 ) -> InvoiceRecord:
     if order.status not in INVOICEABLE or order.amount_fen <= 0:
-        raise RuleViolation("only a paid order can be invoiced", code="order_not_invoiceable", status=order.status)
+        raise RuleViolation(
+            "only a paid order can be invoiced", code="order_not_invoiceable", status=order.status
+        )
     invoice = InvoiceRecord(
         order_id=order.id,
         account_id=order.account_id,
@@ -130,7 +132,9 @@ def _invoice_number(now: datetime) -> str:
     return now.strftime("%y") + "".join(secrets.choice("0123456789") for _ in range(18))
 
 
-async def issue(session: AsyncSession, services: PlatformServices, invoice_id: str, *, actor: str) -> InvoiceRecord:
+async def issue(
+    session: AsyncSession, services: PlatformServices, invoice_id: str, *, actor: str
+) -> InvoiceRecord:
     """Make the PDF, store it for the applicant, mark the invoice issued, tell the bot."""
     invoice = await session.get(InvoiceRecord, invoice_id)
     if invoice is None:
@@ -212,7 +216,9 @@ async def get_invoice(session: AsyncSession, account_id: str, invoice_id: str) -
 
 async def list_for_account(session: AsyncSession, account_id: str) -> list[InvoiceRecord]:
     rows = await session.scalars(
-        select(InvoiceRecord).where(InvoiceRecord.account_id == account_id).order_by(InvoiceRecord.requested_at)
+        select(InvoiceRecord)
+        .where(InvoiceRecord.account_id == account_id)
+        .order_by(InvoiceRecord.requested_at)
     )
     return list(rows)
 
@@ -222,4 +228,3 @@ async def list_all(session: AsyncSession, *, status: str | None = None) -> list[
     if status is not None:
         query = query.where(InvoiceRecord.status == status)
     return list(await session.scalars(query.order_by(InvoiceRecord.requested_at).limit(500)))
-

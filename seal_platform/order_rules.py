@@ -159,7 +159,9 @@ async def create_order(
     if request.type in NEW_SEAL_TYPES:
         if account.realname_status != RealnameStatus.VERIFIED:
             raise RuleViolation("请先完成实名认证", code="realname_required")
-        order.company_id = (await _company_for(session, services, account, request.company, request.company_id)).id
+        order.company_id = (
+            await _company_for(session, services, account, request.company, request.company_id)
+        ).id
         order.years = check_years(services.settings, request.years or 0)
     else:
         if request.seal_id is None:
@@ -298,7 +300,9 @@ async def _check_documents_owned(session: AsyncSession, account_id: str, documen
         document = await session.get(Document, document_id)
         # Another account's document is reported exactly like a missing one.
         if document is None or document.account_id != account_id:
-            raise InvalidInput("document not found", code="document_not_found", role=role, document_id=document_id)
+            raise InvalidInput(
+                "document not found", code="document_not_found", role=role, document_id=document_id
+            )
         if document.kind != ROLE_KINDS[role]:
             raise InvalidInput(
                 "the document is of the wrong kind for this role",
@@ -419,12 +423,16 @@ async def confirm_cancellation(
             code="invalid_transition",
             **{"from": order.status, "to": OrderStatus.COMPLETED.value},
         )
-    await sms.check_code(session, services, phone=account.phone, purpose=sms.SmsPurpose.CANCEL_SEAL, code=code)
+    await sms.check_code(
+        session, services, phone=account.phone, purpose=sms.SmsPurpose.CANCEL_SEAL, code=code
+    )
     if order.seal_id is None:
         raise RuleViolation("cancellation without a seal", code="seal_required")
     seal = await get_seal(session, account.id, order.seal_id)
     now = services.clock.now()
-    await set_status(session, seal, tuple(SEAL_STATUSES_FOR[OrderType.CANCELLATION]), SealStatus.CANCELLED, now)
+    await set_status(
+        session, seal, tuple(SEAL_STATUSES_FOR[OrderType.CANCELLATION]), SealStatus.CANCELLED, now
+    )
     order = await transition(
         session,
         order,
@@ -441,7 +449,6 @@ async def confirm_cancellation(
 def describe(order: Order) -> dict[str, Any]:
     """The order's one-line summary for pay pages and notifications."""
     return {"order_id": order.id, "type": order.type, "amount_fen": order.amount_fen, "years": order.years}
-
 
 
 # -- the UKey step of renewal, change and unlock ---------------------------------------------
@@ -484,7 +491,9 @@ async def ukey_job(session: AsyncSession, services: PlatformServices, order: Ord
     return job
 
 
-async def release_so_pin(session: AsyncSession, services: PlatformServices, account: Account, order: Order) -> str:
+async def release_so_pin(
+    session: AsyncSession, services: PlatformServices, account: Account, order: Order
+) -> str:
     """The issuer's SO PIN of the seal's key, for the paid unlock job of this very order."""
     if order.type != OrderType.UNLOCK:
         raise RuleViolation("the SO PIN is only for an unlock", code="not_an_unlock")
@@ -613,7 +622,10 @@ async def complete_ukey_job(
         now=now,
         actor=f"account:{account.id}",
         changes={"result": result},
-        event_data={"seal_id": seal.id, **{k: v for k, v in result.items() if k in ("pin_reset_to", "valid_to")}},
+        event_data={
+            "seal_id": seal.id,
+            **{k: v for k, v in result.items() if k in ("pin_reset_to", "valid_to")},
+        },
     )
 
 

@@ -7,9 +7,9 @@ row keeps the current serials and validity; unlock touches only the key's PIN.
 
 from __future__ import annotations
 
-import uuid
 import asyncio
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -18,7 +18,6 @@ from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
-
 from sqlalchemy import ForeignKey, String, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -192,7 +191,9 @@ def _issue_sync(
         kind=seseal_kind,
         name=holder.holder_name,
         holder_certificates=[certificate],
-        picture=SealPicture(data=impression.png, width_mm=impression.width_mm, height_mm=impression.height_mm),
+        picture=SealPicture(
+            data=impression.png, width_mm=impression.width_mm, height_mm=impression.height_mm
+        ),
         created_at=now,
         valid_start=valid_from,
         valid_end=valid_to,
@@ -231,10 +232,46 @@ def new_key_pair() -> tuple[bytes, bytes]:
 async def allocate_seal_code(session: AsyncSession, uscc: str) -> str:
     """A free 13-digit seal code in the company's area (USCC positions 3-8)."""
     area = uscc[2:8]
-    if not area[:1] in "12345678":
+    if area[:1] not in "12345678":
         area = "110000"
     for _ in range(20):
         code = make_seal_code(area, secrets.randbelow(1_000_000))
         if await session.scalar(select(Seal.id).where(Seal.seal_code == code)) is None:
             return code
     raise RuleViolation("no free seal code in this area", code="seal_code_exhausted", area=area)
+
+
+async def expire_due_seals(session: AsyncSession, now: datetime) -> list[str]:
+    """Mark seals whose certificate has ended as expired, each with a ``seal.expired`` event.
+
+    For the scheduler; conditional per seal, so two runs at once expire each seal once.
+    """
+    from seal_platform.events import publish
+
+    due = list(
+        await session.scalars(
+            select(Seal).where(
+                Seal.status.in_([SealStatus.ACTIVE.value, SealStatus.LOCKED.value]), Seal.valid_to <= now
+            )
+        )
+    )
+    expired: list[str] = []
+    for seal in due:
+        moved = cast(
+            CursorResult[Any],
+            await session.execute(
+                update(Seal)
+                .where(Seal.id == seal.id, Seal.status == seal.status)
+                .values(status=SealStatus.EXPIRED.value, updated_at=now)
+                .execution_options(synchronize_session=False)
+            ),
+        )
+        if moved.rowcount == 1:
+            publish(
+                session,
+                seal.account_id,
+                "seal.expired",
+                {"seal_id": seal.id, "valid_to": seal.valid_to.isoformat() if seal.valid_to else None},
+            )
+            expired.append(seal.id)
+    return expired

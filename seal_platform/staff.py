@@ -147,7 +147,9 @@ def require_staff(role: StaffRole) -> Callable[[StaffUser], Awaitable[StaffUser]
 
     async def check(staff: StaffDep) -> StaffUser:
         if not staff.has_role(role):
-            raise Forbidden("this action needs another staff role", code="staff_role_required", role=role.value)
+            raise Forbidden(
+                "this action needs another staff role", code="staff_role_required", role=role.value
+            )
         return staff
 
     return check

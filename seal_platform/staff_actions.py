@@ -121,7 +121,9 @@ async def _audited_transition(
     return order
 
 
-async def approve(session: AsyncSession, services: PlatformServices, staff: StaffUser, order_id: str) -> Order:
+async def approve(
+    session: AsyncSession, services: PlatformServices, staff: StaffUser, order_id: str
+) -> Order:
     _require(staff, StaffRole.REVIEWER)
     order = await get_order_any(session, order_id)
     return await _audited_transition(session, services, staff, order, OrderStatus.APPROVED, action="approve")
@@ -255,7 +257,9 @@ async def _produce_reissue(session: AsyncSession, services: PlatformServices, or
     return {"seal_ids": [seal.id], "replaced": previous, "key_serial": seal.key_serial}
 
 
-async def produce(session: AsyncSession, services: PlatformServices, staff: StaffUser, order_id: str) -> Order:
+async def produce(
+    session: AsyncSession, services: PlatformServices, staff: StaffUser, order_id: str
+) -> Order:
     """Make the seals of an approved order (or the new key of a paid reissue)."""
     _require(staff, StaffRole.PRODUCER)
     order = await get_order_any(session, order_id)
@@ -317,14 +321,20 @@ async def ship(
     return order
 
 
-async def complete(session: AsyncSession, services: PlatformServices, staff: StaffUser, order_id: str) -> Order:
+async def complete(
+    session: AsyncSession, services: PlatformServices, staff: StaffUser, order_id: str
+) -> Order:
     """The shipment was delivered."""
     _require(staff, StaffRole.SHIPPER)
     order = await get_order_any(session, order_id)
-    return await _audited_transition(session, services, staff, order, OrderStatus.COMPLETED, action="complete")
+    return await _audited_transition(
+        session, services, staff, order, OrderStatus.COMPLETED, action="complete"
+    )
 
 
-async def audit_log(session: AsyncSession, *, object_id: str | None = None, limit: int = 200) -> list[AuditEntry]:
+async def audit_log(
+    session: AsyncSession, *, object_id: str | None = None, limit: int = 200
+) -> list[AuditEntry]:
     query = select(AuditEntry)
     if object_id is not None:
         query = query.where(AuditEntry.object_id == object_id)

@@ -15,7 +15,7 @@ import os
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -156,7 +156,9 @@ class S3BlobStore:
         digest = sha256_hex(data)
         response = await self._send("PUT", digest, data)
         if response.status_code >= 300:
-            raise UpstreamError("object store refused the write", code="storage_failed", status=response.status_code)
+            raise UpstreamError(
+                "object store refused the write", code="storage_failed", status=response.status_code
+            )
         return digest
 
     async def get(self, digest: str) -> bytes:
@@ -164,7 +166,9 @@ class S3BlobStore:
         if response.status_code == 404:
             raise NotFound("blob not found", digest=digest)
         if response.status_code >= 300:
-            raise UpstreamError("object store refused the read", code="storage_failed", status=response.status_code)
+            raise UpstreamError(
+                "object store refused the read", code="storage_failed", status=response.status_code
+            )
         if sha256_hex(response.content) != digest:
             raise UpstreamError("stored blob is corrupt", code="blob_corrupt", digest=digest)
         return response.content
@@ -187,4 +191,4 @@ def blob_store(services: PlatformServices) -> BlobStore:
         else:
             store = LocalBlobStore(Path(settings.data_dir) / "blobs")
         services.extra[STORE_KEY] = store
-    return store  # type: ignore[no-any-return]
+    return cast(BlobStore, store)

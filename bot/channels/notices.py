@@ -27,8 +27,10 @@ class ChannelNotices:
                 return chosen
         return normalise_locale(hint)
 
-    async def text(self, key: ConversationKey, name: str, *, hint: str | None = None, **params: Any) -> str:
-        return self.catalog.get(await self.locale_of(key, hint), f"channels.{name}", **params)
+    async def text(
+        self, key: ConversationKey, message: str, /, *, hint: str | None = None, **params: Any
+    ) -> str:
+        return self.catalog.get(await self.locale_of(key, hint), f"channels.{message}", **params)
 
     async def bot_may_speak(self, key: ConversationKey) -> bool:
         """Staff own the conversation: the channel keeps quiet as the engine would."""

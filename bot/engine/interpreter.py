@@ -166,10 +166,17 @@ class FlowInterpreter:
         return any(self._run_waits_for(ctx, run, event) for run in runs)
 
     def expects_sensitive(self, ctx: Ctx) -> bool:
-        if ctx.state.run is None:
+        """Whether the user is answering a sensitive question (the one last asked). Read-only:
+        upgrading the run here would hide from ``on_user_input`` that a deploy moved it."""
+        run = ctx.state.run
+        if run is None:
             return False
-        flow = self._flow_of(ctx)
-        step = self._current(ctx, flow) if flow else None
+        flow = self.flows.get(run.flow)
+        if flow is None:
+            return True  # a retired process: what it asked is unknown, so keep nothing
+        if not flow.has_step(run.step):
+            return False
+        step = flow.step(run.step)
         return isinstance(step, Field) and (step.sensitive or step.secret)
 
     async def reprompt(self, ctx: Ctx) -> None:
@@ -347,7 +354,9 @@ class FlowInterpreter:
             if isinstance(step, Summary) and step.name in done:
                 before = flow.steps[:index]
                 if any(
-                    isinstance(s, (Field, Choice, Upload)) and s.applies(run.answers) and s.name not in run.answers
+                    isinstance(s, (Field, Choice, Upload))
+                    and s.applies(run.answers)
+                    and s.name not in run.answers
                     for s in before
                 ):
                     done.remove(step.name)

@@ -128,7 +128,9 @@ class StateCodec:
         if paused:
             data["memory"] = {
                 **data["memory"],
-                PAUSED: {name: {**run, "answers": self._open_all(run["answers"])} for name, run in paused.items()},
+                PAUSED: {
+                    name: {**run, "answers": self._open_all(run["answers"])} for name, run in paused.items()
+                },
             }
         return ConversationState(**data)
 

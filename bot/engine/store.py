@@ -472,17 +472,27 @@ class SqlConversationStore:
         return int(value or 0)
 
     async def set_cursor(self, name: str, position: int, now: datetime) -> None:
+        """Move a cursor forward (never back). One upsert, so two workers creating the same
+        cursor at once do not collide on its key."""
+        insert = _upsert_insert(self.engine.dialect.name)
+        statement = insert(event_cursor).values(name=name, position=position, updated_at=now)
+        statement = statement.on_conflict_do_update(
+            index_elements=[event_cursor.c.name],
+            set_={"position": statement.excluded.position, "updated_at": statement.excluded.updated_at},
+            where=event_cursor.c.position < statement.excluded.position,
+        )
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                event_cursor.update()
-                .where(event_cursor.c.name == name, event_cursor.c.position < position)
-                .values(position=position, updated_at=now)
-            )
-            if result.rowcount == 0:
-                exists = (
-                    await conn.execute(sa.select(event_cursor.c.name).where(event_cursor.c.name == name))
-                ).first()
-                if exists is None:
-                    await conn.execute(
-                        event_cursor.insert().values(name=name, position=position, updated_at=now)
-                    )
+            await conn.execute(statement)
+
+
+def _upsert_insert(dialect: str) -> Any:
+    """The INSERT with ON CONFLICT of the backend (SQLite and PostgreSQL share the syntax)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert
+    raise StorageError(f"unsupported database dialect {dialect}")

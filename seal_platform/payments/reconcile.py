@@ -69,7 +69,9 @@ async def _reconcile_order(services: PlatformServices, order_id: str) -> str:
         trade = await provider.query_order(payment.id)
         if trade is not None and trade.trade_state == TradeState.SUCCESS:
             async with services.db.session() as session:
-                await apply_transaction(session, services, provider, trade, actor=f"provider:{provider.name}:query")
+                await apply_transaction(
+                    session, services, provider, trade, actor=f"provider:{provider.name}:query"
+                )
             return "paid"
     for payment in payments:
         await get_provider(services, payment.provider).close_order(payment.id)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,14 @@ from bot.channels.local_server import serve_locally
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.fake_server import FakeTelegram, create_app
 from bot.channels.telegram.settings import TelegramSettings
+from bot.channels.wechat.channel import WeChatChannel, passive_window_for
+from bot.channels.wechat.fake_server import FakeWeChat
+from bot.channels.wechat.fake_server import create_app as create_wechat_app
+from bot.channels.wechat.settings import WeChatSettings
+from tests.channels.flows import SLOW
 from tests.channels.support import Stack, build_stack
+from tests.channels.wechat_server import WeChatServer
+from tests.engine.flows_for_tests import FORM
 
 TG_TOKEN = "4242:test-token"
 TG_SECRET = "webhook-secret-value"
@@ -79,6 +87,96 @@ async def telegram(stack: Stack, fake_telegram: tuple[FakeTelegram, str]) -> Asy
     stack.dispatcher.senders[channel.sender.channel] = channel.sender
     app = FastAPI()
     app.include_router(channel.router)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
         yield TelegramRig(fake, channel, stack, client)
     await channel.shutdown()
+
+
+# ---- WeChat ---------------------------------------------------------------------------------
+
+WX_APPID = "wx1234567890abcdef"
+WX_SECRET = "wx-app-secret"
+WX_TOKEN = "callback-token"
+WX_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+PASSIVE_HOLD = 0.6
+PASSIVE_BUDGET = 0.3
+
+
+@pytest.fixture
+async def fake_wechat() -> AsyncIterator[tuple[FakeWeChat, str]]:
+    fake = FakeWeChat(WX_APPID, WX_SECRET)
+    async with serve_locally(create_wechat_app(fake)) as base:
+        yield fake, base
+
+
+def wechat_settings(base: str, **overrides: object) -> WeChatSettings:
+    values: dict[str, object] = {
+        "enabled": True,
+        "appid": WX_APPID,
+        "secret": SecretStr(WX_SECRET),
+        "token": SecretStr(WX_TOKEN),
+        "api_base_url": f"{base}/cgi-bin/",
+        "public_url": "https://bot.example.com",
+        "passive_hold": PASSIVE_HOLD,
+        "passive_budget": PASSIVE_BUDGET,
+        "max_media_bytes": 64 * 1024,
+        "max_body_bytes": 16 * 1024,
+    }
+    values.update(overrides)
+    return WeChatSettings(**values)  # type: ignore[arg-type]
+
+
+@dataclass
+class WeChatRig:
+    fake: FakeWeChat
+    channel: WeChatChannel
+    stack: Stack
+    client: httpx.AsyncClient
+    server: WeChatServer
+
+    async def deliver(self, xml: str, **sign: object) -> httpx.Response:
+        callback = self.server.sign(xml, **sign)  # type: ignore[arg-type]
+        return await self.client.post("/wechat", params=callback.query, content=callback.body)
+
+    async def settle(self) -> None:
+        """Let background work finish and held replies go out through the outbox."""
+        await self.channel.drain_background()
+        await asyncio.sleep(PASSIVE_HOLD + 0.05)
+        await self.stack.dispatcher.drain()
+        await self.channel.drain_background()
+
+
+async def _wechat_rig(
+    db_url: str, fake_wechat: tuple[FakeWeChat, str], **overrides: object
+) -> AsyncIterator[WeChatRig]:
+    fake, base = fake_wechat
+    settings = wechat_settings(base, **overrides)
+    built = await build_stack(db_url, flows=(FORM, SLOW), passive_windows=[passive_window_for(settings)])
+    channel = WeChatChannel(settings=settings, engine=built.engine, store=built.store, media=built.media)
+    await channel.initialize()
+    built.dispatcher.senders[channel.sender.channel] = channel.sender
+    app = FastAPI()
+    app.include_router(channel.router)
+    server = WeChatServer(
+        token=WX_TOKEN, appid=WX_APPID, aes_key=settings.encoding_aes_key.get_secret_value() or None
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        yield WeChatRig(fake, channel, built, client, server)
+    await channel.shutdown()
+    await built.close()
+
+
+@pytest.fixture
+async def wechat(db_url: str, fake_wechat: tuple[FakeWeChat, str]) -> AsyncIterator[WeChatRig]:
+    async for rig in _wechat_rig(db_url, fake_wechat):
+        yield rig
+
+
+@pytest.fixture
+async def wechat_safe(db_url: str, fake_wechat: tuple[FakeWeChat, str]) -> AsyncIterator[WeChatRig]:
+    async for rig in _wechat_rig(db_url, fake_wechat, encoding_aes_key=SecretStr(WX_AES_KEY)):
+        yield rig

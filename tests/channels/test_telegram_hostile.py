@@ -34,9 +34,14 @@ CASES: list[tuple[str, Case, dict[str, Any]]] = [
         lambda f: f.update_with(
             USER,
             sticker={
-                "file_id": "S1", "file_unique_id": "s1", "type": "regular",
-                "width": 512, "height": 512, "is_animated": False, "is_video": False,
-            },  # fmt: skip
+                "file_id": "S1",
+                "file_unique_id": "s1",
+                "type": "regular",
+                "width": 512,
+                "height": 512,
+                "is_animated": False,
+                "is_video": False,
+            },
         ),
         {"notice": "sticker"},
     ),
@@ -102,7 +107,9 @@ async def test_album_photos_are_each_taken_as_an_upload(telegram: TelegramRig) -
     assert row.state["run"]["answers"]["scan"][0]["content_type"] == "image/png"
 
 
-async def test_file_over_the_limit_is_refused_with_a_clear_reply_before_download(telegram: TelegramRig) -> None:
+async def test_file_over_the_limit_is_refused_with_a_clear_reply_before_download(
+    telegram: TelegramRig,
+) -> None:
     fake = telegram.fake
     big = b"%PDF-1.4\n" + b"0" * (80 * 1024)
     assert await telegram.post(fake.document_update(USER, big, "huge.pdf", "application/pdf")) == 200
@@ -116,7 +123,9 @@ async def test_file_over_the_limit_is_refused_with_a_clear_reply_before_download
 async def test_notice_is_withheld_while_staff_own_the_conversation(telegram: TelegramRig) -> None:
     fake = telegram.fake
     await telegram.post(fake.text_update(USER, "/start"))
-    await telegram.stack.engine.set_owner(ConversationKey("telegram", fake.username, str(USER)), "staff:alice")
+    await telegram.stack.engine.set_owner(
+        ConversationKey("telegram", fake.username, str(USER)), "staff:alice"
+    )
     await telegram.stack.dispatcher.drain()
     before = len(fake.calls_of("sendMessage"))
     await telegram.post(fake.update_with(USER, voice={"file_id": "V", "file_unique_id": "v", "duration": 1}))

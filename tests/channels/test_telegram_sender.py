@@ -48,7 +48,9 @@ async def test_outbox_honours_retry_after_from_a_429(telegram: TelegramRig) -> N
 async def test_blocked_user_is_not_retried(telegram: TelegramRig) -> None:
     sender = telegram.channel.sender
     reply = Reply.text_reply("hello")
-    message = OutboundMessage(1, ConversationKey("telegram", "x", "999999"), reply, Origin.BOT, datetime.now(UTC))
+    message = OutboundMessage(
+        1, ConversationKey("telegram", "x", "999999"), reply, Origin.BOT, datetime.now(UTC)
+    )
 
     async def forbidden(*_a: object, **_k: object) -> None:
         from telegram.error import Forbidden
@@ -103,7 +105,9 @@ def test_long_text_is_split_within_telegram_limit_with_the_keyboard_on_the_last_
     rows = last.keyboard.inline_keyboard
     assert [b.callback_data for b in rows[0]] == ["1.2.a"]
     assert [b.callback_data for b in rows[-1]] == ["@cancel"]  # navigation on its own row
-    assert "".join(op.text for op in ops if isinstance(op, SendText)).replace("\n", "") == text.replace("\n", "")
+    assert "".join(op.text for op in ops if isinstance(op, SendText)).replace("\n", "") == text.replace(
+        "\n", ""
+    )
 
 
 def test_split_counts_utf16_units_for_emoji() -> None:

@@ -28,7 +28,7 @@ def in_ci() -> bool:
 
 async def _reachable(url: str) -> str | None:
     """None when the server answers, else why not."""
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     try:

@@ -77,7 +77,9 @@ def _form_v2_steps() -> tuple[Step, ...]:
             continue
         steps.append(step)
         if step.name == "name":
-            steps.append(Field("phone", prompt="testflows.ask_phone", label="testflows.phone", sensitive=True))
+            steps.append(
+                Field("phone", prompt="testflows.ask_phone", label="testflows.phone", sensitive=True)
+            )
     return tuple(steps)
 
 

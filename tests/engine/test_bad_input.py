@@ -30,7 +30,8 @@ async def test_very_long_text_is_refused_with_the_limit(chat: ChatHarness, lang:
     before = await _run_state(chat)
     too_long = "（最多 200 个字）" if lang.code == "zh-CN" else "(at most 200 characters)"
     replies = await chat.say("公" * 10_000)
-    assert len(replies) == 2 and too_long in replies[0]
+    assert len(replies) == 2
+    assert too_long in replies[0]
     assert replies[1] == lang.step(3, 7, lang.ask_company)
     assert await _run_state(chat) == before
     log = await chat.store.inbound_log(chat.key("u1"), 1)
@@ -56,7 +57,11 @@ async def test_control_and_bidi_characters_are_removed(chat: ChatHarness, lang: 
 async def test_text_of_only_control_characters_counts_as_empty(chat: ChatHarness, lang: Lang) -> None:
     await fill_form(chat, lang, until="name")
     before = await _run_state(chat)
-    empty = "内容不能为空，请重新输入。" if lang.code == "zh-CN" else "The answer cannot be empty. Please try again."
+    empty = (
+        "内容不能为空，请重新输入。"
+        if lang.code == "zh-CN"
+        else "The answer cannot be empty. Please try again."
+    )
     assert await chat.say("\x00\x1b\u200f  ") == [empty, lang.step(1, 6, lang.ask_name)]
     assert await _run_state(chat) == before
 
@@ -96,7 +101,8 @@ async def test_an_oversized_file_is_refused_with_the_limit(chat: ChatHarness, la
     before = await _run_state(chat)
     replies = await chat.upload(PNG + b"0" * 2048)
     too_large = "不能超过 1 KB" if lang.code == "zh-CN" else "at most 1 KB"
-    assert len(replies) == 2 and too_large in replies[0]
+    assert len(replies) == 2
+    assert too_large in replies[0]
     assert replies[1] == lang.step(6, 7, lang.ask_scan)
     assert await _run_state(chat) == before
 

@@ -101,7 +101,8 @@ async def test_two_workers_on_postgres_with_advisory_lock_handle_one_message_at_
             assert row is not None
             log = await workers[0].store.inbound_log(workers[0].key(f"u{u}"), 100)
             assert len(log) == 1 + per_user  # nothing lost
-            assert row.conversation_id and row.state["owner"] == "bot"
+            assert row.conversation_id
+            assert row.state["owner"] == "bot"
         async with workers[0].store.engine.connect() as conn:  # type: ignore[attr-defined]
             versions = dict(
                 (

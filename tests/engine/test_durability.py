@@ -47,7 +47,9 @@ async def test_restart_in_the_middle_of_a_form_keeps_every_answer(db_url: str, l
         await second.close()
 
 
-async def test_duplicate_delivery_has_one_effect_and_gets_the_same_reply(chat: ChatHarness, lang: Lang) -> None:
+async def test_duplicate_delivery_has_one_effect_and_gets_the_same_reply(
+    chat: ChatHarness, lang: Lang
+) -> None:
     await fill_form(chat, lang, until="age")
     inbound = Inbound.text_message(chat.key("u1"), "tg-update-4711", "30", at=chat.clock.now())
     first = await chat.engine.handle(inbound)
@@ -57,17 +59,22 @@ async def test_duplicate_delivery_has_one_effect_and_gets_the_same_reply(chat: C
     again = await chat.engine.handle(inbound)
 
     assert [m.outbox_id for m in again] == [m.outbox_id for m in first]
-    assert [m.reply for m in again] == [m.reply for m in first] == [
-        m.reply for m in first if m.reply.text == lang.step(5, 7, lang.ask_id)
-    ]
+    assert (
+        [m.reply for m in again]
+        == [m.reply for m in first]
+        == [m.reply for m in first if m.reply.text == lang.step(5, 7, lang.ask_id)]
+    )
     assert await _outbox_count(chat) == rows_after_first  # nothing new queued
     row = await chat.store.get(chat.key("u1"))
-    assert row is not None and row.state == state_after_first  # nothing else changed
+    assert row is not None
+    assert row.state == state_after_first
     await chat.dispatcher.drain()
     assert [m.reply.text for m in chat.sender.sent].count(lang.step(5, 7, lang.ask_id)) == 1
 
 
-async def test_duplicate_delivery_arriving_concurrently_is_handled_once(chat: ChatHarness, lang: Lang) -> None:
+async def test_duplicate_delivery_arriving_concurrently_is_handled_once(
+    chat: ChatHarness, lang: Lang
+) -> None:
     import asyncio
 
     await fill_form(chat, lang, until="age")
@@ -112,7 +119,9 @@ async def test_id_and_phone_numbers_in_free_text_are_masked_in_the_inbound_log(
     assert log[-1]["body"]["text"] == "110*************2X 138******78"
 
 
-async def test_sensitive_answer_of_a_flow_put_aside_stays_sealed(chat: ChatHarness, db_url: str, lang: Lang) -> None:
+async def test_sensitive_answer_of_a_flow_put_aside_stays_sealed(
+    chat: ChatHarness, db_url: str, lang: Lang
+) -> None:
     await fill_form(chat, lang, until="scan")
     await chat.say("菜单" if lang.code == "zh-CN" else "menu")  # the run moves into memory
     with sqlite3.connect(_db_file(db_url)) as raw:

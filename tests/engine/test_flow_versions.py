@@ -10,7 +10,11 @@ from tests.engine.transcript import ID_NUMBER, Lang, fill_form
 
 
 def _resumed(lang: Lang) -> str:
-    return "欢迎回来，继续办理「测试表单」。" if lang.code == "zh-CN" else 'Welcome back. Let\'s continue "Test form".'
+    return (
+        "欢迎回来，继续办理「测试表单」。"
+        if lang.code == "zh-CN"
+        else 'Welcome back. Let\'s continue "Test form".'
+    )
 
 
 def _ask_phone(lang: Lang) -> str:
@@ -21,7 +25,9 @@ async def _redeploy(db_url: str, flows: FlowRegistry) -> ChatHarness:
     return await ChatHarness.create(flows=flows, db_url=db_url, catalog_dirs=[LOCALES], schema=False)
 
 
-async def test_a_version_bump_resumes_at_the_first_step_the_new_version_needs(db_url: str, lang: Lang) -> None:
+async def test_a_version_bump_resumes_at_the_first_step_the_new_version_needs(
+    db_url: str, lang: Lang
+) -> None:
     v1 = await ChatHarness.create(flows=FlowRegistry([FORM]), db_url=db_url, catalog_dirs=[LOCALES])
     await fill_form(v1, lang, until="id_number")  # name, kind, company, age answered
     await v1.close()
@@ -41,7 +47,8 @@ async def test_a_version_bump_resumes_at_the_first_step_the_new_version_needs(db
         row = await v2.store.get(v2.key("u1"))
         assert row is not None
         answers = row.state["run"]["answers"]
-        assert "age" not in answers and row.state["run"]["version"] == 2
+        assert "age" not in answers
+        assert row.state["run"]["version"] == 2
         assert "13812345678" not in str(row.state)  # the new sensitive field is sealed
     finally:
         await v2.close()
@@ -61,12 +68,15 @@ async def test_a_confirmed_summary_is_confirmed_again_when_a_new_version_asks_mo
         assert summary.startswith(lang.step(7, 7, lang.summary_title))  # not silently submitted
         # What the v1 submit action stored (the order id) survived: the same order is awaited.
         row = await v2.store.get(v2.key("u1"))
-        assert row is not None and row.state["run"]["answers"]["order_id"] == "order-1"
+        assert row is not None
+        assert row.state["run"]["answers"]["order_id"] == "order-1"
     finally:
         await v2.close()
 
 
-async def test_an_unchanged_current_step_takes_the_answer_after_a_version_bump(db_url: str, lang: Lang) -> None:
+async def test_an_unchanged_current_step_takes_the_answer_after_a_version_bump(
+    db_url: str, lang: Lang
+) -> None:
     v1 = await ChatHarness.create(flows=FlowRegistry([FORM]), db_url=db_url, catalog_dirs=[LOCALES])
     await fill_form(v1, lang, until="name")
     await v1.close()
@@ -94,9 +104,11 @@ async def test_a_removed_flow_gets_the_process_retired_answer(db_url: str, lang:
         assert replies[0] == retired
         assert replies[1] == lang.menu  # and the user is not left without a way on
         row = await gone.store.get(gone.key("u1"))
-        assert row is not None and row.state["run"] is None
+        assert row is not None
+        assert row.state["run"] is None
         # A button from the retired process is stale, not an error.
         replies = await gone.tap("", token=old_button)
-        assert replies and "engine." not in replies[0]
+        assert replies
+        assert "engine." not in replies[0]
     finally:
         await gone.close()

@@ -19,7 +19,7 @@ from tests.engine.transcript import Lang, fill_form
 
 async def _statuses(chat: ChatHarness) -> dict[int, str]:
     async with chat.store.engine.connect() as conn:  # type: ignore[attr-defined]
-        return dict((await conn.execute(sa.select(outbox.c.id, outbox.c.status))).all())  # type: ignore[arg-type]
+        return {row.id: row.status for row in await conn.execute(sa.select(outbox.c.id, outbox.c.status))}
 
 
 async def test_asking_for_a_human_sets_the_owner_and_the_bot_stays_silent(db_url: str, lang: Lang) -> None:
@@ -34,7 +34,9 @@ async def test_asking_for_a_human_sets_the_owner_and_the_bot_stays_silent(db_url
         for_staff.append(ctx.inbound.text)
 
     hooks = EngineHooks(on_handoff=on_handoff, on_message_for_staff=on_message_for_staff)
-    chat = await ChatHarness.create(flows=FlowRegistry([FORM]), db_url=db_url, catalog_dirs=[LOCALES], hooks=hooks)
+    chat = await ChatHarness.create(
+        flows=FlowRegistry([FORM]), db_url=db_url, catalog_dirs=[LOCALES], hooks=hooks
+    )
     try:
         await fill_form(chat, lang, until="age")
         waiting = (
@@ -51,7 +53,9 @@ async def test_asking_for_a_human_sets_the_owner_and_the_bot_stays_silent(db_url
         await chat.engine.set_owner(chat.key("u1"), Owner.staff("alice"), notice="engine.staff_joined")
         await chat.dispatcher.drain()
         assert chat.transcript()[-1] == (
-            "客服已接入，请直接在这里留言。" if lang.code == "zh-CN" else "A support agent has joined. Please write here."
+            "客服已接入，请直接在这里留言。"
+            if lang.code == "zh-CN"
+            else "A support agent has joined. Please write here."
         )
         assert await chat.say(lang.help) == []
         assert await chat.say(lang.cancel) == []
@@ -61,7 +65,8 @@ async def test_asking_for_a_human_sets_the_owner_and_the_bot_stays_silent(db_url
         assert chat.transcript()[-1] == "您好，我是客服小王。"
         # The form is where it was: staff messages did not move it.
         row = await chat.store.get(chat.key("u1"))
-        assert row is not None and row.state["run"]["step"] == "age"
+        assert row is not None
+        assert row.state["run"]["step"] == "age"
 
         # Staff hand back: the bot resumes with the question it was at.
         await chat.engine.set_owner(chat.key("u1"), Owner.BOT, notice="engine.staff_left")

@@ -41,7 +41,9 @@ async def test_editing_an_answer_without_dependents_keeps_the_others(chat: ChatH
     summary = (await chat.say("41"))[-1]
     assert summary.startswith(lang.step(7, 7, lang.summary_title))
     answers = await _answers(chat)
-    assert answers["age"] == 41 and answers["company"] and answers["name"]
+    assert answers["age"] == 41
+    assert answers["company"]
+    assert answers["name"]
 
 
 async def test_back_returns_to_the_previous_question_and_forgets_its_answer(
@@ -64,12 +66,16 @@ async def test_cancel_ends_the_process_and_shows_the_menu(chat: ChatHarness, lan
     cancelled = "已取消「测试表单」。" if lang.code == "zh-CN" else '"Test form" cancelled.'
     assert await chat.say(lang.cancel) == [cancelled, lang.menu]
     row = await chat.store.get(chat.key("u1"))
-    assert row is not None and row.flow is None and row.state["run"] is None
+    assert row is not None
+    assert row.flow is None
+    assert row.state["run"] is None
     # Starting again begins from scratch.
     assert await chat.tap(lang.form) == [lang.step(1, 6, lang.ask_name)]
 
 
-async def test_help_explains_navigation_and_asks_the_same_question_again(chat: ChatHarness, lang: Lang) -> None:
+async def test_help_explains_navigation_and_asks_the_same_question_again(
+    chat: ChatHarness, lang: Lang
+) -> None:
     await fill_form(chat, lang, until="age")
     replies = await chat.say(lang.help)
     assert len(replies) == 2
@@ -108,14 +114,17 @@ async def test_a_button_from_a_finished_run_is_stale_in_the_next_run(chat: ChatH
     assert "kind" not in await _answers(chat)
 
 
-async def test_switching_language_mid_form_repeats_the_question_in_the_new_language(chat: ChatHarness) -> None:
+async def test_switching_language_mid_form_repeats_the_question_in_the_new_language(
+    chat: ChatHarness,
+) -> None:
     await fill_form(chat, ZH, until="age")
     assert await chat.say("English") == ["Switched to English.", EN.step(4, 7, EN.ask_age)]
     assert await chat.say("x") == ["Age must be a number, for example 30.", EN.step(4, 7, EN.ask_age)]
     assert await chat.say("中文") == ["已切换为中文。", ZH.step(4, 7, ZH.ask_age)]
     assert await chat.say("30") == [ZH.step(5, 7, ZH.ask_id)]
     row = await chat.store.get(chat.key("u1"))
-    assert row is not None and row.state["locale"] == "zh-CN"
+    assert row is not None
+    assert row.state["locale"] == "zh-CN"
 
 
 async def test_the_users_language_choice_outlives_the_channel_hint(chat: ChatHarness) -> None:

@@ -15,7 +15,9 @@ from tests.engine.transcript import Lang, fill_form
 async def _rows(chat: ChatHarness) -> list[sa.Row[tuple[int, str, int, str | None]]]:
     async with chat.store.engine.connect() as conn:  # type: ignore[attr-defined]
         result = await conn.execute(
-            sa.select(outbox.c.id, outbox.c.status, outbox.c.attempts, outbox.c.last_error).order_by(outbox.c.id)
+            sa.select(outbox.c.id, outbox.c.status, outbox.c.attempts, outbox.c.last_error).order_by(
+                outbox.c.id
+            )
         )
         return list(result.all())
 

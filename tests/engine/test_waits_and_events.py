@@ -24,7 +24,8 @@ async def test_confirming_parks_the_flow_at_the_payment_wait(chat: ChatHarness, 
     replies = await fill_form(chat, lang, until="payment")
     assert replies == [lang.waiting]
     row = await chat.store.get(chat.key("u1"))
-    assert row is not None and row.flow == "form"
+    assert row is not None
+    assert row.flow == "form"
     # Writing meanwhile repeats what is awaited.
     assert await chat.say("在吗？") == [lang.waiting]
 
@@ -44,7 +45,8 @@ async def test_a_wait_times_out_once_even_if_the_timer_fires_twice(chat: ChatHar
     texts = [m.reply.text for m in chat.sender.sent[sent_before:]]
     assert texts == [_timed_out_text(lang), lang.menu]
     row = await chat.store.get(chat.key("u1"))
-    assert row is not None and row.flow is None
+    assert row is not None
+    assert row.flow is None
     # A payment arriving after the timeout is not taken as paying the closed order.
     assert _paid_text(lang) not in await chat.event(PAID)
 
@@ -67,7 +69,9 @@ async def test_an_external_event_advances_the_waiting_flow_and_a_duplicate_has_n
     assert await chat.event(PAID) == [_paid_text(lang), lang.menu]
     assert await chat.event(PAID) == []  # redelivered by the platform: nothing happens
     row = await chat.store.get(chat.key("u1"))
-    assert row is not None and row.flow is None and row.state["run"] is None
+    assert row is not None
+    assert row.flow is None
+    assert row.state["run"] is None
     # The wait is over: its deadline no longer fires.
     chat.clock.advance(timedelta(hours=1))
     assert await chat.engine.fire_due_timeouts() == 0
@@ -85,12 +89,17 @@ async def test_an_event_for_a_paused_flow_is_kept_until_the_user_comes_back(
     await fill_form(chat, lang, until="payment")
     await chat.say("菜单" if lang.code == "zh-CN" else "menu")  # puts the form aside
     row = await chat.store.get(chat.key("u1"))
-    assert row is not None and row.flow is None
+    assert row is not None
+    assert row.flow is None
 
     assert await chat.event(PAID) == []  # nothing is waiting in the foreground
     assert await chat.event(PAID) == []  # and a redelivery is not queued twice
 
-    resumed = "欢迎回来，继续办理「测试表单」。" if lang.code == "zh-CN" else "Welcome back. Let's continue \"Test form\"."
+    resumed = (
+        "欢迎回来，继续办理「测试表单」。"
+        if lang.code == "zh-CN"
+        else 'Welcome back. Let\'s continue "Test form".'
+    )
     assert await chat.tap(lang.form) == [resumed, _paid_text(lang), lang.menu]
     assert await chat.tap(lang.form) == [lang.step(1, 6, lang.ask_name)]  # a new run
 

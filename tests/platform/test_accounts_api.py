@@ -122,7 +122,12 @@ async def test_weak_password_is_refused_before_the_code_is_spent(
 async def test_invalid_mobile_is_refused_with_its_code(api: httpx.AsyncClient) -> None:
     answer = await api.post("/v1/sms-codes", json={"phone": "12345", "purpose": "register"})
     assert answer.status_code == 422
-    assert answer.json() == {"code": "invalid_mobile", "message": answer.json()["message"], "details": {}}
+    assert answer.json() == {
+        "code": "invalid_mobile",
+        "kind": "invalid_input",
+        "message": answer.json()["message"],
+        "details": {},
+    }
 
 
 # --- login ---------------------------------------------------------------------------------------

@@ -97,7 +97,13 @@ async def test_bundle_order_makes_an_enterprise_and_a_personal_seal(
     order = await create_order(
         api,
         account,
-        {"type": "bundle", "company": COMPANY, "years": 1, "mailing_address": ADDRESS, "documents": documents},
+        {
+            "type": "bundle",
+            "company": COMPANY,
+            "years": 1,
+            "mailing_address": ADDRESS,
+            "documents": documents,
+        },
     )
     assert order["amount_fen"] == 30000 + 20000
     await submit(api, account, order["id"])
@@ -118,7 +124,9 @@ async def test_rejected_order_is_fixed_resubmitted_and_reviewed_again(
     account = await make_account(realname=True)
     order = await paid_enterprise_order(api, account)
     oid = order["id"]
-    rejected = await staff_post(api, admin, f"/orders/{oid}/reject", {"reason": "营业执照扫描件不清晰，请重新上传"})
+    rejected = await staff_post(
+        api, admin, f"/orders/{oid}/reject", {"reason": "营业执照扫描件不清晰，请重新上传"}
+    )
     assert rejected.json()["status"] == "rejected"
     (event,) = await events_of(platform_services, account.account_id, "order.rejected")
     assert event["reason"] == "营业执照扫描件不清晰，请重新上传"
@@ -128,7 +136,9 @@ async def test_rejected_order_is_fixed_resubmitted_and_reviewed_again(
 
     new_licence = await upload(api, account, "business_licence")
     resubmitted = await api.post(
-        f"/v1/orders/{oid}/resubmit", json={"documents": {"business_licence": new_licence}}, headers=account.headers
+        f"/v1/orders/{oid}/resubmit",
+        json={"documents": {"business_licence": new_licence}},
+        headers=account.headers,
     )
     assert resubmitted.status_code == 200, resubmitted.text
     assert resubmitted.json()["status"] == "under_review"
@@ -140,10 +150,14 @@ async def test_rejected_order_is_fixed_resubmitted_and_reviewed_again(
     assert types[-4:] == ["order.rejected", "order.resubmitted", "order.under_review", "order.approved"]
 
 
-async def test_new_seal_needs_realname_verification(api: httpx.AsyncClient, make_account: MakeAccount) -> None:
+async def test_new_seal_needs_realname_verification(
+    api: httpx.AsyncClient, make_account: MakeAccount
+) -> None:
     account = await make_account(realname=False)
     response = await api.post(
-        "/v1/orders", json={"type": "enterprise_seal", "company": COMPANY, "years": 1}, headers=account.headers
+        "/v1/orders",
+        json={"type": "enterprise_seal", "company": COMPANY, "years": 1},
+        headers=account.headers,
     )
     assert response.status_code == 409
     assert response.json()["code"] == "realname_required"
@@ -193,7 +207,9 @@ async def test_company_legal_rep_id_is_stored_encrypted_and_shown_masked(
 async def test_unknown_years_option_is_refused(api: httpx.AsyncClient, make_account: MakeAccount) -> None:
     account = await make_account(realname=True)
     response = await api.post(
-        "/v1/orders", json={"type": "enterprise_seal", "company": COMPANY, "years": 4}, headers=account.headers
+        "/v1/orders",
+        json={"type": "enterprise_seal", "company": COMPANY, "years": 4},
+        headers=account.headers,
     )
     assert response.status_code == 422
     assert response.json()["code"] == "invalid_years"

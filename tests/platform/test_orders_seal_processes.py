@@ -106,7 +106,9 @@ async def test_renewal_inside_the_window_is_paid_certified_and_completed_with_a_
     assert done.status_code == 200, done.text
     assert done.json()["status"] == "completed"
     renewed = (await api.get(f"/v1/seals/{seal['id']}", headers=account.headers)).json()
-    assert renewed["certificate_serial"] == certified.json()["certificate_serial"] != seal["certificate_serial"]
+    assert (
+        renewed["certificate_serial"] == certified.json()["certificate_serial"] != seal["certificate_serial"]
+    )
     assert datetime.fromisoformat(renewed["valid_to"]) == certificate.not_valid_after_utc
     types = await event_types(platform_services, account.account_id)
     assert types[-3:] == ["order.paid", "order.awaiting_ukey", "order.completed"]
@@ -163,7 +165,9 @@ async def test_change_goes_through_review_before_the_ukey_step(
     )
     assert certified.status_code == 200, certified.text
     done = await api.post(
-        f"/v1/orders/{order['id']}/ukey-job/complete", json={"key_serial": seal["key_serial"]}, headers=account.headers
+        f"/v1/orders/{order['id']}/ukey-job/complete",
+        json={"key_serial": seal["key_serial"]},
+        headers=account.headers,
     )
     assert done.json()["status"] == "completed"
     changed = (await api.get(f"/v1/seals/{seal['id']}", headers=account.headers)).json()
@@ -185,13 +189,20 @@ async def test_completing_a_change_before_the_certificate_is_issued_is_refused(
     order = await create_order(
         api,
         account,
-        {"type": "change", "seal_id": seal["id"], "documents": documents, "change": {"legal_rep_name": "赵六"}},
+        {
+            "type": "change",
+            "seal_id": seal["id"],
+            "documents": documents,
+            "change": {"legal_rep_name": "赵六"},
+        },
     )
     await submit(api, account, order["id"])
     await pay_in_sandbox(api, account, order["id"])
     await staff_post(api, admin, f"/orders/{order['id']}/approve")
     done = await api.post(
-        f"/v1/orders/{order['id']}/ukey-job/complete", json={"key_serial": seal["key_serial"]}, headers=account.headers
+        f"/v1/orders/{order['id']}/ukey-job/complete",
+        json={"key_serial": seal["key_serial"]},
+        headers=account.headers,
     )
     assert done.status_code == 409
     assert done.json()["code"] == "certificate_not_issued"
@@ -247,7 +258,9 @@ async def test_unlock_hands_out_the_so_pin_and_records_the_pin_reset(
     assert anonymous.status_code == 401
 
     done = await api.post(
-        f"/v1/orders/{order['id']}/ukey-job/complete", json={"key_serial": seal["key_serial"]}, headers=account.headers
+        f"/v1/orders/{order['id']}/ukey-job/complete",
+        json={"key_serial": seal["key_serial"]},
+        headers=account.headers,
     )
     assert done.status_code == 200, done.text
     assert done.json()["result"]["pin_reset_to"] == "12345678"
@@ -317,7 +330,9 @@ async def test_cancellation_with_a_wrong_code_is_refused_and_the_right_code_canc
     assert event["seal_id"] == seal["id"]
 
     # A cancelled seal has no further processes.
-    again = await api.post("/v1/orders", json={"type": "unlock", "seal_id": seal["id"]}, headers=account.headers)
+    again = await api.post(
+        "/v1/orders", json={"type": "unlock", "seal_id": seal["id"]}, headers=account.headers
+    )
     assert again.status_code == 409
     assert again.json()["code"] == "seal_status_not_allowed"
 
@@ -352,3 +367,29 @@ async def test_expired_cancellation_code_is_refused(
     )
     assert response.status_code == 422
     assert response.json()["code"] == "sms_code_expired"
+
+
+async def test_seals_past_their_validity_expire_and_can_still_be_renewed(
+    api: httpx.AsyncClient,
+    make_account: MakeAccount,
+    admin: Staff,
+    clock: FrozenClock,
+    platform_services: PlatformServices,
+) -> None:
+    from seal_platform.seals import expire_due_seals
+
+    account = await make_account(realname=True)
+    seal = await active_seal(api, account, admin)
+    clock.set(datetime.fromisoformat(seal["valid_to"]) - timedelta(seconds=1))
+    async with platform_services.db.session() as session:
+        assert await expire_due_seals(session, clock.now()) == []
+    clock.advance(timedelta(seconds=2))
+    async with platform_services.db.session() as session:
+        assert await expire_due_seals(session, clock.now()) == [seal["id"]]
+    async with platform_services.db.session() as session:
+        assert await expire_due_seals(session, clock.now()) == []
+    account = await log_in_again(api, account)
+    assert (await api.get(f"/v1/seals/{seal['id']}", headers=account.headers)).json()["status"] == "expired"
+    assert "seal.expired" in await event_types(platform_services, account.account_id)
+    renewal = await _renewal(api, account, seal["id"])
+    assert renewal.status_code == 201, renewal.text

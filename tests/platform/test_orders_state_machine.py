@@ -66,11 +66,17 @@ async def test_producing_before_approval_issues_nothing(
     order = await paid_enterprise_order(api, account)
     response = await staff_post(api, admin, f"/orders/{order['id']}/produce")
     assert response.status_code == 409
-    assert response.json()["details"] == {"order_id": order["id"], "from": "under_review", "to": "in_production"}
+    assert response.json()["details"] == {
+        "order_id": order["id"],
+        "from": "under_review",
+        "to": "in_production",
+    }
     assert (await api.get("/v1/seals", headers=account.headers)).json() == []
 
 
-async def test_approving_a_draft_is_refused(api: httpx.AsyncClient, make_account: MakeAccount, admin: Staff) -> None:
+async def test_approving_a_draft_is_refused(
+    api: httpx.AsyncClient, make_account: MakeAccount, admin: Staff
+) -> None:
     account = await make_account(realname=True)
     order = await new_enterprise_order(api, account)
     response = await staff_post(api, admin, f"/orders/{order['id']}/approve")
@@ -78,7 +84,9 @@ async def test_approving_a_draft_is_refused(api: httpx.AsyncClient, make_account
     assert response.json()["details"]["from"] == "draft"
 
 
-async def test_a_cancelled_order_cannot_be_submitted(api: httpx.AsyncClient, make_account: MakeAccount) -> None:
+async def test_a_cancelled_order_cannot_be_submitted(
+    api: httpx.AsyncClient, make_account: MakeAccount
+) -> None:
     account = await make_account(realname=True)
     order = await new_enterprise_order(api, account)
     await api.post(f"/v1/orders/{order['id']}/cancel", headers=account.headers)
@@ -109,15 +117,17 @@ async def test_the_loser_of_a_race_gets_invalid_transition_with_the_winners_stat
     # The winner moves the order first ...
     await api.post(f"/v1/orders/{order['id']}/cancel", headers=account.headers)
     # ... the loser still believes it is a draft; its conditional UPDATE matches no row.
-    with pytest.raises(RuleViolation) as refused:
-        async with platform_services.db.session() as session:
-            loser = await session.merge(stale, load=False)
+    async with platform_services.db.session() as session:
+        loser = await session.merge(stale, load=False)
+        with pytest.raises(RuleViolation) as refused:
             await transition(
                 session, loser, OrderStatus.AWAITING_PAYMENT, now=platform_services.clock.now(), actor="test"
             )
     assert refused.value.code == "invalid_transition"
     assert refused.value.details["from"] == "cancelled"
-    assert (await api.get(f"/v1/orders/{order['id']}", headers=account.headers)).json()["status"] == "cancelled"
+    assert (await api.get(f"/v1/orders/{order['id']}", headers=account.headers)).json()[
+        "status"
+    ] == "cancelled"
 
 
 async def test_staff_actions_need_their_role(
@@ -147,7 +157,9 @@ async def test_every_staff_action_is_audited_with_before_and_after(
     account = await make_account(realname=True)
     order = await paid_enterprise_order(api, account)
     await staff_post(api, admin, f"/orders/{order['id']}/reject", {"reason": "公章不清晰，请重新盖章"})
-    entries = (await api.get("/v1/staff/audit", params={"object_id": order["id"]}, headers=admin.headers)).json()
+    entries = (
+        await api.get("/v1/staff/audit", params={"object_id": order["id"]}, headers=admin.headers)
+    ).json()
     (entry,) = entries
     assert entry["actor"] == "staff:admin"
     assert entry["action"] == "reject"
@@ -156,7 +168,9 @@ async def test_every_staff_action_is_audited_with_before_and_after(
     assert entry["after"]["reject_reason"] == "公章不清晰，请重新盖章"
 
 
-async def test_invalid_waybill_is_refused(api: httpx.AsyncClient, make_account: MakeAccount, admin: Staff) -> None:
+async def test_invalid_waybill_is_refused(
+    api: httpx.AsyncClient, make_account: MakeAccount, admin: Staff
+) -> None:
     account = await make_account(realname=True)
     order = await paid_enterprise_order(api, account)
     for step in ("approve", "produce"):
@@ -191,7 +205,9 @@ async def test_same_idempotency_key_with_another_body_is_a_conflict(
     body = {"type": "enterprise_seal", "company": COMPANY, "years": 1, "documents": documents}
     await create_order(api, account, body, key="order-create-2")
     response = await api.post(
-        "/v1/orders", json={**body, "years": 2}, headers={**account.headers, "Idempotency-Key": "order-create-2"}
+        "/v1/orders",
+        json={**body, "years": 2},
+        headers={**account.headers, "Idempotency-Key": "order-create-2"},
     )
     assert response.status_code == 409
     assert response.json()["code"] == "idempotency_key_reused"
@@ -205,7 +221,9 @@ async def test_idempotency_keys_are_per_account(api: httpx.AsyncClient, make_acc
     assert one["id"] != two["id"]
 
 
-async def test_without_a_key_each_request_creates_an_order(api: httpx.AsyncClient, make_account: MakeAccount) -> None:
+async def test_without_a_key_each_request_creates_an_order(
+    api: httpx.AsyncClient, make_account: MakeAccount
+) -> None:
     account = await make_account(realname=True)
     body = {"type": "enterprise_seal", "company": COMPANY, "years": 1}
     one = await create_order(api, account, body)

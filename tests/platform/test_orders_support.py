@@ -23,7 +23,12 @@ from tests.platform.conftest import TestAccount as Applicant
 
 USCC = "91110000600037341L"
 LEGAL_REP_ID = "11010519491231002X"
-COMPANY = {"name": "北京示例科技有限公司", "uscc": USCC, "legal_rep_name": "李四", "legal_rep_id": LEGAL_REP_ID}
+COMPANY = {
+    "name": "北京示例科技有限公司",
+    "uscc": USCC,
+    "legal_rep_name": "李四",
+    "legal_rep_id": LEGAL_REP_ID,
+}
 ADDRESS = {
     "recipient": "王五",
     "phone": "13800138000",
@@ -85,7 +90,9 @@ async def pay_in_sandbox(api: httpx.AsyncClient, account: Applicant, order_id: s
     return dict(order.json())
 
 
-async def new_enterprise_order(api: httpx.AsyncClient, account: Applicant, *, years: int = 1) -> dict[str, Any]:
+async def new_enterprise_order(
+    api: httpx.AsyncClient, account: Applicant, *, years: int = 1
+) -> dict[str, Any]:
     documents = await enterprise_documents(api, account)
     body = {
         "type": "enterprise_seal",
@@ -97,7 +104,9 @@ async def new_enterprise_order(api: httpx.AsyncClient, account: Applicant, *, ye
     return await create_order(api, account, body)
 
 
-async def paid_enterprise_order(api: httpx.AsyncClient, account: Applicant, *, years: int = 1) -> dict[str, Any]:
+async def paid_enterprise_order(
+    api: httpx.AsyncClient, account: Applicant, *, years: int = 1
+) -> dict[str, Any]:
     order = await new_enterprise_order(api, account, years=years)
     await submit(api, account, order["id"])
     return await pay_in_sandbox(api, account, order["id"])
@@ -124,7 +133,9 @@ async def admin(api: httpx.AsyncClient, platform_services: PlatformServices) -> 
     return await make_staff(api, platform_services, "admin", [StaffRole.ADMIN])
 
 
-async def staff_post(api: httpx.AsyncClient, staff: Staff, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+async def staff_post(
+    api: httpx.AsyncClient, staff: Staff, path: str, body: dict[str, Any] | None = None
+) -> httpx.Response:
     return await api.post(f"/v1/staff{path}", json=body or {}, headers=staff.headers)
 
 
@@ -170,5 +181,6 @@ async def log_in_again(api: httpx.AsyncClient, account: Applicant) -> Applicant:
     response = await api.post("/v1/sessions", json={"phone": account.phone, "password": account.password})
     assert response.status_code == 201, response.text
     return replace(account, token=response.json()["token"])
+
 
 __all__ = ["MakeAccount", "admin"]

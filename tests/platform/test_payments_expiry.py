@@ -40,7 +40,8 @@ async def test_pay_page_shows_amount_summary_and_qr_and_works_as_a_plain_form(
     pressed = await api.post(f"/pay/{payment['id']}")
     assert pressed.status_code == 303
     after = await api.get(f"/pay/{payment['id']}")
-    assert 'id="status"' in after.text and "支付成功" in after.text
+    assert 'id="status"' in after.text
+    assert "支付成功" in after.text
     assert await order_status(api, applicant, order_id) == "under_review"
 
 
@@ -48,7 +49,9 @@ async def test_pay_page_of_an_unknown_payment_is_not_found(api: httpx.AsyncClien
     assert (await api.get("/pay/" + "f" * 32)).status_code == 404
 
 
-async def test_starting_a_payment_twice_reuses_the_open_one(api: httpx.AsyncClient, applicant: Applicant) -> None:
+async def test_starting_a_payment_twice_reuses_the_open_one(
+    api: httpx.AsyncClient, applicant: Applicant
+) -> None:
     order_id, payment = await awaiting_payment(api, applicant)
     again = await api.post(f"/v1/orders/{order_id}/payments", json={}, headers=applicant.headers)
     assert again.json()["id"] == payment["id"]

@@ -102,7 +102,9 @@ async def test_notification_signed_with_another_key_is_refused(
     forger = SandboxSigner()
     # The forger knows the public serial and even the API v3 key, but not the private key.
     forger.serial, forger.apiv3_key = real.serial, real.apiv3_key
-    headers, body = forger.notification(resource_for(platform_services, payment), now=platform_services.clock.now())
+    headers, body = forger.notification(
+        resource_for(platform_services, payment), now=platform_services.clock.now()
+    )
     response = await api.post(NOTIFY, content=body, headers=headers)
     assert response.status_code == 400
     assert await order_status(api, applicant, order_id) == "awaiting_payment"
@@ -161,7 +163,11 @@ async def test_replayed_notification_is_acknowledged_without_a_second_effect(
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("amount", {"total": 1, "payer_total": 1, "currency": "CNY"}), ("mchid", "1234567890"), ("appid", "wxother")],
+    [
+        ("amount", {"total": 1, "payer_total": 1, "currency": "CNY"}),
+        ("mchid", "1234567890"),
+        ("appid", "wxother"),
+    ],
 )
 async def test_notification_that_does_not_match_the_payment_is_refused(
     api: httpx.AsyncClient, applicant: Applicant, platform_services: PlatformServices, field: str, value: Any
@@ -176,7 +182,9 @@ async def test_notification_that_does_not_match_the_payment_is_refused(
     assert response.json()["reason"] == "trade_mismatch"
     assert await order_status(api, applicant, order_id) == "awaiting_payment"
     # The refused notification was not recorded: the genuine one still goes through.
-    headers, body = signer.notification(resource_for(platform_services, payment), now=platform_services.clock.now())
+    headers, body = signer.notification(
+        resource_for(platform_services, payment), now=platform_services.clock.now()
+    )
     assert (await api.post(NOTIFY, content=body, headers=headers)).status_code == 204
     assert await order_status(api, applicant, order_id) == "under_review"
 

@@ -81,10 +81,11 @@ class FakeTelegram:
         return [c for c in self.calls if c.method == method]
 
     def sent_texts(self, chat_id: int) -> list[str]:
+        """The texts the chat received (calls refused with an error are not counted)."""
         return [
             str(c.params.get("text", ""))
             for c in self.calls_of("sendMessage")
-            if c.params.get("chat_id") == chat_id
+            if c.params.get("chat_id") == chat_id and c.result is not None
         ]
 
     def add_file(self, data: bytes, name: str) -> str:
@@ -170,7 +171,7 @@ class FakeTelegram:
 
     def buttons(self, chat_id: int) -> list[tuple[int, dict[str, Any]]]:
         """Every inline button sent to the chat, with the id of its message, oldest first."""
-        result = []
+        result: list[tuple[int, dict[str, Any]]] = []
         for call in self.calls_of("sendMessage"):
             if call.params.get("chat_id") == chat_id and isinstance(call.result, dict):
                 markup = call.params.get("reply_markup") or {}

@@ -15,6 +15,7 @@ import logging
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.channels.http_body import read_capped
 from bot.channels.telegram.processor import UpdateProcessor
 from bot.channels.telegram.settings import TelegramSettings
 from bot.errors import SealbotError
@@ -24,21 +25,6 @@ log = logging.getLogger("sealbot.telegram")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # failures of our own infrastructure: answering 5xx makes Telegram deliver the update again
 TRANSIENT = (SealbotError, SQLAlchemyError, OSError)
-
-
-async def read_capped(request: Request, limit: int) -> bytes | None:
-    """The body, or None when it exceeds ``limit`` (read no further than that)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def make_router(settings: TelegramSettings, processor: UpdateProcessor) -> APIRouter:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from telegram import Bot, InputFile
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.telegram.render import SendDocument, SendPhoto, SendText, SendTyping, TelegramOp, render
 from bot.engine.messages import FileRef, OutboundMessage
@@ -23,7 +25,10 @@ from bot.errors import DeliveryFailed
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:
-    value = exc.retry_after
+    with warnings.catch_warnings():
+        # PTB 22 announces that the attribute becomes a timedelta; both forms are handled here.
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks: the form workload on the engine and on its peers (python-telegram-bot, aiogram)."""

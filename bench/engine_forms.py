@@ -1,0 +1,179 @@
+"""The form on our engine, with durable state: SQLite (WAL) in a temporary directory, every
+reply committed with the state before it is delivered through the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from bench.workload import (
+    BadAnswer,
+    UserScript,
+    run_users,
+    valid_credit_code,
+    valid_id_number,
+    valid_phone,
+    valid_text,
+)
+from bot.db import make_engine
+from bot.engine.context import Ctx
+from bot.engine.flow import Action, Choice, Field, Finish, Flow, FlowRegistry, Invalid, Summary
+from bot.engine.i18n import Catalog
+from bot.engine.media import MemoryMediaStore
+from bot.engine.messages import ConversationKey, Inbound, InboundKind, Option, OutboundMessage
+from bot.engine.outbox import OutboxDispatcher
+from bot.engine.runtime import Engine
+from bot.engine.secrets_box import SecretBox
+from bot.engine.store import SqlConversationStore
+from bot.testing import ENGINE_LOCALES, create_schema
+
+LOCALES = Path(__file__).parent / "locales"
+
+
+def _parser(check: Callable[[str], str], error: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        try:
+            return check(text)
+        except BadAnswer as exc:
+            raise Invalid(error) from exc
+
+    return parse
+
+
+async def _submitted(ctx: Ctx) -> Finish:
+    ctx.say("benchform.submitted")
+    return Finish(show_home=False)
+
+
+APPLY = Flow(
+    name="apply",
+    version=1,
+    title="benchform.title",
+    steps=(
+        Field("company", prompt="benchform.ask_company", label="benchform.company", parse=valid_text),
+        Field(
+            "credit_code",
+            prompt="benchform.ask_credit_code",
+            label="benchform.credit_code",
+            parse=_parser(valid_credit_code, "benchform.bad_credit_code"),
+        ),
+        Field("legal_rep", prompt="benchform.ask_legal_rep", label="benchform.legal_rep", parse=valid_text),
+        Field(
+            "legal_rep_id",
+            prompt="benchform.ask_legal_rep_id",
+            label="benchform.legal_rep_id",
+            parse=_parser(valid_id_number, "benchform.bad_id"),
+            sensitive=True,
+        ),
+        Field(
+            "phone",
+            prompt="benchform.ask_phone",
+            label="benchform.phone",
+            parse=_parser(valid_phone, "benchform.bad_phone"),
+            sensitive=True,
+        ),
+        Choice(
+            "years",
+            prompt="benchform.ask_years",
+            label="benchform.years",
+            options=tuple(Option(y, f"benchform.year_{y}") for y in ("1", "2", "3")),
+        ),
+        Field("recipient", prompt="benchform.ask_recipient", label="benchform.recipient", parse=valid_text),
+        Field("address", prompt="benchform.ask_address", label="benchform.address", parse=valid_text),
+        Summary("confirm"),
+        Action("submit", run=_submitted),
+    ),
+)
+
+
+class NullSender:
+    """A channel that accepts every message at once (the network answered in memory)."""
+
+    channel = "telegram"
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def send(self, message: OutboundMessage) -> None:
+        self.sent += 1
+
+
+async def run(user_scripts: list[UserScript], *, concurrency: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="sealbot-bench-") as tmp:
+        db_path = Path(tmp) / "bench.db"
+        db = make_engine(f"sqlite+aiosqlite:///{db_path}")
+        await create_schema(db)
+        store = SqlConversationStore(db)
+        engine = Engine(
+            store=store,
+            flows=FlowRegistry([APPLY]),
+            catalog=Catalog([ENGINE_LOCALES, LOCALES]),
+            box=SecretBox("bench-secret"),
+            media=MemoryMediaStore(),
+        )
+        sender = NullSender()
+        dispatcher = OutboxDispatcher(store, {"telegram": sender}, engine.clock, batch=200, idle_poll=0.05)
+        engine.hooks.after_commit.append(dispatcher.kick)
+
+        inbound = {
+            (s.user, i): Inbound(
+                key=ConversationKey("telegram", "bench", str(s.user)),
+                message_id=f"{s.user}:{i}",
+                kind=InboundKind.COMMAND if text.startswith("/") else InboundKind.TEXT,
+                text=text,
+            )
+            for s in user_scripts
+            for i, text in enumerate(s.messages)
+        }
+        replies = 0
+
+        async def send(user: int, index: int, _text: str) -> None:
+            nonlocal replies
+            replies += len(await engine.handle(inbound[(user, index)]))
+
+        await dispatcher.start()
+        started = time.perf_counter()
+        await run_users(user_scripts, send, concurrency=concurrency)
+        while sender.sent < replies:  # done when every reply has been delivered
+            await asyncio.sleep(0.005)
+        elapsed = time.perf_counter() - started
+        await dispatcher.stop()
+
+        stored = await _bytes_stored(db)
+        await db.dispose()
+        file_bytes = sum(p.stat().st_size for p in Path(tmp).iterdir())
+    return {
+        "messages": len(inbound),
+        "replies": replies,
+        "seconds": elapsed,
+        "bytes_per_conversation": stored / len(user_scripts),
+        "file_bytes_per_conversation": file_bytes / len(user_scripts),
+    }
+
+
+async def _bytes_stored(db: Any) -> int:
+    """Bytes of the rows a conversation leaves: its state JSON, its inbound receipts and its
+    outbox rows (every column's stored length, as SQLite's length(CAST(.. AS BLOB)))."""
+
+    def blob(column: str) -> str:
+        return f"coalesce(length(CAST({column} AS BLOB)), 0)"
+
+    queries = {
+        "conversations": "channel account user_id version state owner platform_account_id flow "
+        "wait_deadline created_at updated_at last_inbound_at",
+        "inbound_receipts": "conversation_id message_id kind body reply_ids received_at",
+        "outbox": "conversation_id channel origin payload status attempts next_attempt_at lease_until "
+        "in_reply_to created_at sent_at last_error",
+    }
+    total = 0
+    async with db.connect() as conn:
+        for table, columns in queries.items():
+            expr = " + ".join(blob(c) for c in columns.split())
+            total += int((await conn.execute(sa.text(f"SELECT sum({expr}) FROM {table}"))).scalar() or 0)  # noqa: S608
+    return total

@@ -1,0 +1,133 @@
+"""The customer-service (客服) allowance: after a user message, 5 messages within 48 hours;
+after a menu click, follow or QR scan, 3 within a minute. A new interaction replaces the
+allowance with a fresh one (WeChat does not add them up)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.channels.wechat.tables import wechat_cs_backlog, wechat_cs_quota
+from bot.engine.messages import Reply
+
+
+def _aware(value: datetime, like: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=like.tzinfo)
+
+
+@dataclass(frozen=True)
+class Allowance:
+    allowance: int
+    used: int
+    expires_at: datetime
+
+    def left(self, now: datetime) -> int:
+        return 0 if now >= self.expires_at else max(0, self.allowance - self.used)
+
+
+class CustomerServiceQuota:
+    def __init__(self, db: AsyncEngine, appid: str) -> None:
+        self.db = db
+        self.appid = appid
+
+    def _where(self, openid: str) -> sa.ColumnElement[bool]:
+        return sa.and_(wechat_cs_quota.c.appid == self.appid, wechat_cs_quota.c.openid == openid)
+
+    async def open(self, openid: str, *, allowance: int, lasts: timedelta, now: datetime) -> None:
+        for _ in range(2):
+            try:
+                await self._open(openid, allowance=allowance, lasts=lasts, now=now)
+                return
+            except sa.exc.IntegrityError:
+                continue  # a concurrent delivery of this user created the row: update it
+
+    async def _open(self, openid: str, *, allowance: int, lasts: timedelta, now: datetime) -> None:
+        values: dict[str, Any] = {
+            "allowance": allowance,
+            "used": 0,
+            "opened_at": now,
+            "expires_at": now + lasts,
+        }
+        async with self.db.begin() as conn:
+            current = (await conn.execute(sa.select(wechat_cs_quota).where(self._where(openid)))).first()
+            if current is not None:
+                remaining = Allowance(current.allowance, current.used, _aware(current.expires_at, now))
+                # a click after a message must not shrink a larger, longer allowance
+                if remaining.left(now) > allowance and remaining.expires_at > now + lasts:
+                    return
+                await conn.execute(wechat_cs_quota.update().where(self._where(openid)).values(**values))
+            else:
+                await conn.execute(wechat_cs_quota.insert().values(appid=self.appid, openid=openid, **values))
+
+    async def get(self, openid: str, now: datetime) -> Allowance | None:
+        async with self.db.connect() as conn:
+            row = (await conn.execute(sa.select(wechat_cs_quota).where(self._where(openid)))).first()
+        if row is None:
+            return None
+        return Allowance(row.allowance, row.used, _aware(row.expires_at, now))
+
+    async def take(self, openid: str, now: datetime) -> int | None:
+        """Count one message; returns how many are left after it, or None if none was left."""
+        async with self.db.begin() as conn:
+            result = await conn.execute(
+                wechat_cs_quota.update()
+                .where(
+                    self._where(openid),
+                    wechat_cs_quota.c.expires_at > now,
+                    wechat_cs_quota.c.used < wechat_cs_quota.c.allowance,
+                )
+                .values(used=wechat_cs_quota.c.used + 1)
+            )
+            if result.rowcount != 1:
+                return None
+            row = (await conn.execute(sa.select(wechat_cs_quota).where(self._where(openid)))).one()
+            return int(row.allowance - row.used)
+
+    async def give_back(self, openid: str) -> None:
+        """A send that failed for another reason did not use the allowance."""
+        async with self.db.begin() as conn:
+            await conn.execute(
+                wechat_cs_quota.update()
+                .where(self._where(openid), wechat_cs_quota.c.used > 0)
+                .values(used=wechat_cs_quota.c.used - 1)
+            )
+
+    async def exhaust(self, openid: str, *, closed: bool, now: datetime) -> None:
+        """WeChat said 45047 (count used up) or 45015 (window closed): believe it."""
+        values: dict[str, Any] = {"used": wechat_cs_quota.c.allowance}
+        if closed:
+            values["expires_at"] = now
+        async with self.db.begin() as conn:
+            await conn.execute(wechat_cs_quota.update().where(self._where(openid)).values(**values))
+
+    # ---- the backlog ------------------------------------------------------------------------
+
+    async def defer(self, openid: str, reply: Reply, now: datetime) -> None:
+        async with self.db.begin() as conn:
+            await conn.execute(
+                wechat_cs_backlog.insert().values(
+                    appid=self.appid, openid=openid, reply=reply.to_dict(), created_at=now
+                )
+            )
+
+    async def backlog(self, openid: str) -> list[tuple[int, Reply]]:
+        async with self.db.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(wechat_cs_backlog.c.id, wechat_cs_backlog.c.reply)
+                    .where(wechat_cs_backlog.c.appid == self.appid, wechat_cs_backlog.c.openid == openid)
+                    .order_by(wechat_cs_backlog.c.id)
+                )
+            ).all()
+        return [(row.id, Reply.from_dict(row.reply)) for row in rows]
+
+    async def drop(self, backlog_id: int) -> bool:
+        async with self.db.begin() as conn:
+            result = await conn.execute(
+                wechat_cs_backlog.delete().where(wechat_cs_backlog.c.id == backlog_id)
+            )
+        return bool(result.rowcount == 1)

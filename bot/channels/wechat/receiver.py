@@ -1,0 +1,244 @@
+"""From a signed callback to an answer: verify, parse, decide, act within the 5 seconds.
+
+Order matters: size cap, query signature (constant time), timestamp window, nonce replay,
+and only then XML parsing (and, in safe mode, the ``msg_signature`` check before decrypting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from bot.channels.notices import ChannelNotices
+from bot.channels.wechat.api import MediaTooLarge, WeChatApi, WeChatApiError
+from bot.channels.wechat.crypto import MessageCipher
+from bot.channels.wechat.inbound import (
+    ConsentChange,
+    Decision,
+    ForEngine,
+    Ignored,
+    Interaction,
+    MediaToFetch,
+    Notice,
+    decide,
+)
+from bot.channels.wechat.passive import PassiveAnswers
+from bot.channels.wechat.quota import CustomerServiceQuota
+from bot.channels.wechat.render import passive_text, passive_xml
+from bot.channels.wechat.replay import NonceLedger
+from bot.channels.wechat.sender import WeChatSender
+from bot.channels.wechat.settings import WeChatSettings
+from bot.channels.wechat.signature import check_fresh, verify_query
+from bot.channels.wechat.subscriptions import SubscriptionConsents
+from bot.channels.wechat.token import TokenUnavailable
+from bot.channels.wechat.xml_safety import parse_xml
+from bot.engine.media import sniff
+from bot.engine.messages import ConversationKey, Inbound, OutboundMessage
+from bot.engine.ports import MediaStore
+from bot.engine.runtime import Engine
+from bot.errors import RequestRejected
+
+log = logging.getLogger("sealbot.wechat")
+
+ACCEPTED_UPLOADS = frozenset({"image/jpeg", "image/png", "application/pdf"})
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the webhook sends back: ``text`` as a passive reply, or "success"."""
+
+    to_user: str
+    from_user: str
+    text: str | None
+
+
+def _megabytes(limit: int) -> str:
+    return f"{limit // 1024} KB" if limit < 1024 * 1024 else f"{limit / (1024 * 1024):g} MB"
+
+
+class WeChatReceiver:
+    def __init__(
+        self,
+        *,
+        settings: WeChatSettings,
+        engine: Engine,
+        media: MediaStore,
+        api: WeChatApi,
+        nonces: NonceLedger,
+        passive: PassiveAnswers,
+        quota: CustomerServiceQuota,
+        consents: SubscriptionConsents,
+        sender: WeChatSender,
+        notices: ChannelNotices,
+        cipher: MessageCipher | None,
+        clock: Any,
+        background: Callable[[Coroutine[Any, Any, Any]], None],
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.media = media
+        self.api = api
+        self.nonces = nonces
+        self.passive = passive
+        self.quota = quota
+        self.consents = consents
+        self.sender = sender
+        self.notices = notices
+        self.cipher = cipher
+        self.clock = clock
+        self._background = background
+        self.token = settings.token.get_secret_value()
+
+    # ---- verification -----------------------------------------------------------------------
+
+    def verify_url(self, query: Mapping[str, str]) -> str:
+        """The GET handshake: echo ``echostr`` back when the query is signed and fresh."""
+        verify_query(self.token, query.get("signature"), query.get("timestamp"), query.get("nonce"))
+        check_fresh(query["timestamp"], self.clock.now().timestamp(), self.settings.timestamp_window)
+        echostr = query.get("echostr", "")
+        if not echostr or len(echostr) > 128:
+            raise RequestRejected("no echostr", status=400)
+        return echostr
+
+    async def open(self, query: Mapping[str, str], body: bytes) -> tuple[dict[str, Any], bool]:
+        """The verified message and whether it came encrypted."""
+        timestamp, nonce = query.get("timestamp"), query.get("nonce")
+        verify_query(self.token, query.get("signature"), timestamp, nonce)
+        assert timestamp is not None
+        assert nonce is not None
+        now = self.clock.now()
+        check_fresh(timestamp, now.timestamp(), self.settings.timestamp_window)
+        await self.nonces.check(nonce, timestamp, body, now)
+        outer = parse_xml(body, limit=self.settings.max_body_bytes)
+        encrypted = outer.get("Encrypt")
+        if encrypted is None:
+            if query.get("encrypt_type") == "aes":
+                raise RequestRejected("safe-mode request without Encrypt", status=400)
+            return outer, False
+        if self.cipher is None:
+            raise RequestRejected("encrypted message but no EncodingAESKey configured", status=400)
+        if not isinstance(encrypted, str):
+            raise RequestRejected("bad Encrypt element", status=400)
+        plain = self.cipher.decrypt(encrypted, query.get("msg_signature"), timestamp, nonce)
+        return parse_xml(plain, limit=self.settings.max_body_bytes), True
+
+    # ---- handling ---------------------------------------------------------------------------
+
+    async def handle(self, message: dict[str, Any]) -> Answer:
+        decision = decide(message, self.settings.appid)
+        reply_to = str(message.get("FromUserName", ""))
+        our_id = str(message.get("ToUserName", ""))
+        text = await self._act(decision)
+        return Answer(reply_to, our_id, text)
+
+    async def _act(self, decision: Decision) -> str | None:
+        if isinstance(decision, Ignored):
+            log.debug("wechat %s ignored: %s", decision.delivery_id, decision.reason)
+            return None
+        if isinstance(decision, ConsentChange):
+            now = self.clock.now()
+            for template_id, status in decision.changes:
+                await self.consents.record(decision.key.user_id, template_id, status, now)
+            return None
+        if isinstance(decision, Notice):
+            return await self._notice(decision.key, decision.name, **decision.params)
+        interaction = decision.interaction if isinstance(decision, ForEngine) else Interaction.MESSAGE
+        await self._open_allowance(decision.key, interaction)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.passive_budget
+        # The work goes on after the webhook gave up waiting: its replies then reach the user
+        # through the outbox. Shielded, so WeChat dropping the connection does not cancel it.
+        work = asyncio.ensure_future(self._work(decision))
+        self._background(_await(work))
+        try:
+            outcome = await asyncio.wait_for(asyncio.shield(work), timeout=self.settings.passive_budget)
+        except TimeoutError:
+            log.info("wechat %s: no passive reply in time, answering success", _delivery(decision))
+            self._background(self.sender.flush_backlog(decision.key))
+            return None
+        self._background(self.sender.flush_backlog(decision.key))
+        if isinstance(outcome, str):
+            return outcome  # a channel notice (file too large, unreadable)
+        linker = await self.sender.linker(decision.key)
+        text = await self.passive.answer(
+            _delivery(decision),
+            outcome,
+            render=lambda replies: passive_text(replies, linker),
+            now=self.clock.now(),
+            deadline=deadline,
+        )
+        if text is not None and isinstance(decision, ForEngine) and decision.welcome:
+            welcome = await self.notices.text(decision.key, "welcome")
+            text = f"{welcome}\n\n{text}"
+        return text
+
+    async def _work(self, decision: ForEngine | MediaToFetch) -> list[OutboundMessage] | str:
+        if isinstance(decision, ForEngine):
+            return await self.engine.handle(decision.inbound)
+        limit = self.settings.max_media_bytes
+        try:
+            fetched = await self.api.download_media(decision.media_id, limit)
+        except MediaTooLarge:
+            return await self._notice_text(decision.key, "file_too_large", limit=_megabytes(limit))
+        except (WeChatApiError, TokenUnavailable) as exc:
+            log.warning("wechat media %s not downloaded: %s", decision.media_id, exc)
+            return await self._notice_text(decision.key, "file_unreadable")
+        kind = sniff(fetched.data)
+        if kind not in ACCEPTED_UPLOADS:
+            return await self._notice_text(decision.key, "unsupported_kind", kind=decision.kind)
+        name = fetched.filename if fetched.filename != decision.media_id else decision.filename
+        file = await self.media.put(fetched.data, filename=name, content_type=kind)
+        return await self.engine.handle(
+            Inbound.upload(decision.key, decision.delivery_id, file, at=decision.at)
+        )
+
+    async def _open_allowance(self, key: ConversationKey, interaction: str) -> None:
+        now = self.clock.now()
+        if interaction == Interaction.MESSAGE:
+            await self.quota.open(
+                key.user_id,
+                allowance=self.settings.cs_messages_per_message,
+                lasts=timedelta(hours=self.settings.cs_window_hours),
+                now=now,
+            )
+        elif interaction == Interaction.EVENT:
+            await self.quota.open(
+                key.user_id,
+                allowance=self.settings.cs_messages_per_event,
+                lasts=timedelta(seconds=self.settings.cs_event_window_seconds),
+                now=now,
+            )
+
+    async def _notice_text(self, key: ConversationKey, name: str, **params: Any) -> str:
+        return await self.notices.text(key, name, **params)
+
+    async def _notice(self, key: ConversationKey, name: str, **params: Any) -> str | None:
+        if not await self.notices.bot_may_speak(key):
+            return None
+        return await self._notice_text(key, name, **params)
+
+    def render_answer(self, answer: Answer, *, encrypted: bool, nonce: str) -> str:
+        if answer.text is None:
+            return "success"
+        xml = passive_xml(
+            to_user=answer.to_user, from_user=answer.from_user, text=answer.text, create_time=int(time.time())
+        )
+        if encrypted and self.cipher is not None:
+            return self.cipher.encrypt(xml, nonce, str(int(self.clock.now().timestamp())))
+        return xml
+
+
+def _delivery(decision: ForEngine | MediaToFetch) -> str:
+    return decision.inbound.message_id if isinstance(decision, ForEngine) else decision.delivery_id
+
+
+async def _await(work: asyncio.Future[Any]) -> None:
+    try:
+        await work
+    except Exception:
+        log.exception("wechat message handling failed")

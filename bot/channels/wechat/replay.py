@@ -1,0 +1,63 @@
+"""Refuses a signed query used again for a different body.
+
+In plain mode the signature covers only token, timestamp and nonce, not the body: anyone who
+saw one signed URL could post anything with it inside the timestamp window. Each nonce is kept
+with a digest of its body for that window; the same nonce with the same body is WeChat
+retrying (answered by the delivery dedupe), with another body it is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.channels.wechat.tables import wechat_nonces
+from bot.errors import RequestRejected
+
+
+class NonceLedger:
+    def __init__(self, db: AsyncEngine, appid: str, window: timedelta) -> None:
+        self.db = db
+        self.appid = appid
+        self.window = window
+
+    async def check(self, nonce: str, timestamp: str, body: bytes, now: datetime) -> None:
+        digest = hashlib.sha256(body).hexdigest()
+        if len(nonce) > 64:
+            raise RequestRejected("bad nonce", status=403)
+        async with self.db.begin() as conn:
+            seen = (
+                await conn.execute(
+                    sa.select(wechat_nonces.c.body_digest).where(
+                        wechat_nonces.c.appid == self.appid,
+                        wechat_nonces.c.nonce == nonce,
+                        wechat_nonces.c.timestamp == timestamp,
+                    )
+                )
+            ).scalar()
+            if seen is not None:
+                if seen != digest:
+                    raise RequestRejected("replayed nonce", status=403)
+                return
+            try:
+                await conn.execute(
+                    wechat_nonces.insert().values(
+                        appid=self.appid, nonce=nonce, timestamp=timestamp, body_digest=digest, seen_at=now
+                    )
+                )
+            except sa.exc.IntegrityError as exc:
+                # a concurrent first use: fine only if it is the same body, which the next
+                # request through here will tell; refusing is the safe answer now
+                raise RequestRejected("replayed nonce", status=403) from exc
+
+    async def forget_before(self, cutoff: datetime) -> int:
+        async with self.db.begin() as conn:
+            result = await conn.execute(
+                wechat_nonces.delete().where(
+                    wechat_nonces.c.appid == self.appid, wechat_nonces.c.seen_at < cutoff
+                )
+            )
+            return int(result.rowcount)

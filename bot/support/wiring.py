@@ -1,0 +1,44 @@
+"""Plugs the support desk into a built service (``bot.app.Container``) without editing it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.engine.runtime import Engine
+from bot.support.service import SupportDesk
+from bot.support.settings import SupportSettings
+
+if TYPE_CHECKING:
+    from bot.app import Container
+
+
+def attach_hooks(engine: Engine, desk: SupportDesk) -> None:
+    engine.hooks.on_handoff = desk.on_handoff
+    engine.hooks.on_message_for_staff = desk.on_message_for_staff
+    engine.hooks.after_commit.append(desk.after_commit)
+
+
+def install_support(container: Container, settings: SupportSettings | None = None) -> SupportDesk:
+    """Builds the desk on the container's engine, store and database, installs the engine
+    hooks and the console router (``desk.router``); returns the desk."""
+    from bot.support.auth import PlatformStaffAuthenticator
+    from bot.support.records import PlatformCustomerRecords
+    from bot.support.router import make_router
+
+    settings = settings or SupportSettings()
+    desk = SupportDesk(
+        engine=container.engine,
+        store=container.store,
+        db=container.db,
+        settings=settings,
+        clock=container.engine.clock,
+    )
+    attach_hooks(container.engine, desk)
+    desk.router = make_router(
+        desk,
+        authenticator=PlatformStaffAuthenticator(container.platform),
+        records=PlatformCustomerRecords(container.platform),
+        media=container.engine.media,
+        secure_cookies=settings.cookie_secure,
+    )
+    return desk

@@ -1,0 +1,49 @@
+"""Invoice endpoints: request the e-invoice of a paid order, then read and download it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from platform_client.documents import BinaryAPI
+from platform_client.models import PlatformModel
+
+
+class Invoice(PlatformModel):
+    id: str
+    order_id: str
+    title: str
+    tax_number: str | None = None
+    email: str
+    amount_fen: int
+    status: str
+    invoice_number: str | None = None
+    document_id: str | None = None
+    requested_at: datetime
+    issued_at: datetime | None = None
+
+
+class InvoicesAPI(BinaryAPI):
+    async def request(
+        self, token: str, order_id: str, *, title: str, email: str, tax_number: str | None = None
+    ) -> Invoice:
+        data = await self._request(
+            "POST",
+            f"/v1/orders/{order_id}/invoice",
+            json={"title": title, "email": email, "tax_number": tax_number},
+            account_token=token,
+        )
+        return self._parse(Invoice, data)
+
+    async def list_invoices(self, token: str) -> list[Invoice]:
+        return [
+            self._parse(Invoice, item)
+            for item in await self._request("GET", "/v1/invoices", account_token=token)
+        ]
+
+    async def get(self, token: str, invoice_id: str) -> Invoice:
+        return self._parse(
+            Invoice, await self._request("GET", f"/v1/invoices/{invoice_id}", account_token=token)
+        )
+
+    async def pdf(self, token: str, invoice_id: str) -> bytes:
+        return (await self._raw("GET", f"/v1/invoices/{invoice_id}/pdf", account_token=token)).content

@@ -1,0 +1,96 @@
+"""The scheduler's service calls: seals nearing expiry (paged), their current state, and the
+unpaid-order sweep.
+
+Mounted on ``PlatformClient`` as ``reminders = mount(RemindersAPI)``. Both calls use only the
+service credential: they serve the platform's timed duties, not one applicant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+
+from platform_client.base import SubAPI
+from platform_client.errors import UnexpectedResponse
+from platform_client.models import PlatformModel
+
+
+class ExpiringSeal(PlatformModel):
+    seal_id: str
+    account_id: str
+    kind: str  # "enterprise" | "personal"
+    name: str  # the company name, or the legal representative's name
+    status: str
+    valid_to: datetime
+
+
+class ExpiringSealsPage(PlatformModel):
+    seals: tuple[ExpiringSeal, ...]
+    next_after: str | None
+
+
+class SealState(PlatformModel):
+    seal_id: str
+    status: str
+    valid_to: datetime | None
+
+
+class ReconcileReport(PlatformModel):
+    paid: tuple[str, ...]
+    expired: tuple[str, ...]
+    failed: tuple[str, ...]
+
+
+def _iso(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("aware datetimes only: the platform compares in UTC")
+    return value.isoformat()
+
+
+class RemindersAPI(SubAPI):
+    async def expiring_seals(
+        self, *, until: datetime, since: datetime, after: str | None = None, limit: int = 500
+    ) -> ExpiringSealsPage:
+        """Live seals with ``since < valid_to <= until``, ordered by (valid_to, id); continue
+        with ``after=page.next_after`` until it is None."""
+        data = await self._request(
+            "GET",
+            "/v1/service/expiring-seals",
+            params={"until": _iso(until), "since": _iso(since), "after": after, "limit": limit},
+        )
+        return self._parse(ExpiringSealsPage, data)
+
+    async def iter_expiring_seals(
+        self, *, until: datetime, since: datetime, page_size: int = 500
+    ) -> AsyncIterator[ExpiringSeal]:
+        after: str | None = None
+        while True:
+            page = await self.expiring_seals(until=until, since=since, after=after, limit=page_size)
+            for seal in page.seals:
+                yield seal
+            if page.next_after is None:
+                return
+            after = page.next_after
+
+    async def seal_states(self, seal_ids: Sequence[str]) -> dict[str, SealState]:
+        """Current status and validity by seal id; unknown ids are absent. (POST because the id
+        list may be long; it changes nothing.)"""
+        states: dict[str, SealState] = {}
+        unique = sorted(set(seal_ids))
+        for start in range(0, len(unique), 1000):
+            data = await self._request(
+                "POST",
+                "/v1/service/seal-states",
+                json={"seal_ids": unique[start : start + 1000]},
+            )
+            if not isinstance(data, list):
+                raise UnexpectedResponse("seal states answer is not a list")
+            for item in data:
+                state = self._parse(SealState, item)
+                states[state.seal_id] = state
+        return states
+
+    async def reconcile_payments(self) -> ReconcileReport:
+        """Settle orders past their payment deadline (paid at the provider, or expired)."""
+        data = await self._request("POST", "/v1/service/reconcile-payments")
+        return self._parse(ReconcileReport, data)

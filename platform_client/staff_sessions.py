@@ -1,0 +1,22 @@
+"""Staff login (``POST /v1/staff/sessions``): consoles outside the platform, such as the
+support inbox of the bot, check staff credentials and roles here."""
+
+from __future__ import annotations
+
+from platform_client.base import SubAPI
+from platform_client.models import PlatformModel
+
+
+class StaffSession(PlatformModel):
+    token: str
+    username: str
+    roles: list[str]
+
+
+class StaffSessionsAPI(SubAPI):
+    async def login(self, username: str, password: str) -> StaffSession:
+        """``NotAuthenticated`` (code ``staff_login_failed``) for a wrong name or password."""
+        data = await self._request(
+            "POST", "/v1/staff/sessions", json={"username": username, "password": password}
+        )
+        return self._parse(StaffSession, data)

@@ -1,0 +1,87 @@
+"""What the console shows for platform codes: status, order type and role names, and the
+staff-facing wording of the platform's refusals."""
+
+from __future__ import annotations
+
+from seal_platform.errors import PlatformError
+
+STATUS_LABELS = {
+    "draft": "草稿",
+    "awaiting_payment": "待支付",
+    "paid": "已支付",
+    "under_review": "待审核",
+    "rejected": "已驳回",
+    "resubmitted": "已重新提交",
+    "approved": "审核通过",
+    "in_production": "制作中",
+    "shipped": "已邮寄",
+    "awaiting_ukey": "待UKey操作",
+    "completed": "已完成",
+    "cancelled": "已取消",
+    "expired": "已过期",
+    "requested": "待开票",
+    "issued": "已开票",
+}
+
+ORDER_TYPE_LABELS = {
+    "enterprise_seal": "企业公章",
+    "personal_seal": "法人个人章",
+    "bundle": "企业公章+法人章",
+    "renewal": "续期",
+    "change": "变更",
+    "reissue": "补办",
+    "unlock": "解锁",
+    "cancellation": "注销",
+}
+
+ROLE_LABELS = {
+    "reviewer": "审核",
+    "producer": "制作",
+    "shipper": "邮寄",
+    "finance": "财务开票",
+    "support": "客服",
+    "admin": "管理员",
+}
+
+DOCUMENT_ROLE_LABELS = {
+    "business_licence": "营业执照（加盖公章）",
+    "impression_form": "印模采集表",
+    "impression_form_enterprise": "印模采集表（企业章）",
+    "impression_form_personal": "印模采集表（法人章）",
+    "id_card_front": "法人身份证人像面",
+    "id_card_back": "法人身份证国徽面",
+}
+
+SEAL_KIND_LABELS = {"enterprise": "企业公章", "personal": "法人个人章"}
+
+ACTION_LABELS = {
+    "approve": "审核通过",
+    "reject": "驳回",
+    "produce": "制作",
+    "ship": "邮寄",
+    "complete": "签收完成",
+    "issue_invoice": "开具发票",
+    "preview_document": "查看材料",
+    "create_staff_user": "新建员工",
+    "reset_staff_password": "重置密码",
+    "disable_staff_user": "停用员工",
+    "enable_staff_user": "启用员工",
+}
+
+# Refusals whose own message is written for developers: what staff should read instead.
+_REFUSALS = {
+    "invalid_transition": "订单当前状态不允许此操作（可能已被其他同事处理），请刷新后查看。",
+    "reason_required": "请填写驳回原因，说明申请人需要如何修改（至少4个字）。",
+    "invoice_already_issued": "这张发票已经开具过了。",
+    "staff_role_required": "您的角色无权执行此操作。",
+    "not_found": "找不到这条记录。",
+    "weak_password": "员工密码至少10位。",
+    "staff_username_taken": "用户名已被使用。",
+    "seal_missing": "订单对应的印章不存在，无法制作。",
+    "company_missing": "订单对应的单位不存在，无法制作。",
+}
+
+
+def refusal_text(error: PlatformError) -> str:
+    """A sentence for staff; the platform's own message when it is already written for people."""
+    return _REFUSALS.get(error.code, error.message)

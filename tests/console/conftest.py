@@ -1,0 +1,75 @@
+"""Fixtures of the console tests: the platform fixtures, staff members, and a console client
+that logs in and posts forms the way a browser does (cookies, CSRF token from the page)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from seal_platform.app import PlatformServices
+from seal_platform.console.bootstrap import create_staff_user
+from tests.console.support import STAFF_PASSWORD, ConsoleClient
+from tests.platform.conftest import (
+    api,
+    clock,
+    console_sms,
+    make_account,
+    platform_app,
+    platform_services,
+    platform_settings,
+)
+
+__all__ = [
+    "api",
+    "clock",
+    "console_sms",
+    "make_account",
+    "platform_app",
+    "platform_services",
+    "platform_settings",
+]
+
+StaffFactory = Callable[..., Awaitable[ConsoleClient]]
+
+
+@pytest.fixture
+async def console_for(
+    platform_app: FastAPI, platform_services: PlatformServices
+) -> AsyncIterator[StaffFactory]:
+    """``await console_for("name", ["reviewer"])``: a staff member, logged in to the console."""
+    clients: list[ConsoleClient] = []
+
+    async def make(username: str, roles: list[str], *, ip: str = "127.0.0.1", login: bool = True) -> ConsoleClient:
+        await create_staff_user(platform_services, username, STAFF_PASSWORD, roles)
+        client = ConsoleClient(
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=platform_app, client=(ip, 50000)),
+                base_url="http://platform.test",
+            )
+        )
+        clients.append(client)
+        if login:
+            await client.login(username, STAFF_PASSWORD)
+        return client
+
+    yield make
+    for client in clients:
+        await client.http.aclose()
+
+
+@pytest.fixture
+def anonymous(platform_app: FastAPI) -> Callable[..., ConsoleClient]:
+    """A console client with no staff member behind it (``ip`` picks the client address)."""
+
+    def make(ip: str = "127.0.0.1") -> ConsoleClient:
+        return ConsoleClient(
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=platform_app, client=(ip, 50001)),
+                base_url="http://platform.test",
+            )
+        )
+
+    return make

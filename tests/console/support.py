@@ -1,0 +1,69 @@
+"""A console client for tests: keeps the cookies, reads the CSRF token off the last page and
+sends it with each form, as a browser would; and the applicant steps that fill the queues."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from tests.platform.conftest import MakeAccount
+from tests.platform.test_orders_support import paid_enterprise_order
+
+STAFF_PASSWORD = "console-pass-123"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_FLASH = re.compile(r'id="flash"[^>]*>([^<]*)<')
+
+
+@dataclass
+class ConsoleClient:
+    http: httpx.AsyncClient
+    csrf_token: str | None = None
+    last: httpx.Response | None = field(default=None, repr=False)
+
+    def _remember(self, response: httpx.Response) -> httpx.Response:
+        self.last = response
+        found = _CSRF.search(response.text) if response.headers.get("content-type", "").startswith("text/html") else None
+        if found:
+            self.csrf_token = found.group(1)
+        return response
+
+    async def get(self, path: str, **params: Any) -> httpx.Response:
+        return self._remember(await self.http.get(f"/console{path}", params=params or None))
+
+    async def post(self, path: str, data: dict[str, Any] | None = None, *, csrf: bool = True) -> httpx.Response:
+        """POST a form; with ``csrf`` the token of the last page goes along (loaded if needed)."""
+        form = dict(data or {})
+        if csrf:
+            if self.csrf_token is None:
+                await self.get("/")
+            form["csrf_token"] = self.csrf_token
+        return self._remember(await self.http.post(f"/console{path}", data=form))
+
+    async def act(self, path: str, data: dict[str, Any] | None = None) -> str:
+        """POST an action, follow its redirect and return the message the next page shows."""
+        response = await self.post(path, data)
+        assert response.status_code == 303, (response.status_code, response.text[:500])
+        page = await self.http.get(response.headers["location"])
+        self._remember(page)
+        assert page.status_code == 200, page.text[:500]
+        found = _FLASH.search(page.text)
+        return found.group(1).strip() if found else ""
+
+    async def login(self, username: str, password: str) -> httpx.Response:
+        form = await self.get("/login")
+        assert form.status_code == 200
+        response = await self.post("/login", {"username": username, "password": password})
+        if response.status_code == 303:
+            self.csrf_token = None  # the session's own token replaces the login page's
+        return response
+
+
+async def order_under_review(api: httpx.AsyncClient, make_account: MakeAccount) -> dict[str, Any]:
+    """An applicant's enterprise seal order, paid and waiting for review."""
+    account = await make_account(realname=True)
+    order = await paid_enterprise_order(api, account)
+    assert order["status"] == "under_review"
+    return {**order, "_account": account}

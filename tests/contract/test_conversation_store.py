@@ -1,0 +1,323 @@
+"""The storage contract of ``SqlConversationStore``, one suite run on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.engine.messages import ConversationKey, Origin, Reply
+from bot.engine.store import Commit, OutboxStatus, QueuedReply, Snapshot, SqlConversationStore
+from bot.errors import VersionConflict
+
+T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
+LEASE = timedelta(seconds=60)
+A = ConversationKey("telegram", "main", "1001")
+B = ConversationKey("telegram", "main", "1002")
+C = ConversationKey("wechat", "oa1", "o-xyz")
+
+
+def change(
+    *texts: str,
+    message_id: str | None = None,
+    state: dict[str, object] | None = None,
+    account: str | None = None,
+    deadline: datetime | None = None,
+    owner: str = "bot",
+    not_before: datetime | None = None,
+    user: bool = True,
+) -> Commit:
+    return Commit(
+        state=state if state is not None else {"n": 1},
+        owner=owner,
+        platform_account_id=account,
+        flow=None,
+        wait_deadline=deadline,
+        message_id=message_id,
+        inbound_kind="text",
+        inbound_body={"text": "hi"},
+        replies=[QueuedReply(Reply.text_reply(t), Origin.BOT, not_before) for t in texts],
+        in_reply_to=message_id,
+        touched_by_user=user,
+    )
+
+
+async def put(
+    store: SqlConversationStore, key: ConversationKey, *texts: str, at: datetime = T0, **kw: object
+) -> list[int]:
+    snapshot = await store.load(key, None)
+    messages = await store.commit(key, snapshot, change(*texts, **kw), at)  # type: ignore[arg-type]
+    return [m.outbox_id for m in messages]
+
+
+# ---- state and versions -------------------------------------------------------------------------
+
+
+async def test_a_new_conversation_loads_empty(store: SqlConversationStore) -> None:
+    assert await store.load(A, "m1") == Snapshot(None, 0, None)
+    assert await store.get(A) is None
+    assert await store.owner_of(A) == "bot"
+
+
+async def test_commit_then_load_returns_the_state_and_the_next_version(store: SqlConversationStore) -> None:
+    await store.commit(A, await store.load(A, None), change(state={"step": "name", "answers": {"名": "张三"}}), T0)
+    first = await store.load(A, None)
+    assert (first.version, first.state) == (1, {"step": "name", "answers": {"名": "张三"}})
+    await store.commit(A, first, change(state={"step": "kind"}), T0)
+    second = await store.load(A, None)
+    assert (second.version, second.state, second.conversation_id) == (2, {"step": "kind"}, first.conversation_id)
+
+
+async def test_a_commit_from_a_stale_read_is_a_version_conflict(store: SqlConversationStore) -> None:
+    await put(store, A, "hello")
+    stale = await store.load(A, None)
+    await store.commit(A, stale, change(state={"winner": True}), T0)
+    with pytest.raises(VersionConflict):
+        await store.commit(A, stale, change("lost reply", state={"winner": False}), T0)
+    after = await store.load(A, None)
+    assert after.state == {"winner": True}
+    assert after.version == 2
+    # The losing commit queued nothing.
+    claimed = await store.claim_due(T0, limit=10, lease=LEASE)
+    assert [m.reply.text for m in claimed] == ["hello"]
+
+
+async def test_two_first_commits_of_one_conversation_conflict(store: SqlConversationStore) -> None:
+    empty = await store.load(A, None)
+    await store.commit(A, empty, change(state={"first": True}), T0)
+    with pytest.raises(VersionConflict):
+        await store.commit(A, empty, change(state={"first": False}), T0)
+    assert (await store.load(A, None)).state == {"first": True}
+
+
+async def test_concurrent_commits_from_one_read_let_exactly_one_win(store: SqlConversationStore) -> None:
+    await put(store, A)
+    read = await store.load(A, None)
+    results = await asyncio.gather(
+        *(store.commit(A, read, change(state={"by": i}), T0) for i in range(5)), return_exceptions=True
+    )
+    assert sum(not isinstance(r, BaseException) for r in results) == 1
+    assert all(isinstance(r, VersionConflict) for r in results if isinstance(r, BaseException))
+    assert (await store.load(A, None)).version == 2
+
+
+# ---- receipts -------------------------------------------------------------------------------------
+
+
+async def test_a_receipt_makes_the_same_delivery_a_duplicate_with_its_replies(store: SqlConversationStore) -> None:
+    ids = await put(store, A, "one", "two", message_id="upd-1")
+    snapshot = await store.load(A, "upd-1")
+    assert snapshot.duplicate_of == tuple(ids)
+    assert [m.reply.text for m in await store.outbound(snapshot.duplicate_of)] == ["one", "two"]
+    assert (await store.load(A, "upd-2")).duplicate_of is None
+
+
+async def test_a_delivery_with_no_replies_is_still_a_duplicate(store: SqlConversationStore) -> None:
+    await put(store, A, message_id="silent")
+    assert (await store.load(A, "silent")).duplicate_of == ()
+
+
+async def test_committing_the_same_delivery_twice_is_refused(store: SqlConversationStore) -> None:
+    await put(store, A, "once", message_id="upd-1")
+    with pytest.raises(VersionConflict):
+        await put(store, A, "twice", message_id="upd-1")
+    assert [m.reply.text for m in await store.claim_due(T0, limit=10, lease=LEASE)] == ["once"]
+
+
+async def test_receipts_are_per_conversation(store: SqlConversationStore) -> None:
+    await put(store, A, "to a", message_id="42")
+    await put(store, B, "to b", message_id="42")
+    assert (await store.load(B, "42")).duplicate_of is not None
+    assert (await store.load(C, "42")).duplicate_of is None
+
+
+async def test_the_inbound_log_keeps_deliveries_in_order(store: SqlConversationStore) -> None:
+    for i in range(3):
+        await put(store, A, message_id=f"m{i}", at=T0 + timedelta(seconds=i))
+    log = await store.inbound_log(A, 2)
+    assert [e["message_id"] for e in log] == ["m1", "m2"]
+    assert log[-1]["at"] == T0 + timedelta(seconds=2)
+    assert log[-1]["body"] == {"text": "hi"}
+
+
+# ---- the outbox -------------------------------------------------------------------------------
+
+
+async def test_claims_take_the_oldest_message_of_each_conversation_one_at_a_time(
+    store: SqlConversationStore,
+) -> None:
+    a_ids = await put(store, A, "a1", "a2", "a3")
+    b_ids = await put(store, B, "b1", "b2")
+
+    first = await store.claim_due(T0, limit=10, lease=LEASE)
+    assert [m.outbox_id for m in first] == [a_ids[0], b_ids[0]]
+    assert all(m.attempt == 1 for m in first)
+    # While a1 and b1 are out, nothing else of A or B may leave (that would reorder them).
+    assert await store.claim_due(T0, limit=10, lease=LEASE) == []
+
+    await store.mark_sent(a_ids[0], T0)
+    assert [m.outbox_id for m in await store.claim_due(T0, limit=10, lease=LEASE)] == [a_ids[1]]
+    await store.mark_sent(b_ids[0], T0)
+    await store.mark_sent(a_ids[1], T0)
+    assert [m.outbox_id for m in await store.claim_due(T0, limit=10, lease=LEASE)] == [a_ids[2], b_ids[1]]
+
+
+async def test_claims_respect_the_limit_oldest_first(store: SqlConversationStore) -> None:
+    a = await put(store, A, "a")
+    b = await put(store, B, "b")
+    c = await put(store, C, "c")
+    assert [m.outbox_id for m in await store.claim_due(T0, limit=2, lease=LEASE)] == [a[0], b[0]]
+    assert [m.outbox_id for m in await store.claim_due(T0, limit=2, lease=LEASE)] == [c[0]]
+
+
+async def test_concurrent_claims_never_hand_out_one_message_twice(store: SqlConversationStore) -> None:
+    for key in (A, B, C):
+        await put(store, key, "x", "y")
+    rounds = await asyncio.gather(*(store.claim_due(T0, limit=10, lease=LEASE) for _ in range(4)))
+    ids = [m.outbox_id for claimed in rounds for m in claimed]
+    assert len(ids) == len(set(ids)) == 3
+
+
+async def test_an_expired_lease_lets_another_worker_take_the_message_over(store: SqlConversationStore) -> None:
+    (a1, _a2) = await put(store, A, "a1", "a2")
+    assert [m.outbox_id for m in await store.claim_due(T0, limit=10, lease=LEASE)] == [a1]
+    assert await store.claim_due(T0 + timedelta(seconds=59), limit=10, lease=LEASE) == []
+    retaken = await store.claim_due(T0 + timedelta(seconds=61), limit=10, lease=LEASE)
+    assert [(m.outbox_id, m.attempt) for m in retaken] == [(a1, 2)]
+
+
+async def test_a_message_not_yet_due_holds_back_the_later_ones(store: SqlConversationStore) -> None:
+    held = await put(store, A, "passive window", not_before=T0 + timedelta(seconds=5))
+    later = await put(store, A, "later")
+    assert await store.claim_due(T0, limit=10, lease=LEASE) == []
+    assert [m.outbox_id for m in await store.claim_due(T0 + timedelta(seconds=5), limit=10, lease=LEASE)] == held
+    await store.mark_sent(held[0], T0)
+    assert [m.outbox_id for m in await store.claim_due(T0 + timedelta(seconds=5), limit=10, lease=LEASE)] == later
+
+
+async def test_mark_retry_returns_the_message_when_due_with_the_next_attempt(store: SqlConversationStore) -> None:
+    (a1,) = await put(store, A, "a1")
+    await store.claim_due(T0, limit=10, lease=LEASE)
+    await store.mark_retry(a1, T0 + timedelta(seconds=30), "timeout")
+    assert await store.claim_due(T0 + timedelta(seconds=29), limit=10, lease=LEASE) == []
+    again = await store.claim_due(T0 + timedelta(seconds=30), limit=10, lease=LEASE)
+    assert [(m.outbox_id, m.attempt) for m in again] == [(a1, 2)]
+
+
+async def test_mark_final_takes_the_message_out_for_good(store: SqlConversationStore) -> None:
+    a1, a2 = await put(store, A, "a1", "a2")
+    await store.claim_due(T0, limit=10, lease=LEASE)
+    await store.mark_final(a1, OutboxStatus.FAILED, "blocked by user")
+    later = T0 + timedelta(days=1)
+    assert [m.outbox_id for m in await store.claim_due(later, limit=10, lease=LEASE)] == [a2]
+    await store.mark_sent(a2, later)
+    assert await store.claim_due(later, limit=10, lease=LEASE) == []
+    assert [m.outbox_id for m in await store.delivered(A, 0, 10)] == [a2]
+
+
+async def test_claim_passive_never_returns_a_message_the_dispatcher_claimed(store: SqlConversationStore) -> None:
+    a1, a2 = await put(store, A, "a1", "a2")
+    claimed = await store.claim_due(T0, limit=10, lease=LEASE)
+    assert [m.outbox_id for m in claimed] == [a1]
+    passive = await store.claim_passive([a1, a2])
+    assert [m.outbox_id for m in passive] == [a2]
+    assert await store.claim_passive([a1, a2]) == []  # and never twice
+    await store.mark_sent(a1, T0)
+    assert await store.claim_due(T0 + timedelta(hours=1), limit=10, lease=LEASE) == []
+    assert [m.outbox_id for m in await store.delivered(A, 0, 10)] == [a1, a2]
+
+
+async def test_the_dispatcher_never_claims_a_message_carried_passively(store: SqlConversationStore) -> None:
+    (a1,) = await put(store, A, "a1")
+    assert [m.outbox_id for m in await store.claim_passive([a1])] == [a1]
+    assert await store.claim_due(T0, limit=10, lease=LEASE) == []
+
+
+async def test_delivered_lists_what_reached_the_user_after_a_position(store: SqlConversationStore) -> None:
+    ids = await put(store, A, "1", "2", "3", "4")
+    await put(store, B, "other user")
+    for outbox_id in ids[:3]:
+        await store.claim_due(T0, limit=10, lease=LEASE)
+        await store.mark_sent(outbox_id, T0)
+    assert [m.reply.text for m in await store.delivered(A, 0, 10)] == ["1", "2", "3"]
+    assert [m.reply.text for m in await store.delivered(A, ids[0], 1)] == ["2"]
+    assert await store.delivered(A, ids[2], 10) == []
+    assert await store.delivered(C, 0, 10) == []
+
+
+async def test_release_held_discards_bot_messages_held_for_staff(store: SqlConversationStore) -> None:
+    a1, a2 = await put(store, A, "a1", "a2")
+    await store.claim_due(T0, limit=10, lease=LEASE)
+    await store.mark_final(a1, OutboxStatus.HELD, "owner is staff:alice")
+    assert await store.release_held(A) == 1
+    assert await store.release_held(A) == 0
+    assert [m.outbox_id for m in await store.claim_due(T0, limit=10, lease=LEASE)] == [a2]
+
+
+async def test_outbound_messages_keep_their_content(store: SqlConversationStore) -> None:
+    reply = Reply.text_reply("请选择：", options=())
+    snapshot = await store.load(C, None)
+    queued = Commit(**{**change(message_id="x").__dict__, "replies": [QueuedReply(reply, Origin.STAFF)]})
+    (message,) = await store.commit(C, snapshot, queued, T0)
+    (claimed,) = await store.claim_due(T0, limit=1, lease=LEASE)
+    assert (claimed.key, claimed.reply, claimed.origin, claimed.in_reply_to) == (C, reply, Origin.STAFF, "x")
+    assert claimed.outbox_id == message.outbox_id
+    assert claimed.created_at == T0
+
+
+# ---- queries ------------------------------------------------------------------------------------
+
+
+async def test_keys_for_account_are_most_recently_active_first(store: SqlConversationStore) -> None:
+    await put(store, A, account="acc-1", at=T0)
+    await put(store, B, account="acc-1", at=T0 + timedelta(minutes=5))
+    await put(store, C, account="acc-1", at=T0 + timedelta(minutes=1), user=False)  # never wrote
+    await put(store, ConversationKey("web", "site", "w1"), account="acc-2", at=T0)
+    assert await store.keys_for_account("acc-1") == [B, A, C]
+    # Activity moves a conversation to the front.
+    await put(store, A, account="acc-1", at=T0 + timedelta(minutes=9))
+    assert await store.keys_for_account("acc-1") == [A, B, C]
+    assert await store.keys_for_account("nobody") == []
+
+
+async def test_owner_and_row_reflect_the_last_commit(store: SqlConversationStore) -> None:
+    await put(store, A, owner="staff:alice", account="acc-1", at=T0)
+    assert await store.owner_of(A) == "staff:alice"
+    row = await store.get(A)
+    assert row is not None
+    assert (row.key, row.owner, row.platform_account_id, row.last_inbound_at) == (A, "staff:alice", "acc-1", T0)
+
+
+async def test_due_waits_are_the_passed_deadlines_earliest_first(store: SqlConversationStore) -> None:
+    await put(store, A, deadline=T0 + timedelta(minutes=30))
+    await put(store, B, deadline=T0 + timedelta(minutes=10))
+    await put(store, C, deadline=T0 + timedelta(hours=5))
+    await put(store, ConversationKey("web", "site", "w1"))  # not waiting
+    assert await store.due_waits(T0, 10) == []
+    assert await store.due_waits(T0 + timedelta(minutes=30), 10) == [B, A]
+    assert await store.due_waits(T0 + timedelta(minutes=30), 1) == [B]
+    # A wait that ended clears its deadline.
+    await put(store, B, deadline=None)
+    assert await store.due_waits(T0 + timedelta(days=1), 10) == [A, C]
+
+
+async def test_cursors_only_move_forward(store: SqlConversationStore) -> None:
+    assert await store.cursor("platform-events") == 0
+    await store.set_cursor("platform-events", 5, T0)
+    assert await store.cursor("platform-events") == 5
+    await store.set_cursor("platform-events", 3, T0)
+    assert await store.cursor("platform-events") == 5
+    await store.set_cursor("platform-events", 5, T0)
+    assert await store.cursor("platform-events") == 5
+    await store.set_cursor("platform-events", 9, T0)
+    assert await store.cursor("platform-events") == 9
+    assert await store.cursor("other") == 0
+
+
+async def test_concurrent_first_cursor_writes_keep_the_highest(store: SqlConversationStore) -> None:
+    results = await asyncio.gather(
+        *(store.set_cursor("feed", n, T0) for n in (3, 7, 5)), return_exceptions=True
+    )
+    assert not [r for r in results if isinstance(r, BaseException)]
+    assert await store.cursor("feed") == 7

@@ -1,0 +1,256 @@
+"""A small world for the scheduler: the real platform (in-process, SQLite), the real engine on a
+bot database, seals put straight into the platform's tables, and one clock for both sides."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.engine.context import Ctx
+from bot.engine.flow import Action, Flow, FlowRegistry, Outcome
+from bot.engine.locks import ConversationLocks
+from bot.engine.messages import ConversationKey, OutboundMessage
+from bot.engine.state import Session
+from bot.testing import ChatHarness, ManualClock
+from handlers import reminders as reminder_handlers
+from handlers.catalogue import LOCALES as HANDLER_LOCALES
+from handlers.menu import Home
+from platform_client.client import PlatformClient
+from platform_client.reminders import RemindersAPI
+from scheduler.deliveries import DeliveryStore
+from scheduler.metrics import MetricsRegistry
+from scheduler.proactive import ProactiveDelivery
+from scheduler.reminders import ReminderJob
+from scheduler.settings import SchedulerSettings
+from seal_platform.accounts import Account
+from seal_platform.app import PlatformServices, build_platform_services, create_platform_app
+from seal_platform.companies import Company
+from seal_platform.db import Base as PlatformBase
+from seal_platform.seals import Seal, SealStatus
+from seal_platform.security import PasswordHasher
+from seal_platform.settings import PlatformSettings
+from tests.platform.conftest import import_all_platform_modules
+
+SERVICE_KEY = "scheduler-test-service-key"
+TEST_LOCALES = Path(__file__).parent / "locales"
+# 2026-11-28 10:00 in Shanghai: inside the default send window.
+START = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
+
+_numbers = itertools.count(1)
+
+
+async def open_renewal(ctx: Ctx) -> Outcome | None:
+    # Stands in for the renewal flow (another module): proves the button carries the seal.
+    ctx.say("renewstub.opened", seal=ctx.get("_arg", "?"))
+    return None
+
+
+RENEW_STUB = Flow(name="renew", version=1, title="renewstub.title", steps=(Action("open", run=open_renewal),))
+
+
+def flows() -> FlowRegistry:
+    return FlowRegistry([*reminder_handlers.FLOWS, RENEW_STUB])
+
+
+def home() -> Home:
+    return Home(list(reminder_handlers.MENU), reminder_handlers.INTENTS)
+
+
+def scheduler_settings(**overrides: object) -> SchedulerSettings:
+    return SchedulerSettings(_env_file=None, **overrides)  # type: ignore[call-arg]
+
+
+@dataclass
+class Platform:
+    services: PlatformServices
+    app: FastAPI
+    client: PlatformClient
+
+    @property
+    def reminders(self) -> RemindersAPI:
+        return RemindersAPI(self.client)
+
+    async def add_account(self) -> str:
+        now = self.services.clock.now()
+        async with self.services.db.session() as session:
+            account = Account(
+                id=str(uuid.uuid4()), phone=f"139{next(_numbers):08d}", password_hash="x", created_at=now
+            )
+            session.add(account)
+        return account.id
+
+    async def add_seal(
+        self,
+        account_id: str,
+        *,
+        expires_in: timedelta,
+        name: str = "示例科技有限公司",
+        kind: str = "enterprise",
+        status: SealStatus = SealStatus.ACTIVE,
+    ) -> str:
+        now = self.services.clock.now()
+        n = next(_numbers)
+        async with self.services.db.session() as session:
+            company = Company(
+                id=str(uuid.uuid4()),
+                account_id=account_id,
+                name=name,
+                uscc=f"91110000{n:09d}X"[:18],
+                legal_rep_name="张三",
+                legal_rep_id_encrypted="sealed",
+                legal_rep_id_masked="3604**********0071",
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(company)
+            await session.flush()
+            seal = Seal(
+                id=str(uuid.uuid4()),
+                account_id=account_id,
+                company_id=company.id,
+                kind=kind,
+                status=status.value,
+                holder_name=name,
+                seal_code=f"{n:013d}",
+                valid_from=now - timedelta(days=365),
+                valid_to=now + expires_in,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(seal)
+        return seal.id
+
+    async def renew(self, seal_id: str, *, years: int = 1) -> None:
+        async with self.services.db.session() as session:
+            seal = await session.get(Seal, seal_id)
+            assert seal is not None
+            assert seal.valid_to is not None
+            seal.valid_to = seal.valid_to + timedelta(days=365 * years)
+
+    async def cancel(self, seal_id: str) -> None:
+        async with self.services.db.session() as session:
+            seal = await session.get(Seal, seal_id)
+            assert seal is not None
+            seal.status = SealStatus.CANCELLED.value
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+async def platform(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Platform]:
+    settings = PlatformSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'platform.db'}",
+        data_dir=tmp_path / "platform-data",
+        service_key=SERVICE_KEY,
+        dev_pages=False,
+    )
+    services = build_platform_services(
+        settings, clock, password_hasher=PasswordHasher(time_cost=1, memory_cost_kib=1024, parallelism=1)
+    )
+    import_all_platform_modules()
+    async with services.db.engine.begin() as conn:
+        await conn.run_sync(PlatformBase.metadata.create_all)
+    app = create_platform_app(services)
+    client = PlatformClient("http://platform.test", SERVICE_KEY, transport=httpx.ASGITransport(app=app))
+    await client.initialize()
+    yield Platform(services, app, client)
+    await client.shutdown()
+    await services.db.dispose()
+
+
+@dataclass
+class Bot:
+    """One scheduler worker: an engine, its outbox and the reminder job on a bot database."""
+
+    chat: ChatHarness
+    deliveries: DeliveryStore
+    job: ReminderJob
+    metrics: MetricsRegistry = field(default_factory=MetricsRegistry)
+
+    @property
+    def sent(self) -> list[OutboundMessage]:
+        return self.chat.sender.sent
+
+    async def bind(self, user: str, account_id: str, *, lang: str | None = None) -> ConversationKey:
+        """A chat identity logged in to the account, having just spoken (its most recent)."""
+        key = self.chat.key(user)
+
+        async def login(ctx: Ctx) -> None:
+            ctx.login(Session(account_id=account_id, token=f"token-{user}", phone="13900000000"))
+            if lang:
+                ctx.state.locale = lang
+
+        await self.chat.engine.push(key, login)
+        await self.chat.say("你好", user=user, lang=lang)
+        return key
+
+    async def run(self) -> None:
+        """One scheduler pass, then the outbox delivers and its outcome is copied back."""
+        await self.job.run_once()
+        await self.chat.dispatcher.drain()
+        await self.job.sync_outbox(self.chat.clock.now())
+
+    def reminders_to(self, user: str) -> list[str]:
+        return [m.reply.text for m in self.sent if m.key.user_id == user and "@go:renew:" in _tokens(m)]
+
+
+def _tokens(message: OutboundMessage) -> str:
+    return " ".join(o.token for o in message.reply.options)
+
+
+BotFactory = Callable[..., "AsyncIterator[Bot]"]
+
+
+async def make_bot(
+    platform: Platform,
+    clock: ManualClock,
+    *,
+    db_url: str = "",
+    db: AsyncEngine | None = None,
+    schema: bool = True,
+    settings: SchedulerSettings | None = None,
+    proactive: Sequence[ProactiveDelivery] = (),
+    locks: ConversationLocks | None = None,
+) -> Bot:
+    chat = await ChatHarness.create(
+        flows=flows(),
+        db_url=db_url,
+        db=db,
+        schema=schema,
+        catalog_dirs=[HANDLER_LOCALES, TEST_LOCALES],
+        home=home(),
+        clock=clock,
+        locks=locks,
+    )
+    deliveries = DeliveryStore(chat.store.engine)  # type: ignore[attr-defined]
+    metrics = MetricsRegistry()
+    job = ReminderJob(
+        platform=platform.reminders,
+        engine=chat.engine,
+        deliveries=deliveries,
+        settings=settings or scheduler_settings(),
+        clock=clock,
+        proactive={p.channel: p for p in proactive},
+        metrics=metrics,
+    )
+    return Bot(chat, deliveries, job, metrics)
+
+
+@pytest.fixture
+async def bot(platform: Platform, clock: ManualClock, tmp_path: Path) -> AsyncIterator[Bot]:
+    worker = await make_bot(platform, clock, db_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    yield worker
+    await worker.chat.close()

@@ -54,9 +54,11 @@ class Home:
 
     async def __call__(self, ctx: Ctx, inbound: Inbound | None) -> Outcome | None:
         if inbound is not None and inbound.kind is InboundKind.TEXT and inbound.text.strip():
-            flow = self.intents.match(inbound.text)
-            if flow is not None:
-                return StartFlow(flow)
+            target = self.intents.match(inbound.text)
+            if target is not None:
+                # "faq:shipping" starts the faq flow at its "shipping" answer
+                flow, _, arg = target.partition(":")
+                return StartFlow(flow, prefill={"_arg": arg} if arg else {})
             ctx.say("home.not_understood")
         self.show(ctx)
         return None

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, String, and_, or_, select, update
+from sqlalchemy import Integer, String, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -164,4 +164,21 @@ async def _release(services: PlatformServices, keys: Sequence[str], *, clear: bo
                 ConsoleLoginThrottle.locked_until.is_(None),
             )
             .values(**values)
+        )
+
+
+async def purge_stale(services: PlatformServices) -> None:
+    """Forget counts that would be reset anyway (run at each login, so the table stays small)."""
+    now = services.clock.now()
+    async with services.db.session() as counter:
+        await counter.execute(
+            delete(ConsoleLoginThrottle).where(
+                or_(
+                    ConsoleLoginThrottle.locked_until <= now,
+                    and_(
+                        ConsoleLoginThrottle.locked_until.is_(None),
+                        ConsoleLoginThrottle.last_attempt_at <= now - LOCKOUT,
+                    ),
+                )
+            )
         )

@@ -3,6 +3,7 @@ every console response carries (no framing, no caching, a tight content security
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,15 @@ def yuan(fen: int | None) -> str:
     return "" if fen is None else f"¥{fen // 100}.{fen % 100:02d}"
 
 
+def plain(value: Any) -> str:
+    """A snapshot value as people read it: JSON for lists and objects, a dash for nothing."""
+    if value is None:
+        return "—"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
 def _label(table: dict[str, str]) -> Any:
     def label(value: str | None) -> str:
         return "" if value is None else table.get(value, value)
@@ -70,6 +80,7 @@ def _environment() -> Environment:
     env.filters.update(
         china_time=china_time,
         yuan=yuan,
+        plain=plain,
         status_label=_label(STATUS_LABELS),
         type_label=_label(ORDER_TYPE_LABELS),
         role_label=_label(ROLE_LABELS),

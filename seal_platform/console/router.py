@@ -33,7 +33,7 @@ from seal_platform.console.auth import (
     page,
 )
 from seal_platform.console.labels import ACTION_LABELS, ROLE_LABELS, STATUS_LABELS, refusal_text
-from seal_platform.console.lockout import LoginLocked
+from seal_platform.console.lockout import LoginLocked, purge_stale
 from seal_platform.console.previews import impression_png
 from seal_platform.console.rendering import SECURITY_HEADERS, STATIC, console_base, render
 from seal_platform.console.sessions import (
@@ -43,6 +43,7 @@ from seal_platform.console.sessions import (
     end_session,
     flash_to,
     load_session,
+    purge_expired,
     session_policy,
     start_session,
 )
@@ -249,7 +250,9 @@ async def login(
         )
     except LoginFailed:
         return _login_form(request, services, next_path=next, error="用户名或密码错误。", status_code=401)
+    await purge_stale(services)
     async with services.db.session() as session:
+        await purge_expired(session, services)
         # A planted or stale session cookie is dropped; the new session gets a new id.
         await end_session(session, request.cookies.get(SESSION_COOKIE))
         started = await start_session(session, services, staff, client_ip=client_ip(request))

@@ -148,3 +148,14 @@ async def flash_to(session: AsyncSession, session_id: str | None, kind: str, tex
         row = await session.get(ConsoleSession, token_digest(session_id))
         if row is not None:
             set_flash(row, kind, text)
+
+
+async def purge_expired(session: AsyncSession, services: PlatformServices) -> None:
+    """Drop sessions nobody can use any more (run at each login, so the table stays small)."""
+    now = services.clock.now()
+    idle_cutoff = now - session_policy(services).idle_timeout
+    await session.execute(
+        delete(ConsoleSession).where(
+            (ConsoleSession.expires_at <= now) | (ConsoleSession.last_seen_at <= idle_cutoff)
+        )
+    )

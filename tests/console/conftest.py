@@ -42,7 +42,9 @@ async def console_for(
     """``await console_for("name", ["reviewer"])``: a staff member, logged in to the console."""
     clients: list[ConsoleClient] = []
 
-    async def make(username: str, roles: list[str], *, ip: str = "127.0.0.1", login: bool = True) -> ConsoleClient:
+    async def make(
+        username: str, roles: list[str], *, ip: str = "127.0.0.1", login: bool = True
+    ) -> ConsoleClient:
         await create_staff_user(platform_services, username, STAFF_PASSWORD, roles)
         client = ConsoleClient(
             httpx.AsyncClient(

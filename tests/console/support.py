@@ -20,27 +20,35 @@ _FLASH = re.compile(r'id="flash"[^>]*>([^<]*)<')
 @dataclass
 class ConsoleClient:
     http: httpx.AsyncClient
+    # Where the console is: ``/platform/console`` when the platform is mounted in the bot.
+    prefix: str = "/console"
     csrf_token: str | None = None
     last: httpx.Response | None = field(default=None, repr=False)
 
     def _remember(self, response: httpx.Response) -> httpx.Response:
         self.last = response
-        found = _CSRF.search(response.text) if response.headers.get("content-type", "").startswith("text/html") else None
+        found = (
+            _CSRF.search(response.text)
+            if response.headers.get("content-type", "").startswith("text/html")
+            else None
+        )
         if found:
             self.csrf_token = found.group(1)
         return response
 
     async def get(self, path: str, **params: Any) -> httpx.Response:
-        return self._remember(await self.http.get(f"/console{path}", params=params or None))
+        return self._remember(await self.http.get(f"{self.prefix}{path}", params=params or None))
 
-    async def post(self, path: str, data: dict[str, Any] | None = None, *, csrf: bool = True) -> httpx.Response:
+    async def post(
+        self, path: str, data: dict[str, Any] | None = None, *, csrf: bool = True
+    ) -> httpx.Response:
         """POST a form; with ``csrf`` the token of the last page goes along (loaded if needed)."""
         form = dict(data or {})
         if csrf:
             if self.csrf_token is None:
                 await self.get("/")
             form["csrf_token"] = self.csrf_token
-        return self._remember(await self.http.post(f"/console{path}", data=form))
+        return self._remember(await self.http.post(f"{self.prefix}{path}", data=form))
 
     async def act(self, path: str, data: dict[str, Any] | None = None) -> str:
         """POST an action, follow its redirect and return the message the next page shows."""

@@ -68,7 +68,9 @@ def live_platform(tmp_path: Path) -> Iterator[LivePlatform]:
         import_all_platform_modules()
         async with services.db.engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
-        await create_staff_user(services, "ops", WORKER_PASSWORD, ["reviewer", "producer", "shipper", "finance"])
+        await create_staff_user(
+            services, "ops", WORKER_PASSWORD, ["reviewer", "producer", "shipper", "finance"]
+        )
         await create_staff_user(services, "auditor", AUDITOR_PASSWORD, ["admin"])
         # The server's event loop opens its own connections.
         await services.db.dispose()
@@ -91,7 +93,9 @@ def live_platform(tmp_path: Path) -> Iterator[LivePlatform]:
 
 async def _applicant_with_invoice_request(live: LivePlatform) -> tuple[dict[str, Any], str]:
     """Register, verify, apply, pay and ask for an invoice, all through the platform API."""
-    async with httpx.AsyncClient(base_url=live.url, headers={"Authorization": f"Bearer {SERVICE_KEY}"}) as api:
+    async with httpx.AsyncClient(
+        base_url=live.url, headers={"Authorization": f"Bearer {SERVICE_KEY}"}
+    ) as api:
         phone = new_phone()
         sent = await api.post("/v1/sms-codes", json={"phone": phone, "purpose": "register"})
         assert sent.status_code == 201, sent.text
@@ -146,7 +150,10 @@ def test_staff_review_produce_ship_and_invoice_an_order_in_the_browser(
     assert page.inner_text(f"{card} .uscc") == USCC
     impression = page.locator(f"{card} img.impression")
     impression.wait_for()
-    assert page.evaluate("(img) => img.complete && img.naturalWidth", impression.element_handle()) == 236
+    loaded = page.wait_for_function(
+        "(img) => img.complete && img.naturalWidth > 0 && img.naturalWidth", arg=impression.element_handle()
+    )
+    assert loaded.json_value() == 236  # the 40 mm seal at preview resolution
     documents = page.locator(f"{card} figure.doc img")
     assert documents.count() == 2
     page.set_viewport_size({"width": 1200, "height": 900})
@@ -171,7 +178,8 @@ def test_staff_review_produce_ship_and_invoice_an_order_in_the_browser(
     page.click(f"{card} form.ship button")
     assert "已登记顺丰运单" in page.inner_text("#flash")
     tracking = page.get_attribute(f"#transit-{order['id']} a.tracking", "href")
-    assert tracking is not None and tracking.endswith("billno=SF1234567890123")
+    assert tracking is not None
+    assert tracking.endswith("billno=SF1234567890123")
     page.screenshot(path=str(tmp_path / "04-shipping.png"), full_page=True)
 
     # Invoicing.
@@ -186,11 +194,14 @@ def test_staff_review_produce_ship_and_invoice_an_order_in_the_browser(
     _log_in(page, base, "auditor", AUDITOR_PASSWORD)
     page.click("#nav-audit")
     rows = page.locator("tr.audit-row")
-    actions = {rows.nth(i).get_attribute("data-action"): rows.nth(i).inner_text() for i in range(rows.count())}
+    actions = {
+        rows.nth(i).get_attribute("data-action"): rows.nth(i).inner_text() for i in range(rows.count())
+    }
     for action in ("approve", "produce", "ship", "issue_invoice"):
         assert action in actions, actions.keys()
         assert "staff:ops" in actions[action]
-    assert "under_review" in actions["approve"] and "approved" in actions["approve"]
+    assert "under_review" in actions["approve"]
+    assert "approved" in actions["approve"]
     assert "SF1234567890123" in actions["ship"]
     page.set_viewport_size({"width": 1200, "height": 900})
     page.screenshot(path=str(tmp_path / "05-audit.png"), full_page=True)

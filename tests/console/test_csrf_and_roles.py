@@ -26,7 +26,10 @@ async def _audit_count(services: PlatformServices) -> int:
 
 
 async def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
-    api: httpx.AsyncClient, make_account: MakeAccount, console_for: StaffFactory, platform_services: PlatformServices
+    api: httpx.AsyncClient,
+    make_account: MakeAccount,
+    console_for: StaffFactory,
+    platform_services: PlatformServices,
 ) -> None:
     order = await order_under_review(api, make_account)
     reviewer = await console_for("csrf.reviewer", ["reviewer"])
@@ -56,7 +59,10 @@ async def test_the_token_of_another_session_is_refused(
 
 
 async def test_a_shipper_cannot_approve_an_order(
-    api: httpx.AsyncClient, make_account: MakeAccount, console_for: StaffFactory, platform_services: PlatformServices
+    api: httpx.AsyncClient,
+    make_account: MakeAccount,
+    console_for: StaffFactory,
+    platform_services: PlatformServices,
 ) -> None:
     order = await order_under_review(api, make_account)
     shipper = await console_for("zhao.shipper", ["shipper"])

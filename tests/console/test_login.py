@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+import httpx
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from seal_platform.app import PlatformServices
@@ -147,7 +149,9 @@ async def test_logout_ends_the_session_on_the_server(console_for: StaffFactory) 
     assert (await console.get("/")).status_code == 303
 
 
-async def test_a_session_idle_for_thirty_minutes_expires(console_for: StaffFactory, clock: FrozenClock) -> None:
+async def test_a_session_idle_for_thirty_minutes_expires(
+    console_for: StaffFactory, clock: FrozenClock
+) -> None:
     console = await console_for("idle.user", ["reviewer"])
     clock.advance(timedelta(minutes=29))
     assert (await console.get("/")).status_code == 200
@@ -159,10 +163,32 @@ async def test_a_session_idle_for_thirty_minutes_expires(console_for: StaffFacto
     assert expired.headers["location"].startswith("/console/login")
 
 
-async def test_a_busy_session_still_ends_after_twelve_hours(console_for: StaffFactory, clock: FrozenClock) -> None:
+async def test_a_busy_session_still_ends_after_twelve_hours(
+    console_for: StaffFactory, clock: FrozenClock
+) -> None:
     console = await console_for("busy.user", ["reviewer"])
     for _ in range(12 * 3 - 1):
         clock.advance(timedelta(minutes=20))
         assert (await console.get("/")).status_code == 200
     clock.advance(timedelta(minutes=20))
     assert (await console.get("/")).status_code == 303
+
+
+async def test_the_console_works_under_the_platform_mount_of_the_embedded_default(
+    platform_app: FastAPI, platform_services: PlatformServices
+) -> None:
+    await create_staff_user(platform_services, "mounted", STAFF_PASSWORD, ["reviewer"])
+    outer = FastAPI()
+    outer.mount("/platform", platform_app)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=outer), base_url="http://bot.test"
+    ) as http:
+        console = ConsoleClient(http, prefix="/platform/console")
+        away = await console.get("/review")
+        assert away.headers["location"] == "/platform/console/login?next=%2Fplatform%2Fconsole%2Freview"
+        login = await console.login("mounted", STAFF_PASSWORD)
+        assert login.headers["location"] == "/platform/console/"
+        assert "path=/platform/console" in login.headers["set-cookie"].lower()
+        review = await console.get("/review")
+        assert review.status_code == 200
+        assert 'href="/platform/console/static/console.css"' in review.text

@@ -31,7 +31,12 @@ async def test_an_admin_creates_a_staff_member_who_can_then_log_in_with_those_ro
     admin = await console_for("root", ["admin"])
     message = await admin.act(
         "/users",
-        {"username": "Chen.Review", "display_name": "陈审核", "password": "a-long-password", "roles": ["reviewer", "support"]},
+        {
+            "username": "Chen.Review",
+            "display_name": "陈审核",
+            "password": "a-long-password",
+            "roles": ["reviewer", "support"],
+        },
     )
     assert "已创建" in message
     assert 'id="user-chen.review"' in (admin.last.text if admin.last else "")
@@ -41,16 +46,29 @@ async def test_an_admin_creates_a_staff_member_who_can_then_log_in_with_those_ro
     assert (await newcomer.get("/review")).status_code == 200
     assert (await newcomer.get("/production")).status_code == 403
     async with platform_services.db.session() as session:
-        entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "create_staff_user", AuditEntry.actor == "staff:root"))
-    assert entry is not None and entry.after == {"username": "chen.review", "roles": ["reviewer", "support"], "active": True}
+        entry = await session.scalar(
+            select(AuditEntry).where(
+                AuditEntry.action == "create_staff_user", AuditEntry.actor == "staff:root"
+            )
+        )
+    assert entry is not None
+    assert entry.after == {"username": "chen.review", "roles": ["reviewer", "support"], "active": True}
 
 
 async def test_bad_new_users_are_refused_with_a_message(console_for: StaffFactory) -> None:
     admin = await console_for("root", ["admin"])
-    assert "至少10位" in await admin.act("/users", {"username": "short", "password": "short", "roles": ["reviewer"]})
-    assert "至少选择一个角色" in await admin.act("/users", {"username": "noroles", "password": "long-enough-pw"})
-    assert "用户名" in await admin.act("/users", {"username": "bad name!", "password": "long-enough-pw", "roles": ["reviewer"]})
-    assert "已被使用" in await admin.act("/users", {"username": "root", "password": "long-enough-pw", "roles": ["reviewer"]})
+    assert "至少10位" in await admin.act(
+        "/users", {"username": "short", "password": "short", "roles": ["reviewer"]}
+    )
+    assert "至少选择一个角色" in await admin.act(
+        "/users", {"username": "noroles", "password": "long-enough-pw"}
+    )
+    assert "用户名" in await admin.act(
+        "/users", {"username": "bad name!", "password": "long-enough-pw", "roles": ["reviewer"]}
+    )
+    assert "已被使用" in await admin.act(
+        "/users", {"username": "root", "password": "long-enough-pw", "roles": ["reviewer"]}
+    )
 
 
 async def test_a_password_reset_logs_the_member_out_and_only_the_new_password_works(
@@ -60,7 +78,9 @@ async def test_a_password_reset_logs_the_member_out_and_only_the_new_password_wo
     member = await console_for("ma.producer", ["producer"])
     users = await admin.get("/users")
 
-    message = await admin.act(f"/users/{_user_id(users.text, 'ma.producer')}/password", {"password": "brand-new-secret"})
+    message = await admin.act(
+        f"/users/{_user_id(users.text, 'ma.producer')}/password", {"password": "brand-new-secret"}
+    )
 
     assert "密码已重置" in message
     assert (await member.get("/production")).status_code == 303  # the old session is gone
@@ -97,7 +117,9 @@ async def test_admins_cannot_disable_themselves_and_others_cannot_manage_users(
     assert (await admin.get("/")).status_code == 200
 
     reviewer = await console_for("li.reviewer", ["reviewer"])
-    sneaky = await reviewer.post("/users", {"username": "sneaky", "password": "long-enough-pw", "roles": ["admin"]})
+    sneaky = await reviewer.post(
+        "/users", {"username": "sneaky", "password": "long-enough-pw", "roles": ["admin"]}
+    )
     assert sneaky.status_code == 403
 
 
@@ -106,7 +128,8 @@ async def test_the_first_start_creates_an_admin_with_a_private_password_file_onc
 ) -> None:
     password = await ensure_bootstrap_admin(platform_services)
 
-    assert password is not None and len(password) >= 20
+    assert password is not None
+    assert len(password) >= 20
     path = password_file(platform_services)
     assert path.read_text().strip() == password
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -125,6 +148,8 @@ async def test_no_bootstrap_admin_when_staff_already_exist(
     assert not password_file(platform_services).exists()
 
 
-async def test_the_cli_helper_validates_roles(platform_app: object, platform_services: PlatformServices) -> None:
+async def test_the_cli_helper_validates_roles(
+    platform_app: object, platform_services: PlatformServices
+) -> None:
     with pytest.raises(InvalidInput):
         await create_staff_user(platform_services, "someone", "operator-password", ["janitor"])

@@ -130,7 +130,7 @@ async def test_opting_out_by_chat_stops_reminders_and_opting_in_resumes_them(
     account = await platform.add_account()
     await platform.add_seal(account, expires_in=61 * DAY)
     await bot.bind("u1", account)
-    assert await bot.chat.say("关闭提醒") == ["已关闭印章到期提醒。需要时回复「开启提醒」即可恢复。"]
+    assert (await bot.chat.say("关闭提醒"))[0] == "已关闭印章到期提醒。需要时回复「开启提醒」即可恢复。"
     bot.chat.clock.advance(2 * DAY)
     await bot.run()
     assert bot.reminders_to("u1") == []

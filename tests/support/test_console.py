@@ -17,7 +17,7 @@ from tests.support.conftest import desk_settings
 from tests.support.service_rig import STAFF_PASSWORD, SupportService, add_staff, build_support_service
 
 PHONE = "13800138000"
-ID_NUMBER = "11010519491231002X"
+ID_NUMBER = "360426199101010071"  # not the example the prompt shows
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -130,6 +130,7 @@ async def test_the_staff_view_shows_the_form_in_progress_masked_and_the_users_or
         token=token.token,
         json={
             "type": "enterprise_seal",
+            "years": 2,
             "company": {
                 "name": "某某科技有限公司",
                 "uscc": "91110000600037341L",
@@ -146,7 +147,7 @@ async def test_the_staff_view_shows_the_form_in_progress_masked_and_the_users_or
         page = (await client.get(conversation_url(service))).text
 
     assert "实名认证" in page
-    assert "110*************2X" in page
+    assert "360*************71" in page
     assert ID_NUMBER not in page  # not in the form, the transcript or the orders
     assert "138****8000" in page
     assert order["id"][:8] in page
@@ -196,5 +197,8 @@ async def test_claim_reply_canned_file_and_hand_back_over_http(service: SupportS
 
     texts = service.chat.transcript()
     assert texts[-2] == "客服已将您转回智能助手，我们从您刚才的步骤继续。"
-    assert "请核对" in texts[-1] or "110*************2X" in texts[-1]  # the realname summary again
+    # The realname summary again, with the answers given before staff took over.
+    assert texts[-1].startswith("请核对实名信息，提交后不能修改：")
+    assert "张三" in texts[-1]
+    assert "360*************71" in texts[-1]
     assert await service.container.store.owner_of(key) == Owner.BOT

@@ -25,11 +25,32 @@ class NonceLedger:
         self.window = window
 
     async def check(self, nonce: str, timestamp: str, body: bytes, now: datetime) -> None:
-        digest = hashlib.sha256(body).hexdigest()
         if len(nonce) > 64:
             raise RequestRejected("bad nonce", status=403)
-        async with self.db.begin() as conn:
-            seen = (
+        digest = hashlib.sha256(body).hexdigest()
+        seen = await self._digest(nonce, timestamp)
+        if seen is None:
+            try:
+                async with self.db.begin() as conn:
+                    await conn.execute(
+                        wechat_nonces.insert().values(
+                            appid=self.appid,
+                            nonce=nonce,
+                            timestamp=timestamp,
+                            body_digest=digest,
+                            seen_at=now,
+                        )
+                    )
+                return
+            except sa.exc.IntegrityError:
+                # the same query arrived twice at once (WeChat retrying): compare with the winner
+                seen = await self._digest(nonce, timestamp)
+        if seen != digest:
+            raise RequestRejected("replayed nonce", status=403)
+
+    async def _digest(self, nonce: str, timestamp: str) -> str | None:
+        async with self.db.connect() as conn:
+            value = (
                 await conn.execute(
                     sa.select(wechat_nonces.c.body_digest).where(
                         wechat_nonces.c.appid == self.appid,
@@ -38,20 +59,7 @@ class NonceLedger:
                     )
                 )
             ).scalar()
-            if seen is not None:
-                if seen != digest:
-                    raise RequestRejected("replayed nonce", status=403)
-                return
-            try:
-                await conn.execute(
-                    wechat_nonces.insert().values(
-                        appid=self.appid, nonce=nonce, timestamp=timestamp, body_digest=digest, seen_at=now
-                    )
-                )
-            except sa.exc.IntegrityError as exc:
-                # a concurrent first use: fine only if it is the same body, which the next
-                # request through here will tell; refusing is the safe answer now
-                raise RequestRejected("replayed nonce", status=403) from exc
+        return str(value) if value is not None else None
 
     async def forget_before(self, cutoff: datetime) -> int:
         async with self.db.begin() as conn:

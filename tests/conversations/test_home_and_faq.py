@@ -1,0 +1,66 @@
+"""The home menu, free-text intents, FAQ answers from the manual, and no dead ends."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conversations.conftest import Service
+
+
+def joined(texts: list[str]) -> str:
+    return "\n".join(texts)
+
+
+async def test_a_greeting_gets_the_menu_with_a_way_to_a_human(service: Service) -> None:
+    answer = await service.chat.say("你好")
+    assert "请选择业务" in joined(answer)
+    labels = [o.label for o in service.chat.options()]
+    assert "注册账号" in labels and "转人工客服" in labels
+
+
+async def test_gibberish_is_not_a_dead_end(service: Service) -> None:
+    answer = await service.chat.say("asdfgh qwerty")
+    assert "没有理解" in joined(answer)
+    assert any(o.token == "@human" for o in service.chat.options())
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("什么时候能续期？", "不足 60 天"),
+        ("请问多久能收到，是顺丰吗", "顺丰"),
+        ("UKey 密码忘了怎么办", "12345678"),
+        ("需要什么材料", "营业执照"),
+        ("客服电话多少", "020-31700081"),
+    ],
+)
+async def test_questions_are_answered_from_the_manual(service: Service, question: str, expected: str) -> None:
+    assert expected in joined(await service.chat.say(question))
+
+
+async def test_faq_in_english_offers_the_process_it_is_about(service: Service) -> None:
+    answer = await service.chat.say("when can I renew", lang="en")
+    assert "less than 60 days" in joined(answer)
+    assert any(o.token == "@go:my_seals" for o in service.chat.options())
+
+
+@pytest.mark.parametrize("phrase", ["注册", "我想注册一个账号", "开户", "sign up please", "I want to register"])
+async def test_register_intents(service: Service, phrase: str) -> None:
+    answer = joined(await service.chat.say(phrase))
+    assert "第 1/3 步" in answer and "手机号" in answer
+
+
+@pytest.mark.parametrize("phrase", ["登录", "我要登陆", "登入账号", "log in", "sign in please"])
+async def test_login_intents(service: Service, phrase: str) -> None:
+    assert "手机号" in joined(await service.chat.say(phrase))
+
+
+async def test_leaving_a_process_and_coming_back_resumes_it(service: Service) -> None:
+    chat = service.chat
+    await chat.say("注册")
+    await chat.say("13800138000")
+    menu = await chat.say("菜单")
+    assert "继续上次未完成的业务" in [o.label for o in chat.options()], menu
+    back = await chat.tap("继续上次未完成的业务")
+    assert "继续办理「注册账号」" in joined(back)
+    assert "验证码" in joined(back)

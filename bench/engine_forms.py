@@ -135,7 +135,8 @@ async def run(user_scripts: list[UserScript], *, concurrency: int) -> dict[str, 
 
         async def send(user: int, index: int, _text: str) -> None:
             nonlocal replies
-            replies += len(await engine.handle(inbound[(user, index)]))
+            answered = await engine.handle(inbound[(user, index)])
+            replies += len(answered)  # after the await: ``+=`` across an await loses counts
 
         await dispatcher.start()
         started = time.perf_counter()

@@ -99,9 +99,10 @@ def _distributed_lock(settings: Settings, db: AsyncEngine) -> DistributedLock | 
     return None
 
 
-async def _embedded_platform(settings: Settings, clock: Any) -> tuple[Any, Any]:
+async def embedded_platform_services(settings: Settings, clock: Any = None) -> Any:
+    """The in-process platform's services, its database migrated to head."""
     from seal_platform import migrate as platform_migrate
-    from seal_platform.app import build_platform_services, create_platform_app
+    from seal_platform.app import build_platform_services
     from seal_platform.settings import PlatformSettings
 
     platform_settings = PlatformSettings(
@@ -111,7 +112,15 @@ async def _embedded_platform(settings: Settings, clock: Any) -> tuple[Any, Any]:
         public_base_url=settings.public_base_url + "/platform",
     )
     await platform_migrate.upgrade(platform_settings.database_url)
-    services = build_platform_services(platform_settings, clock)
+    return build_platform_services(platform_settings, clock)
+
+
+async def _embedded_platform(settings: Settings, clock: Any) -> tuple[Any, Any]:
+    from seal_platform.app import create_platform_app
+    from seal_platform.console.bootstrap import ensure_bootstrap_admin
+
+    services = await embedded_platform_services(settings, clock)
+    await ensure_bootstrap_admin(services)
     return services, create_platform_app(services)
 
 
@@ -209,6 +218,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:
         return RedirectResponse("/chat")
+
+    @app.get("/console", include_in_schema=False)
+    async def console() -> RedirectResponse:
+        # The staff console belongs to the platform, mounted at /platform in the embedded default.
+        return RedirectResponse("/platform/console/")
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -49,6 +49,24 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def _staff_add(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import embedded_platform_services
+    from seal_platform.console.bootstrap import create_staff_user
+
+    password = args.password or getpass.getpass("password for the new staff user: ")
+
+    async def run() -> None:
+        services = await embedded_platform_services(settings)
+        try:
+            user = await create_staff_user(services, args.username, password, args.roles)
+        finally:
+            await services.db.dispose()
+        print(f"staff user {user.username} created with roles {', '.join(args.roles)}")
+
+    asyncio.run(run())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sealbot", description="电子印章办理助手 / e-seal assistant")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -59,6 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--user", default=getpass.getuser(), help="terminal user id (default: your login name)")
     chat.set_defaults(handler=_chat)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(handler=_migrate)
+    staff = sub.add_parser("staff-add", help="create a staff user of the embedded platform's console")
+    staff.add_argument("username")
+    staff.add_argument(
+        "--roles",
+        nargs="+",
+        default=["support"],
+        choices=["reviewer", "producer", "shipper", "finance", "support", "admin"],
+    )
+    staff.add_argument("--password", help="prompted for when omitted")
+    staff.set_defaults(handler=_staff_add)
     try:
         from bot.channels.cli_channels import add_channel_commands
     except ImportError:  # channels not installed in this build

@@ -45,7 +45,7 @@ class DutyRunner:
     def __init__(self, metrics: MetricsRegistry) -> None:
         self.metrics = metrics
 
-    async def __call__(self, name: str, duty: Duty) -> float | None:
+    async def run(self, name: str, duty: Duty) -> float | None:
         stats = self.metrics.job(name)
         started = time.perf_counter()
         try:
@@ -117,7 +117,7 @@ def build_scheduler(
     scheduler = AsyncIOScheduler(**scheduler_options)
     for duty in duties:
         scheduler.add_job(
-            runner,
+            runner.run,  # a coroutine function, so APScheduler awaits it on the event loop
             "interval",
             args=(duty.name, duty.run),
             seconds=duty.every_seconds,

@@ -9,7 +9,9 @@ crash lose nothing the user was told and a redelivery see the same reply.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -124,6 +126,20 @@ def _aware(value: datetime | None) -> datetime | None:
 class SqlConversationStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # SQLite has one writer per database: connections that race for it spin in its busy
+        # handler (sleeping up to 100 ms a turn). Queueing this process's writers on a lock
+        # instead keeps the file's write lock busy and nobody asleep. PostgreSQL writers need
+        # no such thing; row locks and the version check order them.
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        if self._write_lock is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock, self.engine.begin() as conn:
+            yield conn
 
     # ---- the handling transaction -------------------------------------------------------------
 
@@ -158,7 +174,7 @@ class SqlConversationStore:
         self, key: ConversationKey, snapshot: Snapshot, change: Commit, now: datetime
     ) -> list[OutboundMessage]:
         try:
-            async with self.engine.begin() as conn:
+            async with self._writing() as conn:
                 conv_id = await self._write_state(conn, key, snapshot, change, now)
                 messages = await self._queue(conn, conv_id, key, change, now)
                 if change.message_id is not None:
@@ -271,7 +287,7 @@ class SqlConversationStore:
         """Claim due messages, oldest first, at most one per conversation at a time so that a
         conversation's messages leave in order; a crashed worker's lease expires and another
         worker takes the message over."""
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             busy = (
                 sa.select(outbox.c.conversation_id)
                 .where(outbox.c.status == OutboxStatus.SENDING, outbox.c.lease_until > now)
@@ -311,7 +327,7 @@ class SqlConversationStore:
             return claimed
 
     async def mark_sent(self, outbox_id: int, now: datetime) -> None:
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 outbox.update()
                 .where(outbox.c.id == outbox_id)
@@ -319,7 +335,7 @@ class SqlConversationStore:
             )
 
     async def mark_retry(self, outbox_id: int, next_attempt_at: datetime, error: str) -> None:
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 outbox.update()
                 .where(outbox.c.id == outbox_id)
@@ -332,7 +348,7 @@ class SqlConversationStore:
             )
 
     async def mark_final(self, outbox_id: int, status: str, error: str | None) -> None:
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 outbox.update()
                 .where(outbox.c.id == outbox_id)
@@ -343,7 +359,7 @@ class SqlConversationStore:
         """Take messages out of the outbox because a synchronous answer carries them; a message
         the dispatcher already took is not returned, so it is never delivered twice."""
         taken: list[int] = []
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             for outbox_id in ids:
                 result = await conn.execute(
                     outbox.update()
@@ -359,7 +375,7 @@ class SqlConversationStore:
         row = await self.get(key)
         if row is None:
             return 0
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             result = await conn.execute(
                 outbox.update()
                 .where(outbox.c.conversation_id == row.conversation_id, outbox.c.status == OutboxStatus.HELD)
@@ -481,7 +497,7 @@ class SqlConversationStore:
             set_={"position": statement.excluded.position, "updated_at": statement.excluded.updated_at},
             where=event_cursor.c.position < statement.excluded.position,
         )
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(statement)
 
 

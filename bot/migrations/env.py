@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
+from alembic.autogenerate import render
+from sqlalchemy.types import TypeDecorator
 
 from bot.db import Base
 from bot.model_registry import import_all_models
 
 import_all_models()
+
+
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    # Type decorators (UTC-aware timestamps) only convert values in Python: migrations store
+    # their database type, so they never import application modules that later change.
+    if type_ == "type" and isinstance(obj, TypeDecorator):
+        return str(render._repr_type(obj.impl_instance, autogen_context))
+    return False
+
+
 config = context.config
 target_metadata = Base.metadata
 version_table = config.attributes.get("version_table", "alembic_version_bot")
@@ -22,6 +36,7 @@ context.configure(
     version_table=version_table,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    render_item=render_item,
 )
 with context.begin_transaction():
     context.run_migrations()

@@ -39,7 +39,7 @@ from bot.engine.messages import (
 from bot.engine.runtime import Engine
 from bot.engine.secrets_box import mask_text
 from bot.engine.state import Owner
-from bot.engine.store import SqlConversationStore
+from bot.engine.store import QueuedReply, SqlConversationStore
 from bot.errors import SealbotError
 from bot.support import audit
 from bot.support.feed import InboxFeed
@@ -342,15 +342,33 @@ class SupportDesk:
         await self._relay(DeskNote(key, NoteKind.CLAIMED, agent=to_agent))
 
     async def reply(
-        self, key: ConversationKey, agent: str, reply: Reply, *, source: str = "console"
+        self,
+        key: ConversationKey,
+        agent: str,
+        reply: Reply,
+        *,
+        source: str = "console",
+        dedupe_id: str | None = None,
     ) -> list[OutboundMessage]:
-        """Send a staff message (text, file, canned answer) to the user in their channel."""
+        """Send a staff message (text, file, canned answer) to the user in their channel.
+        ``dedupe_id`` (a Telegram update id, say) makes a redelivered staff message a no-op."""
         now = self.now()
+        if dedupe_id is not None:
+            snapshot = await self.store.load(key, dedupe_id)
+            if snapshot.duplicate_of is not None:
+                return await self.store.outbound(snapshot.duplicate_of)
         async with self.sessions() as session, session.begin():
             ticket = await self._require_open(session, key)
             if ticket.state != TicketState.CLAIMED or ticket.agent != agent:
                 raise NotYourConversation(str(key))
-        messages = await self.engine.staff_say(key, reply)
+        if dedupe_id is None:
+            messages = await self.engine.staff_say(key, reply)
+        else:
+
+            async def say(ctx: Ctx) -> None:
+                ctx.replies.append(QueuedReply(reply, Origin.STAFF))
+
+            messages = await self.engine.push(key, say, dedupe_id=dedupe_id)
         async with self.sessions() as session, session.begin():
             await session.execute(
                 sa.update(SupportTicket)
@@ -372,13 +390,28 @@ class SupportDesk:
         return messages
 
     async def reply_text(
-        self, key: ConversationKey, agent: str, text: str, *, source: str = "console"
+        self,
+        key: ConversationKey,
+        agent: str,
+        text: str,
+        *,
+        source: str = "console",
+        dedupe_id: str | None = None,
     ) -> None:
-        await self.reply(key, agent, Reply.text_reply(text), source=source)
+        await self.reply(key, agent, Reply.text_reply(text), source=source, dedupe_id=dedupe_id)
 
-    async def reply_file(self, key: ConversationKey, agent: str, file: FileRef, caption: str = "") -> None:
+    async def reply_file(
+        self,
+        key: ConversationKey,
+        agent: str,
+        file: FileRef,
+        caption: str = "",
+        *,
+        source: str = "console",
+        dedupe_id: str | None = None,
+    ) -> None:
         kind = ReplyKind.IMAGE if file.content_type.startswith("image/") else ReplyKind.FILE
-        await self.reply(key, agent, Reply(kind, text=caption, file=file))
+        await self.reply(key, agent, Reply(kind, text=caption, file=file), source=source, dedupe_id=dedupe_id)
 
     async def reply_canned(self, key: ConversationKey, agent: str, canned_id: int) -> None:
         async with self.sessions() as session:

@@ -175,7 +175,11 @@ def _back(ctx: ConsoleContext, return_to: str, queue: str, order_id: str) -> str
 
 def _safe_next(base: str, candidate: str | None) -> str:
     """Only a path inside the console: never another site (``//evil``) or another app."""
-    if candidate and candidate.startswith(base + "/") and "//" not in candidate and "\\" not in candidate:
+    if (
+        candidate
+        and candidate.startswith(base + "/")
+        and not any(bad in candidate for bad in ("//", "\\", ".."))
+    ):
         return candidate
     return base + "/"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from alembic import context
+from alembic.autogenerate import render
+from sqlalchemy.types import TypeDecorator
 
 from seal_platform.db import Base
 from seal_platform.migrate import import_all_models
@@ -13,10 +15,10 @@ import_all_models()
 
 
 def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
-    # UtcDateTime only converts values in Python; in the database it is a timestamp with zone,
-    # and migrations must not import application modules that later change.
-    if type_ == "type" and type(obj).__name__ == "UtcDateTime":
-        return "sa.DateTime(timezone=True)"
+    # Type decorators (UTC-aware timestamps) only convert values in Python: migrations store
+    # their database type, so they never import application modules that later change.
+    if type_ == "type" and isinstance(obj, TypeDecorator):
+        return str(render._repr_type(obj.impl_instance, autogen_context))
     return False
 
 

@@ -192,3 +192,13 @@ async def test_the_console_works_under_the_platform_mount_of_the_embedded_defaul
         review = await console.get("/review")
         assert review.status_code == 200
         assert 'href="/platform/console/static/console.css"' in review.text
+
+
+async def test_expired_sessions_are_purged_when_someone_logs_in(
+    console_for: StaffFactory, clock: FrozenClock, platform_services: PlatformServices
+) -> None:
+    await console_for("left.yesterday", ["reviewer"])
+    clock.advance(timedelta(hours=13))
+    await console_for("here.today", ["reviewer"])
+    async with platform_services.db.session() as session:
+        assert len(list(await session.scalars(select(ConsoleSession)))) == 1

@@ -23,10 +23,16 @@ def wechat() -> FakeWeChatReach:
 
 
 @pytest.fixture
-async def wbot(platform: Platform, clock: ManualClock, tmp_path: Path, wechat: FakeWeChatReach) -> AsyncIterator[Bot]:
+async def wbot(
+    platform: Platform, clock: ManualClock, tmp_path: Path, wechat: FakeWeChatReach
+) -> AsyncIterator[Bot]:
     settings = scheduler_settings(max_attempts=3, backoff_base_seconds=60)
     worker = await make_bot(
-        platform, clock, db_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", settings=settings, proactive=[wechat]
+        platform,
+        clock,
+        db_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        settings=settings,
+        proactive=[wechat],
     )
     yield worker
     await worker.chat.close()
@@ -66,7 +72,9 @@ async def test_inside_the_window_the_reminder_is_a_chat_message(
     assert wechat.notices == []
 
 
-async def test_no_consent_is_recorded_and_not_retried(platform: Platform, wbot: Bot, wechat: FakeWeChatReach) -> None:
+async def test_no_consent_is_recorded_and_not_retried(
+    platform: Platform, wbot: Bot, wechat: FakeWeChatReach
+) -> None:
     account = await platform.add_account()
     await platform.add_seal(account, expires_in=7 * DAY - timedelta(hours=1))
     await wbot.bind("u1", account)
@@ -126,7 +134,9 @@ async def test_a_user_who_blocked_the_account_is_recorded_as_blocked(
     assert await only_status(wbot) == Status.BLOCKED
 
 
-async def test_a_blocked_bot_reported_by_the_outbox_is_recorded_as_blocked(platform: Platform, bot: Bot) -> None:
+async def test_a_blocked_bot_reported_by_the_outbox_is_recorded_as_blocked(
+    platform: Platform, bot: Bot
+) -> None:
     account = await platform.add_account()
     await platform.add_seal(account, expires_in=7 * DAY - timedelta(hours=1))
     await bot.bind("u1", account)

@@ -157,7 +157,9 @@ async def test_an_opt_out_on_one_identity_covers_the_accounts_other_identities(
     assert await statuses(bot) == {7: Status.OPTED_OUT}
 
 
-async def test_an_account_without_a_chat_identity_is_recorded_not_retried(platform: Platform, bot: Bot) -> None:
+async def test_an_account_without_a_chat_identity_is_recorded_not_retried(
+    platform: Platform, bot: Bot
+) -> None:
     account = await platform.add_account()
     await platform.add_seal(account, expires_in=7 * DAY - timedelta(hours=1))
     await bot.run()

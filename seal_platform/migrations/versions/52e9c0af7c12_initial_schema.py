@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 03417f35136f
+Revision ID: 52e9c0af7c12
 Revises: 
-Create Date: 2026-11-28 09:29:06.924456
+Create Date: 2026-11-28 09:47:28.400220
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '03417f35136f'
+revision = '52e9c0af7c12'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -47,6 +47,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_audit_entries_actor'), ['actor'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_entries_object_id'), ['object_id'], unique=False)
 
+    op.create_table('console_login_throttles',
+    sa.Column('key', sa.String(length=128), nullable=False),
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('last_attempt_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('key', name=op.f('pk_console_login_throttles'))
+    )
     op.create_table('login_throttles',
     sa.Column('phone', sa.String(length=11), nullable=False),
     sa.Column('failures', sa.Integer(), nullable=False),
@@ -132,6 +139,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('companies', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_companies_account_id'), ['account_id'], unique=False)
+
+    op.create_table('console_sessions',
+    sa.Column('id_hash', sa.String(length=64), nullable=False),
+    sa.Column('staff_id', sa.String(length=36), nullable=False),
+    sa.Column('csrf_token', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('client_ip', sa.String(length=64), nullable=False),
+    sa.Column('flash', sa.JSON(), nullable=True),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff_users.id'], name=op.f('fk_console_sessions_staff_id_staff_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id_hash', name=op.f('pk_console_sessions'))
+    )
+    with op.batch_alter_table('console_sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_console_sessions_staff_id'), ['staff_id'], unique=False)
 
     op.create_table('documents',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -323,6 +345,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_documents_account_id'))
 
     op.drop_table('documents')
+    with op.batch_alter_table('console_sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_console_sessions_staff_id'))
+
+    op.drop_table('console_sessions')
     with op.batch_alter_table('companies', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_companies_account_id'))
 
@@ -343,6 +369,7 @@ def downgrade() -> None:
     op.drop_table('platform_events')
     op.drop_table('payment_notifications')
     op.drop_table('login_throttles')
+    op.drop_table('console_login_throttles')
     with op.batch_alter_table('audit_entries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_entries_object_id'))
         batch_op.drop_index(batch_op.f('ix_audit_entries_actor'))

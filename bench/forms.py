@@ -1,0 +1,84 @@
+"""``python -m bench.forms``: the 9-field application form on the engine and on its peers.
+
+Prints messages per second for each contender, the engine's ratios to python-telegram-bot in
+memory and with PicklePersistence, and the bytes each keeps per conversation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench import aiogram_forms, engine_forms, ptb_forms
+from bench.workload import scripts
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.forms", description=__doc__)
+    parser.add_argument("--users", type=int, default=2000, help="users filling the form (default 2000)")
+    parser.add_argument(
+        "--concurrency", type=int, default=64, help="users in a conversation at the same time (default 64)"
+    )
+    parser.add_argument(
+        "--only", choices=["engine", "ptb", "ptb-pickle", "aiogram"], action="append", help="run only these"
+    )
+    return parser.parse_args(argv)
+
+
+async def run_all(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    user_scripts = scripts(args.users)
+    wanted = set(args.only or ["engine", "ptb", "ptb-pickle", "aiogram"])
+    results: dict[str, dict[str, Any]] = {}
+    if "engine" in wanted:
+        results["engine (SQLite, durable)"] = await engine_forms.run(user_scripts, concurrency=args.concurrency)
+    if "ptb" in wanted:
+        results["PTB ConversationHandler (memory)"] = await ptb_forms.run(
+            user_scripts, concurrency=args.concurrency
+        )
+    if "ptb-pickle" in wanted:
+        with tempfile.TemporaryDirectory(prefix="sealbot-bench-") as tmp:
+            results["PTB + PicklePersistence (flush per update)"] = await ptb_forms.run(
+                user_scripts, concurrency=args.concurrency, pickle_path=Path(tmp) / "ptb.pickle"
+            )
+    if "aiogram" in wanted:
+        results["aiogram 3 FSM (MemoryStorage)"] = await aiogram_forms.run(
+            user_scripts, concurrency=args.concurrency
+        )
+    return results
+
+
+def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> str:
+    lines = [f"{args.users} users x 10 messages, {args.concurrency} concurrent conversations"]
+    rates: dict[str, float] = {}
+    for name, r in results.items():
+        if r["replies"] != r["messages"]:
+            raise SystemExit(f"{name}: {r['replies']} replies to {r['messages']} messages: the run is wrong")
+        rate = r["messages"] / r["seconds"]
+        rates[name] = rate
+        stored = f", {r['bytes_per_conversation']:.0f} B stored/conversation" if "bytes_per_conversation" in r else ""
+        lines.append(f"{name:45s} {rate:9.0f} msg/s  ({r['seconds']:.2f} s){stored}")
+    engine = next((v for k, v in rates.items() if k.startswith("engine")), None)
+    if engine is not None:
+        extra = results["engine (SQLite, durable)"]
+        lines.append(f"engine SQLite file size per conversation: {extra['file_bytes_per_conversation']:.0f} B")
+        for name, label in (
+            ("PTB ConversationHandler (memory)", "engine / PTB memory"),
+            ("PTB + PicklePersistence (flush per update)", "engine / PTB pickle"),
+        ):
+            if name in rates:
+                lines.append(f"{label:45s} {engine / rates[name]:9.2f}x")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    args = parse_args(argv)
+    print(report(args, asyncio.run(run_all(args))))
+
+
+if __name__ == "__main__":
+    main()

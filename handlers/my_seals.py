@@ -1,0 +1,363 @@
+"""我的印章 (the manual's 证章信息): the account's seals, and what can be done with each one now.
+
+Also the building blocks every process on an existing seal shares: picking the seal (a button
+``@go:renew:<seal_id>`` arrives with it chosen), creating and submitting its order once (an
+idempotency key per run), paying, and telling the user where an order stands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.engine.context import Ctx
+from bot.engine.flow import (
+    Action,
+    Choice,
+    Finish,
+    Flow,
+    GoTo,
+    Next,
+    Outcome,
+    StartFlow,
+    Stay,
+    Step,
+    Wait,
+)
+from bot.engine.messages import ExternalEvent, Option
+from handlers.menu import MenuItem
+from handlers.platform_errors import explain
+from handlers.services import services, token
+from platform_client.errors import NotAuthenticated, PlatformClientError, RuleViolation
+from platform_client.orders import Order
+from platform_client.seals import Seal
+
+CHINA = ZoneInfo("Asia/Shanghai")
+# Order statuses in which the platform counts an order as still going on for its seal.
+OPEN_STATUSES = frozenset(
+    {"awaiting_payment", "paid", "under_review", "rejected", "resubmitted", "approved", "in_production",
+     "shipped", "awaiting_ukey"}
+)
+# Which seal statuses each process may start from (the platform enforces the same table).
+ELIGIBLE: dict[str, frozenset[str]] = {
+    "renew": frozenset({"active", "locked", "expired"}),
+    "change": frozenset({"active", "locked"}),
+    "reissue": frozenset({"active", "locked", "expired"}),
+    "unlock": frozenset({"active", "locked"}),
+    "pin_change": frozenset({"active", "expired"}),
+    "cancel_seal": frozenset({"active", "locked", "expired"}),
+}
+
+
+def local_date(moment: datetime | None) -> str:
+    return moment.astimezone(CHINA).date().isoformat() if moment is not None else "-"
+
+
+def yuan(fen: int) -> str:
+    return f"{fen / 100:.2f}"
+
+
+def seal_line(ctx: Ctx, seal: Seal) -> str:
+    return ctx.t(
+        "seals.line",
+        kind=ctx.t(f"seals.kind_{seal.kind}"),
+        holder=seal.holder_name,
+        status=ctx.t(f"seals.status_{seal.status}"),
+        expires=local_date(seal.valid_to),
+    )
+
+
+async def on_platform_error(ctx: Ctx, exc: PlatformClientError) -> Outcome:
+    """Plain words for a refusal; an expired login sends the user to log in again."""
+    if isinstance(exc, NotAuthenticated):
+        ctx.logout()
+        ctx.say("seals.session_expired")
+        return StartFlow("login")
+    if exc.code == "renewal_window_closed":
+        opens = exc.details.get("opens_at")
+        ctx.say("renewal.too_early", date=local_date(datetime.fromisoformat(opens)) if opens else "-")
+        return Finish()
+    if exc.code == "seal_busy":
+        ctx.say("seals.busy", options=[ctx.option("@go:my_seals", "seals.title")])
+        return Finish(show_home=False)
+    specific = f"seals.error_{exc.code}"
+    ctx.say_text(ctx.t(specific) if ctx.t.catalog.has(specific) else explain(ctx, exc))
+    return Finish()
+
+
+# ---- choosing the seal a process acts on ---------------------------------------------------------
+
+
+async def account_seals(ctx: Ctx) -> list[Seal]:
+    return await services(ctx).platform.seals.list_seals(token(ctx))
+
+
+def seal_steps(process: str) -> tuple[Step, ...]:
+    """The seal: given with the button (``_arg``), or picked from the seals this process fits."""
+    allowed = ELIGIBLE[process]
+
+    async def preset(ctx: Ctx) -> Outcome | None:
+        try:
+            seals = [s for s in await account_seals(ctx) if s.status in allowed]
+        except PlatformClientError as exc:
+            return await on_platform_error(ctx, exc)
+        wanted = ctx.get("_arg")
+        chosen = next((s for s in seals if s.id == wanted), None)
+        if chosen is None and len(seals) == 1:
+            chosen = seals[0]
+        if chosen is not None:
+            ctx.set("seal_id", chosen.id)
+            ctx.set("_label.seal_id", seal_line(ctx, chosen))
+        elif not seals:
+            ctx.say("seals.none_for_process", options=[ctx.option("@go:my_seals", "seals.title")])
+            return Finish(show_home=False)
+        return None
+
+    async def options(ctx: Ctx) -> Sequence[Option]:
+        seals = [s for s in await account_seals(ctx) if s.status in allowed]
+        return [Option(s.id, seal_line(ctx, s)) for s in seals]
+
+    return (
+        Action("preset_seal", run=preset),
+        Choice("seal_id", prompt="seals.ask_seal", label="seals.seal", options=options),
+    )
+
+
+async def chosen_seal(ctx: Ctx) -> Seal:
+    return await services(ctx).platform.seals.get(token(ctx), ctx.get("seal_id"))
+
+
+# ---- the order: created once per run, submitted for payment --------------------------------------
+
+
+def order_action(name: str, body: Callable[[Ctx], dict[str, Any]], *, submit: bool = True, depends_on: tuple[str, ...] = ()) -> Action:
+    """Create the draft (once per run, whatever retries happen) and, unless told not to, submit it."""
+
+    async def run(ctx: Ctx) -> Outcome | None:
+        orders = services(ctx).platform.orders
+        try:
+            order = await orders.create(
+                token(ctx), body(ctx), idempotency_key=ctx.idempotency_key(f"order:{ctx.get('seal_id')}")
+            )
+            if submit and order.status == "draft":
+                order = await orders.submit(token(ctx), order.id)
+        except PlatformClientError as exc:
+            return await on_platform_error(ctx, exc)
+        ctx.set("order_id", order.id)
+        ctx.set("amount_fen", order.amount_fen)
+        return None
+
+    return Action(name, run=run, depends_on=depends_on)
+
+
+async def current_order(ctx: Ctx) -> Order:
+    return await services(ctx).platform.orders.get(token(ctx), ctx.get("order_id"))
+
+
+def order_status_text(ctx: Ctx, order: Order) -> str:
+    return ctx.t(
+        "seals.order_status",
+        process=ctx.t(f"seals.order_type_{order.type}"),
+        status=ctx.t(f"seals.order_status_{order.status}"),
+    )
+
+
+def event_for_order(ctx: Ctx, event: ExternalEvent, *types: str) -> bool:
+    return event.type in types and event.data.get("order_id") == ctx.get("order_id")
+
+
+# ---- paying ------------------------------------------------------------------------------------
+
+PAID_OR_LATER = frozenset({"paid", "under_review", "approved", "awaiting_ukey", "in_production", "shipped",
+                           "completed"})
+
+
+async def start_payment(ctx: Ctx) -> Outcome | None:
+    try:
+        payment = await services(ctx).platform.orders.start_payment(token(ctx), ctx.get("order_id"))
+    except PlatformClientError as exc:
+        return await on_platform_error(ctx, exc)
+    ctx.set("pay_url", payment.code_url)
+    return None
+
+
+async def show_payment(ctx: Ctx) -> Outcome | None:
+    url = ctx.get("pay_url")
+    if url:
+        ctx.link(url, ctx.t("seals.pay_link", amount=yuan(ctx.get("amount_fen", 0))))
+    return None
+
+
+async def payment_event(ctx: Ctx, event: ExternalEvent) -> Outcome | None:
+    if event.type in ("order.expired", "order.cancelled"):
+        ctx.say("seals.payment_closed")
+        return Finish()
+    ctx.say("seals.paid", amount=yuan(ctx.get("amount_fen", 0)))
+    return Next()
+
+
+async def payment_message(ctx: Ctx, _text: str) -> Outcome | None:
+    """A user who writes while we wait hears where the order stands (and the link again)."""
+    try:
+        order = await current_order(ctx)
+    except PlatformClientError as exc:
+        return await on_platform_error(ctx, exc)
+    if order.status in PAID_OR_LATER:
+        ctx.say("seals.paid", amount=yuan(order.amount_fen))
+        return Next()
+    if order.status in ("expired", "cancelled"):
+        ctx.say("seals.payment_closed")
+        return Finish()
+    ctx.say_text(order_status_text(ctx, order))
+    await show_payment(ctx)
+    return Stay()
+
+
+def payment_steps() -> tuple[Step, ...]:
+    """Pay for the run's ``order_id``; the flow goes on when the platform says it is paid."""
+    return (
+        Action("start_payment", run=start_payment),
+        Wait(
+            "paid",
+            status="seals.awaiting_payment",
+            status_params=lambda ctx: {"amount": yuan(ctx.get("amount_fen", 0))},
+            on_enter=show_payment,
+            accepts=lambda ctx, e: event_for_order(ctx, e, "order.paid", "order.expired", "order.cancelled"),
+            on_event=payment_event,
+            on_message=payment_message,
+            depends_on=("start_payment",),
+        ),
+    )
+
+
+def to_ukey(ctx: Ctx) -> Outcome:
+    """The UKey step takes over this run's order (its own flow, so it can be resumed by itself)."""
+    return StartFlow("ukey", prefill={"_arg": ctx.get("order_id")})
+
+
+async def go_to_ukey(ctx: Ctx) -> Outcome | None:
+    return to_ukey(ctx)
+
+
+# ---- 我的印章 -----------------------------------------------------------------------------------
+
+
+async def list_seals(ctx: Ctx) -> Outcome | None:
+    try:
+        seals = await account_seals(ctx)
+    except PlatformClientError as exc:
+        return await on_platform_error(ctx, exc)
+    if not seals:
+        ctx.say("seals.none", options=[ctx.option("@go:apply_enterprise", "seals.apply")])
+        return Finish(show_home=False)
+    ctx.say_text("\n".join([ctx.t("seals.list_title"), *(f"{i}. {seal_line(ctx, s)}" for i, s in enumerate(seals, 1))]))
+    if ctx.get("_arg") in {s.id for s in seals}:
+        ctx.set("seal_id", ctx.get("_arg"))
+    return None
+
+
+async def seal_options(ctx: Ctx) -> Sequence[Option]:
+    return [Option(s.id, seal_line(ctx, s)) for s in await account_seals(ctx)]
+
+
+def processes_for(ctx: Ctx, seal: Seal, open_order: Order | None) -> list[Option]:
+    if open_order is not None:
+        if open_order.status == "awaiting_ukey":
+            return [ctx.option(f"@go:ukey:{open_order.id}", "seals.do_ukey")]
+        return []
+    options: list[Option] = []
+    if seal.status in ELIGIBLE["renew"] and seal.renewable_now:
+        options.append(ctx.option(f"@go:renew:{seal.id}", "renewal.title"))
+    for process, label in (
+        ("change", "change.title"),
+        ("reissue", "reissue.title"),
+        ("unlock", "unlock.title"),
+        ("pin_change", "ukey.pin.title"),
+        ("cancel_seal", "cancel.title"),
+    ):
+        if seal.status in ELIGIBLE[process]:
+            options.append(ctx.option(f"@go:{process}:{seal.id}", label))
+    return options
+
+
+async def show_seal(ctx: Ctx) -> Outcome | None:
+    platform = services(ctx).platform
+    try:
+        seal = await chosen_seal(ctx)
+        orders = await platform.orders.list_orders(token(ctx))
+    except PlatformClientError as exc:
+        return await on_platform_error(ctx, exc)
+    open_order = next((o for o in orders if o.seal_id == seal.id and o.status in OPEN_STATUSES), None)
+    lines = [
+        ctx.t(
+            "seals.detail",
+            kind=ctx.t(f"seals.kind_{seal.kind}"),
+            holder=seal.holder_name,
+            code=seal.seal_code,
+            status=ctx.t(f"seals.status_{seal.status}"),
+            valid_from=local_date(seal.valid_from),
+            valid_to=local_date(seal.valid_to),
+            key=seal.key_serial or "-",
+        )
+    ]
+    if open_order is not None:
+        lines.append(order_status_text(ctx, open_order))
+    elif seal.status in ELIGIBLE["renew"] and not seal.renewable_now and seal.renewal_opens_at is not None:
+        lines.append(ctx.t("renewal.opens_on", date=local_date(seal.renewal_opens_at)))
+    options = processes_for(ctx, seal, open_order)
+    options.append(ctx.option("@go:my_seals", "seals.back_to_list"))
+    ctx.say_text("\n".join(lines), options=options)
+    return Finish(show_home=False)
+
+
+MY_SEALS = Flow(
+    name="my_seals",
+    version=1,
+    title="seals.title",
+    help="seals.help",
+    requires_login=True,
+    steps=(
+        Action("list", run=list_seals),
+        Choice("seal_id", prompt="seals.ask_which", label="seals.seal", options=seal_options),
+        Action("show", run=show_seal, depends_on=("seal_id",)),
+    ),
+)
+
+FLOWS = (MY_SEALS,)
+
+MENU = (MenuItem("my_seals", "seals.title", visible=lambda ctx: ctx.logged_in, order=30),)
+
+INTENTS = {
+    "my_seals": (
+        "我的印章",
+        "印章列表",
+        "证章信息",
+        "查看印章",
+        "我的证章",
+        "my seals",
+        "list my seals",
+        "show my seals",
+        "seal list",
+        "view seals",
+    ),
+}
+
+__all__ = [
+    "ELIGIBLE",
+    "account_seals",
+    "chosen_seal",
+    "current_order",
+    "event_for_order",
+    "go_to_ukey",
+    "local_date",
+    "on_platform_error",
+    "order_action",
+    "order_status_text",
+    "payment_steps",
+    "seal_line",
+    "seal_steps",
+    "to_ukey",
+    "yuan",
+]

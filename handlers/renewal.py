@@ -1,0 +1,92 @@
+"""续期 (manual 1.3.2): only within 60 days of expiry; years, pay, then the UKey step.
+
+A seal further from expiry is not refused with an error: the user hears the date renewal opens.
+The platform checks the window again when the order is made (the date may have moved on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bot.engine.context import Ctx
+from bot.engine.flow import Action, Choice, Finish, Flow, Outcome, Summary
+from bot.engine.messages import Option
+from handlers.my_seals import (
+    chosen_seal,
+    go_to_ukey,
+    local_date,
+    on_platform_error,
+    order_action,
+    payment_steps,
+    seal_steps,
+    yuan,
+)
+from handlers.services import services
+from platform_client.errors import PlatformClientError
+
+
+async def check_window(ctx: Ctx) -> Outcome | None:
+    try:
+        seal = await chosen_seal(ctx)
+    except PlatformClientError as exc:
+        return await on_platform_error(ctx, exc)
+    if not seal.renewable_now:
+        ctx.say(
+            "renewal.too_early_with_expiry",
+            expires=local_date(seal.valid_to),
+            date=local_date(seal.renewal_opens_at),
+        )
+        return Finish()
+    ctx.set("seal_kind", seal.kind)
+    ctx.say("renewal.window_open", expires=local_date(seal.valid_to))
+    return None
+
+
+async def year_options(ctx: Ctx) -> Sequence[Option]:
+    prices = await services(ctx).platform.orders.prices()
+    per_year = prices.per_year_fen.get(ctx.get("seal_kind", "enterprise"), 0)
+    return [
+        Option(str(n), ctx.t("renewal.years_option", years=n, amount=yuan(per_year * n)))
+        for n in prices.validity_years_options
+    ]
+
+
+def renewal_body(ctx: Ctx) -> dict[str, Any]:
+    return {"type": "renewal", "seal_id": ctx.get("seal_id"), "years": int(ctx.get("years"))}
+
+
+RENEWAL = Flow(
+    name="renew",
+    version=1,
+    title="renewal.title",
+    help="renewal.help",
+    requires_login=True,
+    steps=(
+        *seal_steps("renew"),
+        Action("window", run=check_window, depends_on=("seal_id",)),
+        Choice("years", prompt="renewal.ask_years", label="renewal.years", options=year_options),
+        Summary("confirm", title="renewal.confirm"),
+        order_action("order", renewal_body, depends_on=("seal_id", "years")),
+        *payment_steps(),
+        Action("ukey", run=go_to_ukey),
+    ),
+)
+
+FLOWS = (RENEWAL,)
+
+INTENTS = {
+    "renew": (
+        "续期",
+        "印章续期",
+        "我要续期",
+        "证书续期",
+        "延期",
+        "续费印章",
+        "renew",
+        "renew my seal",
+        "renewal",
+        "extend the certificate",
+        "extend my seal",
+    ),
+}

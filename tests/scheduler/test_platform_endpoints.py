@@ -1,0 +1,72 @@
+"""The platform's service endpoints for the scheduler: paging, seal states, credentials."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+
+from seal_platform.seals import SealStatus
+from tests.scheduler.conftest import Platform
+
+DAY = timedelta(days=1)
+
+
+async def test_expiring_seals_are_paged_in_expiry_order_without_gaps_or_cancelled_ones(
+    platform: Platform,
+) -> None:
+    account = await platform.add_account()
+    wanted = [await platform.add_seal(account, expires_in=(d + 1) * DAY) for d in range(5)]
+    await platform.add_seal(account, expires_in=2 * DAY, status=SealStatus.CANCELLED)
+    await platform.add_seal(account, expires_in=400 * DAY)  # outside the range
+    now = platform.services.clock.now()
+    seen = [
+        s.seal_id
+        async for s in platform.reminders.iter_expiring_seals(
+            since=now - DAY, until=now + 60 * DAY, page_size=2
+        )
+    ]
+    assert seen == wanted
+
+
+async def test_seal_states_report_renewals_and_cancellations(platform: Platform) -> None:
+    account = await platform.add_account()
+    renewed = await platform.add_seal(account, expires_in=10 * DAY)
+    cancelled = await platform.add_seal(account, expires_in=10 * DAY)
+    before = await platform.reminders.seal_states([renewed, cancelled, "no-such-seal"])
+    await platform.renew(renewed)
+    await platform.cancel(cancelled)
+    after = await platform.reminders.seal_states([renewed, cancelled])
+    assert set(before) == {renewed, cancelled}
+    assert after[renewed].valid_to > before[renewed].valid_to  # type: ignore[operator]
+    assert after[cancelled].status == "cancelled"
+
+
+async def test_the_service_endpoints_need_the_service_credential(platform: Platform) -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=platform.app), base_url="http://platform.test"
+    ) as anonymous:
+        listed = await anonymous.get(
+            "/v1/service/expiring-seals", params={"until": "2027-01-01T00:00:00+00:00"}
+        )
+        swept = await anonymous.post("/v1/service/reconcile-payments")
+    assert listed.status_code == 401
+    assert swept.status_code == 401
+
+
+async def test_a_malformed_cursor_is_refused(platform: Platform) -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=platform.app),
+        base_url="http://platform.test",
+        headers={"Authorization": "Bearer scheduler-test-service-key"},
+    ) as http:
+        answer = await http.get(
+            "/v1/service/expiring-seals", params={"until": "2027-01-01T00:00:00+00:00", "after": "garbage"}
+        )
+    assert answer.status_code in (400, 422)
+    assert answer.json()["code"] == "invalid_cursor"
+
+
+async def test_reconcile_reports_nothing_when_no_order_is_overdue(platform: Platform) -> None:
+    report = await platform.reminders.reconcile_payments()
+    assert (report.paid, report.expired, report.failed) == ((), (), ())

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.responses import PlainTextResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import migrate
@@ -38,6 +38,11 @@ from bot.settings import Settings
 from handlers import catalogue
 from handlers.services import HandlerServices
 from platform_client.client import PlatformClient
+from scheduler.deliveries import DeliveryStore
+from scheduler.jobs import build_scheduler, service_duties
+from scheduler.metrics import MetricsRegistry
+from scheduler.reminders import ReminderJob
+from scheduler.settings import SchedulerSettings
 
 log = logging.getLogger("sealbot")
 
@@ -56,27 +61,31 @@ class Container:
     webchat: WebChatChannel
     platform_app: Any = None
     platform_services: Any = None
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    reminders: ReminderJob | None = None
+    deliveries: DeliveryStore | None = None
+    metrics: MetricsRegistry = field(default_factory=MetricsRegistry)
+    scheduler: Any = None
     closers: list[Callable[[], Any]] = field(default_factory=list)
 
     async def start(self) -> None:
         await self.dispatcher.start()
         await self.events.start()
-        self.tasks.append(asyncio.create_task(self._timers(), name="engine-timers"))
-
-    async def _timers(self) -> None:
-        while True:
-            try:
-                await self.engine.fire_due_timeouts()
-            except Exception:
-                log.exception("timer round failed")
-            await asyncio.sleep(self.settings.timer_poll_seconds)
+        if self.reminders is not None:
+            duties = service_duties(
+                settings=self.reminders.settings,
+                engine=self.engine,
+                db=self.db,
+                dispatcher=self.dispatcher,
+                platform=self.platform.reminders,
+                reminders=self.reminders,
+            )
+            self.scheduler = build_scheduler(duties, self.metrics)
+            self.scheduler.start()
 
     async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
         await self.events.stop()
         await self.dispatcher.stop()
         await self.platform.shutdown()
@@ -187,6 +196,15 @@ async def build_container(
         platform_app=platform_app,
         platform_services=platform_services,
     )
+    container.deliveries = DeliveryStore(db)
+    container.reminders = ReminderJob(
+        platform=platform.reminders,
+        engine=engine,
+        deliveries=container.deliveries,
+        settings=SchedulerSettings(),
+        clock=clock,
+        metrics=container.metrics,
+    )
     if platform_services is not None:
         notifier = platform_services.extra.get("event_notifier")
         if notifier is not None:
@@ -227,5 +245,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> PlainTextResponse:
+        container: Container = app.state.container
+        lines = [
+            f"sealbot_outbox_sent_total {container.dispatcher.sent}",
+            f"sealbot_outbox_failed_total {container.dispatcher.failed}",
+        ]
+        lines += [f"sealbot_{name} {value:g}" for name, value in sorted(container.metrics.snapshot().items())]
+        return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
     return app

@@ -18,7 +18,9 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
 
     from bot.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower()
+    )
     return 0
 
 
@@ -44,6 +46,7 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
     asyncio.run(migrate.upgrade(settings.database_url))
     if settings.platform_mode == "embedded":
         from seal_platform import migrate as platform_migrate
+
         asyncio.run(platform_migrate.upgrade(settings.embedded_platform_database_url()))
     print("migrations applied")
     return 0
@@ -87,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     staff.add_argument("--password", help="prompted for when omitted")
     staff.set_defaults(handler=_staff_add)
+    from scheduler.cli import add_scheduler_commands
+
+    add_scheduler_commands(sub)
     try:
         from bot.channels.cli_channels import add_channel_commands
     except ImportError:  # channels not installed in this build

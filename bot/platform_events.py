@@ -24,7 +24,13 @@ CURSOR = "platform-events"
 
 class PlatformEventConsumer:
     def __init__(
-        self, client: PlatformClient, engine: Engine, store: ConversationStore, clock: Any, *, poll_seconds: float
+        self,
+        client: PlatformClient,
+        engine: Engine,
+        store: ConversationStore,
+        clock: Any,
+        *,
+        poll_seconds: float,
     ) -> None:
         self.client = client
         self.engine = engine

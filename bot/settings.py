@@ -18,7 +18,9 @@ DEV_SECRET = "embedded-dev-secret-change-me"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SEALBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SEALBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
 
     database_url: str = "sqlite+aiosqlite:///./var/sealbot.db"
     data_dir: Path = Path("./var")
@@ -42,7 +44,6 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     event_poll_seconds: float = Field(default=2.0, gt=0)
-    timer_poll_seconds: float = Field(default=5.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

@@ -7,6 +7,7 @@ flow explains each refusal and sends a new code when the old one cannot be used 
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
 from bot.engine.context import Ctx
@@ -92,10 +93,9 @@ async def confirm_cancellation(ctx: Ctx) -> Outcome | None:
 async def withdraw(ctx: Ctx) -> Outcome | None:
     """Leaving before the code is confirmed: the draft cancellation is dropped, the seal stays."""
     if ctx.get("order_id") and "confirm" not in ctx.get("_done", []):
-        try:
+        # a draft left behind blocks nothing: failing to drop it is no reason to stop the user
+        with contextlib.suppress(PlatformClientError):
             await services(ctx).platform.orders.cancel(token(ctx), ctx.get("order_id"))
-        except PlatformClientError:
-            pass  # a draft left behind blocks nothing and expires with the account's drafts
     return None
 
 
@@ -119,7 +119,9 @@ CANCEL = Flow(
         Action("confirmed", run=confirmed, depends_on=("go",)),
         Action("order", run=make_order),
         Action("send_code", run=send_code),
-        Field("code", prompt="cancel.ask_code", label="cancel.code", parse=parse_code, depends_on=("send_code",)),
+        Field(
+            "code", prompt="cancel.ask_code", label="cancel.code", parse=parse_code, depends_on=("send_code",)
+        ),
         Action("confirm", run=confirm_cancellation, depends_on=("code",)),
     ),
 )

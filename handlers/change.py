@@ -10,7 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 from bot.engine.context import Ctx
-from bot.engine.flow import Action, Choice, Field, Finish, Flow, Invalid, Next, Outcome, Stay, Summary, Upload, Wait
+from bot.engine.flow import (
+    Action,
+    Choice,
+    Field,
+    Finish,
+    Flow,
+    Invalid,
+    Next,
+    Outcome,
+    Stay,
+    Summary,
+    Upload,
+    Wait,
+)
 from bot.engine.messages import ExternalEvent, Option
 from handlers.my_seals import (
     current_order,
@@ -18,14 +31,17 @@ from handlers.my_seals import (
     go_to_ukey,
     on_platform_error,
     order_status_text,
-    payment_steps,
     seal_steps,
 )
+from handlers.payment import is_paid, payment_steps
 from handlers.services import services, token
 from platform_client.documents import UploadKind
 from platform_client.errors import PlatformClientError
 
-ROLE_KINDS: dict[str, UploadKind] = {"business_licence": "business_licence", "impression_form": "impression_form"}
+ROLE_KINDS: dict[str, UploadKind] = {
+    "business_licence": "business_licence",
+    "impression_form": "impression_form",
+}
 
 
 def parse_name(text: str) -> str:
@@ -131,22 +147,29 @@ CHANGE = Flow(
                 Option("legal_rep_name", "change.legal_rep_name"),
             ),
         ),
-        Field("new_value", prompt="change.ask_new_value", label="change.new_value", parse=parse_name, max_length=60),
+        Field(
+            "new_value",
+            prompt="change.ask_new_value",
+            label="change.new_value",
+            parse=parse_name,
+            max_length=60,
+        ),
         Action("draft", run=make_draft, depends_on=("what", "new_value")),
         Action("form", run=send_form, depends_on=("draft",)),
         Upload("business_licence", prompt="change.ask_licence", label="change.licence"),
         Upload("impression_form", prompt="change.ask_form", label="change.form"),
         Summary("confirm", title="change.confirm"),
         Action("submit", run=attach_and_submit),
-        *payment_steps(),
+        *payment_steps("pay"),
         Wait(
             "review",
             status="change.under_review",
             accepts=lambda ctx, e: event_for_order(ctx, e, "order.approved", "order.rejected"),
             on_event=review_event,
             on_message=review_message,
+            when=is_paid,
         ),
-        Action("ukey", run=go_to_ukey),
+        Action("ukey", run=go_to_ukey, when=is_paid),
     ),
 )
 

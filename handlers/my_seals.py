@@ -18,27 +18,33 @@ from bot.engine.flow import (
     Choice,
     Finish,
     Flow,
-    GoTo,
-    Next,
     Outcome,
     StartFlow,
-    Stay,
     Step,
-    Wait,
 )
 from bot.engine.messages import ExternalEvent, Option
+from handlers.apply_common import session_lost, short_id, status_words, type_words
 from handlers.menu import MenuItem
 from handlers.platform_errors import explain
 from handlers.services import services, token
-from platform_client.errors import NotAuthenticated, PlatformClientError, RuleViolation
+from platform_client.errors import NotAuthenticated, PlatformClientError
 from platform_client.orders import Order
 from platform_client.seals import Seal
 
 CHINA = ZoneInfo("Asia/Shanghai")
 # Order statuses in which the platform counts an order as still going on for its seal.
 OPEN_STATUSES = frozenset(
-    {"awaiting_payment", "paid", "under_review", "rejected", "resubmitted", "approved", "in_production",
-     "shipped", "awaiting_ukey"}
+    {
+        "awaiting_payment",
+        "paid",
+        "under_review",
+        "rejected",
+        "resubmitted",
+        "approved",
+        "in_production",
+        "shipped",
+        "awaiting_ukey",
+    }
 )
 # Which seal statuses each process may start from (the platform enforces the same table).
 ELIGIBLE: dict[str, frozenset[str]] = {
@@ -72,9 +78,7 @@ def seal_line(ctx: Ctx, seal: Seal) -> str:
 async def on_platform_error(ctx: Ctx, exc: PlatformClientError) -> Outcome:
     """Plain words for a refusal; an expired login sends the user to log in again."""
     if isinstance(exc, NotAuthenticated):
-        ctx.logout()
-        ctx.say("seals.session_expired")
-        return StartFlow("login")
+        return session_lost(ctx)
     if exc.code == "renewal_window_closed":
         opens = exc.details.get("opens_at")
         ctx.say("renewal.too_early", date=local_date(datetime.fromisoformat(opens)) if opens else "-")
@@ -132,7 +136,9 @@ async def chosen_seal(ctx: Ctx) -> Seal:
 # ---- the order: created once per run, submitted for payment --------------------------------------
 
 
-def order_action(name: str, body: Callable[[Ctx], dict[str, Any]], *, submit: bool = True, depends_on: tuple[str, ...] = ()) -> Action:
+def order_action(
+    name: str, body: Callable[[Ctx], dict[str, Any]], *, submit: bool = True, depends_on: tuple[str, ...] = ()
+) -> Action:
     """Create the draft (once per run, whatever retries happen) and, unless told not to, submit it."""
 
     async def run(ctx: Ctx) -> Outcome | None:
@@ -159,8 +165,9 @@ async def current_order(ctx: Ctx) -> Order:
 def order_status_text(ctx: Ctx, order: Order) -> str:
     return ctx.t(
         "seals.order_status",
-        process=ctx.t(f"seals.order_type_{order.type}"),
-        status=ctx.t(f"seals.order_status_{order.status}"),
+        process=type_words(ctx, order.type),
+        order=short_id(order.id),
+        status=status_words(ctx, order.status),
     )
 
 
@@ -168,68 +175,7 @@ def event_for_order(ctx: Ctx, event: ExternalEvent, *types: str) -> bool:
     return event.type in types and event.data.get("order_id") == ctx.get("order_id")
 
 
-# ---- paying ------------------------------------------------------------------------------------
-
-PAID_OR_LATER = frozenset({"paid", "under_review", "approved", "awaiting_ukey", "in_production", "shipped",
-                           "completed"})
-
-
-async def start_payment(ctx: Ctx) -> Outcome | None:
-    try:
-        payment = await services(ctx).platform.orders.start_payment(token(ctx), ctx.get("order_id"))
-    except PlatformClientError as exc:
-        return await on_platform_error(ctx, exc)
-    ctx.set("pay_url", payment.code_url)
-    return None
-
-
-async def show_payment(ctx: Ctx) -> Outcome | None:
-    url = ctx.get("pay_url")
-    if url:
-        ctx.link(url, ctx.t("seals.pay_link", amount=yuan(ctx.get("amount_fen", 0))))
-    return None
-
-
-async def payment_event(ctx: Ctx, event: ExternalEvent) -> Outcome | None:
-    if event.type in ("order.expired", "order.cancelled"):
-        ctx.say("seals.payment_closed")
-        return Finish()
-    ctx.say("seals.paid", amount=yuan(ctx.get("amount_fen", 0)))
-    return Next()
-
-
-async def payment_message(ctx: Ctx, _text: str) -> Outcome | None:
-    """A user who writes while we wait hears where the order stands (and the link again)."""
-    try:
-        order = await current_order(ctx)
-    except PlatformClientError as exc:
-        return await on_platform_error(ctx, exc)
-    if order.status in PAID_OR_LATER:
-        ctx.say("seals.paid", amount=yuan(order.amount_fen))
-        return Next()
-    if order.status in ("expired", "cancelled"):
-        ctx.say("seals.payment_closed")
-        return Finish()
-    ctx.say_text(order_status_text(ctx, order))
-    await show_payment(ctx)
-    return Stay()
-
-
-def payment_steps() -> tuple[Step, ...]:
-    """Pay for the run's ``order_id``; the flow goes on when the platform says it is paid."""
-    return (
-        Action("start_payment", run=start_payment),
-        Wait(
-            "paid",
-            status="seals.awaiting_payment",
-            status_params=lambda ctx: {"amount": yuan(ctx.get("amount_fen", 0))},
-            on_enter=show_payment,
-            accepts=lambda ctx, e: event_for_order(ctx, e, "order.paid", "order.expired", "order.cancelled"),
-            on_event=payment_event,
-            on_message=payment_message,
-            depends_on=("start_payment",),
-        ),
-    )
+# ---- after paying ------------------------------------------------------------------------------
 
 
 def to_ukey(ctx: Ctx) -> Outcome:
@@ -252,7 +198,9 @@ async def list_seals(ctx: Ctx) -> Outcome | None:
     if not seals:
         ctx.say("seals.none", options=[ctx.option("@go:apply_enterprise", "seals.apply")])
         return Finish(show_home=False)
-    ctx.say_text("\n".join([ctx.t("seals.list_title"), *(f"{i}. {seal_line(ctx, s)}" for i, s in enumerate(seals, 1))]))
+    ctx.say_text(
+        "\n".join([ctx.t("seals.list_title"), *(f"{i}. {seal_line(ctx, s)}" for i, s in enumerate(seals, 1))])
+    )
     if ctx.get("_arg") in {s.id for s in seals}:
         ctx.set("seal_id", ctx.get("_arg"))
     return None
@@ -299,7 +247,7 @@ async def show_seal(ctx: Ctx) -> Outcome | None:
             status=ctx.t(f"seals.status_{seal.status}"),
             valid_from=local_date(seal.valid_from),
             valid_to=local_date(seal.valid_to),
-            key=seal.key_serial or "-",
+            serial=seal.key_serial or "-",
         )
     ]
     if open_order is not None:
@@ -355,7 +303,6 @@ __all__ = [
     "on_platform_error",
     "order_action",
     "order_status_text",
-    "payment_steps",
     "seal_line",
     "seal_steps",
     "to_ukey",

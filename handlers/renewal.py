@@ -18,10 +18,10 @@ from handlers.my_seals import (
     local_date,
     on_platform_error,
     order_action,
-    payment_steps,
     seal_steps,
     yuan,
 )
+from handlers.payment import is_paid, payment_steps
 from handlers.services import services
 from platform_client.errors import PlatformClientError
 
@@ -68,8 +68,8 @@ RENEWAL = Flow(
         Choice("years", prompt="renewal.ask_years", label="renewal.years", options=year_options),
         Summary("confirm", title="renewal.confirm"),
         order_action("order", renewal_body, depends_on=("seal_id", "years")),
-        *payment_steps(),
-        Action("ukey", run=go_to_ukey),
+        *payment_steps("pay"),
+        Action("ukey", run=go_to_ukey, when=is_paid),
     ),
 )
 

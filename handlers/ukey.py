@@ -38,8 +38,19 @@ ORDER_JOB_TYPES = {"renewal": "renewal", "change": "change", "unlock": "unlock"}
 # What looks like a PIN typed into the chat by mistake: 4 to 16 digits or letters, nothing else.
 LOOKS_LIKE_PIN = re.compile(r"^[0-9A-Za-z]{4,16}$")
 RETRYABLE = frozenset(
-    {"wrong_pin", "no_key", "wrong_key", "key_removed", "declined", "connection_lost", "pin_invalid", "failed",
-     "issuance_failed", "cert_mismatch", "refused"}
+    {
+        "wrong_pin",
+        "no_key",
+        "wrong_key",
+        "key_removed",
+        "declined",
+        "connection_lost",
+        "pin_invalid",
+        "failed",
+        "issuance_failed",
+        "cert_mismatch",
+        "refused",
+    }
 )
 
 
@@ -113,6 +124,7 @@ async def load_job(ctx: Ctx) -> Outcome | None:
         return Finish(show_home=False)
     arg = str(ctx.get("_arg") or "")
     platform = services(ctx).platform
+    params: dict[str, Any]
     try:
         if not arg:
             waiting = await platform.orders.list_orders(token(ctx), status="awaiting_ukey")
@@ -214,7 +226,10 @@ async def bridge_message(ctx: Ctx, text: str) -> Outcome | None:
 
 
 def _bridge_status(ctx: Ctx) -> dict[str, Any]:
-    return {"state": ctx.t(f"ukey.bridge_state_{ctx.get('bridge', 'none')}"), "server": services(ctx).public_base_url}
+    return {
+        "state": ctx.t(f"ukey.bridge_state_{ctx.get('bridge', 'none')}"),
+        "server": services(ctx).public_base_url,
+    }
 
 
 # ---- the job ----------------------------------------------------------------------------------
@@ -241,7 +256,9 @@ async def submit(ctx: Ctx) -> Outcome | None:
             _explain(ctx)
             return None
     try:
-        job_id = await hub.submit_job(account_id(ctx), ctx.get("job_type"), dict(ctx.get("params")), str(ctx.key))
+        job_id = await hub.submit_job(
+            account_id(ctx), ctx.get("job_type"), dict(ctx.get("params")), str(ctx.key)
+        )
     except NoBridgePaired:
         return GoTo("check_bridge")
     jobs[_memory_key(ctx)] = job_id
@@ -251,7 +268,7 @@ async def submit(ctx: Ctx) -> Outcome | None:
 
 
 def _explain(ctx: Ctx) -> None:
-    ctx.say(f"ukey.explain_{ctx.get('job_type')}", key=ctx.get("key_serial") or "-")
+    ctx.say(f"ukey.explain_{ctx.get('job_type')}", serial=ctx.get("key_serial") or "-")
     ctx.say("ukey.pin_on_pc")
 
 
@@ -302,7 +319,7 @@ def _say_failure(ctx: Ctx, data: dict[str, Any]) -> None:
             ctx.say("ukey.fail_wrong_pin_unknown")
     elif outcome == "wrong_key":
         expected = (data.get("data") or {}).get("expected_serial") or ctx.get("key_serial")
-        ctx.say("ukey.fail_wrong_key", key=expected)
+        ctx.say("ukey.fail_wrong_key", serial=expected)
     elif outcome == "refused" or outcome == "issuance_failed":
         ctx.say(f"ukey.fail_{outcome}", reason=data.get("reason") or data.get("message") or "-")
     else:
@@ -389,7 +406,9 @@ async def complete(ctx: Ctx) -> Outcome | None:
     return Finish(show_home=False)
 
 
-def say_done(ctx: Ctx, job_type: str, order_result: dict[str, Any], job_result: dict[str, Any], seal_id: str) -> None:
+def say_done(
+    ctx: Ctx, job_type: str, order_result: dict[str, Any], job_result: dict[str, Any], seal_id: str
+) -> None:
     more = ctx.option("@go:my_seals", "seals.title")
     if job_type == "unlock":
         if job_result.get("pin_changed"):

@@ -11,7 +11,15 @@ from typing import Any
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Choice, Finish, Flow, Outcome
 from bot.engine.messages import Option
-from handlers.my_seals import chosen_seal, go_to_ukey, on_platform_error, order_action, payment_steps, seal_steps, yuan
+from handlers.my_seals import (
+    chosen_seal,
+    go_to_ukey,
+    on_platform_error,
+    order_action,
+    seal_steps,
+    yuan,
+)
+from handlers.payment import is_paid, payment_steps
 from handlers.services import services
 from platform_client.errors import PlatformClientError
 
@@ -52,12 +60,15 @@ UNLOCK = Flow(
             prompt="unlock.ask_confirm",
             label="unlock.confirm",
             options=(Option("yes", "unlock.yes"), Option("no", "unlock.no")),
-            prompt_params=lambda ctx: {"price": ctx.get("price", "-"), "key": ctx.get("key_serial") or "-"},
+            prompt_params=lambda ctx: {
+                "price": ctx.get("price", "-"),
+                "serial": ctx.get("key_serial") or "-",
+            },
         ),
         Action("confirmed", run=confirmed, depends_on=("go",)),
         order_action("order", unlock_body),
-        *payment_steps(),
-        Action("ukey", run=go_to_ukey),
+        *payment_steps("pay"),
+        Action("ukey", run=go_to_ukey, when=is_paid),
     ),
 )
 

@@ -16,6 +16,7 @@ from platform_client.documents import DocumentsAPI
 from platform_client.events import EventsAPI
 from platform_client.invoices import InvoicesAPI
 from platform_client.orders import OrdersAPI
+from platform_client.reminders import RemindersAPI
 from platform_client.seals import SealsAPI
 from platform_client.staff import StaffAPI
 
@@ -54,3 +55,4 @@ class PlatformClient(PlatformTransportClient):
     seals = mount(SealsAPI)
     invoices = mount(InvoicesAPI)
     staff = mount(StaffAPI)
+    reminders = mount(RemindersAPI)

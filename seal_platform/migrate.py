@@ -44,6 +44,6 @@ def import_all_models() -> None:
     import seal_platform
 
     for info in pkgutil.walk_packages(seal_platform.__path__, "seal_platform."):
-        if info.name.startswith(("seal_platform.migrations", "seal_platform.api_", "seal_platform.dev_pages")):
+        if info.name.startswith("seal_platform.migrations"):
             continue
         importlib.import_module(info.name)

@@ -72,7 +72,9 @@ class ConversationTokens:
                     .order_by(BridgeJob.created_at.desc())
                 )
             )
-        refs = [j.conversation_ref for j in jobs if j.conversation_ref and j.params.get("order_id") == order_id]
+        refs = [
+            j.conversation_ref for j in jobs if j.conversation_ref and j.params.get("order_id") == order_id
+        ]
         keys = [ConversationKey.parse(ref) for ref in dict.fromkeys(refs)]
         keys += [k for k in await self.store.keys_for_account(account_id) if k not in keys]
         return keys
@@ -89,7 +91,9 @@ class PlatformCertificateIssuer:
         try:
             token = await self.tokens.token_for(account_id, order_id)
         except NoAccountToken as exc:
-            raise IssuanceRefused("the account is not logged in on the service; log in again in the chat") from exc
+            raise IssuanceRefused(
+                "the account is not logged in on the service; log in again in the chat"
+            ) from exc
         csr_pem = x509.load_der_x509_csr(csr_der).public_bytes(Encoding.PEM).decode()
         try:
             job = await self.platform.orders.ukey_job(token, order_id)

@@ -20,9 +20,13 @@ def render(message: OutboundMessage) -> str:
     lines: list[str] = []
     prefix = {"staff": "[客服/staff] ", "system": "[系统/system] "}.get(message.origin.value, "")
     if reply.kind is ReplyKind.IMAGE and reply.file:
-        lines.append(f"{prefix}[图片/image] {reply.text} ({reply.file.filename}, media {reply.file.media_id[:12]})")
+        lines.append(
+            f"{prefix}[图片/image] {reply.text} ({reply.file.filename}, media {reply.file.media_id[:12]})"
+        )
     elif reply.kind is ReplyKind.FILE and reply.file:
-        lines.append(f"{prefix}[文件/file] {reply.text} ({reply.file.filename}, media {reply.file.media_id[:12]})")
+        lines.append(
+            f"{prefix}[文件/file] {reply.text} ({reply.file.filename}, media {reply.file.media_id[:12]})"
+        )
     elif reply.kind is ReplyKind.LINK:
         lines.append(f"{prefix}{reply.text}\n  {reply.url}")
     elif reply.text:
@@ -47,7 +51,9 @@ class TerminalSender:
             self.out.flush()
 
 
-async def terminal_loop(engine: object, dispatcher: object, media: object, user: str, *, out: TextIO = sys.stdout) -> None:
+async def terminal_loop(
+    engine: object, dispatcher: object, media: object, user: str, *, out: TextIO = sys.stdout
+) -> None:
     """Read lines, hand them to the engine, print what the outbox delivers."""
     from bot.engine.outbox import OutboxDispatcher
     from bot.engine.ports import MediaStore
@@ -57,7 +63,9 @@ async def terminal_loop(engine: object, dispatcher: object, media: object, user:
     store: MediaStore = media  # type: ignore[assignment]
     key = ConversationKey("terminal", "local", user)
     last_options: list[str] = []
-    out.write("sealbot 终端聊天 / terminal chat — 输入文字对话，回复数字选择选项，/file 路径 上传文件，/quit 退出\n")
+    out.write(
+        "sealbot 终端聊天 / terminal chat — 输入文字对话，回复数字选择选项，/file 路径 上传文件，/quit 退出\n"
+    )
 
     async def deliver(inbound: Inbound) -> None:
         nonlocal last_options

@@ -13,11 +13,12 @@ speak through ``ctx`` instead, and what they say commits with the message.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter
@@ -48,6 +49,9 @@ from bot.support.models import CannedAnswer, SupportTicket, TicketReason, Ticket
 from bot.support.quota import ChannelQuota, QuotaLeft
 from bot.support.relay import DeskNote, DeskRelay, NoteKind
 from bot.support.settings import SupportSettings
+
+if TYPE_CHECKING:
+    from bot.support.telegram_desk import TelegramDesk
 
 log = logging.getLogger("sealbot.support")
 
@@ -111,6 +115,8 @@ class SupportDesk:
         self.relays: list[DeskRelay] = []
         self.quotas: dict[str, ChannelQuota] = dict(quotas or {})
         self._wake_after_commit = False
+        # The Telegram staff group desk, when installed (it is also in ``relays``).
+        self.telegram: TelegramDesk | None = None
         # The console's routes, once ``bot.support.wiring.install_support`` built them.
         self.router: APIRouter | None = None
         self.hours = OfficeHours(
@@ -565,6 +571,16 @@ class SupportDesk:
             if await self._escalate(key, ticket, now):
                 report.escalated.append(ticket.conversation)
         return report
+
+    async def run_timeouts(self) -> None:
+        """A loop for the service's background tasks, until cancelled (the scheduler may call
+        ``check_timeouts`` itself instead)."""
+        while True:
+            try:
+                await self.check_timeouts()
+            except Exception:  # one bad round must not end the loop
+                log.exception("support timeout round failed")
+            await asyncio.sleep(self.settings.timer_poll_seconds)
 
     async def _escalate(self, key: ConversationKey, ticket: SupportTicket, now: datetime) -> bool:
         async with self.sessions() as session, session.begin():

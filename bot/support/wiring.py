@@ -9,7 +9,10 @@ from bot.support.service import SupportDesk
 from bot.support.settings import SupportSettings
 
 if TYPE_CHECKING:
+    from telegram import Bot
+
     from bot.app import Container
+    from bot.channels.wechat.quota import CustomerServiceQuota
 
 
 def attach_hooks(engine: Engine, desk: SupportDesk) -> None:
@@ -18,12 +21,22 @@ def attach_hooks(engine: Engine, desk: SupportDesk) -> None:
     engine.hooks.after_commit.append(desk.after_commit)
 
 
-def install_support(container: Container, settings: SupportSettings | None = None) -> SupportDesk:
+def install_support(
+    container: Container,
+    settings: SupportSettings | None = None,
+    *,
+    telegram_bot: Bot | None = None,
+    wechat_quota: CustomerServiceQuota | None = None,
+) -> SupportDesk:
     """Builds the desk on the container's engine, store and database, installs the engine
-    hooks and the console router (``desk.router``); returns the desk."""
+    hooks and the console router (``desk.router``); returns the desk. With the Telegram
+    channel's bot and ``SUPPORT_TELEGRAM_DESK_CHAT_ID`` set, the staff group desk is added
+    (``desk.telegram``); with the WeChat channel's quota, the staff view shows what is left."""
     from bot.support.auth import PlatformStaffAuthenticator
     from bot.support.records import PlatformCustomerRecords
     from bot.support.router import make_router
+    from bot.support.telegram_desk import TelegramDesk
+    from bot.support.wechat_quota import WeChatQuotaReader
 
     settings = settings or SupportSettings()
     desk = SupportDesk(
@@ -34,6 +47,11 @@ def install_support(container: Container, settings: SupportSettings | None = Non
         clock=container.engine.clock,
     )
     attach_hooks(container.engine, desk)
+    if wechat_quota is not None:
+        desk.quotas["wechat"] = WeChatQuotaReader(wechat_quota)
+    if telegram_bot is not None and settings.telegram_desk_chat_id is not None:
+        desk.telegram = TelegramDesk(bot=telegram_bot, chat_id=settings.telegram_desk_chat_id, desk=desk)
+        desk.relays.append(desk.telegram)
     desk.router = make_router(
         desk,
         authenticator=PlatformStaffAuthenticator(container.platform),

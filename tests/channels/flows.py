@@ -7,7 +7,7 @@ import asyncio
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Field, Flow
 
-SLOW_SECONDS = 0.8
+SLOW_SECONDS = 2.5
 
 
 async def take_a_while(ctx: Ctx) -> None:

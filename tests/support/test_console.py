@@ -106,7 +106,9 @@ async def test_staff_actions_need_the_session_csrf_token(service: SupportService
         assert refused.status_code == 403
         assert await service.container.store.owner_of(service.chat.key("u1")) == Owner.WAITING
 
-        accepted = await client.post(conversation_url(service) + "/claim", data={"csrf": await csrf_of(client)})
+        accepted = await client.post(
+            conversation_url(service) + "/claim", data={"csrf": await csrf_of(client)}
+        )
 
         assert accepted.status_code == 303
         assert await service.container.store.owner_of(service.chat.key("u1")) == Owner.staff("alice")
@@ -166,10 +168,17 @@ async def test_claim_reply_canned_file_and_hand_back_over_http(service: SupportS
         assert queue[0]["state"] == "waiting"
 
         await client.post(conversation_url(service) + "/claim", data={"csrf": csrf})
-        await client.post("/support/canned", data={"csrf": csrf, "title": "营业执照", "text": "请上传加盖公章的营业执照扫描件。"})
+        await client.post(
+            "/support/canned",
+            data={"csrf": csrf, "title": "营业执照", "text": "请上传加盖公章的营业执照扫描件。"},
+        )
         [canned] = await service.desk.canned_answers()
-        await client.post(conversation_url(service) + "/reply", data={"csrf": csrf, "text": "您好，我是客服 alice。"})
-        await client.post(conversation_url(service) + "/reply", data={"csrf": csrf, "canned_id": str(canned.id)})
+        await client.post(
+            conversation_url(service) + "/reply", data={"csrf": csrf, "text": "您好，我是客服 alice。"}
+        )
+        await client.post(
+            conversation_url(service) + "/reply", data={"csrf": csrf, "canned_id": str(canned.id)}
+        )
         await client.post(
             conversation_url(service) + "/reply",
             data={"csrf": csrf, "text": "示例"},
@@ -177,7 +186,11 @@ async def test_claim_reply_canned_file_and_hand_back_over_http(service: SupportS
         )
         await service.settle()
         sent = service.chat.sender.sent[-3:]
-        assert [m.reply.text for m in sent] == ["您好，我是客服 alice。", "请上传加盖公章的营业执照扫描件。", "示例"]
+        assert [m.reply.text for m in sent] == [
+            "您好，我是客服 alice。",
+            "请上传加盖公章的营业执照扫描件。",
+            "示例",
+        ]
         assert sent[-1].reply.kind is ReplyKind.IMAGE
         assert sent[-1].reply.file is not None
         assert await service.container.engine.media.get(sent[-1].reply.file.media_id) == PNG
@@ -189,7 +202,9 @@ async def test_claim_reply_canned_file_and_hand_back_over_http(service: SupportS
         # Another agent is refused politely.
         async with service.client() as other:
             await login(other, "bob")
-            taken = await other.post(conversation_url(service) + "/claim", data={"csrf": await csrf_of(other)})
+            taken = await other.post(
+                conversation_url(service) + "/claim", data={"csrf": await csrf_of(other)}
+            )
             assert taken.headers["location"].endswith("?error=already_claimed")
 
         await client.post(conversation_url(service) + "/hand-back", data={"csrf": csrf})

@@ -38,7 +38,10 @@ async def test_asking_for_a_human_queues_the_conversation_and_tells_the_expected
 
     replies = await rig.chat.say("人工")
 
-    assert replies == [WAITING, "您目前排在第 1 位，预计约 5 分钟内客服会回复您。在等待时发送“取消”可回到自助办理。"]
+    assert replies == [
+        WAITING,
+        "您目前排在第 1 位，预计约 5 分钟内客服会回复您。在等待时发送“取消”可回到自助办理。",
+    ]
     assert await rig.owner() == Owner.WAITING
     [ticket] = await _tickets(rig)
     assert (ticket.state, ticket.reason, ticket.flow, ticket.step) == (

@@ -13,7 +13,9 @@ from bot.support.settings import SupportSettings
 from tests.engine.transcript import ZH, fill_form
 from tests.support.conftest import DeskRig, desk_settings, make_rig
 
-STILL_WAITING = "抱歉让您久等了，客服仍在忙碌中。您目前排在第 1 位，预计还需约 5 分钟。发送“取消”可回到自助办理。"
+STILL_WAITING = (
+    "抱歉让您久等了，客服仍在忙碌中。您目前排在第 1 位，预计还需约 5 分钟。发送“取消”可回到自助办理。"
+)
 IDLE = "由于长时间没有新消息，本次人工服务已结束，智能助手将继续为您办理。如需人工帮助，请再次发送“人工”。"
 SHANGHAI_WEEKDAYS = {
     "office_days": frozenset({1, 2, 3, 4, 5}),
@@ -91,7 +93,10 @@ async def test_outside_office_hours_the_user_is_told_when_staff_are_back(db_url:
 def test_office_hours_know_when_staff_are_in_and_when_they_return() -> None:
     settings = SupportSettings(**SHANGHAI_WEEKDAYS)  # type: ignore[arg-type]
     hours = OfficeHours(
-        zone=settings.zone, opens=settings.office_opens, closes=settings.office_closes, days=settings.office_days
+        zone=settings.zone,
+        opens=settings.office_opens,
+        closes=settings.office_closes,
+        days=settings.office_days,
     )
     friday_evening = datetime(2026, 11, 27, 10, 30, tzinfo=UTC)  # 18:30 in Shanghai
     monday_morning = datetime(2026, 11, 30, 1, 30, tzinfo=UTC)  # 09:30 in Shanghai

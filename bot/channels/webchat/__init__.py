@@ -145,7 +145,9 @@ class WebChatChannel:
                 limit = f"{self.max_upload_bytes / (1024 * 1024):g} MB"
                 state = await self.store.get(key)
                 locale = (state.state.get("locale") if state else None) or "zh-CN"
-                text = self.engine.catalog.get(locale, "engine.file_too_large", limit=limit, kinds="JPG/PNG/PDF")
+                text = self.engine.catalog.get(
+                    locale, "engine.file_too_large", limit=limit, kinds="JPG/PNG/PDF"
+                )
                 return JSONResponse({"accepted": False, "error": text}, status_code=413)
             stored: FileRef = await self.engine.media.put(
                 data, filename=file.filename or "upload", content_type=sniff(data)
@@ -176,7 +178,10 @@ class WebChatChannel:
             return Response(
                 data,
                 media_type=kind,
-                headers={"Content-Disposition": f'{disposition}; filename="{safe}"', "X-Content-Type-Options": "nosniff"},
+                headers={
+                    "Content-Disposition": f'{disposition}; filename="{safe}"',
+                    "X-Content-Type-Options": "nosniff",
+                },
             )
 
         return router

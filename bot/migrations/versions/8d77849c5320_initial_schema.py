@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 04df4c70fda7
+Revision ID: 8d77849c5320
 Revises: 
-Create Date: 2026-11-28 09:47:30.333599
+Create Date: 2026-11-28 09:48:34.363759
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '04df4c70fda7'
+revision = '8d77849c5320'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -102,6 +102,33 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_event_cursors'))
     )
+    op.create_table('reminder_deliveries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('seal_id', sa.String(length=36), nullable=False),
+    sa.Column('threshold', sa.Integer(), nullable=False),
+    sa.Column('valid_to', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('account_id', sa.String(length=36), nullable=False),
+    sa.Column('seal_kind', sa.String(length=16), nullable=False),
+    sa.Column('seal_name', sa.String(length=200), nullable=False),
+    sa.Column('due_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('channel_key', sa.String(length=300), nullable=True),
+    sa.Column('route', sa.String(length=16), nullable=True),
+    sa.Column('outbox_id', sa.Integer(), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_reminder_deliveries')),
+    sa.UniqueConstraint('seal_id', 'threshold', 'valid_to', name='uq_reminder_deliveries_claim')
+    )
+    with op.batch_alter_table('reminder_deliveries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_reminder_deliveries_account_id'), ['account_id'], unique=False)
+        batch_op.create_index('ix_reminder_deliveries_due', ['status', 'next_attempt_at'], unique=False)
+
     op.create_table('support_audit',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('actor', sa.String(length=80), nullable=False),
@@ -317,6 +344,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_support_audit_action'))
 
     op.drop_table('support_audit')
+    with op.batch_alter_table('reminder_deliveries', schema=None) as batch_op:
+        batch_op.drop_index('ix_reminder_deliveries_due')
+        batch_op.drop_index(batch_op.f('ix_reminder_deliveries_account_id'))
+
+    op.drop_table('reminder_deliveries')
     op.drop_table('event_cursors')
     with op.batch_alter_table('conversations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_conversations_wait_deadline'))

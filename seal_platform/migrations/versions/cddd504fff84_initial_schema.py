@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 52e9c0af7c12
+Revision ID: cddd504fff84
 Revises: 
-Create Date: 2026-11-28 09:47:28.400220
+Create Date: 2026-11-28 09:49:46.577696
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '52e9c0af7c12'
+revision = 'cddd504fff84'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -209,6 +209,7 @@ def upgrade() -> None:
     with op.batch_alter_table('seals', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_seals_account_id'), ['account_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_seals_company_id'), ['company_id'], unique=False)
+        batch_op.create_index('ix_seals_live_valid_to_id', ['valid_to', 'id'], unique=False, postgresql_where=sa.text("status IN ('active', 'locked', 'expired')"), sqlite_where=sa.text("status IN ('active', 'locked', 'expired')"))
         batch_op.create_index(batch_op.f('ix_seals_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_seals_valid_to'), ['valid_to'], unique=False)
 
@@ -332,6 +333,7 @@ def downgrade() -> None:
     with op.batch_alter_table('seals', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_seals_valid_to'))
         batch_op.drop_index(batch_op.f('ix_seals_status'))
+        batch_op.drop_index('ix_seals_live_valid_to_id', postgresql_where=sa.text("status IN ('active', 'locked', 'expired')"), sqlite_where=sa.text("status IN ('active', 'locked', 'expired')"))
         batch_op.drop_index(batch_op.f('ix_seals_company_id'))
         batch_op.drop_index(batch_op.f('ix_seals_account_id'))
 

@@ -28,7 +28,12 @@ class CannedSession(BaseSession):
         super().__init__()
         self.sent = 0
 
-    async def make_request(self, bot: Bot, method: TelegramMethod[Any], timeout: int | None = None) -> Any:
+    async def make_request(
+        self,
+        bot: Bot,
+        method: TelegramMethod[Any],
+        timeout: int | None = None,  # noqa: ASYNC109 - aiogram's signature
+    ) -> Any:
         if isinstance(method, SendMessage):
             self.sent += 1
             return Message(
@@ -46,7 +51,7 @@ class CannedSession(BaseSession):
         self,
         url: str,
         headers: dict[str, Any] | None = None,
-        timeout: int = 30,
+        timeout: int = 30,  # noqa: ASYNC109 - aiogram's signature
         chunk_size: int = 65536,
         raise_for_status: bool = True,
     ) -> AsyncGenerator[bytes, None]:
@@ -90,7 +95,8 @@ def build_router() -> Router:
             await state.set_state(states[index + 1])
             if FIELDS[index + 1] == "confirm":
                 lines = [
-                    f"{n}：{mask(data[n]) if n in ('legal_rep_id', 'phone') else data[n]}" for n in FIELDS[:-1]
+                    f"{n}：{mask(data[n]) if n in ('legal_rep_id', 'phone') else data[n]}"
+                    for n in FIELDS[:-1]
                 ]
                 await message.answer("请核对以下信息：\n" + "\n".join(lines) + "\n回复 1 确认提交")
             else:

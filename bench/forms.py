@@ -34,7 +34,9 @@ async def run_all(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     wanted = set(args.only or ["engine", "ptb", "ptb-pickle", "aiogram"])
     results: dict[str, dict[str, Any]] = {}
     if "engine" in wanted:
-        results["engine (SQLite, durable)"] = await engine_forms.run(user_scripts, concurrency=args.concurrency)
+        results["engine (SQLite, durable)"] = await engine_forms.run(
+            user_scripts, concurrency=args.concurrency
+        )
     if "ptb" in wanted:
         results["PTB ConversationHandler (memory)"] = await ptb_forms.run(
             user_scripts, concurrency=args.concurrency
@@ -59,12 +61,18 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> str:
             raise SystemExit(f"{name}: {r['replies']} replies to {r['messages']} messages: the run is wrong")
         rate = r["messages"] / r["seconds"]
         rates[name] = rate
-        stored = f", {r['bytes_per_conversation']:.0f} B stored/conversation" if "bytes_per_conversation" in r else ""
+        stored = (
+            f", {r['bytes_per_conversation']:.0f} B stored/conversation"
+            if "bytes_per_conversation" in r
+            else ""
+        )
         lines.append(f"{name:45s} {rate:9.0f} msg/s  ({r['seconds']:.2f} s){stored}")
     engine = next((v for k, v in rates.items() if k.startswith("engine")), None)
     if engine is not None:
         extra = results["engine (SQLite, durable)"]
-        lines.append(f"engine SQLite file size per conversation: {extra['file_bytes_per_conversation']:.0f} B")
+        lines.append(
+            f"engine SQLite file size per conversation: {extra['file_bytes_per_conversation']:.0f} B"
+        )
         for name, label in (
             ("PTB ConversationHandler (memory)", "engine / PTB memory"),
             ("PTB + PicklePersistence (flush per update)", "engine / PTB pickle"),

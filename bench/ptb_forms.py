@@ -91,7 +91,7 @@ class CannedRequest(BaseRequest):
         elif endpoint == "sendMessage":
             self.sent += 1
             self._message_id += 1
-            chat_id = int(params["chat_id"])
+            chat_id = int(str(params["chat_id"]))
             result = {
                 "message_id": self._message_id,
                 "date": int(time.time()),
@@ -108,7 +108,8 @@ def _answer_handler(index: int) -> Any:
     field = FIELDS[index]
 
     async def handle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-        assert update.message is not None and update.message.text is not None
+        assert update.message is not None
+        assert update.message.text is not None
         data = context.user_data
         assert data is not None
         try:
@@ -118,7 +119,10 @@ def _answer_handler(index: int) -> Any:
             return index
         following = FIELDS[index + 1]
         if following == "confirm":
-            lines = [f"{name}：{mask(data[name]) if name in ('legal_rep_id', 'phone') else data[name]}" for name in FIELDS[:-1]]
+            lines = [
+                f"{name}：{mask(data[name]) if name in ('legal_rep_id', 'phone') else data[name]}"
+                for name in FIELDS[:-1]
+            ]
             await update.message.reply_text("请核对以下信息：\n" + "\n".join(lines) + "\n回复 1 确认提交")
         else:
             await update.message.reply_text(PROMPTS[following])
@@ -202,5 +206,6 @@ async def run(
     await app.shutdown()
     result: dict[str, Any] = {"messages": len(updates), "replies": request.sent, "seconds": elapsed}
     if pickle_path is not None:
-        result["bytes_per_conversation"] = pickle_path.stat().st_size / len(user_scripts)
+        size = pickle_path.stat().st_size  # noqa: ASYNC240 - after timing
+        result["bytes_per_conversation"] = size / len(user_scripts)
     return result

@@ -17,13 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import PlainTextResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import migrate
+from bot.channels.telegram.channel import TelegramChannel
+from bot.channels.telegram.settings import TelegramSettings
 from bot.channels.terminal import TerminalSender
 from bot.channels.webchat import WebChatChannel
+from bot.channels.wechat.channel import WeChatChannel, passive_window_for
+from bot.channels.wechat.settings import WeChatSettings
 from bot.db import make_engine
 from bot.engine.i18n import Catalog
 from bot.engine.locks import ConversationLocks, DistributedLock, PostgresAdvisoryLock, RedisLock
@@ -35,12 +39,17 @@ from bot.engine.secrets_box import SecretBox
 from bot.engine.store import SqlConversationStore
 from bot.platform_events import PlatformEventConsumer
 from bot.settings import Settings
+from bot.support.service import SupportDesk
+from bot.support.settings import SupportSettings
+from bot.support.wiring import install_support, staff_required
 from handlers import catalogue
 from handlers.services import HandlerServices
 from platform_client.client import PlatformClient
+from scheduler.console import reminders_console_router
 from scheduler.deliveries import DeliveryStore
-from scheduler.jobs import build_scheduler, service_duties
+from scheduler.jobs import TimedDuty, build_scheduler, service_duties
 from scheduler.metrics import MetricsRegistry
+from scheduler.preview import PreviewLine, preview_reminders
 from scheduler.reminders import ReminderJob
 from scheduler.settings import SchedulerSettings
 
@@ -65,9 +74,14 @@ class Container:
     deliveries: DeliveryStore | None = None
     metrics: MetricsRegistry = field(default_factory=MetricsRegistry)
     scheduler: Any = None
+    support: SupportDesk | None = None
+    # WeChat / Telegram, when enabled by their settings
+    channels: list[Any] = field(default_factory=list)
     closers: list[Callable[[], Any]] = field(default_factory=list)
 
     async def start(self) -> None:
+        for channel in self.channels:
+            await channel.initialize()
         await self.dispatcher.start()
         await self.events.start()
         if self.reminders is not None:
@@ -79,6 +93,14 @@ class Container:
                 platform=self.platform.reminders,
                 reminders=self.reminders,
             )
+            if self.support is not None:
+                desk = self.support
+
+                async def support_timeouts() -> float:
+                    report = await desk.check_timeouts()
+                    return float(len(report.escalated) + len(report.handed_back))
+
+                duties.append(TimedDuty("support_timeouts", 30.0, support_timeouts))
             self.scheduler = build_scheduler(duties, self.metrics)
             self.scheduler.start()
 
@@ -88,6 +110,8 @@ class Container:
             self.scheduler = None
         await self.events.stop()
         await self.dispatcher.stop()
+        for channel in self.channels:
+            await channel.shutdown()
         await self.platform.shutdown()
         for close in reversed(self.closers):
             result = close()
@@ -166,20 +190,34 @@ async def build_container(
         else None,
     )
     hooks = EngineHooks(event_handlers=catalogue.event_handlers())
+    wechat_settings, telegram_settings = WeChatSettings(), TelegramSettings()
+    media = LocalMediaStore(settings.data_dir / "media")
     engine = Engine(
         store=store,
         flows=catalogue.flows(),
         catalog=Catalog([ENGINE_LOCALES, catalogue.LOCALES]),
         box=SecretBox(settings.secret_key.get_secret_value()),
-        media=LocalMediaStore(settings.data_dir / "media"),
+        media=media,
         services=handler_services,
         locks=ConversationLocks(_distributed_lock(settings, db)),
         clock=clock,
         home=catalogue.home(),
         hooks=hooks,
+        passive_windows=[passive_window_for(wechat_settings)] if wechat_settings.enabled else [],
     )
     webchat = WebChatChannel(engine=engine, store=store, max_upload_bytes=settings.max_upload_bytes)
     senders: dict[str, ChannelSender] = {"web": webchat.sender, "terminal": TerminalSender()}
+    channels: list[Any] = []
+    if wechat_settings.enabled:
+        channels.append(
+            WeChatChannel(settings=wechat_settings, engine=engine, store=store, media=media, clock=clock)
+        )
+    if telegram_settings.enabled:
+        channels.append(
+            TelegramChannel(settings=telegram_settings, engine=engine, store=store, media=media, clock=clock)
+        )
+    for channel in channels:
+        senders[channel.sender.channel] = channel.sender
     senders.update(extra_senders or {})
     dispatcher = OutboxDispatcher(store, senders, clock)
     hooks.after_commit.append(dispatcher.kick)
@@ -195,6 +233,7 @@ async def build_container(
         webchat=webchat,
         platform_app=platform_app,
         platform_services=platform_services,
+        channels=channels,
     )
     container.deliveries = DeliveryStore(db)
     container.reminders = ReminderJob(
@@ -205,12 +244,41 @@ async def build_container(
         clock=clock,
         metrics=container.metrics,
     )
+    telegram = next((c for c in channels if isinstance(c, TelegramChannel)), None)
+    wechat = next((c for c in channels if isinstance(c, WeChatChannel)), None)
+    container.support = install_support(
+        container,
+        SupportSettings(),
+        telegram_bot=telegram.bot if telegram else None,
+        wechat_quota=wechat.quota if wechat else None,
+    )
+    if telegram is not None and container.support.telegram is not None:
+        telegram.processor.staff_desk = container.support.telegram
     if platform_services is not None:
         notifier = platform_services.extra.get("event_notifier")
         if notifier is not None:
             notifier.subscribe(events.wake)
         container.closers.append(platform_services.db.dispose)
     return container
+
+
+def _reminders_page(container: Container) -> APIRouter:
+    """The staff view of upcoming and sent reminders (behind the support login)."""
+    assert container.reminders is not None
+    assert container.deliveries is not None
+    job, deliveries = container.reminders, container.deliveries
+
+    async def forecast(days: float) -> list[PreviewLine]:
+        return await preview_reminders(
+            platform=container.platform.reminders,
+            store=container.store,
+            deliveries=deliveries,
+            settings=job.settings,
+            now=container.engine.clock.now(),
+            days=days,
+        )
+
+    return reminders_console_router(deliveries, forecast, zone=job.settings.default_timezone)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -223,6 +291,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         container = await build_container(settings)
         app.state.container = container
         container.webchat.attach(app)
+        for channel in container.channels:
+            app.include_router(channel.router)
+        if container.support is not None and container.support.router is not None:
+            app.include_router(container.support.router)
+            app.include_router(
+                _reminders_page(container), dependencies=[Depends(staff_required(container.support))]
+            )
         if container.platform_app is not None:
             app.mount("/platform", container.platform_app)
         await container.start()

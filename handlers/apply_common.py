@@ -22,8 +22,8 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
-from datetime import timedelta, timezone
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from bot.engine.context import Ctx
@@ -37,9 +37,11 @@ from bot.engine.flow import (
     Flow,
     GoTo,
     Invalid,
+    OptionSource,
     Outcome,
     StartFlow,
     Step,
+    StepResult,
     Summary,
     Upload,
 )
@@ -76,10 +78,19 @@ UPLOAD_ROLES: dict[str, str] = {
     "form_personal": "impression_form_personal",
 }
 
+# The seals each new-seal order type makes.
+SEAL_KINDS_OF: dict[str, tuple[SealKind, ...]] = {
+    "enterprise_seal": ("enterprise",),
+    "personal_seal": ("personal",),
+    "bundle": ("enterprise", "personal"),
+}
+
 COMPANY_FIELDS = ("company_name", "uscc", "legal_rep_name", "legal_rep_id")
 ADDRESS_FIELDS = ("recipient", "recipient_phone", "region", "street")
 # Answers carried to the other seal's application when it is offered after payment.
 CARRIED_FIELDS = (*COMPANY_FIELDS, "contact_phone", *ADDRESS_FIELDS)
+
+StepCode = Callable[[Ctx], StepResult]  # what an Action runs
 
 ORDER_ID = "order_id"  # answers[ORDER_ID]: the draft (then submitted) order of this run
 DOC_PREFIX = "_doc."  # answers["_doc.<upload step>"]: the platform document id of that scan
@@ -141,7 +152,7 @@ def short_id(order_id: str) -> str:
     return order_id[:8].upper()
 
 
-def local_time(ctx: Ctx, moment: Any) -> str:
+def local_time(ctx: Ctx, moment: datetime) -> str:
     return str(moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M"))
 
 
@@ -277,12 +288,10 @@ def order_type(kind: SealKind, answers: Answers) -> str:
 
 
 def seal_kinds(order_type_name: str) -> tuple[SealKind, ...]:
-    return {"enterprise_seal": ("enterprise",), "personal_seal": ("personal",)}.get(
-        order_type_name, ("enterprise", "personal")
-    )
+    return SEAL_KINDS_OF.get(order_type_name, ("enterprise", "personal"))
 
 
-def years_options(kind: SealKind) -> Any:
+def years_options(kind: SealKind) -> OptionSource:
     async def options(ctx: Ctx) -> Sequence[Option]:
         prices = await services(ctx).platform.orders.prices()
         kinds = seal_kinds(order_type(kind, ctx.answers))
@@ -307,7 +316,7 @@ def company_body(ctx: Ctx) -> dict[str, str]:
     }
 
 
-def make_draft(kind: SealKind) -> Any:
+def make_draft(kind: SealKind) -> StepCode:
     async def run(ctx: Ctx) -> Outcome | None:
         """Create the draft the impression form is printed for, or bring the existing one up to
         date. A changed order type (bundle or not) needs a new order: the old draft is dropped."""
@@ -318,7 +327,9 @@ def make_draft(kind: SealKind) -> Any:
             existing = await _current_draft(ctx)
             if existing is not None and existing.type == wanted:
                 if existing.years != years or ctx.get(DRAFT_PRINT) != _company_fingerprint(ctx):
-                    await orders.update(token(ctx), existing.id, {"company": company_body(ctx), "years": years})
+                    await orders.update(
+                        token(ctx), existing.id, {"company": company_body(ctx), "years": years}
+                    )
                 ctx.set(DRAFT_PRINT, _company_fingerprint(ctx))
                 return None
             if existing is not None:
@@ -384,7 +395,7 @@ def _form_fingerprint(ctx: Ctx, kinds: Sequence[str]) -> str:
     return _fingerprint({**company_body(ctx), "kinds": list(kinds), "order": ctx.get(ORDER_ID)})
 
 
-def send_forms(kind: SealKind) -> Any:
+def send_forms(kind: SealKind) -> StepCode:
     async def run(ctx: Ctx) -> Outcome | None:
         """Send the pre-filled 印模采集表 of each seal of the order, unless the same ones were sent
         already; new forms make any stamped scan of the old ones void."""
@@ -411,7 +422,9 @@ def send_forms(kind: SealKind) -> Any:
                 ctx.say_text(explain(ctx, exc))
                 return Finish()
             file = await ctx.media.put(
-                pdf, filename=f"impression-form-{seal_kind}-{short_id(order_id)}.pdf", content_type="application/pdf"
+                pdf,
+                filename=f"impression-form-{seal_kind}-{short_id(order_id)}.pdf",
+                content_type="application/pdf",
             )
             ctx.document(file, caption=ctx.t(f"apply.form_caption_{seal_kind}"))
         ctx.say("apply.form_instructions")
@@ -452,7 +465,7 @@ def upload_steps_of(order_type_name: str) -> tuple[str, ...]:
     return tuple(steps)
 
 
-def submit(kind: SealKind) -> Any:
+def submit(kind: SealKind) -> StepCode:
     async def run(ctx: Ctx) -> Outcome | None:
         """Attach scans and address to the draft and submit it for payment, once: a repeated run
         (redelivery, retry after a crash) finds the order submitted and goes on to payment."""
@@ -511,7 +524,7 @@ def carried(ctx: Ctx) -> dict[str, Any]:
     return {name: ctx.get(name) for name in CARRIED_FIELDS if ctx.get(name) is not None}
 
 
-def offer_other(kind: SealKind) -> Any:
+def offer_other(kind: SealKind) -> StepCode:
     other = "personal" if kind == "enterprise" else "enterprise"
 
     async def run(ctx: Ctx) -> Outcome | None:
@@ -539,11 +552,11 @@ def _wants_other(kind: SealKind) -> Condition:
 # ---- the flow -------------------------------------------------------------------------------------
 
 
-def _upload(name: str, prompt: str, label: str, when: Any = None) -> tuple[Step, ...]:
+def _upload(name: str, prompt: str, label: str, when: Condition | None = None) -> tuple[Step, ...]:
     return (Upload(name, prompt=prompt, label=label, when=when), _when(store_scan(name), when))
 
 
-def _when(action: Action, when: Any) -> Action:
+def _when(action: Action, when: Condition | None) -> Action:
     return Action(action.name, run=action.run, when=when, depends_on=action.dependencies)
 
 
@@ -553,7 +566,7 @@ def application_flow(kind: SealKind) -> Flow:
     # helpers, and this is the one place the applications need it back.
     from handlers.payment import is_paid, payment_steps
 
-    def makes(seal: SealKind) -> Any:
+    def makes(seal: SealKind) -> Condition:
         return lambda answers: seal in seal_kinds(order_type(kind, answers))
 
     steps: list[Step] = [Action("realname_gate", run=realname_gate)]
@@ -619,7 +632,9 @@ def application_flow(kind: SealKind) -> Flow:
         ),
         Action("sync_years", run=sync_years, depends_on=("years",)),
         Action("forms", run=send_forms(kind), depends_on=("draft",)),
-        *_upload("form_enterprise", "apply.ask_form_enterprise", "apply.form_enterprise", when=makes("enterprise")),
+        *_upload(
+            "form_enterprise", "apply.ask_form_enterprise", "apply.form_enterprise", when=makes("enterprise")
+        ),
         *_upload("form_personal", "apply.ask_form_personal", "apply.form_personal", when=makes("personal")),
         Field(
             "recipient",

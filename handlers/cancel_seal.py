@@ -15,7 +15,6 @@ from bot.engine.flow import Action, Choice, Field, Finish, Flow, GoTo, Outcome
 from bot.engine.messages import Option
 from handlers.accounts import masked_phone, parse_code
 from handlers.my_seals import chosen_seal, local_date, on_platform_error, seal_line, seal_steps
-from handlers.platform_errors import explain
 from handlers.services import services, token
 from platform_client.errors import PlatformClientError, RateLimited
 
@@ -57,8 +56,10 @@ async def send_code(ctx: Ctx) -> Outcome | None:
     try:
         await services(ctx).platform.accounts.send_sms_code(session.phone, "cancel_seal", token=token(ctx))
     except RateLimited as exc:
-        ctx.say_text(explain(ctx, exc))
-        return None  # the code sent moments ago still works
+        # a code went out moments ago: it may still work; if not, any answer after the wait
+        # comes back here and sends a new one
+        ctx.say("cancel.resend_wait", seconds=int(exc.retry_after or exc.details.get("retry_after", 60)))
+        return None
     except PlatformClientError as exc:
         return await on_platform_error(ctx, exc)
     ctx.say("cancel.code_sent", phone=masked_phone(session.phone))

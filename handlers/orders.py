@@ -249,7 +249,11 @@ async def on_paid(ctx: Ctx, event: ExternalEvent) -> None:
 
 
 async def on_under_review(ctx: Ctx, event: ExternalEvent) -> None:
-    key = "orders.push_resubmitted_review" if event.data.get("from") == "resubmitted" else "orders.push_under_review"
+    key = (
+        "orders.push_resubmitted_review"
+        if event.data.get("from") == "resubmitted"
+        else "orders.push_under_review"
+    )
     ctx.say(key, order=short_id(_order_id(event)), process=_process(ctx, event))
 
 
@@ -288,7 +292,9 @@ async def on_in_production(ctx: Ctx, event: ExternalEvent) -> None:
 
 async def on_shipped(ctx: Ctx, event: ExternalEvent) -> None:
     waybill = str(event.data.get("waybill", ""))
-    ctx.say("orders.push_shipped", order=short_id(_order_id(event)), process=_process(ctx, event), waybill=waybill)
+    ctx.say(
+        "orders.push_shipped", order=short_id(_order_id(event)), process=_process(ctx, event), waybill=waybill
+    )
     url = event.data.get("tracking_url")
     if url:
         ctx.link(str(url), ctx.t("orders.track", waybill=waybill))

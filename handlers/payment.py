@@ -129,7 +129,9 @@ def payment_steps(
                 _announce_paid(ctx, name, order, order.id, None)
                 return Next()
             if order.status != "awaiting_payment":
-                ctx.say("payment.not_payable", order=short_id(order.id), status=status_words(ctx, order.status))
+                ctx.say(
+                    "payment.not_payable", order=short_id(order.id), status=status_words(ctx, order.status)
+                )
                 return Finish()
             payment = await orders.start_payment(token(ctx), order.id)
         except NotAuthenticated:
@@ -147,11 +149,15 @@ def payment_steps(
                 deadline=local_time(ctx, order.payment_deadline),
             )
         else:
-            ctx.say("payment.how_to_pay_no_deadline", order=short_id(order.id), amount=money(payment.amount_fen))
+            ctx.say(
+                "payment.how_to_pay_no_deadline", order=short_id(order.id), amount=money(payment.amount_fen)
+            )
         if payment.code_url:
             ctx.link(payment.code_url, ctx.t("payment.link_caption", amount=money(payment.amount_fen)))
             qr = await ctx.media.put(
-                await qr_png(payment.code_url), filename=f"pay-{short_id(order.id)}.png", content_type="image/png"
+                await qr_png(payment.code_url),
+                filename=f"pay-{short_id(order.id)}.png",
+                content_type="image/png",
             )
             ctx.image(qr, caption=ctx.t("payment.qr_caption"))
         return None

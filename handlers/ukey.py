@@ -299,6 +299,7 @@ async def job_event(ctx: Ctx, event: ExternalEvent) -> Outcome | None:
         return Stay()
     if kind == "job_failed":
         _say_failure(ctx, data)
+        await _offer_next(ctx)
         return Stay()
     if kind == "job_succeeded":
         ctx.set("result", dict(data.get("data") or {}))
@@ -352,6 +353,17 @@ async def job_option(ctx: Ctx, value: str) -> Outcome | None:
         ctx.say("ukey.pin_on_pc")
         return Stay()
     return None
+
+
+async def _offer_next(ctx: Ctx) -> None:
+    """The wait's buttons under a pushed failure (a push does not repeat the wait's prompt), scoped
+    to this run's job step as the engine scopes the buttons of a prompt."""
+    assert ctx.flow is not None
+    prefix = f"{ctx.run.run_id}.{ctx.flow.index('job')}."
+    options = [o if o.token.startswith("@") else Option(prefix + o.token, o.label) for o in await job_options(ctx)]
+    options.append(ctx.option("@menu", "engine.nav_menu"))
+    ctx.state.last_menu = [o.token for o in options]
+    ctx.say("ukey.what_next", options=options)
 
 
 def _warn_if_pin(ctx: Ctx, text: str) -> bool:

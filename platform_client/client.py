@@ -19,6 +19,7 @@ from platform_client.orders import OrdersAPI
 from platform_client.reminders import RemindersAPI
 from platform_client.seals import SealsAPI
 from platform_client.staff import StaffAPI
+from platform_client.staff_sessions import StaffSessionsAPI
 
 ApiT = TypeVar("ApiT", bound=SubAPI)
 
@@ -56,3 +57,4 @@ class PlatformClient(PlatformTransportClient):
     invoices = mount(InvoicesAPI)
     staff = mount(StaffAPI)
     reminders = mount(RemindersAPI)
+    staff_sessions = mount(StaffSessionsAPI)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING
+
+from fastapi import HTTPException, Request
 
 from bot.engine.runtime import Engine
 from bot.support.service import SupportDesk
@@ -13,6 +17,7 @@ if TYPE_CHECKING:
 
     from bot.app import Container
     from bot.channels.wechat.quota import CustomerServiceQuota
+    from bot.support.auth import ConsoleSession
 
 
 def attach_hooks(engine: Engine, desk: SupportDesk) -> None:
@@ -60,3 +65,20 @@ def install_support(
         secure_cookies=settings.cookie_secure,
     )
     return desk
+
+
+def staff_required(desk: SupportDesk) -> Callable[[Request], Awaitable[ConsoleSession]]:
+    """A FastAPI dependency admitting only a logged-in support session, for staff pages that
+    other packages contribute (the reminders view); others are sent to the login page."""
+    from bot.support.auth import ConsoleSessions
+    from bot.support.router import SESSION_COOKIE
+
+    sessions = ConsoleSessions(desk.sessions, lifetime=timedelta(hours=desk.settings.session_hours))
+
+    async def dependency(request: Request) -> ConsoleSession:
+        session = await sessions.find(request.cookies.get(SESSION_COOKIE), desk.now())
+        if session is None:
+            raise HTTPException(status_code=303, headers={"Location": "/support/login"})
+        return session
+
+    return dependency

@@ -61,12 +61,18 @@ async def test_a_new_conversation_loads_empty(store: SqlConversationStore) -> No
 
 
 async def test_commit_then_load_returns_the_state_and_the_next_version(store: SqlConversationStore) -> None:
-    await store.commit(A, await store.load(A, None), change(state={"step": "name", "answers": {"名": "张三"}}), T0)
+    await store.commit(
+        A, await store.load(A, None), change(state={"step": "name", "answers": {"名": "张三"}}), T0
+    )
     first = await store.load(A, None)
     assert (first.version, first.state) == (1, {"step": "name", "answers": {"名": "张三"}})
     await store.commit(A, first, change(state={"step": "kind"}), T0)
     second = await store.load(A, None)
-    assert (second.version, second.state, second.conversation_id) == (2, {"step": "kind"}, first.conversation_id)
+    assert (second.version, second.state, second.conversation_id) == (
+        2,
+        {"step": "kind"},
+        first.conversation_id,
+    )
 
 
 async def test_a_commit_from_a_stale_read_is_a_version_conflict(store: SqlConversationStore) -> None:
@@ -105,7 +111,9 @@ async def test_concurrent_commits_from_one_read_let_exactly_one_win(store: SqlCo
 # ---- receipts -------------------------------------------------------------------------------------
 
 
-async def test_a_receipt_makes_the_same_delivery_a_duplicate_with_its_replies(store: SqlConversationStore) -> None:
+async def test_a_receipt_makes_the_same_delivery_a_duplicate_with_its_replies(
+    store: SqlConversationStore,
+) -> None:
     ids = await put(store, A, "one", "two", message_id="upd-1")
     snapshot = await store.load(A, "upd-1")
     assert snapshot.duplicate_of == tuple(ids)
@@ -179,7 +187,9 @@ async def test_concurrent_claims_never_hand_out_one_message_twice(store: SqlConv
     assert len(ids) == len(set(ids)) == 3
 
 
-async def test_an_expired_lease_lets_another_worker_take_the_message_over(store: SqlConversationStore) -> None:
+async def test_an_expired_lease_lets_another_worker_take_the_message_over(
+    store: SqlConversationStore,
+) -> None:
     (a1, _a2) = await put(store, A, "a1", "a2")
     assert [m.outbox_id for m in await store.claim_due(T0, limit=10, lease=LEASE)] == [a1]
     assert await store.claim_due(T0 + timedelta(seconds=59), limit=10, lease=LEASE) == []
@@ -191,12 +201,18 @@ async def test_a_message_not_yet_due_holds_back_the_later_ones(store: SqlConvers
     held = await put(store, A, "passive window", not_before=T0 + timedelta(seconds=5))
     later = await put(store, A, "later")
     assert await store.claim_due(T0, limit=10, lease=LEASE) == []
-    assert [m.outbox_id for m in await store.claim_due(T0 + timedelta(seconds=5), limit=10, lease=LEASE)] == held
+    assert [
+        m.outbox_id for m in await store.claim_due(T0 + timedelta(seconds=5), limit=10, lease=LEASE)
+    ] == held
     await store.mark_sent(held[0], T0)
-    assert [m.outbox_id for m in await store.claim_due(T0 + timedelta(seconds=5), limit=10, lease=LEASE)] == later
+    assert [
+        m.outbox_id for m in await store.claim_due(T0 + timedelta(seconds=5), limit=10, lease=LEASE)
+    ] == later
 
 
-async def test_mark_retry_returns_the_message_when_due_with_the_next_attempt(store: SqlConversationStore) -> None:
+async def test_mark_retry_returns_the_message_when_due_with_the_next_attempt(
+    store: SqlConversationStore,
+) -> None:
     (a1,) = await put(store, A, "a1")
     await store.claim_due(T0, limit=10, lease=LEASE)
     await store.mark_retry(a1, T0 + timedelta(seconds=30), "timeout")
@@ -216,7 +232,9 @@ async def test_mark_final_takes_the_message_out_for_good(store: SqlConversationS
     assert [m.outbox_id for m in await store.delivered(A, 0, 10)] == [a2]
 
 
-async def test_claim_passive_never_returns_a_message_the_dispatcher_claimed(store: SqlConversationStore) -> None:
+async def test_claim_passive_never_returns_a_message_the_dispatcher_claimed(
+    store: SqlConversationStore,
+) -> None:
     a1, a2 = await put(store, A, "a1", "a2")
     claimed = await store.claim_due(T0, limit=10, lease=LEASE)
     assert [m.outbox_id for m in claimed] == [a1]
@@ -286,7 +304,12 @@ async def test_owner_and_row_reflect_the_last_commit(store: SqlConversationStore
     assert await store.owner_of(A) == "staff:alice"
     row = await store.get(A)
     assert row is not None
-    assert (row.key, row.owner, row.platform_account_id, row.last_inbound_at) == (A, "staff:alice", "acc-1", T0)
+    assert (row.key, row.owner, row.platform_account_id, row.last_inbound_at) == (
+        A,
+        "staff:alice",
+        "acc-1",
+        T0,
+    )
 
 
 async def test_due_waits_are_the_passed_deadlines_earliest_first(store: SqlConversationStore) -> None:

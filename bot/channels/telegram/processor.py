@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Protocol
 
 from telegram import Bot, Update
 from telegram.error import TelegramError
@@ -20,6 +20,13 @@ from bot.engine.media import sniff
 from bot.engine.messages import Inbound
 from bot.engine.ports import MediaStore
 from bot.engine.runtime import Engine
+
+
+class StaffGroupDesk(Protocol):
+    """The support desk's side of the staff group (``bot.support.telegram_desk``)."""
+
+    async def handle_group_update(self, update: Update) -> bool: ...
+
 
 log = logging.getLogger("sealbot.telegram")
 
@@ -62,6 +69,9 @@ class UpdateProcessor:
         self.notices = notices
         self.settings = settings
         self.recent = RecentUpdates()
+        # The support desk's staff supergroup, when one is configured (set by the composition
+        # root): its updates are staff replies, not a user's messages to the bot.
+        self.staff_desk: StaffGroupDesk | None = None
 
     @property
     def account(self) -> str:
@@ -80,6 +90,9 @@ class UpdateProcessor:
             log.warning("update %s does not parse; ignored", update_id)
             self.recent.add(update_id)
             return "ignored"
+        if self.staff_desk is not None and await self.staff_desk.handle_group_update(update):
+            self.recent.add(update_id)
+            return "desk"
         decision = decide(update, self.account)
         if isinstance(decision, ForEngine):
             await self._for_engine(decision)

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 8d77849c5320
+Revision ID: c9f1f03f3228
 Revises: 
-Create Date: 2026-11-28 09:48:34.363759
+Create Date: 2026-11-28 09:56:22.583969
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '8d77849c5320'
+revision = 'c9f1f03f3228'
 down_revision = None
 branch_labels = None
 depends_on = None

@@ -1,0 +1,235 @@
+"""Invoice (开发票, manual 1.3.1): pick a paid order, give the invoice title, tax number and email,
+confirm; the e-invoice PDF arrives in the chat when finance issues it (``invoice.issued``).
+
+Title, tax number and email are remembered in the conversation's memory and offered next time
+with one tap. ``@go:invoice:<order id>`` (from My orders) skips the choice of the order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from bot.engine.context import Ctx
+from bot.engine.flow import Action, Choice, Field, Finish, Flow, Invalid, Outcome, Summary
+from bot.engine.messages import ExternalEvent, Option
+from handlers.apply_common import explain, money, session_lost, short_id, type_words
+from handlers.checks import platform_check
+from handlers.menu import MenuItem
+from handlers.payment import PAID_STATUSES
+from handlers.services import services, token
+from platform_client.errors import InvalidInput, NotAuthenticated, PlatformClientError
+
+REMEMBERED = "invoice_details"  # memory[REMEMBERED]: the title, tax number and email used last
+NO_TAX_NUMBER = "none"
+NO_TAX_WORDS = frozenset({"无", "没有", "个人", "none", "no", "-", "n/a", NO_TAX_NUMBER})
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+check_credit_code = platform_check("credit_code", "checks.invalid_credit_code")
+
+
+async def load(ctx: Ctx) -> Outcome | None:
+    """The paid orders without an invoice; a preselected one (``_arg``) must be among them."""
+    try:
+        orders = await services(ctx).platform.orders.list_orders(token(ctx))
+        invoiced = {i.order_id for i in await services(ctx).platform.invoices.list_invoices(token(ctx))}
+    except NotAuthenticated:
+        return session_lost(ctx)
+    except PlatformClientError as exc:
+        ctx.say_text(explain(ctx, exc))
+        return Finish()
+    open_orders = [
+        o for o in orders if o.status in PAID_STATUSES and o.amount_fen > 0 and o.id not in invoiced
+    ]
+    if not open_orders:
+        ctx.say("invoice.none")
+        return Finish()
+    choices = [
+        [
+            o.id,
+            ctx.t(
+                "invoice.order_item",
+                order=short_id(o.id),
+                process=type_words(ctx, o.type),
+                amount=money(o.amount_fen),
+            ),
+        ]
+        for o in open_orders
+    ]
+    ctx.set("_orders", choices)
+    wanted = ctx.get("_arg")
+    if wanted:
+        picked = next((c for c in choices if c[0] == wanted), None)
+        if picked is None:
+            ctx.say("invoice.not_this_order", order=short_id(str(wanted)))
+        else:
+            ctx.set("order", picked[0])
+            ctx.set("_label.order", picked[1])
+    return None
+
+
+async def order_options(ctx: Ctx) -> Sequence[Option]:
+    return [Option(order_id, label) for order_id, label in ctx.get("_orders", [])]
+
+
+def _remembered(ctx: Ctx) -> dict[str, Any]:
+    value = ctx.memory.get(REMEMBERED)
+    return dict(value) if isinstance(value, dict) else {}
+
+
+async def title_suggestions(ctx: Ctx) -> Sequence[Option]:
+    title = _remembered(ctx).get("title")
+    return [Option(str(title), str(title))] if title else []
+
+
+def parse_title(text: str) -> str:
+    title = " ".join(text.split())
+    if not 2 <= len(title) <= 100:
+        raise Invalid("invoice.title_invalid")
+    return title
+
+
+async def tax_suggestions(ctx: Ctx) -> Sequence[Option]:
+    options = []
+    remembered = _remembered(ctx).get("tax_number")
+    if remembered:
+        options.append(Option(str(remembered), str(remembered)))
+    options.append(Option(NO_TAX_NUMBER, ctx.t("invoice.no_tax_number")))
+    return options
+
+
+async def check_tax_number(ctx: Ctx, value: Any) -> str:
+    """A company's tax number is its unified social credit code; a person has none."""
+    if str(value).strip().lower() in NO_TAX_WORDS:
+        return ""
+    return await check_credit_code(ctx, value)
+
+
+def show_tax_number(value: Any) -> str:
+    return str(value) if value else "—"
+
+
+async def email_suggestions(ctx: Ctx) -> Sequence[Option]:
+    email = _remembered(ctx).get("email")
+    return [Option(str(email), str(email))] if email else []
+
+
+def parse_email(text: str) -> str:
+    email = text.strip()
+    if not EMAIL.fullmatch(email) or len(email) > 200:
+        raise Invalid("invoice.email_invalid")
+    return email
+
+
+async def request(ctx: Ctx) -> Outcome | None:
+    details = {
+        "title": ctx.get("title"),
+        "tax_number": ctx.get("tax_number") or None,
+        "email": ctx.get("email"),
+    }
+    try:
+        invoice = await services(ctx).platform.invoices.request(
+            token(ctx),
+            ctx.get("order"),
+            title=details["title"],
+            email=details["email"],
+            tax_number=details["tax_number"],
+        )
+    except NotAuthenticated:
+        return session_lost(ctx)
+    except InvalidInput as exc:
+        ctx.say_text(explain(ctx, exc))
+        return Finish()
+    except PlatformClientError as exc:
+        ctx.say_text(explain(ctx, exc))
+        return Finish()
+    ctx.memory[REMEMBERED] = details
+    ctx.say(
+        "invoice.requested",
+        order=short_id(invoice.order_id),
+        amount=money(invoice.amount_fen),
+        email=invoice.email,
+    )
+    return None
+
+
+INVOICE = Flow(
+    name="invoice",
+    version=1,
+    title="invoice.title",
+    help="invoice.help",
+    requires_login=True,
+    steps=(
+        Action("load", run=load),
+        Choice("order", prompt="invoice.ask_order", label="invoice.order", options=order_options),
+        Field(
+            "title",
+            prompt="invoice.ask_title",
+            label="invoice.invoice_title",
+            parse=parse_title,
+            suggestions=title_suggestions,
+            max_length=100,
+        ),
+        Field(
+            "tax_number",
+            prompt="invoice.ask_tax_number",
+            label="invoice.tax_number",
+            check=check_tax_number,
+            display=show_tax_number,
+            suggestions=tax_suggestions,
+            max_length=40,
+        ),
+        Field(
+            "email",
+            prompt="invoice.ask_email",
+            label="invoice.email",
+            parse=parse_email,
+            suggestions=email_suggestions,
+            max_length=200,
+        ),
+        Summary("confirm", title="invoice.summary_title"),
+        Action("request", run=request, depends_on=("order", "title", "tax_number", "email")),
+    ),
+)
+
+
+async def on_issued(ctx: Ctx, event: ExternalEvent) -> None:
+    """The e-invoice is issued: fetch the PDF and send it as a file."""
+    invoice_id = str(event.data.get("invoice_id", ""))
+    order = short_id(str(event.data.get("order_id", "")))
+    number = str(event.data.get("invoice_number", ""))
+    if ctx.session is None:
+        ctx.say("invoice.issued_log_in", order=order, number=number)
+        return
+    try:
+        pdf = await services(ctx).platform.invoices.pdf(token(ctx), invoice_id)
+    except PlatformClientError:
+        ctx.say("invoice.issued_no_file", order=order, number=number)
+        return
+    file = await ctx.media.put(
+        pdf, filename=f"invoice-{number or invoice_id[:8]}.pdf", content_type="application/pdf"
+    )
+    ctx.say("invoice.issued", order=order, number=number)
+    ctx.document(file, caption=ctx.t("invoice.file_caption", number=number))
+
+
+FLOWS = (INVOICE,)
+
+MENU = (MenuItem("invoice", "invoice.title", visible=lambda ctx: ctx.logged_in, order=35),)
+
+INTENTS = {
+    "invoice": (
+        "开发票",
+        "开票",
+        "申请发票",
+        "要发票",
+        "电子发票",
+        "invoice",
+        "get an invoice",
+        "request an invoice",
+        "fapiao",
+    ),
+}
+
+EVENT_HANDLERS = {"invoice.issued": on_issued}

@@ -1,0 +1,184 @@
+"""What the seal-process tests need around a chat: an applicant logged in from the chat, an
+active seal made by the platform's own staff steps, payments through the sandbox page, and a
+seal's expiry or key moved to where a test wants it."""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+from PIL import Image
+from sqlalchemy import update
+
+from seal_platform.accounts import field_cipher
+from seal_platform.order_rules import SO_PIN_CONTEXT
+from seal_platform.seals import Seal
+from seal_platform.staff import StaffRole, create_staff_user
+from tests.conversations.conftest import Service
+
+PASSWORD = "seal2024ok"
+ID_NUMBER = "11010519491231002X"
+STAFF_PASSWORD = "staff-password-1"
+COMPANY = {
+    "name": "北京示例科技有限公司",
+    "uscc": "91110000600037341L",
+    "legal_rep_name": "李四",
+    "legal_rep_id": ID_NUMBER,
+}
+ADDRESS = {
+    "recipient": "王五",
+    "phone": "13800138000",
+    "province": "广东省",
+    "city": "广州市",
+    "district": "天河区",
+    "address": "天河路 100 号 20 楼",
+}
+
+
+def png_bytes() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (60, 40), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def joined(texts: list[str]) -> str:
+    return "\n".join(texts)
+
+
+@dataclass
+class Applicant:
+    user: str
+    phone: str
+    token: str
+    account_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-Account-Token": self.token}
+
+
+class SealWorld:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.chat = service.chat
+        container = service.container
+        self.platform_services = container.platform_services
+        self.api = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=container.platform_app),
+            base_url="http://platform.test",
+            headers={"Authorization": f"Bearer {container.settings.platform_service_key.get_secret_value()}"},
+        )
+        self._staff: dict[str, str] | None = None
+
+    async def close(self) -> None:
+        await self.api.aclose()
+
+    # ---- the applicant -------------------------------------------------------------------------
+
+    async def applicant(self, *, user: str = "u1", phone: str = "13800138000", lang: str = "zh") -> Applicant:
+        """Registered and real-name verified on the platform, then logged in from the chat."""
+        platform = self.service.container.platform
+        await platform.accounts.send_sms_code(phone, "register")
+        registration = await platform.accounts.register(phone, self.service.sms_code(phone, "register"), PASSWORD)
+        token = registration.session.token
+        await platform.accounts.verify_realname(token, name="李四", id_number=ID_NUMBER)
+        english = lang == "en"
+        await self.chat.say("log in" if english else "登录", user=user, lang="en" if english else None)
+        await self.chat.say(phone, user=user)
+        await self.chat.tap("password" if english else "密码", user=user)
+        answer = await self.chat.say(PASSWORD, user=user)
+        assert "138****" in joined(answer), answer
+        row = await self.service.container.store.get(self.chat.key(user))
+        assert row is not None
+        assert row.platform_account_id is not None
+        return Applicant(user, phone, token, row.platform_account_id)
+
+    # ---- staff and payments ---------------------------------------------------------------------
+
+    async def staff(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        if self._staff is None:
+            async with self.platform_services.db.session() as session:
+                await create_staff_user(
+                    session, self.platform_services, username="seal-tests-admin", password=STAFF_PASSWORD, roles=[StaffRole.ADMIN]
+                )
+            login = await self.api.post("/v1/staff/sessions", json={"username": "seal-tests-admin", "password": STAFF_PASSWORD})
+            assert login.status_code == 201, login.text
+            self._staff = {"X-Staff-Token": login.json()["token"]}
+        response = await self.api.post(f"/v1/staff{path}", json=body or {}, headers=self._staff)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def pay(self, applicant: Applicant, order_id: str) -> None:
+        """Press "pay" on the sandbox page of the order's payment, as the payer's browser would."""
+        payment = await self.service.container.platform.orders.start_payment(applicant.token, order_id)
+        pressed = await self.api.post(f"/pay/{payment.id}")
+        assert pressed.status_code == 303, pressed.text
+
+    async def upload(self, applicant: Applicant, kind: str) -> str:
+        response = await self.api.post(
+            "/v1/documents",
+            data={"kind": kind},
+            files={"file": ("scan.png", png_bytes(), "image/png")},
+            headers=applicant.headers,
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    # ---- seals -----------------------------------------------------------------------------------
+
+    async def active_seal(self, applicant: Applicant) -> dict[str, Any]:
+        """A company seal through the platform's own steps: order, pay, approve, produce, ship."""
+        documents = {
+            "business_licence": await self.upload(applicant, "business_licence"),
+            "impression_form_enterprise": await self.upload(applicant, "impression_form"),
+        }
+        body = {
+            "type": "enterprise_seal",
+            "company": COMPANY,
+            "years": 1,
+            "mailing_address": ADDRESS,
+            "documents": documents,
+        }
+        created = await self.api.post("/v1/orders", json=body, headers=applicant.headers)
+        assert created.status_code == 201, created.text
+        order_id = created.json()["id"]
+        submitted = await self.api.post(f"/v1/orders/{order_id}/submit", headers=applicant.headers)
+        assert submitted.status_code == 200, submitted.text
+        await self.pay(applicant, order_id)
+        await self.staff(f"/orders/{order_id}/approve")
+        await self.staff(f"/orders/{order_id}/produce")
+        await self.staff(f"/orders/{order_id}/ship", {"waybill": "SF1234567890123"})
+        seals = (await self.api.get("/v1/seals", headers=applicant.headers)).json()
+        (seal,) = seals
+        assert seal["status"] == "active", seal
+        return dict(seal)
+
+    async def set_seal(self, seal_id: str, *, so_pin: str | None = None, **columns: Any) -> None:
+        """Move a seal where a test needs it: its expiry, its status, the key it is on."""
+        values = dict(columns)
+        if so_pin is not None:
+            values["so_pin_encrypted"] = field_cipher(self.platform_services).encrypt(so_pin, context=SO_PIN_CONTEXT)
+        async with self.platform_services.db.session() as session:
+            await session.execute(update(Seal).where(Seal.id == seal_id).values(**values))
+
+    async def seal(self, applicant: Applicant, seal_id: str) -> dict[str, Any]:
+        return dict((await self.api.get(f"/v1/seals/{seal_id}", headers=applicant.headers)).json())
+
+    async def order_of_seal(self, applicant: Applicant, seal_id: str, order_type: str) -> dict[str, Any]:
+        orders = (await self.api.get("/v1/orders", headers=applicant.headers)).json()
+        found = [o for o in orders if o["seal_id"] == seal_id and o["type"] == order_type]
+        assert found, orders
+        return dict(found[-1])
+
+    def now(self) -> datetime:
+        return self.service.clock.now()
+
+
+def pairing_code(text: str) -> str:
+    found = re.search(r"ukey-bridge pair ([0-9A-Z]{8})", text)
+    assert found, text
+    return found.group(1)

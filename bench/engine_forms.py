@@ -30,7 +30,7 @@ from bot.engine.messages import ConversationKey, Inbound, InboundKind, Option, O
 from bot.engine.outbox import OutboxDispatcher
 from bot.engine.runtime import Engine
 from bot.engine.secrets_box import SecretBox
-from bot.engine.store import SqlConversationStore
+from bot.engine.sqlite_store import SqliteConversationStore
 from bot.testing import ENGINE_LOCALES, create_schema
 
 LOCALES = Path(__file__).parent / "locales"
@@ -109,7 +109,8 @@ async def run(user_scripts: list[UserScript], *, concurrency: int) -> dict[str, 
         db_path = Path(tmp) / "bench.db"
         db = make_engine(f"sqlite+aiosqlite:///{db_path}")
         await create_schema(db)
-        store = SqlConversationStore(db)
+        # the store the service uses on SQLite: one writer thread, group commit
+        store = SqliteConversationStore(db)
         engine = Engine(
             store=store,
             flows=FlowRegistry([APPLY]),
@@ -146,6 +147,7 @@ async def run(user_scripts: list[UserScript], *, concurrency: int) -> dict[str, 
             await asyncio.sleep(0.005)
         elapsed = time.perf_counter() - started
         await dispatcher.stop()
+        await store.close()
 
         stored = await _bytes_stored(db)
         await db.dispose()

@@ -36,6 +36,7 @@ from bot.engine.outbox import OutboxDispatcher
 from bot.engine.ports import ChannelSender
 from bot.engine.runtime import Clock, Engine, EngineHooks
 from bot.engine.secrets_box import SecretBox
+from bot.engine.sqlite_store import SqliteConversationStore
 from bot.engine.store import SqlConversationStore
 from bot.platform_events import PlatformEventConsumer
 from bot.settings import Settings
@@ -62,7 +63,7 @@ ENGINE_LOCALES = Path(__file__).parent / "locales"
 class Container:
     settings: Settings
     db: AsyncEngine
-    store: SqlConversationStore
+    store: SqlConversationStore | SqliteConversationStore
     engine: Engine
     dispatcher: OutboxDispatcher
     platform: PlatformClient
@@ -113,6 +114,10 @@ class Container:
         for channel in self.channels:
             await channel.shutdown()
         await self.platform.shutdown()
+        if isinstance(self.store, SqliteConversationStore):
+            await self.store.close()
+        if self.engine.locks.distributed is not None:
+            await self.engine.locks.distributed.close()
         for close in reversed(self.closers):
             result = close()
             if asyncio.iscoroutine(result):
@@ -167,7 +172,11 @@ async def build_container(
     clock = clock or Clock()
     await migrate.upgrade(settings.database_url)
     db = make_engine(settings.database_url)
-    store = SqlConversationStore(db)
+    # On SQLite (the embedded default) one writer thread with group commit; on PostgreSQL the
+    # SQLAlchemy store, which many workers share.
+    store: SqlConversationStore | SqliteConversationStore = (
+        SqliteConversationStore(db) if db.dialect.name == "sqlite" else SqlConversationStore(db)
+    )
 
     platform_app = platform_services = None
     if settings.platform_mode == "embedded":

@@ -131,7 +131,7 @@ class ChatHarness:
         close_lock = getattr(distributed, "close", None)
         if close_lock is not None:
             await close_lock()
-        engine: AsyncEngine = self.store.engine  # type: ignore[attr-defined]
+        engine: AsyncEngine = self.store.engine
         await engine.dispose()
 
     def next_id(self, kind: str) -> str:

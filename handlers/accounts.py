@@ -36,7 +36,9 @@ def parse_code(text: str) -> str:
 
 
 def bind(ctx: Ctx, session: PlatformSession, phone: str, realname: bool = False) -> None:
-    ctx.login(Session(account_id=session.account_id, token=session.token, phone=phone, realname_verified=realname))
+    ctx.login(
+        Session(account_id=session.account_id, token=session.token, phone=phone, realname_verified=realname)
+    )
 
 
 def masked_phone(phone: str) -> str:
@@ -114,7 +116,13 @@ REGISTER = Flow(
             max_length=20,
         ),
         Action("send_code", run=send_register_code, depends_on=("phone",)),
-        Field("code", prompt="accounts.ask_code", label="accounts.code", parse=parse_code, depends_on=("send_code",)),
+        Field(
+            "code",
+            prompt="accounts.ask_code",
+            label="accounts.code",
+            parse=parse_code,
+            depends_on=("send_code",),
+        ),
         Field(
             "password",
             prompt="accounts.ask_new_password",
@@ -226,9 +234,7 @@ async def log_out(ctx: Ctx) -> Outcome | None:
     return None
 
 
-LOGOUT = Flow(
-    name="logout", version=1, title="accounts.logout_title", steps=(Action("logout", run=log_out),)
-)
+LOGOUT = Flow(name="logout", version=1, title="accounts.logout_title", steps=(Action("logout", run=log_out),))
 
 
 # ---- real-name verification ---------------------------------------------------------------------

@@ -78,7 +78,13 @@ INTENTS = {
     "faq:both_seals": ("两个印章", "都要办吗", "法人章也要办", "do i need both", "both seals"),
     "faq:shipping": ("什么时候发货", "快递", "顺丰", "多久能收到", "when will it ship", "delivery"),
     "faq:review": ("审核多久", "审核要多久", "怎么还没审核", "how long is the review", "review time"),
-    "faq:renewal_window": ("什么时候能续期", "多久可以续期", "续期条件", "when can i renew", "renewal window"),
+    "faq:renewal_window": (
+        "什么时候能续期",
+        "多久可以续期",
+        "续期条件",
+        "when can i renew",
+        "renewal window",
+    ),
     "faq:unlock": ("密码忘了", "忘记密码", "pin码错", "密码锁了", "forgot my pin", "pin locked"),
     "faq:hotline": ("客服电话", "热线", "电话多少", "hotline", "phone number of support"),
 }

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from asn1crypto import core
+from asn1crypto import parser
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -31,6 +31,7 @@ from platform_client.seals import Seal
 
 HUB_KEY = "bridge_hub"  # the composition root puts the hub in HandlerServices.extra under it
 PIN_JOB_PREFIX = "pin:"
+OCTET_STRING_TAG = 4
 EVENT_PREFIX = "ukey."
 RESET_PIN = "12345678"
 JOBS_MEMORY = "ukey_jobs"  # memory[JOBS_MEMORY]: order id (or pin:<seal>) -> the job submitted for it
@@ -78,37 +79,30 @@ def certificate_sha256_in_seal(seseal_der: bytes, serial_hex: str) -> str | None
     """The SHA-256 of the seal's signer certificate with this serial, found in its SESeal.
 
     The SESeal lists the holder's certificate (GB/T 38540 certList) next to the seal maker's:
-    every OCTET STRING that parses as a certificate is a candidate, and the serial decides.
+    every OCTET STRING in the DER that parses as a certificate is a candidate, and the serial
+    decides. Walking the DER rather than a schema keeps this working across SESeal versions.
     """
     wanted = serial_hex.lower().lstrip("0")
-    pending: list[core.Asn1Value] = [core.load(seseal_der)]
+    pending = [seseal_der]
     while pending:
-        value = pending.pop()
-        if isinstance(value, core.OctetString):
+        data = pending.pop()
+        offset = 0
+        while offset < len(data):
             try:
-                cert = x509.load_der_x509_certificate(bytes(value.native))
+                _class, constructed, tag, header, contents, trailer = parser.parse(data[offset:])
             except ValueError:
-                continue
-            if format(cert.serial_number, "x") == wanted:
-                return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
-        elif isinstance(value, (core.Sequence, core.SequenceOf, core.Set, core.SetOf)):
-            pending.extend(_children(value))
+                break
+            offset += len(header) + len(contents) + len(trailer)
+            if constructed:
+                pending.append(contents)
+            elif tag == OCTET_STRING_TAG:
+                try:
+                    cert = x509.load_der_x509_certificate(contents)
+                except ValueError:
+                    continue
+                if format(cert.serial_number, "x") == wanted:
+                    return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
     return None
-
-
-def _children(value: core.Asn1Value) -> list[core.Asn1Value]:
-    out: list[core.Asn1Value] = []
-    for child in value:
-        parsed = value[child] if isinstance(value, (core.Sequence, core.Set)) else child
-        if isinstance(parsed, core.Any):
-            try:
-                parsed = parsed.parsed
-            except ValueError:
-                continue
-        if isinstance(parsed, core.Void):
-            continue
-        out.append(parsed)
-    return out
 
 
 async def _replaces(ctx: Ctx, seal: Seal) -> str:
@@ -360,7 +354,9 @@ async def _offer_next(ctx: Ctx) -> None:
     to this run's job step as the engine scopes the buttons of a prompt."""
     assert ctx.flow is not None
     prefix = f"{ctx.run.run_id}.{ctx.flow.index('job')}."
-    options = [o if o.token.startswith("@") else Option(prefix + o.token, o.label) for o in await job_options(ctx)]
+    options = [
+        o if o.token.startswith("@") else Option(prefix + o.token, o.label) for o in await job_options(ctx)
+    ]
     options.append(ctx.option("@menu", "engine.nav_menu"))
     ctx.state.last_menu = [o.token for o in options]
     ctx.say("ukey.what_next", options=options)

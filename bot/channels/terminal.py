@@ -59,7 +59,8 @@ async def terminal_loop(
     from bot.engine.ports import MediaStore
     from bot.engine.runtime import Engine
 
-    assert isinstance(engine, Engine) and isinstance(dispatcher, OutboxDispatcher)
+    assert isinstance(engine, Engine)
+    assert isinstance(dispatcher, OutboxDispatcher)
     store: MediaStore = media  # type: ignore[assignment]
     key = ConversationKey("terminal", "local", user)
     last_options: list[str] = []
@@ -85,9 +86,9 @@ async def terminal_loop(
             continue
         message_id = f"t:{uuid.uuid4()}"
         if text.startswith("/file "):
-            path = Path(text[6:].strip()).expanduser()
+            path = Path(text[6:].strip())
             try:
-                data = path.read_bytes()
+                data = await asyncio.to_thread(_read_file, path)
             except OSError as exc:
                 out.write(f"无法读取文件 / cannot read file: {exc}\n")
                 continue
@@ -100,6 +101,10 @@ async def terminal_loop(
             await deliver(Inbound.choice(key, message_id, last_options[int(text) - 1]))
         else:
             await deliver(Inbound.text_message(key, message_id, text))
+
+
+def _read_file(path: Path) -> bytes:
+    return path.expanduser().read_bytes()
 
 
 def _read(out: TextIO) -> str | None:

@@ -489,10 +489,19 @@ class FlowInterpreter:
             await self._refuse(ctx, flow, step, Invalid("engine.pick_option"))
         elif isinstance(step, Wait):
             outcome = await step.on_message(ctx, text) if step.on_message else None
-            if outcome is None:
-                await self._prompt(ctx, flow, step)
-            elif await self._apply(ctx, flow, outcome):
-                await self._advance(ctx, flow)
+            await self._after_wait_input(ctx, flow, step, outcome)
+
+    async def _after_wait_input(self, ctx: Ctx, flow: Flow, step: Wait, outcome: Outcome | None) -> None:
+        """What the user wrote or tapped while waiting: ``None`` keeps waiting (the status is
+        shown again); ``Next`` means the user's action ended the wait (it is done)."""
+        if outcome is None:
+            await self._prompt(ctx, flow, step)
+            return
+        if isinstance(outcome, Next):
+            ctx.run.wait_deadline = None
+            self._mark_done(ctx, step.name)
+        if await self._apply(ctx, flow, outcome):
+            await self._advance(ctx, flow)
 
     async def _answer_field(self, ctx: Ctx, flow: Flow, step: Field, text: str) -> None:
         try:
@@ -531,10 +540,7 @@ class FlowInterpreter:
             await self._store(ctx, flow, step, files)
         elif isinstance(step, Wait):
             outcome = await step.on_option(ctx, value) if step.on_option else None
-            if outcome is None:
-                await self._prompt(ctx, flow, step)
-            elif await self._apply(ctx, flow, outcome):
-                await self._advance(ctx, flow)
+            await self._after_wait_input(ctx, flow, step, outcome)
         elif isinstance(step, Field):
             await self._answer_field(ctx, flow, step, value)
         elif isinstance(step, Choice):

@@ -25,6 +25,8 @@ from bot.errors import StorageError
 class DistributedLock(Protocol):
     def hold(self, key: ConversationKey) -> AbstractAsyncContextManager[None]: ...
 
+    async def close(self) -> None: ...
+
 
 class KeyedLocks:
     def __init__(self) -> None:

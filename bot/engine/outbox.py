@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from bot.engine.messages import Origin, OutboundMessage
+from bot.engine.messages import ConversationKey, Origin, OutboundMessage
 from bot.engine.ports import ChannelSender
 from bot.engine.state import Owner
 from bot.engine.store import ConversationStore, OutboxStatus
@@ -64,7 +64,13 @@ class OutboxDispatcher:
         messages = await self.store.claim_due(self.clock.now(), limit=self.batch, lease=self.lease)
         if not messages:
             return 0
-        await asyncio.gather(*(self._deliver(m) for m in messages))
+        # Ownership is read for the whole batch right before sending it (one query, not one
+        # per message); a message queued by the bot before staff took over is held here.
+        owners = await self.store.owners_of(list({m.key for m in messages if m.origin is Origin.BOT}))
+        sent = await asyncio.gather(*(self._deliver(m, owners) for m in messages))
+        delivered = [m.outbox_id for m, ok in zip(messages, sent, strict=True) if ok]
+        if delivered:
+            await self.store.mark_sent_many(delivered, self.clock.now())
         return len(messages)
 
     async def drain(self, *, rounds: int = 100) -> None:
@@ -73,28 +79,29 @@ class OutboxDispatcher:
             if await self.run_once() == 0:
                 return
 
-    async def _deliver(self, message: OutboundMessage) -> None:
+    async def _deliver(self, message: OutboundMessage, owners: dict[ConversationKey, str]) -> bool:
+        """One attempt; True when the channel took the message."""
         if message.origin is Origin.BOT:
-            owner = await self.store.owner_of(message.key)
+            owner = owners.get(message.key, Owner.BOT)
             if not Owner.is_bot(owner):
                 await self.store.mark_final(message.outbox_id, OutboxStatus.HELD, f"owner is {owner}")
-                return
+                return False
         sender = self.senders.get(message.key.channel)
         if sender is None:
             await self.store.mark_final(message.outbox_id, OutboxStatus.FAILED, "no sender for channel")
             log.error("no sender for channel %s", message.key.channel)
-            return
+            return False
         try:
             await sender.send(message)
         except DeliveryFailed as exc:
             await self._failed(message, exc)
-            return
+            return False
         except Exception as exc:  # a sender bug must not stop the dispatcher
             log.exception("sender %s crashed", message.key.channel)
             await self._failed(message, DeliveryFailed(f"sender error: {exc!r}"))
-            return
+            return False
         self.sent += 1
-        await self.store.mark_sent(message.outbox_id, self.clock.now())
+        return True
 
     async def _failed(self, message: OutboundMessage, exc: DeliveryFailed) -> None:
         attempts = message.attempt

@@ -137,7 +137,6 @@ class Engine:
             log.info("duplicate delivery %s on %s", inbound.message_id, inbound.key)
             return await self.store.outbound(snapshot.duplicate_of)
         state = self._load_state(snapshot, inbound)
-        before = self.codec.dump(state)
         ctx = self._ctx(inbound.key, snapshot, state, inbound)
         # While staff own the conversation the user talks to a person, not to the paused step.
         sensitive_step = Owner.is_bot(state.owner) and self.interpreter.expects_sensitive(ctx)
@@ -145,7 +144,8 @@ class Engine:
             await self._dispatch(ctx, inbound)
         except Exception:
             log.exception("flow code failed on %s (%s)", inbound.key, inbound.kind)
-            state = self.codec.load(before)
+            # Start again from what was read: nothing the failed code changed is kept.
+            state = self._load_state(snapshot, inbound)
             ctx = self._ctx(inbound.key, snapshot, state, inbound)
             ctx.say("engine.internal_error")
             await self.interpreter.reprompt(ctx)

@@ -6,7 +6,7 @@ store's codec (``StateCodec``) before they reach the database and opened on load
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -82,6 +82,34 @@ class ConversationState:
         return None
 
 
+def _run_dict(run: FlowRun) -> dict[str, Any]:
+    # dataclasses.asdict deep-copies every value recursively, which was the single largest
+    # cost of handling a message; answers are JSON values the codec only replaces (never
+    # mutates), so a shallow copy of the answers dict is enough.
+    data = dict(run.__dict__)
+    data["answers"] = dict(run.answers)
+    data["history"] = list(run.history)
+    return data
+
+
+def _state_dict(state: ConversationState) -> dict[str, Any]:
+    memory = dict(state.memory)
+    if PAUSED in memory:
+        memory[PAUSED] = {
+            name: {**run, "answers": dict(run["answers"])} for name, run in memory[PAUSED].items()
+        }
+    return {
+        "locale": state.locale,
+        "session": dict(state.session.__dict__) if state.session else None,
+        "run": _run_dict(state.run) if state.run else None,
+        "stack": [_run_dict(r) for r in state.stack],
+        "owner": state.owner,
+        "run_seq": state.run_seq,
+        "memory": memory,
+        "last_menu": list(state.last_menu),
+    }
+
+
 class StateCodec:
     """Turns state into JSON and back, sealing what must not be readable at rest."""
 
@@ -91,7 +119,7 @@ class StateCodec:
         self._sensitive = sensitive_fields
 
     def dump(self, state: ConversationState) -> dict[str, Any]:
-        data = asdict(state)
+        data = _state_dict(state)
         if state.session is not None:
             data["session"]["token"] = self._box.seal(state.session.token)
             data["session"]["phone"] = self._box.seal(state.session.phone)

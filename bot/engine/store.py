@@ -81,6 +81,9 @@ class ConversationRow:
 
 
 class ConversationStore(Protocol):
+    # The bot database, for modules that keep their own tables beside the engine's.
+    engine: AsyncEngine
+
     async def load(self, key: ConversationKey, message_id: str | None) -> Snapshot: ...
 
     async def commit(
@@ -93,11 +96,17 @@ class ConversationStore(Protocol):
 
     async def mark_sent(self, outbox_id: int, now: datetime) -> None: ...
 
+    async def mark_sent_many(self, outbox_ids: Sequence[int], now: datetime) -> None: ...
+
+    async def owners_of(self, keys: Sequence[ConversationKey]) -> dict[ConversationKey, str]: ...
+
     async def mark_retry(self, outbox_id: int, next_attempt_at: datetime, error: str) -> None: ...
 
     async def mark_final(self, outbox_id: int, status: str, error: str | None) -> None: ...
 
     async def claim_passive(self, ids: Sequence[int]) -> list[OutboundMessage]: ...
+
+    async def release_held(self, key: ConversationKey) -> int: ...
 
     async def owner_of(self, key: ConversationKey) -> str: ...
 
@@ -333,6 +342,36 @@ class SqlConversationStore:
                 .where(outbox.c.id == outbox_id)
                 .values(status=OutboxStatus.SENT, sent_at=now, lease_until=None, last_error=None)
             )
+
+    async def mark_sent_many(self, outbox_ids: Sequence[int], now: datetime) -> None:
+        if not outbox_ids:
+            return
+        async with self._writing() as conn:
+            await conn.execute(
+                outbox.update()
+                .where(outbox.c.id.in_(list(outbox_ids)))
+                .values(status=OutboxStatus.SENT, sent_at=now, lease_until=None, last_error=None)
+            )
+
+    async def owners_of(self, keys: Sequence[ConversationKey]) -> dict[ConversationKey, str]:
+        """Who owns each conversation (``bot`` for one never stored)."""
+        found = {key: "bot" for key in keys}
+        if not keys:
+            return found
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(
+                        conversations.c.channel,
+                        conversations.c.account,
+                        conversations.c.user_id,
+                        conversations.c.owner,
+                    ).where(sa.or_(*(self._key_clause(k) for k in keys)))
+                )
+            ).all()
+        for row in rows:
+            found[ConversationKey(row.channel, row.account, row.user_id)] = row.owner
+        return found
 
     async def mark_retry(self, outbox_id: int, next_attempt_at: datetime, error: str) -> None:
         async with self._writing() as conn:

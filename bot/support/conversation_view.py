@@ -18,7 +18,7 @@ from bot.engine.messages import ConversationKey, FileRef, Origin, OutboundMessag
 from bot.engine.runtime import Engine
 from bot.engine.secrets_box import mask
 from bot.engine.state import PAUSED, ConversationState, FlowRun
-from bot.engine.store import OutboxStatus, SqlConversationStore
+from bot.engine.store import ConversationStore, OutboxStatus
 from bot.engine.tables import conversations, outbox
 
 STAFF_LOCALE = "zh-CN"
@@ -81,7 +81,7 @@ class ConversationView:
     account_token: str | None = field(default=None, repr=False)
 
 
-async def transcript_of(store: SqlConversationStore, key: ConversationKey) -> list[TranscriptLine]:
+async def transcript_of(store: ConversationStore, key: ConversationKey) -> list[TranscriptLine]:
     """What the user sent and what reached them, in order."""
     lines: list[tuple[datetime, int, TranscriptLine]] = []
     for entry in await store.inbound_log(key, TRANSCRIPT_LIMIT):
@@ -117,9 +117,7 @@ async def transcript_of(store: SqlConversationStore, key: ConversationKey) -> li
     return [line for _, _, line in lines]
 
 
-async def _undelivered(
-    store: SqlConversationStore, key: ConversationKey
-) -> list[tuple[OutboundMessage, str]]:
+async def _undelivered(store: ConversationStore, key: ConversationKey) -> list[tuple[OutboundMessage, str]]:
     """Messages not delivered (yet): staff should see their own reply at once, and what the
     takeover stopped. The store's API lists delivered messages only, so this reads the
     outbox table directly (read-only)."""
@@ -198,7 +196,7 @@ def _answer(step: Field | Choice | Upload, run: FlowRun, t: Translator) -> FormA
 
 
 async def build_view(
-    engine: Engine, store: SqlConversationStore, key: ConversationKey
+    engine: Engine, store: ConversationStore, key: ConversationKey
 ) -> ConversationView | None:
     row = await store.get(key)
     if row is None:

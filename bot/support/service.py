@@ -40,7 +40,7 @@ from bot.engine.messages import (
 from bot.engine.runtime import Engine
 from bot.engine.secrets_box import mask_text
 from bot.engine.state import Owner
-from bot.engine.store import QueuedReply, SqlConversationStore
+from bot.engine.store import ConversationStore, QueuedReply
 from bot.errors import SealbotError
 from bot.support import audit
 from bot.support.feed import InboxFeed
@@ -100,7 +100,7 @@ class SupportDesk:
         self,
         *,
         engine: Engine,
-        store: SqlConversationStore,
+        store: ConversationStore,
         db: AsyncEngine,
         settings: SupportSettings,
         clock: Any,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate import render
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.types import TypeDecorator
 
 from seal_platform.db import Base
@@ -14,7 +15,7 @@ from seal_platform.migrate import import_all_models
 import_all_models()
 
 
-def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     # Type decorators (UTC-aware timestamps) only convert values in Python: migrations store
     # their database type, so they never import application modules that later change.
     if type_ == "type" and isinstance(obj, TypeDecorator):

@@ -22,7 +22,9 @@ def wait_for_bot(page: Any, text: str) -> None:
     page.locator(".msg.bot .bubble", has_text=text).last.wait_for(timeout=15_000)
 
 
-def test_registration_and_login_in_the_web_chat(live_service: LiveService, browser_page: Any, tmp_path: Any) -> None:
+def test_registration_and_login_in_the_web_chat(
+    live_service: LiveService, browser_page: Any, tmp_path: Any
+) -> None:
     page = browser_page
     page.goto(live_service.url + "/chat")
     wait_for_bot(page, "电子印章办理助手")

@@ -6,18 +6,26 @@ from pathlib import Path
 import pytest
 
 from bot.db import make_engine
-from bot.engine.store import SqlConversationStore
+from bot.engine.sqlite_store import SqliteConversationStore
+from bot.engine.store import ConversationStore, SqlConversationStore
 from bot.testing import create_schema
 from tests.contract.postgres import fresh_schema, schema_engine
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlConversationStore]:
-    """The same store class on every backend the bot supports; each test gets empty tables."""
-    if request.param == "sqlite":
+@pytest.fixture(
+    params=["sqlite", "sqlite-group-commit", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ConversationStore]:
+    """Every store the bot ships, on every backend it supports; each test gets empty tables."""
+    if request.param.startswith("sqlite"):
         engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/contract.db")
         await create_schema(engine)
-        yield SqlConversationStore(engine)
+        if request.param == "sqlite":
+            yield SqlConversationStore(engine)
+        else:
+            fast = SqliteConversationStore(engine)
+            yield fast
+            await fast.close()
         await engine.dispose()
         return
     async with fresh_schema() as schema:

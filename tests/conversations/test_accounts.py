@@ -25,7 +25,8 @@ async def register(service: Service, phone: str = PHONE, user: str = "u1", lang_
 async def test_registration_binds_the_chat_to_a_new_account_in_chinese(service: Service) -> None:
     chat = service.chat
     first = await chat.say("你好，我想注册一个账号")
-    assert "第 1/3 步" in joined(first) and "手机号" in joined(first)
+    assert "第 1/3 步" in joined(first)
+    assert "手机号" in joined(first)
     sent = await chat.say("+86 138-0013-8000")
     assert "验证码已发送到 138****8000" in joined(sent)
     assert "/platform/dev/sms" in joined(sent)
@@ -33,10 +34,12 @@ async def test_registration_binds_the_chat_to_a_new_account_in_chinese(service: 
     done = await chat.say("seal2024ok")
     assert "注册成功" in joined(done)
     row = await service.container.store.get(chat.key("u1"))
-    assert row is not None and row.platform_account_id is not None
+    assert row is not None
+    assert row.platform_account_id is not None
     # the phone and the token are sealed at rest, the password never stored
     raw = str(row.state)
-    assert PHONE not in raw and "seal2024ok" not in raw
+    assert PHONE not in raw
+    assert "seal2024ok" not in raw
 
 
 async def test_registration_in_english_with_a_wrong_then_right_code(service: Service) -> None:
@@ -47,7 +50,8 @@ async def test_registration_in_english_with_a_wrong_then_right_code(service: Ser
     password_prompt = joined(wrong)
     assert "password" in password_prompt.lower()
     refused = await chat.say("seal2024ok")
-    assert "not correct" in joined(refused) and "tries left" in joined(refused)
+    assert "not correct" in joined(refused)
+    assert "tries left" in joined(refused)
     # the password given before is kept: the right code completes the registration
     done = await chat.say(service.sms_code(PHONE, "register"))
     assert "You are signed up" in joined(done)
@@ -70,7 +74,8 @@ async def test_bad_phone_and_weak_password_are_explained_and_asked_again(service
     chat = service.chat
     await chat.say("注册")
     bad = await chat.say("12345")
-    assert "13800138000" in joined(bad) and "第 1/3 步" in joined(bad)
+    assert "13800138000" in joined(bad)
+    assert "第 1/3 步" in joined(bad)
     await chat.say(PHONE)
     await chat.say(service.sms_code(PHONE, "register"))
     weak = await chat.say("password")
@@ -107,7 +112,8 @@ async def test_realname_verification_checks_the_id_and_confirms(service: Service
     typo = await chat.say("110105194912310021")
     assert "校验位" in joined(typo)
     summary = await chat.say(ID_NUMBER)
-    assert "110" in joined(summary) and ID_NUMBER not in joined(summary)  # masked in the summary
+    assert "110" in joined(summary)
+    assert ID_NUMBER not in joined(summary)
     done = await chat.tap("确认无误")
     assert "实名认证成功" in joined(done)
     again = await chat.say("实名认证")

@@ -60,7 +60,9 @@ async def test_renewal_too_early_says_the_date_it_opens_in_chinese_and_english(w
     assert "Renewal opens on" in english
 
 
-async def test_renewal_in_the_window_asks_years_takes_payment_and_starts_the_ukey_step(world: SealWorld) -> None:
+async def test_renewal_in_the_window_asks_years_takes_payment_and_starts_the_ukey_step(
+    world: SealWorld,
+) -> None:
     applicant = await world.applicant()
     seal = await seal_expiring_in(world, applicant, 30)
     chat = world.chat

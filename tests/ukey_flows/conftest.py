@@ -102,7 +102,9 @@ async def bridge_side(service: Service) -> AsyncIterator[BridgeSide]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     service.container.engine.services.public_base_url = url
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.01)

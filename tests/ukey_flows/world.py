@@ -83,7 +83,9 @@ class SealWorld:
         """Registered and real-name verified on the platform, then logged in from the chat."""
         platform = self.service.container.platform
         await platform.accounts.send_sms_code(phone, "register")
-        registration = await platform.accounts.register(phone, self.service.sms_code(phone, "register"), PASSWORD)
+        registration = await platform.accounts.register(
+            phone, self.service.sms_code(phone, "register"), PASSWORD
+        )
         token = registration.session.token
         await platform.accounts.verify_realname(token, name="李四", id_number=ID_NUMBER)
         english = lang == "en"
@@ -103,9 +105,15 @@ class SealWorld:
         if self._staff is None:
             async with self.platform_services.db.session() as session:
                 await create_staff_user(
-                    session, self.platform_services, username="seal-tests-admin", password=STAFF_PASSWORD, roles=[StaffRole.ADMIN]
+                    session,
+                    self.platform_services,
+                    username="seal-tests-admin",
+                    password=STAFF_PASSWORD,
+                    roles=[StaffRole.ADMIN],
                 )
-            login = await self.api.post("/v1/staff/sessions", json={"username": "seal-tests-admin", "password": STAFF_PASSWORD})
+            login = await self.api.post(
+                "/v1/staff/sessions", json={"username": "seal-tests-admin", "password": STAFF_PASSWORD}
+            )
             assert login.status_code == 201, login.text
             self._staff = {"X-Staff-Token": login.json()["token"]}
         response = await self.api.post(f"/v1/staff{path}", json=body or {}, headers=self._staff)
@@ -161,7 +169,9 @@ class SealWorld:
         """Move a seal where a test needs it: its expiry, its status, the key it is on."""
         values = dict(columns)
         if so_pin is not None:
-            values["so_pin_encrypted"] = field_cipher(self.platform_services).encrypt(so_pin, context=SO_PIN_CONTEXT)
+            values["so_pin_encrypted"] = field_cipher(self.platform_services).encrypt(
+                so_pin, context=SO_PIN_CONTEXT
+            )
         async with self.platform_services.db.session() as session:
             await session.execute(update(Seal).where(Seal.id == seal_id).values(**values))
 

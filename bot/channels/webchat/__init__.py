@@ -23,7 +23,7 @@ from bot.engine.i18n import normalise_locale
 from bot.engine.media import sniff
 from bot.engine.messages import ConversationKey, FileRef, Inbound, OutboundMessage
 from bot.engine.runtime import Engine
-from bot.engine.store import SqlConversationStore
+from bot.engine.store import ConversationStore
 
 COOKIE = "sealbot_chat"
 CHANNEL = "web"
@@ -54,10 +54,10 @@ class WebChatSender:
         async with self._changed:
             self._changed.notify_all()
 
-    async def wait(self, timeout: float) -> None:
+    async def wait(self, seconds: float) -> None:
         async with self._changed:
             try:
-                await asyncio.wait_for(self._changed.wait(), timeout)
+                await asyncio.wait_for(self._changed.wait(), seconds)
             except TimeoutError:
                 return
         await asyncio.sleep(0.05)
@@ -87,7 +87,7 @@ def message_json(message: OutboundMessage) -> dict[str, Any]:
 
 
 class WebChatChannel:
-    def __init__(self, *, engine: Engine, store: SqlConversationStore, max_upload_bytes: int) -> None:
+    def __init__(self, *, engine: Engine, store: ConversationStore, max_upload_bytes: int) -> None:
         self.engine = engine
         self.store = store
         self.max_upload_bytes = max_upload_bytes

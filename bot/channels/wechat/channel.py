@@ -76,7 +76,7 @@ class WeChatChannel:
         db = getattr(store, "engine", None)
         if not isinstance(db, AsyncEngine):
             raise ConfigError(
-                "the WeChat channel keeps its tables in the bot database: use SqlConversationStore"
+                "the WeChat channel keeps its tables in the bot database: the store must expose it"
             )
         self.settings = settings
         self.clock = clock or Clock()

@@ -22,6 +22,9 @@ from fastapi.responses import PlainTextResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import migrate
+from bot.bridge.hub import BridgeHub
+from bot.bridge.router import bridge_router
+from bot.bridge.wiring import install_bridge
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.settings import TelegramSettings
 from bot.channels.terminal import TerminalSender
@@ -76,6 +79,7 @@ class Container:
     metrics: MetricsRegistry = field(default_factory=MetricsRegistry)
     scheduler: Any = None
     support: SupportDesk | None = None
+    bridge: BridgeHub | None = None
     # WeChat / Telegram, when enabled by their settings
     channels: list[Any] = field(default_factory=list)
     closers: list[Callable[[], Any]] = field(default_factory=list)
@@ -255,6 +259,7 @@ async def build_container(
     )
     telegram = next((c for c in channels if isinstance(c, TelegramChannel)), None)
     wechat = next((c for c in channels if isinstance(c, WeChatChannel)), None)
+    container.bridge = install_bridge(container)
     container.support = install_support(
         container,
         SupportSettings(),
@@ -302,6 +307,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         container.webchat.attach(app)
         for channel in container.channels:
             app.include_router(channel.router)
+        if container.bridge is not None:
+            app.include_router(bridge_router(container.bridge))
         if container.support is not None and container.support.router is not None:
             app.include_router(container.support.router)
             app.include_router(

@@ -258,6 +258,10 @@ async def _check_seal_process(
         Order.seal_id == seal.id,
         Order.status.in_([s.value for s in OPEN_STATUSES]),
     )
+    if order_type == OrderType.UNLOCK:
+        # A PIN can lock in the middle of a renewal or change waiting for its UKey step; that
+        # step needs the PIN, so the unlock must be possible beside it or neither can finish.
+        busy = busy.where(Order.status != OrderStatus.AWAITING_UKEY.value)
     if exclude_order_id is not None:
         busy = busy.where(Order.id != exclude_order_id)
     other = await session.scalar(busy.limit(1))

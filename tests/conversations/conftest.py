@@ -26,6 +26,9 @@ class Service:
     async def settle(self) -> None:
         """Deliver pending platform events and outbox messages, as the background loops would."""
         await self.container.events.drain()
+        relay = self.container.engine.services.extra.get("bridge_relay")
+        if relay is not None:
+            await relay.drain()
         await self.container.dispatcher.drain()
 
 

@@ -393,3 +393,22 @@ async def test_seals_past_their_validity_expire_and_can_still_be_renewed(
     assert "seal.expired" in await event_types(platform_services, account.account_id)
     renewal = await _renewal(api, account, seal["id"])
     assert renewal.status_code == 201, renewal.text
+
+
+async def test_a_pin_locked_during_renewal_can_be_unlocked_beside_it_but_not_renewed_twice(
+    api: httpx.AsyncClient, make_account: MakeAccount, admin: Staff, clock: FrozenClock
+) -> None:
+    account = await make_account(realname=True)
+    seal = await active_seal(api, account, admin)
+    clock.set(datetime.fromisoformat(seal["valid_to"]) - timedelta(days=30))
+    account = await log_in_again(api, account)
+    renewal = (await _renewal(api, account, seal["id"])).json()
+    await submit(api, account, renewal["id"])
+    assert (await pay_in_sandbox(api, account, renewal["id"]))["status"] == "awaiting_ukey"
+
+    second = await _renewal(api, account, seal["id"])
+    assert second.status_code == 409
+    assert second.json()["code"] == "seal_busy"
+    unlock = await api.post("/v1/orders", json={"type": "unlock", "seal_id": seal["id"]}, headers=account.headers)
+    assert unlock.status_code == 201, unlock.text
+    assert unlock.json()["type"] == "unlock"

@@ -409,6 +409,8 @@ async def test_a_pin_locked_during_renewal_can_be_unlocked_beside_it_but_not_ren
     second = await _renewal(api, account, seal["id"])
     assert second.status_code == 409
     assert second.json()["code"] == "seal_busy"
-    unlock = await api.post("/v1/orders", json={"type": "unlock", "seal_id": seal["id"]}, headers=account.headers)
+    unlock = await api.post(
+        "/v1/orders", json={"type": "unlock", "seal_id": seal["id"]}, headers=account.headers
+    )
     assert unlock.status_code == 201, unlock.text
     assert unlock.json()["type"] == "unlock"

@@ -118,7 +118,7 @@ class FlowInterpreter:
             # A deploy changed the process under this conversation and the question the user
             # is answering is no longer the one to ask: say so and ask the right one, rather
             # than file the answer under another question.
-            ctx.say("engine.resumed", process=ctx.t(flow.title))
+            ctx.say("engine.flow_updated", process=ctx.t(flow.title))
             await self._advance(ctx, flow, announce_wait=True)
             return
         if token is not None:
@@ -648,10 +648,15 @@ class FlowInterpreter:
         if flow is None or not isinstance(step, Wait):
             return True
         run.wait_deadline = None
-        outcome = await step.on_timeout(ctx) if step.on_timeout else Finish()
+        outcome = await step.on_timeout(ctx) if step.on_timeout else None
         if outcome is None:
+            # No handler of its own: the process is put aside with every answer kept, and the
+            # user can resume it from the menu (what the message promises).
             ctx.say("engine.wait_timed_out", process=ctx.t(flow.title))
-            outcome = Finish()
+            run.answers.pop(f"_entered.{step.name}", None)
+            self._pause_current(ctx)
+            await self._go_home(ctx, None)
+            return True
         if await self._apply(ctx, flow, outcome):
             await self._advance(ctx, flow)
         return True

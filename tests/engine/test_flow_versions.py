@@ -11,9 +11,9 @@ from tests.engine.transcript import ID_NUMBER, Lang, fill_form
 
 def _resumed(lang: Lang) -> str:
     return (
-        "欢迎回来，继续办理「测试表单」。"
+        "「测试表单」的办理流程已更新，已保留您填写的信息，请继续回答下面的问题。"
         if lang.code == "zh-CN"
-        else 'Welcome back. Let\'s continue "Test form".'
+        else 'The "Test form" process has been updated. Your answers are kept; please answer the question below.'
     )
 
 

@@ -268,6 +268,8 @@ async def build_container(
     )
     if telegram is not None and container.support.telegram is not None:
         telegram.processor.staff_desk = container.support.telegram
+    if wechat is not None:
+        wechat.receiver.transfer_to_kf = container.support.transfers_to_wechat_kf
     if platform_services is not None:
         notifier = platform_services.extra.get("event_notifier")
         if notifier is not None:

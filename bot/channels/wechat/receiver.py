@@ -29,7 +29,7 @@ from bot.channels.wechat.inbound import (
 )
 from bot.channels.wechat.passive import PassiveAnswers
 from bot.channels.wechat.quota import CustomerServiceQuota
-from bot.channels.wechat.render import passive_text, passive_xml
+from bot.channels.wechat.render import passive_text, passive_xml, transfer_xml
 from bot.channels.wechat.replay import NonceLedger
 from bot.channels.wechat.sender import WeChatSender
 from bot.channels.wechat.settings import WeChatSettings
@@ -41,6 +41,7 @@ from bot.engine.media import sniff
 from bot.engine.messages import ConversationKey, Inbound, OutboundMessage
 from bot.engine.ports import MediaStore
 from bot.engine.runtime import Engine
+from bot.engine.state import Owner
 from bot.errors import RequestRejected
 
 log = logging.getLogger("sealbot.wechat")
@@ -48,13 +49,21 @@ log = logging.getLogger("sealbot.wechat")
 ACCEPTED_UPLOADS = frozenset({"image/jpeg", "image/png", "application/pdf"})
 
 
+# A passive reply that hands the session to WeChat's own customer-service (客服) system.
+TRANSFER = object()
+# The owner a conversation gets while WeChat's 客服 system has it: the bot stays silent.
+WECHAT_KF_OWNER = "staff:wechat-kf"
+
+
 @dataclass(frozen=True)
 class Answer:
-    """What the webhook sends back: ``text`` as a passive reply, or "success"."""
+    """What the webhook sends back: ``text`` as a passive reply, "success", or the transfer
+    to WeChat's own 客服 system."""
 
     to_user: str
     from_user: str
     text: str | None
+    transfer: bool = False
 
 
 def _megabytes(limit: int) -> str:
@@ -93,6 +102,8 @@ class WeChatReceiver:
         self.clock = clock
         self._background = background
         self.token = settings.token.get_secret_value()
+        # Set by the composition root from the support desk's setting.
+        self.transfer_to_kf: Callable[[ConversationKey], bool] | None = None
 
     # ---- verification -----------------------------------------------------------------------
 
@@ -134,9 +145,11 @@ class WeChatReceiver:
         reply_to = str(message.get("FromUserName", ""))
         our_id = str(message.get("ToUserName", ""))
         text = await self._act(decision)
-        return Answer(reply_to, our_id, text)
+        if text is TRANSFER:
+            return Answer(reply_to, our_id, None, transfer=True)
+        return Answer(reply_to, our_id, text if isinstance(text, str) else None)
 
-    async def _act(self, decision: Decision) -> str | None:
+    async def _act(self, decision: Decision) -> str | object | None:
         if isinstance(decision, Ignored):
             log.debug("wechat %s ignored: %s", decision.delivery_id, decision.reason)
             return None
@@ -164,6 +177,8 @@ class WeChatReceiver:
         self._background(self.sender.flush_backlog(decision.key))
         if isinstance(outcome, str):
             return outcome  # a channel notice (file too large, unreadable)
+        if await self._hand_to_wechat_kf(decision.key):
+            return TRANSFER
         linker = await self.sender.linker(decision.key)
         text = await self.passive.answer(
             _delivery(decision),
@@ -197,6 +212,17 @@ class WeChatReceiver:
             Inbound.upload(decision.key, decision.delivery_id, file, at=decision.at)
         )
 
+    async def _hand_to_wechat_kf(self, key: ConversationKey) -> bool:
+        """With WeChat's own 客服 system chosen (``transfer_to_kf``), a user who just asked for a
+        human is handed to it by the passive reply; the bot stays silent meanwhile (the engine's
+        notice still reaches the user through the customer-service API)."""
+        if self.transfer_to_kf is None or not self.transfer_to_kf(key):
+            return False
+        if await self.engine.store.owner_of(key) != Owner.WAITING:
+            return False
+        await self.engine.set_owner(key, WECHAT_KF_OWNER)
+        return True
+
     async def _open_allowance(self, key: ConversationKey, interaction: str) -> None:
         now = self.clock.now()
         if interaction == Interaction.MESSAGE:
@@ -223,11 +249,19 @@ class WeChatReceiver:
         return await self._notice_text(key, name, **params)
 
     def render_answer(self, answer: Answer, *, encrypted: bool, nonce: str) -> str:
-        if answer.text is None:
+        if answer.transfer:
+            xml = transfer_xml(
+                to_user=answer.to_user, from_user=answer.from_user, create_time=int(time.time())
+            )
+        elif answer.text is None:
             return "success"
-        xml = passive_xml(
-            to_user=answer.to_user, from_user=answer.from_user, text=answer.text, create_time=int(time.time())
-        )
+        else:
+            xml = passive_xml(
+                to_user=answer.to_user,
+                from_user=answer.from_user,
+                text=answer.text,
+                create_time=int(time.time()),
+            )
         if encrypted and self.cipher is not None:
             return self.cipher.encrypt(xml, nonce, str(int(self.clock.now().timestamp())))
         return xml

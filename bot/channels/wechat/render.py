@@ -150,6 +150,18 @@ def _cdata(text: str) -> str:
     return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
+def transfer_xml(*, to_user: str, from_user: str, create_time: int) -> str:
+    """Hands the session to WeChat's customer-service system (消息转发到客服)."""
+    return (
+        "<xml>"
+        f"<ToUserName>{_cdata(to_user)}</ToUserName>"
+        f"<FromUserName>{_cdata(from_user)}</FromUserName>"
+        f"<CreateTime>{int(create_time)}</CreateTime>"
+        "<MsgType><![CDATA[transfer_customer_service]]></MsgType>"
+        "</xml>"
+    )
+
+
 def passive_xml(*, to_user: str, from_user: str, text: str, create_time: int) -> str:
     return (
         "<xml>"

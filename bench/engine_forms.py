@@ -21,7 +21,6 @@ from bench.workload import (
     valid_phone,
     valid_text,
 )
-from bot.db import make_engine
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Choice, Field, Finish, Flow, FlowRegistry, Invalid, Summary
 from bot.engine.i18n import Catalog
@@ -32,6 +31,7 @@ from bot.engine.runtime import Engine
 from bot.engine.secrets_box import SecretBox
 from bot.engine.sqlite_store import SqliteConversationStore
 from bot.testing import ENGINE_LOCALES, create_schema
+from dbkit.engine import make_engine
 
 LOCALES = Path(__file__).parent / "locales"
 

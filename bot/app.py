@@ -31,7 +31,6 @@ from bot.channels.terminal import TerminalSender
 from bot.channels.webchat import WebChatChannel
 from bot.channels.wechat.channel import WeChatChannel, passive_window_for
 from bot.channels.wechat.settings import WeChatSettings
-from bot.db import make_engine
 from bot.engine.i18n import Catalog
 from bot.engine.locks import ConversationLocks, DistributedLock, PostgresAdvisoryLock, RedisLock
 from bot.engine.media import LocalMediaStore
@@ -46,6 +45,7 @@ from bot.settings import Settings
 from bot.support.service import SupportDesk
 from bot.support.settings import SupportSettings
 from bot.support.wiring import install_support, staff_required
+from dbkit.engine import make_engine
 from handlers import catalogue
 from handlers.services import HandlerServices
 from platform_client.client import PlatformClient

@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db import make_engine
 from bot.engine.flow import FlowRegistry
 from bot.engine.i18n import Catalog
 from bot.engine.interpreter import HomeHandler
@@ -31,6 +30,7 @@ from bot.engine.secrets_box import SecretBox
 from bot.engine.store import SqlConversationStore
 from bot.engine.tables import metadata
 from bot.errors import DeliveryFailed
+from dbkit.engine import make_engine
 
 ENGINE_LOCALES = Path(__file__).parent / "locales"
 

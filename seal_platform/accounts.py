@@ -22,10 +22,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from dbkit.types import UtcDateTime
 from seal_platform import events, sms
 from seal_platform.db import Base
 from seal_platform.errors import Conflict, NotAuthenticated, NotFound, RateLimited
-from seal_platform.events import UtcDateTime
 from seal_platform.realname import realname_verifier
 from seal_platform.security import FieldCipher, PasswordHasher, new_token, token_digest
 from seal_platform.validation import check_password_policy, mask_id_number, mask_mobile, normalise_mobile

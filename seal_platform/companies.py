@@ -13,11 +13,11 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from dbkit.types import UtcDateTime
 from seal_platform.accounts import field_cipher
 from seal_platform.app import PlatformServices
 from seal_platform.db import Base
 from seal_platform.errors import InvalidInput, NotFound
-from seal_platform.events import UtcDateTime
 from seal_platform.validation import (
     mask_id_number,
     normalise_credit_code,

@@ -20,10 +20,10 @@ from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from dbkit.types import UtcDateTime
 from seal_platform.app import PlatformServices
 from seal_platform.db import Base
 from seal_platform.errors import InvalidInput, NotFound
-from seal_platform.events import UtcDateTime
 from seal_platform.storage import blob_store
 
 

@@ -16,43 +16,19 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, Integer, String, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy import JSON, Engine, Integer, String, event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
-from sqlalchemy.types import TypeDecorator
 
+from dbkit.types import UtcDateTime
 from seal_platform.db import Base, Database, utcnow
 
 log = logging.getLogger(__name__)
 
 _PENDING_KEY = "platform_events_pending"
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timestamp that is always timezone-aware UTC in Python, on SQLite as on PostgreSQL.
-
-    SQLite drops the offset and hands back naive values, which then cannot be compared with the
-    aware times of the platform clock.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given for a UTC column")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class PlatformEvent(Base):

@@ -16,11 +16,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from dbkit.types import UtcDateTime
 from seal_platform.app import PlatformServices
 from seal_platform.db import Base
 from seal_platform.documents import DocumentKind, store_document
 from seal_platform.errors import Conflict, NotFound, RuleViolation
-from seal_platform.events import UtcDateTime, publish
+from seal_platform.events import publish
 from seal_platform.orders import Order, OrderStatus
 from seal_platform.payments.pay_page import ORDER_TYPE_LABELS
 from seal_platform.production.invoice_pdf import Invoice as InvoiceDocument

@@ -4,36 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Connection
 
-from seal_platform.db import make_engine
+from dbkit import migrations
 
 VERSION_TABLE = "alembic_version_platform"
 
 
+SCRIPTS = Path(__file__).parent / "migrations"
+
+
 def alembic_config(url: str) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    config.set_main_option("sqlalchemy.url", url)
-    config.attributes["version_table"] = VERSION_TABLE
-    return config
+    return migrations.alembic_config(url, SCRIPTS, VERSION_TABLE)
 
 
 async def upgrade(url: str) -> None:
-    engine = make_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(_upgrade, url)
-    finally:
-        await engine.dispose()
-
-
-def _upgrade(connection: Connection, url: str) -> None:
-    config = alembic_config(url)
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    await migrations.upgrade(url, SCRIPTS, VERSION_TABLE)
 
 
 def import_all_models() -> None:

@@ -19,9 +19,10 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from dbkit.types import UtcDateTime
 from seal_platform.db import Base
 from seal_platform.errors import NotFound, RuleViolation
-from seal_platform.events import UtcDateTime, publish
+from seal_platform.events import publish
 
 
 class OrderType(StrEnum):

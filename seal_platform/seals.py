@@ -23,10 +23,10 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from dbkit.types import UtcDateTime
 from seal_platform.app import PlatformServices
 from seal_platform.db import Base
 from seal_platform.errors import NotFound, RuleViolation
-from seal_platform.events import UtcDateTime
 from seal_platform.production.ca import CertificateAuthority, OrganisationSubject, PersonSubject
 from seal_platform.production.impression import draw_enterprise_seal, draw_personal_seal
 from seal_platform.production.impression import seal_code as make_seal_code

@@ -24,9 +24,9 @@ from sqlalchemy import Integer, String, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from dbkit.types import UtcDateTime
 from seal_platform.db import Base, utcnow
 from seal_platform.errors import InvalidInput, RateLimited, UpstreamError
-from seal_platform.events import UtcDateTime
 from seal_platform.security import constant_time_equals, derive_key, keyed_digest
 from seal_platform.validation import mask_mobile, normalise_mobile
 

@@ -19,11 +19,11 @@ from sqlalchemy import JSON, Boolean, ForeignKey, String, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from dbkit.types import UtcDateTime
 from seal_platform.accounts import password_hasher
 from seal_platform.app import PlatformServices, get_services
 from seal_platform.db import Base
 from seal_platform.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated
-from seal_platform.events import UtcDateTime
 from seal_platform.security import new_token, token_digest
 
 STAFF_TOKEN_HEADER = "X-Staff-Token"

@@ -17,12 +17,12 @@ from sqlalchemy import JSON, Integer, String, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from dbkit.types import UtcDateTime
 from seal_platform.app import PlatformServices
 from seal_platform.companies import Company, legal_rep_id
 from seal_platform.db import Base
 from seal_platform.documents import DocumentKind, store_document
 from seal_platform.errors import Forbidden, InvalidInput, RuleViolation
-from seal_platform.events import UtcDateTime
 from seal_platform.orders import NEW_SEAL_TYPES, Order, OrderStatus, OrderType, get_order_any, transition
 from seal_platform.pricing import NEW_SEAL_KINDS
 from seal_platform.seals import (

@@ -12,8 +12,8 @@ from sqlalchemy.engine import Connection
 
 from bot import migrate as bot_migrate
 from bot.db import Base as BotBase
-from bot.db import make_engine
 from bot.model_registry import import_all_models as import_bot_models
+from dbkit.engine import make_engine
 from seal_platform import migrate as platform_migrate
 from seal_platform.db import Base as PlatformBase
 

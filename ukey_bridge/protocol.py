@@ -3,8 +3,8 @@
 Every frame is an object with ``v`` (protocol version) and ``type``. Jobs and issued
 certificates carry an HMAC-SHA256 ``sig`` under a key both sides derive from the device
 credential, over the canonical JSON of the other fields; the bridge refuses a job whose
-signature, account, device or freshness is wrong. The service keeps its own copy of this
-schema (``bot.bridge.protocol``); a test holds the two to the same sample messages.
+signature, account, device or freshness is wrong. The service uses this very module
+(``bot.bridge.protocol`` re-exports it), so both sides speak one schema.
 """
 
 from __future__ import annotations

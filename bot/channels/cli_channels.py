@@ -23,9 +23,9 @@ from bot.channels.wechat.channel import WeChatHealth, validate_menu
 from bot.channels.wechat.settings import WeChatSettings
 from bot.channels.wechat.tables import wechat_tokens
 from bot.channels.wechat.token import StableTokenProvider, TokenUnavailable
-from bot.db import make_engine
 from bot.engine.i18n import LOCALES, Catalog
 from bot.testing import ENGINE_LOCALES
+from dbkit.engine import make_engine
 
 
 async def _wechat_api(settings: WeChatSettings, db: AsyncEngine, http: httpx.AsyncClient) -> WeChatApi:

@@ -19,10 +19,10 @@ from sqlalchemy import Integer, String, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from dbkit.types import UtcDateTime
 from seal_platform.app import PlatformServices
 from seal_platform.db import Base
 from seal_platform.errors import RateLimited
-from seal_platform.events import UtcDateTime
 
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)

@@ -18,9 +18,9 @@ from sqlalchemy import JSON, ForeignKey, String, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from dbkit.types import UtcDateTime
 from seal_platform.app import PlatformServices
 from seal_platform.db import Base
-from seal_platform.events import UtcDateTime
 from seal_platform.security import constant_time_equals, new_token, token_digest
 from seal_platform.staff import StaffUser
 

@@ -19,10 +19,11 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from dbkit.types import UtcDateTime
 from seal_platform.app import PlatformServices
 from seal_platform.db import Base
 from seal_platform.errors import InvalidInput, NotFound, RuleViolation
-from seal_platform.events import UtcDateTime, publish
+from seal_platform.events import publish
 from seal_platform.orders import Order, OrderStatus, transition
 from seal_platform.payments.base import (
     PayChannel,

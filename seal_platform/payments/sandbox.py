@@ -24,10 +24,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from dbkit.types import UtcDateTime
 from seal_platform.app import PlatformServices
 from seal_platform.db import Base
 from seal_platform.errors import NotFound, RuleViolation
-from seal_platform.events import UtcDateTime
 from seal_platform.payments import Payment
 from seal_platform.payments.base import (
     NotificationKeys,

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.db import make_engine
 from bot.engine.flow import Flow, FlowRegistry
 from bot.engine.i18n import Catalog
 from bot.engine.media import MemoryMediaStore
@@ -15,6 +14,7 @@ from bot.engine.runtime import Clock, Engine, PassiveWindow
 from bot.engine.secrets_box import SecretBox
 from bot.engine.store import SqlConversationStore
 from bot.testing import ENGINE_LOCALES, create_schema
+from dbkit.engine import make_engine
 from tests.engine.flows_for_tests import FORM
 
 TEST_LOCALES = Path(__file__).parent.parent / "engine" / "locales"

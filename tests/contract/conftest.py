@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.db import make_engine
 from bot.engine.sqlite_store import SqliteConversationStore
 from bot.engine.store import ConversationStore, SqlConversationStore
 from bot.testing import create_schema
+from dbkit.engine import make_engine
 from tests.contract.postgres import fresh_schema, schema_engine
 
 

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: cddd504fff84
+Revision ID: c70fad1f1209
 Revises: 
-Create Date: 2026-11-28 09:49:46.577696
+Create Date: 2026-11-28 10:25:33.767147
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = 'cddd504fff84'
+revision = 'c70fad1f1209'
 down_revision = None
 branch_labels = None
 depends_on = None

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: c9f1f03f3228
+Revision ID: 3c82cd56f851
 Revises: 
-Create Date: 2026-11-28 09:56:22.583969
+Create Date: 2026-11-28 10:25:35.923641
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = 'c9f1f03f3228'
+revision = '3c82cd56f851'
 down_revision = None
 branch_labels = None
 depends_on = None

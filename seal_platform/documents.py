@@ -14,6 +14,7 @@ import uuid
 import warnings
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import ForeignKey, Integer, String
@@ -148,6 +149,46 @@ async def upload_document(
         content_type=content_type,
         filename=_safe_filename(filename, content_type),
     )
+
+
+class SealArtefacts(Protocol):
+    """What seal production made: the impression picture and the signed GB/T 38540 seal."""
+
+    @property
+    def impression_png(self) -> bytes: ...
+
+    @property
+    def seseal_der(self) -> bytes: ...
+
+
+async def store_seal_artefacts(
+    session: AsyncSession,
+    services: PlatformServices,
+    *,
+    account_id: str,
+    seal_code: str,
+    issued: SealArtefacts,
+) -> tuple[Document, Document]:
+    """Keep a produced seal's impression image and SESeal as the holder's documents."""
+    impression = await store_document(
+        session,
+        services,
+        account_id=account_id,
+        kind=DocumentKind.IMPRESSION_IMAGE,
+        data=issued.impression_png,
+        content_type="image/png",
+        filename=f"seal-{seal_code}.png",
+    )
+    seseal = await store_document(
+        session,
+        services,
+        account_id=account_id,
+        kind=DocumentKind.SESEAL,
+        data=issued.seseal_der,
+        content_type="application/octet-stream",
+        filename=f"seal-{seal_code}.ses",
+    )
+    return impression, seseal
 
 
 async def store_document(

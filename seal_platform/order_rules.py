@@ -535,7 +535,7 @@ async def certify_key(
     seal = await _ukey_order(session, order)
     _check_key(seal, key_serial)
     from seal_platform.companies import Company, legal_rep_id
-    from seal_platform.documents import DocumentKind, store_document
+    from seal_platform.documents import store_seal_artefacts
     from seal_platform.seals import SealHolder, SealKind, issue_seal
 
     company = await session.get(Company, seal.company_id)
@@ -557,23 +557,8 @@ async def certify_key(
         left = (seal.valid_to - services.clock.now()) if seal.valid_to else timedelta(0)
         years = max(1, -(-left.days // 365))
     issued = await issue_seal(services, holder, public_key, years)
-    impression = await store_document(
-        session,
-        services,
-        account_id=order.account_id,
-        kind=DocumentKind.IMPRESSION_IMAGE,
-        data=issued.impression_png,
-        content_type="image/png",
-        filename=f"seal-{seal.seal_code}.png",
-    )
-    seseal = await store_document(
-        session,
-        services,
-        account_id=order.account_id,
-        kind=DocumentKind.SESEAL,
-        data=issued.seseal_der,
-        content_type="application/octet-stream",
-        filename=f"seal-{seal.seal_code}.ses",
+    impression, seseal = await store_seal_artefacts(
+        session, services, account_id=order.account_id, seal_code=seal.seal_code, issued=issued
     )
     pending = {
         "certificate_pem": issued.certificate_pem,

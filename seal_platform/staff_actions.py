@@ -21,7 +21,7 @@ from dbkit.types import UtcDateTime
 from seal_platform.app import PlatformServices
 from seal_platform.companies import Company, legal_rep_id
 from seal_platform.db import Base
-from seal_platform.documents import DocumentKind, store_document
+from seal_platform.documents import store_seal_artefacts
 from seal_platform.errors import Forbidden, InvalidInput, RuleViolation
 from seal_platform.orders import NEW_SEAL_TYPES, Order, OrderStatus, OrderType, get_order_any, transition
 from seal_platform.pricing import NEW_SEAL_KINDS
@@ -158,23 +158,8 @@ def _key_serial() -> str:
 async def _store_artefacts(
     session: AsyncSession, services: PlatformServices, seal: Seal, issued: IssuedSeal
 ) -> None:
-    impression = await store_document(
-        session,
-        services,
-        account_id=seal.account_id,
-        kind=DocumentKind.IMPRESSION_IMAGE,
-        data=issued.impression_png,
-        content_type="image/png",
-        filename=f"seal-{seal.seal_code}.png",
-    )
-    seseal = await store_document(
-        session,
-        services,
-        account_id=seal.account_id,
-        kind=DocumentKind.SESEAL,
-        data=issued.seseal_der,
-        content_type="application/octet-stream",
-        filename=f"seal-{seal.seal_code}.ses",
+    impression, seseal = await store_seal_artefacts(
+        session, services, account_id=seal.account_id, seal_code=seal.seal_code, issued=issued
     )
     seal.impression_document_id = impression.id
     seal.seseal_document_id = seseal.id

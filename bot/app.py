@@ -203,6 +203,7 @@ async def build_container(
         else None,
     )
     hooks = EngineHooks(event_handlers=catalogue.event_handlers())
+    home = catalogue.home()
     wechat_settings, telegram_settings = WeChatSettings(), TelegramSettings()
     media = LocalMediaStore(settings.data_dir / "media")
     engine = Engine(
@@ -214,7 +215,8 @@ async def build_container(
         services=handler_services,
         locks=ConversationLocks(_distributed_lock(settings, db)),
         clock=clock,
-        home=catalogue.home(),
+        home=home,
+        intents=home.intents.match,
         hooks=hooks,
         passive_windows=[passive_window_for(wechat_settings)] if wechat_settings.enabled else [],
     )

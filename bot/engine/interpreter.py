@@ -78,9 +78,19 @@ def nav_token(text: str) -> str | None:
 class FlowInterpreter:
     TIMEOUT_EVENT = "engine.timeout"
 
-    def __init__(self, flows: FlowRegistry, *, home: HomeHandler | None = None) -> None:
+    def __init__(
+        self,
+        flows: FlowRegistry,
+        *,
+        home: HomeHandler | None = None,
+        intents: Callable[[str], str | None] | None = None,
+    ) -> None:
         self.flows = flows
         self.home = home or self._menu_of_all_flows
+        # Free text -> "flow" or "flow:arg"; lets a user switch process from a step that does
+        # not take free text (a choice, a summary, an upload, a wait), as they would in a
+        # conversation with a person. Typed answers to fields are never taken for intents.
+        self.intents = intents
 
     async def _menu_of_all_flows(self, ctx: Ctx, inbound: Inbound | None) -> Outcome | None:
         """The fallback home: every registered flow as a button. The handlers package installs
@@ -479,17 +489,37 @@ class FlowInterpreter:
             options = await self._options(ctx, step)
             picked = _match_option(options, text)
             if picked is None:
+                if await self._switch_by_intent(ctx, flow, text):
+                    return
                 await self._refuse(ctx, flow, step, Invalid("engine.pick_option"))
                 return
             ctx.set(f"_label.{step.name}", picked.label)
             await self._store(ctx, flow, step, picked.token)
         elif isinstance(step, Upload):
+            if await self._switch_by_intent(ctx, flow, text):
+                return
             await self._refuse(ctx, flow, step, Invalid("engine.expected_file", kinds=_kinds(step)))
         elif isinstance(step, Summary):
+            if await self._switch_by_intent(ctx, flow, text):
+                return
             await self._refuse(ctx, flow, step, Invalid("engine.pick_option"))
         elif isinstance(step, Wait):
             outcome = await step.on_message(ctx, text) if step.on_message else None
+            if outcome is None and await self._switch_by_intent(ctx, flow, text):
+                return
             await self._after_wait_input(ctx, flow, step, outcome)
+
+    async def _switch_by_intent(self, ctx: Ctx, flow: Flow, text: str) -> bool:
+        """Start the process the text asks for, putting the current one aside (resumable)."""
+        target = self.intents(text) if self.intents is not None else None
+        if target is None:
+            return False
+        name, _, arg = target.partition(":")
+        if name == flow.name or name not in self.flows:
+            return False
+        self._pause_current(ctx)
+        await self.start(ctx, name, prefill={"_arg": arg} if arg else None)
+        return True
 
     async def _after_wait_input(self, ctx: Ctx, flow: Flow, step: Wait, outcome: Outcome | None) -> None:
         """What the user wrote or tapped while waiting: ``None`` keeps waiting (the status is

@@ -90,6 +90,7 @@ class Engine:
         locks: ConversationLocks | None = None,
         clock: Any = None,
         home: HomeHandler | None = None,
+        intents: Callable[[str], str | None] | None = None,
         hooks: EngineHooks | None = None,
         passive_windows: Sequence[PassiveWindow] = (),
     ) -> None:
@@ -102,7 +103,7 @@ class Engine:
         self.clock = clock or Clock()
         self.hooks = hooks or EngineHooks()
         self.codec = StateCodec(box, self._sensitive_fields)
-        self.interpreter = FlowInterpreter(flows, home=home)
+        self.interpreter = FlowInterpreter(flows, home=home, intents=intents)
         self._passive = {w.channel: w.hold for w in passive_windows}
 
     def _sensitive_fields(self, flow_name: str) -> set[str]:

@@ -68,3 +68,21 @@ async def test_leaving_a_process_and_coming_back_resumes_it(service: Service) ->
     back = await chat.tap("继续上次未完成的业务")
     assert "继续办理「注册账号」" in joined(back)
     assert "验证码" in joined(back)
+
+
+async def test_asking_for_another_process_at_a_choice_switches_and_keeps_the_first(service: Service) -> None:
+    chat = service.chat
+    await chat.say("登录")
+    await chat.say("13800138000")  # now at the choice of login method
+    switched = joined(await chat.say("我要注册"))
+    assert "第 1/3 步" in switched
+    assert "请输入您的手机号码" in switched
+    await chat.say("菜单")
+    assert "继续上次未完成的业务" in [o.label for o in chat.options()]
+
+
+async def test_a_typed_answer_is_never_taken_for_another_process(service: Service) -> None:
+    chat = service.chat
+    await chat.say("实名认证")  # asks to log in first: the phone number field
+    answer = joined(await chat.say("注册"))
+    assert "手机号格式不正确" in answer

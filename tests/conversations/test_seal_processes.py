@@ -9,14 +9,12 @@ from datetime import timedelta
 import pytest
 
 from bot.bridge.hub import BridgeHub
-from bot.bridge.wiring import install_bridge
 from tests.conversations.conftest import Service
 from tests.ukey_flows.world import Applicant, SealWorld, joined, pairing_code, png_bytes
 
 
 @pytest.fixture
 async def world(service: Service) -> AsyncIterator[SealWorld]:
-    install_bridge(service.container)
     made = SealWorld(service)
     yield made
     await made.close()
@@ -202,7 +200,46 @@ async def test_leaving_a_payment_wait_and_coming_back_tells_where_it_stands(worl
     assert "印章续期" in back
 
 
-def test_install_bridge_puts_the_hub_where_the_ukey_flows_find_it(world: SealWorld) -> None:
+def test_the_service_puts_its_bridge_hub_where_the_ukey_flows_find_it(world: SealWorld) -> None:
     from handlers.ukey import HUB_KEY
 
-    assert isinstance(world.service.container.engine.services.extra[HUB_KEY], BridgeHub)
+    hub = world.service.container.engine.services.extra[HUB_KEY]
+    assert isinstance(hub, BridgeHub)
+    assert hub is world.service.container.bridge
+
+
+async def test_english_my_seals_change_and_unlock(world: SealWorld) -> None:
+    applicant = await world.applicant(lang="en")
+    seal = await world.active_seal(applicant)
+    chat = world.chat
+    listed = joined(await chat.say("my seals"))
+    assert "Your seals:" in listed
+    assert "Company seal" in listed
+    assert "active" in listed
+
+    await chat.say("change my seal")
+    await chat.tap("Company name")
+    form = joined(await chat.say("北京新示例科技有限公司"))
+    assert "impression collection form" in form
+    await chat.upload(png_bytes(), "licence.png")
+    summary = joined(await chat.upload(png_bytes(), "form.png"))
+    assert "北京新示例科技有限公司" in summary
+    await chat.tap("All correct")
+    change = await world.order_of_seal(applicant, str(seal["id"]), "change")
+    await world.pay(applicant, change["id"])
+    await world.service.settle()
+    await world.staff(f"/orders/{change['id']}/approve")
+    before = len(chat.transcript())
+    await world.service.settle()
+    after = joined(chat.transcript()[before:])
+    assert "The change is approved" in after
+    assert "ukey-bridge pair" in after
+
+    ask = joined(await chat.say("unlock my ukey"))
+    assert "12345678" in ask
+    await chat.tap("Yes, unlock")
+    unlock = await world.order_of_seal(applicant, str(seal["id"]), "unlock")
+    await world.pay(applicant, unlock["id"])
+    before = len(chat.transcript())
+    await world.service.settle()
+    assert "ukey-bridge pair" in joined(chat.transcript()[before:])

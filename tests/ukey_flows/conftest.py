@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from bot.bridge.hub import BridgeHub
 from bot.bridge.router import bridge_router
-from bot.bridge.wiring import RELAY_KEY, UpdateRelay, install_bridge
+from bot.bridge.wiring import RELAY_KEY, UpdateRelay
 from bot.engine.messages import Option
 from tests.conversations.conftest import Service
 from tests.conversations.conftest import service as service
@@ -96,7 +96,8 @@ class BridgeSide:
 
 @pytest.fixture
 async def bridge_side(service: Service) -> AsyncIterator[BridgeSide]:
-    hub = install_bridge(service.container)
+    hub = service.container.bridge  # the hub the composition root built
+    assert hub is not None
     app = FastAPI()
     app.include_router(bridge_router(hub))
     port = free_port()

@@ -57,7 +57,8 @@ async def _workers(schema: str, probe: Probe, *, advisory: bool) -> list[ChatHar
     workers = []
     for _ in range(2):
         db = schema_engine(schema)
-        locks = ConversationLocks(PostgresAdvisoryLock(db)) if advisory else None
+        # small pools: the test server allows 100 connections for everything that runs at once
+        locks = ConversationLocks(PostgresAdvisoryLock(db, pool_size=8)) if advisory else None
         harness = await ChatHarness.create(
             flows=FlowRegistry([FORM]), db_url="", db=db, locks=locks, catalog_dirs=[LOCALES], schema=False
         )

@@ -243,3 +243,22 @@ async def test_english_my_seals_change_and_unlock(world: SealWorld) -> None:
     before = len(chat.transcript())
     await world.service.settle()
     assert "ukey-bridge pair" in joined(chat.transcript()[before:])
+
+
+async def test_english_renewal_in_the_window_reaches_the_ukey_step(world: SealWorld) -> None:
+    applicant = await world.applicant(lang="en")
+    seal = await seal_expiring_in(world, applicant, 30)
+    chat = world.chat
+    years = joined(await chat.say("renew my seal"))
+    assert "For how many years" in years
+    summary = joined(await chat.tap("1 year"))
+    assert "Please check the renewal" in summary
+    pay = joined(await chat.tap("All correct"))
+    assert "300.00" in pay
+    order = await world.order_of_seal(applicant, str(seal["id"]), "renewal")
+    await world.pay(applicant, order["id"])
+    before = len(chat.transcript())
+    await world.service.settle()
+    after = joined(chat.transcript()[before:])
+    assert "ukey-bridge pair" in after
+    assert "PC" in after

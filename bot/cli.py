@@ -112,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # one line per platform call would drown the service's own log
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # APScheduler logs every run of every job at INFO; failures still show as warnings
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     handler = args.handler
     result: int = handler(settings, args)
     return result

@@ -40,6 +40,7 @@ from bot.engine.runtime import Clock, Engine, EngineHooks
 from bot.engine.secrets_box import SecretBox
 from bot.engine.sqlite_store import SqliteConversationStore
 from bot.engine.store import SqlConversationStore
+from bot.errors import ConfigError
 from bot.platform_events import PlatformEventConsumer
 from bot.settings import Settings
 from bot.support.service import SupportDesk
@@ -152,7 +153,12 @@ async def embedded_platform_services(settings: Settings, clock: Any = None) -> A
         data_dir=settings.data_dir / "platform",
         service_key=settings.platform_service_key,
         public_base_url=settings.public_base_url + "/platform",
+        production=settings.production,
     )
+    try:
+        platform_settings.check_production()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
     await platform_migrate.upgrade(platform_settings.database_url)
     return build_platform_services(platform_settings, clock)
 

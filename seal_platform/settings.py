@@ -7,6 +7,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Printed on sandbox invoices until the operator sets the seller's real tax number.
+PLACEHOLDER_SELLER_TAX_NUMBER = "91440101MA5CXXXX0X"
+
 
 class PlatformSettings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -35,6 +38,8 @@ class PlatformSettings(BaseSettings):
             or self.secret_key.get_secret_value().startswith("embedded-dev")
         ):
             raise ValueError("PLATFORM_SERVICE_KEY and PLATFORM_SECRET_KEY must be set in production")
+        if self.production and self.invoice_seller_tax_number == PLACEHOLDER_SELLER_TAX_NUMBER:
+            raise ValueError("PLATFORM_INVOICE_SELLER_TAX_NUMBER must be set in production")
 
     # --- Business core: orders, prices, documents, payments, staff (appended; see pricing.py) ---
     # An unpaid order expires this long after it was submitted for payment.
@@ -74,4 +79,4 @@ class PlatformSettings(BaseSettings):
     unlock_reset_pin: str = "12345678"
     staff_token_ttl_seconds: int = 12 * 3600
     invoice_seller_name: str = "sealbot 电子印章平台"
-    invoice_seller_tax_number: str = "91440101MA5CXXXX0X"
+    invoice_seller_tax_number: str = PLACEHOLDER_SELLER_TAX_NUMBER

@@ -17,6 +17,7 @@ from bot.bridge.models import BridgeDevice, BridgeJob, BridgePairFailure, Bridge
 from bot.bridge.ports import IssuedCredential, JobUpdate, UpdateKind
 from bot.bridge.router import bridge_router
 from bot.db import Base, Database
+from tests.tools import missing_tool
 from tests.ukey_bridge.support import SO_PIN, SmallCA, SoftHsmToken, init_softhsm_token
 
 
@@ -129,7 +130,7 @@ async def service(tmp_path: Path, ca: SmallCA) -> AsyncIterator[Service]:
 @pytest.fixture
 def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SoftHsmToken:
     if shutil.which("softhsm2-util") is None:
-        pytest.skip("SoftHSM2 is not installed (apt-get install softhsm2)")
+        missing_tool("SoftHSM2 is not installed (apt-get install softhsm2)")
     token = init_softhsm_token(tmp_path / "softhsm")
     monkeypatch.setenv("SOFTHSM2_CONF", str(token.conf))
     return token

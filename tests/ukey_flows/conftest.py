@@ -21,6 +21,7 @@ from bot.bridge.wiring import RELAY_KEY, UpdateRelay
 from bot.engine.messages import Option
 from tests.conversations.conftest import Service
 from tests.conversations.conftest import service as service
+from tests.tools import missing_tool
 from tests.ukey_bridge.support import ScriptedPrompt, SoftHsmToken, init_softhsm_token
 from tests.ukey_flows.world import SealWorld, joined, pairing_code
 from ukey_bridge.backend import TokenBackend
@@ -122,7 +123,7 @@ async def bridge_side(service: Service) -> AsyncIterator[BridgeSide]:
 @pytest.fixture
 def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SoftHsmToken:
     if shutil.which("softhsm2-util") is None or shutil.which("pkcs11-tool") is None:
-        pytest.skip("SoftHSM2 and OpenSC are not installed")
+        missing_tool("SoftHSM2 and OpenSC are not installed")
     token = init_softhsm_token(tmp_path / "softhsm")
     monkeypatch.setenv("SOFTHSM2_CONF", str(token.conf))
     return token

@@ -12,8 +12,8 @@ once and the kind decides which scans are asked and which order type is created:
 
 The draft is created with ``ctx.idempotency_key``, and the submission first reads the order's
 status, so a redelivered message or a retried step never makes a second order or a second move.
-This module also holds ``explain``: platform refusals of order, document and invoice calls in
-plain words (``errors_orders.*`` first, then the shared ``errors.*`` catalog).
+Platform refusals of order, document and invoice calls are put in
+plain words (``handlers.platform_errors.explain``).
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ from bot.engine.flow import (
     Upload,
 )
 from bot.engine.messages import FileRef, Option
-from handlers import platform_errors
 from handlers.checks import platform_check
+from handlers.platform_errors import explain
 from handlers.services import services, token
 from platform_client.documents import UploadKind
 from platform_client.errors import NotAuthenticated, PlatformClientError
@@ -101,26 +101,6 @@ STALE_FORMS = "_stale_forms"  # stamped scans of forms that were replaced, to be
 
 
 # ---- platform refusals in plain words ----------------------------------------------------------
-
-
-def _megabytes(size: Any) -> str:
-    try:
-        return f"{int(size) / (1024 * 1024):g} MB"
-    except (TypeError, ValueError):
-        return "10 MB"
-
-
-def explain(ctx: Ctx, exc: PlatformClientError) -> str:
-    """The user's sentence for a refusal of an order, document, payment or invoice call."""
-    key = f"errors_orders.{exc.code}"
-    if not ctx.t.catalog.has(key):
-        return platform_errors.explain(ctx, exc)
-    params: dict[str, Any] = dict(exc.details or {})
-    params.setdefault("limit", _megabytes(params.get("max_bytes")))
-    if "status" in params:
-        params["status"] = status_words(ctx, str(params["status"]))
-    wanted = ctx.t.catalog.placeholders(ctx.locale, key)
-    return ctx.t(key, **{name: params.get(name, "") for name in wanted})
 
 
 def session_lost(ctx: Ctx) -> Outcome:

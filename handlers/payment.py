@@ -38,7 +38,8 @@ import qrcode
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Answers, Condition, Finish, Flow, Next, Outcome, Step, Wait
 from bot.engine.messages import ExternalEvent, Option
-from handlers.apply_common import explain, local_time, money, session_lost, short_id, status_words
+from handlers.apply_common import local_time, money, session_lost, short_id, status_words
+from handlers.platform_errors import explain
 from handlers.services import services, token
 from platform_client.errors import NotAuthenticated, PlatformClientError
 from platform_client.orders import Order

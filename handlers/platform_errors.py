@@ -21,6 +21,19 @@ def explain(ctx: Ctx, exc: PlatformClientError) -> str:
     key = f"errors.{exc.code}"
     if not ctx.t.catalog.has(key):
         return ctx.t("errors.generic")
+    if "max_bytes" in params:
+        params.setdefault("limit", _megabytes(params["max_bytes"]))
+    if "status" in params:
+        status_key = f"orders.status.{params['status']}"
+        if ctx.t.catalog.has(status_key):
+            params["status"] = ctx.t(status_key)
     # A template may name a detail the platform did not send this time: show it empty.
     wanted = ctx.t.catalog.placeholders(ctx.locale, key)
     return ctx.t(key, **{name: params.get(name, "") for name in wanted})
+
+
+def _megabytes(size: Any) -> str:
+    try:
+        return f"{int(size) / (1024 * 1024):g} MB"
+    except (TypeError, ValueError):
+        return "10 MB"

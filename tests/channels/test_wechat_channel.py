@@ -108,7 +108,7 @@ async def test_slow_engine_answers_success_and_delivers_once_by_customer_service
     await wechat.settle()
     messages = wechat.fake.customer_messages(OPENID)
     assert len(messages) == 1
-    assert "name" in str(messages[0]).lower() or "姓名" in str(messages[0])
+    assert "请输入姓名" in str(messages[0])  # the slow flow's first question, in Chinese
     assert await outbox_statuses(wechat) == [OutboxStatus.SENT]
 
 

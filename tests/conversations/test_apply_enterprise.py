@@ -214,7 +214,7 @@ async def test_company_seal_application_in_chinese_from_intent_to_payment_and_re
     chat = service.chat
     start = await chat.say("我要刻章")
     assert "企业公章 + 法人章（一个订单）" in [o.label for o in chat.options()]
-    assert "只办企业公章" in joined(start) or "一家企业需要同时办理" in joined(start)
+    assert "一家企业需要同时办理企业公章和法定代表人章" in joined(start)
     await chat.tap("只办企业公章")
     await chat.say(COMPANY)
     await chat.say(USCC)

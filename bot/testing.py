@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -191,7 +191,3 @@ class ChatHarness:
 
     def transcript(self, user: str = "u1") -> list[str]:
         return [r.text for r in self.sender.replies_for(user)]
-
-
-def texts(replies: Sequence[Reply]) -> list[str]:
-    return [r.text for r in replies]

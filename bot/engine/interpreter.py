@@ -630,7 +630,7 @@ class FlowInterpreter:
         ctx.say(exc.key, **exc.params)
         if ctx.run.failures >= FAILURES_BEFORE_HUMAN:
             ctx.say("engine.offer_human", options=[ctx.option("@human", "engine.nav_human")])
-        await self._prompt(ctx, flow, step, repeat=True)
+        await self._prompt(ctx, flow, step)
 
     # ---- waits ----------------------------------------------------------------------------------
 
@@ -775,7 +775,7 @@ class FlowInterpreter:
         nav.append(ctx.option("@cancel", "engine.nav_cancel"))
         return nav
 
-    async def _prompt(self, ctx: Ctx, flow: Flow, step: Step, *, repeat: bool = False) -> None:
+    async def _prompt(self, ctx: Ctx, flow: Flow, step: Step) -> None:
         await _PromptBuilder(self, ctx, flow, step).build()
 
 

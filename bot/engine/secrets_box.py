@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import re
@@ -62,7 +61,3 @@ _ID_LIKE = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|1[3-9]\d{9})(?![0-9A-Za-z]
 def mask_text(text: str) -> str:
     """Mask ID numbers and mobile numbers wherever they appear in free text (for logs)."""
     return _ID_LIKE.sub(lambda m: mask(m.group(0)), text)
-
-
-def fingerprint(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:12]

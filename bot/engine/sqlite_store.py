@@ -367,12 +367,6 @@ class SqliteConversationStore:
         # Rows become messages (JSON decoding) on the caller's thread, as in ``load``.
         return [self._message(row, attempt) for row, attempt in await self._run(claim)]
 
-    async def mark_sent(self, outbox_id: int, now: datetime) -> None:
-        await self._execute(
-            "UPDATE outbox SET status=?, sent_at=?, lease_until=NULL, last_error=NULL WHERE id=?",
-            (OutboxStatus.SENT, ts(now), outbox_id),
-        )
-
     async def mark_sent_many(self, outbox_ids: Sequence[int], now: datetime) -> None:
         rows = [(OutboxStatus.SENT, ts(now), outbox_id) for outbox_id in outbox_ids]
 

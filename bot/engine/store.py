@@ -94,8 +94,6 @@ class ConversationStore(Protocol):
 
     async def claim_due(self, now: datetime, *, limit: int, lease: timedelta) -> list[OutboundMessage]: ...
 
-    async def mark_sent(self, outbox_id: int, now: datetime) -> None: ...
-
     async def mark_sent_many(self, outbox_ids: Sequence[int], now: datetime) -> None: ...
 
     async def owners_of(self, keys: Sequence[ConversationKey]) -> dict[ConversationKey, str]: ...
@@ -334,14 +332,6 @@ class SqlConversationStore:
                 if len(claimed) >= limit:
                     break
             return claimed
-
-    async def mark_sent(self, outbox_id: int, now: datetime) -> None:
-        async with self._writing() as conn:
-            await conn.execute(
-                outbox.update()
-                .where(outbox.c.id == outbox_id)
-                .values(status=OutboxStatus.SENT, sent_at=now, lease_until=None, last_error=None)
-            )
 
     async def mark_sent_many(self, outbox_ids: Sequence[int], now: datetime) -> None:
         if not outbox_ids:

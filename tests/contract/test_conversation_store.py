@@ -164,10 +164,10 @@ async def test_claims_take_the_oldest_message_of_each_conversation_one_at_a_time
     # While a1 and b1 are out, nothing else of A or B may leave (that would reorder them).
     assert await store.claim_due(T0, limit=10, lease=LEASE) == []
 
-    await store.mark_sent(a_ids[0], T0)
+    await store.mark_sent_many([a_ids[0]], T0)
     assert [m.outbox_id for m in await store.claim_due(T0, limit=10, lease=LEASE)] == [a_ids[1]]
-    await store.mark_sent(b_ids[0], T0)
-    await store.mark_sent(a_ids[1], T0)
+    await store.mark_sent_many([b_ids[0]], T0)
+    await store.mark_sent_many([a_ids[1]], T0)
     assert [m.outbox_id for m in await store.claim_due(T0, limit=10, lease=LEASE)] == [a_ids[2], b_ids[1]]
 
 
@@ -204,7 +204,7 @@ async def test_a_message_not_yet_due_holds_back_the_later_ones(store: SqlConvers
     assert [
         m.outbox_id for m in await store.claim_due(T0 + timedelta(seconds=5), limit=10, lease=LEASE)
     ] == held
-    await store.mark_sent(held[0], T0)
+    await store.mark_sent_many([held[0]], T0)
     assert [
         m.outbox_id for m in await store.claim_due(T0 + timedelta(seconds=5), limit=10, lease=LEASE)
     ] == later
@@ -227,7 +227,7 @@ async def test_mark_final_takes_the_message_out_for_good(store: SqlConversationS
     await store.mark_final(a1, OutboxStatus.FAILED, "blocked by user")
     later = T0 + timedelta(days=1)
     assert [m.outbox_id for m in await store.claim_due(later, limit=10, lease=LEASE)] == [a2]
-    await store.mark_sent(a2, later)
+    await store.mark_sent_many([a2], later)
     assert await store.claim_due(later, limit=10, lease=LEASE) == []
     assert [m.outbox_id for m in await store.delivered(A, 0, 10)] == [a2]
 
@@ -241,7 +241,7 @@ async def test_claim_passive_never_returns_a_message_the_dispatcher_claimed(
     passive = await store.claim_passive([a1, a2])
     assert [m.outbox_id for m in passive] == [a2]
     assert await store.claim_passive([a1, a2]) == []  # and never twice
-    await store.mark_sent(a1, T0)
+    await store.mark_sent_many([a1], T0)
     assert await store.claim_due(T0 + timedelta(hours=1), limit=10, lease=LEASE) == []
     assert [m.outbox_id for m in await store.delivered(A, 0, 10)] == [a1, a2]
 
@@ -257,7 +257,7 @@ async def test_delivered_lists_what_reached_the_user_after_a_position(store: Sql
     await put(store, B, "other user")
     for outbox_id in ids[:3]:
         await store.claim_due(T0, limit=10, lease=LEASE)
-        await store.mark_sent(outbox_id, T0)
+        await store.mark_sent_many([outbox_id], T0)
     assert [m.reply.text for m in await store.delivered(A, 0, 10)] == ["1", "2", "3"]
     assert [m.reply.text for m in await store.delivered(A, ids[0], 1)] == ["2"]
     assert await store.delivered(A, ids[2], 10) == []

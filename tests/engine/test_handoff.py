@@ -50,10 +50,10 @@ async def test_asking_for_a_human_sets_the_owner_and_the_bot_stays_silent(db_url
 
         # While waiting for and while talking to staff, the bot says nothing at all.
         assert await chat.say("30") == []
-        await chat.engine.set_owner(chat.key("u1"), Owner.staff("alice"), notice="engine.staff_joined")
+        await chat.engine.set_owner(chat.key("u1"), Owner.staff("alice"), notice="support.staff_joined")
         await chat.dispatcher.drain()
         assert chat.transcript()[-1] == (
-            "客服已接入，请直接在这里留言。"
+            "人工客服已接入，请直接在这里留言。"
             if lang.code == "zh-CN"
             else "A support agent has joined. Please write here."
         )
@@ -69,7 +69,7 @@ async def test_asking_for_a_human_sets_the_owner_and_the_bot_stays_silent(db_url
         assert row.state["run"]["step"] == "age"
 
         # Staff hand back: the bot resumes with the question it was at.
-        await chat.engine.set_owner(chat.key("u1"), Owner.BOT, notice="engine.staff_left")
+        await chat.engine.set_owner(chat.key("u1"), Owner.BOT, notice="support.handed_back")
         await chat.dispatcher.drain()
         assert chat.transcript()[-1] == lang.step(4, 7, lang.ask_age)
         assert await chat.say("30") == [lang.step(5, 7, lang.ask_id)]
@@ -83,7 +83,7 @@ async def test_a_bot_message_queued_before_takeover_is_held_not_sent(chat: ChatH
     # The bot answered, but the answer has not left yet when staff take the conversation.
     queued = await chat.engine.handle(Inbound.text_message(key, "m-late", "30", at=chat.clock.now()))
     assert [m.origin for m in queued] == [Origin.BOT]
-    await chat.engine.set_owner(key, Owner.staff("alice"), notice="engine.staff_joined")
+    await chat.engine.set_owner(key, Owner.staff("alice"), notice="support.staff_joined")
     sent_before = len(chat.sender.sent)
 
     await chat.dispatcher.drain()

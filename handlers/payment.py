@@ -142,7 +142,7 @@ def payment_steps(
             return Finish()
         ctx.set(payment_key, payment.id)
         if order.payment_deadline is not None:
-            ctx.run.wait_deadline = (order.payment_deadline + DEADLINE_GRACE).isoformat()
+            ctx.wait_until(order.payment_deadline + DEADLINE_GRACE)
             ctx.say(
                 "payment.how_to_pay",
                 order=short_id(order.id),

@@ -67,6 +67,11 @@ class Ctx:
         run_id = self.state.run.run_id if self.state.run else 0
         return f"{self.key}:{run_id}:{purpose}"
 
+    def wait_until(self, deadline: datetime) -> None:
+        """Time the current Wait out at ``deadline`` instead of its declared ``timeout``: for
+        waits that follow an outside clock (an order's payment deadline)."""
+        self.run.wait_deadline = deadline.isoformat()
+
     # ---- the account ------------------------------------------------------------------------
 
     @property

@@ -42,6 +42,10 @@ from bot.engine.sqlite_store import SqliteConversationStore
 from bot.engine.store import SqlConversationStore
 from bot.errors import ConfigError
 from bot.platform_events import PlatformEventConsumer
+from bot.secure_page.links import PageLinks
+from bot.secure_page.router import password_page_router
+from bot.secure_page.service import PasswordPages
+from bot.security_headers import SecurityHeaders
 from bot.settings import Settings
 from bot.support.service import SupportDesk
 from bot.support.settings import SupportSettings
@@ -61,6 +65,8 @@ from scheduler.settings import SchedulerSettings
 log = logging.getLogger("sealbot")
 
 ENGINE_LOCALES = Path(__file__).parent / "locales"
+# The HTML pages (and their APIs) that get CSP, no framing, nosniff and a referrer policy.
+PAGE_PREFIXES = ("/chat", "/console", "/support", "/secure", "/platform/console", "/platform/pay")
 
 
 @dataclass
@@ -81,6 +87,7 @@ class Container:
     scheduler: Any = None
     support: SupportDesk | None = None
     bridge: BridgeHub | None = None
+    password_pages: PasswordPages | None = None
     # WeChat / Telegram, when enabled by their settings
     channels: list[Any] = field(default_factory=list)
     closers: list[Callable[[], Any]] = field(default_factory=list)
@@ -208,6 +215,8 @@ async def build_container(
         if platform_services is not None and platform_services.settings.dev_pages
         else None,
     )
+    page_links = PageLinks(settings.secret_key.get_secret_value(), settings.public_base_url)
+    handler_services.password_page = page_links.url
     hooks = EngineHooks(event_handlers=catalogue.event_handlers())
     home = catalogue.home()
     wechat_settings, telegram_settings = WeChatSettings(), TelegramSettings()
@@ -256,6 +265,7 @@ async def build_container(
         platform_services=platform_services,
         channels=channels,
     )
+    container.password_pages = PasswordPages(engine=engine, platform=platform, links=page_links)
     container.deliveries = DeliveryStore(db)
     container.reminders = ReminderJob(
         platform=platform.reminders,
@@ -315,6 +325,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         container = await build_container(settings)
         app.state.container = container
         container.webchat.attach(app)
+        if container.password_pages is not None:
+            app.include_router(password_page_router(container.password_pages, https=settings.is_https))
         for channel in container.channels:
             app.include_router(channel.router)
         if container.bridge is not None:
@@ -333,6 +345,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await container.stop()
 
     app = FastAPI(title="sealbot", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(SecurityHeaders, prefixes=PAGE_PREFIXES, https=settings.is_https)
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:

@@ -27,12 +27,21 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
 def _chat(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import build_container
     from bot.channels.terminal import TerminalSender, terminal_loop
+    from bot.secure_page.terminal import TerminalPasswordPage
 
     async def run() -> None:
         sender = TerminalSender(sys.stdout)
         container = await build_container(settings, extra_senders={"terminal": sender})
         try:
-            await terminal_loop(container.engine, container.dispatcher, container.engine.media, args.user)
+            assert container.password_pages is not None
+            page = TerminalPasswordPage(container.password_pages, args.user, sys.stdout)
+            await terminal_loop(
+                container.engine,
+                container.dispatcher,
+                container.engine.media,
+                args.user,
+                after_replies=page.after_replies,
+            )
         finally:
             await container.stop()
 

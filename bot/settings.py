@@ -59,12 +59,20 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @property
+    def is_https(self) -> bool:
+        """Cookies are ``Secure`` and pages send HSTS when the public URL is https."""
+        return self.public_base_url.startswith("https://")
+
     def embedded_platform_database_url(self) -> str:
         return self.platform_database_url or f"sqlite+aiosqlite:///{self.data_dir / 'platform.db'}"
 
     def check(self) -> None:
         if self.production and self.secret_key.get_secret_value() == DEV_SECRET:
             raise ConfigError("SEALBOT_SECRET_KEY: must be set to a private value in production")
+        if self.production and not self.is_https:
+            # Passwords are typed on the service's own page: never over plain HTTP.
+            raise ConfigError("SEALBOT_PUBLIC_BASE_URL: must be an https:// URL in production")
         if self.lock_backend == "redis" and not self.redis_url:
             raise ConfigError("SEALBOT_REDIS_URL: required when SEALBOT_LOCK_BACKEND=redis")
         if self.lock_backend == "postgres" and not self.database_url.startswith("postgresql"):

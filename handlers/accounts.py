@@ -10,14 +10,14 @@ import re
 
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Choice, Field, Finish, Flow, GoTo, Invalid, Outcome, StartFlow, Summary
-from bot.engine.messages import Option
+from bot.engine.messages import ExternalEvent, Option
 from bot.engine.state import Session
 from handlers.checks import platform_check
 from handlers.menu import MenuItem
+from handlers.password_page import password_page
 from handlers.platform_errors import explain
 from handlers.services import services, token
 from platform_client.errors import (
-    Conflict,
     InvalidInput,
     NotAuthenticated,
     PlatformClientError,
@@ -38,6 +38,18 @@ def parse_code(text: str) -> str:
 def bind(ctx: Ctx, session: PlatformSession, phone: str, realname: bool = False) -> None:
     ctx.login(
         Session(account_id=session.account_id, token=session.token, phone=phone, realname_verified=realname)
+    )
+
+
+def bind_event(ctx: Ctx, event: ExternalEvent, phone: str) -> None:
+    """Bind the session the password page obtained (the event carries it; never stored)."""
+    ctx.login(
+        Session(
+            account_id=str(event.data["account_id"]),
+            token=str(event.data["token"]),
+            phone=phone,
+            realname_verified=bool(event.data.get("realname")),
+        )
     )
 
 
@@ -76,24 +88,10 @@ async def send_register_code(ctx: Ctx) -> Outcome | None:
     return await send_code(ctx, "register")
 
 
-async def create_account(ctx: Ctx) -> Outcome | None:
-    phone, code, password = ctx.get("phone"), ctx.get("code"), ctx.get("password")
-    try:
-        registration = await services(ctx).platform.accounts.register(phone, code, password)
-    except InvalidInput as exc:
-        if exc.code in CODE_ERRORS:
-            return on_code_error(ctx, exc)
-        ctx.say_text(explain(ctx, exc))
-        return GoTo("password")
-    except Conflict as exc:
-        ctx.say_text(explain(ctx, exc))
-        return StartFlow("login", prefill={"phone": phone})
-    except PlatformClientError as exc:
-        if exc.code in CODE_ERRORS:
-            return on_code_error(ctx, exc)
-        ctx.say_text(explain(ctx, exc))
-        return Finish()
-    bind(ctx, registration.session, phone)
+async def registered(ctx: Ctx, event: ExternalEvent) -> Outcome | None:
+    """The page created the account and logged this chat in."""
+    phone = ctx.get("phone")
+    bind_event(ctx, event, phone)
     ctx.say("accounts.registered", phone=masked_phone(phone))
     if not ctx.state.stack:
         ctx.say("accounts.realname_next", options=[ctx.option("@go:realname", "accounts.realname_title")])
@@ -103,7 +101,7 @@ async def create_account(ctx: Ctx) -> Outcome | None:
 
 REGISTER = Flow(
     name="register",
-    version=1,
+    version=2,  # v2: the password is set on the secure page, not in the chat
     title="accounts.register_title",
     help="accounts.register_help",
     steps=(
@@ -121,17 +119,10 @@ REGISTER = Flow(
             prompt="accounts.ask_code",
             label="accounts.code",
             parse=parse_code,
+            sensitive=True,  # a one-time code is never stored in clear
             depends_on=("send_code",),
         ),
-        Field(
-            "password",
-            prompt="accounts.ask_new_password",
-            label="accounts.password",
-            check=platform_check("password", "accounts.password_weak"),
-            secret=True,
-            max_length=64,
-        ),
-        Action("create", run=create_account, depends_on=("phone", "code", "password")),
+        password_page("password", "register", on_done=registered, depends_on=("phone", "code")),
     ),
 )
 
@@ -144,24 +135,32 @@ async def send_login_code(ctx: Ctx) -> Outcome | None:
 
 
 async def log_in(ctx: Ctx) -> Outcome | None:
+    """Login by SMS code, which stays in the chat (short-lived, single-use)."""
     platform = services(ctx).platform
     phone = ctx.get("phone")
     try:
-        if ctx.get("method") == "password":
-            session = await platform.accounts.login_password(phone, ctx.get("password"))
-        else:
-            session = await platform.accounts.login_sms(phone, ctx.get("code"))
+        session = await platform.accounts.login_sms(phone, ctx.get("code"))
         account = await platform.accounts.me(session.token)
     except PlatformClientError as exc:
         if exc.code in CODE_ERRORS:
             return on_code_error(ctx, exc)
         ctx.say_text(explain(ctx, exc))
-        if isinstance(exc, NotAuthenticated) or exc.code in {"wrong_credentials", "invalid_credentials"}:
-            return GoTo("password" if ctx.get("method") == "password" else "phone")
+        if isinstance(exc, NotAuthenticated):
+            return GoTo("phone")
         return Finish()
     bind(ctx, session, phone, realname=account.realname_status == "verified")
+    return welcome_back(ctx, phone, verified=account.realname_status == "verified")
+
+
+async def logged_in_on_page(ctx: Ctx, event: ExternalEvent) -> Outcome | None:
+    phone = ctx.get("phone")
+    bind_event(ctx, event, phone)
+    return welcome_back(ctx, phone, verified=bool(event.data.get("realname")))
+
+
+def welcome_back(ctx: Ctx, phone: str, *, verified: bool) -> Outcome | None:
     ctx.say("accounts.logged_in", phone=masked_phone(phone))
-    if account.realname_status != "verified" and not ctx.state.stack:
+    if not verified and not ctx.state.stack:
         ctx.say("accounts.realname_next", options=[ctx.option("@go:realname", "accounts.realname_title")])
         return Finish(show_home=False)
     return None
@@ -169,7 +168,7 @@ async def log_in(ctx: Ctx) -> Outcome | None:
 
 LOGIN = Flow(
     name="login",
-    version=1,
+    version=2,  # v2: the password is typed on the secure page, not in the chat
     title="accounts.login_title",
     help="accounts.login_help",
     steps=(
@@ -187,14 +186,12 @@ LOGIN = Flow(
             label="accounts.login_method",
             options=(Option("password", "accounts.by_password"), Option("sms", "accounts.by_sms")),
         ),
-        Field(
+        password_page(
             "password",
-            prompt="accounts.ask_password",
-            label="accounts.password",
-            secret=True,
-            max_length=64,
+            "login",
+            on_done=logged_in_on_page,
             when=lambda a: a.get("method") == "password",
-            depends_on=("method",),
+            depends_on=("phone", "method"),
         ),
         Action(
             "send_code",
@@ -207,10 +204,65 @@ LOGIN = Flow(
             prompt="accounts.ask_code",
             label="accounts.code",
             parse=parse_code,
+            sensitive=True,
             when=lambda a: a.get("method") == "sms",
             depends_on=("send_code",),
         ),
-        Action("login", run=log_in, depends_on=("phone", "method", "password", "code")),
+        Action(
+            "login",
+            run=log_in,
+            when=lambda a: a.get("method") == "sms",
+            depends_on=("phone", "method", "code"),
+        ),
+    ),
+)
+
+
+# ---- password reset: an SMS code in the chat, then the page ------------------------------------
+
+
+async def phone_of_session(ctx: Ctx) -> Outcome | None:
+    if ctx.session is not None and ctx.session.phone and ctx.get("phone") is None:
+        ctx.set("phone", ctx.session.phone)
+    return None
+
+
+async def send_reset_code(ctx: Ctx) -> Outcome | None:
+    return await send_code(ctx, "reset_password")
+
+
+async def password_was_reset(ctx: Ctx, event: ExternalEvent) -> Outcome | None:
+    phone = ctx.get("phone")
+    bind_event(ctx, event, phone)
+    ctx.say("accounts.password_reset_done", phone=masked_phone(phone))
+    return None
+
+
+RESET_PASSWORD = Flow(
+    name="reset_password",
+    version=1,
+    title="accounts.reset_title",
+    help="accounts.reset_help",
+    steps=(
+        Action("known_phone", run=phone_of_session),
+        Field(
+            "phone",
+            prompt="accounts.ask_phone",
+            label="accounts.phone",
+            check=platform_check("mobile", "accounts.phone_invalid"),
+            sensitive=True,
+            max_length=20,
+        ),
+        Action("send_code", run=send_reset_code, depends_on=("phone",)),
+        Field(
+            "code",
+            prompt="accounts.ask_code",
+            label="accounts.code",
+            parse=parse_code,
+            sensitive=True,
+            depends_on=("send_code",),
+        ),
+        password_page("password", "reset", on_done=password_was_reset, depends_on=("phone", "code")),
     ),
 )
 
@@ -296,11 +348,12 @@ REALNAME = Flow(
     ),
 )
 
-FLOWS = (REGISTER, LOGIN, LOGOUT, REALNAME)
+FLOWS = (REGISTER, LOGIN, RESET_PASSWORD, LOGOUT, REALNAME)
 
 MENU = (
     MenuItem("register", "accounts.register_title", visible=lambda ctx: not ctx.logged_in),
     MenuItem("login", "accounts.login_title", visible=lambda ctx: not ctx.logged_in),
+    MenuItem("reset_password", "accounts.reset_title", visible=lambda ctx: not ctx.logged_in, order=80),
     MenuItem(
         "realname",
         "accounts.realname_title",
@@ -312,6 +365,7 @@ MENU = (
 INTENTS = {
     "register": ("注册", "开户", "注册账号", "sign up", "register", "create account"),
     "login": ("登录", "登陆", "登入", "log in", "login", "sign in"),
+    "reset_password": ("忘记密码", "重置密码", "找回密码", "修改密码", "forgot password", "reset password"),
     "logout": ("退出登录", "登出", "log out", "logout", "sign out"),
     "realname": ("实名", "实名认证", "认证身份", "real name", "verify identity", "identity verification"),
 }

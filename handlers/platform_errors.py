@@ -9,27 +9,33 @@ from __future__ import annotations
 from typing import Any
 
 from bot.engine.context import Ctx
+from bot.engine.i18n import Catalog
 from platform_client.errors import PlatformClientError, PlatformUnavailable, RateLimited
 
 
 def explain(ctx: Ctx, exc: PlatformClientError) -> str:
+    return explain_in(ctx.t.catalog, ctx.locale, exc)
+
+
+def explain_in(catalog: Catalog, locale: str, exc: PlatformClientError) -> str:
+    """``explain`` outside a conversation step (the secure password page)."""
     if isinstance(exc, PlatformUnavailable):
-        return ctx.t("errors.unavailable")
+        return catalog.get(locale, "errors.unavailable")
     params: dict[str, Any] = dict(exc.details or {})
     if isinstance(exc, RateLimited):
         params.setdefault("seconds", int(exc.retry_after or params.get("retry_after", 60)))
     key = f"errors.{exc.code}"
-    if not ctx.t.catalog.has(key):
-        return ctx.t("errors.generic")
+    if not catalog.has(key):
+        return catalog.get(locale, "errors.generic")
     if "max_bytes" in params:
         params.setdefault("limit", _megabytes(params["max_bytes"]))
     if "status" in params:
         status_key = f"orders.status.{params['status']}"
-        if ctx.t.catalog.has(status_key):
-            params["status"] = ctx.t(status_key)
+        if catalog.has(status_key):
+            params["status"] = catalog.get(locale, status_key)
     # A template may name a detail the platform did not send this time: show it empty.
-    wanted = ctx.t.catalog.placeholders(ctx.locale, key)
-    return ctx.t(key, **{name: params.get(name, "") for name in wanted})
+    wanted = catalog.placeholders(locale, key)
+    return catalog.get(locale, key, **{name: params.get(name, "") for name in wanted})
 
 
 def _megabytes(size: Any) -> str:

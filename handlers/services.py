@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from bot.engine.context import Ctx
+from bot.engine.messages import ConversationKey
 from platform_client.client import PlatformClient
 
 
@@ -17,6 +20,9 @@ class HandlerServices:
     extra: dict[str, Any] = field(default_factory=dict)
     # The console SMS provider of the embedded default shows codes on a local page; tell the user.
     sms_dev_page: str | None = None
+    # Makes the single-use link of the secure password page: (conversation, purpose, nonce,
+    # expiry) -> URL. Passwords are typed only there, never in a chat.
+    password_page: Callable[[ConversationKey, str, str, datetime], str] | None = None
 
 
 def services(ctx: Ctx) -> HandlerServices:

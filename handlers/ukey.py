@@ -492,6 +492,7 @@ UKEY = Flow(
         Action("submit", run=submit),
         Wait(
             "job",
+            sensitive=True,  # users type PINs here by mistake: never stored
             status="ukey.waiting_job",
             status_params=_job_status,
             accepts=_is_our_job,

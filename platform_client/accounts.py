@@ -30,6 +30,13 @@ class AccountsAPI(SubAPI):
         data = await self._request("POST", "/v1/sessions", json={"phone": phone, "sms_code": sms_code})
         return self._parse(Session, data)
 
+    async def reset_password(self, phone: str, sms_code: str, password: str) -> Session:
+        """A new password after an SMS code of purpose ``reset_password``; earlier sessions end."""
+        data = await self._request(
+            "POST", "/v1/password-resets", json={"phone": phone, "sms_code": sms_code, "password": password}
+        )
+        return self._parse(Session, data)
+
     async def logout(self, token: str) -> None:
         await self._request("DELETE", "/v1/sessions/current", account_token=token)
 

@@ -13,7 +13,7 @@ class PlatformModel(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-SmsPurpose = Literal["register", "login", "cancel_seal"]
+SmsPurpose = Literal["register", "login", "cancel_seal", "reset_password"]
 
 
 class SmsCodeSent(PlatformModel):

@@ -124,7 +124,7 @@ async def request_sms_code(
     existing = await _account_by_phone(session, phone)
     if purpose is sms.SmsPurpose.REGISTER and existing is not None:
         raise Conflict("该手机号已注册，请直接登录", code="phone_registered")
-    if purpose is sms.SmsPurpose.LOGIN and existing is None:
+    if purpose in (sms.SmsPurpose.LOGIN, sms.SmsPurpose.RESET_PASSWORD) and existing is None:
         raise NotFound("该手机号尚未注册", code="account_not_found")
     return await sms.send_code(session, services, phone, purpose)
 
@@ -193,6 +193,28 @@ async def login_sms(
     await session.execute(
         update(LoginThrottle).where(LoginThrottle.phone == phone).values(failures=0, locked_until=None)
     )
+    return await _issue_session(session, services, account.id)
+
+
+async def reset_password(
+    session: AsyncSession, services: PlatformServices, phone: str, sms_code: str, password: str
+) -> IssuedSession:
+    """A new password after proving the phone with a ``reset_password`` code: every earlier
+    session of the account ends, the lock-out is lifted, and a new session is issued."""
+    phone = normalise_mobile(phone)
+    check_password_policy(password)
+    await sms.check_code(session, services, phone=phone, purpose=sms.SmsPurpose.RESET_PASSWORD, code=sms_code)
+    account = await _account_by_phone(session, phone)
+    if account is None:
+        raise NotFound("该手机号尚未注册", code="account_not_found")
+    account.password_hash = await password_hasher(services).hash_async(password)
+    await session.execute(
+        update(AccountToken).where(AccountToken.account_id == account.id).values(revoked=True)
+    )
+    await session.execute(
+        update(LoginThrottle).where(LoginThrottle.phone == phone).values(failures=0, locked_until=None)
+    )
+    events.publish(session, account.id, "account.password_reset", {"phone_masked": mask_mobile(phone)})
     return await _issue_session(session, services, account.id)
 
 

@@ -46,6 +46,12 @@ class LoginRequest(BaseModel):
     sms_code: str | None = Field(default=None, max_length=16)
 
 
+class PasswordResetRequest(BaseModel):
+    phone: str = Field(max_length=32)
+    sms_code: str = Field(max_length=16)
+    password: str = Field(max_length=256)
+
+
 class RealnameRequest(BaseModel):
     name: str = Field(max_length=64)
     id_number: str = Field(max_length=32)
@@ -124,6 +130,14 @@ async def login(body: LoginRequest, services: ServicesDep) -> SessionOut:
             issued = await accounts.login_sms(session, services, body.phone, sms_code)
         else:
             raise InvalidInput("请提供密码或短信验证码其中之一", code="login_method_required")
+    return SessionOut.of(issued)
+
+
+@router.post("/password-resets", status_code=status.HTTP_201_CREATED, response_model=SessionOut)
+async def reset_password(body: PasswordResetRequest, services: ServicesDep) -> SessionOut:
+    """A new password with a code of purpose ``reset_password``; earlier sessions end."""
+    async with services.db.session() as session:
+        issued = await accounts.reset_password(session, services, body.phone, body.sms_code, body.password)
     return SessionOut.of(issued)
 
 

@@ -45,12 +45,14 @@ class SmsPurpose(StrEnum):
     REGISTER = "register"
     LOGIN = "login"
     CANCEL_SEAL = "cancel_seal"
+    RESET_PASSWORD = "reset_password"
 
 
 PURPOSE_LABELS = {
     SmsPurpose.REGISTER: "注册账号",
     SmsPurpose.LOGIN: "登录",
     SmsPurpose.CANCEL_SEAL: "注销印章",
+    SmsPurpose.RESET_PASSWORD: "重置密码",
 }
 
 # Codes that confirm an action of a logged-in account go only to that account's own phone.

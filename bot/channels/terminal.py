@@ -6,6 +6,7 @@ import asyncio
 import mimetypes
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -52,9 +53,19 @@ class TerminalSender:
 
 
 async def terminal_loop(
-    engine: object, dispatcher: object, media: object, user: str, *, out: TextIO = sys.stdout
+    engine: object,
+    dispatcher: object,
+    media: object,
+    user: str,
+    *,
+    out: TextIO = sys.stdout,
+    after_replies: Callable[[list[OutboundMessage]], Awaitable[None]] | None = None,
+    read_line: Callable[[TextIO], str | None] | None = None,
 ) -> None:
-    """Read lines, hand them to the engine, print what the outbox delivers."""
+    """Read lines, hand them to the engine, print what the outbox delivers.
+
+    ``after_replies`` sees what each message produced (the password page reads the password
+    without echo there); ``read_line`` replaces standard input (tests)."""
     from bot.engine.outbox import OutboxDispatcher
     from bot.engine.ports import MediaStore
     from bot.engine.runtime import Engine
@@ -72,13 +83,16 @@ async def terminal_loop(
         nonlocal last_options
         sent = await engine.handle(inbound)
         await dispatcher.drain()
+        if after_replies is not None:
+            await after_replies(sent)
+            await dispatcher.drain()
         options = [o.token for m in sent for o in m.reply.options]
         if options:
             last_options = options
 
     await deliver(Inbound.command(key, f"t:{uuid.uuid4()}", "start"))
     while True:
-        line = await asyncio.to_thread(_read, out)
+        line = await asyncio.to_thread(read_line or _read, out)
         if line is None or line.strip() in {"/quit", "/exit"}:
             return
         text = line.strip()

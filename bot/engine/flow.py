@@ -52,7 +52,10 @@ class GoTo:
 
 @dataclass(frozen=True)
 class Stay:
-    """Remain at the current step without asking again (a Wait keeps waiting)."""
+    """Remain at the current step without asking again (a Wait keeps waiting); ``reprompt``
+    shows the step's prompt (a Wait's status and buttons) once more."""
+
+    reprompt: bool = False
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,9 @@ class Wait(Step):
     status_params: Callable[[Ctx], Mapping[str, Any]] | None = None
     when: Condition | None = None
     depends_on: tuple[str, ...] = ()
+    # What users write while this step waits is a secret they may type by mistake (a password
+    # while the password page is open, a PIN while the UKey job runs): nothing of it is kept.
+    sensitive: bool = False
 
     @property
     def asks_user(self) -> bool:

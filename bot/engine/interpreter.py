@@ -187,6 +187,8 @@ class FlowInterpreter:
         if not flow.has_step(run.step):
             return False
         step = flow.step(run.step)
+        if isinstance(step, Wait):
+            return step.sensitive
         return isinstance(step, Field) and (step.sensitive or step.secret)
 
     async def reprompt(self, ctx: Ctx) -> None:
@@ -662,6 +664,8 @@ class FlowInterpreter:
     async def _resolve_wait(self, ctx: Ctx, flow: Flow, step: Wait, event: ExternalEvent) -> None:
         outcome = await step.on_event(ctx, event) if step.on_event else None
         if isinstance(outcome, Stay):
+            if outcome.reprompt:
+                await self._prompt(ctx, flow, step)
             return
         ctx.run.wait_deadline = None
         if outcome is None or isinstance(outcome, Next):
@@ -686,6 +690,9 @@ class FlowInterpreter:
             run.answers.pop(f"_entered.{step.name}", None)
             self._pause_current(ctx)
             await self._go_home(ctx, None)
+            return True
+        if isinstance(outcome, Stay) and outcome.reprompt:
+            await self._prompt(ctx, flow, step)
             return True
         if await self._apply(ctx, flow, outcome):
             await self._advance(ctx, flow)

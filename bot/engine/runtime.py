@@ -36,10 +36,14 @@ from bot.engine.messages import (
     Reply,
 )
 from bot.engine.ports import MediaStore
-from bot.engine.secrets_box import SecretBox, mask_text
+from bot.engine.secrets_box import SecretBox
 from bot.engine.state import ConversationState, Owner, StateCodec
 from bot.engine.store import Commit, ConversationStore, QueuedReply, Snapshot
 from bot.errors import VersionConflict
+from bot.redaction import redact
+
+# The flow offered when a user types their password into the chat (when the catalogue has it).
+RESET_PASSWORD_FLOW = "reset_password"
 
 log = logging.getLogger("sealbot.engine")
 
@@ -141,6 +145,14 @@ class Engine:
         ctx = self._ctx(inbound.key, snapshot, state, inbound)
         # While staff own the conversation the user talks to a person, not to the paused step.
         sensitive_step = Owner.is_bot(state.owner) and self.interpreter.expects_sensitive(ctx)
+        # What may be stored of the text is decided before the flow runs: the one redaction
+        # step every channel's messages pass (see ``bot.redaction``).
+        stored = await redact(inbound.text, state.memory, self.clock.now(), secret_step=sensitive_step)
+        if stored.password:
+            # The account's password typed into the chat: it is never an answer to anything.
+            self._warn_password_in_chat(ctx)
+            change = self._commit_for(ctx, inbound, stored.text)
+            return await self.store.commit(inbound.key, snapshot, change, self.clock.now())
         try:
             await self._dispatch(ctx, inbound)
         except Exception:
@@ -150,8 +162,14 @@ class Engine:
             ctx = self._ctx(inbound.key, snapshot, state, inbound)
             ctx.say("engine.internal_error")
             await self.interpreter.reprompt(ctx)
-        change = self._commit_for(ctx, inbound, sensitive_step)
+        change = self._commit_for(ctx, inbound, stored.text)
         return await self.store.commit(inbound.key, snapshot, change, self.clock.now())
+
+    def _warn_password_in_chat(self, ctx: Ctx) -> None:
+        options = []
+        if RESET_PASSWORD_FLOW in self.flows:
+            options.append(ctx.option(f"@go:{RESET_PASSWORD_FLOW}", "engine.password_reset_button"))
+        ctx.say("engine.password_in_chat", options=options)
 
     def _load_state(self, snapshot: Snapshot, inbound: Inbound) -> ConversationState:
         if snapshot.state is None:
@@ -198,7 +216,7 @@ class Engine:
         else:
             log.info("event %s (%s) for %s had no taker", event.event_id, event.type, ctx.key)
 
-    def _commit_for(self, ctx: Ctx, inbound: Inbound | None, sensitive_step: bool) -> Commit:
+    def _commit_for(self, ctx: Ctx, inbound: Inbound | None, stored_text: str | None) -> Commit:
         state = ctx.state
         not_before = None
         hold = self._passive.get(ctx.key.channel)
@@ -213,18 +231,18 @@ class Engine:
             wait_deadline=state.wait_deadline(),
             message_id=inbound.message_id if inbound else None,
             inbound_kind=inbound.kind.value if inbound else "push",
-            inbound_body=self._inbound_body(inbound, sensitive_step),
+            inbound_body=self._inbound_body(inbound, stored_text),
             replies=replies,
             in_reply_to=inbound.message_id if inbound and inbound.kind is not InboundKind.EVENT else None,
             touched_by_user=inbound is not None and inbound.kind is not InboundKind.EVENT,
         )
 
-    def _inbound_body(self, inbound: Inbound | None, sensitive_step: bool) -> dict[str, Any]:
+    def _inbound_body(self, inbound: Inbound | None, stored_text: str | None) -> dict[str, Any]:
         if inbound is None:
             return {}
         body: dict[str, Any] = {"at": inbound.at.isoformat()}
-        if inbound.text:
-            body["text"] = "******" if sensitive_step else mask_text(inbound.text[:2000])
+        if inbound.text and stored_text:
+            body["text"] = stored_text[:2000]
         if inbound.file:
             body["file"] = inbound.file.to_dict()
         if inbound.event:
@@ -249,7 +267,7 @@ class Engine:
             state = self._load_state(snapshot, Inbound.text_message(key, "", ""))
             ctx = self._ctx(key, snapshot, state, None)
             await build(ctx)
-            change = self._commit_for(ctx, None, False)
+            change = self._commit_for(ctx, None, None)
             if dedupe_id is not None:
                 change = Commit(**{**change.__dict__, "message_id": dedupe_id})
             messages = await self.store.commit(key, snapshot, change, self.clock.now())

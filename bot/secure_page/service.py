@@ -139,12 +139,13 @@ class PasswordPages:
         conv = found
         if not hmac.compare_digest(csrf, self.csrf_for(conv.link.nonce, browser)):
             return self._form(conv, browser, self._t(conv, "secure_page.csrf_failed"))
+        # The first browser that submits a genuine form owns the link from now on.
+        if chat.CLAIM not in conv.answers and not await self._claim(conv.link, browser):
+            return PageView("refused", reason="used", locale=conv.locale)
         if not password:
             return self._form(conv, browser, self._t(conv, "secure_page.password_empty"))
         if conv.link.purpose in SETS_PASSWORD and password != confirm:
             return self._form(conv, browser, self._t(conv, "secure_page.mismatch"))
-        if chat.CLAIM not in conv.answers and not await self._claim(conv.link, browser):
-            return PageView("refused", reason="used", locale=conv.locale)
         phone = str(conv.answers.get("phone") or "")
         code = str(conv.answers.get("code") or "")
         try:

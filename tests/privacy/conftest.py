@@ -1,0 +1,1 @@
+from tests.conversations.conftest import service  # noqa: F401  (the whole service, in process)

@@ -13,6 +13,7 @@ from PIL import Image
 from reportlab.pdfgen import canvas
 
 from tests.browser.conftest import LiveService
+from tests.browser.password_page import use_password_page
 
 pytestmark = pytest.mark.browser
 
@@ -57,8 +58,7 @@ def test_company_seal_application_and_payment_in_the_web_chat(
     send(page, PHONE)
     wait_for_bot(page, "验证码已发送")
     send(page, live_service.sms_code(PHONE, "register"))
-    wait_for_bot(page, "请设置登录密码")
-    send(page, "seal2024ok")
+    use_password_page(page, "seal2024ok", confirm=True, done_text="注册完成")
     wait_for_bot(page, "注册成功")
 
     send(page, "我要申请企业公章")

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import LiveService
+from tests.browser.password_page import use_password_page
 
 pytestmark = pytest.mark.browser
 
@@ -33,9 +34,9 @@ def test_registration_and_login_in_the_web_chat(
     send(page, PHONE)
     wait_for_bot(page, "验证码已发送到 139****9000")
     send(page, live_service.sms_code(PHONE, "register"))
-    wait_for_bot(page, "请设置登录密码")
-    send(page, "seal2024ok")
-    wait_for_bot(page, "注册成功")
+    wait_for_bot(page, "在安全页面上设置登录密码")
+    use_password_page(page, "seal2024ok", confirm=True, done_text="注册完成")
+    wait_for_bot(page, "注册成功")  # the chat continued by itself
     page.screenshot(path=str(tmp_path / "registered.png"), full_page=True)
 
     # the next step the bot offers is real-name verification, as a button
@@ -46,8 +47,8 @@ def test_registration_and_login_in_the_web_chat(
     wait_for_bot(page, "请输入您的手机号码")
     send(page, PHONE)
     page.locator(".options button", has_text="手机号 + 密码").last.click()
-    wait_for_bot(page, "请输入登录密码")
-    send(page, "seal2024ok")
+    wait_for_bot(page, "在安全页面上输入登录密码")
+    use_password_page(page, "seal2024ok", confirm=False, done_text="登录成功")
     wait_for_bot(page, "登录成功")
     # the page keeps the whole conversation after a reload (it is read back from the server)
     page.reload()

@@ -60,7 +60,8 @@ async def test_registration_in_english_with_a_wrong_then_right_code(service: Ser
     password_prompt = joined(wrong)
     assert "password" in password_prompt.lower()
     view, refused = await use_page(pages_of(service), chat, "seal2024ok")
-    assert view.status == "refused" and view.reason == "code"
+    assert view.status == "refused"
+    assert view.reason == "code"
     assert "not correct" in joined(refused)
     # the chat asks for the code again; the right one leads to a new page link
     again = await chat.say(service.sms_code(PHONE, "register"))
@@ -96,9 +97,11 @@ async def test_bad_phone_and_weak_password_are_explained_and_asked_again(service
     await chat.say(service.sms_code(PHONE, "register"))
     weak, _ = await use_page(pages_of(service), chat, "password")
     assert weak.status == "form"
-    assert weak.error is not None and "字母和数字" in weak.error
+    assert weak.error is not None
+    assert "字母和数字" in weak.error
     differ, _ = await use_page(pages_of(service), chat, "seal2024ok", confirm="seal2024no")
-    assert differ.error is not None and "不一致" in differ.error
+    assert differ.error is not None
+    assert "不一致" in differ.error
 
 
 async def test_login_by_password_and_by_sms_code_and_logout(service: Service) -> None:
@@ -109,7 +112,8 @@ async def test_login_by_password_and_by_sms_code_and_logout(service: Service) ->
     await chat.say(PHONE, user="other-chat")
     await chat.tap("手机号 + 密码", user="other-chat")
     wrong, _ = await use_page(pages_of(service), chat, "nope12345", user="other-chat")
-    assert wrong.error is not None and "手机号或密码不正确" in wrong.error
+    assert wrong.error is not None
+    assert "手机号或密码不正确" in wrong.error
     view, ok = await use_page(pages_of(service), chat, "seal2024ok", user="other-chat")
     assert view.status == "done"
     assert "登录成功" in joined(ok)

@@ -13,6 +13,7 @@ import pytest
 from bot.engine.messages import ReplyKind
 from bot.engine.state import Owner
 from seal_platform.staff import StaffRole
+from tests.password_page import use_page
 from tests.support.conftest import desk_settings
 from tests.support.service_rig import STAFF_PASSWORD, SupportService, add_staff, build_support_service
 
@@ -52,7 +53,9 @@ async def register(service: SupportService) -> None:
     await chat.say("注册")
     await chat.say(PHONE)
     await chat.say(service.sms_code(PHONE, "register"))
-    await chat.say("seal2024ok")
+    assert service.container.password_pages is not None
+    view, _ = await use_page(service.container.password_pages, chat, "seal2024ok")
+    assert view.status == "done"
 
 
 async def register_and_start_realname(service: SupportService) -> None:

@@ -22,6 +22,7 @@ from bot.settings import Settings
 from bot.support.wiring import install_support
 from seal_platform.staff import StaffRole
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, free_port
+from tests.browser.password_page import use_password_page
 from tests.support.conftest import create_support_tables, desk_settings
 from tests.support.service_rig import STAFF_PASSWORD, add_staff
 
@@ -141,8 +142,7 @@ def test_staff_claim_reply_and_hand_back_while_a_web_chat_user_talks(
         send(user, PHONE)
         wait_for(user, "bot", "验证码已发送到 139****9000")
         send(user, live_support.sms_code(PHONE, "register"))
-        wait_for(user, "bot", "请设置登录密码")
-        send(user, "seal2024ok")
+        use_password_page(user, "seal2024ok", confirm=True, done_text="注册完成")
         wait_for(user, "bot", "注册成功")
         send(user, "实名认证")
         wait_for(user, "bot", "姓名")

@@ -19,6 +19,7 @@ from seal_platform.order_rules import SO_PIN_CONTEXT
 from seal_platform.seals import Seal
 from seal_platform.staff import StaffRole, create_staff_user
 from tests.conversations.conftest import Service
+from tests.password_page import use_page
 
 PASSWORD = "seal2024ok"
 ID_NUMBER = "11010519491231002X"
@@ -92,7 +93,10 @@ class SealWorld:
         await self.chat.say("log in" if english else "登录", user=user, lang="en" if english else None)
         await self.chat.say(phone, user=user)
         await self.chat.tap("password" if english else "密码", user=user)
-        answer = await self.chat.say(PASSWORD, user=user)
+        pages = self.service.container.password_pages
+        assert pages is not None
+        view, answer = await use_page(pages, self.chat, PASSWORD, user=user, browser=f"browser-{user}")
+        assert view.status == "done", view
         assert "138****" in joined(answer), answer
         row = await self.service.container.store.get(self.chat.key(user))
         assert row is not None

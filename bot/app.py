@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.settings import TelegramSettings
 from bot.channels.terminal import TerminalSender
 from bot.channels.webchat import WebChatChannel
+from bot.channels.webchat.sessions import WebSessions
 from bot.channels.wechat.channel import WeChatChannel, passive_window_for
 from bot.channels.wechat.settings import WeChatSettings
 from bot.engine.i18n import Catalog
@@ -235,7 +237,19 @@ async def build_container(
         hooks=hooks,
         passive_windows=[passive_window_for(wechat_settings)] if wechat_settings.enabled else [],
     )
-    webchat = WebChatChannel(engine=engine, store=store, max_upload_bytes=settings.max_upload_bytes)
+    webchat = WebChatChannel(
+        engine=engine,
+        store=store,
+        max_upload_bytes=settings.max_upload_bytes,
+        sessions=WebSessions(
+            secret=settings.secret_key.get_secret_value(),
+            engine=engine,
+            store=store,
+            https=settings.is_https,
+            idle=timedelta(minutes=settings.web_idle_minutes),
+            absolute=timedelta(hours=settings.web_absolute_hours),
+        ),
+    )
     senders: dict[str, ChannelSender] = {"web": webchat.sender, "terminal": TerminalSender()}
     channels: list[Any] = []
     if wechat_settings.enabled:
@@ -326,7 +340,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.container = container
         container.webchat.attach(app)
         if container.password_pages is not None:
-            app.include_router(password_page_router(container.password_pages, https=settings.is_https))
+            app.include_router(
+                password_page_router(
+                    container.password_pages,
+                    https=settings.is_https,
+                    after_login=container.webchat.sessions.logged_in_elsewhere,
+                )
+            )
         for channel in container.channels:
             app.include_router(channel.router)
         if container.bridge is not None:

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     event_poll_seconds: float = Field(default=2.0, gt=0)
+    # A logged-in web chat is logged out after this much inactivity, and after this long at all.
+    web_idle_minutes: int = Field(default=30, ge=1)
+    web_absolute_hours: int = Field(default=12, ge=1)
 
     @field_validator("database_url")
     @classmethod

@@ -8,13 +8,15 @@ and the CSRF token is a MAC of the link's nonce and that cookie.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from html import escape
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from bot.engine.i18n import Catalog
+from bot.engine.messages import ConversationKey
 from bot.secure_page.links import PAGE_PATH
 from bot.secure_page.service import PageView, PasswordPages
 from bot.security_headers import security_headers
@@ -91,7 +93,14 @@ class PageRenderer:
         )
 
 
-def password_page_router(pages: PasswordPages, *, https: bool) -> APIRouter:
+# Called when the page logged a conversation in, with the page's request and response (the web
+# chat rotates its own cookie there: the page shares the browser with the chat).
+AfterLogin = Callable[[Request, Response, ConversationKey], Awaitable[None]]
+
+
+def password_page_router(
+    pages: PasswordPages, *, https: bool, after_login: AfterLogin | None = None
+) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     renderer = PageRenderer(pages.engine.catalog)
 
@@ -137,6 +146,9 @@ def password_page_router(pages: PasswordPages, *, https: bool) -> APIRouter:
             confirm=confirm,
             client=request.client.host if request.client else "unknown",
         )
-        return respond(view, t[:1024], None, status=400 if view.status == "form" else 200)
+        response = respond(view, t[:1024], None, status=400 if view.status == "form" else 200)
+        if view.status == "done" and view.conversation is not None and after_login is not None:
+            await after_login(request, response, view.conversation)
+        return response
 
     return router

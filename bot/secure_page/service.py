@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from bot.engine.messages import ExternalEvent
+from bot.engine.messages import ConversationKey, ExternalEvent
 from bot.engine.runtime import Engine
 from bot.redaction import remember_password
 from bot.secure_page.limits import SlidingWindow
@@ -46,7 +46,7 @@ class PageView:
     reason: str | None = None
     csrf: str = ""
     phone_masked: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    conversation: ConversationKey | None = None  # whose chat a ``done`` page logged in
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ class PasswordPages:
             await remember_password(ctx.state.memory, password, now)
 
         await self.engine.push(conv.link.key, remember)
-        return PageView("done", purpose=conv.link.purpose, locale=conv.locale)
+        return PageView("done", purpose=conv.link.purpose, locale=conv.locale, conversation=conv.link.key)
 
     async def _refusal(self, conv: _Conversation, browser: str, exc: PlatformClientError) -> PageView:
         if exc.code in CODE_ERRORS:

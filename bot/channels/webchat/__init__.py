@@ -1,7 +1,7 @@
 """The web chat: a page at ``/chat`` and a small JSON API it polls.
 
-A visitor is identified by a random cookie; the conversation key is a hash of it, so the
-cookie value itself is never stored. Messages carry a client-made id, which is the engine's
+A visitor is identified by a cookie the server issues and signs (see ``sessions``); the
+conversation key is a hash of its chat id, so the cookie value itself is never stored. Messages carry a client-made id, which is the engine's
 dedupe key: a retried POST has one effect. Replies reach the page by long polling the
 conversation's delivered messages, so proactive pushes (payment, shipping) arrive the same way.
 """
@@ -9,9 +9,7 @@ conversation's delivered messages, so proactive pushes (payment, shipping) arriv
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
-import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,13 +17,13 @@ from fastapi import APIRouter, FastAPI, File, Form, HTTPException, Request, Resp
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
+from bot.channels.webchat.sessions import COOKIE, WebSession, WebSessions
 from bot.engine.i18n import normalise_locale
 from bot.engine.media import sniff
 from bot.engine.messages import ConversationKey, FileRef, Inbound, OutboundMessage
 from bot.engine.runtime import Engine
 from bot.engine.store import ConversationStore
 
-COOKIE = "sealbot_chat"
 CHANNEL = "web"
 ACCOUNT = "main"
 PAGE = Path(__file__).parent / "static" / "chat.html"
@@ -63,10 +61,6 @@ class WebChatSender:
         await asyncio.sleep(0.05)
 
 
-def _user_of(cookie: str) -> str:
-    return hashlib.sha256(cookie.encode()).hexdigest()[:32]
-
-
 def message_json(message: OutboundMessage) -> dict[str, Any]:
     reply = message.reply
     return {
@@ -87,9 +81,12 @@ def message_json(message: OutboundMessage) -> dict[str, Any]:
 
 
 class WebChatChannel:
-    def __init__(self, *, engine: Engine, store: ConversationStore, max_upload_bytes: int) -> None:
+    def __init__(
+        self, *, engine: Engine, store: ConversationStore, max_upload_bytes: int, sessions: WebSessions
+    ) -> None:
         self.engine = engine
         self.store = store
+        self.sessions = sessions
         self.max_upload_bytes = max_upload_bytes
         self.sender = WebChatSender()
         self.router = self._build_router()
@@ -97,11 +94,15 @@ class WebChatChannel:
     def attach(self, app: FastAPI) -> None:
         app.include_router(self.router)
 
-    def _key(self, request: Request) -> ConversationKey:
-        cookie = request.cookies.get(COOKIE)
-        if not cookie or len(cookie) > 100:
+    async def _session(self, request: Request, response: Response) -> WebSession:
+        session = await self.sessions.read(request.cookies.get(COOKIE))
+        if session is None:  # missing, forged or stale (rotated at login/logout)
             raise HTTPException(status_code=401, detail="no chat session: open /chat first")
-        return ConversationKey(CHANNEL, ACCOUNT, _user_of(cookie))
+        self.sessions.set_cookie(response, session)
+        return session
+
+    async def _key(self, request: Request, response: Response) -> ConversationKey:
+        return (await self._session(request, response)).key
 
     def _build_router(self) -> APIRouter:
         router = APIRouter(prefix="/chat", include_in_schema=False)
@@ -109,15 +110,15 @@ class WebChatChannel:
         @router.get("", response_class=HTMLResponse)
         async def page(request: Request) -> Response:
             response = HTMLResponse(PAGE.read_text(encoding="utf-8"))
-            if not request.cookies.get(COOKIE):
-                response.set_cookie(
-                    COOKIE, secrets.token_urlsafe(24), httponly=True, samesite="lax", max_age=180 * 24 * 3600
-                )
+            session = await self.sessions.read(request.cookies.get(COOKIE)) or self.sessions.new()
+            self.sessions.set_cookie(response, session)
             return response
 
         @router.post("/api/send")
-        async def send(body: SendBody, request: Request) -> dict[str, Any]:
-            key = self._key(request)
+        async def send(body: SendBody, request: Request, response: Response) -> dict[str, Any]:
+            session = await self._session(request, response)
+            key = session.key
+            account_before = await self.sessions.account_of(session)
             if not CLIENT_ID.fullmatch(body.client_id):
                 raise HTTPException(status_code=422, detail="bad client_id")
             message_id = f"w:{body.client_id}"
@@ -129,6 +130,7 @@ class WebChatChannel:
             else:
                 raise HTTPException(status_code=422, detail="text or token required")
             replies = await self.engine.handle(inbound)
+            self.sessions.set_cookie(response, await self.sessions.after_message(session, account_before))
             return {"accepted": True, "replies": [m.outbox_id for m in replies]}
 
         @router.post("/api/upload")
@@ -136,8 +138,9 @@ class WebChatChannel:
             request: Request,
             client_id: Annotated[str, Form(min_length=8, max_length=64)],
             file: Annotated[UploadFile, File()],
+            response: Response,
         ) -> Response:
-            key = self._key(request)
+            key = await self._key(request, response)
             if not CLIENT_ID.fullmatch(client_id):
                 raise HTTPException(status_code=422, detail="bad client_id")
             data = await file.read(self.max_upload_bytes + 1)
@@ -153,11 +156,15 @@ class WebChatChannel:
                 data, filename=file.filename or "upload", content_type=sniff(data)
             )
             await self.engine.handle(Inbound.upload(key, f"w:{client_id}", stored))
-            return JSONResponse({"accepted": True})
+            accepted = JSONResponse({"accepted": True})
+            accepted.headers.update({k: v for k, v in response.headers.items() if k == "set-cookie"})
+            return accepted
 
         @router.get("/api/messages")
-        async def messages(request: Request, after: int = 0, wait: float = POLL_SECONDS) -> dict[str, Any]:
-            key = self._key(request)
+        async def messages(
+            request: Request, response: Response, after: int = 0, wait: float = POLL_SECONDS
+        ) -> dict[str, Any]:
+            key = await self._key(request, response)
             deadline = asyncio.get_running_loop().time() + max(0.0, min(wait, POLL_SECONDS))
             while True:
                 found = await self.store.delivered(key, after, 200)
@@ -167,8 +174,8 @@ class WebChatChannel:
                 await self.sender.wait(min(remaining, 1.0))
 
         @router.get("/api/media/{media_id}")
-        async def media(media_id: str, request: Request, name: str = "file") -> Response:
-            key = self._key(request)
+        async def media(media_id: str, request: Request, response: Response, name: str = "file") -> Response:
+            key = await self._key(request, response)
             if not await self._may_see(key, media_id):
                 raise HTTPException(status_code=404, detail="not found")
             data = await self.engine.media.get(media_id)

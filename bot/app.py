@@ -53,6 +53,7 @@ from bot.support.service import SupportDesk
 from bot.support.settings import SupportSettings
 from bot.support.wiring import install_support, staff_required
 from dbkit.engine import make_engine
+from dbkit.envelope import Keyring
 from handlers import catalogue
 from handlers.services import HandlerServices
 from platform_client.client import PlatformClient
@@ -222,7 +223,7 @@ async def build_container(
     hooks = EngineHooks(event_handlers=catalogue.event_handlers())
     home = catalogue.home()
     wechat_settings, telegram_settings = WeChatSettings(), TelegramSettings()
-    media = LocalMediaStore(settings.data_dir / "media")
+    media = LocalMediaStore(settings.data_dir / "media", media_keyring(settings))
     engine = Engine(
         store=store,
         flows=catalogue.flows(),
@@ -310,6 +311,25 @@ async def build_container(
     return container
 
 
+def media_keyring(settings: Settings) -> Keyring:
+    """The keys of the chat media store (scans pass through it): current and older secrets."""
+    return Keyring.from_secrets(
+        settings.secret_key.get_secret_value(), settings.old_secret_keys.get_secret_value(), purpose=b"media"
+    )
+
+
+def attach_password_page(app: FastAPI, container: Container) -> None:
+    """The secure password page at /secure/password (passwords are never typed in a chat)."""
+    if container.password_pages is not None:
+        app.include_router(
+            password_page_router(
+                container.password_pages,
+                https=container.settings.is_https,
+                after_login=container.webchat.sessions.logged_in_elsewhere,
+            )
+        )
+
+
 def _reminders_page(container: Container) -> APIRouter:
     """The staff view of upcoming and sent reminders (behind the support login)."""
     assert container.reminders is not None
@@ -339,14 +359,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         container = await build_container(settings)
         app.state.container = container
         container.webchat.attach(app)
-        if container.password_pages is not None:
-            app.include_router(
-                password_page_router(
-                    container.password_pages,
-                    https=settings.is_https,
-                    after_login=container.webchat.sessions.logged_in_elsewhere,
-                )
-            )
+        attach_password_page(app, container)
         for channel in container.channels:
             app.include_router(channel.router)
         if container.bridge is not None:

@@ -79,6 +79,14 @@ def _staff_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _rotate_keys(settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.key_rotation import rotate_keys
+
+    counts = asyncio.run(rotate_keys(settings))
+    print("re-encrypted: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sealbot", description="电子印章办理助手 / e-seal assistant")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     staff.add_argument("--password", help="prompted for when omitted")
     staff.set_defaults(handler=_staff_add)
+    sub.add_parser(
+        "rotate-keys", help="re-encrypt stored files under the current secret key (safe to interrupt)"
+    ).set_defaults(handler=_rotate_keys)
     from scheduler.cli import add_scheduler_commands
 
     add_scheduler_commands(sub)

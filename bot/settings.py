@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     # Seals sensitive answers at rest; must be set (and kept) in production.
     secret_key: SecretStr = SecretStr(DEV_SECRET)
+    # Earlier secret keys (comma-separated), still accepted for reading while
+    # ``sealbot rotate-keys`` re-encrypts stored files under the current one.
+    old_secret_keys: SecretStr = SecretStr("")
     production: bool = False
     # "embedded": the platform runs in this process (mounted at /platform);
     # "remote": it is a separate service at platform_url.

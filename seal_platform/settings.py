@@ -23,6 +23,8 @@ class PlatformSettings(BaseSettings):
     service_key: SecretStr = SecretStr("embedded-dev-service-key")
     # Key for encrypting sensitive columns (ID numbers) and CA private keys at rest.
     secret_key: SecretStr = SecretStr("embedded-dev-secret-key-change-me")
+    # Earlier secret keys (comma-separated), still read while stored blobs are re-encrypted.
+    old_secret_keys: SecretStr = SecretStr("")
     public_base_url: str = "http://127.0.0.1:8000"
     sms_provider: str = Field(default="console", pattern="^(console)$")
     sms_code_ttl_seconds: int = 300

@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from dbkit.envelope import EnvelopeError, Keyring, write_private
 from seal_platform.app import PlatformServices
 from seal_platform.clock import Clock
 from seal_platform.errors import NotFound, UpstreamError
@@ -46,10 +47,12 @@ def _check_digest(digest: str) -> str:
 
 
 class LocalBlobStore:
-    """Files under ``root/ab/cd/<digest>``, written atomically (temp file + rename)."""
+    """Files under ``root/ab/cd/<digest>``, written atomically (temp file + rename). With a key
+    ring the files are encrypted (the digest is the plain bytes' hash) and private (0600/0700)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, keyring: Keyring | None = None) -> None:
         self.root = root
+        self.keyring = keyring
 
     def _path(self, digest: str) -> Path:
         digest = _check_digest(digest)
@@ -58,6 +61,9 @@ class LocalBlobStore:
     def _put_sync(self, data: bytes, digest: str) -> None:
         path = self._path(digest)
         if path.exists():
+            return
+        if self.keyring is not None:
+            self._write_sealed(path, self.keyring.seal(data, digest.encode()))
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
@@ -71,11 +77,22 @@ class LocalBlobStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def _write_sealed(self, path: Path, sealed: bytes) -> None:
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.root, 0o700)
+        path.parent.parent.mkdir(exist_ok=True, mode=0o700)
+        write_private(path, sealed)
+
     def _get_sync(self, digest: str) -> bytes:
         try:
             data = self._path(digest).read_bytes()
         except FileNotFoundError as exc:
             raise NotFound("blob not found", digest=digest) from exc
+        if self.keyring is not None:
+            try:
+                data = self.keyring.open(data, digest.encode())
+            except EnvelopeError as exc:
+                raise UpstreamError("stored blob does not open", code="blob_corrupt", digest=digest) from exc
         if sha256_hex(data) != digest:
             raise UpstreamError("stored blob is corrupt", code="blob_corrupt", digest=digest)
         return data
@@ -87,6 +104,27 @@ class LocalBlobStore:
 
     async def get(self, digest: str) -> bytes:
         return await asyncio.to_thread(self._get_sync, digest)
+
+    async def rotate(self) -> int:
+        """Re-encrypt every blob not under the current key (plain ones too), one atomic
+        replace per file: an interrupted run leaves every blob readable with the old or new key."""
+        keyring = self.keyring
+        if keyring is None:
+            return 0
+
+        def run() -> int:
+            count = 0
+            for path in sorted(self.root.glob("??/??/*")):
+                if len(path.name) != 64 or path.name.startswith("."):
+                    continue
+                stored = path.read_bytes()
+                if not keyring.is_current(stored):
+                    plain = keyring.open(stored, path.name.encode())
+                    self._write_sealed(path, keyring.seal(plain, path.name.encode()))
+                    count += 1
+            return count
+
+        return await asyncio.to_thread(run)
 
 
 class S3BlobStore:
@@ -189,6 +227,9 @@ def blob_store(services: PlatformServices) -> BlobStore:
                 clock=services.clock,
             )
         else:
-            store = LocalBlobStore(Path(settings.data_dir) / "blobs")
+            keyring = Keyring.from_secrets(
+                settings.secret_key.get_secret_value(), settings.old_secret_keys.get_secret_value()
+            )
+            store = LocalBlobStore(Path(settings.data_dir) / "blobs", keyring)
         services.extra[STORE_KEY] = store
     return cast(BlobStore, store)

@@ -17,7 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
-from bot.app import build_container
+from bot.app import attach_password_page, build_container
 from bot.settings import Settings
 from bot.support.wiring import install_support
 from seal_platform.staff import StaffRole
@@ -43,6 +43,7 @@ def create_support_app(settings: Settings) -> FastAPI:
         await add_staff(container, "alice", [StaffRole.SUPPORT])
         app.state.container = container
         container.webchat.attach(app)
+        attach_password_page(app, container)
         assert desk.router is not None
         app.include_router(desk.router)
         app.mount("/platform", container.platform_app)

@@ -1,0 +1,30 @@
+"""``sealbot rotate-keys``: re-encrypt stored files under the current secret key.
+
+Run it after setting a new ``SEALBOT_SECRET_KEY`` (and ``PLATFORM_SECRET_KEY``) with the old
+ones kept in ``SEALBOT_OLD_SECRET_KEYS`` / ``PLATFORM_OLD_SECRET_KEYS``; the service keeps
+running meanwhile (it reads both). Each file is replaced atomically, so a run killed halfway
+(even ``kill -9``) leaves every file readable with the old or the new key, and running it again
+finishes the work. Once it reports nothing left, the old secrets can be dropped.
+"""
+
+from __future__ import annotations
+
+from bot.engine.media import LocalMediaStore
+from bot.settings import Settings
+
+
+async def rotate_keys(settings: Settings) -> dict[str, int]:
+    from bot.app import media_keyring
+
+    counts = {"media": await LocalMediaStore(settings.data_dir / "media", media_keyring(settings)).rotate()}
+    if settings.platform_mode == "embedded":
+        from bot.app import embedded_platform_services
+        from seal_platform.storage import LocalBlobStore, blob_store
+
+        services = await embedded_platform_services(settings)
+        try:
+            store = blob_store(services)
+            counts["platform_blobs"] = await store.rotate() if isinstance(store, LocalBlobStore) else 0
+        finally:
+            await services.db.dispose()
+    return counts

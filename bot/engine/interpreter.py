@@ -35,6 +35,7 @@ from bot.engine.flow import (
 )
 from bot.engine.media import sniff
 from bot.engine.messages import ExternalEvent, FileRef, Inbound, InboundKind, Option, Origin
+from bot.engine.secrets_box import mask_text
 from bot.engine.state import PAUSED, FlowRun, Owner
 
 log = logging.getLogger("sealbot.engine")
@@ -574,7 +575,7 @@ class FlowInterpreter:
             outcome = await step.on_option(ctx, value) if step.on_option else None
             await self._after_wait_input(ctx, flow, step, outcome)
         elif isinstance(step, Field):
-            await self._answer_field(ctx, flow, step, value)
+            await self._answer_field(ctx, flow, step, await suggested_value(ctx, step, value))
         elif isinstance(step, Choice):
             options = await self._options(ctx, step)
             picked = next((o for o in options if o.token == value), None)
@@ -820,7 +821,7 @@ class _PromptBuilder:
         elif isinstance(step, Field):
             params = dict(step.prompt_params(ctx)) if step.prompt_params else {}
             text = ctx.t(step.prompt, **params)
-            options = list(await step.suggestions(ctx)) if step.suggestions else []
+            options = await suggestion_refs(ctx, step)
         else:
             return
         if counter:
@@ -848,6 +849,32 @@ class _PromptBuilder:
             if editable is None or s.name in editable:
                 options.append(Option(f"edit:{s.name}", ctx.t("engine.summary_edit", field=label)))
         return "\n".join(lines), options
+
+
+SUGGESTION = "ref:"  # a suggestion button names its place in the list, never the value
+
+
+async def suggestion_refs(ctx: Ctx, step: Field) -> list[Option]:
+    """A Field's suggestions as buttons that carry a reference, not the value (a phone number
+    would otherwise sit in the outbox and the channel's payloads); a sensitive field's label
+    is masked too."""
+    if step.suggestions is None:
+        return []
+    return [
+        Option(f"{SUGGESTION}{i}", mask_text(o.label) if step.sensitive else o.label)
+        for i, o in enumerate(await step.suggestions(ctx))
+    ]
+
+
+async def suggested_value(ctx: Ctx, step: Field, value: str) -> str:
+    """The value a suggestion button stands for (computed again from the same answers)."""
+    if not value.startswith(SUGGESTION) or step.suggestions is None:
+        return value
+    index = value[len(SUGGESTION) :]
+    options = list(await step.suggestions(ctx))
+    if not index.isdigit() or int(index) >= len(options):
+        return ""  # a stale button: refused as an empty answer, asked again
+    return options[int(index)].token
 
 
 def display_answer(ctx: Ctx, step: Step, value: Any) -> str:

@@ -66,15 +66,8 @@ async def ensure_bootstrap_admin(services: PlatformServices) -> str | None:
         return None
     path = password_file(services)
     _write_secret(path, password + "\n")
-    if services.settings.production:
-        log.warning("created console user %r; its password is in %s (mode 0600)", BOOTSTRAP_USERNAME, path)
-    else:
-        log.warning(
-            "created console user %r with password %s (also in %s, mode 0600)",
-            BOOTSTRAP_USERNAME,
-            password,
-            path,
-        )
+    # Never the password itself: logs are shipped and kept where the file's 0600 does not reach.
+    log.warning("created console user %r; its password is in %s (mode 0600)", BOOTSTRAP_USERNAME, path)
     return password
 
 

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from reportlab.pdfgen import canvas
 
+from bot.engine.secrets_box import mask
 from tests.browser.conftest import LiveService
 from tests.browser.password_page import use_password_page
 
@@ -78,7 +79,7 @@ def test_company_seal_application_and_payment_in_the_web_chat(
     ):
         send(page, answer)
         wait_for_bot(page, prompt)
-    tap(page, f"使用 {PHONE}")
+    tap(page, f"使用 {mask(PHONE)}")
     wait_for_bot(page, "营业执照副本扫描件")
     page.set_input_files("#file", str(licence))
     wait_for_bot(page, "证书有效期")
@@ -90,7 +91,7 @@ def test_company_seal_application_and_payment_in_the_web_chat(
     for prompt, answer in (("收件人手机号", "王五"),):
         send(page, answer)
         wait_for_bot(page, prompt)
-    tap(page, f"使用 {PHONE}")
+    tap(page, f"使用 {mask(PHONE)}")
     wait_for_bot(page, "收件地区")
     send(page, "广东省 广州市 天河区")
     wait_for_bot(page, "详细地址")

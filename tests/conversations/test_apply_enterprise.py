@@ -18,6 +18,7 @@ from reportlab.pdfgen import canvas
 from sqlalchemy import func, select
 
 from bot.engine.messages import Inbound, Reply, ReplyKind
+from bot.engine.secrets_box import mask
 from platform_client.orders import Order
 from seal_platform.orders import Order as OrderRow
 from seal_platform.staff import StaffRole, create_staff_user
@@ -191,13 +192,13 @@ async def apply_enterprise_until_payment(
     await chat.say(USCC, user=user)
     await chat.say("李四", user=user)
     await chat.say(LEGAL_REP_ID, user=user)
-    await chat.tap(PHONE, user=user)
+    await chat.tap(mask(PHONE), user=user)
     await chat.upload(png_scan(), "licence.png", user=user)
     forms = await chat.tap("1 yr" if english else "1 年", user=user)
     assert ("impression form" if english else "印模采集表") in joined(forms)
     await chat.upload(pdf_scan(), "form.pdf", user=user)
     await chat.say("王五", user=user)
-    await chat.tap(PHONE, user=user)
+    await chat.tap(mask(PHONE), user=user)
     await chat.say("广东省 广州市 天河区", user=user)
     summary = await chat.say("天河路 100 号 20 楼", user=user)
     assert COMPANY in joined(summary)
@@ -221,8 +222,11 @@ async def test_company_seal_application_in_chinese_from_intent_to_payment_and_re
     await chat.say("李四")
     phone_step = await chat.say(LEGAL_REP_ID)
     assert "联系人手机号" in joined(phone_step)
-    assert f"使用 {PHONE}" in [o.label for o in chat.options()]  # the account's phone, one tap
-    licence_step = await chat.tap(f"使用 {PHONE}")
+    # the account's phone, one tap; the button shows it masked and carries a reference only
+    masked = f"使用 {mask(PHONE)}"
+    assert masked in [o.label for o in chat.options()]
+    assert not any(PHONE in o.token or PHONE in o.label for o in chat.options())
+    licence_step = await chat.tap(masked)
     assert "营业执照" in joined(licence_step)
     assert "10 MB" in joined(licence_step)
     years_step = await chat.upload(png_scan(), "licence.png")
@@ -250,7 +254,7 @@ async def test_company_seal_application_in_chinese_from_intent_to_payment_and_re
 
     await chat.upload(pdf_scan(), "form.pdf")
     await chat.say("王五")
-    await chat.tap(PHONE)
+    await chat.tap(mask(PHONE))
     await chat.say("广东省广州市天河区")
     summary = joined(await chat.say("天河路 100 号 20 楼"))
     assert COMPANY in summary

@@ -56,3 +56,8 @@ async def test_no_password_or_code_reaches_storage(
     for secret in (PASSWORD, register_code, login_code, "6222021234567890128", "6222 0212 3456 7890 128"):
         assert found_in_files(tmp_path, secret) == [], secret
     assert PASSWORD not in caplog.text
+    # the first console admin's password (dev mode) is in its 0600 file, not in the log
+    admin_password = (tmp_path / "var" / "platform" / "admin-password.txt").read_text().strip()
+    logged = [r.getMessage() for phase in ("setup", "call") for r in caplog.get_records(phase)]
+    assert any("admin-password.txt" in line for line in logged)
+    assert not any(admin_password in line for line in logged)

@@ -289,6 +289,32 @@ async def log_out(ctx: Ctx) -> Outcome | None:
 LOGOUT = Flow(name="logout", version=1, title="accounts.logout_title", steps=(Action("logout", run=log_out),))
 
 
+async def log_out_everywhere(ctx: Ctx) -> Outcome | None:
+    """Every session of the account ends on the platform; other chats notice at their next
+    step (their token is refused) and ask to log in again."""
+    if ctx.session is None:
+        ctx.say("accounts.not_logged_in")
+        return None
+    try:
+        await services(ctx).platform.accounts.logout_everywhere(token(ctx))
+    except NotAuthenticated:
+        pass  # already ended
+    except PlatformClientError as exc:
+        ctx.say_text(explain(ctx, exc))
+        return Finish()
+    ctx.logout()
+    ctx.say("accounts.logged_out_everywhere")
+    return None
+
+
+LOGOUT_EVERYWHERE = Flow(
+    name="logout_everywhere",
+    version=1,
+    title="accounts.logout_everywhere_title",
+    steps=(Action("logout", run=log_out_everywhere),),
+)
+
+
 # ---- real-name verification ---------------------------------------------------------------------
 
 
@@ -348,7 +374,7 @@ REALNAME = Flow(
     ),
 )
 
-FLOWS = (REGISTER, LOGIN, RESET_PASSWORD, LOGOUT, REALNAME)
+FLOWS = (REGISTER, LOGIN, RESET_PASSWORD, LOGOUT, LOGOUT_EVERYWHERE, REALNAME)
 
 MENU = (
     MenuItem("register", "accounts.register_title", visible=lambda ctx: not ctx.logged_in),
@@ -366,6 +392,13 @@ INTENTS = {
     "register": ("注册", "开户", "注册账号", "sign up", "register", "create account"),
     "login": ("登录", "登陆", "登入", "log in", "login", "sign in"),
     "reset_password": ("忘记密码", "重置密码", "找回密码", "修改密码", "forgot password", "reset password"),
+    "logout_everywhere": (
+        "退出所有设备",
+        "所有设备退出",
+        "全部退出登录",
+        "log out everywhere",
+        "sign out everywhere",
+    ),
     "logout": ("退出登录", "登出", "log out", "logout", "sign out"),
     "realname": ("实名", "实名认证", "认证身份", "real name", "verify identity", "identity verification"),
 }

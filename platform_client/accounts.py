@@ -40,6 +40,10 @@ class AccountsAPI(SubAPI):
     async def logout(self, token: str) -> None:
         await self._request("DELETE", "/v1/sessions/current", account_token=token)
 
+    async def logout_everywhere(self, token: str) -> None:
+        """End every session of the account, this one included."""
+        await self._request("DELETE", "/v1/sessions", account_token=token)
+
     async def me(self, token: str) -> Account:
         return self._parse(Account, await self._request("GET", "/v1/me", account_token=token))
 

@@ -208,9 +208,7 @@ async def reset_password(
     if account is None:
         raise NotFound("该手机号尚未注册", code="account_not_found")
     account.password_hash = await password_hasher(services).hash_async(password)
-    await session.execute(
-        update(AccountToken).where(AccountToken.account_id == account.id).values(revoked=True)
-    )
+    await logout_everywhere(session, account.id)
     await session.execute(
         update(LoginThrottle).where(LoginThrottle.phone == phone).values(failures=0, locked_until=None)
     )
@@ -221,6 +219,13 @@ async def reset_password(
 async def logout(session: AsyncSession, token: str) -> None:
     await session.execute(
         update(AccountToken).where(AccountToken.token_hash == token_digest(token)).values(revoked=True)
+    )
+
+
+async def logout_everywhere(session: AsyncSession, account_id: str) -> None:
+    """End every session of the account (every chat and device logged in with it)."""
+    await session.execute(
+        update(AccountToken).where(AccountToken.account_id == account_id).values(revoked=True)
     )
 
 

@@ -149,6 +149,14 @@ async def logout(account: AccountDep, services: ServicesDep, token: AccountToken
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+@router.delete("/sessions", status_code=status.HTTP_204_NO_CONTENT)
+async def logout_everywhere(account: AccountDep, services: ServicesDep) -> Response:
+    """End every session of the caller's account (log out everywhere)."""
+    async with services.db.session() as session:
+        await accounts.logout_everywhere(session, account.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.get("/me", response_model=AccountOut)
 async def me(account: AccountDep) -> AccountOut:
     return AccountOut.of(account)

@@ -391,7 +391,16 @@ MENU = (
 INTENTS = {
     "register": ("注册", "开户", "注册账号", "sign up", "register", "create account"),
     "login": ("登录", "登陆", "登入", "log in", "login", "sign in"),
-    "reset_password": ("忘记密码", "重置密码", "找回密码", "修改密码", "forgot password", "reset password"),
+    # "忘记密码" / "修改密码" alone mean the UKey PIN (FAQ, PIN change): here the login password.
+    "reset_password": (
+        "忘记登录密码",
+        "重置登录密码",
+        "找回登录密码",
+        "修改登录密码",
+        "重置密码",
+        "forgot password",
+        "reset password",
+    ),
     "logout_everywhere": (
         "退出所有设备",
         "所有设备退出",

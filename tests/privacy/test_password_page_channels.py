@@ -126,7 +126,7 @@ ZH = {
     "method": "登录方式",
     "logged_in_page": "登录成功",
     "logged_in": "登录成功，欢迎回来",
-    "forgot": "忘记密码",
+    "forgot": "忘记登录密码",
     "code_sent": "验证码已发送",
     "reset_page": "新密码已保存",
     "reset": "密码已重置",

@@ -4,13 +4,10 @@ every file readable."""
 
 from __future__ import annotations
 
-import io
 import os
-import random
 import stat
 from pathlib import Path
 
-from PIL import Image
 from pydantic import SecretStr
 
 from bot.app import media_keyring
@@ -19,15 +16,7 @@ from bot.key_rotation import rotate_keys
 from bot.settings import Settings
 from dbkit.envelope import Keyring, key_id_of
 from tests.conversations.conftest import Service, service_settings
-
-
-def noisy_png() -> bytes:
-    """A scan-like image whose bytes are distinctive (random pixels do not compress)."""
-    rng = random.Random(7)
-    image = Image.frombytes("RGB", (64, 64), bytes(rng.randrange(256) for _ in range(64 * 64 * 3)))
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
+from tests.privacy.scans import noisy_png
 
 
 def files_with(root: Path, needle: bytes) -> list[str]:

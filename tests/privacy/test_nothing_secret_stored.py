@@ -5,13 +5,24 @@ of the bot's and the platform's databases or in the data directory."""
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot.app import build_container
 from bot.secure_page.service import PasswordPages
+from bot.settings import Settings
+from bot.testing import ChatHarness, ManualClock, RecordingSender
+from tests.contract.postgres import PG_URL, require_postgres
 from tests.conversations.conftest import Service
 from tests.password_page import use_page
+from tests.privacy.scans import noisy_png
 
 PHONE = "13800138301"
 PASSWORD = "Xq7secretPass99"
@@ -22,15 +33,26 @@ def pages_of(service: Service) -> PasswordPages:
     return service.container.password_pages
 
 
+SCAN_MARK = "scan"
+
+
+def scan_needle() -> bytes:
+    return noisy_png()[200:264]  # 64 bytes from inside the image data
+
+
+def files_with_bytes(root: Path, needle: bytes) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
 def found_in_files(root: Path, secret: str) -> list[str]:
     """Files under ``root`` holding ``secret`` (a number only as a whole number)."""
     pattern = re.compile(rb"(?<!\d)" + re.escape(secret.encode()) + rb"(?!\d)")
     return [str(p) for p in root.rglob("*") if p.is_file() and pattern.search(p.read_bytes())]
 
 
-async def test_no_password_or_code_reaches_storage(
-    service: Service, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+async def scenario(service: Service) -> list[str]:
+    """Registration through the page, mistakes at the menu, an SMS login, a scan uploaded in
+    the chat and to the platform; returns what must not be found in clear anywhere."""
     chat = service.chat
     await chat.say("注册")
     await chat.say(PHONE)
@@ -50,14 +72,88 @@ async def test_no_password_or_code_reaches_storage(
     assert "登录成功" in "\n".join(await chat.say(login_code, user="second"))
     await chat.say(login_code, user="second")
     await chat.say(f"我的验证码是 {login_code}，银行卡 6222 0212 3456 7890 128", user="second")
+    scan = noisy_png()
+    await chat.upload(scan, "licence.png", user="second")
+    platform = service.container.platform
+    session = await platform.accounts.login_password(PHONE, PASSWORD)
+    await platform.documents.upload(session.token, "business_licence", scan, filename="licence.png")
     await service.settle()
     await service.container.stop()  # flush and close both databases (SQLite WAL included)
+    return [PASSWORD, register_code, login_code, "6222021234567890128", "6222 0212 3456 7890 128", SCAN_MARK]
 
-    for secret in (PASSWORD, register_code, login_code, "6222021234567890128", "6222 0212 3456 7890 128"):
+
+async def test_no_password_code_or_scan_reaches_storage_on_sqlite(
+    service: Service, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    secrets = await scenario(service)
+    for secret in secrets[:-1]:
         assert found_in_files(tmp_path, secret) == [], secret
+    assert files_with_bytes(tmp_path, scan_needle()) == []
     assert PASSWORD not in caplog.text
     # the first console admin's password (dev mode) is in its 0600 file, not in the log
     admin_password = (tmp_path / "var" / "platform" / "admin-password.txt").read_text().strip()
     logged = [r.getMessage() for phase in ("setup", "call") for r in caplog.get_records(phase)]
     assert any("admin-password.txt" in line for line in logged)
     assert not any(admin_password in line for line in logged)
+
+
+@asynccontextmanager
+async def fresh_databases(count: int) -> AsyncIterator[list[str]]:
+    """``count`` new PostgreSQL databases on the test server, dropped afterwards."""
+    await require_postgres()
+    names = [f"sealbot_privacy_{uuid.uuid4().hex[:10]}" for _ in range(count)]
+    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            for name in names:
+                await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        yield [make_url(PG_URL).set(database=name).render_as_string(hide_password=False) for name in names]
+    finally:
+        async with admin.connect() as conn:
+            for name in names:
+                await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+async def every_row_as_text(url: str) -> str:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            tables = (
+                await conn.execute(
+                    sa.text("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+                )
+            ).scalars()
+            rows = []
+            for table in list(tables):
+                # the names come from information_schema, not from input
+                query = sa.text(f'SELECT t::text FROM "{table}" t')  # noqa: S608
+                rows += [str(r) for r in (await conn.execute(query)).scalars()]
+    finally:
+        await engine.dispose()
+    return "\n".join(rows)
+
+
+@pytest.mark.postgres
+async def test_no_password_code_or_scan_reaches_storage_on_postgresql(tmp_path: Path) -> None:
+    async with fresh_databases(2) as (bot_url, platform_url):
+        settings = Settings(
+            database_url=bot_url,
+            platform_database_url=platform_url,
+            data_dir=tmp_path / "var",
+            public_base_url="http://127.0.0.1:8000",
+        )
+        clock = ManualClock()
+        sender = RecordingSender(channel="test")
+        container = await build_container(settings, clock=clock, extra_senders={"test": sender})
+        service = Service(
+            container, ChatHarness(container.engine, container.dispatcher, sender, clock), clock
+        )
+        secrets = await scenario(service)
+        stored = await every_row_as_text(bot_url) + await every_row_as_text(platform_url)
+        assert "***************0128" in stored  # the dump read the receipts: masked, not absent
+        for secret in secrets[:-1]:
+            assert re.search(rf"(?<!\d){re.escape(secret)}(?!\d)", stored) is None, secret
+            assert found_in_files(tmp_path, secret) == [], secret
+        assert scan_needle().hex() not in stored
+        assert files_with_bytes(tmp_path, scan_needle()) == []

@@ -40,6 +40,7 @@ class SecurityHeaders:
         self.app = app
         self.prefixes = tuple(prefixes)
         self.headers = [(k.lower().encode(), v.encode()) for k, v in security_headers(https=https).items()]
+        self.basic = [(k, v) for k, v in self.headers if k in {b"x-content-type-options", b"referrer-policy"}]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.prefixes):
@@ -48,9 +49,14 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in self.headers if k not in present]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                headers = message.get("headers", [])
+                present = {name.lower() for name, _ in headers}
+                kind = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                # Pages get the CSP and no framing; a scan or PDF served inline keeps what its
+                # route chose (a page CSP would stop the browser's PDF viewer).
+                wanted = self.headers if kind.startswith((b"text/html", b"application/json")) else self.basic
+                extra = [(k, v) for k, v in wanted if k not in present]
+                message = {**message, "headers": [*headers, *extra]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

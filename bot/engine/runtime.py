@@ -44,6 +44,8 @@ from bot.redaction import redact
 
 # The flow offered when a user types their password into the chat (when the catalogue has it).
 RESET_PASSWORD_FLOW = "reset_password"
+# state.memory flag: account news goes to this (most recent) chat only, not to every chat.
+PUSH_LATEST_ONLY = "push_latest_only"
 
 log = logging.getLogger("sealbot.engine")
 
@@ -281,20 +283,29 @@ class Engine:
     async def deliver_account_event(
         self, platform_account_id: str, event: ExternalEvent
     ) -> list[OutboundMessage]:
-        """An event about an account reaches the conversation that waits for it, or else the
-        account's most recently active chat identity (once, not once per identity)."""
+        """An event about an account reaches the conversation that waits for it, or else every
+        chat where the account is logged in (each device sees the news), or only the most
+        recently active one when the user chose so there (``PUSH_LATEST_ONLY``)."""
         keys = await self.store.keys_for_account(platform_account_id)
         if not keys:
             return []
-        for key in keys:
+        latest_only = False
+        for index, key in enumerate(keys):
             snapshot = await self.store.load(key, None)
             if snapshot.state is None:
                 continue
             state = self.codec.load(snapshot.state)
+            if index == 0:
+                latest_only = bool(state.memory.get(PUSH_LATEST_ONLY))
             ctx = self._ctx(key, snapshot, state, None)
             if self.interpreter.would_consume(ctx, event):
                 return await self.deliver_event(key, event)
-        return await self.deliver_event(keys[0], event)
+        if latest_only:
+            return await self.deliver_event(keys[0], event)
+        delivered: list[OutboundMessage] = []
+        for key in keys:
+            delivered += await self.deliver_event(key, event)
+        return delivered
 
     async def set_owner(self, key: ConversationKey, owner: str, *, notice: str | None = None) -> None:
         """Change who answers; ``notice`` (a catalog key) tells the user, whoever owns it."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.engine.messages import ExternalEvent
+from bot.engine.secrets_box import mask
 from tests.conversations.conftest import Service
 
 PHONE = "13800138701"
@@ -38,3 +39,15 @@ async def test_news_goes_to_every_logged_in_chat_or_the_latest_only(service: Ser
     later = ExternalEvent("test:2", "order.shipped", {"order_id": "o-1", "waybill": "SF1234567890123"})
     delivered = await engine.deliver_account_event(account, later)
     assert {m.key.user_id for m in delivered} == {"office-pc"}
+
+
+async def test_my_information_lists_what_is_held_masked(service: Service) -> None:
+    platform = service.container.platform
+    await platform.accounts.send_sms_code(PHONE, "register")
+    await platform.accounts.register(PHONE, service.sms_code(PHONE, "register"), "seal2024ok")
+    await log_in_by_sms(service, "u1")
+    shown = "\n".join(await service.chat.say("我的信息"))
+    assert "我们保存的您的信息" in shown
+    assert mask(PHONE) in shown
+    assert PHONE not in shown
+    assert "订单：0 个" in shown

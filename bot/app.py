@@ -117,6 +117,7 @@ class Container:
                     return float(len(report.escalated) + len(report.handed_back))
 
                 duties.append(TimedDuty("support_timeouts", 30.0, support_timeouts))
+            duties.append(media_retention_duty(self))
             self.scheduler = build_scheduler(duties, self.metrics)
             self.scheduler.start()
 
@@ -309,6 +310,19 @@ async def build_container(
             notifier.subscribe(events.wake)
         container.closers.append(platform_services.db.dispose)
     return container
+
+
+def media_retention_duty(container: Container) -> TimedDuty:
+    """Chat media older than ``media_retention_days`` is deleted (counted in the metrics)."""
+    media = container.engine.media
+    days = container.settings.media_retention_days
+
+    async def purge() -> float:
+        if not isinstance(media, LocalMediaStore):
+            return 0.0
+        return float(await media.purge_older_than(container.engine.clock.now() - timedelta(days=days)))
+
+    return TimedDuty("media_retention", 3600.0, purge)
 
 
 def media_keyring(settings: Settings) -> Keyring:

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # A logged-in web chat is logged out after this much inactivity, and after this long at all.
     web_idle_minutes: int = Field(default=30, ge=1)
     web_absolute_hours: int = Field(default=12, ge=1)
+    # Files that passed through chats (scans, QR codes) are deleted after this many days; the
+    # platform keeps its own copy of every accepted scan under its own retention.
+    media_retention_days: int = Field(default=30, ge=1)
 
     @field_validator("database_url")
     @classmethod

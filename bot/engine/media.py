@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import re
+from datetime import datetime
 from pathlib import Path
 
 from bot.engine.messages import FileRef
@@ -84,6 +85,21 @@ class LocalMediaStore:
             return self.keyring.open(stored, media_id.encode())
         except EnvelopeError as exc:
             raise StorageError(f"media {media_id} does not open: {exc}") from exc
+
+    async def purge_older_than(self, cutoff: datetime) -> int:
+        """Delete files last written before ``cutoff`` (retention: the platform keeps its own
+        copy of every scan it accepted; this store only passes files through chats)."""
+        limit = cutoff.timestamp()
+
+        def run() -> int:
+            count = 0
+            for path in self.root.glob("??/*"):
+                if re.fullmatch(r"[0-9a-f]{64}", path.name) and path.stat().st_mtime < limit:
+                    path.unlink(missing_ok=True)
+                    count += 1
+            return count
+
+        return await asyncio.to_thread(run)
 
     async def rotate(self) -> int:
         """Re-encrypt every file not under the current key (plain ones too); each file is

@@ -87,3 +87,23 @@ async def test_rotate_keys_re_encrypts_and_an_interrupted_run_leaves_everything_
     for ref, data in zip(refs, files, strict=True):
         assert await only_new.get(ref.media_id) == data
     assert not os.listdir(old.data_dir / "media" / refs[0].media_id[:2])[0].startswith(".")
+
+
+async def test_chat_media_is_deleted_after_the_retention_period(service: Service) -> None:
+    from datetime import timedelta
+
+    from bot.app import media_retention_duty
+    from scheduler.jobs import DutyRunner
+
+    container = service.container
+    old = await container.engine.media.put(noisy_png(1), filename="old.png", content_type="image/png")
+    new = await container.engine.media.put(noisy_png(2), filename="new.png", content_type="image/png")
+    root = container.settings.data_dir / "media"
+    old_path = root / old.media_id[:2] / old.media_id
+    stamp = (service.clock.now() - timedelta(days=31)).timestamp()
+    os.utime(old_path, (stamp, stamp))
+    duty = media_retention_duty(container)
+    assert await DutyRunner(container.metrics).run(duty.name, duty.run) == 1.0
+    assert not old_path.exists()
+    assert await container.engine.media.get(new.media_id) == noisy_png(2)
+    assert container.metrics.job("media_retention").last_result == 1.0

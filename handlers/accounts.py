@@ -9,7 +9,19 @@ from __future__ import annotations
 import re
 
 from bot.engine.context import Ctx
-from bot.engine.flow import Action, Choice, Field, Finish, Flow, GoTo, Invalid, Outcome, StartFlow, Summary
+from bot.engine.flow import (
+    Action,
+    Choice,
+    Condition,
+    Field,
+    Finish,
+    Flow,
+    GoTo,
+    Invalid,
+    Outcome,
+    StartFlow,
+    Summary,
+)
 from bot.engine.messages import ExternalEvent, Option
 from bot.engine.state import Session
 from handlers.checks import platform_check
@@ -81,6 +93,30 @@ def on_code_error(ctx: Ctx, exc: PlatformClientError) -> Outcome:
     return GoTo("send_code")  # expired or used up: a new code is sent
 
 
+def phone_field() -> Field:
+    return Field(
+        "phone",
+        prompt="accounts.ask_phone",
+        label="accounts.phone",
+        check=platform_check("mobile", "accounts.phone_invalid"),
+        sensitive=True,
+        max_length=20,
+    )
+
+
+def code_field(when: Condition | None = None) -> Field:
+    """The SMS code typed in the chat: sensitive, so it is never stored in clear."""
+    return Field(
+        "code",
+        prompt="accounts.ask_code",
+        label="accounts.code",
+        parse=parse_code,
+        sensitive=True,
+        when=when,
+        depends_on=("send_code",),
+    )
+
+
 # ---- register -----------------------------------------------------------------------------------
 
 
@@ -105,23 +141,9 @@ REGISTER = Flow(
     title="accounts.register_title",
     help="accounts.register_help",
     steps=(
-        Field(
-            "phone",
-            prompt="accounts.ask_phone",
-            label="accounts.phone",
-            check=platform_check("mobile", "accounts.phone_invalid"),
-            sensitive=True,
-            max_length=20,
-        ),
+        phone_field(),
         Action("send_code", run=send_register_code, depends_on=("phone",)),
-        Field(
-            "code",
-            prompt="accounts.ask_code",
-            label="accounts.code",
-            parse=parse_code,
-            sensitive=True,  # a one-time code is never stored in clear
-            depends_on=("send_code",),
-        ),
+        code_field(),
         password_page("password", "register", on_done=registered, depends_on=("phone", "code")),
     ),
 )
@@ -172,14 +194,7 @@ LOGIN = Flow(
     title="accounts.login_title",
     help="accounts.login_help",
     steps=(
-        Field(
-            "phone",
-            prompt="accounts.ask_phone",
-            label="accounts.phone",
-            check=platform_check("mobile", "accounts.phone_invalid"),
-            sensitive=True,
-            max_length=20,
-        ),
+        phone_field(),
         Choice(
             "method",
             prompt="accounts.ask_login_method",
@@ -199,15 +214,7 @@ LOGIN = Flow(
             when=lambda a: a.get("method") == "sms",
             depends_on=("phone", "method"),
         ),
-        Field(
-            "code",
-            prompt="accounts.ask_code",
-            label="accounts.code",
-            parse=parse_code,
-            sensitive=True,
-            when=lambda a: a.get("method") == "sms",
-            depends_on=("send_code",),
-        ),
+        code_field(when=lambda a: a.get("method") == "sms"),
         Action(
             "login",
             run=log_in,
@@ -245,23 +252,9 @@ RESET_PASSWORD = Flow(
     help="accounts.reset_help",
     steps=(
         Action("known_phone", run=phone_of_session),
-        Field(
-            "phone",
-            prompt="accounts.ask_phone",
-            label="accounts.phone",
-            check=platform_check("mobile", "accounts.phone_invalid"),
-            sensitive=True,
-            max_length=20,
-        ),
+        phone_field(),
         Action("send_code", run=send_reset_code, depends_on=("phone",)),
-        Field(
-            "code",
-            prompt="accounts.ask_code",
-            label="accounts.code",
-            parse=parse_code,
-            sensitive=True,
-            depends_on=("send_code",),
-        ),
+        code_field(),
         password_page("password", "reset", on_done=password_was_reset, depends_on=("phone", "code")),
     ),
 )

@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import hmac
 import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol, cast
@@ -62,26 +61,15 @@ class LocalBlobStore:
         path = self._path(digest)
         if path.exists():
             return
-        if self.keyring is not None:
-            self._write_sealed(path, self.keyring.seal(data, digest.encode()))
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        sealed = self.keyring.seal(data, digest.encode()) if self.keyring is not None else data
+        self._write_sealed(path, sealed)
 
-    def _write_sealed(self, path: Path, sealed: bytes) -> None:
+    def _write_sealed(self, path: Path, stored: bytes) -> None:
+        """Atomically (temp file + rename), 0600 in 0700 directories."""
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.root, 0o700)
         path.parent.parent.mkdir(exist_ok=True, mode=0o700)
-        write_private(path, sealed)
+        write_private(path, stored)
 
     def _get_sync(self, digest: str) -> bytes:
         try:

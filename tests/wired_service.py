@@ -8,11 +8,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import uvicorn
-from fastapi import FastAPI
 
 from bot.app import create_app
 from bot.channels.local_server import serve_locally
@@ -21,23 +19,18 @@ from bot.channels.telegram.fake_server import create_app as create_telegram_app
 from bot.channels.wechat.fake_server import FakeWeChat
 from bot.channels.wechat.fake_server import create_app as create_wechat_app
 from bot.settings import Settings
-from tests.browser.conftest import free_port
+from tests.browser.conftest import LiveService, free_port
 from tests.channels.conftest import TG_SECRET, TG_TOKEN, WX_APPID, WX_SECRET, WX_TOKEN
 
 
 @dataclass
-class Wired:
-    base: str
+class Wired(LiveService):
     wechat: FakeWeChat
     telegram: FakeTelegram
-    app: FastAPI
 
     @property
-    def container(self) -> Any:
-        return self.app.state.container
-
-    def sms_code(self, phone: str, purpose: str) -> str:
-        return str(self.container.platform_services.extra["sms_provider"].last_code(phone, purpose))
+    def base(self) -> str:
+        return self.url
 
 
 @contextlib.asynccontextmanager
@@ -80,7 +73,7 @@ async def wired_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Asyn
                 task.result()
             await asyncio.sleep(0.05)
         try:
-            yield Wired(f"http://127.0.0.1:{port}", wechat, telegram, app)
+            yield Wired(f"http://127.0.0.1:{port}", app, wechat, telegram)
         finally:
             server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):

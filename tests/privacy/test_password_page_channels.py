@@ -10,27 +10,19 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 
 import httpx
-import pytest
 
 from bot.channels.terminal import TerminalSender, terminal_loop
 from bot.secure_page.terminal import TerminalPasswordPage
 from tests.channels.conftest import TG_SECRET, WX_APPID, WX_TOKEN
 from tests.channels.wechat_server import WeChatServer
-from tests.wired_service import Wired, wired_service
+from tests.wired_service import Wired
 
 PASSWORD = "Xq7secretPass99"
 LINK = re.compile(r"https?://[^\s\"'<>]+/secure/password\?t=[A-Za-z0-9_.%-]+")
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-@pytest.fixture
-async def wired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Wired]:
-    async with wired_service(tmp_path, monkeypatch) as service:
-        yield service
 
 
 async def eventually(

@@ -4,28 +4,19 @@ after inactivity; the pages send the security headers."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
-import pytest
 from fastapi import Response
 
 from bot.channels.webchat.sessions import COOKIE, WebSessions
 from bot.engine.messages import Inbound
 from tests.conversations.conftest import Service
-from tests.wired_service import Wired, wired_service
+from tests.wired_service import Wired
 
 PASSWORD = "Xq7secretPass99"
 LINK = re.compile(r"/secure/password\?t=[A-Za-z0-9_.%-]+")
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-@pytest.fixture
-async def wired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Wired]:
-    async with wired_service(tmp_path, monkeypatch) as service:
-        yield service
 
 
 async def status_with(base: str, cookie: str) -> int:

@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 
 import httpx
+import pytest
 from fastapi import Response
 
 from bot.channels.webchat.sessions import COOKIE, WebSessions
@@ -145,3 +146,25 @@ async def test_a_logged_in_web_chat_is_logged_out_after_thirty_idle_minutes(serv
     await service.settle()
     delivered = await container.store.delivered(web.key, 0, 100)
     assert any("自动退出登录" in m.reply.text for m in delivered)
+
+
+def test_production_refuses_a_plain_http_public_url() -> None:
+    from pydantic import SecretStr
+
+    from bot.errors import ConfigError
+    from bot.settings import Settings
+
+    settings = Settings(
+        production=True,
+        secret_key=SecretStr("a-private-secret-key"),
+        public_base_url="http://seal.example.com",
+    )
+    with pytest.raises(ConfigError, match="SEALBOT_PUBLIC_BASE_URL"):
+        settings.check()
+    https = Settings(
+        production=True,
+        secret_key=SecretStr("a-private-secret-key"),
+        public_base_url="https://seal.example.com",
+    )
+    https.check()
+    assert https.is_https

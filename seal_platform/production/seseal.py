@@ -343,7 +343,8 @@ def verify_seseal(
         raise SealVerificationError(f"unsupported signature algorithm {parsed.signature_oid}{hint}")
     try:
         maker_key: Any = parsed.maker_certificate.public_key()
-    except UnsupportedAlgorithm as exc:
+    except (UnsupportedAlgorithm, ValueError) as exc:
+        # cryptography loads certificates lazily: a corrupt key only shows here, as ValueError.
         raise SealVerificationError("the seal maker certificate has an unsupported key") from exc
     if not verifier.verify(maker_key, parsed.signature, parsed.signed_data):
         raise SealVerificationError("the seal signature does not verify: the seal was altered or forged")

@@ -8,6 +8,7 @@ byte changed must never verify.
 from __future__ import annotations
 
 import contextlib
+import os
 from datetime import UTC, datetime
 
 import pytest
@@ -29,7 +30,7 @@ from seal_platform.production.seseal import (
 
 NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 FUZZ = settings(
-    max_examples=150,
+    max_examples=int(os.environ.get("SEALBOT_FUZZ_EXAMPLES", "150")),
     derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],

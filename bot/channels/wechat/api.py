@@ -135,6 +135,42 @@ class WeChatApi:
             lambda c: c.message.send_subscribe_template(openid, template_id, scene, title, data, url=url)
         )
 
+    async def send_subscribe_message(
+        self,
+        openid: str,
+        template_id: str,
+        data: dict[str, dict[str, str]],
+        *,
+        page: str | None = None,
+        miniprogram: dict[str, str] | None = None,
+    ) -> str:
+        """A 订阅通知 (``message/subscribe/bizsend``); returns WeChat's msgid."""
+        body: dict[str, Any] = {"touser": openid, "template_id": template_id, "data": data}
+        if page:
+            body["page"] = page
+        if miniprogram:
+            body["miniprogram"] = miniprogram
+        result: dict[str, Any] = await self._call(lambda c: c.post("message/subscribe/bizsend", data=body))
+        return str(result.get("msgid", ""))
+
+    async def send_template_message(
+        self,
+        openid: str,
+        template_id: str,
+        data: dict[str, dict[str, str]],
+        *,
+        url: str | None = None,
+        miniprogram: dict[str, str] | None = None,
+    ) -> str:
+        """A 模板消息 (``message/template/send``, verified service accounts); returns the msgid."""
+        body: dict[str, Any] = {"touser": openid, "template_id": template_id, "data": data}
+        if url:
+            body["url"] = url
+        if miniprogram:
+            body["miniprogram"] = miniprogram
+        result: dict[str, Any] = await self._call(lambda c: c.post("message/template/send", data=body))
+        return str(result.get("msgid", ""))
+
     # ---- menu ------------------------------------------------------------------------------
 
     async def create_menu(self, menu: dict[str, Any]) -> None:

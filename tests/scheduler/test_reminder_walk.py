@@ -1,0 +1,235 @@
+"""One seal walked through every reminder (60/30/7/1 days before expiry and the day after) with
+the injected clock, once per policy path: the chat within reach, a 订阅通知 with consent, a
+模板消息, SMS, e-mail, and nobody reachable. Each step checks the exact request at the WeChat
+recorder (bodies field by field), the platform's SMS provider and the local SMTP server, and
+the delivery record."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.message import Message
+from pathlib import Path
+
+import httpx
+import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from bot.channels.local_server import serve_locally
+from bot.channels.wechat.api import WeChatApi
+from bot.channels.wechat.fake_server import FakeWeChat, create_app
+from bot.channels.wechat.proactive import WeChatReach, WeChatReminderSettings
+from bot.channels.wechat.quota import CustomerServiceQuota
+from bot.channels.wechat.subscriptions import SubscriptionConsents
+from bot.channels.wechat.token import StableTokenProvider
+from bot.testing import ManualClock
+from scheduler.deliveries import Status
+from scheduler.mail import SmtpMailer, SmtpSettings
+from scheduler.renew_links import RenewLinks
+from scheduler.sms import PlatformContacts, PlatformReminderSms
+from seal_platform.sms import ConsoleSmsProvider
+from tests.scheduler.conftest import Bot, Platform, make_bot
+
+DAY = timedelta(days=1)
+APPID, SECRET = "wx_walk_appid", "walk-secret"
+SUBSCRIBE_TPL, TEMPLATE_TPL = "TPL_SUBSCRIBE_EXPIRY", "TPL_TEMPLATE_EXPIRY"
+PUBLIC = "https://bot.example.com"
+NAME = "长风科技有限公司"
+# The seal expires 61 days after START (10:00 in Shanghai), so each reminder falls due at 10:00.
+EXPIRY = "2027年1月28日"
+STEPS = [(60, 1), (30, 31), (7, 54), (1, 60), (-1, 62)]
+
+
+@dataclass
+class SmtpSink:
+    mails: list[tuple[Envelope, Message]] = field(default_factory=list)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
+        self.mails.append((envelope, email.message_from_bytes(raw)))
+        return "250 OK"
+
+
+@pytest.fixture
+async def smtp() -> AsyncIterator[tuple[SmtpSink, int]]:
+    sink = SmtpSink()
+    server = await asyncio.get_running_loop().create_server(lambda: SMTP(sink), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    yield sink, port
+    server.close()
+    await server.wait_closed()
+
+
+@pytest.fixture
+async def recorder() -> AsyncIterator[tuple[FakeWeChat, str]]:
+    fake = FakeWeChat(APPID, SECRET)
+    async with serve_locally(create_app(fake)) as base:
+        yield fake, base
+
+
+class InvoiceEmail(PlatformContacts):
+    """The account's e-mail as the platform would give it after an invoice request (the
+    address is fixed here; the SMTP path below it is the real one)."""
+
+    async def email(self, account_id: str) -> str | None:
+        return "finance@changfeng.example"
+
+
+@dataclass
+class World:
+    bot: Bot
+    wechat: WeChatReach | None
+    sms: ConsoleSmsProvider
+    http: httpx.AsyncClient | None
+
+
+async def build(
+    path: str,
+    platform: Platform,
+    clock: ManualClock,
+    tmp_path: Path,
+    recorder: tuple[FakeWeChat, str],
+    smtp_port: int,
+) -> World:
+    sms_provider = ConsoleSmsProvider()
+    platform.services.extra["sms_provider"] = sms_provider
+    bot = await make_bot(platform, clock, db_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    wechat: WeChatReach | None = None
+    http: httpx.AsyncClient | None = None
+    if path in ("subscribe", "template"):
+        base = recorder[1]
+        db = bot.deliveries.engine
+        http = httpx.AsyncClient()
+        tokens = StableTokenProvider(
+            db=db, appid=APPID, secret=SECRET, api_base_url=f"{base}/cgi-bin/", http=http, clock=clock.now
+        )
+        wechat = WeChatReach(
+            api=WeChatApi(appid=APPID, api_base_url=f"{base}/cgi-bin/", tokens=tokens),
+            quota=CustomerServiceQuota(db, APPID),
+            consents=SubscriptionConsents(db, APPID),
+            settings=WeChatReminderSettings(
+                _env_file=None,  # type: ignore[call-arg]
+                subscribe_template_id=SUBSCRIBE_TPL if path == "subscribe" else "",
+                template_id=TEMPLATE_TPL if path == "template" else "",
+            ),
+            renew_link=RenewLinks("walk-secret-key", PUBLIC).url,
+            clock=clock,
+        )
+        # The harness's chat channel stands for the WeChat identity the user last wrote from.
+        wechat.channel = "test"  # type: ignore[misc]
+        bot.job.proactive["test"] = wechat
+    if path in ("sms",):
+        bot.job.sms = PlatformReminderSms(platform.reminders)
+    if path == "email":
+        smtp_settings = SmtpSettings(
+            _env_file=None,  # type: ignore[call-arg]
+            host="127.0.0.1",
+            port=smtp_port,
+            security="none",
+            sender="reminders@seal.example",
+        )
+        bot.job.mail = SmtpMailer(smtp_settings, InvoiceEmail(platform.reminders))
+    return World(bot, wechat, sms_provider, http)
+
+
+@pytest.mark.parametrize("path", ["chat", "subscribe", "template", "sms", "email", "nothing"])
+async def test_one_seal_walks_every_threshold_by_each_policy_path(
+    path: str,
+    platform: Platform,
+    clock: ManualClock,
+    tmp_path: Path,
+    recorder: tuple[FakeWeChat, str],
+    smtp: tuple[SmtpSink, int],
+) -> None:
+    world = await build(path, platform, clock, tmp_path, recorder, smtp[1])
+    bot, fake, sink = world.bot, recorder[0], smtp[0]
+    start = clock.now()
+    try:
+        account = await platform.add_account()
+        seal = await platform.add_seal(account, expires_in=61 * DAY, name=NAME)
+        if path in ("chat", "subscribe", "template"):
+            await bot.bind("u1", account)
+        for n, (threshold, day) in enumerate(STEPS, start=1):
+            clock.at = start + day * DAY
+            if path == "subscribe":
+                # One message per one-time consent: the user accepted the popup again.
+                assert world.wechat is not None
+                await world.wechat.consents.record("u1", SUBSCRIBE_TPL, "accept", clock.now())
+            await bot.run()
+            [delivery] = [d for d in await bot.deliveries.recent() if d.threshold == threshold]
+            phrase = "已过期" if threshold == -1 else "即将到期"
+            if path == "chat":
+                assert len(bot.reminders_to("u1")) == n
+                assert (delivery.status, delivery.channel) == (Status.SENT, "test")
+                assert delivery.provider_message_id == f"outbox:{delivery.outbox_id}"
+            elif path == "subscribe":
+                calls = fake.calls_to("message/subscribe/bizsend")
+                assert len(calls) == n
+                body = calls[-1].body
+                assert set(body) == {"touser", "template_id", "data", "page"}
+                assert (body["touser"], body["template_id"]) == ("u1", SUBSCRIBE_TPL)
+                assert body["data"] == {
+                    "thing1": {"value": NAME},
+                    "time2": {"value": EXPIRY},
+                    "thing3": {"value": "点击续期"},
+                }
+                assert body["page"].startswith(f"{PUBLIC}/r/renew/{seal}.")
+                assert (delivery.status, delivery.route) == (Status.SENT, "notice")
+                assert delivery.provider_message_id is not None
+                assert not await world.wechat.consents.may_send("u1", SUBSCRIBE_TPL)  # type: ignore[union-attr]
+            elif path == "template":
+                calls = fake.calls_to("message/template/send")
+                assert len(calls) == n
+                body = calls[-1].body
+                assert set(body) == {"touser", "template_id", "data", "url"}
+                assert (body["touser"], body["template_id"]) == ("u1", TEMPLATE_TPL)
+                assert body["data"] == {
+                    "thing1": {"value": NAME},
+                    "time2": {"value": EXPIRY},
+                    "phrase3": {"value": phrase},
+                }
+                assert body["url"].startswith(f"{PUBLIC}/r/renew/{seal}.")
+                assert (delivery.status, delivery.route) == (Status.SENT, "notice")
+            elif path == "sms":
+                assert len(world.sms.sent) == n
+                text = world.sms.sent[-1].text
+                verb = "已于" if threshold == -1 else "将于"
+                assert text.startswith(f"【电子印章】{NAME}的企业印章（编码")
+                assert text.endswith(f"{verb}{EXPIRY}到期。续期：在公众号或网页聊天发送“续期”办理。")
+                assert (delivery.status, delivery.channel) == (Status.SENT, "sms")
+                assert (delivery.provider_message_id or "").startswith("sms-")
+                assert delivery.reason is None
+                assert delivery.last_error == "chat: no chat identity bound"
+            elif path == "email":
+                assert len(sink.mails) == n
+                envelope, mail = sink.mails[-1]
+                assert envelope.rcpt_tos == ["finance@changfeng.example"]
+                assert mail["From"] == "reminders@seal.example"
+                verb = "已于" if threshold == -1 else "将于"
+                assert str(email.header.make_header(email.header.decode_header(mail["Subject"]))) == (
+                    f"【电子印章】企业印章「{NAME}」{verb} 2027-01-28 到期"
+                )
+                assert (delivery.status, delivery.channel) == (Status.SENT, "email")
+                assert delivery.provider_message_id == mail["Message-ID"]
+            else:
+                assert delivery.status == Status.UNDELIVERABLE
+                assert delivery.reason == (
+                    "chat: no chat identity bound; sms: no SMS sender configured; "
+                    "email: no e-mail sender configured"
+                )
+        # The day after the last reminder, nothing more goes out.
+        clock.advance(DAY)
+        await bot.run()
+        records = await bot.deliveries.recent()
+        assert sorted(d.threshold for d in records) == [-1, 1, 7, 30, 60]
+        if path == "chat":
+            assert len(bot.reminders_to("u1")) == len(STEPS)
+        if path == "sms":
+            assert len(world.sms.sent) == len(STEPS)
+    finally:
+        if world.http is not None:
+            await world.http.aclose()
+        await bot.chat.close()

@@ -10,7 +10,7 @@ import asyncio
 import email
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 from email.message import Message
 from pathlib import Path
 
@@ -233,3 +233,88 @@ async def test_one_seal_walks_every_threshold_by_each_policy_path(
         if world.http is not None:
             await world.http.aclose()
         await bot.chat.close()
+
+
+async def _one_reminder(path: str, platform: Platform, world: World) -> str:
+    account = await platform.add_account()
+    seal = await platform.add_seal(account, expires_in=7 * DAY - timedelta(hours=1), name=NAME)
+    await world.bot.bind("u1", account)
+    return seal
+
+
+async def test_43101_on_the_subscription_goes_on_with_the_template_message(
+    platform: Platform,
+    clock: ManualClock,
+    tmp_path: Path,
+    recorder: tuple[FakeWeChat, str],
+    smtp: tuple[SmtpSink, int],
+) -> None:
+    world = await build("subscribe", platform, clock, tmp_path, recorder, smtp[1])
+    assert world.wechat is not None
+    world.wechat.settings.template_id = TEMPLATE_TPL
+    try:
+        await _one_reminder("subscribe", platform, world)
+        await world.wechat.consents.record("u1", SUBSCRIBE_TPL, "accept", clock.now())
+        recorder[0].fail_next("message/subscribe/bizsend", 43101)
+        await world.bot.run()
+        [delivery] = await world.bot.deliveries.recent()
+        assert len(recorder[0].calls_to("message/template/send")) == 1
+        assert (delivery.status, delivery.route) == (Status.SENT, "notice")
+    finally:
+        await world.http.aclose()  # type: ignore[union-attr]
+        await world.bot.chat.close()
+
+
+@pytest.mark.parametrize(
+    ("errcode", "status", "reason"),
+    [
+        (40037, Status.UNDELIVERABLE, "chat: wechat 模板消息: the template id is not valid (40037)"),
+        (47003, Status.UNDELIVERABLE, "chat: wechat 模板消息: a field broke WeChat's rules (47003)"),
+        (45009, Status.DEFERRED, "chat: wechat 模板消息: daily quota reached (45009)"),
+    ],
+)
+async def test_wechat_refusals_are_recorded_with_the_reason_and_the_next_channels_tried(
+    errcode: int,
+    status: str,
+    reason: str,
+    platform: Platform,
+    clock: ManualClock,
+    tmp_path: Path,
+    recorder: tuple[FakeWeChat, str],
+    smtp: tuple[SmtpSink, int],
+) -> None:
+    world = await build("template", platform, clock, tmp_path, recorder, smtp[1])
+    try:
+        await _one_reminder("template", platform, world)
+        recorder[0].fail_next("message/template/send", errcode)
+        await world.bot.run()
+        [delivery] = await world.bot.deliveries.recent()
+        assert delivery.status == status
+        assert (
+            delivery.reason == f"{reason}; sms: no SMS sender configured; email: no e-mail sender configured"
+        )
+        if status == Status.DEFERRED:
+            # WeChat's daily quota renews at midnight, Beijing time (16:00 UTC).
+            assert delivery.next_attempt_at.astimezone(UTC).hour == 16
+            clock.at = delivery.next_attempt_at + timedelta(hours=9)  # 09:00: after quiet hours
+            await world.bot.run()
+            [delivery] = await world.bot.deliveries.recent()
+            assert delivery.status == Status.SENT
+        assert len(recorder[0].calls_to("message/template/send")) == (2 if status == Status.DEFERRED else 1)
+    finally:
+        await world.http.aclose()  # type: ignore[union-attr]
+        await world.bot.chat.close()
+
+
+async def test_a_seal_that_appears_is_planned_on_the_next_pass_not_the_next_sweep(
+    platform: Platform, bot: Bot
+) -> None:
+    account = await platform.add_account()
+    await bot.bind("u1", account)
+    await bot.run()  # the first (full) pass: nothing yet
+    bot.chat.clock.advance(timedelta(minutes=1))
+    await platform.add_seal(account, expires_in=20 * DAY)  # imported: its 30-day reminder is overdue
+    await bot.run()
+    [delivery] = await bot.deliveries.recent()
+    assert (delivery.threshold, delivery.status) == (30, Status.SENT)
+    assert len(bot.reminders_to("u1")) == 1

@@ -318,3 +318,29 @@ async def test_a_seal_that_appears_is_planned_on_the_next_pass_not_the_next_swee
     [delivery] = await bot.deliveries.recent()
     assert (delivery.threshold, delivery.status) == (30, Status.SENT)
     assert len(bot.reminders_to("u1")) == 1
+
+
+async def test_the_user_sees_and_changes_the_reminder_channels_in_the_chat(
+    platform: Platform,
+    clock: ManualClock,
+    tmp_path: Path,
+    recorder: tuple[FakeWeChat, str],
+    smtp: tuple[SmtpSink, int],
+) -> None:
+    world = await build("sms", platform, clock, tmp_path, recorder, smtp[1])
+    bot = world.bot
+    try:
+        account = await platform.add_account()
+        await platform.add_seal(account, expires_in=7 * DAY - timedelta(hours=1), name=NAME)
+        await bot.bind("u1", account)
+        [ask] = await bot.chat.say("提醒方式")
+        assert ask == "目前的提醒方式：聊天、短信、邮件。您希望通过哪些方式接收到期提醒？"
+        assert (await bot.chat.say("仅短信"))[0] == "已保存。到期提醒将通过：短信。"
+        await bot.run()
+        # The chat would reach them, but they chose SMS only.
+        assert bot.reminders_to("u1") == []
+        assert len(world.sms.sent) == 1
+        [delivery] = await bot.deliveries.recent()
+        assert (delivery.status, delivery.channel) == (Status.SENT, "sms")
+    finally:
+        await bot.chat.close()

@@ -140,7 +140,16 @@ class SupportDesk:
             self.feed.changed()
 
     async def on_handoff(self, ctx: Ctx) -> None:
-        """The user asked for a human: queue the conversation and tell them what to expect."""
+        """The user asked for a human: queue the conversation and tell them what to expect.
+
+        With WeChat's own 客服 system chosen, the WeChat receiver answers with the transfer
+        alone: no ticket here (staff of that system answer) and no queue text of ours."""
+        if self.transfers_to_wechat_kf(ctx.key):
+            # The engine's own "transferring you" notice is dropped too: the transfer is the
+            # answer, and WeChat's 客服 greets the user itself.
+            waiting = ctx.t("engine.handoff_waiting")
+            ctx.replies[:] = [r for r in ctx.replies if r.reply.text != waiting]
+            return
         run = ctx.state.run
         reason = (
             TicketReason.FAILURES if run and run.failures >= FAILURES_BEFORE_HUMAN else TicketReason.ASKED

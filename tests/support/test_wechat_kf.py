@@ -4,7 +4,6 @@ the transfer and nothing else, our inbox has no ticket, and when WeChat closes t
 
 from __future__ import annotations
 
-
 import pytest
 import sqlalchemy as sa
 

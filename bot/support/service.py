@@ -214,7 +214,10 @@ class SupportDesk:
         if left:
             await self._relay(DeskNote(ctx.key, NoteKind.HANDED_BACK, agent=None, text="user_left"))
         else:
-            await self._relay(DeskNote(ctx.key, NoteKind.USER, text=inbound.text, file=inbound.file))
+            # Masked as the console's transcript masks it: every staff view shows the same text.
+            await self._relay(
+                DeskNote(ctx.key, NoteKind.USER, text=mask_text(inbound.text), file=inbound.file)
+            )
 
     @staticmethod
     def _leaves_queue(kind: InboundKind, text: str) -> bool:

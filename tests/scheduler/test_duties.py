@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from fastapi import APIRouter, FastAPI
 
 from bot.engine.state import PAUSED
 from bot.engine.tables import inbound_receipts
-from scheduler.cli import write_preview
+from scheduler.cli import add_scheduler_commands, reminders_run_now_command, write_preview, write_run_report
 from scheduler.console import reminders_console_router
 from scheduler.deliveries import Status
 from scheduler.housekeeping import pause_stale_conversations, purge_dedupe_records
@@ -224,3 +225,34 @@ async def test_an_unreachable_reminder_is_shown_to_staff_with_a_call_task(
     row = await bot.deliveries.get(delivery.id)
     assert row is not None
     assert (row.status, row.followup, row.followup_by) == (Status.UNDELIVERABLE, "done", "alice")
+
+
+async def test_run_now_prints_each_decision_and_channel(platform: Platform, bot: Bot) -> None:
+    reached = await platform.add_account()
+    seal = await platform.add_seal(reached, expires_in=7 * DAY - timedelta(hours=1), name="已送达公司")
+    await bot.bind("u1", reached)
+    lost = await platform.add_account()
+    lost_seal = await platform.add_seal(lost, expires_in=30 * DAY - timedelta(hours=1), name="联系不上公司")
+    report = await bot.job.run_once(explain=True)
+    await bot.chat.dispatcher.drain()
+    synced = await bot.job.sync_outbox(bot.chat.clock.now())
+    out = io.StringIO()
+    write_run_report(report, synced, out)
+    assert sorted(out.getvalue().splitlines()) == sorted(
+        [
+            f"已送达公司 ({seal}) 7: queued for {bot.chat.key('u1')}",
+            f"联系不上公司 ({lost_seal}) 30: chat: no chat identity bound; next channel",
+            f"联系不上公司 ({lost_seal}) 30: sms: no SMS sender configured; next channel",
+            f"联系不上公司 ({lost_seal}) 30: email: no e-mail sender configured; next channel",
+            f"联系不上公司 ({lost_seal}) 30: undeliverable: chat: no chat identity bound; "
+            "sms: no SMS sender configured; email: no e-mail sender configured",
+            "planned 2 (full pass); queued: 1, undeliverable: 1; outbox outcomes recorded: 1",
+        ]
+    )
+
+
+def test_the_run_now_command_is_part_of_the_cli() -> None:
+    parser = argparse.ArgumentParser()
+    add_scheduler_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["reminders", "run-now"])
+    assert args.handler is reminders_run_now_command

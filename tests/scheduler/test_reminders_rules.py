@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from scheduler.deliveries import Status
-from tests.scheduler.conftest import Bot, Platform, make_bot
+from tests.scheduler.conftest import Bot, Platform, make_bot, scheduler_settings
 
 DAY = timedelta(days=1)
 
@@ -155,3 +156,28 @@ async def test_an_account_without_a_chat_identity_is_recorded_not_retried(
     assert delivery.reason == (
         "chat: no chat identity bound; sms: no SMS sender configured; email: no e-mail sender configured"
     )
+
+
+async def test_a_new_threshold_is_planned_on_the_next_pass_not_the_next_daily_sweep(
+    platform: Platform, bot: Bot, tmp_path: Path
+) -> None:
+    account = await platform.add_account()
+    await platform.add_seal(account, expires_in=12 * DAY)
+    await bot.bind("u1", account)
+    await bot.run()  # the full pass: the 30-day reminder (overdue) goes
+    assert await statuses(bot) == {30: Status.SENT}
+    bot.chat.clock.advance(timedelta(minutes=5))
+    # The operator adds a 14-day reminder and restarts: the seal (12 days left) is due it now.
+    reconfigured = await make_bot(
+        platform,
+        bot.chat.clock,
+        db_url=f"sqlite+aiosqlite:///{tmp_path}/bot.db",
+        schema=False,
+        settings=scheduler_settings(thresholds_days=[60, 30, 14, 7, 1]),
+    )
+    try:
+        report = await reconfigured.job.run_once()
+        assert report.full_sweep
+        assert await statuses(reconfigured) == {30: Status.SENT, 14: Status.QUEUED}
+    finally:
+        await reconfigured.chat.close()

@@ -21,13 +21,14 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from bot.channels.local_server import serve_locally
 from bot.channels.wechat.api import WeChatApi
 from bot.channels.wechat.fake_server import FakeWeChat, create_app
-from bot.channels.wechat.proactive import WeChatReach, WeChatReminderSettings
+from bot.channels.wechat.proactive import WeChatReach, WeChatReminderSettings, field_value
 from bot.channels.wechat.quota import CustomerServiceQuota
 from bot.channels.wechat.subscriptions import SubscriptionConsents
 from bot.channels.wechat.token import StableTokenProvider
 from bot.testing import ManualClock
 from scheduler.deliveries import Status
 from scheduler.mail import SmtpMailer, SmtpSettings
+from scheduler.proactive import ReminderNotice
 from scheduler.renew_links import RenewLinks
 from scheduler.sms import PlatformContacts, PlatformReminderSms
 from seal_platform.sms import ConsoleSms, ConsoleSmsProvider
@@ -170,34 +171,27 @@ async def test_one_seal_walks_every_threshold_by_each_policy_path(
                 assert len(bot.reminders_to("u1")) == n
                 assert (delivery.status, delivery.channel) == (Status.SENT, "test")
                 assert delivery.provider_message_id == f"outbox:{delivery.outbox_id}"
-            elif path == "subscribe":
-                calls = fake.calls_to("message/subscribe/bizsend")
+            elif path in ("subscribe", "template"):
+                endpoint, template, link, last = {
+                    "subscribe": ("message/subscribe/bizsend", SUBSCRIBE_TPL, "page", ("thing3", "点击续期")),
+                    "template": ("message/template/send", TEMPLATE_TPL, "url", ("phrase3", phrase)),
+                }[path]
+                calls = fake.calls_to(endpoint)
                 assert len(calls) == n
                 body = calls[-1].body
-                assert set(body) == {"touser", "template_id", "data", "page"}
-                assert (body["touser"], body["template_id"]) == ("u1", SUBSCRIBE_TPL)
+                assert set(body) == {"touser", "template_id", "data", link}
+                assert (body["touser"], body["template_id"]) == ("u1", template)
                 assert body["data"] == {
                     "thing1": {"value": NAME},
                     "time2": {"value": EXPIRY},
-                    "thing3": {"value": "点击续期"},
+                    last[0]: {"value": last[1]},
                 }
-                assert body["page"].startswith(f"{PUBLIC}/r/renew/{seal}.")
+                assert body[link].startswith(f"{PUBLIC}/r/renew/{seal}.")
                 assert (delivery.status, delivery.route) == (Status.SENT, "notice")
-                assert delivery.provider_message_id is not None
-                assert not await world.wechat.consents.may_send("u1", SUBSCRIBE_TPL)  # type: ignore[union-attr]
-            elif path == "template":
-                calls = fake.calls_to("message/template/send")
-                assert len(calls) == n
-                body = calls[-1].body
-                assert set(body) == {"touser", "template_id", "data", "url"}
-                assert (body["touser"], body["template_id"]) == ("u1", TEMPLATE_TPL)
-                assert body["data"] == {
-                    "thing1": {"value": NAME},
-                    "time2": {"value": EXPIRY},
-                    "phrase3": {"value": phrase},
-                }
-                assert body["url"].startswith(f"{PUBLIC}/r/renew/{seal}.")
-                assert (delivery.status, delivery.route) == (Status.SENT, "notice")
+                assert delivery.provider_message_id == str(calls[-1].msgid)
+                if path == "subscribe":
+                    # The one-time consent was spent by this message.
+                    assert not await world.wechat.consents.may_send("u1", SUBSCRIBE_TPL)  # type: ignore[union-attr]
             elif path == "sms":
                 assert len(reminder_sms(world)) == n
                 text = reminder_sms(world)[-1].text
@@ -349,3 +343,30 @@ async def test_the_user_sees_and_changes_the_reminder_channels_in_the_chat(
         assert (delivery.status, delivery.channel) == (Status.SENT, "sms")
     finally:
         await bot.chat.close()
+
+
+def test_keyword_values_keep_to_wechats_rules() -> None:
+    long_name = "内蒙古自治区呼和浩特市新城区某某某某科技发展有限责任公司"  # 28 characters
+    notice = ReminderNotice(
+        seal_id="s1",
+        seal_name=long_name,
+        seal_kind="enterprise",
+        threshold=7,
+        valid_to="2027-01-08",
+        days_left=7,
+        locale="zh-CN",
+        title="电子印章到期提醒",
+        text="",
+        action_label="点击续期",
+        start_payload="renew-s1",
+        kind_label="企业印章",
+    )
+    assert field_value("thing1", "seal", notice) == long_name[:19] + "…"
+    assert len(field_value("thing1", "seal", notice)) == 20
+    assert field_value("time2", "expiry", notice) == "2027年1月8日"
+    assert field_value("date3", "expiry", notice) == "2027年1月8日"
+    assert field_value("phrase4", "days_left", notice) == "即将到期"
+    assert field_value("phrase4", "action", notice) == "点击续期"
+    assert field_value("thing5", "days_left", notice) == "剩余7天"
+    assert field_value("number6", "days_left", notice) == "7"
+    assert field_value("character_string7", "seal", notice) == "-"

@@ -31,6 +31,7 @@ class WeChatCall:
     path: str
     query: dict[str, str]
     body: Any
+    msgid: int | None = None  # what a template / subscription send answered
 
 
 @dataclass
@@ -106,12 +107,14 @@ class FakeWeChat:
                 body["_accepted"] = True
             return _ok()
         if path in ("message/template/send", "message/template/subscribe"):
-            return _ok(msgid=next(self._ids))
+            call.msgid = next(self._ids)
+            return _ok(msgid=call.msgid)
         if path == "message/subscribe/bizsend":
             broken = _subscribe_rule_broken(body)
             if broken is not None:
                 return _err(47003, f"argument invalid! data.{broken}.value invalid")
-            return _ok(msgid=next(self._ids))
+            call.msgid = next(self._ids)
+            return _ok(msgid=call.msgid)
         if path == "media/upload":
             upload = files.get("media")
             if upload is None:

@@ -70,3 +70,22 @@ async def test_when_wechat_closes_the_kf_session_the_next_message_is_answered(
     said += [m["text"]["content"] for m in wechat.fake.customer_messages(OPENID) if "text" in m]
     said += [m["msgmenu"]["head_content"] for m in wechat.fake.customer_messages(OPENID) if "msgmenu" in m]
     assert said[0].startswith("您好，我是电子印章办理助手。请选择要办理的业务，或直接告诉我您想做什么：\n1. ")
+
+
+async def test_a_message_after_the_kf_session_timed_out_is_answered_by_the_bot(
+    wechat: WeChatRig,  # noqa: F811 - the imported fixture
+    kf_desk: SupportDesk,
+) -> None:
+    # No kf_close_session arrives (the session ran out): the next message reaching us is answered.
+    await wechat.deliver(wechat.server.text(OPENID, "人工"))
+    await wechat.settle()
+    key = ConversationKey("wechat", wechat.channel.settings.appid, OPENID)
+    assert await wechat.stack.store.owner_of(key) == WECHAT_KF_OWNER
+    answer = await wechat.deliver(wechat.server.text(OPENID, "菜单"))
+    await wechat.settle()
+    assert Owner.is_bot(await wechat.stack.store.owner_of(key))
+    reply = wechat.server.read_reply(answer.text)
+    said = [reply["Content"]] if reply is not None and reply.get("MsgType") == "text" else []
+    said += [m["text"]["content"] for m in wechat.fake.customer_messages(OPENID) if "text" in m]
+    assert len(said) == 1
+    assert said[0].startswith("您好，我是电子印章办理助手。请选择要办理的业务，或直接告诉我您想做什么：\n1. ")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import email
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 from email.message import Message
@@ -141,6 +142,24 @@ async def build(
     return World(bot, wechat, sms_provider, http)
 
 
+@asynccontextmanager
+async def world_for(
+    path: str,
+    platform: Platform,
+    clock: ManualClock,
+    tmp_path: Path,
+    recorder: tuple[FakeWeChat, str],
+    smtp_port: int,
+) -> AsyncIterator[World]:
+    world = await build(path, platform, clock, tmp_path, recorder, smtp_port)
+    try:
+        yield world
+    finally:
+        if world.http is not None:
+            await world.http.aclose()
+        await world.bot.chat.close()
+
+
 @pytest.mark.parametrize("path", ["chat", "subscribe", "template", "sms", "email", "nothing"])
 async def test_one_seal_walks_every_threshold_by_each_policy_path(
     path: str,
@@ -150,10 +169,9 @@ async def test_one_seal_walks_every_threshold_by_each_policy_path(
     recorder: tuple[FakeWeChat, str],
     smtp: tuple[SmtpSink, int],
 ) -> None:
-    world = await build(path, platform, clock, tmp_path, recorder, smtp[1])
-    bot, fake, sink = world.bot, recorder[0], smtp[0]
-    start = clock.now()
-    try:
+    async with world_for(path, platform, clock, tmp_path, recorder, smtp[1]) as world:
+        bot, fake, sink = world.bot, recorder[0], smtp[0]
+        start = clock.now()
         account = await platform.add_account()
         seal = await platform.add_seal(account, expires_in=61 * DAY, name=NAME)
         if path in ("chat", "subscribe", "template"):
@@ -228,10 +246,6 @@ async def test_one_seal_walks_every_threshold_by_each_policy_path(
             assert len(bot.reminders_to("u1")) == len(STEPS)
         if path == "sms":
             assert len(reminder_sms(world)) == len(STEPS)
-    finally:
-        if world.http is not None:
-            await world.http.aclose()
-        await bot.chat.close()
 
 
 async def _one_reminder(path: str, platform: Platform, world: World) -> str:
@@ -248,10 +262,9 @@ async def test_43101_on_the_subscription_goes_on_with_the_template_message(
     recorder: tuple[FakeWeChat, str],
     smtp: tuple[SmtpSink, int],
 ) -> None:
-    world = await build("subscribe", platform, clock, tmp_path, recorder, smtp[1])
-    assert world.wechat is not None
-    world.wechat.settings.template_id = TEMPLATE_TPL
-    try:
+    async with world_for("subscribe", platform, clock, tmp_path, recorder, smtp[1]) as world:
+        assert world.wechat is not None
+        world.wechat.settings.template_id = TEMPLATE_TPL
         await _one_reminder("subscribe", platform, world)
         await world.wechat.consents.record("u1", SUBSCRIBE_TPL, "accept", clock.now())
         recorder[0].fail_next("message/subscribe/bizsend", 43101)
@@ -259,9 +272,6 @@ async def test_43101_on_the_subscription_goes_on_with_the_template_message(
         [delivery] = await world.bot.deliveries.recent()
         assert len(recorder[0].calls_to("message/template/send")) == 1
         assert (delivery.status, delivery.route) == (Status.SENT, "notice")
-    finally:
-        await world.http.aclose()  # type: ignore[union-attr]
-        await world.bot.chat.close()
 
 
 @pytest.mark.parametrize(
@@ -282,8 +292,7 @@ async def test_wechat_refusals_are_recorded_with_the_reason_and_the_next_channel
     recorder: tuple[FakeWeChat, str],
     smtp: tuple[SmtpSink, int],
 ) -> None:
-    world = await build("template", platform, clock, tmp_path, recorder, smtp[1])
-    try:
+    async with world_for("template", platform, clock, tmp_path, recorder, smtp[1]) as world:
         await _one_reminder("template", platform, world)
         recorder[0].fail_next("message/template/send", errcode)
         await world.bot.run()
@@ -300,9 +309,6 @@ async def test_wechat_refusals_are_recorded_with_the_reason_and_the_next_channel
             [delivery] = await world.bot.deliveries.recent()
             assert delivery.status == Status.SENT
         assert len(recorder[0].calls_to("message/template/send")) == (2 if status == Status.DEFERRED else 1)
-    finally:
-        await world.http.aclose()  # type: ignore[union-attr]
-        await world.bot.chat.close()
 
 
 async def test_a_seal_that_appears_is_planned_on_the_next_pass_not_the_next_sweep(
@@ -326,9 +332,8 @@ async def test_the_user_sees_and_changes_the_reminder_channels_in_the_chat(
     recorder: tuple[FakeWeChat, str],
     smtp: tuple[SmtpSink, int],
 ) -> None:
-    world = await build("sms", platform, clock, tmp_path, recorder, smtp[1])
-    bot = world.bot
-    try:
+    async with world_for("sms", platform, clock, tmp_path, recorder, smtp[1]) as world:
+        bot = world.bot
         account = await platform.add_account()
         await platform.add_seal(account, expires_in=7 * DAY - timedelta(hours=1), name=NAME)
         await bot.bind("u1", account)
@@ -341,8 +346,6 @@ async def test_the_user_sees_and_changes_the_reminder_channels_in_the_chat(
         assert len(reminder_sms(world)) == 1
         [delivery] = await bot.deliveries.recent()
         assert (delivery.status, delivery.channel) == (Status.SENT, "sms")
-    finally:
-        await bot.chat.close()
 
 
 def test_keyword_values_keep_to_wechats_rules() -> None:

@@ -35,6 +35,15 @@ async def kf_desk(wechat: WeChatRig) -> SupportDesk:  # noqa: F811 - the importe
     return desk
 
 
+async def bot_answers(wechat: WeChatRig, text: str) -> list[str]:  # noqa: F811 - the fixture's type
+    """What the user hears after writing ``text``: the passive reply and customer-service texts."""
+    answer = await wechat.deliver(wechat.server.text(OPENID, text))
+    await wechat.settle()
+    reply = wechat.server.read_reply(answer.text)
+    said = [reply["Content"]] if reply is not None and reply.get("MsgType") == "text" else []
+    return said + [m["text"]["content"] for m in wechat.fake.customer_messages(OPENID) if "text" in m]
+
+
 async def test_the_kf_transfer_is_all_the_user_gets_and_no_ticket_waits_in_our_inbox(
     wechat: WeChatRig,  # noqa: F811 - the imported fixture
     kf_desk: SupportDesk,
@@ -63,12 +72,8 @@ async def test_when_wechat_closes_the_kf_session_the_next_message_is_answered(
     assert closed.status_code == 200
     await wechat.settle()
     assert Owner.is_bot(await wechat.stack.store.owner_of(key))
-    answer = await wechat.deliver(wechat.server.text(OPENID, "你好"))
-    await wechat.settle()
-    reply = wechat.server.read_reply(answer.text)
-    said = [reply["Content"]] if reply is not None and reply.get("MsgType") == "text" else []
-    said += [m["text"]["content"] for m in wechat.fake.customer_messages(OPENID) if "text" in m]
-    said += [m["msgmenu"]["head_content"] for m in wechat.fake.customer_messages(OPENID) if "msgmenu" in m]
+    said = await bot_answers(wechat, "你好")
+    assert len(said) == 1
     assert said[0].startswith("您好，我是电子印章办理助手。请选择要办理的业务，或直接告诉我您想做什么：\n1. ")
 
 
@@ -81,11 +86,7 @@ async def test_a_message_after_the_kf_session_timed_out_is_answered_by_the_bot(
     await wechat.settle()
     key = ConversationKey("wechat", wechat.channel.settings.appid, OPENID)
     assert await wechat.stack.store.owner_of(key) == WECHAT_KF_OWNER
-    answer = await wechat.deliver(wechat.server.text(OPENID, "菜单"))
-    await wechat.settle()
+    said = await bot_answers(wechat, "菜单")
     assert Owner.is_bot(await wechat.stack.store.owner_of(key))
-    reply = wechat.server.read_reply(answer.text)
-    said = [reply["Content"]] if reply is not None and reply.get("MsgType") == "text" else []
-    said += [m["text"]["content"] for m in wechat.fake.customer_messages(OPENID) if "text" in m]
     assert len(said) == 1
     assert said[0].startswith("您好，我是电子印章办理助手。请选择要办理的业务，或直接告诉我您想做什么：\n1. ")

@@ -111,6 +111,10 @@ def _routers(settings: PlatformSettings) -> list[Any]:
 
     routers.append(api_reminders.router)
     routers.append(__import__("seal_platform.console.router", fromlist=["router"]).router)  # staff console
+    if not settings.production:
+        from seal_platform.console import sandbox  # set a seal's expiry (reminder trials)
+
+        routers.append(sandbox.router)
     if settings.dev_pages and not settings.production:
         from seal_platform import dev_pages
 

@@ -39,6 +39,7 @@ from bot.engine.ports import MediaStore
 from bot.engine.secrets_box import SecretBox, mask_text
 from bot.engine.state import ConversationState, Owner, StateCodec
 from bot.engine.store import Commit, ConversationStore, QueuedReply, Snapshot
+from bot.engine.tokens import label_digest
 from bot.errors import VersionConflict
 
 log = logging.getLogger("sealbot.engine")
@@ -205,6 +206,9 @@ class Engine:
         if hold is not None and inbound is not None and inbound.kind is not InboundKind.EVENT:
             not_before = self.clock.now() + hold
         replies = [QueuedReply(r.reply, r.origin, r.not_before or not_before) for r in ctx.replies]
+        shown = {label_digest(o.label): o.token for r in ctx.replies for o in r.reply.options}
+        if shown:
+            state.last_labels = shown  # typing one of these labels next does what tapping it does
         return Commit(
             state=self.codec.dump(state),
             owner=state.owner,

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from bot.testing import ChatHarness
-from tests.engine.transcript import EN, ZH, Lang, fill_form
+from tests.engine.transcript import (
+    CANCEL_CONFIRM,
+    CANCEL_REALLY,
+    CANCELLED_DRAFT,
+    EN,
+    STALE,
+    ZH,
+    Lang,
+    fill_form,
+)
 
 
 async def _answers(chat: ChatHarness, user: str = "u1") -> dict[str, object]:
@@ -63,8 +72,10 @@ async def test_back_returns_to_the_previous_question_and_forgets_its_answer(
 
 async def test_cancel_ends_the_process_and_shows_the_menu(chat: ChatHarness, lang: Lang) -> None:
     await fill_form(chat, lang, until="age")
-    cancelled = "已取消「测试表单」。" if lang.code == "zh-CN" else '"Test form" cancelled.'
-    assert await chat.say(lang.cancel) == [cancelled, lang.menu]
+    # Answers are held, so cancelling asks first (issue 13) and keeps a draft.
+    assert await chat.say(lang.cancel) == [CANCEL_CONFIRM[lang.code]]
+    cancelled = CANCELLED_DRAFT[lang.code]
+    assert await chat.tap(CANCEL_REALLY[lang.code]) == [cancelled, lang.menu]
     row = await chat.store.get(chat.key("u1"))
     assert row is not None
     assert row.flow is None
@@ -94,11 +105,7 @@ async def test_a_stale_button_after_the_flow_moved_on_gets_a_helpful_answer(
     before = await _answers(chat)
 
     replies = await chat.tap("", token=old_company_button)
-    stale = (
-        "这个按钮已失效（可能来自之前的步骤）。请按下面最新的提示操作。"
-        if lang.code == "zh-CN"
-        else "That button has expired (it belongs to an earlier step). Please follow the latest prompt below."
-    )
+    stale = STALE[lang.code]
     assert replies == [stale, lang.step(4, 7, lang.ask_age)]
     assert await _answers(chat) == before
 
@@ -107,6 +114,7 @@ async def test_a_button_from_a_finished_run_is_stale_in_the_next_run(chat: ChatH
     await fill_form(chat, lang, until="kind")
     run1_button = chat.option(lang.company).token
     await chat.say(lang.cancel)
+    await chat.tap(CANCEL_REALLY[lang.code])
     await chat.tap(lang.form)
     await chat.say("李四")
     replies = await chat.tap("", token=run1_button)

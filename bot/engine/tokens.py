@@ -25,7 +25,10 @@ COMMANDS: dict[str, frozenset[str]] = {
     "@back": frozenset({"返回", "上一步", "back", "previous", "/back"}),
     "@cancel": frozenset({"取消", "退出", "cancel", "quit", "/cancel"}),
     "@help": frozenset({"帮助", "help", "?", "？", "/help"}),
-    "@human": frozenset({"人工", "转人工", "人工客服", "客服", "human", "agent", "/human"}),
+    "@human": frozenset(
+        {"人工", "转人工", "人工客服", "转人工客服", "客服", "human", "agent", "talk to a human", "/human"}
+    ),
+    "@resume": frozenset({"继续上次未完成的业务", "继续上次", "continue where i left off", "/resume"}),
     "@menu": frozenset({"菜单", "主菜单", "menu", "/menu", "/start"}),
     "@lang:en": frozenset({"english", "/english"}),
     "@lang:zh-CN": frozenset({"中文", "/chinese"}),

@@ -88,11 +88,17 @@ _PUNCTUATION = re.compile(r"[\s,.!?;:，。！？；：、~～…'\"“”‘’
 STRONG = 0.6  # share of the message a phrase must cover to be taken as naming it
 
 
+# Words that make a Chinese message a question wherever they stand ("印章多久能收到").
+_QUESTION_INSIDE = ("怎么", "怎样", "如何", "为什么", "多久", "多长时间", "什么时候", "能不能", "是否")
+
+
 def looks_like_question(text: str) -> bool:
-    message = _normalise(text)
-    if message.endswith(("?", "？", "吗")):
+    message = (
+        _PUNCTUATION.sub(" ", _normalise(text)).strip() if not text.strip().endswith(("?", "？")) else "?"
+    )
+    if message == "?" or message.endswith("吗"):
         return True
-    if message.startswith(_QUESTION_STARTS):
+    if message.startswith(_QUESTION_STARTS) or any(word in message for word in _QUESTION_INSIDE):
         return True
     first = message.split(" ", 1)[0]
     return first in _QUESTION_WORDS

@@ -43,6 +43,7 @@ def flows() -> FlowRegistry:
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "pin_change": ("改密码", "改pin", "重设密码", "change password"),
     "apply_enterprise": ("公章", "企业章", "刻章", "get a company seal"),
+    "logout": ("log me out", "退出账号"),
     "invoice": ("发票", "开发票", "要发票", "开个发票", "invoice please", "get an invoice"),
 }
 

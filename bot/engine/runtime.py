@@ -107,9 +107,9 @@ class Engine:
         self.interpreter = FlowInterpreter(flows, home=home, intents=intents)
         self._passive = {w.channel: w.hold for w in passive_windows}
 
-    def _sensitive_fields(self, flow_name: str) -> set[str]:
+    def _sensitive_fields(self, flow_name: str) -> frozenset[str]:
         flow = self.flows.get(flow_name)
-        return flow.sensitive_names() if flow else set()
+        return flow.sensitive_names() if flow else frozenset()
 
     def translator(self, state: ConversationState) -> Translator:
         return Translator(self.catalog, state.locale or "zh-CN")

@@ -117,6 +117,12 @@ class ConversationState:
     last_labels: dict[str, str] = field(default_factory=dict)
     paused: dict[str, PausedRun] = field(default_factory=dict)  # flow name -> run put aside
     drafts: dict[str, PausedRun] = field(default_factory=dict)  # flow name -> cancelled run
+    # Not stored: what the codec opened on load, (run_id, answer) -> (opened value, sealed
+    # form), so an answer unchanged since is written back as it was read instead of being
+    # sealed again (a fresh nonce and an encryption per sensitive answer per message).
+    sealed: dict[tuple[str, int, str], tuple[Any, Any]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def next_run_id(self) -> int:
         self.run_seq += 1
@@ -165,47 +171,69 @@ class StateCodec:
 
     def dump(self, state: ConversationState) -> dict[str, Any]:
         data = _state_dict(state)
+        opened = state.sealed
         if state.session is not None:
-            data["session"]["token"] = self._box.seal(state.session.token)
-            data["session"]["phone"] = self._box.seal(state.session.phone)
+            data["session"]["token"] = self._seal(opened, ("", 0, "token"), state.session.token)
+            data["session"]["phone"] = self._seal(opened, ("", 0, "phone"), state.session.phone)
         # Runs put aside and drafts are stored in ``memory`` and hold answers just the same.
         paused = [*data["memory"].get(PAUSED, {}).values(), *data["memory"].get(DRAFTS, {}).values()]
         for run_data in [data["run"], *data["stack"], *paused]:
             if run_data is None:
                 continue
             names = self._sensitive(run_data["flow"])
-            for name in names & set(run_data["answers"]):
-                run_data["answers"][name] = self._box.seal(run_data["answers"][name])
+            answers = run_data["answers"]
+            for name in names & answers.keys():
+                key = (run_data["flow"], run_data["run_id"], name)
+                answers[name] = self._seal(opened, key, answers[name])
         data["format"] = STATE_FORMAT
         return data
+
+    def _seal(
+        self, opened: dict[tuple[str, int, str], tuple[Any, Any]], key: tuple[str, int, str], value: Any
+    ) -> Any:
+        known = opened.get(key)
+        if known is not None and known[0] is value:  # the very object opened on load: unchanged
+            return known[1]
+        return self._box.seal(value)
 
     def load(self, data: dict[str, Any]) -> ConversationState:
         data = dict(data)
         data.pop("format", None)
+        opened: dict[tuple[str, int, str], tuple[Any, Any]] = {}
         session = data.get("session")
         if session is not None:
             session = dict(session)
             for key in ("token", "phone"):
                 if is_sealed(session[key]):
-                    session[key] = self._box.open(session[key])
+                    sealed = session[key]
+                    session[key] = self._box.open(sealed)
+                    opened["", 0, key] = (session[key], sealed)
             data["session"] = Session.from_dict(session)
         runs: list[FlowRun | None] = []
         for run_data in [data.get("run"), *data.get("stack", [])]:
             if run_data is None:
                 runs.append(None)
                 continue
-            runs.append(FlowRun.from_dict({**run_data, "answers": self._open_all(run_data["answers"])}))
+            runs.append(FlowRun.from_dict({**run_data, "answers": self._open_all(run_data, opened)}))
         data["run"] = runs[0]
         data["stack"] = [r for r in runs[1:] if r is not None]
         memory = dict(data.get("memory", {}))
         for key, target in ((PAUSED, "paused"), (DRAFTS, "drafts")):
             shelf = memory.pop(key, None) or {}
             data[target] = {
-                name: PausedRun.from_dict({**run, "answers": self._open_all(run["answers"])})
+                name: PausedRun.from_dict({**run, "answers": self._open_all(run, opened)})
                 for name, run in shelf.items()
             }
         data["memory"] = memory
-        return ConversationState(**data)
+        return ConversationState(**data, sealed=opened)
 
-    def _open_all(self, answers: dict[str, Any]) -> dict[str, Any]:
-        return {k: self._box.open(v) if is_sealed(v) else v for k, v in answers.items()}
+    def _open_all(
+        self, run: dict[str, Any], opened: dict[tuple[str, int, str], tuple[Any, Any]]
+    ) -> dict[str, Any]:
+        answers = dict(run["answers"])
+        for name, value in answers.items():
+            if is_sealed(value):
+                answers[name] = plain = self._box.open(value)
+                if isinstance(plain, (str, int, float, bool)):  # immutable: identity means unchanged
+                    opened[run["flow"], run["run_id"], name] = (plain, value)
+        return answers

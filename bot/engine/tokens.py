@@ -10,6 +10,7 @@ callback data and WeChat 64 bytes of msgmenu id.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -64,6 +65,7 @@ def normalise_label(text: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).lower()
 
 
+@functools.lru_cache(maxsize=4096)  # the same labels (取消, 返回上一步, ...) come back every message
 def label_digest(text: str) -> str:
     """A short digest of a label as typed or shown: the state remembers the labels of the
     buttons just shown by digest, since a label may quote what the user typed."""

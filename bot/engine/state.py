@@ -192,9 +192,12 @@ class StateCodec:
         self, opened: dict[tuple[str, int, str], tuple[Any, Any]], key: tuple[str, int, str], value: Any
     ) -> Any:
         known = opened.get(key)
-        if known is not None and known[0] is value:  # the very object opened on load: unchanged
+        if known is not None and known[0] is value:  # the very object opened or sealed before
             return known[1]
-        return self._box.seal(value)
+        sealed = self._box.seal(value)
+        if isinstance(value, (str, int, float, bool)):  # immutable: identity means unchanged
+            opened[key] = (value, sealed)
+        return sealed
 
     def load(self, data: dict[str, Any]) -> ConversationState:
         data = dict(data)

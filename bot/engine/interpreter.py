@@ -5,9 +5,11 @@ not done); what the user reads is ``bot.engine.prompts``; what a message means b
 sees it (commands, bound buttons) is ``bot.engine.tokens``. This module walks runs: it starts,
 cancels, puts aside and resumes them, runs actions, applies their outcomes and holds waits.
 
-This module is over 600 lines: the run stack, the waits and input at a step share the private
-walking of runs (``_advance``/``_apply``/``_finish``); splitting them apart would make each
-call the others' private methods, which is what the split of the old interpreter removed.
+Why this module is over 600 lines: starting/cancelling runs, input at a step and waits all end
+in the same private walk of a run (``_advance`` -> ``_apply`` -> ``_finish`` -> ``start``), and
+each can start, put aside or resume another run. Cut along those lines, every part would call
+the others' private methods, which is the coupling the split into ``progress``, ``prompts`` and
+``tokens`` removed; what is left here is the one state machine of a run.
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from handlers import catalogue
-from handlers.menu import IntentMatcher
 
 PROCESSES = [
     "register",

@@ -71,11 +71,16 @@ async def test_synonyms_reach_their_process(service: Service, phrase: str, flow:
     assert await pending_flow(service) == flow
 
 
+async def at_company_name(service: Service, lang: str = "zh") -> list[str]:
+    """A verified applicant at the company-name field of the company seal application."""
+    await verified_applicant(service, lang=lang)
+    await service.chat.say("apply for enterprise seal" if lang == "en" else "我要申请企业公章")
+    return await service.chat.tap("The company seal only" if lang == "en" else "只办企业公章")
+
+
 async def test_a_question_at_a_name_field_is_answered_and_the_field_asked_again(service: Service) -> None:
-    await verified_applicant(service)
     chat = service.chat
-    await chat.say("我要申请企业公章")
-    ask = await chat.tap("只办企业公章")
+    ask = await at_company_name(service)
     assert "请输入企业名称" in ask[-1]
     answer = await chat.say("印章做好以后多久能收到")
     assert "顺丰" in joined(answer)
@@ -85,20 +90,16 @@ async def test_a_question_at_a_name_field_is_answered_and_the_field_asked_again(
 
 
 async def test_a_question_at_a_name_field_in_english(service: Service) -> None:
-    await verified_applicant(service, lang="en")
     chat = service.chat
-    await chat.say("apply for enterprise seal")
-    await chat.tap("The company seal only")
+    await at_company_name(service, "en")
     answer = await chat.say("How long is the review going to take?")
     assert "company name" in answer[-1]
     assert len(answer) > 1
 
 
 async def test_a_process_name_at_a_text_field_is_confirmed_before_it_is_an_answer(service: Service) -> None:
-    await verified_applicant(service)
     chat = service.chat
-    await chat.say("我要申请企业公章")
-    await chat.tap("只办企业公章")
+    await at_company_name(service)
     asked = await chat.say("注销印章")
     assert asked == ["您输入的是「注销印章」。是要办理「印章注销」，还是把它作为这一项的答案？"]
     labels = [o.label for o in chat.options()]
@@ -108,10 +109,8 @@ async def test_a_process_name_at_a_text_field_is_confirmed_before_it_is_an_answe
 
 
 async def test_a_process_name_at_a_text_field_can_start_that_process_in_english(service: Service) -> None:
-    await verified_applicant(service, lang="en")
     chat = service.chat
-    await chat.say("apply for enterprise seal")
-    await chat.tap("The company seal only")
+    await at_company_name(service, "en")
     asked = await chat.say("cancel my seal")
     assert asked[0].startswith('You wrote "cancel my seal".')
     await chat.tap("Start")

@@ -21,17 +21,11 @@ from tests.engine.transcript import (
     STALE,
     Lang,
     fill_form,
+    run_answers,
 )
 
 DRAFT = {"zh-CN": "从草稿继续：测试表单", "en": "Continue draft: Test form"}
 RESUMED = {"zh-CN": "欢迎回来，继续办理「测试表单」。", "en": 'Welcome back. Let\'s continue "Test form".'}
-
-
-async def _answers(chat: ChatHarness) -> dict[str, object]:
-    row = await chat.store.get(chat.key("u1"))
-    assert row is not None
-    state = chat.engine.codec.load(row.state)
-    return dict(state.run.answers) if state.run else {}
 
 
 async def test_an_old_cancel_button_only_says_it_expired_and_asks_the_current_question(
@@ -41,9 +35,9 @@ async def test_an_old_cancel_button_only_says_it_expired_and_asks_the_current_qu
     old_cancel = chat.option("取消" if lang.code == "zh-CN" else "Cancel").token
     await chat.tap(lang.company)
     await chat.say("某某科技有限公司")
-    before = await _answers(chat)
+    before = await run_answers(chat)
     assert await chat.tap("", token=old_cancel) == [STALE[lang.code], lang.step(4, 7, lang.ask_age)]
-    assert await _answers(chat) == before
+    assert await run_answers(chat) == before
 
 
 async def test_an_old_back_button_does_not_go_back_from_the_current_step(
@@ -52,9 +46,9 @@ async def test_an_old_back_button_does_not_go_back_from_the_current_step(
     await fill_form(chat, lang, until="company")
     old_back = chat.option("返回上一步" if lang.code == "zh-CN" else "Back").token
     await chat.say("某某科技有限公司")
-    before = await _answers(chat)
+    before = await run_answers(chat)
     assert await chat.tap("", token=old_back) == [STALE[lang.code], lang.step(4, 7, lang.ask_age)]
-    assert await _answers(chat) == before
+    assert await run_answers(chat) == before
     # The current back button still works.
     assert await chat.tap("返回上一步" if lang.code == "zh-CN" else "Back") == [
         lang.step(3, 7, lang.ask_company)
@@ -64,21 +58,21 @@ async def test_an_old_back_button_does_not_go_back_from_the_current_step(
 async def test_a_cancel_button_without_its_prompt_is_refused(chat: ChatHarness, lang: Lang) -> None:
     """A bare ``@cancel`` (what every cancel button carried before they were bound) is old."""
     await fill_form(chat, lang, until="age")
-    before = await _answers(chat)
+    before = await run_answers(chat)
     assert await chat.tap("", token="@cancel") == [STALE[lang.code], lang.step(4, 7, lang.ask_age)]
-    assert await _answers(chat) == before
+    assert await run_answers(chat) == before
 
 
 async def test_cancelling_asks_first_and_continuing_keeps_every_answer(chat: ChatHarness, lang: Lang) -> None:
     await fill_form(chat, lang, until="age")
-    before = await _answers(chat)
+    before = await run_answers(chat)
     assert await chat.tap(lang.cancel if lang.code == "zh-CN" else "Cancel") == [CANCEL_CONFIRM[lang.code]]
     really = chat.option(CANCEL_REALLY[lang.code]).token
     assert await chat.tap(CANCEL_KEEP[lang.code]) == [lang.step(4, 7, lang.ask_age)]
-    assert await _answers(chat) == before
+    assert await run_answers(chat) == before
     # The confirming button of a question already answered cancels nothing.
     assert await chat.tap("", token=really) == [STALE[lang.code], lang.step(4, 7, lang.ask_age)]
-    assert await _answers(chat) == before
+    assert await run_answers(chat) == before
 
 
 async def test_typing_the_label_of_a_button_does_what_tapping_it_does(chat: ChatHarness, lang: Lang) -> None:
@@ -91,12 +85,12 @@ async def test_a_cancelled_draft_resumes_at_the_same_step_with_its_answers(
     chat: ChatHarness, lang: Lang
 ) -> None:
     await fill_form(chat, lang, until="age")
-    before = await _answers(chat)
+    before = await run_answers(chat)
     await chat.say(lang.cancel)
     assert await chat.tap(CANCEL_REALLY[lang.code]) == [CANCELLED_DRAFT[lang.code], lang.menu]
-    assert await _answers(chat) == {}
+    assert await run_answers(chat) == {}
     assert await chat.tap(DRAFT[lang.code]) == [RESUMED[lang.code], lang.step(4, 7, lang.ask_age)]
-    assert await _answers(chat) == before
+    assert await run_answers(chat) == before
     # The draft is taken: the menu no longer offers it.
     await chat.say("菜单" if lang.code == "zh-CN" else "menu")
     assert DRAFT[lang.code] not in [o.label for o in chat.options()]

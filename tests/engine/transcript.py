@@ -134,3 +134,11 @@ async def fill_form(chat: ChatHarness, lang: Lang, *, until: str, user: str = "u
         elif step == "confirm":
             replies = await chat.tap(lang.confirm, user=user)
     return replies
+
+
+async def run_answers(chat: ChatHarness, user: str = "u1") -> dict[str, object]:
+    """The answers of the user's current run as stored (empty when no process runs)."""
+    row = await chat.store.get(chat.key(user))
+    assert row is not None
+    state = chat.engine.codec.load(row.state)
+    return dict(state.run.answers) if state.run else {}

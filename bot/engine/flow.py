@@ -232,6 +232,8 @@ class Flow:
         object.__setattr__(self, "_positions", {name: i for i, name in enumerate(names)})
         sensitive = {s.name for s in self.steps if isinstance(s, Field) and (s.sensitive or s.secret)}
         object.__setattr__(self, "_sensitive", frozenset(sensitive))
+        asking = tuple((s, getattr(s, "when", None)) for s in self.steps if s.asks_user)
+        object.__setattr__(self, "_asking", asking)
         for step in self.steps:
             for dep in step.dependencies:
                 if dep not in names:
@@ -249,7 +251,8 @@ class Flow:
         return positions[name]
 
     def visible_steps(self, answers: Answers) -> list[Step]:
-        return [s for s in self.steps if s.asks_user and s.applies(answers)]
+        asking: tuple[tuple[Step, Condition | None], ...] = self.__dict__["_asking"]
+        return [step for step, when in asking if when is None or when(answers)]
 
     def dependents_of(self, name: str) -> set[str]:
         """Every step whose answer depends on ``name``, directly or through another."""

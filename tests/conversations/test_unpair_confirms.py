@@ -27,34 +27,45 @@ async def paired_pc(world: SealWorld, name: str, lang: str) -> BridgeHub:
     return hub
 
 
-async def test_unpairing_asks_first_naming_the_pc_and_no_keeps_it(world: SealWorld) -> None:
-    applicant = await world.applicant()
-    hub = await paired_pc(world, "财务室电脑", "zh")
+ZH = {
+    "lang": "zh",
+    "pc": "财务室电脑",
+    "menu": "UKey 助手（电脑）",
+    "revoke": "解除配对：财务室电脑",
+    "asked": "（第 2/2 步） 确定要解除电脑「财务室电脑」的配对吗？"
+    "解除后这台电脑不能再接收 UKey 任务（续期、变更、解锁等），要再用需重新配对。",
+    "yes": "确定解除",
+    "no": "不解除",
+    "kept": "好的，这台电脑保持配对。",
+    "revoked": "已解除配对，这台电脑将不能再接收 UKey 任务。",
+}
+EN = {
+    "lang": "en",
+    "pc": "Front desk PC",
+    "menu": "UKey helper (PCs)",
+    "revoke": "Unpair: Front desk PC",
+    "asked": '(Step 2/2) Unpair the computer "Front desk PC"? It will no longer receive UKey tasks '
+    "(renewal, changes, unlocking); to use it again you must pair it again.",
+    "yes": "Yes, unpair",
+    "no": "Keep it paired",
+    "kept": "OK, the computer stays paired.",
+    "revoked": "Unpaired: that PC can no longer receive UKey jobs.",
+}
+
+
+@pytest.mark.parametrize("words", [ZH, EN], ids=["zh", "en"])
+async def test_unpairing_asks_first_naming_the_pc_and_no_keeps_it(
+    world: SealWorld, words: dict[str, str]
+) -> None:
+    applicant = await world.applicant(lang=words["lang"])
+    hub = await paired_pc(world, words["pc"], words["lang"])
     chat = world.chat
-    await chat.say("UKey 助手（电脑）")
-    asked = await chat.tap("解除配对：财务室电脑")
-    assert asked[-1] == (
-        "（第 2/2 步） 确定要解除电脑「财务室电脑」的配对吗？"
-        "解除后这台电脑不能再接收 UKey 任务（续期、变更、解锁等），要再用需重新配对。"
-    )
-    assert [o.label for o in chat.options()][:2] == ["确定解除", "不解除"]
-    assert "保持配对" in joined(await chat.tap("不解除"))
-    assert [d.name for d in await hub.list_devices(applicant.account_id)] == ["财务室电脑"]
-    await chat.say("UKey 助手（电脑）")
-    await chat.tap("解除配对：财务室电脑")
-    assert "已解除配对" in joined(await chat.tap("确定解除"))
+    await chat.say(words["menu"])
+    assert (await chat.tap(words["revoke"]))[-1] == words["asked"]
+    assert [o.label for o in chat.options()][:2] == [words["yes"], words["no"]]
+    assert words["kept"] in joined(await chat.tap(words["no"]))
+    assert [d.name for d in await hub.list_devices(applicant.account_id)] == [words["pc"]]
+    await chat.say(words["menu"])
+    await chat.tap(words["revoke"])
+    assert words["revoked"] in joined(await chat.tap(words["yes"]))
     assert await hub.list_devices(applicant.account_id) == []
-
-
-async def test_unpairing_asks_first_in_english(world: SealWorld) -> None:
-    applicant = await world.applicant(lang="en")
-    hub = await paired_pc(world, "Front desk PC", "en")
-    chat = world.chat
-    await chat.say("UKey helper (PCs)")
-    asked = await chat.tap("Unpair: Front desk PC")
-    assert asked[-1] == (
-        '(Step 2/2) Unpair the computer "Front desk PC"? It will no longer receive UKey tasks '
-        "(renewal, changes, unlocking); to use it again you must pair it again."
-    )
-    await chat.tap("Keep it paired")
-    assert len(await hub.list_devices(applicant.account_id)) == 1

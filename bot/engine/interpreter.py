@@ -5,11 +5,8 @@ not done); what the user reads is ``bot.engine.prompts``; what a message means b
 sees it (commands, bound buttons) is ``bot.engine.tokens``. This module walks runs: it starts,
 cancels, puts aside and resumes them, runs actions, applies their outcomes and holds waits.
 
-Why this module is over 600 lines: starting/cancelling runs, input at a step and waits all end
-in the same private walk of a run (``_advance`` -> ``_apply`` -> ``_finish`` -> ``start``), and
-each can start, put aside or resume another run. Cut along those lines, every part would call
-the others' private methods, which is the coupling the split into ``progress``, ``prompts`` and
-``tokens`` removed; what is left here is the one state machine of a run.
+Input at a step is ``bot.engine.step_input``, which reaches the walk only through the ``Runs``
+protocol this class implements (``advance``, ``apply``, ``prompt``, ``start``, ...).
 """
 
 from __future__ import annotations
@@ -17,34 +14,30 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from bot.engine import progress, prompts
 from bot.engine.context import Ctx
 from bot.engine.flow import (
     Action,
-    Choice,
     Field,
     Finish,
     Flow,
     FlowRegistry,
     GoTo,
-    Invalid,
     Next,
     Outcome,
     StartFlow,
     Stay,
     Step,
-    Summary,
-    Upload,
     Wait,
 )
-from bot.engine.media import sniff
-from bot.engine.messages import ExternalEvent, FileRef, Inbound, InboundKind, Option, Origin
+from bot.engine.messages import ExternalEvent, Inbound, InboundKind, Origin
 from bot.engine.progress import DONE
 from bot.engine.prompts import display_answer
 from bot.engine.state import FlowRun, Owner, PausedRun
-from bot.engine.tokens import STEP_COMMANDS, clean_text, command_token, label_digest, nav_token, unbind
+from bot.engine.step_input import FAILURES_BEFORE_HUMAN, StepInput, Understanding
+from bot.engine.tokens import STEP_COMMANDS, clean_text, nav_token, token_of, unbind
 
 log = logging.getLogger("sealbot.engine")
 
@@ -52,19 +45,7 @@ HomeHandler = Callable[[Ctx, Inbound | None], Awaitable[Outcome | None]]
 
 QUEUED = "_events"  # answers[QUEUED]: events that arrived while this run was put aside
 MAX_STEPS_PER_MESSAGE = 60
-FAILURES_BEFORE_HUMAN = 3
 DRAFT_KEPT = timedelta(days=7)  # a cancelled run that held answers can be resumed this long
-
-
-@runtime_checkable
-class Understanding(Protocol):
-    """What a home handler may also understand in free text (the handlers' ``Home`` does)."""
-
-    def question(self, text: str) -> str | None:
-        """``"faq"`` or ``"faq:<topic>"`` when the text is a question, else None."""
-
-    def process_named(self, text: str) -> str | None:
-        """The flow the text names and hardly anything else ("注销印章"), else None."""
 
 
 class FlowInterpreter:
@@ -79,31 +60,13 @@ class FlowInterpreter:
     ) -> None:
         self.flows = flows
         self.home = home or self._menu_of_all_flows
-        # Free text -> "flow" or "flow:arg"; lets a user switch process from a step that does
-        # not take free text (a choice, a summary, an upload, a wait), as they would in a
-        # conversation with a person. Typed answers to fields are never taken for intents,
-        # but a question is answered, and a process name is confirmed before it is an answer.
-        self.intents = intents
-        self.understanding = home if isinstance(home, Understanding) else None
+        understanding = home if isinstance(home, Understanding) else None
+        self.input = StepInput(self, intents=intents, understanding=understanding)
 
     async def _menu_of_all_flows(self, ctx: Ctx, inbound: Inbound | None) -> Outcome | None:
-        """The fallback home: every registered flow as a button, and the drafts to resume. The
-        handlers package installs the real home (main menu and free-text intents)."""
-        options = [
-            Option(f"@draft:{name}", ctx.t("engine.from_draft", process=self._title(ctx, name)))
-            for name in ctx.state.drafts
-        ]
-        for name in self.flows.names():
-            flow = self.flows.get(name)
-            assert flow is not None
-            options.append(Option(f"@go:{name}", ctx.t(flow.title)))
-        ctx.state.last_menu = [o.token for o in options]
-        ctx.say("engine.menu", options=options)
+        """The fallback home; the handlers package installs the real one (menu and intents)."""
+        prompts.menu_of_all_flows(ctx, self.flows)
         return None
-
-    def _title(self, ctx: Ctx, name: str) -> str:
-        flow = self.flows.get(name)
-        return ctx.t(flow.title) if flow else name
 
     # ---- entry points -------------------------------------------------------------------------
 
@@ -114,7 +77,7 @@ class FlowInterpreter:
             bound = unbind(token)
             if bound is not None:
                 if run is None or bound.run_id != run.run_id or bound.visit != run.visit:
-                    await self._stale(ctx)  # sent with an earlier prompt: never acts now
+                    await self.stale(ctx)  # sent with an earlier prompt: never acts now
                     return
                 token = bound.token
                 if token.startswith("@"):
@@ -122,12 +85,12 @@ class FlowInterpreter:
                     return
             elif token.startswith("@"):
                 if inbound.kind is InboundKind.CHOICE and token in STEP_COMMANDS:
-                    await self._stale(ctx)  # a step's button sent without its prompt's name
+                    await self.stale(ctx)  # a step's button sent without its prompt's name
                     return
                 await self._command(ctx, token)
                 return
             else:
-                await self._stale(ctx)
+                await self.stale(ctx)
                 return
         if run is None:
             await self._go_home(ctx, inbound)
@@ -140,25 +103,25 @@ class FlowInterpreter:
             return
         step = progress.current(flow, run)
         if step is None:
-            await self._advance(ctx, flow)
+            await self.advance(ctx, flow)
             return
         if upgraded != flow.version and step.name != asked:
             # A deploy changed the process under this conversation and the question the user
             # is answering is no longer the one to ask: say so and ask the right one, rather
             # than file the answer under another question.
             ctx.say("engine.flow_updated", process=ctx.t(flow.title))
-            await self._advance(ctx, flow, announce_wait=True)
+            await self.advance(ctx, flow, announce_wait=True)
             return
         # Anything but an answer to a pending question (cancel? switch?) sets it aside.
         run.confirming = None
         run.pending_text = None
         if token is not None:
-            await self._on_option(ctx, flow, step, token)
+            await self.input.on_option(ctx, flow, step, token)
             return
         if inbound.kind is InboundKind.FILE and inbound.file is not None:
-            await self._on_file(ctx, flow, step, inbound.file)
+            await self.input.on_file(ctx, flow, step, inbound.file)
             return
-        await self._on_text(ctx, flow, step, clean_text(inbound.text))
+        await self.input.on_text(ctx, flow, step, clean_text(inbound.text))
 
     async def on_event(self, ctx: Ctx, event: ExternalEvent) -> bool:
         """Returns whether a flow consumed the event (a waiting step, or a timeout)."""
@@ -209,9 +172,9 @@ class FlowInterpreter:
             return
         step = progress.current(flow, ctx.run)
         if step is not None and (step.asks_user or isinstance(step, Wait)):
-            await self._prompt(ctx, flow, step)
+            await self.prompt(ctx, flow, step)
 
-    async def _stale(self, ctx: Ctx) -> None:
+    async def stale(self, ctx: Ctx) -> None:
         ctx.say("engine.stale_button")
         if ctx.state.run is not None:
             await self.reprompt(ctx)
@@ -228,7 +191,7 @@ class FlowInterpreter:
             if run is not None and run.confirming == "cancel":
                 await self._cancel(ctx)
             else:
-                await self._stale(ctx)
+                await self.stale(ctx)
         elif token in ("@stay", "@use_text", "@switch"):
             await self._answer_confirmation(ctx, token)
         elif token == "@back":
@@ -243,7 +206,7 @@ class FlowInterpreter:
             # the confirmation is a system notice, which reaches the user whoever owns the chat.
             ctx.say_text(ctx.t("engine.handoff_waiting"), origin=Origin.SYSTEM)
         elif token == "@menu":
-            self._pause_current(ctx)
+            self.pause_current(ctx)
             await self._go_home(ctx, None)
         elif token.startswith("@lang:"):
             locale = token.split(":", 1)[1]
@@ -263,7 +226,7 @@ class FlowInterpreter:
         elif token == "@resume":
             await self._resume_latest(ctx)
         else:
-            await self._stale(ctx)
+            await self.stale(ctx)
 
     async def start(
         self, ctx: Ctx, name: str, *, prefill: dict[str, Any] | None = None, resume: bool = False
@@ -277,7 +240,7 @@ class FlowInterpreter:
             if resume:
                 ctx.state.stack.append(ctx.state.run)
             else:
-                self._pause_current(ctx)
+                self.pause_current(ctx)
             ctx.state.run = None
         paused = ctx.state.paused.pop(name, None)
         if paused is not None and not prefill:
@@ -295,7 +258,7 @@ class FlowInterpreter:
             await self.start(ctx, "login")
             return
         ctx.state.run = run
-        await self._advance(ctx, flow)
+        await self.advance(ctx, flow)
 
     def _needs_login(self, ctx: Ctx, flow: Flow) -> bool:
         return flow.requires_login and not ctx.logged_in and self.flows.get("login") is not None
@@ -315,7 +278,7 @@ class FlowInterpreter:
             return
         ctx.flow = flow
         ctx.say("engine.resumed", process=ctx.t(flow.title))
-        await self._advance(ctx, flow, announce_wait=True)
+        await self.advance(ctx, flow, announce_wait=True)
 
     async def _ask_cancel(self, ctx: Ctx) -> None:
         """Cancelling a run that holds answers asks first; one with nothing to lose ends now."""
@@ -361,7 +324,7 @@ class FlowInterpreter:
         run = ctx.state.run
         pending = run.confirming if run is not None else None
         if run is None or pending is None or (token != "@stay" and not pending.startswith("switch:")):
-            await self._stale(ctx)
+            await self.stale(ctx)
             return
         text = run.pending_text or ""
         run.confirming = None
@@ -372,12 +335,12 @@ class FlowInterpreter:
             return
         step = progress.current(flow, run)
         if token == "@switch":
-            self._pause_current(ctx)
+            self.pause_current(ctx)
             await self.start(ctx, pending.removeprefix("switch:"))
         elif token == "@use_text" and isinstance(step, Field):
-            await self._answer_field(ctx, flow, step, text)
+            await self.input.answer_field(ctx, flow, step, text)
         elif step is not None:
-            await self._prompt(ctx, flow, step)
+            await self.prompt(ctx, flow, step)
 
     async def _back(self, ctx: Ctx) -> None:
         run = ctx.state.run
@@ -390,7 +353,7 @@ class FlowInterpreter:
             ctx.say("engine.at_first_step")
             await self.reprompt(ctx)
             return
-        await self._advance(ctx, flow)
+        await self.advance(ctx, flow)
 
     # ---- the home menu, runs put aside and drafts ------------------------------------------------
 
@@ -400,7 +363,7 @@ class FlowInterpreter:
         if isinstance(outcome, StartFlow):
             await self.start(ctx, outcome.flow, prefill=dict(outcome.prefill), resume=outcome.resume)
 
-    def _pause_current(self, ctx: Ctx) -> None:
+    def pause_current(self, ctx: Ctx) -> None:
         run = ctx.state.run
         if run is None:
             return
@@ -431,7 +394,7 @@ class FlowInterpreter:
             else:
                 await self._go_home(ctx, None)
             return
-        self._pause_current(ctx)  # whatever runs now is put aside (resumable), the draft wins
+        self.pause_current(ctx)  # whatever runs now is put aside (resumable), the draft wins
         ctx.state.run = draft.run
         await self._resume(ctx, flow)
 
@@ -451,7 +414,7 @@ class FlowInterpreter:
         ctx.flow = flow
         return flow
 
-    async def _advance(self, ctx: Ctx, flow: Flow, *, announce_wait: bool = False) -> None:
+    async def advance(self, ctx: Ctx, flow: Flow, *, announce_wait: bool = False) -> None:
         """Run actions and stop at the next step that needs the user or an event.
 
         ``announce_wait``: the user comes back to this run (resumed from the menu, returned
@@ -473,7 +436,7 @@ class FlowInterpreter:
                 outcome = await step.run(ctx) if step.run else None
                 if not isinstance(outcome, (GoTo, Stay)):
                     progress.mark_done(run, step.name)
-                if await self._apply(ctx, flow, outcome):
+                if await self.apply(ctx, flow, outcome):
                     continue
                 return
             if isinstance(step, Wait):
@@ -481,11 +444,11 @@ class FlowInterpreter:
                 return
             if step.name not in run.history:
                 run.history.append(step.name)
-            await self._prompt(ctx, flow, step)
+            await self.prompt(ctx, flow, step)
             return
         raise RuntimeError(f"flow {flow.name} did not settle (a loop between steps?)")
 
-    async def _apply(self, ctx: Ctx, flow: Flow, outcome: Outcome | None) -> bool:
+    async def apply(self, ctx: Ctx, flow: Flow, outcome: Outcome | None) -> bool:
         """Apply a step's outcome; True means keep advancing this flow."""
         if outcome is None or isinstance(outcome, Next):
             return True
@@ -521,38 +484,21 @@ class FlowInterpreter:
             if resumed is not None:
                 ctx.flow = resumed
                 progress.upgrade(resumed, ctx.state.run)
-                await self._advance(ctx, resumed, announce_wait=True)
+                await self.advance(ctx, resumed, announce_wait=True)
                 return
             ctx.state.run = None
         if show_home:
             await self._go_home(ctx, None)
 
-    async def _prompt(self, ctx: Ctx, flow: Flow, step: Step) -> None:
+    async def prompt(self, ctx: Ctx, flow: Flow, step: Step) -> None:
         await prompts.prompt(ctx, flow, step, self.flows)
 
     # ---- what an inbound message means --------------------------------------------------------
 
     def _token_of(self, ctx: Ctx, inbound: Inbound) -> str | None:
-        if inbound.kind is InboundKind.CHOICE:
-            return inbound.text
-        if inbound.kind is InboundKind.COMMAND:
-            return command_token(inbound.text, inbound.text.lstrip("/").lower() in self.flows)
-        if inbound.kind is not InboundKind.TEXT:
-            return None
-        text = clean_text(inbound.text)
-        nav = nav_token(text)
-        if nav is not None:
-            return nav
-        state = ctx.state
-        # "2" answers the second option of the last prompt that offered options.
-        if text.isdigit() and state.last_menu and not self._expects_text(ctx):
-            index = int(text) - 1
-            if 0 <= index < len(state.last_menu):
-                return state.last_menu[index]
-        # A label of a button the bot just showed, typed, does what tapping it does.
-        if state.last_labels and text:
-            return state.last_labels.get(label_digest(text))
-        return None
+        return token_of(
+            ctx.state, inbound, is_flow=self.flows.__contains__, expects_text=lambda: self._expects_text(ctx)
+        )
 
     def _expects_text(self, ctx: Ctx) -> bool:
         run = ctx.state.run
@@ -561,176 +507,6 @@ class FlowInterpreter:
         flow = self.flows.get(run.flow)
         step = progress.current(flow, run) if flow else None
         return isinstance(step, Field)
-
-    # ---- input at a step -----------------------------------------------------------------------
-
-    async def _on_text(self, ctx: Ctx, flow: Flow, step: Step, text: str) -> None:
-        if isinstance(step, Field):
-            if not (step.sensitive or step.secret) and await self._aside_at_field(ctx, flow, text):
-                return
-            await self._answer_field(ctx, flow, step, text)
-        elif isinstance(step, Choice):
-            options = await prompts.choice_options(ctx, step)
-            picked = prompts.match_option(options, text)
-            if picked is None:
-                if await self._switch_by_intent(ctx, flow, text):
-                    return
-                await self._refuse(ctx, flow, step, Invalid("engine.pick_option"))
-                return
-            ctx.set(f"_label.{step.name}", picked.label)
-            await self._store(ctx, flow, step, picked.token)
-        elif isinstance(step, Upload):
-            if await self._switch_by_intent(ctx, flow, text):
-                return
-            await self._refuse(ctx, flow, step, Invalid("engine.expected_file", kinds=prompts.kinds(step)))
-        elif isinstance(step, Summary):
-            if await self._switch_by_intent(ctx, flow, text):
-                return
-            await self._refuse(ctx, flow, step, Invalid("engine.pick_option"))
-        elif isinstance(step, Wait):
-            outcome = await step.on_message(ctx, text) if step.on_message else None
-            if outcome is None and await self._switch_by_intent(ctx, flow, text):
-                return
-            await self._after_wait_input(ctx, flow, step, outcome)
-
-    async def _aside_at_field(self, ctx: Ctx, flow: Flow, text: str) -> bool:
-        """Text at a free-text field that is not an answer: a question gets its answer (and
-        the field is asked again after it); a process name is confirmed before it is taken."""
-        understanding = self.understanding
-        if understanding is None or not text:
-            return False
-        topic = understanding.question(text)
-        if topic is not None:
-            name, _, arg = topic.partition(":")
-            if name in self.flows and name != flow.name:
-                await self.start(ctx, name, prefill={"_arg": arg} if arg else None, resume=True)
-                return True
-        named = understanding.process_named(text)
-        if named is not None and named in self.flows and named != flow.name:
-            ctx.run.confirming = f"switch:{named}"
-            ctx.run.pending_text = text
-            prompts.confirmation(ctx, flow, self.flows)
-            return True
-        return False
-
-    async def _switch_by_intent(self, ctx: Ctx, flow: Flow, text: str) -> bool:
-        """Start the process the text asks for, putting the current one aside (resumable)."""
-        target = self.intents(text) if self.intents is not None else None
-        if target is None:
-            return False
-        name, _, arg = target.partition(":")
-        if name == flow.name or name not in self.flows:
-            return False
-        self._pause_current(ctx)
-        await self.start(ctx, name, prefill={"_arg": arg} if arg else None)
-        return True
-
-    async def _after_wait_input(self, ctx: Ctx, flow: Flow, step: Wait, outcome: Outcome | None) -> None:
-        """What the user wrote or tapped while waiting: ``None`` keeps waiting (the status is
-        shown again); ``Next`` means the user's action ended the wait (it is done)."""
-        if outcome is None:
-            await self._prompt(ctx, flow, step)
-            return
-        if isinstance(outcome, Next):
-            ctx.run.wait_deadline = None
-            progress.mark_done(ctx.run, step.name)
-        if await self._apply(ctx, flow, outcome):
-            await self._advance(ctx, flow)
-
-    async def _answer_field(self, ctx: Ctx, flow: Flow, step: Field, text: str) -> None:
-        try:
-            if not text:
-                raise Invalid("engine.empty_answer")
-            if len(text) > step.max_length:
-                raise Invalid("engine.too_long", max=step.max_length)
-            value = step.parse(text)
-            if step.check is not None:
-                checked = await step.check(ctx, value)
-                if checked is not None:  # a check may normalise the answer
-                    value = checked
-        except Invalid as exc:
-            await self._refuse(ctx, flow, step, exc)
-            return
-        await self._store(ctx, flow, step, value)
-
-    async def _on_option(self, ctx: Ctx, flow: Flow, step: Step, value: str) -> None:
-        if isinstance(step, Summary):
-            if value == "ok":
-                progress.mark_done(ctx.run, step.name)
-                await self._advance(ctx, flow)
-            elif value.startswith("edit:") and flow.has_step(value[5:]):
-                progress.clear(flow, ctx.run, value[5:])
-                ctx.run.editing = True
-                await self._advance(ctx, flow)
-            else:
-                await self._stale(ctx)
-        elif isinstance(step, Upload) and value == "done":
-            files = ctx.answers.get(f"_files.{step.name}", [])
-            if len(files) < step.min_files:
-                await self._refuse(ctx, flow, step, Invalid("engine.need_more_files", count=step.min_files))
-                return
-            await self._store(ctx, flow, step, files)
-        elif isinstance(step, Wait):
-            outcome = await step.on_option(ctx, value) if step.on_option else None
-            await self._after_wait_input(ctx, flow, step, outcome)
-        elif isinstance(step, Field):
-            await self._answer_field(ctx, flow, step, value)
-        elif isinstance(step, Choice):
-            options = await prompts.choice_options(ctx, step)
-            picked = next((o for o in options if o.token == value), None)
-            if picked is None:
-                await self._stale(ctx)
-                return
-            ctx.set(f"_label.{step.name}", picked.label)
-            await self._store(ctx, flow, step, value)
-        else:
-            await self._stale(ctx)
-
-    async def _on_file(self, ctx: Ctx, flow: Flow, step: Step, file: FileRef) -> None:
-        if not isinstance(step, Upload):
-            await self._refuse(ctx, flow, step, Invalid("engine.expected_text"))
-            return
-        kinds, limit = prompts.kinds(step), prompts.megabytes(step.max_bytes)
-        try:
-            if file.size > step.max_bytes:
-                raise Invalid("engine.file_too_large", limit=limit, kinds=kinds)
-            # The declared type is the sender's claim; the content decides.
-            kind = sniff((await ctx.media.get(file.media_id))[:16])
-            if kind not in step.accept:
-                raise Invalid("engine.file_wrong_kind", kinds=kinds, limit=limit)
-        except Invalid as exc:
-            await self._refuse(ctx, flow, step, exc)
-            return
-        checked = FileRef(file.media_id, file.filename, kind, file.size)
-        key = f"_files.{step.name}"
-        files = [f for f in ctx.answers.get(key, []) if f["media_id"] != checked.media_id]
-        files.append(checked.to_dict())
-        ctx.set(key, files)
-        if len(files) >= step.max_files:
-            ctx.answers.pop(key, None)
-            await self._store(ctx, flow, step, files)
-            return
-        ctx.say("engine.file_received", count=len(files), max=step.max_files)
-        await self._prompt(ctx, flow, step)
-
-    async def _store(self, ctx: Ctx, flow: Flow, step: Step, value: Any) -> None:
-        # A new answer invalidates whatever was derived from the old one.
-        if step.name in ctx.answers and ctx.answers[step.name] != value:
-            progress.clear(flow, ctx.run, step.name)
-        elif ctx.run.editing:
-            for dependent in flow.dependents_of(step.name):
-                progress.clear(flow, ctx.run, dependent)
-        ctx.set(step.name, value)
-        ctx.run.failures = 0
-        ctx.run.editing = False
-        await self._advance(ctx, flow)
-
-    async def _refuse(self, ctx: Ctx, flow: Flow, step: Step, exc: Invalid) -> None:
-        ctx.run.failures += 1
-        ctx.say(exc.key, **exc.params)
-        if ctx.run.failures >= FAILURES_BEFORE_HUMAN:
-            ctx.say("engine.offer_human", options=[ctx.option("@human", "engine.nav_human")])
-        await self._prompt(ctx, flow, step)
 
     # ---- waits ----------------------------------------------------------------------------------
 
@@ -745,10 +521,10 @@ class FlowInterpreter:
             if step.on_enter is not None:
                 outcome = await step.on_enter(ctx)
                 if outcome is not None and not isinstance(outcome, Stay):
-                    if await self._apply(ctx, flow, outcome):
-                        await self._advance(ctx, flow)
+                    if await self.apply(ctx, flow, outcome):
+                        await self.advance(ctx, flow)
                     return
-            await self._prompt(ctx, flow, step)
+            await self.prompt(ctx, flow, step)
         # Events that arrived while the flow was put aside are handled now, in order.
         queued = run.answers.pop(QUEUED, [])
         for item in queued:
@@ -757,7 +533,7 @@ class FlowInterpreter:
                 await self._resolve_wait(ctx, flow, step, event)
                 return
         if announce and entered_before:
-            await self._prompt(ctx, flow, step)
+            await self.prompt(ctx, flow, step)
 
     async def _resolve_wait(self, ctx: Ctx, flow: Flow, step: Wait, event: ExternalEvent) -> None:
         outcome = await step.on_event(ctx, event) if step.on_event else None
@@ -766,8 +542,8 @@ class FlowInterpreter:
         ctx.run.wait_deadline = None
         if outcome is None or isinstance(outcome, Next):
             progress.mark_done(ctx.run, step.name)
-        if await self._apply(ctx, flow, outcome):
-            await self._advance(ctx, flow)
+        if await self.apply(ctx, flow, outcome):
+            await self.advance(ctx, flow)
 
     async def _on_timeout(self, ctx: Ctx, event: ExternalEvent) -> bool:
         run = ctx.state.run
@@ -784,11 +560,11 @@ class FlowInterpreter:
             # user can resume it from the menu (what the message promises).
             ctx.say("engine.wait_timed_out", process=ctx.t(flow.title))
             run.answers.pop(f"_entered.{step.name}", None)
-            self._pause_current(ctx)
+            self.pause_current(ctx)
             await self._go_home(ctx, None)
             return True
-        if await self._apply(ctx, flow, outcome):
-            await self._advance(ctx, flow)
+        if await self.apply(ctx, flow, outcome):
+            await self.advance(ctx, flow)
         return True
 
     def _run_waits_for(self, ctx: Ctx, run: FlowRun, event: ExternalEvent) -> bool:

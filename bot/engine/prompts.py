@@ -88,6 +88,18 @@ async def prompt(ctx: Ctx, flow: Flow, step: Step, flows: FlowRegistry) -> None:
         ctx.say_text(text, options=scoped)
 
 
+def menu_of_all_flows(ctx: Ctx, flows: FlowRegistry) -> None:
+    """Every registered flow as a button, after the drafts to resume."""
+    titles = {name: ctx.t(flow.title) for name in flows.names() if (flow := flows.get(name)) is not None}
+    options = [
+        Option(f"@draft:{name}", ctx.t("engine.from_draft", process=titles.get(name, name)))
+        for name in ctx.state.drafts
+    ]
+    options += [Option(f"@go:{name}", title) for name, title in titles.items()]
+    ctx.state.last_menu = [o.token for o in options]
+    ctx.say("engine.menu", options=options)
+
+
 def confirmation(ctx: Ctx, flow: Flow, flows: FlowRegistry) -> None:
     """The question a run asks before going on (really cancel? a process name typed here?)."""
     run = ctx.run
@@ -166,4 +178,13 @@ def megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):g} MB"
 
 
-__all__ = ["choice_options", "confirmation", "display_answer", "kinds", "match_option", "megabytes", "prompt"]
+__all__ = [
+    "choice_options",
+    "confirmation",
+    "display_answer",
+    "kinds",
+    "match_option",
+    "megabytes",
+    "menu_of_all_flows",
+    "prompt",
+]

@@ -14,7 +14,11 @@ import functools
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from bot.engine.messages import Inbound, InboundKind
+from bot.engine.state import ConversationState
 
 # Control characters, zero-width space, direction marks and bidi overrides. The zero-width
 # joiner and non-joiner (U+200C/D) stay: emoji sequences and some scripts are made of them.
@@ -72,6 +76,37 @@ def label_digest(text: str) -> str:
     return hashlib.blake2s(normalise_label(text).encode(), digest_size=8).hexdigest()
 
 
+def token_of(
+    state: ConversationState,
+    inbound: Inbound,
+    *,
+    is_flow: Callable[[str], bool],
+    expects_text: Callable[[], bool],
+) -> str | None:
+    """The token an inbound message stands for: a tapped option's, a command's, a typed
+    command word's, the option a bare number picks (not where text is expected), or the
+    option whose label was typed; None for plain text, files and events."""
+    if inbound.kind is InboundKind.CHOICE:
+        return inbound.text
+    if inbound.kind is InboundKind.COMMAND:
+        return command_token(inbound.text, is_flow(inbound.text.lstrip("/").lower()))
+    if inbound.kind is not InboundKind.TEXT:
+        return None
+    text = clean_text(inbound.text)
+    nav = nav_token(text)
+    if nav is not None:
+        return nav
+    # "2" answers the second option of the last prompt that offered options.
+    if text.isdigit() and state.last_menu and not expects_text():
+        index = int(text) - 1
+        if 0 <= index < len(state.last_menu):
+            return state.last_menu[index]
+    # A label of a button the bot just showed, typed, does what tapping it does.
+    if state.last_labels and text:
+        return state.last_labels.get(label_digest(text))
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Bound:
     """A token unwrapped: the run and step visit it was sent with, and what it means there."""
@@ -116,5 +151,6 @@ __all__ = [
     "meaning",
     "nav_token",
     "normalise_label",
+    "token_of",
     "unbind",
 ]

@@ -17,7 +17,7 @@ from bot.engine.i18n import Translator
 from bot.engine.messages import ConversationKey, FileRef, Origin, OutboundMessage
 from bot.engine.runtime import Engine
 from bot.engine.secrets_box import mask, mask_text
-from bot.engine.state import PAUSED, ConversationState, FlowRun
+from bot.engine.state import ConversationState, FlowRun
 from bot.engine.store import ConversationStore, OutboxStatus
 from bot.engine.tables import conversations, outbox
 
@@ -204,9 +204,7 @@ async def build_view(
         return None
     state = engine.codec.load(row.state)
     t = Translator(engine.catalog, STAFF_LOCALE)
-    paused = [
-        t(flow.title) if (flow := engine.flows.get(name)) else name for name in state.memory.get(PAUSED, {})
-    ]
+    paused = [t(flow.title) if (flow := engine.flows.get(name)) else name for name in state.paused]
     session = state.session
     return ConversationView(
         key=key,

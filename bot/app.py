@@ -25,9 +25,10 @@ from bot import migrate
 from bot.bridge.hub import BridgeHub
 from bot.bridge.router import bridge_router
 from bot.bridge.wiring import install_bridge
+from bot.channels.base import Channel
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.settings import TelegramSettings
-from bot.channels.terminal import TerminalSender
+from bot.channels.terminal import TerminalChannel
 from bot.channels.webchat import WebChatChannel
 from bot.channels.wechat.channel import WeChatChannel, passive_window_for
 from bot.channels.wechat.settings import WeChatSettings
@@ -39,7 +40,7 @@ from bot.engine.ports import ChannelSender
 from bot.engine.runtime import Clock, Engine, EngineHooks
 from bot.engine.secrets_box import SecretBox
 from bot.engine.sqlite_store import SqliteConversationStore
-from bot.engine.store import SqlConversationStore
+from bot.engine.store import ConversationStore, SqlConversationStore
 from bot.errors import ConfigError
 from bot.platform_events import PlatformEventConsumer
 from bot.settings import Settings
@@ -67,7 +68,7 @@ ENGINE_LOCALES = Path(__file__).parent / "locales"
 class Container:
     settings: Settings
     db: AsyncEngine
-    store: SqlConversationStore | SqliteConversationStore
+    store: ConversationStore
     engine: Engine
     dispatcher: OutboxDispatcher
     platform: PlatformClient
@@ -81,13 +82,27 @@ class Container:
     scheduler: Any = None
     support: SupportDesk | None = None
     bridge: BridgeHub | None = None
-    # WeChat / Telegram, when enabled by their settings
-    channels: list[Any] = field(default_factory=list)
+    # the terminal chat, then WeChat / Telegram when enabled by their settings (web chat is
+    # ``webchat``); started in this order, stopped in reverse
+    channels: list[Channel] = field(default_factory=list)
     closers: list[Callable[[], Any]] = field(default_factory=list)
+    wechat: WeChatChannel | None = None
+    telegram: TelegramChannel | None = None
 
     async def start(self) -> None:
-        for channel in self.channels:
-            await channel.initialize()
+        started: list[Channel] = []
+        try:
+            for channel in [self.webchat, *self.channels]:
+                await channel.initialize()
+                started.append(channel)
+        except BaseException:
+            # unwind what started, newest first, then let the failure through
+            for channel in reversed(started):
+                try:
+                    await channel.shutdown()
+                except Exception:
+                    log.exception("channel shutdown failed while unwinding a failed start")
+            raise
         await self.dispatcher.start()
         await self.events.start()
         if self.reminders is not None:
@@ -116,11 +131,10 @@ class Container:
             self.scheduler = None
         await self.events.stop()
         await self.dispatcher.stop()
-        for channel in self.channels:
+        for channel in reversed([self.webchat, *self.channels]):
             await channel.shutdown()
         await self.platform.shutdown()
-        if isinstance(self.store, SqliteConversationStore):
-            await self.store.close()
+        await self.store.close()
         if self.engine.locks.distributed is not None:
             await self.engine.locks.distributed.close()
         for close in reversed(self.closers):
@@ -184,7 +198,7 @@ async def build_container(
     db = make_engine(settings.database_url)
     # On SQLite (the embedded default) one writer thread with group commit; on PostgreSQL the
     # SQLAlchemy store, which many workers share.
-    store: SqlConversationStore | SqliteConversationStore = (
+    store: ConversationStore = (
         SqliteConversationStore(db) if db.dialect.name == "sqlite" else SqlConversationStore(db)
     )
 
@@ -227,20 +241,23 @@ async def build_container(
         passive_windows=[passive_window_for(wechat_settings)] if wechat_settings.enabled else [],
     )
     webchat = WebChatChannel(engine=engine, store=store, max_upload_bytes=settings.max_upload_bytes)
-    senders: dict[str, ChannelSender] = {"web": webchat.sender, "terminal": TerminalSender()}
-    channels: list[Any] = []
-    if wechat_settings.enabled:
-        channels.append(
-            WeChatChannel(settings=wechat_settings, engine=engine, store=store, media=media, clock=clock)
-        )
-    if telegram_settings.enabled:
-        channels.append(
-            TelegramChannel(settings=telegram_settings, engine=engine, store=store, media=media, clock=clock)
-        )
+    wechat = (
+        WeChatChannel(settings=wechat_settings, engine=engine, store=store, db=db, media=media, clock=clock)
+        if wechat_settings.enabled
+        else None
+    )
+    telegram = (
+        TelegramChannel(settings=telegram_settings, engine=engine, store=store, media=media, clock=clock)
+        if telegram_settings.enabled
+        else None
+    )
+    channels: list[Channel] = [TerminalChannel(), *[c for c in (wechat, telegram) if c is not None]]
+    senders: dict[str, ChannelSender] = {webchat.sender.channel: webchat.sender}
     for channel in channels:
         senders[channel.sender.channel] = channel.sender
     senders.update(extra_senders or {})
-    dispatcher = OutboxDispatcher(store, senders, clock)
+    # One process owns an SQLite database: what it finds "sending" at start, a dead one left.
+    dispatcher = OutboxDispatcher(store, senders, clock, reclaim_at_start=db.dialect.name == "sqlite")
     hooks.after_commit.append(dispatcher.kick)
     events = PlatformEventConsumer(platform, engine, store, clock, poll_seconds=settings.event_poll_seconds)
     container = Container(
@@ -255,6 +272,8 @@ async def build_container(
         platform_app=platform_app,
         platform_services=platform_services,
         channels=channels,
+        wechat=wechat,
+        telegram=telegram,
     )
     container.deliveries = DeliveryStore(db)
     container.reminders = ReminderJob(
@@ -265,8 +284,6 @@ async def build_container(
         clock=clock,
         metrics=container.metrics,
     )
-    telegram = next((c for c in channels if isinstance(c, TelegramChannel)), None)
-    wechat = next((c for c in channels if isinstance(c, WeChatChannel)), None)
     container.bridge = install_bridge(container)
     container.support = install_support(
         container,
@@ -316,7 +333,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.container = container
         container.webchat.attach(app)
         for channel in container.channels:
-            app.include_router(channel.router)
+            if channel.router is not None:
+                app.include_router(channel.router)
         if container.bridge is not None:
             app.include_router(bridge_router(container.bridge))
         if container.support is not None and container.support.router is not None:

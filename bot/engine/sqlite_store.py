@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.engine.messages import ConversationKey, Origin, OutboundMessage, Reply
-from bot.engine.store import Commit, ConversationRow, OutboxStatus, Snapshot
+from bot.engine.store import UNDELIVERED, Clock, Commit, ConversationRow, OutboxStatus, Snapshot, SystemClock
 from bot.errors import StorageError, VersionConflict
 
 log = logging.getLogger("sealbot.store")
@@ -113,6 +113,17 @@ class _Writer(threading.Thread):
                     conn.execute("SAVEPOINT op")
                 try:
                     result, error = operation(conn), None
+                except sqlite3.IntegrityError as exc:
+                    # the one place where driver errors become the engine's
+                    if atomic:
+                        conn.execute("ROLLBACK TO op")
+                    result, error = None, VersionConflict(str(exc))
+                    error.__cause__ = exc
+                except sqlite3.Error as exc:
+                    if atomic:
+                        conn.execute("ROLLBACK TO op")
+                    result, error = None, StorageError(f"sqlite operation failed: {exc}")
+                    error.__cause__ = exc
                 except Exception as exc:  # handed to the awaiting caller
                     if atomic:
                         conn.execute("ROLLBACK TO op")
@@ -172,13 +183,13 @@ class SqliteConversationStore:
     # ---- the handling transaction -------------------------------------------------------------
 
     async def load(self, key: ConversationKey, message_id: str | None) -> Snapshot:
-        def load(conn: sqlite3.Connection) -> Snapshot:
+        def load(conn: sqlite3.Connection) -> tuple[int, int, str, tuple[int, ...] | None] | None:
             row = conn.execute(
                 "SELECT id, version, state FROM conversations WHERE channel=? AND account=? AND user_id=?",
                 (key.channel, key.account, key.user_id),
             ).fetchone()
             if row is None:
-                return Snapshot(None, 0, None)
+                return None
             duplicate = None
             if message_id is not None:
                 receipt = conn.execute(
@@ -187,15 +198,15 @@ class SqliteConversationStore:
                 ).fetchone()
                 if receipt is not None:
                     duplicate = tuple(json.loads(receipt["reply_ids"]))
-            return Snapshot(row["id"], row["version"], row["state"], duplicate)
+            return row["id"], row["version"], row["state"], duplicate
 
-        snapshot = await self._run(load, atomic=False)
-        if snapshot.state is None:
-            return snapshot
+        found = await self._run(load, atomic=False)
+        if found is None:
+            return Snapshot(None, 0, None)
+        conversation_id, version, state_json, duplicate = found
         # JSON is decoded here, on the caller's thread, so the writer thread spends its time
         # in SQLite (which releases the GIL) and the two overlap.
-        raw: Any = snapshot.state  # still the JSON text the writer read
-        return Snapshot(snapshot.conversation_id, snapshot.version, json.loads(raw), snapshot.duplicate_of)
+        return Snapshot(conversation_id, version, json.loads(state_json), duplicate)
 
     async def commit(
         self, key: ConversationKey, snapshot: Snapshot, change: Commit, now: datetime
@@ -411,25 +422,71 @@ class SqliteConversationStore:
 
         await self._run(execute, atomic=False)
 
-    async def claim_passive(self, ids: Sequence[int]) -> list[OutboundMessage]:
+    async def claim_passive(
+        self, ids: Sequence[int], *, now: Clock | None = None, until: datetime | None = None
+    ) -> list[OutboundMessage]:
+        """As ``SqlConversationStore.claim_passive``; ``now`` is read in the writer thread,
+        inside the transaction that claims."""
         wanted = list(ids)
+        if not wanted:
+            return []
+        clock = now or SystemClock()
 
-        def claim(conn: sqlite3.Connection) -> list[OutboundMessage]:
+        def claim(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            if until is not None and clock.now() >= until:
+                return []
+            first = conn.execute("SELECT conversation_id FROM outbox WHERE id=?", (wanted[0],)).fetchone()
+            if first is None:
+                return []
+            earlier = conn.execute(
+                "SELECT 1 FROM outbox WHERE conversation_id=? AND id<? AND (status=?"
+                " OR (status=? AND in_reply_to IS NOT NULL)) LIMIT 1",
+                (first[0], wanted[0], OutboxStatus.SENDING, OutboxStatus.PENDING),
+            ).fetchone()
+            if earlier is not None:
+                return []
             taken = []
             for outbox_id in wanted:
                 cursor = conn.execute(
                     "UPDATE outbox SET status=? WHERE id=? AND status=?",
                     (OutboxStatus.PASSIVE, outbox_id, OutboxStatus.PENDING),
                 )
-                if cursor.rowcount == 1:
-                    taken.append(outbox_id)
+                if cursor.rowcount != 1:
+                    break
+                taken.append(outbox_id)
             if not taken:
                 return []
             marks = ",".join("?" * len(taken))
-            rows = conn.execute(f"SELECT * FROM outbox WHERE id IN ({marks}) ORDER BY id", taken).fetchall()  # noqa: S608 - placeholders only
-            return [self._message(r) for r in rows]
+            return conn.execute(f"SELECT * FROM outbox WHERE id IN ({marks}) ORDER BY id", taken).fetchall()  # noqa: S608 - placeholders only
 
-        return await self._run(claim)
+        return [self._message(r) for r in await self._run(claim)]
+
+    async def release_passive(self, ids: Sequence[int], now: datetime) -> int:
+        wanted = list(ids)
+        if not wanted:
+            return 0
+        now_s = ts(now)
+
+        def release(conn: sqlite3.Connection) -> int:
+            cursor = conn.executemany(
+                "UPDATE outbox SET next_attempt_at=? WHERE id=? AND status=? AND next_attempt_at > ?",
+                [(now_s, outbox_id, OutboxStatus.PENDING, now_s) for outbox_id in wanted],
+            )
+            return int(cursor.rowcount)
+
+        return await self._run(release, atomic=False)
+
+    async def reclaim_leases(self) -> int:
+        """As ``SqlConversationStore.reclaim_leases``."""
+
+        def reclaim(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "UPDATE outbox SET status=?, lease_until=NULL WHERE status=?",
+                (OutboxStatus.PENDING, OutboxStatus.SENDING),
+            )
+            return int(cursor.rowcount)
+
+        return await self._run(reclaim, atomic=False)
 
     async def release_held(self, key: ConversationKey) -> int:
         def release(conn: sqlite3.Connection) -> int:
@@ -525,6 +582,20 @@ class SqliteConversationStore:
             return [self._message(r) for r in rows]
 
         return await self._run(delivered, atomic=False)
+
+    async def undelivered(self, key: ConversationKey, limit: int) -> list[tuple[OutboundMessage, str]]:
+        statuses = list(UNDELIVERED)
+
+        def undelivered(conn: sqlite3.Connection) -> list[tuple[OutboundMessage, str]]:
+            rows = conn.execute(
+                "SELECT o.* FROM outbox o JOIN conversations c ON c.id = o.conversation_id"
+                " WHERE c.channel=? AND c.account=? AND c.user_id=? AND o.status IN (?, ?, ?)"
+                " ORDER BY o.id LIMIT ?",
+                (key.channel, key.account, key.user_id, *statuses, limit),
+            ).fetchall()
+            return [(self._message(r), UNDELIVERED[r["status"]]) for r in rows]
+
+        return await self._run(undelivered, atomic=False)
 
     async def inbound_log(self, key: ConversationKey, limit: int) -> list[dict[str, Any]]:
         def log_of(conn: sqlite3.Connection) -> list[dict[str, Any]]:

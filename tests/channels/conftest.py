@@ -171,7 +171,9 @@ async def _wechat_rig(
     fake, base = fake_wechat
     settings = wechat_settings(base, **overrides)
     built = await build_stack(db_url, flows=(FORM, SLOW), passive_windows=[passive_window_for(settings)])
-    channel = WeChatChannel(settings=settings, engine=built.engine, store=built.store, media=built.media)
+    channel = WeChatChannel(
+        settings=settings, engine=built.engine, store=built.store, db=built.store.engine, media=built.media
+    )
     await channel.initialize()
     built.dispatcher.senders[channel.sender.channel] = channel.sender
     app = FastAPI()

@@ -154,7 +154,12 @@ class WeChatChannel(ChannelLifecycle):
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Future[Any]) -> None:
+        self._tasks.discard(task)  # type: ignore[arg-type]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("wechat background work failed", exc_info=task.exception())
 
     async def _start(self) -> None:
         """Fetches (or finds) the shared access token, so bad credentials show at start."""

@@ -218,7 +218,7 @@ class WeChatReceiver:
         key = decision.key
         welcome = await self._welcome(decision)
         if isinstance(outcome, str):
-            await self.sender.say(key, Reply.text(outcome), in_reply_to=_delivery(decision))
+            await self.sender.say(key, Reply.text_reply(outcome), in_reply_to=_delivery(decision))
         elif welcome is not None:
             await self._say_then_release(key, welcome, outcome)
         else:
@@ -229,7 +229,7 @@ class WeChatReceiver:
         self, key: ConversationKey, text: str, held: Sequence[OutboundMessage]
     ) -> None:
         try:
-            await self.sender.say(key, Reply.text(text), in_reply_to="welcome")
+            await self.sender.say(key, Reply.text_reply(text), in_reply_to="welcome")
         except DeliveryFailed as exc:
             log.warning("wechat welcome for %s not sent: %s", key, exc.reason)
         await self.passive.release(held, self.clock.now())

@@ -26,6 +26,7 @@ from bot.bridge.hub import BridgeHub
 from bot.bridge.router import bridge_router
 from bot.bridge.wiring import install_bridge
 from bot.channels.base import Channel
+from bot.channels.http_errors import install_input_refusals
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.settings import TelegramSettings
 from bot.channels.terminal import TerminalChannel
@@ -351,6 +352,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await container.stop()
 
     app = FastAPI(title="sealbot", lifespan=lifespan, docs_url=None, redoc_url=None)
+    install_input_refusals(app)
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:

@@ -72,8 +72,8 @@ class Totals:
     requests: int = 0
 
 
-async def _wait_healthy(base: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
+async def _wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120.0
     async with httpx.AsyncClient(timeout=2.0) as client:
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -113,7 +113,8 @@ async def _services(args: argparse.Namespace, api_base: str, workdir: Path) -> A
                 "TELEGRAM_ENABLED": "false",
             }
             log = (workdir / f"service-{index}.log").open("wb")
-            process = subprocess.Popen(
+            # started before the load begins, with nothing else on the loop yet
+            process = subprocess.Popen(  # noqa: ASYNC220
                 [sys.executable, "-c", "from bot.cli import main; raise SystemExit(main(['serve']))"],
                 env=env,
                 cwd=workdir,
@@ -159,7 +160,7 @@ async def _user(
                 response = await client.post(
                     f"{base}/wechat", params=callback.query, content=callback.body, timeout=WECHAT_TIMEOUT
                 )
-            except httpx.TimeoutException:
+            except httpx.TransportError:  # a timeout or a dropped connection: WeChat retries
                 if attempt == 0:
                     first_try = time.monotonic() - started
                 continue
@@ -175,7 +176,8 @@ async def _user(
             # "success", or three tries without an answer: only the customer-service API can
             # still reach the user
             deadline = time.monotonic() + CS_WAIT
-            while time.monotonic() < deadline and len(fake.customer_messages(openid)) == cs_before:
+            # the fake API records calls in this process; polling its list is the simplest watch
+            while time.monotonic() < deadline and len(fake.customer_messages(openid)) == cs_before:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.05)  # a reply of several messages arrives together
             outcome.via_cs = len(fake.customer_messages(openid)) - cs_before

@@ -111,23 +111,13 @@ class _Writer(threading.Thread):
                 # (a version conflict) undoes it alone; one statement is atomic by itself.
                 if atomic:
                     conn.execute("SAVEPOINT op")
+                error: Exception | None = None
                 try:
-                    result, error = operation(conn), None
-                except sqlite3.IntegrityError as exc:
-                    # the one place where driver errors become the engine's
+                    result = operation(conn)
+                except Exception as exc:  # handed to the awaiting caller, translated
                     if atomic:
                         conn.execute("ROLLBACK TO op")
-                    result, error = None, VersionConflict(str(exc))
-                    error.__cause__ = exc
-                except sqlite3.Error as exc:
-                    if atomic:
-                        conn.execute("ROLLBACK TO op")
-                    result, error = None, StorageError(f"sqlite operation failed: {exc}")
-                    error.__cause__ = exc
-                except Exception as exc:  # handed to the awaiting caller
-                    if atomic:
-                        conn.execute("ROLLBACK TO op")
-                    result, error = None, exc
+                    result, error = None, _translated(exc)
                 if atomic:
                     conn.execute("RELEASE op")
                 outcomes.setdefault(loop, []).append((future, result, error))
@@ -145,6 +135,19 @@ class _Writer(threading.Thread):
                 loop.call_soon_threadsafe(_deliver, results)
             except RuntimeError:
                 log.warning("event loop closed before a store result was delivered")
+
+
+def _translated(exc: Exception) -> Exception:
+    """The one place where this store's driver errors become the engine's."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        conflict = VersionConflict(str(exc))
+        conflict.__cause__ = exc
+        return conflict
+    if isinstance(exc, sqlite3.Error):
+        failure = StorageError(f"sqlite operation failed: {exc}")
+        failure.__cause__ = exc
+        return failure
+    return exc
 
 
 def _deliver(results: list[Outcome]) -> None:

@@ -39,7 +39,9 @@ class MovableClock:
 
 
 @pytest.fixture
-async def clocked(db_url: str, fake_wechat: tuple[FakeWeChat, str]) -> AsyncIterator[tuple[WeChatRig, MovableClock]]:
+async def clocked(
+    db_url: str, fake_wechat: tuple[FakeWeChat, str]
+) -> AsyncIterator[tuple[WeChatRig, MovableClock]]:
     clock = MovableClock()
     # a hold far longer than any test: a reply that goes out at once was released, not expired
     async for rig in _wechat_rig(db_url, fake_wechat, clock=clock, passive_hold=60.0):

@@ -383,7 +383,7 @@ async def test_a_later_passive_reply_waits_for_an_earlier_answer_still_in_the_ou
     store: ConversationStore,
 ) -> None:
     hold = T0 + timedelta(seconds=5)
-    (a1,) = await put(store, A, "answer to m1", message_id="m1", not_before=hold)
+    (_a1,) = await put(store, A, "answer to m1", message_id="m1", not_before=hold)
     (a2,) = await put(store, A, "answer to m2", message_id="m2", not_before=hold)
     assert await store.claim_passive([a2]) == []
     # a proactive push (no inbound) scheduled later does not hold answers back

@@ -157,7 +157,7 @@ class WeChatChannel(ChannelLifecycle):
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Future[Any]) -> None:
-        self._tasks.discard(task)  # type: ignore[arg-type]
+        self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("wechat background work failed", exc_info=task.exception())
 

@@ -26,6 +26,7 @@ from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.engine.messages import ConversationKey, Origin, OutboundMessage, Reply
@@ -60,6 +61,16 @@ def from_ts(value: str | None) -> datetime | None:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _sql_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return ts(value)
+    if isinstance(value, dict | list):
+        return _dumps(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
 
 
 class _Writer(threading.Thread):
@@ -626,6 +637,20 @@ class SqliteConversationStore:
             return int(row[0]) if row is not None else 0
 
         return await self._run(cursor, atomic=False)
+
+    async def write(self, statement: sa.Insert | sa.Update | sa.Delete) -> int:
+        """A SQLAlchemy statement, compiled here and run by the writer thread inside its
+        current batch (group commit); values are written in the formats SQLAlchemy's SQLite
+        readers expect, as everything in this module is."""
+        compiled = statement.compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})
+        params = compiled.construct_params()
+        sql = str(compiled)
+        values = tuple(_sql_value(params[name]) for name in compiled.positiontup or ())
+
+        def write(conn: sqlite3.Connection) -> int:
+            return int(conn.execute(sql, values).rowcount)
+
+        return await self._run(write, atomic=False)
 
     async def set_cursor(self, name: str, position: int, now: datetime) -> None:
         await self._execute(

@@ -169,7 +169,19 @@ class Cursors(Protocol):
     async def close(self) -> None: ...
 
 
-class ConversationStore(Conversations, Outbox, Transcripts, Cursors, Protocol):
+class TableWrites(Protocol):
+    """Writes to other modules' tables in the bot database (a channel's nonce ledger, delivery
+    records, quota), batched with the engine's own: on the embedded SQLite default they join
+    the same group-commit transactions instead of racing them for the file's one write lock.
+    A statement is one atomic write; refusals are expressed in SQL (``ON CONFLICT DO
+    NOTHING``, a ``WHERE``) and read from the returned row count."""
+
+    async def write(self, statement: sa.Insert | sa.Update | sa.Delete) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+class ConversationStore(Conversations, Outbox, Transcripts, Cursors, TableWrites, Protocol):
     """Every role at once: what the composition root builds (one per database) and hands,
     typed by role, to the parts that need it."""
 
@@ -662,10 +674,15 @@ class SqlConversationStore:
             ).scalar()
         return int(value or 0)
 
+    async def write(self, statement: sa.Insert | sa.Update | sa.Delete) -> int:
+        async with self._writing() as conn:
+            result = await conn.execute(statement)
+            return int(result.rowcount)
+
     async def set_cursor(self, name: str, position: int, now: datetime) -> None:
         """Move a cursor forward (never back). One upsert, so two workers creating the same
         cursor at once do not collide on its key."""
-        insert = _upsert_insert(self.engine.dialect.name)
+        insert = insert_for(self.engine.dialect.name)
         statement = insert(event_cursor).values(name=name, position=position, updated_at=now)
         statement = statement.on_conflict_do_update(
             index_elements=[event_cursor.c.name],
@@ -676,8 +693,9 @@ class SqlConversationStore:
             await conn.execute(statement)
 
 
-def _upsert_insert(dialect: str) -> Any:
-    """The INSERT with ON CONFLICT of the backend (SQLite and PostgreSQL share the syntax)."""
+def insert_for(dialect: str) -> Any:
+    """The INSERT with ON CONFLICT of the backend (SQLite and PostgreSQL share the syntax),
+    for upserts here and in the modules that write through ``TableWrites``."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 

@@ -423,3 +423,20 @@ async def test_undelivered_lists_queued_and_held_messages(store: ConversationSto
     found = await store.undelivered(A, 10)
     assert [(m.outbox_id, label) for m, label in found] == [(a2, "held"), (a3, "queued")]
     assert await store.undelivered(B, 10) == []
+
+
+async def test_table_writes_join_the_store_and_report_row_counts(store: ConversationStore) -> None:
+    from bot.engine.store import insert_for
+    from bot.engine.tables import event_cursor
+
+    dialect = store.engine.dialect.name  # type: ignore[attr-defined]
+    insert = insert_for(dialect)(event_cursor).values(name="feed", position=7, updated_at=T0)
+    assert await store.write(insert.on_conflict_do_nothing()) == 1
+    assert await store.write(insert.on_conflict_do_nothing()) == 0
+    assert await store.cursor("feed") == 7
+    later = T0 + timedelta(hours=1)
+    moved = event_cursor.update().where(event_cursor.c.name == "feed").values(position=9, updated_at=later)
+    assert await store.write(moved) == 1
+    assert await store.cursor("feed") == 9
+    await store.set_cursor("feed", 8, later)  # never back: the written value is comparable
+    assert await store.cursor("feed") == 9

@@ -94,7 +94,7 @@ class WeChatChannel(ChannelLifecycle):
             clock=self.clock.now,
         )
         self.api = WeChatApi(appid=appid, api_base_url=settings.api_base_url, tokens=self.tokens)
-        self.quota = CustomerServiceQuota(db, appid)
+        self.quota = CustomerServiceQuota(db, appid, store)
         self.consents = SubscriptionConsents(db, appid)
         self.notices = ChannelNotices(engine.catalog, store)
         link_key = hashlib.sha256(
@@ -120,7 +120,7 @@ class WeChatChannel(ChannelLifecycle):
             if settings.safe_mode
             else None
         )
-        self.nonces = NonceLedger(db, appid, timedelta(seconds=settings.timestamp_window))
+        self.nonces = NonceLedger(db, store, appid, timedelta(seconds=settings.timestamp_window))
         self.passive = PassiveAnswers(db, store, appid, wake=self._wake(engine))
         self.receiver = WeChatReceiver(
             settings=settings,

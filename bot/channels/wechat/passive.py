@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,16 +22,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.channels.wechat.render import passive_text
 from bot.channels.wechat.tables import wechat_deliveries
 from bot.engine.messages import OutboundMessage, Reply
-from bot.engine.store import Clock, Outbox
+from bot.engine.store import Clock, Outbox, TableWrites, insert_for
 
 SUCCESS = "success"
+
+
+class PassiveStore(Outbox, TableWrites, Protocol):
+    """Claims and releases in the outbox; the delivery record written beside them."""
 
 
 class PassiveAnswers:
     def __init__(
         self,
         db: AsyncEngine,
-        store: Outbox,
+        store: PassiveStore,
         appid: str,
         *,
         wake: Callable[[list[OutboundMessage]], None] = lambda _messages: None,
@@ -48,16 +53,10 @@ class PassiveAnswers:
         )
 
     async def _reserve(self, delivery_id: str, now: datetime) -> bool:
-        try:
-            async with self.db.begin() as conn:
-                await conn.execute(
-                    wechat_deliveries.insert().values(
-                        appid=self.appid, delivery_id=delivery_id, body=None, created_at=now
-                    )
-                )
-        except sa.exc.IntegrityError:
-            return False
-        return True
+        insert = insert_for(self.db.dialect.name)(wechat_deliveries).values(
+            appid=self.appid, delivery_id=delivery_id, body=None, created_at=now
+        )
+        return await self.store.write(insert.on_conflict_do_nothing()) == 1
 
     async def recorded(self, delivery_id: str) -> str | None:
         async with self.db.connect() as conn:
@@ -67,8 +66,7 @@ class PassiveAnswers:
         return str(body) if body is not None else None
 
     async def _record(self, delivery_id: str, body: str) -> None:
-        async with self.db.begin() as conn:
-            await conn.execute(wechat_deliveries.update().where(self._where(delivery_id)).values(body=body))
+        await self.store.write(wechat_deliveries.update().where(self._where(delivery_id)).values(body=body))
 
     async def answer(
         self,
@@ -123,10 +121,8 @@ class PassiveAnswers:
         return text, {m.outbox_id for m in claimed}
 
     async def forget_before(self, cutoff: datetime) -> int:
-        async with self.db.begin() as conn:
-            result = await conn.execute(
-                wechat_deliveries.delete().where(
-                    wechat_deliveries.c.appid == self.appid, wechat_deliveries.c.created_at < cutoff
-                )
+        return await self.store.write(
+            wechat_deliveries.delete().where(
+                wechat_deliveries.c.appid == self.appid, wechat_deliveries.c.created_at < cutoff
             )
-            return int(result.rowcount)
+        )

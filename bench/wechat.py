@@ -86,6 +86,17 @@ async def _wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.asynccontextmanager
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the service processes (Linux /proc): what the service itself
+    spent, whatever else the machine runs meanwhile."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 async def _services(args: argparse.Namespace, api_base: str, workdir: Path) -> AsyncIterator[list[str]]:
     """Starts ``--workers`` service processes, as ``sealbot serve`` runs them."""
     processes: list[subprocess.Popen[bytes]] = []
@@ -126,6 +137,7 @@ async def _services(args: argparse.Namespace, api_base: str, workdir: Path) -> A
             # the first worker migrates the databases; the others start after it
             await _wait_healthy(base, process)
             bases.append(base)
+        args.pids = [p.pid for p in processes]
         yield bases
     finally:
         for process in processes:
@@ -215,6 +227,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
             users = [_prepare(i, args.messages, args.words.split(",")) for i in range(args.users)]
             async with httpx.AsyncClient(limits=limits) as client:
                 started = time.monotonic()
+                cpu_before = _cpu_seconds(args.pids)
                 await asyncio.gather(
                     *(
                         _user(user, bases[i % len(bases)], client, fake, totals)
@@ -222,6 +235,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
                     )
                 )
                 elapsed = time.monotonic() - started
+                cpu = _cpu_seconds(args.pids) - cpu_before
             await asyncio.sleep(SETTLE)
             expected_cs = sum(o.via_cs for o in totals.outcomes)
             total_cs = len(fake.customer_messages())
@@ -244,6 +258,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         "via_cs": sum(1 for o in totals.outcomes if o.via_cs),
         "unseen": sum(1 for o in totals.outcomes if not o.seen),
         "seen_twice": max(0, total_cs - expected_cs),
+        "cpu_ms_per_request": 1000 * cpu / totals.requests if totals.requests else 0.0,
     }
 
 
@@ -264,13 +279,14 @@ def main(argv: list[str] | None = None) -> int:
         f"database={'sqlite (embedded)' if not args.database else args.database.split('@')[-1]}"
     )
     print(
-        "| requests/s | first try p50 / p95 / p99 | first tries >= 5 s | passive | via 客服 | unseen | seen twice |"
+        "| requests/s | first try p50 / p95 / p99 | first tries >= 5 s | passive | via 客服 | unseen"
+        " | seen twice | service CPU per request |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     print(
         f"| {result['requests_per_s']:.0f} | {result['p50']:.3f} s / {result['p95']:.3f} s / {result['p99']:.3f} s"
         f" | {result['over_5s']} of {result['messages']} | {result['passive']} | {result['via_cs']}"
-        f" | {result['unseen']} | {result['seen_twice']} |"
+        f" | {result['unseen']} | {result['seen_twice']} | {result['cpu_ms_per_request']:.1f} ms |"
     )
     return 0
 

@@ -25,7 +25,7 @@ from bot import migrate
 from bot.bridge.hub import BridgeHub
 from bot.bridge.router import bridge_router
 from bot.bridge.wiring import install_bridge
-from bot.channels.base import Channel
+from bot.channels.base import Channel, start_in_order, stop_in_reverse
 from bot.channels.http_errors import install_input_refusals
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.settings import TelegramSettings
@@ -91,19 +91,7 @@ class Container:
     telegram: TelegramChannel | None = None
 
     async def start(self) -> None:
-        started: list[Channel] = []
-        try:
-            for channel in [self.webchat, *self.channels]:
-                await channel.initialize()
-                started.append(channel)
-        except BaseException:
-            # unwind what started, newest first, then let the failure through
-            for channel in reversed(started):
-                try:
-                    await channel.shutdown()
-                except Exception:
-                    log.exception("channel shutdown failed while unwinding a failed start")
-            raise
+        await start_in_order([self.webchat, *self.channels])
         await self.dispatcher.start()
         await self.events.start()
         if self.reminders is not None:
@@ -132,8 +120,7 @@ class Container:
             self.scheduler = None
         await self.events.stop()
         await self.dispatcher.stop()
-        for channel in reversed([self.webchat, *self.channels]):
-            await channel.shutdown()
+        await stop_in_reverse([self.webchat, *self.channels])
         await self.platform.shutdown()
         await self.store.close()
         if self.engine.locks.distributed is not None:

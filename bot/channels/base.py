@@ -10,6 +10,8 @@ started when a later one fails.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
@@ -18,6 +20,8 @@ from fastapi import APIRouter
 
 from bot.engine.ports import ChannelSender
 from bot.engine.runtime import PassiveWindow
+
+log = logging.getLogger("sealbot.channels")
 
 
 class ChannelHealth(Protocol):
@@ -97,3 +101,25 @@ class ChannelLifecycle:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         await self.shutdown()
+
+
+async def start_in_order(channels: Sequence[Channel]) -> None:
+    """Initialize ``channels`` in order; when one fails, shut down those that started, newest
+    first, and let the failure through: nothing is left running."""
+    started: list[Channel] = []
+    try:
+        for channel in channels:
+            await channel.initialize()
+            started.append(channel)
+    except BaseException:
+        for channel in reversed(started):
+            try:
+                await channel.shutdown()
+            except Exception:
+                log.exception("channel shutdown failed while unwinding a failed start")
+        raise
+
+
+async def stop_in_reverse(channels: Sequence[Channel]) -> None:
+    for channel in reversed(channels):
+        await channel.shutdown()

@@ -184,7 +184,7 @@ class WeChatReceiver:
             return outcome  # a channel notice (file too large, unreadable)
         if await self._hand_to_wechat_kf(decision.key):
             return TRANSFER
-        linker = await self.sender.linker(decision.key)
+        linker = await self.sender.linker(decision.key, [m.reply for m in outcome])
         welcome = await self._welcome(decision)
         text = await self.passive.answer(
             self._record_id(decision),

@@ -10,6 +10,7 @@ or as a template message, when configured; otherwise it waits in the backlog too
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -69,8 +70,13 @@ class WeChatSender:
         self._file_url = file_url
         self.clock = clock
 
-    async def linker(self, key: ConversationKey) -> FileLinker:
-        label = await self.notices.text(key, "file_link", name="{name}")
+    async def linker(self, key: ConversationKey, replies: Sequence[Reply] | None = None) -> FileLinker:
+        """Renders file replies as links; the label is in the user's language, which costs a
+        read of the conversation, so it is looked up only when ``replies`` hold a file."""
+        if replies is not None and not any(r.file is not None for r in replies):
+            label = "{name}"  # never shown: there is no file to link
+        else:
+            label = await self.notices.text(key, "file_link", name="{name}")
         return FileLinker(lambda file: str(self._file_url(file, self.clock.now())), label)
 
     async def send(self, message: OutboundMessage) -> None:
@@ -81,7 +87,7 @@ class WeChatSender:
         channel says itself (a welcome, a notice) when the passive window was missed."""
         openid = key.user_id
         now: datetime = self.clock.now()
-        ops = customer_service_ops(reply, await self.linker(key))
+        ops = customer_service_ops(reply, await self.linker(key, [reply]))
         if not ops:
             return
         allowance = await self.quota.get(openid, now)

@@ -85,7 +85,6 @@ async def _wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the service did not become ready in time")
 
 
-@contextlib.asynccontextmanager
 def _cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time of the service processes (Linux /proc): what the service itself
     spent, whatever else the machine runs meanwhile."""
@@ -97,6 +96,7 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+@contextlib.asynccontextmanager
 async def _services(args: argparse.Namespace, api_base: str, workdir: Path) -> AsyncIterator[list[str]]:
     """Starts ``--workers`` service processes, as ``sealbot serve`` runs them."""
     processes: list[subprocess.Popen[bytes]] = []

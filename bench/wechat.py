@@ -55,6 +55,7 @@ TRIES = 3
 # Words the home screen answers without the platform: the bench measures the message path.
 WORDS = ("你好", "菜单", "帮助", "取消", "菜单", "你好", "帮助", "菜单", "取消", "帮助")
 CS_WAIT = 20.0  # how long a user waits for customer-service messages after "success"
+QUIET = 1.5  # seconds without a new customer-service message: the answer is complete
 SETTLE = 7.0  # after the run: late customer-service messages still count (as seen twice)
 
 
@@ -200,7 +201,15 @@ async def _user(user: User, base: str, client: httpx.AsyncClient, fake: FakeWeCh
             # the fake API records calls in this process; polling its list is the simplest watch
             while time.monotonic() < deadline and len(fake.customer_messages(openid)) == cs_before:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
-            await asyncio.sleep(0.05)  # a reply of several messages arrives together
+            # an answer of several messages arrives one by one (in order, per conversation): wait
+            # until the user's chat has been quiet for a while before the next message
+            count = len(fake.customer_messages(openid))
+            while count > cs_before and time.monotonic() < deadline:
+                await asyncio.sleep(QUIET)
+                now_count = len(fake.customer_messages(openid))
+                if now_count == count:
+                    break
+                count = now_count
             outcome.via_cs = len(fake.customer_messages(openid)) - cs_before
             outcome.seen = outcome.via_cs > 0
         totals.outcomes.append(outcome)

@@ -37,8 +37,8 @@ from bot.engine.i18n import Catalog
 from bot.engine.locks import ConversationLocks, DistributedLock, PostgresAdvisoryLock, RedisLock
 from bot.engine.media import LocalMediaStore
 from bot.engine.outbox import OutboxDispatcher
-from bot.engine.ports import ChannelSender
-from bot.engine.runtime import Clock, Engine, EngineHooks
+from bot.engine.ports import ChannelSender, Clock, SystemClock
+from bot.engine.runtime import Engine, EngineHooks
 from bot.engine.secrets_box import SecretBox
 from bot.engine.sqlite_store import SqliteConversationStore
 from bot.engine.store import ConversationStore, SqlConversationStore
@@ -165,7 +165,7 @@ async def embedded_platform_services(settings: Settings, clock: Any = None) -> A
     return build_platform_services(platform_settings, clock)
 
 
-async def _embedded_platform(settings: Settings, clock: Any) -> tuple[Any, Any]:
+async def _embedded_platform(settings: Settings, clock: Clock | None) -> tuple[Any, Any]:
     from seal_platform.app import create_platform_app
     from seal_platform.console.bootstrap import ensure_bootstrap_admin
 
@@ -177,11 +177,11 @@ async def _embedded_platform(settings: Settings, clock: Any) -> tuple[Any, Any]:
 async def build_container(
     settings: Settings,
     *,
-    clock: Any = None,
+    clock: Clock | None = None,
     extra_senders: dict[str, ChannelSender] | None = None,
 ) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    clock = clock or Clock()
+    clock = clock or SystemClock()
     await migrate.upgrade(settings.database_url)
     db = make_engine(settings.database_url)
     # On SQLite (the embedded default) one writer thread with group commit; on PostgreSQL the

@@ -16,9 +16,9 @@ from datetime import timedelta
 from typing import Protocol
 
 from bot.engine.messages import ConversationKey, Origin, OutboundMessage
-from bot.engine.ports import ChannelSender
+from bot.engine.ports import ChannelSender, Clock
 from bot.engine.state import Owner
-from bot.engine.store import Clock, Conversations, Outbox, OutboxStatus
+from bot.engine.store import Conversations, Outbox, OutboxStatus
 from bot.errors import DeliveryFailed
 
 log = logging.getLogger("sealbot.outbox")

@@ -30,7 +30,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.engine.messages import ConversationKey, Origin, OutboundMessage, Reply
-from bot.engine.store import UNDELIVERED, Clock, Commit, ConversationRow, OutboxStatus, Snapshot, SystemClock
+from bot.engine.ports import Clock, SystemClock
+from bot.engine.store import UNDELIVERED, Commit, ConversationRow, OutboxStatus, Snapshot
 from bot.errors import StorageError, VersionConflict
 
 log = logging.getLogger("sealbot.store")

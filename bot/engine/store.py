@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.engine.messages import ConversationKey, Origin, OutboundMessage, Reply
+from bot.engine.ports import Clock, SystemClock
 from bot.engine.tables import conversations, event_cursor, inbound_receipts, outbox
 from bot.errors import StorageError, VersionConflict
 
@@ -39,17 +40,6 @@ UNDELIVERED = {
     OutboxStatus.PENDING: "queued",
     OutboxStatus.SENDING: "queued",
 }
-
-
-class Clock(Protocol):
-    """Where bot code reads the time; tests inject their own."""
-
-    def now(self) -> datetime: ...
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

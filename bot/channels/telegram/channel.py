@@ -17,9 +17,9 @@ from bot.channels.telegram.router import make_router
 from bot.channels.telegram.sender import ChatPacer, TelegramSender
 from bot.channels.telegram.settings import TelegramSettings
 from bot.engine.i18n import LOCALES, Catalog
-from bot.engine.ports import MediaStore
+from bot.engine.ports import Clock, MediaStore
 from bot.engine.runtime import Engine, PassiveWindow
-from bot.engine.store import Clock, ConversationStore
+from bot.engine.store import ConversationStore
 from bot.errors import ConfigError
 
 COMMANDS = ("start", "menu", "help", "cancel")

@@ -32,9 +32,9 @@ from bot.channels.wechat.settings import WeChatSettings
 from bot.channels.wechat.subscriptions import SubscriptionConsents
 from bot.channels.wechat.token import StableTokenProvider
 from bot.engine.messages import OutboundMessage
-from bot.engine.ports import MediaStore
+from bot.engine.ports import Clock, MediaStore, SystemClock
 from bot.engine.runtime import Engine, PassiveWindow
-from bot.engine.store import Clock, ConversationStore, SystemClock
+from bot.engine.store import ConversationStore
 from bot.errors import ConfigError
 
 log = logging.getLogger("sealbot.wechat")

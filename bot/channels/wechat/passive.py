@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.channels.wechat.render import passive_text
 from bot.channels.wechat.tables import wechat_deliveries
 from bot.engine.messages import OutboundMessage, Reply
-from bot.engine.store import Clock, Outbox, TableWrites, insert_for
+from bot.engine.ports import Clock
+from bot.engine.store import Outbox, TableWrites, insert_for
 
 SUCCESS = "success"
 

@@ -40,10 +40,9 @@ from bot.channels.wechat.subscriptions import SubscriptionConsents
 from bot.channels.wechat.xml_safety import parse_xml
 from bot.engine.media import sniff
 from bot.engine.messages import ConversationKey, Inbound, OutboundMessage, Reply
-from bot.engine.ports import MediaStore
+from bot.engine.ports import Clock, MediaStore
 from bot.engine.runtime import Engine
 from bot.engine.state import Owner
-from bot.engine.store import Clock
 from bot.errors import DeliveryFailed, RequestRejected
 
 log = logging.getLogger("sealbot.wechat")

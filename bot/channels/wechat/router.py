@@ -19,8 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.channels.http_body import read_capped
 from bot.channels.wechat.files import FileLinks
 from bot.channels.wechat.receiver import WeChatReceiver
-from bot.engine.ports import MediaStore
-from bot.engine.store import Clock
+from bot.engine.ports import Clock, MediaStore
 from bot.errors import RequestRejected, SealbotError
 
 log = logging.getLogger("sealbot.wechat")

@@ -37,8 +37,7 @@ from bot.channels.wechat.render import (
 from bot.channels.wechat.settings import WeChatSettings
 from bot.channels.wechat.subscriptions import SubscriptionConsents
 from bot.engine.messages import ConversationKey, FileRef, OutboundMessage, Reply, ReplyKind
-from bot.engine.ports import MediaStore
-from bot.engine.store import Clock
+from bot.engine.ports import Clock, MediaStore
 from bot.errors import DeliveryFailed
 
 log = logging.getLogger("sealbot.wechat")

@@ -365,22 +365,31 @@ class SqliteConversationStore:
                     (OutboxStatus.SENDING, now_s),
                 )
             }
+            # Only rows that are due AND the oldest undelivered of their conversation: a
+            # window over all pending rows would fill up with replies held for a passive answer
+            # (or pushes scheduled for later) and starve the due ones behind it.
             candidates = conn.execute(
-                "SELECT * FROM outbox WHERE status=? ORDER BY id LIMIT ?", (OutboxStatus.PENDING, limit * 4)
+                "SELECT o.* FROM outbox o WHERE"
+                " ((o.status=? AND o.next_attempt_at <= ?) OR (o.status=? AND o.lease_until <= ?))"
+                " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.conversation_id = o.conversation_id"
+                " AND p.id < o.id AND p.status IN (?, ?))"
+                " ORDER BY o.id LIMIT ?",
+                (
+                    OutboxStatus.PENDING,
+                    now_s,
+                    OutboxStatus.SENDING,
+                    now_s,
+                    OutboxStatus.PENDING,
+                    OutboxStatus.SENDING,
+                    limit * 4,
+                ),
             ).fetchall()
-            candidates += conn.execute(
-                "SELECT * FROM outbox WHERE status=? AND lease_until <= ? ORDER BY id LIMIT ?",
-                (OutboxStatus.SENDING, now_s, limit),
-            ).fetchall()
-            candidates.sort(key=lambda r: r["id"])
             claimed: list[tuple[sqlite3.Row, int]] = []
             seen: set[int] = set(busy)
             for row in candidates:
                 if row["conversation_id"] in seen:
                     continue
                 seen.add(row["conversation_id"])
-                if row["next_attempt_at"] > now_s:
-                    continue  # the oldest of this conversation is not due: keep the order
                 claimed.append((row, row["attempts"] + 1))
                 if len(claimed) >= limit:
                     break

@@ -370,15 +370,25 @@ class SqlConversationStore:
                 .where(outbox.c.status == OutboxStatus.SENDING, outbox.c.lease_until > now)
                 .scalar_subquery()
             )
+            # Only rows that are due AND the oldest undelivered of their conversation (which
+            # keeps the order): a window over all pending rows would fill up with replies held
+            # for a passive answer, or pushes scheduled for later, and starve the due ones.
+            older = outbox.alias("older")
+            oldest = ~sa.exists().where(
+                older.c.conversation_id == outbox.c.conversation_id,
+                older.c.id < outbox.c.id,
+                older.c.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+            )
             candidates = (
                 await conn.execute(
                     sa.select(outbox)
                     .where(
                         sa.or_(
-                            outbox.c.status == OutboxStatus.PENDING,
+                            sa.and_(outbox.c.status == OutboxStatus.PENDING, outbox.c.next_attempt_at <= now),
                             sa.and_(outbox.c.status == OutboxStatus.SENDING, outbox.c.lease_until <= now),
                         ),
                         outbox.c.conversation_id.not_in(busy),
+                        oldest,
                     )
                     .order_by(outbox.c.id)
                     .limit(limit * 4)
@@ -390,8 +400,6 @@ class SqlConversationStore:
                 if row.conversation_id in seen:
                     continue
                 seen.add(row.conversation_id)
-                if _aware(row.next_attempt_at) > now:  # type: ignore[operator]
-                    continue  # the oldest of this conversation is not due: keep the order
                 result = await conn.execute(
                     outbox.update()
                     .where(outbox.c.id == row.id, outbox.c.status == row.status)

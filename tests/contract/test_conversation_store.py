@@ -440,3 +440,20 @@ async def test_table_writes_join_the_store_and_report_row_counts(store: Conversa
     assert await store.cursor("feed") == 9
     await store.set_cursor("feed", 8, later)  # never back: the written value is comparable
     assert await store.cursor("feed") == 9
+
+
+async def test_replies_held_or_scheduled_for_later_do_not_starve_due_ones(store: ConversationStore) -> None:
+    later = T0 + timedelta(hours=1)
+    for n in range(60):  # more than any claiming window: held replies of 60 other users
+        await put(store, ConversationKey("wechat", "oa1", f"held-{n}"), "held", not_before=later)
+    (due,) = await put(store, A, "due now")
+    claimed = await store.claim_due(T0, limit=5, lease=LEASE)
+    assert [m.outbox_id for m in claimed] == [due]
+    # and a conversation's due reply still waits behind its own older reply that is not due
+    (b1,) = await put(store, B, "first, later", not_before=later)
+    (b2,) = await put(store, B, "second, now")
+    assert await store.claim_due(T0, limit=5, lease=LEASE) == []
+    at_last = {m.outbox_id for m in await store.claim_due(later, limit=100, lease=LEASE)}
+    assert b1 in at_last
+    assert b2 not in at_last  # one at a time per conversation, the older first
+    assert len(at_last) == 62  # the 60 held replies, b1, and "due" again (its lease ran out)

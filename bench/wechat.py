@@ -86,6 +86,17 @@ async def _wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the service did not become ready in time")
 
 
+async def _write_transactions(client: httpx.AsyncClient, bases: list[str]) -> int:
+    """The bot database's committed write transactions, from each service's ``/metrics``."""
+    total = 0
+    for base in bases:
+        text = (await client.get(f"{base}/metrics")).text
+        for line in text.splitlines():
+            if line.startswith("sealbot_store_write_transactions_total "):
+                total += int(float(line.split()[1]))
+    return total
+
+
 def _cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time of the service processes (Linux /proc): what the service itself
     spent, whatever else the machine runs meanwhile."""
@@ -235,6 +246,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
             limits = httpx.Limits(max_connections=args.users + 10, max_keepalive_connections=args.users + 10)
             users = [_prepare(i, args.messages, args.words.split(",")) for i in range(args.users)]
             async with httpx.AsyncClient(limits=limits) as client:
+                transactions_before = await _write_transactions(client, bases)
                 started = time.monotonic()
                 cpu_before = _cpu_seconds(args.pids)
                 await asyncio.gather(
@@ -245,6 +257,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
                 )
                 elapsed = time.monotonic() - started
                 cpu = _cpu_seconds(args.pids) - cpu_before
+                transactions = await _write_transactions(client, bases) - transactions_before
             await asyncio.sleep(SETTLE)
             expected_cs = sum(o.via_cs for o in totals.outcomes)
             total_cs = len(fake.customer_messages())
@@ -268,6 +281,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         "unseen": sum(1 for o in totals.outcomes if not o.seen),
         "seen_twice": max(0, total_cs - expected_cs),
         "cpu_ms_per_request": 1000 * cpu / totals.requests if totals.requests else 0.0,
+        "transactions_per_message": transactions / len(totals.outcomes) if totals.outcomes else 0.0,
     }
 
 
@@ -289,13 +303,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         "| requests/s | first try p50 / p95 / p99 | first tries >= 5 s | passive | via 客服 | unseen"
-        " | seen twice | service CPU per request |"
+        " | seen twice | service CPU per request | store write transactions per message |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     print(
         f"| {result['requests_per_s']:.0f} | {result['p50']:.3f} s / {result['p95']:.3f} s / {result['p99']:.3f} s"
         f" | {result['over_5s']} of {result['messages']} | {result['passive']} | {result['via_cs']}"
-        f" | {result['unseen']} | {result['seen_twice']} | {result['cpu_ms_per_request']:.1f} ms |"
+        f" | {result['unseen']} | {result['seen_twice']} | {result['cpu_ms_per_request']:.1f} ms"
+        f" | {result['transactions_per_message']:.2f} |"
     )
     return 0
 

@@ -360,6 +360,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lines = [
             f"sealbot_outbox_sent_total {container.dispatcher.sent}",
             f"sealbot_outbox_failed_total {container.dispatcher.failed}",
+            f"sealbot_store_write_transactions_total {container.store.write_transactions}",
         ]
         lines += [f"sealbot_{name} {value:g}" for name, value in sorted(container.metrics.snapshot().items())]
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

@@ -82,6 +82,7 @@ class _Writer(threading.Thread):
         self.path = path
         self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self.ready: Future[None] = Future()
+        self.batches = 0  # committed transactions (read from other threads: an int is atomic)
 
     def run(self) -> None:
         try:
@@ -113,8 +114,7 @@ class _Writer(threading.Thread):
         finally:
             conn.close()
 
-    @staticmethod
-    def _run_batch(conn: sqlite3.Connection, batch: list[Job]) -> None:
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[Job]) -> None:
         outcomes: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -134,6 +134,7 @@ class _Writer(threading.Thread):
                     conn.execute("RELEASE op")
                 outcomes.setdefault(loop, []).append((future, result, error))
             conn.execute("COMMIT")
+            self.batches += 1
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -190,6 +191,10 @@ class SqliteConversationStore:
         future: asyncio.Future[T] = loop.create_future()
         self._writer.jobs.put((operation, atomic, loop, future))
         return await future
+
+    @property
+    def write_transactions(self) -> int:
+        return self._writer.batches
 
     async def close(self) -> None:
         self._writer.jobs.put(None)

@@ -175,6 +175,11 @@ class ConversationStore(Conversations, Outbox, Transcripts, Cursors, TableWrites
     """Every role at once: what the composition root builds (one per database) and hands,
     typed by role, to the parts that need it."""
 
+    # write transactions committed so far (``/metrics``): with group commit, fewer than the
+    # operations written
+    @property
+    def write_transactions(self) -> int: ...
+
 
 def _aware(value: datetime | None) -> datetime | None:
     # SQLite hands back naive datetimes; everything in the engine is UTC-aware.
@@ -191,6 +196,11 @@ class SqlConversationStore:
         # instead keeps the file's write lock busy and nobody asleep. PostgreSQL writers need
         # no such thing; row locks and the version check order them.
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._transactions = 0
+
+    @property
+    def write_transactions(self) -> int:
+        return self._transactions
 
     async def close(self) -> None:
         """The engine is the caller's (the container disposes of it with the other tables)."""
@@ -212,9 +222,10 @@ class SqlConversationStore:
             if self._write_lock is None:
                 async with self.engine.begin() as conn:
                     yield conn
-                return
-            async with self._write_lock, self.engine.begin() as conn:
-                yield conn
+            else:
+                async with self._write_lock, self.engine.begin() as conn:
+                    yield conn
+            self._transactions += 1
         except sa.exc.IntegrityError as exc:
             # A concurrent first message created the row, or the same delivery id was committed
             # by another worker: both mean "someone else won", and the caller retries.

@@ -82,7 +82,7 @@ class _Writer(threading.Thread):
         self.path = path
         self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self.ready: Future[None] = Future()
-        self.batches = 0  # committed transactions (read from other threads: an int is atomic)
+        self.batches = 0  # committed batches that wrote (read from other threads: an int is atomic)
 
     def run(self) -> None:
         try:
@@ -116,6 +116,7 @@ class _Writer(threading.Thread):
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[Job]) -> None:
         outcomes: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+        changes_before = conn.total_changes
         try:
             conn.execute("BEGIN IMMEDIATE")
             for operation, atomic, loop, future in batch:
@@ -133,8 +134,10 @@ class _Writer(threading.Thread):
                 if atomic:
                     conn.execute("RELEASE op")
                 outcomes.setdefault(loop, []).append((future, result, error))
+            wrote = conn.total_changes != changes_before
             conn.execute("COMMIT")
-            self.batches += 1
+            if wrote:  # a batch of reads only is no write transaction
+                self.batches += 1
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

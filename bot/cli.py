@@ -115,7 +115,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # APScheduler logs every run of every job at INFO; failures still show as warnings
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     handler = args.handler
-    result: int = handler(settings, args)
+    try:
+        result: int = handler(settings, args)
+    except ConfigError as exc:
+        # a setting read by the command itself (a menu file, a channel's keys): one line
+        print(f"sealbot: configuration error: {exc}", file=sys.stderr)
+        return 2
     return result
 
 

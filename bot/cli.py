@@ -18,9 +18,28 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
 
     from bot.app import create_app
 
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower()
+    app = create_app(settings)
+    if not settings.admin_port:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+        return 0
+    from bot.admin import create_admin_app
+
+    level = settings.log_level.lower()
+    public = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level=level))
+    admin = uvicorn.Server(
+        uvicorn.Config(
+            create_admin_app(app),
+            host=settings.admin_host,
+            port=settings.admin_port,
+            log_level=level,
+            lifespan="off",
+        )
     )
+
+    async def both() -> None:
+        await asyncio.gather(public.serve(), admin.serve())
+
+    asyncio.run(both())
     return 0
 
 

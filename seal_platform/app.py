@@ -50,8 +50,10 @@ def create_platform_app(services: PlatformServices) -> FastAPI:
     app = FastAPI(
         title="Seal platform API",
         version="1",
-        docs_url="/docs",
-        openapi_url="/openapi.json",
+        # In production the API docs are served only on the operator's admin port (bot.admin).
+        docs_url=None if services.settings.production else "/docs",
+        openapi_url=None if services.settings.production else "/openapi.json",
+        redoc_url=None if services.settings.production else "/redoc",
         lifespan=lifespan,
     )
     app.state.services = services
@@ -111,6 +113,8 @@ def _routers(settings: PlatformSettings) -> list[Any]:
 
     routers.append(api_reminders.router)
     routers.append(__import__("seal_platform.console.router", fromlist=["router"]).router)  # staff console
+    if settings.payment_provider == "sandbox" and not settings.production:
+        routers.append(api_payments.sandbox_pages)
     if settings.dev_pages and not settings.production:
         from seal_platform import dev_pages
 

@@ -116,7 +116,12 @@ class ConsoleSmsProvider:
                 sent_at=utcnow(),
             )
         )
-        log.warning("console SMS to %s: %s", mask_mobile(message.phone), message.text)
+        # Never the text: it holds the code, and whoever reads logs must not be able to use it.
+        log.warning(
+            "console SMS to %s (%s); read it on the dev SMS page",
+            mask_mobile(message.phone),
+            message.params.get("purpose", ""),
+        )
 
     def latest(self, limit: int | None = None) -> list[ConsoleSms]:
         newest_first = list(reversed(self.sent))

@@ -6,20 +6,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import Depends, Request, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from seal_platform import invoices, staff_actions
 from seal_platform.api_documents import attachment
 from seal_platform.api_orders import OrderOut
-from seal_platform.auth import ServicesDep
+from seal_platform.auth import ServicesDep, service_router
 from seal_platform.documents import get_document_any, read_content
 from seal_platform.invoices import InvoiceOut
 from seal_platform.orders import Order, get_order_any, history
-from seal_platform.staff import StaffDep, StaffRole, StaffUser, login, require_staff
+from seal_platform.staff import StaffDep, StaffRole, StaffUser, issue_token, require_staff
+from seal_platform.staff_signin import sign_in
 
-router = APIRouter(prefix="/v1/staff", tags=["staff"])
+# Only services holding the service key reach the staff API (the bot's support inbox, tools).
+router = service_router(prefix="/v1/staff", tags=["staff"])
 
 Reviewer = Annotated[StaffUser, Depends(require_staff(StaffRole.REVIEWER))]
 Producer = Annotated[StaffUser, Depends(require_staff(StaffRole.PRODUCER))]
@@ -31,6 +33,8 @@ Admin = Annotated[StaffUser, Depends(require_staff(StaffRole.ADMIN))]
 class StaffLogin(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=128)
+    # The address of the person signing in, when the caller is a console in front of them.
+    client_ip: str | None = Field(default=None, max_length=64)
 
 
 class StaffSession(BaseModel):
@@ -64,12 +68,13 @@ class StaffOrderOut(OrderOut):
 
 
 @router.post("/sessions", status_code=status.HTTP_201_CREATED, response_model=StaffSession)
-async def staff_login(body: StaffLogin, services: ServicesDep) -> StaffSession:
+async def staff_login(body: StaffLogin, request: Request, services: ServicesDep) -> StaffSession:
+    """A staff token; the same throttling as the console. Callers hold the service key, so the
+    address they report for their own user (the support inbox's visitor) is trusted."""
+    ip = body.client_ip or (request.client.host if request.client else "unknown")
+    user = await sign_in(services, body.username, body.password, ip)
     async with services.db.session() as session:
-        token = await login(session, services, body.username, body.password)
-        from seal_platform.staff import staff_for_token
-
-        user = await staff_for_token(session, services, token)
+        token = await issue_token(session, services, user)
         return StaffSession(token=token, username=user.username, roles=list(user.roles))
 
 

@@ -24,10 +24,8 @@ from seal_platform.app import PlatformServices, get_services
 from seal_platform.console import queues, staff_admin
 from seal_platform.console.auth import (
     ConsoleContext,
-    LoginFailed,
     LoginRequired,
     action,
-    authenticate,
     client_ip,
     has_any_role,
     page,
@@ -53,6 +51,7 @@ from seal_platform.invoices import InvoiceStatus
 from seal_platform.orders import get_order_any
 from seal_platform.security import new_token
 from seal_platform.staff import StaffRole
+from seal_platform.staff_signin import LoginFailed, sign_in
 
 
 class ConsoleRoute(APIRoute):
@@ -242,16 +241,9 @@ async def login(
     if not username or not password:
         return _login_form(request, services, next_path=next, error="请输入用户名和密码。", status_code=422)
     try:
-        staff = await authenticate(services, username, password, client_ip(request))
+        staff = await sign_in(services, username, password, client_ip(request))
     except LoginLocked as exc:
-        minutes = max(1, (int(exc.details.get("retry_after", 60)) + 59) // 60)
-        return _login_form(
-            request,
-            services,
-            next_path=next,
-            error=f"登录失败次数过多，已暂时锁定，请约{minutes}分钟后再试。",
-            status_code=429,
-        )
+        return _login_form(request, services, next_path=next, error=exc.message + "。", status_code=429)
     except LoginFailed:
         return _login_form(request, services, next_path=next, error="用户名或密码错误。", status_code=401)
     await purge_stale(services)

@@ -146,3 +146,40 @@ async def test_the_sandbox_pay_page_is_mounted_only_for_the_sandbox_outside_prod
     assert ("payment not found" in page.text) is mounted
     assert (docs.status_code == 200) is not settings.get("production", False)
     await services.db.dispose()
+
+
+def test_staff_add_answers_a_weak_password_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SEALBOT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SEALBOT_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/bot.db")
+    assert main(["staff-add", "wang", "--password", "short"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err == "sealbot staff-add: refused: 员工密码至少10位"
+
+
+def test_check_production_prints_every_demo_part_it_would_refuse(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PLATFORM_DEV_PAGES", "true")
+    assert main(["check-production"]) == 1
+    out = capsys.readouterr().out
+    for name in (
+        "SEALBOT_SECRET_KEY",
+        "PLATFORM_SECRET_KEY",
+        "PLATFORM_PAYMENT_PROVIDER",
+        "PLATFORM_SMS_PROVIDER",
+        "PLATFORM_DEV_PAGES",
+    ):
+        assert f"FAIL {name}:" in out
+
+
+def test_check_production_passes_with_real_settings(
+    production_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    production_env.setenv("SEALBOT_SECRET_KEY", "a-real-secret-of-some-length")
+    production_env.setenv("SEALBOT_PUBLIC_BASE_URL", "https://seal.example.cn")
+    production_env.setenv("SEALBOT_PLATFORM_SERVICE_KEY", "a-real-service-key")
+    assert main(["check-production"]) == 0
+    assert capsys.readouterr().out.startswith("OK")

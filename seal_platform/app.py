@@ -80,11 +80,12 @@ def build_platform_services(
     from seal_platform.realname import LocalRealNameVerifier
     from seal_platform.security import FieldCipher
     from seal_platform.security import PasswordHasher as DefaultPasswordHasher
-    from seal_platform.sms import ConsoleSmsProvider
+    from seal_platform.sms_providers import build_sms_provider
 
     db = Database(settings.database_url)
     services = PlatformServices(settings=settings, db=db, clock=clock or SystemClock())
-    services.extra["sms_provider"] = sms_provider or ConsoleSmsProvider()
+    # --- production providers (issue 11): chosen by settings, see seal_platform/sms_providers ---
+    services.extra["sms_provider"] = sms_provider or build_sms_provider(settings)
     services.extra["realname_verifier"] = realname_verifier or LocalRealNameVerifier()
     services.extra["password_hasher"] = password_hasher or DefaultPasswordHasher()
     services.extra["field_cipher"] = FieldCipher.from_secret(settings.secret_key.get_secret_value())

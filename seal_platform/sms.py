@@ -26,7 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from dbkit.types import UtcDateTime
 from seal_platform.db import Base, utcnow
-from seal_platform.errors import InvalidInput, RateLimited, UpstreamError
+from seal_platform.errors import InvalidInput, PlatformError, RateLimited, UpstreamError
 from seal_platform.security import constant_time_equals, derive_key, keyed_digest
 from seal_platform.validation import mask_mobile, normalise_mobile
 
@@ -201,8 +201,8 @@ async def send_code(
     )
     try:
         await sms_provider(services).send(message)
-    except UpstreamError:
-        raise
+    except PlatformError:
+        raise  # the provider's own answer for the user (rate limited, number blocked, ...)
     except Exception as exc:
         # The caller's transaction rolls back, so no code exists that was never delivered.
         raise UpstreamError("短信发送失败，请稍后再试", code="sms_send_failed") from exc

@@ -43,7 +43,7 @@ READY: dict[str, str] = {
 
 def _bot_settings(tmp_path: Path) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=f"sqlite+aiosqlite:///{tmp_path}/bot.db",
         data_dir=tmp_path,
         production=True,
@@ -117,7 +117,7 @@ def test_the_cli_refuses_an_http_url_and_the_default_service_key_in_one_line(
 
 def _platform(tmp_path: Path, **settings: object) -> PlatformSettings:
     return PlatformSettings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'p.db'}",
         data_dir=tmp_path / "data",
         **settings,  # type: ignore[arg-type]

@@ -45,10 +45,20 @@ def masked_phone(phone: str) -> str:
     return phone[:3] + "****" + phone[-4:] if len(phone) == 11 else phone
 
 
+def sms_identity(ctx: Ctx) -> str:
+    """The chat user, as the platform's SMS abuse limits count it ("web:<session>" for the web
+    chat, whose user id is its session)."""
+    return f"{ctx.key.channel}:{ctx.key.user_id}"[:128]
+
+
 async def send_code(ctx: Ctx, purpose: str) -> Outcome | None:
     phone = ctx.get("phone")
     try:
-        await services(ctx).platform.accounts.send_sms_code(phone, purpose)  # type: ignore[arg-type]
+        await services(ctx).platform.accounts.send_sms_code(
+            phone,
+            purpose,  # type: ignore[arg-type]
+            identity=sms_identity(ctx),
+        )
     except RateLimited as exc:
         ctx.say_text(explain(ctx, exc))
         return None  # a code sent moments ago is still valid: ask for it

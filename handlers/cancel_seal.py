@@ -13,7 +13,7 @@ from datetime import datetime
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Choice, Field, Finish, Flow, GoTo, Outcome
 from bot.engine.messages import Option
-from handlers.accounts import masked_phone, parse_code
+from handlers.accounts import masked_phone, parse_code, sms_identity
 from handlers.my_seals import chosen_seal, local_date, on_platform_error, seal_line, seal_steps
 from handlers.services import services, token
 from platform_client.errors import PlatformClientError, RateLimited
@@ -54,7 +54,9 @@ async def send_code(ctx: Ctx) -> Outcome | None:
     session = ctx.session
     assert session is not None
     try:
-        await services(ctx).platform.accounts.send_sms_code(session.phone, "cancel_seal", token=token(ctx))
+        await services(ctx).platform.accounts.send_sms_code(
+            session.phone, "cancel_seal", token=token(ctx), identity=sms_identity(ctx)
+        )
     except RateLimited as exc:
         # a code went out moments ago: it may still work; if not, any answer after the wait
         # comes back here and sends a new one

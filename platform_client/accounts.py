@@ -8,12 +8,28 @@ from platform_client.models import Account, Registration, Session, SmsCodeSent, 
 
 class AccountsAPI(SubAPI):
     async def send_sms_code(
-        self, phone: str, purpose: SmsPurpose, *, token: str | None = None
+        self,
+        phone: str,
+        purpose: SmsPurpose,
+        *,
+        token: str | None = None,
+        identity: str | None = None,
+        client_ip: str | None = None,
+        captcha_token: str | None = None,
+        captcha_answer: str | None = None,
     ) -> SmsCodeSent:
-        """``token`` is needed for account-bound purposes (``cancel_seal``)."""
-        data = await self._request(
-            "POST", "/v1/sms-codes", json={"phone": phone, "purpose": purpose}, account_token=token
-        )
+        """``token`` is needed for account-bound purposes (``cancel_seal``). ``identity`` (the
+        chat user, e.g. ``wechat:<openid>``) and ``client_ip`` (a web chat visitor's address) are
+        what the platform's abuse limits count by; a web origin may be asked for a captcha."""
+        body: dict[str, str] = {"phone": phone, "purpose": purpose}
+        extras = {
+            "identity": identity,
+            "client_ip": client_ip,
+            "captcha_token": captcha_token,
+            "captcha_answer": captcha_answer,
+        }
+        body.update({name: value for name, value in extras.items() if value})
+        data = await self._request("POST", "/v1/sms-codes", json=body, account_token=token)
         return self._parse(SmsCodeSent, data)
 
     async def register(self, phone: str, sms_code: str, password: str) -> Registration:

@@ -3,15 +3,15 @@ invoices, document preview and the audit log. Each action needs its role (``requ
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Response, status
+from fastapi import Depends, File, Form, Request, Response, UploadFile, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from seal_platform import invoices, staff_actions
-from seal_platform.api_documents import attachment
+from seal_platform.api_documents import _read_limited, attachment
 from seal_platform.api_orders import OrderOut
 from seal_platform.auth import ServicesDep, service_router
 from seal_platform.documents import get_document_any, read_content
@@ -167,6 +167,24 @@ async def invoice_queue(
 async def issue_invoice(invoice_id: str, services: ServicesDep, staff: Finance) -> InvoiceOut:
     async with services.db.session() as session:
         return InvoiceOut.of(await invoices.issue(session, services, invoice_id, actor=staff.actor))
+
+
+@router.post("/invoices/{invoice_id}/upload", response_model=InvoiceOut)
+async def upload_invoice(
+    invoice_id: str,
+    services: ServicesDep,
+    staff: Finance,
+    files: Annotated[list[UploadFile], File()],
+    number: Annotated[str, Form(max_length=20)] = "",
+    issued_on: Annotated[date | None, Form()] = None,
+) -> InvoiceOut:
+    """The manual adapter: the invoice finance issued in the tax system (PDF, OFD and/or XML)."""
+    contents = [await _read_limited(upload, services.settings.upload_max_bytes) for upload in files]
+    async with services.db.session() as session:
+        issued = await invoices.issue_uploaded(
+            session, services, invoice_id, contents, actor=staff.actor, number=number, issued_on=issued_on
+        )
+        return InvoiceOut.of(issued)
 
 
 @router.get("/audit", response_model=list[AuditOut])

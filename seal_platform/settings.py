@@ -130,6 +130,7 @@ class PlatformSettings(BaseSettings):
     nuonuo_app_secret: SecretStr = SecretStr("")
     nuonuo_access_token: SecretStr = SecretStr("")
     nuonuo_url: str = "https://sdk.nuonuo.com/open/v1/services"
+    nuonuo_poll_seconds: float = 3.0  # between queries of the result; issuing takes seconds
     # Who runs the service, shown in the FAQ, the chat header, invoices and the pay page.
     operator_service_name: str = "电子印章服务"
     operator_company: str = ""

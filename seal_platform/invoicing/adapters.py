@@ -88,6 +88,7 @@ def provider_for(services: PlatformServices) -> InvoicingProvider:
             seller_address=settings.invoice_seller_address,
             seller_bank=settings.invoice_seller_bank,
             url=settings.nuonuo_url,
+            poll_interval=settings.nuonuo_poll_seconds,
         )
     if chosen == "manual":
         return ManualInvoicing()

@@ -80,8 +80,9 @@ class InvoiceRequest(BaseModel):
     title: str = Field(min_length=2, max_length=200)
     # A company buyer gives its credit code; a person gives none.
     tax_number: str | None = None
-    # Where the e-invoice is also mailed; a shape check only (no email-validator dependency).
-    email: str = Field(max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    # Where the e-invoice is also mailed (only when the platform has SMTP settings); a shape
+    # check only (no email-validator dependency).
+    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
     @field_validator("tax_number")
     @classmethod
@@ -119,7 +120,7 @@ async def request_invoice(
         account_id=order.account_id,
         title=" ".join(request.title.split()),
         tax_number=request.tax_number,
-        email=request.email,
+        email=request.email or "",
         amount_fen=order.amount_fen,
         status=InvoiceStatus.REQUESTED.value,
         requested_at=services.clock.now(),

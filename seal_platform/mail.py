@@ -66,7 +66,7 @@ async def email_invoice(services: PlatformServices, invoice: InvoiceRecord, issu
     """Mail the invoice files; ``False`` when mail is off or the server refused (the chat still
     delivers the invoice, so a mail failure never undoes the issue)."""
     settings = services.settings
-    if not mail_enabled(settings):
+    if not mail_enabled(settings) or not invoice.email:
         return False
     try:
         await send_mail(settings, invoice_message(settings, invoice.email, issued))

@@ -124,6 +124,7 @@ async def pay_page(payment_id: str, services: ServicesDep) -> HTMLResponse:
         order_id=order.id,
         order_type=order.type,
         years=order.years,
+        service_name=services.settings.operator_service_name,
     )
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 

@@ -114,6 +114,7 @@ def _routers(settings: PlatformSettings) -> list[Any]:
 
     routers.append(api_reminders.router)
     routers.append(__import__("seal_platform.console.router", fromlist=["router"]).router)  # staff console
+    routers.append(__import__("seal_platform.operator", fromlist=["router"]).router)  # issue 11
     if settings.payment_provider == "sandbox" and not settings.production:
         routers.append(api_payments.sandbox_pages)
     if settings.dev_pages and not settings.production:

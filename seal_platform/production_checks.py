@@ -30,6 +30,10 @@ def production_problems(settings: PlatformSettings) -> list[str]:
         problems.append(
             "PLATFORM_INVOICE_SELLER_TAX_NUMBER: must be set in production (it is the placeholder)"
         )
+    if not (settings.invoice_seller_name or settings.operator_company):
+        problems.append(
+            "PLATFORM_OPERATOR_COMPANY: the company that runs the service (and sells) must be set"
+        )
     if not settings.public_base_url.startswith("https://"):
         problems.append("PLATFORM_PUBLIC_BASE_URL: must be an https:// URL in production")
     if settings.payment_provider == "sandbox":

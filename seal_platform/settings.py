@@ -84,7 +84,8 @@ class PlatformSettings(BaseSettings):
     invoice_auto_issue: bool = False
     unlock_reset_pin: str = "12345678"
     staff_token_ttl_seconds: int = 12 * 3600
-    invoice_seller_name: str = "sealbot 电子印章平台"
+    # Empty: the operator's company, else its service name (``operator.seller_name``).
+    invoice_seller_name: str = ""
     invoice_seller_tax_number: str = PLACEHOLDER_SELLER_TAX_NUMBER
 
     # --- Production providers (SMS, e-mail, invoicing, operator identity); see docs/operations.md ---

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from seal_platform.errors import InvalidInput, RuleViolation
 from seal_platform.invoicing import Amounts, InvoiceOrder, InvoicingProvider, IssuedFile, IssuedInvoice
+from seal_platform.operator import seller_name
 from seal_platform.production.invoice_pdf import Invoice as InvoiceDocument
 from seal_platform.production.invoice_pdf import InvoiceLine, InvoiceParty, render_invoice_pdf
 
@@ -37,7 +38,7 @@ class SandboxInvoicing:
             issued_on=self.now.date(),
             buyer=InvoiceParty(name=order.buyer_name, tax_number=order.buyer_tax_number),
             seller=InvoiceParty(
-                name=self.settings.invoice_seller_name, tax_number=self.settings.invoice_seller_tax_number
+                name=seller_name(self.settings), tax_number=self.settings.invoice_seller_tax_number
             ),
             lines=[
                 InvoiceLine(

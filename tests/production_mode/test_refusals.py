@@ -38,6 +38,7 @@ READY: dict[str, str] = {
     "PLATFORM_SMS_TEMPLATE_CANCEL_SEAL": "1000003",
     "PLATFORM_SMS_TENCENT_APP_ID": "1400000001",
     "PLATFORM_DEV_PAGES": "false",
+    "PLATFORM_OPERATOR_COMPANY": "示例印章服务有限公司",
 }
 
 
@@ -81,6 +82,7 @@ async def test_with_every_real_setting_the_embedded_platform_starts(
         ("PLATFORM_SECRET_KEY", ""),
         ("PLATFORM_SMS_TEMPLATE_LOGIN", ""),
         ("PLATFORM_WECHATPAY_APIV3_KEY", ""),
+        ("PLATFORM_OPERATOR_COMPANY", ""),
     ],
 )
 async def test_a_demo_part_left_on_refuses_start_up_naming_its_setting(

@@ -219,7 +219,7 @@ async def on_issued(ctx: Ctx, event: ExternalEvent) -> None:
     file = await ctx.media.put(
         pdf, filename=f"invoice-{number or invoice_id[:8]}.pdf", content_type="application/pdf"
     )
-    ctx.say("invoice.issued", order=order, number=number)
+    ctx.say("invoice.issued" + suffix, order=order, number=number, email=emailed)
     ctx.document(file, caption=ctx.t("invoice.file_caption", number=number))
 
 

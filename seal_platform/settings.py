@@ -80,6 +80,8 @@ class PlatformSettings(BaseSettings):
     # WeChat Pay platform public key (PEM) and its id, used to verify notifications.
     wechatpay_public_key: str = ""
     wechatpay_public_key_id: str = ""
+    # The WeChat Pay API host; empty: api.mch.weixin.qq.com (set only for a test double).
+    wechatpay_gateway: str = ""
     sf_tracking_url_template: str = "https://www.sf-express.com/chn/sc/waybill/list?billno={waybill}"
     invoice_auto_issue: bool = False
     unlock_reset_pin: str = "12345678"

@@ -96,7 +96,9 @@ def operator_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLATFORM_OPERATOR_SUPPORT_HOURS", "工作日 9:00-18:00")
 
 
-async def test_the_hotline_answer_names_the_operator_from_settings(operator_env: None, service: Service) -> None:
+async def test_the_hotline_answer_names_the_operator_from_settings(
+    operator_env: None, service: Service
+) -> None:
     answer = joined(await service.chat.say("客服电话多少"))
     assert "400-800-1234（示例印章服务有限公司），服务时间 工作日 9:00-18:00" in answer
     assert "020-31700081" not in answer

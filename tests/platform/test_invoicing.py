@@ -177,7 +177,7 @@ async def test_a_wrong_app_secret_is_refused_by_nuonuo_and_nothing_changes(
     assert [i["id"] for i in queue.json()] == [invoice_id]
 
 
-def _xml(number: str, with_tax: str, without_tax: str, tax: str) -> bytes:
+def invoice_xml(number: str, with_tax: str, without_tax: str, tax: str) -> bytes:
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <EInvoice xmlns="http://www.chinatax.gov.cn/einvoice">
   <Header><EIid>{number}</EIid></Header>
@@ -205,7 +205,7 @@ async def test_manual_invoices_are_uploaded_by_finance_and_checked_against_the_o
 
     amounts = Amounts.of(amount_fen, Decimal("0.06"))
     right = [f"{v / 100:.2f}" for v in (amounts.with_tax_fen, amounts.without_tax_fen, amounts.tax_fen)]
-    wrong_split = _xml("26442000000000099999", right[0], right[0], "0.00")
+    wrong_split = invoice_xml("26442000000000099999", right[0], right[0], "0.00")
     mismatch = await api.post(
         f"/v1/staff/invoices/{invoice_id}/upload",
         files=[("files", ("fp.xml", wrong_split, "application/xml"))],
@@ -219,7 +219,7 @@ async def test_manual_invoices_are_uploaded_by_finance_and_checked_against_the_o
     uploaded = await api.post(
         f"/v1/staff/invoices/{invoice_id}/upload",
         files=[
-            ("files", ("fp.xml", _xml("26442000000000099999", *right), "application/xml")),
+            ("files", ("fp.xml", invoice_xml("26442000000000099999", *right), "application/xml")),
             ("files", ("fp.pdf", pdf, "application/pdf")),
         ],
         headers=finance.headers,

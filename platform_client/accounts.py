@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+from dataclasses import dataclass
+
 from platform_client.base import SubAPI
-from platform_client.models import Account, Registration, Session, SmsCodeSent, SmsPurpose
+from platform_client.models import Account, PlatformModel, Registration, Session, SmsCodeSent, SmsPurpose
+
+
+class CaptchaOut(PlatformModel):
+    token: str
+    png_base64: str
+
+
+@dataclass(frozen=True)
+class Captcha:
+    token: str
+    png: bytes
 
 
 class AccountsAPI(SubAPI):
@@ -31,6 +45,12 @@ class AccountsAPI(SubAPI):
         body.update({name: value for name, value in extras.items() if value})
         data = await self._request("POST", "/v1/sms-codes", json=body, account_token=token)
         return self._parse(SmsCodeSent, data)
+
+    async def captcha(self) -> Captcha:
+        """An image captcha to show before another SMS code (``sms_captcha_required``)."""
+        data = await self._request("POST", "/v1/captchas")
+        parsed = self._parse(CaptchaOut, data)
+        return Captcha(token=parsed.token, png=base64.b64decode(parsed.png_base64))
 
     async def register(self, phone: str, sms_code: str, password: str) -> Registration:
         data = await self._request(

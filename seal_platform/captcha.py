@@ -45,9 +45,14 @@ def _mac(secret: str, expires: int, nonce: str, answer: str) -> str:
     return keyed_digest(_key(secret), f"{expires}.{nonce}.{answer.strip().upper()}")[:32]
 
 
+def new_answer() -> str:
+    """The random text of a new captcha (the seam where tests, which read no images, choose)."""
+    return "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+
+
 async def issue(secret: str, now: datetime, answer: str | None = None) -> Captcha:
-    """A new captcha; ``answer`` is chosen at random unless given (tests read no images)."""
-    answer = answer or "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+    """A new captcha showing ``answer``, random unless given."""
+    answer = answer or new_answer()
     expires = int(now.timestamp()) + TTL_SECONDS
     nonce = secrets.token_hex(8)
     png = await asyncio.to_thread(lambda: ImageCaptcha(width=160, height=60).generate(answer).getvalue())

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 from alibabacloud_dysmsapi20170525 import models
 from alibabacloud_dysmsapi20170525.client import Client
@@ -20,74 +18,43 @@ from darabonba.runtime import RuntimeOptions
 from seal_platform.settings import PlatformSettings
 from seal_platform.sms import SmsMessage, SmsPurpose
 from seal_platform.sms_providers.common import (
+    CodeTable,
+    GatewayAccount,
     GatewayAnswer,
     Outcome,
-    RetryPolicy,
-    quiet_sdk_logs,
-    templates_from,
     with_retries,
 )
 
 DEFAULT_ENDPOINT = "dysmsapi.aliyuncs.com"
 DEFAULT_REGION = "cn-hangzhou"
 
-_RATE = ("isv.BUSINESS_LIMIT_CONTROL", "isv.DAY_LIMIT_CONTROL", "isv.MONTH_LIMIT_CONTROL")
-_BLOCKED = ("isv.MOBILE_NUMBER_ILLEGAL", "isv.BLACK_KEY_CONTROL_LIMIT", "isv.MOBILE_COUNT_OVER_LIMIT")
-_TEMPLATE = (
-    "isv.SMS_TEMPLATE_ILLEGAL",
-    "isv.SMS_SIGNATURE_ILLEGAL",
-    "isv.SMS_SIGN_ILLEGAL",
-    "isv.TEMPLATE_MISSING_PARAMETERS",
-    "isv.TEMPLATE_PARAMS_ILLEGAL",
+CODES = CodeTable(
+    rate_limited=("isv.BUSINESS_LIMIT_CONTROL", "isv.DAY_LIMIT_CONTROL", "isv.MONTH_LIMIT_CONTROL"),
+    number_blocked=(
+        "isv.MOBILE_NUMBER_ILLEGAL",
+        "isv.BLACK_KEY_CONTROL_LIMIT",
+        "isv.MOBILE_COUNT_OVER_LIMIT",
+    ),
+    template_not_approved=(
+        "isv.SMS_TEMPLATE_ILLEGAL",
+        "isv.SMS_SIGNATURE_ILLEGAL",
+        "isv.SMS_SIGN_ILLEGAL",
+        "isv.TEMPLATE_MISSING_PARAMETERS",
+        "isv.TEMPLATE_PARAMS_ILLEGAL",
+    ),
+    transient=("isp.SYSTEM_ERROR", "isp.GATEWAY_ERROR", "Throttling", "ServiceUnavailable", "InternalError"),
 )
-_TRANSIENT = ("isp.SYSTEM_ERROR", "isp.GATEWAY_ERROR", "Throttling", "ServiceUnavailable", "InternalError")
 
 
-def classify(code: str) -> Outcome:
-    if code.startswith(_RATE):
-        return Outcome.RATE_LIMITED
-    if code.startswith(_BLOCKED):
-        return Outcome.NUMBER_BLOCKED
-    if code.startswith(_TEMPLATE):
-        return Outcome.TEMPLATE_NOT_APPROVED
-    if code.startswith(_TRANSIENT):
-        return Outcome.TRANSIENT
-    return Outcome.FAILED
-
-
-@dataclass
-class AliyunSmsProvider:
-    access_key_id: str
-    access_key_secret: str
-    sign_name: str
-    templates: dict[SmsPurpose, str]
-    region: str = DEFAULT_REGION
-    endpoint: str = DEFAULT_ENDPOINT
-    scheme: str = "https"
-    timeout_seconds: float = 10.0
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-
-    def __post_init__(self) -> None:
-        quiet_sdk_logs()
-
+class AliyunSmsProvider(GatewayAccount):
     @classmethod
     def from_settings(cls, settings: PlatformSettings) -> AliyunSmsProvider:
-        return cls(
-            access_key_id=settings.sms_access_key_id,
-            access_key_secret=settings.sms_access_key_secret.get_secret_value(),
-            sign_name=settings.sms_sign_name,
-            templates=templates_from(settings),
-            region=settings.sms_region or DEFAULT_REGION,
-            endpoint=settings.sms_endpoint or DEFAULT_ENDPOINT,
-            scheme=settings.sms_endpoint_scheme,
-            timeout_seconds=settings.sms_timeout_seconds,
-        )
+        return cls.of(settings, region=DEFAULT_REGION, endpoint=DEFAULT_ENDPOINT)
 
     def _client(self) -> Client:
         config = Config(
-            access_key_id=self.access_key_id,
-            access_key_secret=self.access_key_secret,
+            access_key_id=self.key_id,
+            access_key_secret=self.key_secret,
             endpoint=self.endpoint,
             region_id=self.region,
             protocol=self.scheme,
@@ -120,10 +87,10 @@ class AliyunSmsProvider:
             raise GatewayAnswer(Outcome.TRANSIENT, exc.code or "ServerError") from exc
         except AlibabaCloudException as exc:
             code = exc.code or "ClientError"
-            raise GatewayAnswer(classify(code), code) from exc
+            raise GatewayAnswer(CODES.classify(code), code) from exc
         except Exception as exc:  # transport errors (timeouts, refused connections), bad JSON
             raise GatewayAnswer(Outcome.TRANSIENT, type(exc).__name__) from exc
         body = response.body
         code = (body.code if body is not None else None) or "EmptyBody"
         if code != "OK":
-            raise GatewayAnswer(classify(code), code)
+            raise GatewayAnswer(CODES.classify(code), code)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Self
 
 from seal_platform.errors import InvalidInput, PlatformError, RateLimited, UpstreamError
 from seal_platform.settings import PlatformSettings
@@ -56,6 +57,27 @@ def quiet_sdk_logs() -> None:
         logger = logging.getLogger(name)
         if _QUIET not in logger.filters:
             logger.addFilter(_QUIET)
+
+
+@dataclass(frozen=True)
+class CodeTable:
+    """A gateway's error codes (by prefix) for each outcome; anything else is ``FAILED``."""
+
+    rate_limited: tuple[str, ...]
+    number_blocked: tuple[str, ...]
+    template_not_approved: tuple[str, ...]
+    transient: tuple[str, ...]
+
+    def classify(self, code: str) -> Outcome:
+        for prefixes, outcome in (
+            (self.rate_limited, Outcome.RATE_LIMITED),
+            (self.number_blocked, Outcome.NUMBER_BLOCKED),
+            (self.template_not_approved, Outcome.TEMPLATE_NOT_APPROVED),
+            (self.transient, Outcome.TRANSIENT),
+        ):
+            if code.startswith(prefixes):
+                return outcome
+        return Outcome.FAILED
 
 
 def templates_from(settings: PlatformSettings) -> dict[SmsPurpose, str]:
@@ -126,3 +148,39 @@ async def with_retries(
                 raise user_error(answer) from answer
             backoff = policy.backoff[min(attempt - 1, len(policy.backoff) - 1)] if policy.backoff else 0.0
             await sleep(min(max(backoff, answer.retry_after or 0.0), policy.max_wait))
+
+
+@dataclass
+class GatewayAccount:
+    """What both SDK adapters are built from: the account, the sign name, the templates, and
+    where and how patiently to reach the gateway."""
+
+    key_id: str
+    key_secret: str
+    sign_name: str
+    templates: dict[SmsPurpose, str]
+    region: str
+    endpoint: str
+    scheme: str = "https"
+    timeout_seconds: float = 10.0
+    # Tencent only: the SmsSdkAppId.
+    app_id: str = ""
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    def __post_init__(self) -> None:
+        quiet_sdk_logs()
+
+    @classmethod
+    def of(cls, settings: PlatformSettings, *, region: str, endpoint: str) -> Self:
+        return cls(
+            key_id=settings.sms_access_key_id,
+            key_secret=settings.sms_access_key_secret.get_secret_value(),
+            sign_name=settings.sms_sign_name,
+            templates=templates_from(settings),
+            region=settings.sms_region or region,
+            endpoint=settings.sms_endpoint or endpoint,
+            scheme=settings.sms_endpoint_scheme,
+            timeout_seconds=settings.sms_timeout_seconds,
+            app_id=settings.sms_tencent_app_id,
+        )

@@ -9,8 +9,6 @@ https://cloud.tencent.com/document/product/382/59177 (error codes).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 from tencentcloud.common import credential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
@@ -21,85 +19,48 @@ from tencentcloud.sms.v20210111 import models, sms_client
 from seal_platform.settings import PlatformSettings
 from seal_platform.sms import SmsMessage, SmsPurpose
 from seal_platform.sms_providers.common import (
+    CodeTable,
+    GatewayAccount,
     GatewayAnswer,
     Outcome,
-    RetryPolicy,
-    quiet_sdk_logs,
-    templates_from,
     with_retries,
 )
 
 DEFAULT_ENDPOINT = "sms.tencentcloudapi.com"
 DEFAULT_REGION = "ap-guangzhou"
 
-_RATE = ("LimitExceeded.PhoneNumber", "LimitExceeded.DeliveryFrequencyLimit")
-_BLOCKED = (
-    "FailedOperation.PhoneNumberInBlacklist",
-    "FailedOperation.PhoneNumberOnBlacklist",
-    "InvalidParameterValue.IncorrectPhoneNumber",
-    "UnsupportedOperation.UnsupportedRegion",
+CODES = CodeTable(
+    rate_limited=("LimitExceeded.PhoneNumber", "LimitExceeded.DeliveryFrequencyLimit"),
+    number_blocked=(
+        "FailedOperation.PhoneNumberInBlacklist",
+        "FailedOperation.PhoneNumberOnBlacklist",
+        "InvalidParameterValue.IncorrectPhoneNumber",
+        "UnsupportedOperation.UnsupportedRegion",
+    ),
+    template_not_approved=(
+        "FailedOperation.TemplateIncorrectOrUnapproved",
+        "FailedOperation.SignatureIncorrectOrUnapproved",
+        "FailedOperation.TemplateParamSetNotMatchApprovedTemplate",
+        "FailedOperation.MissingSignature",
+        "FailedOperation.MissingTemplate",
+        "InvalidParameterValue.TemplateParameterFormatError",
+        "InvalidParameterValue.TemplateParameterLengthLimit",
+    ),
+    transient=("InternalError", "RequestLimitExceeded", "ClientNetworkError", "ServerNetworkError"),
 )
-_TEMPLATE = (
-    "FailedOperation.TemplateIncorrectOrUnapproved",
-    "FailedOperation.SignatureIncorrectOrUnapproved",
-    "FailedOperation.TemplateParamSetNotMatchApprovedTemplate",
-    "FailedOperation.MissingSignature",
-    "FailedOperation.MissingTemplate",
-    "InvalidParameterValue.TemplateParameterFormatError",
-    "InvalidParameterValue.TemplateParameterLengthLimit",
-)
-_TRANSIENT = ("InternalError", "RequestLimitExceeded", "ClientNetworkError", "ServerNetworkError")
 
 
-def classify(code: str) -> Outcome:
-    if code.startswith(_RATE):
-        return Outcome.RATE_LIMITED
-    if code.startswith(_BLOCKED):
-        return Outcome.NUMBER_BLOCKED
-    if code.startswith(_TEMPLATE):
-        return Outcome.TEMPLATE_NOT_APPROVED
-    if code.startswith(_TRANSIENT):
-        return Outcome.TRANSIENT
-    return Outcome.FAILED
-
-
-@dataclass
-class TencentSmsProvider:
-    secret_id: str
-    secret_key: str
-    app_id: str
-    sign_name: str
-    templates: dict[SmsPurpose, str]
-    region: str = DEFAULT_REGION
-    endpoint: str = DEFAULT_ENDPOINT
-    scheme: str = "https"
-    timeout_seconds: float = 10.0
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-
-    def __post_init__(self) -> None:
-        quiet_sdk_logs()
-
+class TencentSmsProvider(GatewayAccount):
     @classmethod
     def from_settings(cls, settings: PlatformSettings) -> TencentSmsProvider:
-        return cls(
-            secret_id=settings.sms_access_key_id,
-            secret_key=settings.sms_access_key_secret.get_secret_value(),
-            app_id=settings.sms_tencent_app_id,
-            sign_name=settings.sms_sign_name,
-            templates=templates_from(settings),
-            region=settings.sms_region or DEFAULT_REGION,
-            endpoint=settings.sms_endpoint or DEFAULT_ENDPOINT,
-            scheme=settings.sms_endpoint_scheme,
-            timeout_seconds=settings.sms_timeout_seconds,
-        )
+        return cls.of(settings, region=DEFAULT_REGION, endpoint=DEFAULT_ENDPOINT)
 
     def _client(self) -> sms_client.SmsClient:
         http = HttpProfile(
             protocol=self.scheme, endpoint=self.endpoint, reqTimeout=max(1, int(self.timeout_seconds))
         )
         return sms_client.SmsClient(
-            credential.Credential(self.secret_id, self.secret_key),
+            credential.Credential(self.key_id, self.key_secret),
             self.region,
             ClientProfile(httpProfile=http),
         )
@@ -122,7 +83,7 @@ class TencentSmsProvider:
         try:
             response = self._client().SendSms(request)
         except TencentCloudSDKException as exc:
-            raise GatewayAnswer(classify(exc.get_code() or ""), exc.get_code() or "unknown") from exc
+            raise GatewayAnswer(CODES.classify(exc.get_code() or ""), exc.get_code() or "unknown") from exc
         except Exception as exc:  # the SDK lets some transport and parsing errors through
             raise GatewayAnswer(Outcome.TRANSIENT, type(exc).__name__) from exc
         statuses = response.SendStatusSet or []
@@ -130,4 +91,4 @@ class TencentSmsProvider:
             raise GatewayAnswer(Outcome.FAILED, "EmptySendStatusSet")
         code = statuses[0].Code or ""
         if code != "Ok":
-            raise GatewayAnswer(classify(code), code)
+            raise GatewayAnswer(CODES.classify(code), code)

@@ -14,9 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
+
+from tests.fakes.http import serving
 
 KEY_ID = "AKIDfake0123456789"
 SECRET = "fake-gateway-secret-0123456789"
@@ -205,12 +207,6 @@ def running(gateway: FakeGateway) -> Iterator[FakeGateway]:
         def log_message(self, *_args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    gateway.endpoint = f"127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as base_url:
+        gateway.endpoint = base_url.removeprefix("http://")
         yield gateway
-    finally:
-        server.shutdown()
-        server.server_close()

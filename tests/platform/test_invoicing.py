@@ -68,7 +68,11 @@ def nuonuo_settings(platform_settings: PlatformSettings, fake_nuonuo: FakeNuonuo
 
 
 async def _requested_invoice(
-    api: httpx.AsyncClient, make_account: MakeAccount, platform_services: PlatformServices
+    api: httpx.AsyncClient,
+    make_account: MakeAccount,
+    platform_services: PlatformServices,
+    *,
+    finance: str | None = "finance.li",
 ) -> tuple[str, Staff, dict[str, str], int]:
     """(invoice id, a finance member, the applicant's headers, the order's amount)."""
     account = await make_account(realname=True)
@@ -79,9 +83,13 @@ async def _requested_invoice(
         headers=account.headers,
     )
     assert requested.status_code == 201, requested.text
-    finance = await make_staff(api, platform_services, "finance.li", [StaffRole.FINANCE])
+    staff = (
+        await make_staff(api, platform_services, finance, [StaffRole.FINANCE])
+        if finance
+        else Staff(headers={}, username="")
+    )
     headers = {**account.headers, "X-Test-Account": account.account_id}
-    return requested.json()["id"], finance, headers, int(order["amount_fen"])
+    return requested.json()["id"], staff, headers, int(order["amount_fen"])
 
 
 async def test_nuonuo_issues_the_invoice_and_it_is_stored_delivered_and_emailed(
@@ -254,27 +262,13 @@ async def test_a_manual_upload_without_xml_needs_a_typed_number_and_date(
     )
     assert typed.status_code == 200, typed.text
 
-    _other_id, _finance, _headers, _amount = await _requested_invoice_again(
-        api, make_account, platform_services
+    other_id, _staff, _headers, _amount = await _requested_invoice(
+        api, make_account, platform_services, finance=None
     )
     gif = await api.post(
-        f"/v1/staff/invoices/{_other_id}/upload",
+        f"/v1/staff/invoices/{other_id}/upload",
         files=[("files", ("fp.gif", b"GIF89a....", "image/gif"))],
         data={"number": "26442000000000088888", "issued_on": "2026-11-29"},
         headers=finance.headers,
     )
     assert gif.json()["code"] == "invoice_file_type"
-
-
-async def _requested_invoice_again(
-    api: httpx.AsyncClient, make_account: MakeAccount, platform_services: PlatformServices
-) -> tuple[str, Staff, dict[str, str], int]:
-    account = await make_account(realname=True)
-    order = await paid_enterprise_order(api, account)
-    requested = await api.post(
-        f"/v1/orders/{order['id']}/invoice",
-        json={"title": "张三", "email": "zhang@example.cn"},
-        headers=account.headers,
-    )
-    assert requested.status_code == 201, requested.text
-    return requested.json()["id"], Staff(headers={}, username=""), account.headers, int(order["amount_fen"])

@@ -25,7 +25,16 @@ def production_checklist(settings: Settings) -> list[str]:
             public_base_url=settings.public_base_url + "/platform",
             production=True,
         )
-        lines += [f"FAIL {problem}" for problem in platform.production_problems()]
+        # In the embedded setup these two platform settings are the bot's, under its names.
+        renamed = {
+            "PLATFORM_SERVICE_KEY:": "SEALBOT_PLATFORM_SERVICE_KEY:",
+            "PLATFORM_PUBLIC_BASE_URL:": "SEALBOT_PUBLIC_BASE_URL:",
+        }
+        for problem in platform.production_problems():
+            name = problem.split(" ", 1)[0]
+            line = "FAIL " + renamed.get(name, name) + problem[len(name) :]
+            if line not in lines:
+                lines.append(line)
         summary = (
             f"payments: {platform.payment_provider}; SMS: {platform.sms_provider}; "
             f"invoices: {platform.effective_invoice_provider}; "

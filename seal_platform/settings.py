@@ -120,7 +120,6 @@ class PlatformSettings(BaseSettings):
     smtp_password: SecretStr = SecretStr("")
     smtp_from: str = ""
     smtp_timeout_seconds: float = 20.0
-    email_status_notices: bool = False
     # "sandbox": the platform draws a sample PDF (watermarked 样例, embedded default only);
     # "manual": staff upload the invoice issued in the tax system (production default);
     # "nuonuo": the Nuonuo open platform issues it. Empty: sandbox, or manual in production.

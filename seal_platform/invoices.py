@@ -130,7 +130,8 @@ async def request_invoice(
             session.add(invoice)
     except IntegrityError as exc:
         raise Conflict("this order already has an invoice", code="invoice_exists", order_id=order.id) from exc
-    if services.settings.invoice_auto_issue:
+    # Finance upload manual invoices themselves: nothing to issue automatically then.
+    if services.settings.invoice_auto_issue and services.settings.effective_invoice_provider != "manual":
         return await issue(session, services, invoice.id, actor="system")
     return invoice
 

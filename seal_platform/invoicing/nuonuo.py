@@ -20,7 +20,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -165,5 +165,7 @@ class NuonuoInvoicing:
         if not number or not files:
             raise NuonuoError("开票服务的回复不完整，请稍后再试", provider_method=QUERY_METHOD)
         issued_ms = result.get("invoiceTime")
-        issued_on = datetime.fromtimestamp(int(issued_ms) / 1000, UTC).date() if issued_ms else date.today()
+        # invoiceTime is milliseconds since the epoch; the date is the one in China (UTC+8).
+        moment = datetime.fromtimestamp(int(issued_ms) / 1000, UTC) if issued_ms else datetime.now(UTC)
+        issued_on = (moment + timedelta(hours=8)).date()
         return IssuedInvoice(number=number, issued_on=issued_on, files=files)

@@ -378,15 +378,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> PlainTextResponse:
-        container: Container = app.state.container
-        lines = [
-            f"sealbot_outbox_sent_total {container.dispatcher.sent}",
-            f"sealbot_outbox_failed_total {container.dispatcher.failed}",
-            f"sealbot_store_write_transactions_total {container.store.write_transactions}",
-        ]
-        lines += [f"sealbot_{name} {value:g}" for name, value in sorted(container.metrics.snapshot().items())]
-        return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+    if not settings.production:
+        # In production /metrics is served only on the admin port (bot.admin).
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics() -> PlainTextResponse:
+            return metrics_response(app.state.container)
 
     return app
+
+
+def metrics_response(container: Container) -> PlainTextResponse:
+    lines = [
+        f"sealbot_outbox_sent_total {container.dispatcher.sent}",
+        f"sealbot_outbox_failed_total {container.dispatcher.failed}",
+        f"sealbot_store_write_transactions_total {container.store.write_transactions}",
+    ]
+    lines += [f"sealbot_{name} {value:g}" for name, value in sorted(container.metrics.snapshot().items())]
+    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

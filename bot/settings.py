@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     # Files that passed through chats (scans, QR codes) are deleted after this many days; the
     # platform keeps its own copy of every accepted scan under its own retention.
     media_retention_days: int = Field(default=30, ge=1)
+    # Serves /metrics and the platform's API docs on 127.0.0.1 at this port; in production these
+    # are not on the public port at all (0: no admin port).
+    admin_port: int = Field(default=0, ge=0, le=65535)
+    admin_host: str = "127.0.0.1"
 
     @field_validator("database_url")
     @classmethod
@@ -82,6 +86,8 @@ class Settings(BaseSettings):
         if self.production and not self.is_https:
             # Passwords are typed on the service's own page: never over plain HTTP.
             raise ConfigError("SEALBOT_PUBLIC_BASE_URL: must be an https:// URL in production")
+        if self.production and self.platform_service_key.get_secret_value().startswith("embedded-dev"):
+            raise ConfigError("SEALBOT_PLATFORM_SERVICE_KEY: must be set to a private value in production")
         if self.lock_backend == "redis" and not self.redis_url:
             raise ConfigError("SEALBOT_REDIS_URL: required when SEALBOT_LOCK_BACKEND=redis")
         if self.lock_backend == "postgres" and not self.database_url.startswith("postgresql"):

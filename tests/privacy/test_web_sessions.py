@@ -164,6 +164,8 @@ def test_production_refuses_a_plain_http_public_url() -> None:
     https = Settings(
         production=True,
         secret_key=SecretStr("a-private-secret-key"),
+        # main's production check wants a private platform service key as well
+        platform_service_key=SecretStr("a-private-service-key"),
         public_base_url="https://seal.example.com",
     )
     https.check()

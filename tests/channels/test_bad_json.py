@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from bot.channels.http_errors import install_input_refusals
 from bot.channels.webchat import WebChatChannel
+from bot.channels.webchat.sessions import WebSessions
 from bot.engine.messages import ConversationKey
 from tests.channels.conftest import TG_SECRET, TelegramRig
 from tests.channels.support import Stack
@@ -32,7 +33,8 @@ async def test_telegram_refuses_nan_and_infinity_with_422(telegram: TelegramRig)
 
 
 async def _webchat(stack: Stack) -> tuple[httpx.AsyncClient, WebChatChannel]:
-    channel = WebChatChannel(engine=stack.engine, store=stack.store, max_upload_bytes=1024)
+    sessions = WebSessions(secret="test-secret", engine=stack.engine, store=stack.store, https=False)
+    channel = WebChatChannel(engine=stack.engine, store=stack.store, max_upload_bytes=1024, sessions=sessions)
     app = FastAPI()
     install_input_refusals(app)
     channel.attach(app)

@@ -27,6 +27,7 @@ from tests.fakes.nuonuo import FakeNuonuo
 from tests.fakes.sms_gateways import KEY_ID, SECRET, FakeGateway
 from tests.fakes.sms_gateways import running as sms_running
 from tests.fakes.smtp import smtp_server
+from tests.password_page import use_page
 from tests.platform.conftest import ADULT_ID_NUMBER
 from tests.platform.conftest import TestAccount as Applicant
 from tests.platform.test_orders_support import COMPANY, new_enterprise_order, submit
@@ -182,7 +183,10 @@ async def _walk(
         [message] = sms.sent
         assert (message.phone, message.template) == ("+86" + PHONE, "2000001")
         await chat.say(message.params[0])
-        registered = await chat.say("seal2024ok")
+        # The password is set on the secure page, never typed into the chat (privacy).
+        assert container.password_pages is not None
+        view, registered = await use_page(container.password_pages, chat, "seal2024ok")
+        assert view.status == "done", view
         assert "注册成功" in " ".join(registered), registered
 
         # 2. An order of that account, paid through WeChat Pay v3 (Native + signed notification).

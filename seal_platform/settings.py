@@ -40,6 +40,8 @@ class PlatformSettings(BaseSettings):
             raise ValueError("PLATFORM_SERVICE_KEY and PLATFORM_SECRET_KEY must be set in production")
         if self.production and self.invoice_seller_tax_number == PLACEHOLDER_SELLER_TAX_NUMBER:
             raise ValueError("PLATFORM_INVOICE_SELLER_TAX_NUMBER must be set in production")
+        if self.production and self.production_station == "demo":
+            raise ValueError("PLATFORM_PRODUCTION_STATION=demo simulates the UKey: not in production")
 
     # --- Business core: orders, prices, documents, payments, staff (appended; see pricing.py) ---
     # An unpaid order expires this long after it was submitted for payment.
@@ -80,3 +82,8 @@ class PlatformSettings(BaseSettings):
     staff_token_ttl_seconds: int = 12 * 3600
     invoice_seller_name: str = "sealbot 电子印章平台"
     invoice_seller_tax_number: str = PLACEHOLDER_SELLER_TAX_NUMBER
+    # --- Production station (seal_platform/production/station.py) ---
+    # "local": seals are written on blank UKeys through this PKCS#11 module on the platform host;
+    # "demo": a simulated blank UKey per seal (refused in production mode).
+    production_station: str = Field(default="demo", pattern="^(demo|local)$")
+    station_pkcs11_module: str = ""

@@ -537,10 +537,13 @@ class CertificateAuthority:
         *,
         years: int,
         serial: int | None = None,
+        not_after: datetime | None = None,
     ) -> x509.Certificate:
         """Certify a seal holder's key (from a CSR, a SubjectPublicKeyInfo or a key object).
 
         A CSR whose signature does not verify is refused: it proves nothing about the key.
+        ``not_after`` replaces ``years`` when a new key takes over a seal's current term
+        (reissue, change): the end date stays what the holder paid for.
         """
         if not 1 <= years <= MAX_SEAL_CERTIFICATE_YEARS:
             raise InvalidInput(f"validity must be 1 to {MAX_SEAL_CERTIFICATE_YEARS} years", years=years)
@@ -549,7 +552,10 @@ class CertificateAuthority:
         public_key = _subject_public_key(subject_key)
         name = _subject_name(subject)
         now = self._clock.now()
-        not_after = add_years(now, years)
+        if not_after is None:
+            not_after = add_years(now, years)
+        elif not_after <= now:
+            raise InvalidInput("the certificate would end before it starts", not_after=not_after.isoformat())
         if not_after > self._issuing.certificate.not_valid_after_utc:
             raise InvalidInput(
                 "the issuing CA expires before the requested validity ends",

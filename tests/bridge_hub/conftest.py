@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -17,8 +16,9 @@ from bot.bridge.models import BridgeDevice, BridgeJob, BridgePairFailure, Bridge
 from bot.bridge.ports import IssuedCredential, JobUpdate, UpdateKind
 from bot.bridge.router import bridge_router
 from bot.db import Base, Database
-from tests.tools import missing_tool
-from tests.ukey_bridge.support import SO_PIN, SmallCA, SoftHsmToken, init_softhsm_token
+from tests.softhsm_fixtures import softhsm as softhsm
+from tests.softhsm_fixtures import softhsm_store as softhsm_store
+from tests.ukey_bridge.support import SO_PIN, SmallCA
 
 
 class Clock:
@@ -125,12 +125,3 @@ async def service(tmp_path: Path, ca: SmallCA) -> AsyncIterator[Service]:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
         await db.dispose()
-
-
-@pytest.fixture
-def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SoftHsmToken:
-    if shutil.which("softhsm2-util") is None:
-        missing_tool("SoftHSM2 is not installed (apt-get install softhsm2)")
-    token = init_softhsm_token(tmp_path / "softhsm")
-    monkeypatch.setenv("SOFTHSM2_CONF", str(token.conf))
-    return token

@@ -91,7 +91,8 @@ async def test_no_key_and_a_key_that_is_not_blank_are_refused_with_their_own_cod
     with pytest.raises(StationFailed) as not_blank:
         await RunnerStation(lambda: FakeBackend([used])).produce(ORDER, Certifier())
     assert not_blank.value.code == "station_key_not_blank"
-    assert used.label == "someone's seal" and used.objects == {}
+    assert used.label == "someone's seal"
+    assert used.objects == {}
 
 
 async def test_a_key_with_the_jobs_label_but_another_so_pin_is_not_taken_over() -> None:

@@ -550,13 +550,9 @@ async def certify_key(
         legal_rep_id=legal_rep_id(services, company),
         seal_code=seal.seal_code,
     )
-    if order.type == OrderType.RENEWAL:
-        years = order.years or 1
-    else:
-        # A change keeps the seal's term: whole years left, rounded up.
-        left = (seal.valid_to - services.clock.now()) if seal.valid_to else timedelta(0)
-        years = max(1, -(-left.days // 365))
-    issued = await issue_seal(services, holder, public_key, years)
+    issued = await issue_seal(
+        services, holder, public_key, 1, valid_to=certificate_end(order, seal, services)
+    )
     impression, seseal = await store_seal_artefacts(
         session, services, account_id=order.account_id, seal_code=seal.seal_code, issued=issued
     )
@@ -629,3 +625,16 @@ async def _apply_change_to_company(
     if change.get("legal_rep_name"):
         company.legal_rep_name = normalise_person_name(change["legal_rep_name"])
     company.updated_at = now
+
+
+# -- validity of the new certificate (seal_platform/validity.py) ------------------------------
+
+
+def certificate_end(order: Order, seal: Seal, services: PlatformServices) -> datetime:
+    """Renewal adds the order's years to max(current end, today); change keeps the end date."""
+    from seal_platform.validity import kept_valid_to, renewed_valid_to
+
+    now = services.clock.now()
+    if order.type == OrderType.RENEWAL:
+        return renewed_valid_to(seal.valid_to, now, order.years or 1)
+    return kept_valid_to(seal.valid_to, now)

@@ -41,12 +41,12 @@ from seal_platform.seals import (
     SealKind,
     SealStatus,
     allocate_seal_code,
-    as_utc,
     certificate_authority,
     issue_seal,
 )
 from seal_platform.staff import StaffRole, StaffUser
 from seal_platform.validation import normalise_sf_waybill
+from seal_platform.validity import kept_valid_to
 from ukey_bridge.jobs import IssuedCertificate
 
 
@@ -281,9 +281,10 @@ async def _produce_reissue(session: AsyncSession, services: PlatformServices, or
     company = await session.get(Company, order.company_id)
     if seal is None or company is None:
         raise RuleViolation("the order's seal is gone", code="seal_missing")
-    if seal.status == SealStatus.CANCELLED or seal.valid_to is None:
+    if seal.status == SealStatus.CANCELLED:
         raise RuleViolation("a cancelled seal is not produced again", code="seal_cancelled")
     now = services.clock.now()
+    valid_to = kept_valid_to(seal.valid_to, now)
     holder = SealHolder(
         kind=SealKind(seal.kind),
         company_name=company.name,
@@ -292,9 +293,7 @@ async def _produce_reissue(session: AsyncSession, services: PlatformServices, or
         legal_rep_id=legal_rep_id(services, company),
         seal_code=seal.seal_code,
     )
-    written = await _write_key(
-        services, holder, f"reissue-{order.id}", years=1, valid_to=as_utc(seal.valid_to)
-    )
+    written = await _write_key(services, holder, f"reissue-{order.id}", years=1, valid_to=valid_to)
     previous = {"key_serial": seal.key_serial, "certificate_serial": seal.certificate_serial}
     seal.key_serial = written.key_serial
     seal.so_pin_encrypted = written.so_pin_encrypted

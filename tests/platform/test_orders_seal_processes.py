@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from seal_platform.app import PlatformServices
 from seal_platform.clock import FrozenClock
+from seal_platform.production.station import STATION_KEY, RunnerStation
 from seal_platform.sms import ConsoleSmsProvider
 from tests.platform.conftest import MakeAccount
 from tests.platform.conftest import TestAccount as Applicant
@@ -23,11 +24,13 @@ from tests.platform.test_orders_support import (
     event_types,
     events_of,
     log_in_again,
+    paid_enterprise_order,
     pay_in_sandbox,
     staff_post,
     submit,
     upload,
 )
+from ukey_bridge.fake_backend import FakeBackend, FakeToken
 
 __all__ = ["admin"]
 
@@ -233,6 +236,31 @@ async def test_reissue_produces_and_ships_a_new_key_for_the_same_seal(
     assert reissued["certificate_serial"] != seal["certificate_serial"]
     assert reissued["seal_code"] == seal["seal_code"]
     assert reissued["status"] == "active"
+    # a reissue replaces the key, it sells no time
+    assert reissued["valid_to"] == seal["valid_to"]
+
+
+async def test_production_without_a_blank_key_records_nothing_and_can_be_retried(
+    api: httpx.AsyncClient, make_account: MakeAccount, admin: Staff, platform_services: PlatformServices
+) -> None:
+    account = await make_account(realname=True)
+    order = await paid_enterprise_order(api, account)
+    assert (await staff_post(api, admin, f"/orders/{order['id']}/approve")).status_code == 200
+    station_keys = FakeBackend()
+    platform_services.extra[STATION_KEY] = RunnerStation(lambda: station_keys)
+
+    refused = await staff_post(api, admin, f"/orders/{order['id']}/produce")
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "station_no_blank_key"
+    unchanged = (await api.get(f"/v1/orders/{order['id']}", headers=account.headers)).json()
+    assert unchanged["status"] == "approved"
+    assert (await api.get("/v1/seals", headers=account.headers)).json() == []
+
+    station_keys.insert(FakeToken("BLANK0000000001", "", user_pin="", so_pin="", initialised=False))
+    produced = await staff_post(api, admin, f"/orders/{order['id']}/produce")
+    assert produced.status_code == 200, produced.text
+    (seal,) = (await api.get("/v1/seals", headers=account.headers)).json()
+    assert seal["key_serial"] == "BLANK0000000001"
 
 
 async def test_unlock_hands_out_the_so_pin_and_records_the_pin_reset(

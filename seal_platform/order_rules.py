@@ -179,6 +179,7 @@ async def create_order(
         change=request.change,
     )
     await _check_documents_owned(session, account.id, order.documents)
+    await check_names_printable(session, order)
     order.amount_fen = await _price(session, services, order)
     try:
         async with session.begin_nested():
@@ -371,6 +372,7 @@ async def submit_order(
         seal = await get_seal(session, account.id, order.seal_id)
         # Rechecked: the window or the seal may have changed since the draft was made.
         await _check_seal_process(session, services, OrderType(order.type), seal, exclude_order_id=order.id)
+    await check_names_printable(session, order)
     now = services.clock.now()
     deadline = now + timedelta(minutes=services.settings.order_payment_timeout_minutes)
     return await transition(
@@ -427,12 +429,14 @@ async def confirm_cancellation(
             code="invalid_transition",
             **{"from": order.status, "to": OrderStatus.COMPLETED.value},
         )
-    await sms.check_code(
-        session, services, phone=account.phone, purpose=sms.SmsPurpose.CANCEL_SEAL, code=code
-    )
     if order.seal_id is None:
         raise RuleViolation("cancellation without a seal", code="seal_required")
     seal = await get_seal(session, account.id, order.seal_id)
+    # before the code is spent: the same code works once the other order is out of the way
+    await check_nothing_in_progress(session, seal, exclude_order_id=order.id)
+    await sms.check_code(
+        session, services, phone=account.phone, purpose=sms.SmsPurpose.CANCEL_SEAL, code=code
+    )
     now = services.clock.now()
     await set_status(
         session, seal, tuple(SEAL_STATUSES_FOR[OrderType.CANCELLATION]), SealStatus.CANCELLED, now
@@ -638,3 +642,61 @@ def certificate_end(order: Order, seal: Seal, services: PlatformServices) -> dat
     if order.type == OrderType.RENEWAL:
         return renewed_valid_to(seal.valid_to, now, order.years or 1)
     return kept_valid_to(seal.valid_to, now)
+
+
+# -- names that fit on the impression (one rule for ordering and production) -----------------
+
+
+async def check_names_printable(session: AsyncSession, order: Order) -> None:
+    """Refuse, before payment, a name production could not put on the impression."""
+    from seal_platform.orders import NEW_SEAL_TYPES
+    from seal_platform.pricing import NEW_SEAL_KINDS
+    from seal_platform.production.impression import ENTERPRISE_NAME_MAX, PERSONAL_NAME_MAX, printable_on_seal
+
+    names: list[tuple[str, int, str]] = []
+    company = await session.get(Company, order.company_id) if order.company_id else None
+    if OrderType(order.type) in NEW_SEAL_TYPES and company is not None:
+        kinds = NEW_SEAL_KINDS[order.type]
+        if "enterprise" in kinds:
+            names.append((company.name, ENTERPRISE_NAME_MAX, "company_name"))
+        if "personal" in kinds:
+            names.append((company.legal_rep_name, PERSONAL_NAME_MAX, "legal_rep_name"))
+    change = order.details.get("change", {}) if order.type == OrderType.CHANGE else {}
+    if change.get("company_name"):
+        names.append((str(change["company_name"]), ENTERPRISE_NAME_MAX, "company_name"))
+    if change.get("legal_rep_name"):
+        names.append((str(change["legal_rep_name"]), PERSONAL_NAME_MAX, "legal_rep_name"))
+    for name, limit, field in names:
+        if not printable_on_seal(name, limit):
+            raise InvalidInput(
+                f"印章上的名称应为1到{limit}个字，且不能有空格",
+                code="name_not_printable",
+                field=field,
+                max_length=limit,
+            )
+
+
+# -- cancellation waits for paid orders on the seal --------------------------------------------
+
+
+async def check_nothing_in_progress(session: AsyncSession, seal: Seal, *, exclude_order_id: str) -> None:
+    """A seal is not cancelled under a paid order still being worked on (a reissue in
+    production would otherwise ship a key for a cancelled seal); the refusal names the order."""
+    other = await session.scalar(
+        select(Order)
+        .where(
+            Order.seal_id == seal.id,
+            Order.id != exclude_order_id,
+            Order.status.in_([s.value for s in OPEN_STATUSES]),
+        )
+        .order_by(Order.created_at)
+        .limit(1)
+    )
+    if other is not None:
+        raise RuleViolation(
+            "this seal has an order in progress: cancel or finish it first",
+            code="seal_busy",
+            order_id=other.id,
+            order_type=other.type,
+            status=other.status,
+        )

@@ -14,7 +14,7 @@ from cryptography import x509
 from tests.softhsm_fixtures import SoftHsmStore, slots_shown
 from tests.ukey_bridge.support import ScriptedPrompt, SoftHsmToken
 from tests.ukey_flows.conftest import BridgeSide
-from tests.ukey_flows.world import png_bytes
+from tests.ukey_flows.world import joined, png_bytes
 
 pytestmark = pytest.mark.softhsm
 
@@ -60,7 +60,9 @@ async def test_a_seal_from_the_production_station_lives_on_its_token_through_eve
     valid_to = datetime.fromisoformat(str(seal["valid_to"]))
     applicant = await world.advance(valid_to - world.now() - timedelta(days=30), applicant)
     await chat.say("续期")
-    await chat.tap("1 年")
+    summary = joined(await chat.tap("1 年"))
+    # the confirmation shows the new end date: a year after the old one, not after today
+    assert f"有效期至 {valid_to.year + 1}-{valid_to:%m-%d}" in summary
     await chat.tap("确认无误")
     renewal = await world.order_of_seal(applicant, seal_id, "renewal")
     await world.pay(applicant, renewal["id"])

@@ -110,6 +110,9 @@ def _routers(settings: PlatformSettings) -> list[Any]:
     from seal_platform import api_reminders  # the scheduler's service endpoints
 
     routers.append(api_reminders.router)
+    from seal_platform import api_ca  # CRL and OCSP, public
+
+    routers.append(api_ca.router)
     routers.append(__import__("seal_platform.console.router", fromlist=["router"]).router)  # staff console
     if settings.dev_pages and not settings.production:
         from seal_platform import dev_pages

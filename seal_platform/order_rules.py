@@ -451,6 +451,7 @@ async def confirm_cancellation(
         event_data={"seal_id": seal.id},
     )
     publish(session, account.id, "seal.cancelled", {"seal_id": seal.id, "order_id": order.id})
+    await revoke_replaced(services, seal.certificate_serial, order)
     return order
 
 
@@ -590,6 +591,7 @@ async def complete_ukey_job(
         pending = result.pop("pending_certificate", None)
         if pending is None:
             raise RuleViolation("the new certificate was not issued yet", code="certificate_not_issued")
+        replaced_serial = seal.certificate_serial
         seal.certificate_pem = pending["certificate_pem"]
         seal.certificate_serial = pending["certificate_serial"]
         seal.valid_from = datetime.fromisoformat(pending["valid_from"])
@@ -603,6 +605,7 @@ async def complete_ukey_job(
         change = order.details.get("change", {})
         if order.type == OrderType.CHANGE and change:
             await _apply_change_to_company(session, seal.company_id, change, now)
+        await revoke_replaced(services, replaced_serial, order)
     seal.updated_at = now
     return await transition(
         session,
@@ -700,3 +703,21 @@ async def check_nothing_in_progress(session: AsyncSession, seal: Seal, *, exclud
             order_type=other.type,
             status=other.status,
         )
+
+
+# -- revocation of the certificate a process replaces or ends ----------------------------------
+
+
+async def revoke_replaced(services: PlatformServices, serial_hex: str | None, order: Order) -> None:
+    """Cancellation ends the certificate; renewal, change and a lost-key reissue replace it."""
+    from seal_platform.production.revocation import RevocationReason, revoke
+
+    reasons = {
+        OrderType.CANCELLATION: RevocationReason.CANCELLED,
+        OrderType.RENEWAL: RevocationReason.RENEWED,
+        OrderType.CHANGE: RevocationReason.CHANGED,
+        OrderType.REISSUE: RevocationReason.KEY_LOST,
+    }
+    reason = reasons.get(OrderType(order.type))
+    if reason is not None:
+        await revoke(services, serial_hex, reason)

@@ -165,6 +165,8 @@ def certificate_authority(services: PlatformServices) -> CertificateAuthority:
             services.settings.secret_key.get_secret_value().encode(),
             services.clock,
         )
+        base = services.settings.public_base_url.rstrip("/")
+        ca.crl_url, ca.ocsp_url = f"{base}/ca/crl", f"{base}/ca/ocsp"
         services.extra[CA_KEY] = ca
     return cast(CertificateAuthority, ca)
 

@@ -25,6 +25,7 @@ from seal_platform.companies import Company, legal_rep_id
 from seal_platform.db import Base
 from seal_platform.documents import store_seal_artefacts
 from seal_platform.errors import Forbidden, InvalidInput, RuleViolation
+from seal_platform.order_rules import revoke_replaced
 from seal_platform.orders import NEW_SEAL_TYPES, Order, OrderStatus, OrderType, get_order_any, transition
 from seal_platform.pricing import NEW_SEAL_KINDS
 from seal_platform.production.station import (
@@ -299,6 +300,8 @@ async def _produce_reissue(session: AsyncSession, services: PlatformServices, or
     seal.so_pin_encrypted = written.so_pin_encrypted
     await _store_artefacts(session, services, seal, written.issued)
     seal.updated_at = now
+    # the lost key's certificate must not sign anything any more
+    await revoke_replaced(services, previous["certificate_serial"], order)
     return {"seal_ids": [seal.id], "replaced": previous, "key_serial": seal.key_serial}
 
 

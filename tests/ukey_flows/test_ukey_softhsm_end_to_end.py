@@ -10,11 +10,13 @@ from datetime import datetime, timedelta
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.softhsm_fixtures import SoftHsmStore, slots_shown
 from tests.ukey_bridge.support import ScriptedPrompt, SoftHsmToken
 from tests.ukey_flows.conftest import BridgeSide
-from tests.ukey_flows.world import joined, png_bytes
+from tests.ukey_flows.revocation_check import revocation_verdicts
+from tests.ukey_flows.world import ADDRESS, joined, png_bytes
 
 pytestmark = pytest.mark.softhsm
 
@@ -38,6 +40,20 @@ def _token(store: SoftHsmStore, serial: str) -> SoftHsmToken:
     return store.token(serial, _label_of(store, serial))
 
 
+def _pem(der: bytes) -> str:
+    return x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM).decode()
+
+
+async def _verdicts(side: BridgeSide, der: bytes) -> tuple[str, str]:
+    world = side.world
+    return await revocation_verdicts(world.api, world.platform_services, _pem(der), world.now())
+
+
+async def _good(side: BridgeSide, der: bytes) -> bool:
+    verify, ocsp = await _verdicts(side, der)
+    return verify.endswith("cert.pem: OK") and ocsp == "good"
+
+
 async def test_a_seal_from_the_production_station_lives_on_its_token_through_every_ukey_process(
     bridge_side: BridgeSide, softhsm_store: SoftHsmStore
 ) -> None:
@@ -53,8 +69,11 @@ async def test_a_seal_from_the_production_station_lives_on_its_token_through_eve
     assert len(key_serial) <= 16
     assert f"Serial number:    {key_serial}" in slots_shown(softhsm_store)
     first_key = _token(softhsm_store, key_serial)
-    der = _only_certificate(first_key, pin=INITIAL_PIN)
-    assert format(x509.load_der_x509_certificate(der).serial_number, "x") == seal["certificate_serial"]
+    produced_cert = _only_certificate(first_key, pin=INITIAL_PIN)
+    assert (
+        format(x509.load_der_x509_certificate(produced_cert).serial_number, "x") == seal["certificate_serial"]
+    )
+    assert (await _verdicts(bridge_side, produced_cert))[1] == "good"
 
     # renewal: the clock moves into the 60-day window; the user's PC holds the produced token
     valid_to = datetime.fromisoformat(str(seal["valid_to"]))
@@ -82,8 +101,16 @@ async def test_a_seal_from_the_production_station_lives_on_its_token_through_eve
         listed = first_key.pkcs11_tool("--list-objects", "--type", "cert")
         assert listed.returncode == 0, listed.stderr
         assert listed.stdout.count("Certificate Object") == 1, "the old certificate was removed"
-        der = _only_certificate(first_key)
-        assert format(x509.load_der_x509_certificate(der).serial_number, "x") == renewed["certificate_serial"]
+        renewed_cert = _only_certificate(first_key)
+        assert (
+            format(x509.load_der_x509_certificate(renewed_cert).serial_number, "x")
+            == renewed["certificate_serial"]
+        )
+        # the replaced certificate is revoked in the CRL and by OCSP, the new one is good
+        verify, ocsp = await _verdicts(bridge_side, produced_cert)
+        assert "certificate revoked" in verify
+        assert ocsp == "revoked"
+        assert await _good(bridge_side, renewed_cert) is True
         order_after = (await world.api.get(f"/v1/orders/{renewal['id']}", headers=applicant.headers)).json()
         assert order_after["status"] == "completed"
 
@@ -118,8 +145,13 @@ async def test_a_seal_from_the_production_station_lives_on_its_token_through_eve
         await bridge_side.until("变更完成", since=before)
         changed = await world.seal(applicant, seal_id)
         assert changed["valid_to"] == renewed["valid_to"], "a change keeps the end date"
-        der = _only_certificate(first_key)
-        assert format(x509.load_der_x509_certificate(der).serial_number, "x") == changed["certificate_serial"]
+        changed_cert = _only_certificate(first_key)
+        assert (
+            format(x509.load_der_x509_certificate(changed_cert).serial_number, "x")
+            == changed["certificate_serial"]
+        )
+        assert (await _verdicts(bridge_side, renewed_cert))[1] == "revoked"
+        assert await _good(bridge_side, changed_cert) is True
 
     # lost key: a reissue is produced at the station onto a second blank token
     await chat.say("补办")
@@ -132,12 +164,48 @@ async def test_a_seal_from_the_production_station_lives_on_its_token_through_eve
     await world.pay(applicant, reissue["id"])
     await world.staff(f"/orders/{reissue['id']}/produce")
     await world.staff(f"/orders/{reissue['id']}/ship", {"waybill": "SF7654321098765"})
+    await world.staff(f"/orders/{reissue['id']}/complete")
     reissued = await world.seal(applicant, seal_id)
     assert reissued["key_serial"] != key_serial
     assert reissued["valid_to"] == changed["valid_to"], "a reissue keeps the end date"
     second_key = _token(softhsm_store, str(reissued["key_serial"]))
-    der = _only_certificate(second_key, pin=INITIAL_PIN)
-    assert format(x509.load_der_x509_certificate(der).serial_number, "x") == reissued["certificate_serial"]
+    reissued_cert = _only_certificate(second_key, pin=INITIAL_PIN)
+    assert (
+        format(x509.load_der_x509_certificate(reissued_cert).serial_number, "x")
+        == reissued["certificate_serial"]
+    )
+    verify, ocsp = await _verdicts(bridge_side, changed_cert)
+    assert "certificate revoked" in verify
+    assert ocsp == "revoked"
+    assert await _good(bridge_side, reissued_cert) is True
+
+    # cancellation waits while another reissue is paid and in progress, then goes through
+    await chat.say("注销印章")
+    await chat.tap("确定注销")
+    second = await world.api.post(
+        "/v1/orders",
+        json={"type": "reissue", "seal_id": seal_id, "mailing_address": ADDRESS},
+        headers=applicant.headers,
+    )
+    assert second.status_code == 201, second.text
+    await world.api.post(f"/v1/orders/{second.json()['id']}/submit", headers=applicant.headers)
+    await world.pay(applicant, second.json()["id"])
+    refused = joined(await chat.say(world.service.sms_code(applicant.phone, "cancel_seal")))
+    assert "还有一笔「印章补办」订单正在办理" in refused
+    assert (await world.seal(applicant, seal_id))["status"] == "active"
+    for step, body in (("produce", None), ("ship", {"waybill": "SF7654321098766"}), ("complete", None)):
+        await world.staff(f"/orders/{second.json()['id']}/{step}", body)
+    third = await world.seal(applicant, seal_id)
+    third_cert = _only_certificate(_token(softhsm_store, str(third["key_serial"])), pin=INITIAL_PIN)
+    world.service.clock.advance(timedelta(minutes=2))  # past the SMS resend cooldown
+    await chat.say("注销印章")
+    await chat.tap("确定注销")
+    done = joined(await chat.say(world.service.sms_code(applicant.phone, "cancel_seal")))
+    assert "已注销" in done
+    assert (await world.seal(applicant, seal_id))["status"] == "cancelled"
+    verify, ocsp = await _verdicts(bridge_side, third_cert)
+    assert "certificate revoked" in verify
+    assert ocsp == "revoked"
 
 
 def _only_certificate(token: SoftHsmToken, *, pin: str | None = None) -> bytes:

@@ -487,7 +487,7 @@ async def test_cancellation_is_refused_while_a_paid_reissue_is_in_progress_then_
     assert refused.json()["details"] == {
         "order_id": reissue["id"],
         "order_type": "reissue",
-        "order_status": "paid",
+        "status": "paid",
     }
     assert (await api.get(f"/v1/seals/{seal['id']}", headers=account.headers)).json()["status"] == "active"
 

@@ -113,6 +113,9 @@ def _routers(settings: PlatformSettings) -> list[Any]:
     from seal_platform import api_ca  # CRL and OCSP, public
 
     routers.append(api_ca.router)
+    from seal_platform import api_station  # the production station's bridge
+
+    routers.append(api_station.router)
     routers.append(__import__("seal_platform.console.router", fromlist=["router"]).router)  # staff console
     if settings.dev_pages and not settings.production:
         from seal_platform import dev_pages

@@ -83,7 +83,8 @@ class PlatformSettings(BaseSettings):
     invoice_seller_name: str = "sealbot 电子印章平台"
     invoice_seller_tax_number: str = PLACEHOLDER_SELLER_TAX_NUMBER
     # --- Production station (seal_platform/production/station.py) ---
+    # "remote": staff's `ukey-bridge` on the production PC, paired from the console;
     # "local": seals are written on blank UKeys through this PKCS#11 module on the platform host;
     # "demo": a simulated blank UKey per seal (refused in production mode).
-    production_station: str = Field(default="demo", pattern="^(demo|local)$")
+    production_station: str = Field(default="demo", pattern="^(demo|local|remote)$")
     station_pkcs11_module: str = ""

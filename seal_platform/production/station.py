@@ -10,6 +10,8 @@ or interrupted run leaves no seal recorded; a rerun of the same job resumes the 
 
 Stations (``PLATFORM_PRODUCTION_STATION``):
 
+- ``remote``: staff's ``ukey-bridge`` on the production PC, paired from the console
+  (``seal_platform.production.station_hub``);
 - ``local``: the PKCS#11 module ``PLATFORM_STATION_PKCS11_MODULE`` on the platform's own host;
 - ``demo``: a simulated blank UKey per seal (the bridge's in-memory token), so the embedded
   default produces seals without hardware; refused in production mode, like the sandbox payment.
@@ -173,6 +175,10 @@ def production_station(services: PlatformServices) -> ProductionStation:
 
             config = Pkcs11Config(settings.station_pkcs11_module)
             station = RunnerStation(lambda: Pkcs11Backend(config))
+        elif settings.production_station == "remote":
+            from seal_platform.production.station_hub import station_hub
+
+            station = station_hub(services)
         else:
             station = RunnerStation(DemoBlankKeys())
         services.extra[STATION_KEY] = station

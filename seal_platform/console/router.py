@@ -357,7 +357,7 @@ async def production_page(ctx: ProducerPage) -> Response:
     return _page(ctx, "production.html", "production", cards=cards, **_station_view(ctx))
 
 
-def _station_view(ctx: ConsoleContext) -> dict[str, object]:
+def _station_view(ctx: ConsoleContext) -> dict[str, Any]:
     from seal_platform.production.station_hub import station_hub
 
     remote = ctx.services.settings.production_station == "remote"

@@ -291,7 +291,7 @@ async def job_event(ctx: Ctx, event: ExternalEvent) -> Outcome | None:
         elif stage == "awaiting_certificate":
             ctx.say("ukey.stage_certificate")
         return Stay()
-    if kind == "job_failed":
+    if kind in ("job_failed", "job_interrupted"):
         _say_failure(ctx, data)
         await _offer_next(ctx)
         return Stay()

@@ -19,6 +19,7 @@ from ukey_bridge.pairing import pair, unpair
 from ukey_bridge.pin_prompt import PinPrompt, TerminalPinPrompt
 from ukey_bridge.pkcs11_backend import Pkcs11Backend, Pkcs11Config
 from ukey_bridge.settings import Pkcs11Settings, SettingsError, load_settings
+from ukey_bridge.single_run import AlreadyRunning, only_run
 
 STATUS_FILE = "status.json"
 
@@ -93,9 +94,16 @@ async def _run(args: argparse.Namespace, store: CredentialStore, out: TextIO) ->
         prompt = TerminalPinPrompt(out=out)
     runner = JobRunner(lambda: Pkcs11Backend(config), prompt, journal=JobJournal(store.config_dir / "jobs"))
     client = BridgeClient(credential, runner, status_file=store.config_dir / STATUS_FILE)
-    print(f"Connecting to {credential.server_url} as “{credential.device_name}”. Ctrl+C stops.", file=out)
     try:
-        await client.run_forever()
+        with only_run(store.config_dir):
+            print(
+                f"Connecting to {credential.server_url} as “{credential.device_name}”. Ctrl+C stops.",
+                file=out,
+            )
+            await client.run_forever()
+    except AlreadyRunning as exc:
+        print(str(exc), file=out)
+        return 4
     except CredentialRevoked as exc:
         print(str(exc), file=out)
         return 3

@@ -242,7 +242,19 @@ class BridgeHub:
         if live is not None:
             await live.close()
         await self._emit(UpdateKind.REVOKED, account_id, ref, device_id=device_id, device_name=name)
+        # its unfinished jobs go back to the queue for the account's other PCs
+        await self._requeue_jobs_of(device_id)
+        await self._dispatch_account(account_id)
         return True
+
+    async def _requeue_jobs_of(self, device_id: str) -> None:
+        async with self._db.session() as session:
+            jobs = await session.scalars(
+                select(BridgeJob).where(BridgeJob.device_id == device_id, BridgeJob.status == "sent")
+            )
+            for job in jobs:
+                job.status, job.stage, job.device_id = "pending", None, None
+                job.updated_at = self._clock()
 
     async def revoke_by_credential(self, device_id: str, secret: str) -> bool:
         """``ukey-bridge unpair``: the PC proves it holds the credential it gives back."""
@@ -291,7 +303,8 @@ class BridgeHub:
             job = await session.get(BridgeJob, job_id)
             if job is None or job.account_id != account_id:
                 raise UnknownJob(job_id)
-            if job.status == "failed":
+            held_by_absent_pc = job.status == "sent" and (job.device_id or "") not in self._live
+            if job.status == "failed" or held_by_absent_pc:
                 job.status, job.stage, job.device_id = "pending", None, None
                 job.updated_at = self._clock()
         await self._dispatch_account(account_id)
@@ -367,6 +380,28 @@ class BridgeHub:
             device_id=device_id,
             device_name=live.name,
         )
+        await self._tell_interrupted(live)
+
+    async def _tell_interrupted(self, live: _Live) -> None:
+        """A PC that drops mid-job: the job stays with it (a reconnect resumes it), and the chat
+        hears it now, with 重试 to hand it to any PC that is online."""
+        async with self._db.session() as session:
+            jobs = list(
+                await session.scalars(
+                    select(BridgeJob).where(BridgeJob.device_id == live.device_id, BridgeJob.status == "sent")
+                )
+            )
+        for job in jobs:
+            await self._emit(
+                UpdateKind.JOB_INTERRUPTED,
+                job.account_id,
+                job.conversation_ref,
+                job_id=job.id,
+                job_type=job.job_type,
+                device_id=live.device_id,
+                outcome=wire.Outcome.CONNECTION_LOST.value,
+                reason="the PC went offline during the job",
+            )
 
     async def _touch(self, device_id: str) -> None:
         async with self._db.session() as session:
@@ -550,9 +585,14 @@ class BridgeHub:
     async def _send_job(self, live: _Live, job: BridgeJob) -> None:
         params = dict(job.params)
         if job.job_type == wire.JobType.UNLOCK:
-            params["so_pin"] = await self._so_pins.so_pin_for(
-                job.account_id, str(params.get("key_serial", "")), str(params.get("order_id", ""))
-            )
+            try:
+                params["so_pin"] = await self._so_pins.so_pin_for(
+                    job.account_id, str(params.get("key_serial", "")), str(params.get("order_id", ""))
+                )
+            except SealbotError as exc:
+                # the platform will not release the SO PIN: that job fails, the PC stays online
+                await self._fail_unsent(job, wire.Outcome.SO_PIN_REJECTED.value, str(exc))
+                return
         now = self._clock()
         async with self._db.session() as session:
             row = await session.get(BridgeJob, job.id)
@@ -589,6 +629,24 @@ class BridgeHub:
                 device_id=live.device_id,
                 device_name=live.name,
             )
+
+    async def _fail_unsent(self, job: BridgeJob, outcome: str, reason: str) -> None:
+        async with self._db.session() as session:
+            row = await session.get(BridgeJob, job.id)
+            if row is None or row.status in FINAL_STATUSES:
+                return
+            row.status = "failed"
+            row.result = {"outcome": outcome, "reason": reason, "message": reason}
+            row.updated_at = self._clock()
+        await self._emit(
+            UpdateKind.JOB_FAILED,
+            job.account_id,
+            job.conversation_ref,
+            job_id=job.id,
+            job_type=job.job_type,
+            outcome=outcome,
+            reason=reason,
+        )
 
     async def _emit(self, kind: UpdateKind, account_id: str, ref: str | None, **fields: Any) -> None:
         await self._notify(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
@@ -27,6 +28,17 @@ class PairRequest(BaseModel):
 class UnpairRequest(BaseModel):
     device_id: str = Field(max_length=64)
     secret: str = Field(max_length=128)
+
+
+async def _serving(work: Awaitable[None], device_id: str) -> None:
+    """Serve one frame (or the jobs sent on connect). An error there is one job's problem: it
+    is logged, and the connection, with the PC's other jobs, stays up."""
+    try:
+        await work
+    except (WebSocketDisconnect, asyncio.CancelledError):
+        raise
+    except Exception:
+        log.exception("bridge %s: serving a frame failed; the connection stays open", device_id)
 
 
 def bridge_router(hub: BridgeHub) -> APIRouter:
@@ -82,10 +94,10 @@ def bridge_router(hub: BridgeHub) -> APIRouter:
         welcome = await hub.attach(device, send, close)
         try:
             await send(welcome.encode())
-            await hub.after_welcome(device.id)
+            await _serving(hub.after_welcome(device.id), device.id)
             while True:
                 frame = await websocket.receive_text()
-                await hub.handle_frame(device.id, frame)
+                await _serving(hub.handle_frame(device.id, frame), device.id)
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:

@@ -3,7 +3,7 @@ exits instead of fighting the first for the same jobs."""
 
 from __future__ import annotations
 
-import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +19,7 @@ class AlreadyRunning(BridgeError):
 
 
 def _try_lock(handle: IO[bytes]) -> bool:
-    if os.name == "nt":  # pragma: no cover - exercised on Windows only
+    if sys.platform == "win32":  # mypy and the interpreter both pick one branch per platform
         import msvcrt
 
         try:
@@ -27,13 +27,14 @@ def _try_lock(handle: IO[bytes]) -> bool:
         except OSError:
             return False
         return True
-    import fcntl
+    else:
+        import fcntl
 
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    return True
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        return True
 
 
 @contextmanager

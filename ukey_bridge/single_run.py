@@ -43,8 +43,5 @@ def only_run(config_dir: Path) -> Iterator[None]:
     config_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with open(config_dir / LOCK_FILE, "a+b") as handle:
         if not _try_lock(handle):
-            raise AlreadyRunning(
-                "ukey-bridge is already running with this pairing on this PC; "
-                "use that window, or stop it before starting another."
-            )
+            raise AlreadyRunning("another ukey-bridge run holds this pairing")
         yield

@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable
+from pathlib import Path
 
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from bot.bridge import protocol as wire
+from bot.bridge.download import add_download_routes
 from bot.bridge.hub import BridgeHub, PairingRefused
 
 log = logging.getLogger(__name__)
@@ -41,8 +43,9 @@ async def _serving(work: Awaitable[None], device_id: str) -> None:
         log.exception("bridge %s: serving a frame failed; the connection stays open", device_id)
 
 
-def bridge_router(hub: BridgeHub) -> APIRouter:
+def bridge_router(hub: BridgeHub, *, wheel_dir: Path = Path("dist")) -> APIRouter:
     router = APIRouter(prefix="/bridge", tags=["bridge"])
+    add_download_routes(router, wheel_dir)
 
     @router.post("/pair")
     async def pair(body: PairRequest, request: Request) -> JSONResponse:

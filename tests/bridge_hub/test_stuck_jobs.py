@@ -130,4 +130,4 @@ def test_a_second_run_with_the_same_pairing_says_so_and_exits(
             ["--config-dir", str(store.config_dir), "run", "--module", "/usr/lib/softhsm/libsofthsm2.so"]
         )
     assert code == 4
-    assert "already running with this pairing" in capsys.readouterr().out
+    assert "本机已经有一个 ukey-bridge 在用这个配对运行" in capsys.readouterr().out

@@ -105,7 +105,17 @@ async def _run(args: argparse.Namespace, store: CredentialStore, out: TextIO) ->
     else:
         prompt = TerminalPinPrompt(out=out)
     runner = JobRunner(lambda: Pkcs11Backend(config), prompt, journal=JobJournal(store.config_dir / "jobs"))
-    client = BridgeClient(credential, runner, status_file=store.config_dir / STATUS_FILE)
+
+    async def inserted() -> list[str]:
+        backend = Pkcs11Backend(config)
+        try:
+            return [token.serial for token in await backend.list_tokens()]
+        finally:
+            await backend.close()
+
+    client = BridgeClient(
+        credential, runner, status_file=store.config_dir / STATUS_FILE, token_serials=inserted
+    )
     try:
         with only_run(store.config_dir):
             print(t("connecting", server=credential.server_url, name=credential.device_name), file=out)

@@ -232,6 +232,14 @@ class IssueFailed(Message):
     reason: str
 
 
+@dataclass(frozen=True)
+class TokenReport(Message):
+    """The UKeys this PC sees (their PKCS#11 serials): jobs go to a PC that has the seal's key."""
+
+    type: ClassVar[str] = "tokens"
+    serials: list[str]
+
+
 MESSAGE_TYPES: Final[dict[str, type[Message]]] = {
     cls.type: cls
     for cls in (
@@ -246,6 +254,7 @@ MESSAGE_TYPES: Final[dict[str, type[Message]]] = {
         CertificateRequest,
         CertificateIssued,
         IssueFailed,
+        TokenReport,
     )
 }
 

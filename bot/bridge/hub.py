@@ -114,6 +114,12 @@ class _Live:
     close: Closer
     conversation_ref: str | None
     sent_jobs: set[str] = field(default_factory=set)
+    # the UKey serials the PC reported; None until it reports (an older bridge never does)
+    tokens: set[str] | None = None
+
+    def can_take(self, job: BridgeJob) -> bool:
+        serial = job.params.get("key_serial")
+        return self.tokens is None or not serial or str(serial) in self.tokens
 
 
 def _hash_secret(secret: str) -> str:
@@ -420,6 +426,11 @@ class BridgeHub:
             return
         if isinstance(message, wire.Heartbeat):
             await self._touch(device_id)
+        elif isinstance(message, wire.TokenReport):
+            changed = live.tokens != set(message.serials)
+            live.tokens = set(message.serials)
+            if changed:  # a key was inserted: a job waiting for it can go now
+                await self._dispatch_account(live.account_id)
         elif isinstance(message, wire.JobProgress):
             await self._on_progress(live, message)
         elif isinstance(message, wire.CertificateRequest):
@@ -576,9 +587,11 @@ class BridgeHub:
                 if holder is not None and job.id not in holder.sent_jobs:
                     await self._send_job(holder, job)
                 continue
-            free = [live for live in lives if live.device_id not in busy]
+            # a PC that reports the seal's key first; one that reports other keys never gets it
+            free = [live for live in lives if live.device_id not in busy and live.can_take(job)]
+            free.sort(key=lambda live: live.tokens is None)
             if not free:
-                continue
+                continue  # waits for a PC with the key
             await self._send_job(free[0], job)
             busy.add(free[0].device_id)
 

@@ -131,3 +131,67 @@ def test_a_second_run_with_the_same_pairing_says_so_and_exits(
         )
     assert code == 4
     assert "本机已经有一个 ukey-bridge 在用这个配对运行" in capsys.readouterr().out
+
+
+@contextlib.asynccontextmanager
+async def online_reporting(
+    credential: DeviceCredential, runner: JobRunner, serials: list[str]
+) -> AsyncIterator[BridgeClient]:
+    async def inserted() -> list[str]:
+        return list(serials)
+
+    # the PC reports its keys often, so a key put in shows quickly
+    client = BridgeClient(credential, runner, token_serials=inserted, heartbeat_seconds=0.05)
+    task = asyncio.create_task(client.run_forever())
+    try:
+        await asyncio.wait_for(client.connected.wait(), 10)
+        yield client
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_with_two_pcs_the_job_goes_to_the_one_that_has_the_seals_key(service: Service) -> None:
+    first, second = await paired_pc(service, "PC-A"), await paired_pc(service, "PC-B")
+    backend = key()
+    async with (
+        online_reporting(first, JobRunner(lambda: backend, HangingPrompt()), ["OTHER-KEY"]),
+        online_reporting(second, JobRunner(lambda: backend, ScriptedPrompt(pins=[PIN, "246802"])), ["UKS1"]),
+    ):
+        await asyncio.sleep(0.2)  # both have reported their keys
+        job_id = await service.hub.submit_job(ACCOUNT, "pin_change", {"key_serial": "UKS1"}, "c")
+        done = await service.updates.wait_for(UpdateKind.JOB_SUCCEEDED, job_id)
+    assert done.device_id == second.device_id
+
+
+async def test_a_job_waits_while_no_online_pc_has_the_key_and_goes_when_it_is_inserted(
+    service: Service,
+) -> None:
+    credential = await paired_pc(service, "PC-A")
+    inserted: list[str] = []
+
+    async def serials() -> list[str]:
+        return list(inserted)
+
+    backend = key()
+    client = BridgeClient(
+        credential,
+        JobRunner(lambda: backend, ScriptedPrompt(pins=[PIN, "246802"])),
+        token_serials=serials,
+        heartbeat_seconds=0.05,
+    )
+    task = asyncio.create_task(client.run_forever())
+    try:
+        await asyncio.wait_for(client.connected.wait(), 10)
+        await asyncio.sleep(0.2)
+        job_id = await service.hub.submit_job(ACCOUNT, "pin_change", {"key_serial": "UKS1"}, "c")
+        await asyncio.sleep(0.3)
+        assert (await service.hub.get_job(ACCOUNT, job_id)).status == "pending", "no PC has the key yet"
+        inserted.append("UKS1")
+        done = await service.updates.wait_for(UpdateKind.JOB_SUCCEEDED, job_id)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert done.device_id == credential.device_id

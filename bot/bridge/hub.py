@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from bot.bridge import protocol as wire
 from bot.bridge.models import BridgeDevice, BridgeJob, BridgePairFailure, BridgePairingCode, aware
@@ -253,12 +253,13 @@ class BridgeHub:
         await self._dispatch_account(account_id)
         return True
 
+    @staticmethod
+    def _sent_to(device_id: str) -> Select[BridgeJob]:
+        return select(BridgeJob).where(BridgeJob.device_id == device_id, BridgeJob.status == "sent")
+
     async def _requeue_jobs_of(self, device_id: str) -> None:
         async with self._db.session() as session:
-            jobs = await session.scalars(
-                select(BridgeJob).where(BridgeJob.device_id == device_id, BridgeJob.status == "sent")
-            )
-            for job in jobs:
+            for job in await session.scalars(self._sent_to(device_id)):
                 job.status, job.stage, job.device_id = "pending", None, None
                 job.updated_at = self._clock()
 
@@ -392,11 +393,7 @@ class BridgeHub:
         """A PC that drops mid-job: the job stays with it (a reconnect resumes it), and the chat
         hears it now, with 重试 to hand it to any PC that is online."""
         async with self._db.session() as session:
-            jobs = list(
-                await session.scalars(
-                    select(BridgeJob).where(BridgeJob.device_id == live.device_id, BridgeJob.status == "sent")
-                )
-            )
+            jobs = list(await session.scalars(self._sent_to(live.device_id)))
         for job in jobs:
             await self._emit(
                 UpdateKind.JOB_INTERRUPTED,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from bot.db import Base, Database
 from tests.softhsm_fixtures import softhsm as softhsm
 from tests.softhsm_fixtures import softhsm_store as softhsm_store
 from tests.ukey_bridge.support import SO_PIN, SmallCA
+from ukey_bridge.client import BridgeClient
 
 
 class Clock:
@@ -140,3 +142,16 @@ async def service(tmp_path: Path, ca: SmallCA) -> AsyncIterator[Service]:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
         await db.dispose()
+
+
+@contextlib.asynccontextmanager
+async def running(client: BridgeClient) -> AsyncIterator[asyncio.Task[None]]:
+    """The bridge program connected (and serving jobs) for the block."""
+    task = asyncio.create_task(client.run_forever())
+    try:
+        await asyncio.wait_for(client.connected.wait(), 10)
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.bridge.ports import UpdateKind
-from tests.bridge_hub.conftest import Service
+from tests.bridge_hub.conftest import Service, running
 from tests.ukey_bridge.support import ScriptedPrompt
 from ukey_bridge import cli
 from ukey_bridge.client import BridgeClient
@@ -49,17 +48,17 @@ async def paired_pc(service: Service, name: str) -> DeviceCredential:
     )
 
 
-@contextlib.asynccontextmanager
-async def online(credential: DeviceCredential, runner: JobRunner) -> AsyncIterator[BridgeClient]:
-    client = BridgeClient(credential, runner)
-    task = asyncio.create_task(client.run_forever())
-    try:
-        await asyncio.wait_for(client.connected.wait(), 10)
-        yield client
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def online(
+    credential: DeviceCredential, runner: JobRunner, serials: list[str] | None = None
+) -> contextlib.AbstractAsyncContextManager[asyncio.Task[None]]:
+    """The PC's bridge connected; with ``serials`` it reports those UKeys, often, so a key
+    put in shows quickly."""
+
+    async def inserted() -> list[str]:
+        return list(serials or [])
+
+    reports = inserted if serials is not None else None
+    return running(BridgeClient(credential, runner, token_serials=reports, heartbeat_seconds=0.05))
 
 
 async def test_a_job_of_a_pc_that_is_unpaired_goes_to_the_accounts_other_pc(service: Service) -> None:
@@ -101,7 +100,8 @@ async def test_an_so_pin_the_platform_refuses_fails_that_job_and_the_pc_stays_on
     service.so_pins.refusal = "the order is not paid"
     unlock = await service.hub.submit_job(ACCOUNT, "unlock", {"key_serial": "UKS1", "order_id": "o-1"}, "c")
     backend = key()
-    async with online(credential, JobRunner(lambda: backend, ScriptedPrompt(pins=[PIN, "246802"]))) as client:
+    client = BridgeClient(credential, JobRunner(lambda: backend, ScriptedPrompt(pins=[PIN, "246802"])))
+    async with running(client):
         failed = await service.updates.wait_for(UpdateKind.JOB_FAILED, unlock)
         assert failed.outcome == "so_pin_rejected"
         change = await service.hub.submit_job(ACCOUNT, "pin_change", {"key_serial": "UKS1"}, "c")
@@ -133,31 +133,12 @@ def test_a_second_run_with_the_same_pairing_says_so_and_exits(
     assert "本机已经有一个 ukey-bridge 在用这个配对运行" in capsys.readouterr().out
 
 
-@contextlib.asynccontextmanager
-async def online_reporting(
-    credential: DeviceCredential, runner: JobRunner, serials: list[str]
-) -> AsyncIterator[BridgeClient]:
-    async def inserted() -> list[str]:
-        return list(serials)
-
-    # the PC reports its keys often, so a key put in shows quickly
-    client = BridgeClient(credential, runner, token_serials=inserted, heartbeat_seconds=0.05)
-    task = asyncio.create_task(client.run_forever())
-    try:
-        await asyncio.wait_for(client.connected.wait(), 10)
-        yield client
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 async def test_with_two_pcs_the_job_goes_to_the_one_that_has_the_seals_key(service: Service) -> None:
     first, second = await paired_pc(service, "PC-A"), await paired_pc(service, "PC-B")
     backend = key()
     async with (
-        online_reporting(first, JobRunner(lambda: backend, HangingPrompt()), ["OTHER-KEY"]),
-        online_reporting(second, JobRunner(lambda: backend, ScriptedPrompt(pins=[PIN, "246802"])), ["UKS1"]),
+        online(first, JobRunner(lambda: backend, HangingPrompt()), ["OTHER-KEY"]),
+        online(second, JobRunner(lambda: backend, ScriptedPrompt(pins=[PIN, "246802"])), ["UKS1"]),
     ):
         await asyncio.sleep(0.2)  # both have reported their keys
         job_id = await service.hub.submit_job(ACCOUNT, "pin_change", {"key_serial": "UKS1"}, "c")
@@ -181,17 +162,11 @@ async def test_a_job_waits_while_no_online_pc_has_the_key_and_goes_when_it_is_in
         token_serials=serials,
         heartbeat_seconds=0.05,
     )
-    task = asyncio.create_task(client.run_forever())
-    try:
-        await asyncio.wait_for(client.connected.wait(), 10)
+    async with running(client):
         await asyncio.sleep(0.2)
         job_id = await service.hub.submit_job(ACCOUNT, "pin_change", {"key_serial": "UKS1"}, "c")
         await asyncio.sleep(0.3)
         assert (await service.hub.get_job(ACCOUNT, job_id)).status == "pending", "no PC has the key yet"
         inserted.append("UKS1")
         done = await service.updates.wait_for(UpdateKind.JOB_SUCCEEDED, job_id)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
     assert done.device_id == credential.device_id

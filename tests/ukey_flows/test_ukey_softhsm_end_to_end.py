@@ -49,6 +49,12 @@ async def _verdicts(side: BridgeSide, der: bytes) -> tuple[str, str]:
     return await revocation_verdicts(world.api, world.platform_services, _pem(der), world.now())
 
 
+async def _revoked(side: BridgeSide, der: bytes) -> bool:
+    """Revoked for both a CRL check and OCSP."""
+    verify, ocsp = await _verdicts(side, der)
+    return "certificate revoked" in verify and ocsp == "revoked"
+
+
 async def _good(side: BridgeSide, der: bytes) -> bool:
     verify, ocsp = await _verdicts(side, der)
     return verify.endswith("cert.pem: OK") and ocsp == "good"
@@ -107,9 +113,7 @@ async def test_a_seal_from_the_production_station_lives_on_its_token_through_eve
             == renewed["certificate_serial"]
         )
         # the replaced certificate is revoked in the CRL and by OCSP, the new one is good
-        verify, ocsp = await _verdicts(bridge_side, produced_cert)
-        assert "certificate revoked" in verify
-        assert ocsp == "revoked"
+        assert await _revoked(bridge_side, produced_cert) is True
         assert await _good(bridge_side, renewed_cert) is True
         order_after = (await world.api.get(f"/v1/orders/{renewal['id']}", headers=applicant.headers)).json()
         assert order_after["status"] == "completed"
@@ -174,9 +178,7 @@ async def test_a_seal_from_the_production_station_lives_on_its_token_through_eve
         format(x509.load_der_x509_certificate(reissued_cert).serial_number, "x")
         == reissued["certificate_serial"]
     )
-    verify, ocsp = await _verdicts(bridge_side, changed_cert)
-    assert "certificate revoked" in verify
-    assert ocsp == "revoked"
+    assert await _revoked(bridge_side, changed_cert) is True
     assert await _good(bridge_side, reissued_cert) is True
 
     # cancellation waits while another reissue is paid and in progress, then goes through
@@ -203,9 +205,7 @@ async def test_a_seal_from_the_production_station_lives_on_its_token_through_eve
     done = joined(await chat.say(world.service.sms_code(applicant.phone, "cancel_seal")))
     assert "已注销" in done
     assert (await world.seal(applicant, seal_id))["status"] == "cancelled"
-    verify, ocsp = await _verdicts(bridge_side, third_cert)
-    assert "certificate revoked" in verify
-    assert ocsp == "revoked"
+    assert await _revoked(bridge_side, third_cert) is True
 
 
 def _only_certificate(token: SoftHsmToken, *, pin: str | None = None) -> bytes:

@@ -721,3 +721,57 @@ async def revoke_replaced(services: PlatformServices, serial_hex: str | None, or
     reason = reasons.get(OrderType(order.type))
     if reason is not None:
         await revoke(services, serial_hex, reason)
+
+
+# -- giving up a UKey step (frees the seal; the payment goes to refund) --------------------------
+
+
+async def abandon_ukey_step(
+    session: AsyncSession, services: PlatformServices, account: Account, order: Order
+) -> Order:
+    """The applicant gives up the UKey step of a paid renewal, change or unlock: the order is
+    cancelled, which frees the seal for other orders, and its payment is marked for refund."""
+    from sqlalchemy import update
+
+    from seal_platform.payments import Payment, PaymentStatus
+
+    if order.status != OrderStatus.AWAITING_UKEY:
+        raise RuleViolation(
+            "only an order waiting for its UKey step can be given up",
+            code="invalid_transition",
+            **{"from": order.status, "to": OrderStatus.CANCELLED.value},
+        )
+    now = services.clock.now()
+    paid = list(
+        await session.scalars(
+            select(Payment).where(Payment.order_id == order.id, Payment.status == PaymentStatus.SUCCEEDED)
+        )
+    )
+    await session.execute(
+        update(Payment)
+        .where(Payment.order_id == order.id, Payment.status == PaymentStatus.SUCCEEDED)
+        .values(status=PaymentStatus.REFUND_REQUIRED)
+        .execution_options(synchronize_session=False)
+    )
+    for payment in paid:
+        publish(
+            session,
+            order.account_id,
+            "payment.refund_required",
+            {"order_id": order.id, "payment_id": payment.id, "amount_fen": payment.amount_fen},
+        )
+    return await transition(
+        session,
+        order,
+        OrderStatus.CANCELLED,
+        now=now,
+        actor=f"account:{account.id}",
+        changes={
+            "result": {
+                **order.result,
+                "ukey_step_abandoned_at": now.isoformat(),
+                "refund_required": bool(paid),
+            }
+        },
+        event_data={"seal_id": order.seal_id, "refund_required": bool(paid)},
+    )

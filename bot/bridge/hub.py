@@ -316,6 +316,18 @@ class BridgeHub:
                 job.updated_at = self._clock()
         await self._dispatch_account(account_id)
 
+    async def abandon_job(self, account_id: str, job_id: str) -> None:
+        """The user gave the job up in the chat: it is never sent again, and whatever a PC still
+        reports for it is ignored (a final job takes no more results)."""
+        async with self._db.session() as session:
+            job = await session.get(BridgeJob, job_id)
+            if job is None or job.account_id != account_id:
+                raise UnknownJob(job_id)
+            if job.status not in FINAL_STATUSES:
+                job.status = "failed"
+                job.result = {"outcome": "abandoned", "message": "given up in the chat"}
+                job.updated_at = self._clock()
+
     async def get_job(self, account_id: str, job_id: str) -> JobView:
         async with self._db.session() as session:
             job = await session.get(BridgeJob, job_id)

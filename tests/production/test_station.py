@@ -101,3 +101,22 @@ async def test_a_key_with_the_jobs_label_but_another_so_pin_is_not_taken_over() 
         await RunnerStation(lambda: FakeBackend([impostor])).produce(ORDER, Certifier())
     assert refused.value.code == "station_key_not_blank"
     assert impostor.objects == {}
+
+
+def test_production_mode_refuses_the_simulated_station() -> None:
+    from pydantic import SecretStr
+
+    from seal_platform.settings import PlatformSettings
+
+    def settings(station: str) -> PlatformSettings:
+        return PlatformSettings(
+            production=True,
+            service_key=SecretStr("a-real-service-key"),
+            secret_key=SecretStr("a-real-secret-key"),
+            invoice_seller_tax_number="91110000600037341L",
+            production_station=station,
+        )
+
+    with pytest.raises(ValueError, match="PLATFORM_PRODUCTION_STATION=demo"):
+        settings("demo").check_production()
+    settings("remote").check_production()

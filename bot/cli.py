@@ -124,6 +124,18 @@ def _check_production(settings: Settings, _args: argparse.Namespace) -> int:
     return 1 if any(line.startswith("FAIL") for line in lines) else 0
 
 
+def _demo(settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.demo import DemoError, create_demo, print_demo
+
+    try:
+        demo = asyncio.run(create_demo(settings, sys.stdout))
+    except DemoError as exc:
+        print(f"sealbot demo: {exc}", file=sys.stderr)
+        return 1
+    print_demo(settings, demo, sys.stdout)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sealbot", description="电子印章办理助手 / e-seal assistant")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -150,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "check-production", help="list what production mode would refuse (docs/operations.md)"
     ).set_defaults(handler=_check_production)
+    sub.add_parser(
+        "demo",
+        help="create a demo account: a seal on a SoftHSM2 token near expiry, an order in review, an invoice",
+    ).set_defaults(handler=_demo)
     from scheduler.cli import add_scheduler_commands
 
     add_scheduler_commands(sub)

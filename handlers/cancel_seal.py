@@ -97,6 +97,19 @@ async def confirm_cancellation(ctx: Ctx) -> Outcome | None:
         if exc.code in RESEND:
             ctx.say("cancel.code_expired" if exc.code == "sms_code_expired" else "cancel.code_used_up")
             return GoTo("send_code")
+        if exc.code == "seal_busy":
+            # the code stays valid: once that order is finished or withdrawn, the user can return
+            details = exc.details or {}
+            ctx.say(
+                "cancel.busy",
+                order=ctx.t(f"orders.type.{details.get('order_type', '')}")
+                if ctx.t.catalog.has(f"orders.type.{details.get('order_type', '')}")
+                else details.get("order_type", ""),
+                status=ctx.t(f"orders.status.{details.get('status', '')}")
+                if ctx.t.catalog.has(f"orders.status.{details.get('status', '')}")
+                else details.get("status", ""),
+            )
+            return None
         return await on_platform_error(ctx, exc)
     at = order.result.get("seal_cancelled_at")
     ctx.say(

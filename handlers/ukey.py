@@ -10,6 +10,7 @@ declined, done. A job that succeeds completes the platform order with the key's 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from bot.bridge.hub import BridgeHub, NoBridgePaired, UnknownJob
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Finish, Flow, GoTo, Next, Outcome, Stay, Wait
 from bot.engine.messages import ExternalEvent, Option
+from bot.engine.tokens import bind
 from handlers.my_seals import local_date, on_platform_error, order_status_text
 from handlers.services import services, token
 from platform_client.errors import PlatformClientError
@@ -291,7 +293,7 @@ async def job_event(ctx: Ctx, event: ExternalEvent) -> Outcome | None:
         elif stage == "awaiting_certificate":
             ctx.say("ukey.stage_certificate")
         return Stay()
-    if kind == "job_failed":
+    if kind in ("job_failed", "job_interrupted"):
         _say_failure(ctx, data)
         await _offer_next(ctx)
         return Stay()
@@ -333,10 +335,14 @@ async def job_options(ctx: Ctx) -> Sequence[Option]:
         options.append(ctx.option(f"@go:unlock:{ctx.get('seal_id')}", "unlock.title"))
     if failure in ("pin_locked", "so_pin_rejected", "failed"):
         options.append(ctx.option("@human", "engine.nav_human"))
+    # always possible: a PC that never comes back must not hold the seal for ever
+    options.append(Option("abandon", ctx.t("ukey.abandon")))
     return options
 
 
 async def job_option(ctx: Ctx, value: str) -> Outcome | None:
+    if value == "abandon":
+        return await _abandon(ctx)
     if value == "retry" and ctx.get("failure") in RETRYABLE:
         try:
             await bridge_hub(ctx).retry_job(account_id(ctx), ctx.get("job_id"))
@@ -349,13 +355,30 @@ async def job_option(ctx: Ctx, value: str) -> Outcome | None:
     return None
 
 
+async def _abandon(ctx: Ctx) -> Outcome:
+    """Give the UKey step up: the job is dropped and a paid order is cancelled with a refund,
+    so the seal is free for other business."""
+    order_id = ctx.get("order_id")
+    if order_id:
+        try:
+            await services(ctx).platform.orders.abandon_ukey_step(token(ctx), order_id)
+        except PlatformClientError as exc:
+            return await on_platform_error(ctx, exc)
+    with_job = ctx.get("job_id")
+    if with_job:
+        with contextlib.suppress(UnknownJob):  # nothing left to drop
+            await bridge_hub(ctx).abandon_job(account_id(ctx), with_job)
+    ctx.say("ukey.abandoned_refund" if order_id else "ukey.abandoned")
+    return Finish()
+
+
 async def _offer_next(ctx: Ctx) -> None:
-    """The wait's buttons under a pushed failure (a push does not repeat the wait's prompt), scoped
-    to this run's job step as the engine scopes the buttons of a prompt."""
-    assert ctx.flow is not None
-    prefix = f"{ctx.run.run_id}.{ctx.flow.index('job')}."
+    """The wait's buttons under a pushed failure (a push does not repeat the wait's prompt), bound
+    to this run's current prompt as the engine binds the buttons of a prompt."""
+    run = ctx.run
     options = [
-        o if o.token.startswith("@") else Option(prefix + o.token, o.label) for o in await job_options(ctx)
+        o if o.token.startswith("@") else Option(bind(run.run_id, run.visit, o.token), o.label)
+        for o in await job_options(ctx)
     ]
     options.append(ctx.option("@menu", "engine.nav_menu"))
     ctx.state.last_menu = [o.token for o in options]

@@ -118,6 +118,13 @@ async def submit(order_id: str, services: ServicesDep, account: AccountDep) -> O
         return OrderOut.of(await order_rules.submit_order(session, services, account, order))
 
 
+@router.post("/orders/{order_id}/abandon-ukey-step", response_model=OrderOut)
+async def abandon_ukey_step(order_id: str, services: ServicesDep, account: AccountDep) -> OrderOut:
+    async with services.db.session() as session:
+        order = await get_order(session, account.id, order_id)
+        return OrderOut.of(await order_rules.abandon_ukey_step(session, services, account, order))
+
+
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut)
 async def cancel(order_id: str, services: ServicesDep, account: AccountDep) -> OrderOut:
     async with services.db.session() as session:

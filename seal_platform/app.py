@@ -113,6 +113,12 @@ def _routers(settings: PlatformSettings) -> list[Any]:
     from seal_platform import api_reminders  # the scheduler's service endpoints
 
     routers.append(api_reminders.router)
+    from seal_platform import api_ca  # CRL and OCSP, public
+
+    routers.append(api_ca.router)
+    from seal_platform import api_station  # the production station's bridge
+
+    routers.append(api_station.router)
     routers.append(__import__("seal_platform.console.router", fromlist=["router"]).router)  # staff console
     routers.append(__import__("seal_platform.operator", fromlist=["router"]).router)  # issue 11
     if settings.payment_provider == "sandbox" and not settings.production:

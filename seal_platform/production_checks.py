@@ -48,6 +48,10 @@ def production_problems(settings: PlatformSettings) -> list[str]:
         problems.append(
             "PLATFORM_INVOICE_PROVIDER: the self-drawn sample is no invoice; use manual or nuonuo"
         )
+    if settings.production_station == "demo":
+        problems.append(
+            "PLATFORM_PRODUCTION_STATION: demo simulates the UKey; use remote (or local) in production"
+        )
     problems += _provider_settings(settings)
     return problems
 

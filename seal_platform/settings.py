@@ -144,3 +144,10 @@ class PlatformSettings(BaseSettings):
     @property
     def effective_invoice_provider(self) -> str:
         return self.invoice_provider or ("manual" if self.production else "sandbox")
+
+    # --- Production station (seal_platform/production/station.py) ---
+    # "remote": staff's `ukey-bridge` on the production PC, paired from the console;
+    # "local": seals are written on blank UKeys through this PKCS#11 module on the platform host;
+    # "demo": a simulated blank UKey per seal (refused in production mode).
+    production_station: str = Field(default="demo", pattern="^(demo|local|remote)$")
+    station_pkcs11_module: str = ""

@@ -348,7 +348,35 @@ async def reject(
 async def production_page(ctx: ProducerPage) -> Response:
     async with ctx.services.db.session() as session:
         cards = await queues.production_queue(session)
-    return _page(ctx, "production.html", "production", cards=cards)
+    return _page(ctx, "production.html", "production", cards=cards, **_station_view(ctx))
+
+
+def _station_view(ctx: ConsoleContext) -> dict[str, Any]:
+    from seal_platform.production.station_hub import station_hub
+
+    remote = ctx.services.settings.production_station == "remote"
+    return {
+        "station_mode": ctx.services.settings.production_station,
+        "stations_online": station_hub(ctx.services).online() if remote else [],
+    }
+
+
+@router.post("/station/pair-code")
+async def station_pair_code(request: Request, ctx: ProducerAction) -> Response:
+    """A pairing code for the production PC's `ukey-bridge`, bound to this staff member."""
+    from seal_platform.production.station_hub import station_hub
+
+    code = station_hub(ctx.services).create_code(ctx.staff.username)
+    server = ctx.services.settings.public_base_url.rstrip("/") + "/station"
+    done = (
+        f"制作台配对码：{code}（10 分钟内有效）。在制作台电脑上运行："
+        f"ukey-bridge pair {code} --server {server} ，然后运行 ukey-bridge run --module <UKey 的 PKCS#11 模块>。"
+    )
+
+    async def nothing(_session: AsyncSession) -> None:
+        return None
+
+    return await _perform(request, ctx, nothing, done=done, back=f"{ctx.base}/production")
 
 
 @router.post("/orders/{order_id}/produce")

@@ -77,6 +77,7 @@ def production_environment(
         "PLATFORM_DEV_PAGES": "false",
         "PLATFORM_OPERATOR_SERVICE_NAME": "示例电子印章",
         "PLATFORM_OPERATOR_COMPANY": "示例印章服务有限公司",
+        "PLATFORM_PRODUCTION_STATION": "remote",
         "PLATFORM_INVOICE_SELLER_TAX_NUMBER": SELLER_TAX_NUMBER,
         "PLATFORM_INVOICE_DRAWER": "李会计",
         # payments: WeChat Pay v3 at the local fake

@@ -39,6 +39,7 @@ READY: dict[str, str] = {
     "PLATFORM_SMS_TENCENT_APP_ID": "1400000001",
     "PLATFORM_DEV_PAGES": "false",
     "PLATFORM_OPERATOR_COMPANY": "示例印章服务有限公司",
+    "PLATFORM_PRODUCTION_STATION": "remote",
 }
 
 
@@ -83,6 +84,7 @@ async def test_with_every_real_setting_the_embedded_platform_starts(
         ("PLATFORM_SMS_TEMPLATE_LOGIN", ""),
         ("PLATFORM_WECHATPAY_APIV3_KEY", ""),
         ("PLATFORM_OPERATOR_COMPANY", ""),
+        ("PLATFORM_PRODUCTION_STATION", "demo"),
     ],
 )
 async def test_a_demo_part_left_on_refuses_start_up_naming_its_setting(

@@ -114,7 +114,16 @@ class SealWorld:
         if "手机" in said:
             await self.chat.say(applicant.phone, user=applicant.user)
             await self.chat.tap("密码", user=applicant.user)
-            await self.chat.say(PASSWORD, user=applicant.user)
+            # The password is typed on the secure page, never in the chat (privacy).
+            assert self.service.container.password_pages is not None
+            view, _ = await use_page(
+                self.service.container.password_pages,
+                self.chat,
+                PASSWORD,
+                user=applicant.user,
+                browser=f"browser-{applicant.user}",
+            )
+            assert view.status == "done", view
         session = await self.service.container.platform.accounts.login_password(applicant.phone, PASSWORD)
         return Applicant(applicant.user, applicant.phone, session.token, applicant.account_id)
 

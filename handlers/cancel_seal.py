@@ -14,7 +14,14 @@ from bot.engine.context import Ctx
 from bot.engine.flow import Action, Choice, Field, Finish, Flow, GoTo, Outcome
 from bot.engine.messages import Option
 from handlers.accounts import masked_phone, parse_code
-from handlers.my_seals import chosen_seal, local_date, on_platform_error, seal_line, seal_steps
+from handlers.my_seals import (
+    chosen_seal,
+    local_date,
+    on_platform_error,
+    resume_order_run,
+    seal_line,
+    seal_steps,
+)
 from handlers.services import services, token
 from platform_client.errors import PlatformClientError, RateLimited
 
@@ -106,6 +113,7 @@ CANCEL = Flow(
     title="cancel.title",
     help="cancel.help",
     requires_login=True,
+    on_resume=resume_order_run,
     on_cancel=withdraw,
     steps=(
         *seal_steps("cancel_seal"),

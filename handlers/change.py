@@ -31,6 +31,7 @@ from handlers.my_seals import (
     go_to_ukey,
     on_platform_error,
     order_status_text,
+    resume_order_run,
     seal_steps,
 )
 from handlers.payment import is_paid, payment_steps
@@ -136,6 +137,7 @@ CHANGE = Flow(
     title="change.title",
     help="change.help",
     requires_login=True,
+    on_resume=resume_order_run,
     steps=(
         *seal_steps("change"),
         Choice(

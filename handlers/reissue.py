@@ -9,7 +9,7 @@ from bot.engine.context import Ctx
 from bot.engine.flow import Action, Field, Finish, Flow, Invalid, Outcome, Summary
 from handlers.apply_common import mailing_address, parse_region, parse_street, show_region
 from handlers.checks import platform_check
-from handlers.my_seals import order_action, seal_steps
+from handlers.my_seals import order_action, resume_order_run, seal_steps
 from handlers.payment import is_paid, payment_steps
 
 
@@ -39,6 +39,7 @@ REISSUE = Flow(
     title="reissue.title",
     help="reissue.help",
     requires_login=True,
+    on_resume=resume_order_run,
     steps=(
         *seal_steps("reissue"),
         Field("recipient", prompt="reissue.ask_recipient", label="reissue.recipient", parse=parse_recipient),

@@ -18,6 +18,7 @@ from handlers.my_seals import (
     local_date,
     on_platform_error,
     order_action,
+    resume_order_run,
     seal_steps,
     yuan,
 )
@@ -62,6 +63,7 @@ RENEWAL = Flow(
     title="renewal.title",
     help="renewal.help",
     requires_login=True,
+    on_resume=resume_order_run,
     steps=(
         *seal_steps("renew"),
         Action("window", run=check_window, depends_on=("seal_id",)),

@@ -16,6 +16,7 @@ from handlers.my_seals import (
     go_to_ukey,
     on_platform_error,
     order_action,
+    resume_order_run,
     seal_steps,
     yuan,
 )
@@ -52,6 +53,7 @@ UNLOCK = Flow(
     title="unlock.title",
     help="unlock.help",
     requires_login=True,
+    on_resume=resume_order_run,
     steps=(
         *seal_steps("unlock"),
         Action("explain", run=explain, depends_on=("seal_id",)),

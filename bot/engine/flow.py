@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 Answers: TypeAlias = Mapping[str, Any]
 
 
+class LoginRequired(Exception):
+    """Step code needs the account and the chat has none (logged out meanwhile, or the login
+    expired): the runtime asks the user to log in and then continues where they were."""
+
+
 class Invalid(Exception):
     """An answer was refused. ``key`` is a catalog key; ``params`` fill its placeholders."""
 
@@ -223,6 +228,10 @@ class Flow:
     on_finish: Callable[[Ctx], StepResult] | None = None
     on_cancel: Callable[[Ctx], StepResult] | None = None
     help: str | None = None  # catalog key of the help text for this process
+    # Called when a run put aside is taken up again: the world may have moved on meanwhile (its
+    # order cancelled, its UKey job finished). ``Finish`` drops the run, ``StartFlow`` of this
+    # same flow starts it afresh; ``None`` continues where the user was.
+    on_resume: Callable[[Ctx], StepResult] | None = None
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.steps]

@@ -43,6 +43,7 @@ HomeHandler = Callable[[Ctx, Inbound | None], Awaitable[Outcome | None]]
 
 DONE = "_done"  # answers[DONE]: names of Actions/Waits/Summary that are done
 QUEUED = "_events"  # answers[QUEUED]: events that arrived while this run was paused
+OWNER = "_account"  # answers[OWNER]: the account a run was put aside under
 MAX_STEPS_PER_MESSAGE = 60
 FAILURES_BEFORE_HUMAN = 3
 
@@ -253,10 +254,14 @@ class FlowInterpreter:
             ctx.state.run = None
         paused = ctx.state.memory.get(PAUSED, {}).pop(name, None)
         if paused is not None and not prefill:
-            ctx.state.run = FlowRun.from_dict(paused)
-            self._upgrade(ctx, flow)
-            ctx.say("engine.resumed", process=ctx.t(flow.title))
-            await self._advance(ctx, flow, announce_wait=True)
+            put_aside = FlowRun.from_dict(paused)
+            if flow.requires_login and not ctx.logged_in and self.flows.get("login") is not None:
+                # Logged out since: log in, then the login flow's end takes this run up again.
+                ctx.state.stack.append(put_aside)
+                ctx.say("engine.login_to_resume", process=ctx.t(flow.title))
+                await self.start(ctx, "login")
+                return
+            await self._take_up(ctx, flow, put_aside, welcome=True)
             return
         if ctx.state.run is not None and ctx.state.run.flow == name and not prefill:
             await self.reprompt(ctx)
@@ -318,8 +323,49 @@ class FlowInterpreter:
         run = ctx.state.run
         if run is None:
             return
+        if ctx.session is not None:
+            # Whose answers these are: another account logging in on this chat never sees them.
+            run.answers[OWNER] = ctx.session.account_id
         ctx.state.memory.setdefault(PAUSED, {})[run.flow] = run.__dict__.copy()
         ctx.state.run = None
+
+    async def _take_up(self, ctx: Ctx, flow: Flow, run: FlowRun, *, welcome: bool) -> None:
+        """Continue a run that was put aside or waited under another flow, after checking that
+        it still belongs to this account and still makes sense (``Flow.on_resume``)."""
+        owner = run.answers.pop(OWNER, None)
+        if owner is not None and (ctx.session is None or ctx.session.account_id != owner):
+            ctx.say("engine.resume_other_account", process=ctx.t(flow.title))
+            await self._go_home(ctx, None)
+            return
+        ctx.state.run = run
+        ctx.flow = flow
+        self._upgrade(ctx, flow)
+        if flow.on_resume is not None:
+            outcome = await flow.on_resume(ctx)
+            if isinstance(outcome, StartFlow) and outcome.flow == flow.name:
+                ctx.state.run = None
+                await self.start(ctx, flow.name, prefill=dict(outcome.prefill))
+                return
+            if outcome is not None and not isinstance(outcome, Next):
+                if await self._apply(ctx, flow, outcome):
+                    await self._advance(ctx, flow)
+                return
+        if welcome:
+            ctx.say("engine.resumed", process=ctx.t(flow.title))
+        await self._advance(ctx, flow, announce_wait=True)
+
+    async def login_again(self, ctx: Ctx) -> None:
+        """Step code found no usable login (``LoginRequired``): log in, then continue the
+        process at the step the user was on (the run waits on the stack)."""
+        ctx.logout()
+        if ctx.state.run is not None:
+            ctx.state.stack.append(ctx.state.run)
+            ctx.state.run = None
+        if self.flows.get("login") is None:
+            await self._go_home(ctx, None)
+            return
+        ctx.say("engine.login_again")
+        await self.start(ctx, "login")
 
     async def _resume_latest(self, ctx: Ctx) -> None:
         paused = ctx.state.memory.get(PAUSED, {})
@@ -469,14 +515,11 @@ class FlowInterpreter:
                 return
         ctx.state.run = None
         if ctx.state.stack:
-            ctx.state.run = ctx.state.stack.pop()
-            resumed = self.flows.get(ctx.state.run.flow)
+            waiting = ctx.state.stack.pop()
+            resumed = self.flows.get(waiting.flow)
             if resumed is not None:
-                ctx.flow = resumed
-                self._upgrade(ctx, resumed)
-                await self._advance(ctx, resumed, announce_wait=True)
+                await self._take_up(ctx, resumed, waiting, welcome=False)
                 return
-            ctx.state.run = None
         if show_home:
             await self._go_home(ctx, None)
 

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.engine.context import Ctx
-from bot.engine.flow import FlowRegistry
+from bot.engine.flow import FlowRegistry, LoginRequired
 from bot.engine.i18n import Catalog, Translator, normalise_locale
 from bot.engine.interpreter import FlowInterpreter, HomeHandler
 from bot.engine.locks import ConversationLocks
@@ -143,6 +143,12 @@ class Engine:
         sensitive_step = Owner.is_bot(state.owner) and self.interpreter.expects_sensitive(ctx)
         try:
             await self._dispatch(ctx, inbound)
+        except LoginRequired:
+            # The login is gone (logged out in another chat, expired): from what was read,
+            # log in again and continue the same step; nothing the failed code changed is kept.
+            state = self._load_state(snapshot, inbound)
+            ctx = self._ctx(inbound.key, snapshot, state, inbound)
+            await self.interpreter.login_again(ctx)
         except Exception:
             log.exception("flow code failed on %s (%s)", inbound.key, inbound.kind)
             # Start again from what was read: nothing the failed code changed is kept.

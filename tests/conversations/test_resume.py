@@ -55,7 +55,7 @@ async def test_resume_after_logout_asks_to_log_in_and_then_continues_where_it_wa
     back = joined(await log_in(world, applicant.phone))
     assert "登录成功" in back
     # the seal list is asked again, and the resume option is gone from the menu
-    assert "北京示例科技有限公司" in [o.label for o in chat.options()][0]
+    assert "北京示例科技有限公司" in chat.options()[0].label
     await chat.tap("北京示例科技有限公司")
     await chat.say("菜单")
     assert "继续上次未完成的业务" not in [o.label for o in chat.options()]
@@ -71,7 +71,7 @@ async def test_resume_after_logout_in_english(world: SealWorld) -> None:
     assert 'Please log in first; then "My seals" continues where you left it.' in asked
     back = joined(await log_in(world, applicant.phone, english=True))
     assert "Logged in" in back
-    assert "北京示例科技有限公司" in [o.label for o in chat.options()][0]
+    assert "北京示例科技有限公司" in chat.options()[0].label
 
 
 async def test_another_account_on_the_same_chat_never_takes_up_the_first_ones_process(

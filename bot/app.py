@@ -240,7 +240,7 @@ async def build_container(
     for channel in channels:
         senders[channel.sender.channel] = channel.sender
     senders.update(extra_senders or {})
-    dispatcher = OutboxDispatcher(store, senders, clock)
+    dispatcher = OutboxDispatcher(store, senders, clock, box=engine.box)
     hooks.after_commit.append(dispatcher.kick)
     events = PlatformEventConsumer(platform, engine, store, clock, poll_seconds=settings.event_poll_seconds)
     container = Container(

@@ -47,6 +47,7 @@ from bot.engine.flow import (
 )
 from bot.engine.messages import FileRef, Option
 from handlers.checks import platform_check
+from handlers.next_steps import AFTER_ORDER
 from handlers.platform_errors import explain
 from handlers.services import services, token
 from platform_client.documents import UploadKind
@@ -89,6 +90,14 @@ COMPANY_FIELDS = ("company_name", "uscc", "legal_rep_name", "legal_rep_id")
 ADDRESS_FIELDS = ("recipient", "recipient_phone", "region", "street")
 # Answers carried to the other seal's application when it is offered after payment.
 CARRIED_FIELDS = (*COMPANY_FIELDS, "contact_phone", *ADDRESS_FIELDS)
+
+# The summary card's sections (企业信息 / 法定代表人 / 材料 / 邮寄).
+SUMMARY_GROUPS = (
+    ("apply.group_company", ("scope", "company_name", "uscc", "contact_phone", "years")),
+    ("apply.group_legal_rep", ("legal_rep_name", "legal_rep_id")),
+    ("apply.group_materials", ("licence", "id_front", "id_back", "form_enterprise", "form_personal")),
+    ("apply.group_mailing", ADDRESS_FIELDS),
+)
 
 StepCode = Callable[[Ctx], StepResult]  # what an Action runs
 
@@ -642,7 +651,7 @@ def application_flow(kind: SealKind) -> Flow:
             max_length=60,
         ),
         Field("street", prompt="apply.ask_street", label="apply.street", parse=parse_street, max_length=200),
-        Summary("confirm", title="apply.summary_title"),
+        Summary("confirm", title="apply.summary_title", groups=SUMMARY_GROUPS),
         Action("submit", run=submit(kind), depends_on=("confirm",)),
         *payment_steps("pay"),
         Choice(
@@ -661,6 +670,7 @@ def application_flow(kind: SealKind) -> Flow:
         title=f"apply.title_{kind}",
         help=f"apply.help_{kind}",
         requires_login=True,
+        next_steps=AFTER_ORDER,
         steps=tuple(steps),
     )
 

@@ -22,6 +22,7 @@ from handlers.my_seals import (
     seal_line,
     seal_steps,
 )
+from handlers.next_steps import AFTER_SEAL_PROCESS
 from handlers.services import services, token
 from platform_client.errors import PlatformClientError, RateLimited
 
@@ -110,6 +111,7 @@ async def withdraw(ctx: Ctx) -> Outcome | None:
 CANCEL = Flow(
     name="cancel_seal",
     version=1,
+    next_steps=AFTER_SEAL_PROCESS,
     title="cancel.title",
     help="cancel.help",
     requires_login=True,

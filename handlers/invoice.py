@@ -17,6 +17,7 @@ from bot.engine.messages import ExternalEvent, Option
 from handlers.apply_common import money, session_lost, short_id, type_words
 from handlers.checks import platform_check
 from handlers.menu import MenuItem
+from handlers.next_steps import AFTER_INVOICE
 from handlers.payment import PAID_STATUSES
 from handlers.platform_errors import explain
 from handlers.services import services, token
@@ -158,6 +159,7 @@ async def request(ctx: Ctx) -> Outcome | None:
 INVOICE = Flow(
     name="invoice",
     version=1,
+    next_steps=AFTER_INVOICE,
     title="invoice.title",
     help="invoice.help",
     requires_login=True,

@@ -22,6 +22,7 @@ from handlers.my_seals import (
     seal_steps,
     yuan,
 )
+from handlers.next_steps import AFTER_SEAL_PROCESS
 from handlers.payment import is_paid, payment_steps
 from handlers.services import services
 from platform_client.errors import PlatformClientError
@@ -60,6 +61,7 @@ def renewal_body(ctx: Ctx) -> dict[str, Any]:
 RENEWAL = Flow(
     name="renew",
     version=1,
+    next_steps=AFTER_SEAL_PROCESS,
     title="renewal.title",
     help="renewal.help",
     requires_login=True,

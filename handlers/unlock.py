@@ -20,6 +20,7 @@ from handlers.my_seals import (
     seal_steps,
     yuan,
 )
+from handlers.next_steps import AFTER_SEAL_PROCESS
 from handlers.payment import is_paid, payment_steps
 from handlers.services import services
 from platform_client.errors import PlatformClientError
@@ -50,6 +51,7 @@ def unlock_body(ctx: Ctx) -> dict[str, Any]:
 UNLOCK = Flow(
     name="unlock",
     version=1,
+    next_steps=AFTER_SEAL_PROCESS,
     title="unlock.title",
     help="unlock.help",
     requires_login=True,

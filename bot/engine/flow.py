@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from bot.engine.context import Ctx
 
 Answers: TypeAlias = Mapping[str, Any]
+PREVIOUS = "_was."  # answers[PREVIOUS + name]: a field's answer before it was cleared to be edited
 
 
 class LoginRequired(Exception):
@@ -169,6 +170,8 @@ class Summary(Step):
     title: str = ""
     editable: tuple[str, ...] | None = None  # None: every input step before it
     when: Condition | None = None
+    # The card's sections: (heading catalog key, step names); answers in no group come last.
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -232,6 +235,9 @@ class Flow:
     # order cancelled, its UKey job finished). ``Finish`` drops the run, ``StartFlow`` of this
     # same flow starts it afresh; ``None`` continues where the user was.
     on_resume: Callable[[Ctx], StepResult] | None = None
+    # The two or three things that make sense after this process ends (shown instead of the
+    # whole menu, with a "main menu" button); None shows the home menu.
+    next_steps: Callable[[Ctx], Sequence[Option]] | None = None
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.steps]
@@ -271,7 +277,10 @@ class Flow:
         return out
 
     def sensitive_names(self) -> set[str]:
-        return {s.name for s in self.steps if isinstance(s, Field) and (s.sensitive or s.secret)}
+        """Answers sealed at rest: sensitive and secret fields, and the previous value of a
+        sensitive field kept while it is asked again (``PREVIOUS``)."""
+        names = {s.name for s in self.steps if isinstance(s, Field) and (s.sensitive or s.secret)}
+        return names | {PREVIOUS + n for n in names}
 
 
 class FlowRegistry:

@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.engine.context import Ctx
 from bot.engine.flow import (
+    PREVIOUS,
     Action,
     Choice,
     Field,
@@ -43,6 +44,7 @@ HomeHandler = Callable[[Ctx, Inbound | None], Awaitable[Outcome | None]]
 
 DONE = "_done"  # answers[DONE]: names of Actions/Waits/Summary that are done
 QUEUED = "_events"  # answers[QUEUED]: events that arrived while this run was paused
+SUMMARY_PICK = "_summary_pick"  # answers[SUMMARY_PICK]: the summary shows the list of answers to edit
 OWNER = "_account"  # answers[OWNER]: the account a run was put aside under
 MAX_STEPS_PER_MESSAGE = 60
 FAILURES_BEFORE_HUMAN = 3
@@ -440,9 +442,15 @@ class FlowInterpreter:
         if name not in done:
             done.append(name)
 
-    def _clear(self, ctx: Ctx, flow: Flow, name: str) -> None:
-        """Forget an answer and everything that depends on it, and the confirmation."""
+    def _clear(self, ctx: Ctx, flow: Flow, name: str, *, keep_previous: bool = False) -> None:
+        """Forget an answer and everything that depends on it, and the confirmation. An answer
+        edited from the summary is kept aside so that asking it again shows what it was."""
         run = ctx.run
+        # Only the answer being changed: the ones depending on it are void, not "current".
+        if keep_previous and name in run.answers and flow.has_step(name):
+            step = flow.step(name)
+            if isinstance(step, Field) and not step.secret:
+                run.answers[PREVIOUS + name] = run.answers[name]
         for step_name in {name} | flow.dependents_of(name):
             run.answers.pop(step_name, None)
             if step_name in run.answers.get(DONE, []):
@@ -520,7 +528,11 @@ class FlowInterpreter:
             if resumed is not None:
                 await self._take_up(ctx, resumed, waiting, welcome=False)
                 return
-        if show_home:
+        if show_home and flow.next_steps is not None:
+            options = [*flow.next_steps(ctx), ctx.option("@menu", "engine.nav_menu")]
+            ctx.state.last_menu = [o.token for o in options]
+            ctx.say("engine.next_steps", options=options)
+        elif show_home:
             await self._go_home(ctx, None)
 
     # ---- input at a step -----------------------------------------------------------------------
@@ -594,12 +606,21 @@ class FlowInterpreter:
 
     async def _on_option(self, ctx: Ctx, flow: Flow, step: Step, value: str) -> None:
         if isinstance(step, Summary):
+            if value in {"edit", "review"}:
+                # 修改 opens the list of answers; 返回核对 goes back to the card
+                if value == "edit":
+                    ctx.run.answers[SUMMARY_PICK] = True
+                else:
+                    ctx.run.answers.pop(SUMMARY_PICK, None)
+                await self._prompt(ctx, flow, step)
+                return
+            ctx.run.answers.pop(SUMMARY_PICK, None)
             if value == "ok":
                 self._mark_done(ctx, step.name)
                 await self._advance(ctx, flow)
             elif value.startswith("edit:") and flow.has_step(value[5:]):
                 field_name = value[5:]
-                self._clear(ctx, flow, field_name)
+                self._clear(ctx, flow, field_name, keep_previous=True)
                 ctx.run.editing = True
                 await self._advance(ctx, flow)
             else:
@@ -664,6 +685,8 @@ class FlowInterpreter:
                 if ctx.run.editing:
                     self._clear(ctx, flow, dependent)
         ctx.set(step.name, value)
+        ctx.run.answers.pop(PREVIOUS + step.name, None)
+        ctx.run.answers.pop(SUMMARY_PICK, None)
         ctx.run.failures = 0
         ctx.run.editing = False
         await self._advance(ctx, flow)
@@ -835,8 +858,9 @@ class _PromptBuilder:
         ctx, flow, step = self.ctx, self.flow, self.step
         counter = self.i._counter(ctx, flow, step)
         nav = self.i._nav(ctx, flow, step)
+        private = ""  # the prompt with the owner's sensitive answers in full, when it shows any
         if isinstance(step, Summary):
-            text, options = self._summary()
+            text, private, options = self._summary()
         elif isinstance(step, Wait):
             params = dict(step.status_params(ctx)) if step.status_params else {}
             text = ctx.t(step.status, **params) if step.status else ""
@@ -857,43 +881,82 @@ class _PromptBuilder:
             params = dict(step.prompt_params(ctx)) if step.prompt_params else {}
             text = ctx.t(step.prompt, **params)
             options = list(await step.suggestions(ctx)) if step.suggestions else []
+            if PREVIOUS + step.name in ctx.answers:
+                before = ctx.answers[PREVIOUS + step.name]
+                private = f"{text}\n{ctx.t('engine.current_value', value=display_answer(ctx, step, before, reveal=True))}"
+                text = f"{text}\n{ctx.t('engine.current_value', value=display_answer(ctx, step, before))}"
         else:
             return
         if counter:
             text = f"{counter} {text}"
+            private = f"{counter} {private}" if private else ""
         scoped = [self.i._scope(ctx, flow, step, o) for o in options] + nav
         ctx.state.last_menu = [o.token for o in scoped]
-        if text or scoped:
+        if private:
+            ctx.say_private(private, text, options=scoped)
+        elif text or scoped:
             ctx.say_text(text, options=scoped)
 
-    def _summary(self) -> tuple[str, list[Option]]:
-        ctx, flow, step = self.ctx, self.flow, self.step
+    def _summary(self) -> tuple[str, str, list[Option]]:
+        """The card to check before submitting: the answers in their groups, in full for the
+        owner (``private``) and masked for everything kept (``text``); one primary 确认 and one
+        修改 that opens the list of answers."""
+        ctx, step = self.ctx, self.step
         assert isinstance(step, Summary)
-        lines = [ctx.t(step.title) if step.title else ctx.t("engine.summary_title")]
+        answered = self._answered()
+        editable = [s for s in answered if step.editable is None or s.name in step.editable]
+        if ctx.answers.get(SUMMARY_PICK) and editable:
+            options = [Option(f"edit:{s.name}", self._label(s)) for s in editable]
+            options.append(Option("review", ctx.t("engine.summary_review")))
+            text = ctx.t("engine.summary_pick")
+            return text, "", options
+        title = ctx.t(step.title) if step.title else ctx.t("engine.summary_title")
+        masked, full = [title], [title]
+        grouped = {name for _, names in step.groups for name in names}
+        sections = [
+            (ctx.t(heading), [s for s in answered if s.name in names]) for heading, names in step.groups
+        ]
+        sections.append(("", [s for s in answered if s.name not in grouped]))
+        for heading, steps in sections:
+            if not steps:
+                continue
+            if heading:
+                masked.append(ctx.t("engine.summary_group", group=heading))
+                full.append(masked[-1])
+            for s in steps:
+                value = ctx.answers[s.name]
+                masked.append(f"• {self._label(s)}：{display_answer(ctx, s, value)}")
+                full.append(f"• {self._label(s)}：{display_answer(ctx, s, value, reveal=True)}")
         options = [Option("ok", ctx.t("engine.summary_confirm"))]
-        editable = step.editable
+        if editable:
+            options.append(Option("edit", ctx.t("engine.summary_edit_any")))
+        text, private = "\n".join(masked), "\n".join(full)
+        return text, private if private != text else "", options
+
+    def _answered(self) -> list[Step]:
+        ctx, flow, step = self.ctx, self.flow, self.step
+        found: list[Step] = []
         for s in flow.steps:
             if s.name == step.name:
                 break
-            if not isinstance(s, (Field, Choice, Upload)) or not s.applies(ctx.answers):
-                continue
-            if s.name not in ctx.answers:
-                continue
-            label = ctx.t(s.label or getattr(s, "prompt", s.name))
-            lines.append(f"• {label}：{display_answer(ctx, s, ctx.answers[s.name])}")
-            if editable is None or s.name in editable:
-                options.append(Option(f"edit:{s.name}", ctx.t("engine.summary_edit", field=label)))
-        return "\n".join(lines), options
+            if isinstance(s, (Field, Choice, Upload)) and s.applies(ctx.answers) and s.name in ctx.answers:
+                found.append(s)
+        return found
+
+    def _label(self, step: Step) -> str:
+        return self.ctx.t(getattr(step, "label", "") or getattr(step, "prompt", step.name))
 
 
-def display_answer(ctx: Ctx, step: Step, value: Any) -> str:
+def display_answer(ctx: Ctx, step: Step, value: Any, *, reveal: bool = False) -> str:
+    """An answer as shown: ``reveal`` is for the owner checking what they typed (in full);
+    otherwise sensitive answers are masked. Secret ones (passwords) are never shown."""
     from bot.engine.secrets_box import mask
 
     if isinstance(step, Field):
         if step.secret:
             return "******"
         shown = step.display(value)
-        return mask(shown) if step.sensitive else shown
+        return mask(shown) if step.sensitive and not reveal else shown
     if isinstance(step, Upload):
         return ctx.t("engine.files_count", count=len(value))
     if isinstance(step, Choice):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -102,6 +102,7 @@ class Engine:
         self.locks = locks or ConversationLocks()
         self.clock = clock or Clock()
         self.hooks = hooks or EngineHooks()
+        self.box = box
         self.codec = StateCodec(box, self._sensitive_fields)
         self.interpreter = FlowInterpreter(flows, home=home, intents=intents)
         self._passive = {w.channel: w.hold for w in passive_windows}
@@ -210,7 +211,9 @@ class Engine:
         hold = self._passive.get(ctx.key.channel)
         if hold is not None and inbound is not None and inbound.kind is not InboundKind.EVENT:
             not_before = self.clock.now() + hold
-        replies = [QueuedReply(r.reply, r.origin, r.not_before or not_before) for r in ctx.replies]
+        replies = [
+            QueuedReply(self._seal_private(r), r.origin, r.not_before or not_before) for r in ctx.replies
+        ]
         return Commit(
             state=self.codec.dump(state),
             owner=state.owner,
@@ -224,6 +227,11 @@ class Engine:
             in_reply_to=inbound.message_id if inbound and inbound.kind is not InboundKind.EVENT else None,
             touched_by_user=inbound is not None and inbound.kind is not InboundKind.EVENT,
         )
+
+    def _seal_private(self, queued: QueuedReply) -> Reply:
+        if queued.private_text is None:
+            return queued.reply
+        return replace(queued.reply, sealed=self.box.seal(queued.private_text))
 
     def _inbound_body(self, inbound: Inbound | None, sensitive_step: bool) -> dict[str, Any]:
         if inbound is None:

@@ -20,6 +20,7 @@ async def test_editing_the_kind_from_the_summary_invalidates_the_company_name(
     company_name = "某某科技有限公司" if lang.code == "zh-CN" else "Acme Ltd"
     assert company_name in summary
 
+    await chat.tap(lang.edit_any)
     assert await chat.tap(lang.edit_kind) == [lang.step(2, 6, lang.ask_kind)]
     summary = (await chat.tap(lang.person))[-1]
     assert summary.startswith(lang.step(6, 6, lang.summary_title))
@@ -27,6 +28,7 @@ async def test_editing_the_kind_from_the_summary_invalidates_the_company_name(
     assert "company" not in await _answers(chat)
 
     # Back to "company": the old name is not resurrected, it is asked for again.
+    await chat.tap(lang.edit_any)
     await chat.tap(lang.edit_kind)
     assert await chat.tap(lang.company) == [lang.step(3, 7, lang.ask_company)]
     assert "company" not in await _answers(chat)
@@ -37,7 +39,8 @@ async def test_editing_the_kind_from_the_summary_invalidates_the_company_name(
 
 async def test_editing_an_answer_without_dependents_keeps_the_others(chat: ChatHarness, lang: Lang) -> None:
     await fill_form(chat, lang, until="confirm")
-    await chat.tap("修改年龄" if lang.code == "zh-CN" else "Change Age")
+    await chat.tap(lang.edit_any)
+    await chat.tap(lang.age_label)
     summary = (await chat.say("41"))[-1]
     assert summary.startswith(lang.step(7, 7, lang.summary_title))
     answers = await _answers(chat)

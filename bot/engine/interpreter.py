@@ -828,8 +828,21 @@ class FlowInterpreter:
         ]
 
     def _counter(self, ctx: Ctx, flow: Flow, step: Step) -> str:
-        visible = flow.visible_steps(ctx.answers)
-        names = [s.name for s in visible]
+        """ "Step n/total" that does not jump: a choice not made yet counts as its first option
+        (the usual path), answers filled in without asking (a preset seal, a prefill) are not
+        steps, and the count ends at the summary: what follows it (payment, waits) is not."""
+        answers = dict(ctx.answers)
+        for s in flow.steps:
+            if isinstance(s, Choice) and s.name not in answers and not callable(s.options) and s.options:
+                answers[s.name] = s.options[0].token
+        asked = set(ctx.run.history) | {step.name}
+        names: list[str] = []
+        for s in flow.visible_steps(answers):
+            if s.name in ctx.answers and s.name not in asked:
+                continue  # filled in for the user: not a question they answer
+            names.append(s.name)
+            if isinstance(s, Summary):
+                break
         if step.name not in names or len(names) < 2:
             return ""
         return ctx.t("engine.step_counter", n=names.index(step.name) + 1, total=len(names))

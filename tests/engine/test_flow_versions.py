@@ -82,7 +82,7 @@ async def test_an_unchanged_current_step_takes_the_answer_after_a_version_bump(
     await v1.close()
     v2 = await _redeploy(db_url, FlowRegistry([FORM_V2]))
     try:
-        assert await v2.say("张三") == [lang.step(2, 6, _ask_phone(lang))]
+        assert await v2.say("张三") == [lang.step(2, 7, _ask_phone(lang))]
     finally:
         await v2.close()
 

@@ -119,6 +119,98 @@ def session_lost(ctx: Ctx) -> Outcome:
     return StartFlow("login", resume=True)
 
 
+# ---- one seal of each kind per company -------------------------------------------------------
+
+SECOND_SEAL_CODES = frozenset({"seal_exists", "seal_order_open"})
+# New-seal orders still on their way to a seal (the platform's rule counts the same ones).
+PENDING_NEW_SEAL = frozenset(
+    {"awaiting_payment", "paid", "under_review", "rejected", "resubmitted", "approved"}
+)
+
+
+async def refuse_second_seal(ctx: Ctx, code: str, details: Mapping[str, Any]) -> Outcome:
+    """The company has this seal already (or an order for it): say so in one line and offer
+    what can be done with the existing seal or order instead of a dead end."""
+    from handlers.my_seals import processes_for  # my_seals builds on this module
+
+    platform = services(ctx).platform
+    options: list[Option] = []
+    if code == "seal_exists" and details.get("seal_id"):
+        try:
+            seal = await platform.seals.get(token(ctx), str(details["seal_id"]))
+        except PlatformClientError:
+            seal = None
+        if seal is not None:
+            ctx.say(
+                "apply.seal_exists",
+                kind=ctx.t(f"seals.kind_{seal.kind}"),
+                holder=seal.holder_name,
+                status=ctx.t(f"seals.status_{seal.status}"),
+                options=[*processes_for(ctx, seal, None), ctx.option("@go:my_seals", "seals.title")],
+            )
+            return Finish(show_home=False)
+    if code == "seal_order_open" and details.get("order_id"):
+        order_id = str(details["order_id"])
+        if details.get("status") == "awaiting_payment":
+            options.append(ctx.option(f"@go:pay_order:{order_id}", "orders.do_pay"))
+        options.append(ctx.option("@go:my_orders", "orders.title"))
+        ctx.say(
+            "apply.seal_order_open",
+            order=short_id(order_id),
+            status=status_words(ctx, str(details.get("status", ""))),
+            options=options,
+        )
+        return Finish(show_home=False)
+    # Another account holds it: nothing of theirs is named; a person can sort it out.
+    ctx.say("apply.seal_elsewhere", options=[ctx.option("@human", "engine.nav_human")])
+    return Finish(show_home=False)
+
+
+def seal_on_record(kind: SealKind) -> StepCode:
+    async def run(ctx: Ctx) -> Outcome | None:
+        """Right after the credit code: this account's own live seal or pending order of a kind
+        this application makes, for the same company, ends it before anything else is asked
+        (the platform refuses the order later anyway, for any account)."""
+        platform = services(ctx).platform
+        kinds = set(seal_kinds(order_type(kind, ctx.answers)))
+        uscc = ctx.get("uscc")
+        try:
+            seals = await platform.seals.list_seals(token(ctx))
+            orders = await platform.orders.list_orders(token(ctx))
+            companies: dict[str, str] = {}
+
+            async def uscc_of(company_id: str) -> str:
+                if company_id not in companies:
+                    companies[company_id] = (await platform.seals.company(token(ctx), company_id)).uscc
+                return companies[company_id]
+
+            for seal in seals:
+                if (
+                    seal.kind in kinds
+                    and seal.status != "cancelled"
+                    and await uscc_of(seal.company_id) == uscc
+                ):
+                    return await refuse_second_seal(ctx, "seal_exists", {"seal_id": seal.id})
+            for order in orders:
+                if (
+                    order.status in PENDING_NEW_SEAL
+                    and kinds & set(seal_kinds(order.type))
+                    and order.type in SEAL_KINDS_OF
+                    and order.company_id
+                    and await uscc_of(order.company_id) == uscc
+                ):
+                    details = {"order_id": order.id, "status": order.status}
+                    return await refuse_second_seal(ctx, "seal_order_open", details)
+        except NotAuthenticated:
+            return session_lost(ctx)
+        except PlatformClientError as exc:
+            ctx.say_text(explain(ctx, exc))
+            return Finish()
+        return None
+
+    return run
+
+
 # ---- words for orders, money and dates ---------------------------------------------------------
 
 
@@ -331,6 +423,8 @@ def make_draft(kind: SealKind) -> StepCode:
         except NotAuthenticated:
             return session_lost(ctx)
         except PlatformClientError as exc:
+            if exc.code in SECOND_SEAL_CODES:
+                return await refuse_second_seal(ctx, exc.code, exc.details or {})
             ctx.say_text(explain(ctx, exc))
             if exc.code == "realname_required":
                 return StartFlow("realname", resume=True)
@@ -585,6 +679,11 @@ def application_flow(kind: SealKind) -> Flow:
             label="apply.uscc",
             check=platform_check("credit_code", "checks.invalid_credit_code"),
             max_length=40,
+        ),
+        Action(
+            "on_record",
+            run=seal_on_record(kind),
+            depends_on=("uscc", *(("scope",) if kind == "enterprise" else ())),
         ),
         Field(
             "legal_rep_name",

@@ -231,8 +231,18 @@ async def _company_for(
 LIVE_SEAL_STATUSES = frozenset(
     {SealStatus.IN_PRODUCTION, SealStatus.ACTIVE, SealStatus.LOCKED, SealStatus.EXPIRED}
 )
-# New-seal orders on their way to a seal (a draft is not: nobody has paid or submitted it).
-PENDING_NEW_SEAL = OPEN_STATUSES
+# New-seal orders on their way to a seal: submitted, not yet produced (from production on the
+# seal exists and is checked as a seal; a draft is nobody's commitment yet).
+PENDING_NEW_SEAL = frozenset(
+    {
+        OrderStatus.AWAITING_PAYMENT,
+        OrderStatus.PAID,
+        OrderStatus.UNDER_REVIEW,
+        OrderStatus.REJECTED,
+        OrderStatus.RESUBMITTED,
+        OrderStatus.APPROVED,
+    }
+)
 
 
 async def check_no_second_seal(

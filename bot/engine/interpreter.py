@@ -529,7 +529,10 @@ class FlowInterpreter:
                 await self._take_up(ctx, resumed, waiting, welcome=False)
                 return
         if show_home and flow.next_steps is not None:
-            options = [*flow.next_steps(ctx), ctx.option("@menu", "engine.nav_menu")]
+            options = list(flow.next_steps(ctx))
+            if ctx.state.memory.get(PAUSED):
+                options.insert(0, ctx.option("@resume", "engine.nav_resume"))
+            options.append(ctx.option("@menu", "engine.nav_menu"))
             ctx.state.last_menu = [o.token for o in options]
             ctx.say("engine.next_steps", options=options)
         elif show_home:

@@ -30,6 +30,8 @@ USCC = "91110000600037341L"
 USCC_TYPO = "91110000600037341M"  # the check character of USCC is L
 LEGAL_REP_ID = "360426199101010071"
 COMPANY = "北京示例科技有限公司"
+OTHER_COMPANY = "上海示例科技有限公司"  # a second company: one seal of each kind per company
+OTHER_USCC = "913100006000373412"
 WAYBILL = "SF1234567890123"
 
 
@@ -181,14 +183,14 @@ async def staff_desk(service: Service) -> StaffDesk:
 
 
 async def apply_enterprise_until_payment(
-    service: Service, *, user: str = "u1", english: bool = False
+    service: Service, *, user: str = "u1", english: bool = False, company: str = COMPANY, uscc: str = USCC
 ) -> list[str]:
     """Answer every step of the company seal application; returns what the bot said on submit."""
     chat = service.chat
     await chat.say("apply for enterprise seal" if english else "我要申请企业公章", user=user)
     await chat.tap("The company seal only" if english else "只办企业公章", user=user)
-    await chat.say(COMPANY, user=user)
-    await chat.say(USCC, user=user)
+    await chat.say(company, user=user)
+    await chat.say(uscc, user=user)
     await chat.say("李四", user=user)
     await chat.say(LEGAL_REP_ID, user=user)
     await chat.tap(PHONE, user=user)
@@ -200,7 +202,7 @@ async def apply_enterprise_until_payment(
     await chat.tap(PHONE, user=user)
     await chat.say("广东省 广州市 天河区", user=user)
     summary = await chat.say("天河路 100 号 20 楼", user=user)
-    assert COMPANY in joined(summary)
+    assert company in joined(summary)
     return await chat.tap("All correct" if english else "确认无误", user=user)
 
 

@@ -215,5 +215,5 @@ async def test_claim_reply_canned_file_and_hand_back_over_http(service: SupportS
     # The realname summary again, with the answers given before staff took over.
     assert texts[-1].startswith("（第 3/3 步） 请核对实名信息，提交后不能修改：")
     assert "张三" in texts[-1]
-    assert "360*************71" in texts[-1]
+    assert "360426199101010071" in texts[-1]  # the owner checks it in full
     assert await service.container.store.owner_of(key) == Owner.BOT

@@ -22,7 +22,7 @@ from seal_platform.db import Base
 from seal_platform.documents import DocumentKind, store_document
 from seal_platform.errors import Conflict, NotFound, RuleViolation
 from seal_platform.events import publish
-from seal_platform.orders import Order, OrderStatus
+from seal_platform.orders import Order, OrderStatus, order_code
 from seal_platform.payments.pay_page import ORDER_TYPE_LABELS
 from seal_platform.production.invoice_pdf import Invoice as InvoiceDocument
 from seal_platform.production.invoice_pdf import InvoiceLine, InvoiceParty, render_invoice_pdf
@@ -160,7 +160,7 @@ async def issue(
                 unit_price=Decimal(invoice.amount_fen) / 100,
             )
         ],
-        remarks=f"订单号 {order.id}",
+        remarks=f"订单号 {order_code(order.id)}",
     )
     pdf = await asyncio.to_thread(render_invoice_pdf, document)
     stored = await store_document(

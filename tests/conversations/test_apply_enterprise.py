@@ -189,6 +189,9 @@ async def apply_enterprise_until_payment(
     chat = service.chat
     await chat.say("apply for enterprise seal" if english else "我要申请企业公章", user=user)
     await chat.tap("The company seal only" if english else "只办企业公章", user=user)
+    fresh = "Enter new details" if english else "填写新的信息"
+    if any(o.label == fresh for o in chat.options(user)):  # an earlier order's data is on file
+        await chat.tap(fresh, user=user)
     await chat.say(company, user=user)
     await chat.say(uscc, user=user)
     await chat.say("李四", user=user)

@@ -145,10 +145,9 @@ class Engine:
         try:
             await self._dispatch(ctx, inbound)
         except LoginRequired:
-            # The login is gone (logged out in another chat, expired): from what was read,
-            # log in again and continue the same step; nothing the failed code changed is kept.
-            state = self._load_state(snapshot, inbound)
-            ctx = self._ctx(inbound.key, snapshot, state, inbound)
+            # The login is gone (logged out in another chat, expired). What the user answered
+            # is kept (the step that needed the login is not marked done, so it runs again):
+            # log in, then continue at that step.
             await self.interpreter.login_again(ctx)
         except Exception:
             log.exception("flow code failed on %s (%s)", inbound.key, inbound.kind)

@@ -6,6 +6,8 @@ file offered with one tap."""
 
 from __future__ import annotations
 
+import pytest
+
 from bot.engine.messages import ReplyKind
 from tests.conversations.conftest import Service
 from tests.conversations.test_accounts import register
@@ -135,44 +137,38 @@ async def test_after_logging_out_the_next_steps_not_the_whole_menu(service: Serv
     assert len(labels) <= 4  # not the 11-button menu
 
 
+@pytest.mark.parametrize("english", [False, True], ids=["zh-CN", "en"])
 async def test_a_second_company_seal_while_one_is_on_its_way_is_stopped_after_the_credit_code(
-    service: Service,
+    service: Service, english: bool
 ) -> None:
-    await verified_applicant(service)
-    await apply_enterprise_until_payment(service)
+    later, fresh, scope = (
+        ("Later", "Enter new details", "The company seal only")
+        if english
+        else ("以后再说", "填写新的信息", "只办企业公章")
+    )
+    await verified_applicant(service, lang="en" if english else "zh")
+    await apply_enterprise_until_payment(service, english=english)
     await pay_on_sandbox_page(service)
     before = mark(service)
     await service.settle()
     (order,) = await orders_of(service)
     chat = service.chat
-    await chat.tap("以后再说", token=pushed_option(service, before, "以后再说"))
-    await chat.say("我要申请企业公章")
-    await chat.tap("只办企业公章")
-    await chat.tap("填写新的信息")  # a company on file is offered first
+    await chat.tap(later, token=pushed_option(service, before, later))
+    await chat.say("apply for enterprise seal" if english else "我要申请企业公章")
+    await chat.tap(scope)
+    await chat.tap(fresh)  # a company on file is offered first
     await chat.say(COMPANY)
     stopped = joined(await chat.say(USCC))
     code = order.id[:8].upper()
-    assert f"这家企业的同类印章已有订单 {code} 正在办理（审核中），不能重复申请" in stopped
-    assert [o.label for o in chat.options()] == ["我的订单"]
-
-
-async def test_a_second_company_seal_is_refused_in_english_too(service: Service) -> None:
-    await verified_applicant(service, lang="en")
-    await apply_enterprise_until_payment(service, english=True)
-    await pay_on_sandbox_page(service)
-    before = mark(service)
-    await service.settle()
-    (order,) = await orders_of(service)
-    chat = service.chat
-    await chat.tap("Later", token=pushed_option(service, before, "Later"))
-    await chat.say("apply for enterprise seal")
-    await chat.tap("The company seal only")
-    await chat.tap("Enter new details")
-    await chat.say(COMPANY)
-    stopped = joined(await chat.say(USCC))
-    assert (
-        f"Order {order.id[:8].upper()} for this company's seal of this kind is already in progress" in stopped
-    )
+    if english:
+        assert (
+            f"Order {code} for this company's seal of this kind is already in progress (under review)"
+            in stopped
+        )
+        assert [o.label for o in chat.options()] == ["My orders"]
+    else:
+        assert f"这家企业的同类印章已有订单 {code} 正在办理（审核中），不能重复申请" in stopped
+        assert [o.label for o in chat.options()] == ["我的订单"]
 
 
 async def test_the_data_on_file_is_offered_and_filled_in(service: Service) -> None:

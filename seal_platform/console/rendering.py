@@ -23,6 +23,7 @@ from seal_platform.console.labels import (
     STATUS_LABELS,
     field_value,
 )
+from seal_platform.orders import order_code
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -92,6 +93,7 @@ def _environment() -> Environment:
         action_label=_label(ACTION_LABELS),
         field_label=_label(FIELD_LABELS),
         object_label=_label(OBJECT_TYPE_LABELS),
+        order_code=order_code,
     )
     env.globals["field_value"] = field_value
     return env

@@ -3,6 +3,7 @@ sends it with each form, as a browser would; and the applicant steps that fill t
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,7 +11,9 @@ from typing import Any
 import httpx
 
 from tests.platform.conftest import MakeAccount
-from tests.platform.test_orders_support import paid_enterprise_order
+from tests.platform.test_orders_support import another_company, paid_enterprise_order
+
+_COMPANIES = itertools.count(1)  # a fresh company for each order a test makes
 
 STAFF_PASSWORD = "console-pass-123"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -72,6 +75,7 @@ class ConsoleClient:
 async def order_under_review(api: httpx.AsyncClient, make_account: MakeAccount) -> dict[str, Any]:
     """An applicant's enterprise seal order, paid and waiting for review."""
     account = await make_account(realname=True)
-    order = await paid_enterprise_order(api, account)
+    # each order its own company: a company has one seal of a kind (one open order for it)
+    order = await paid_enterprise_order(api, account, company=another_company(next(_COMPANIES)))
     assert order["status"] == "under_review"
     return {**order, "_account": account}

@@ -312,7 +312,7 @@ async def test_the_audit_log_lists_who_did_what_and_filters_by_action(
     only_approvals = await admin.get("/audit", action="approve")
     rows = only_approvals.text.split('class="audit-row"')[1:]
     assert len(rows) == 1
-    for shown in ("staff:root", "under_review", "approved"):
+    for shown in ("staff:root", "待审核", "审核通过"):  # statuses in words, not codes
         assert shown in rows[0]
     by_order = await admin.get("/audit", object_id=order["id"])
     assert by_order.text.count('class="audit-row"') == 2

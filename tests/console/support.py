@@ -3,7 +3,6 @@ sends it with each form, as a browser would; and the applicant steps that fill t
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,9 +10,7 @@ from typing import Any
 import httpx
 
 from tests.platform.conftest import MakeAccount
-from tests.platform.test_orders_support import another_company, paid_enterprise_order
-
-_COMPANIES = itertools.count(1)  # a fresh company for each order a test makes
+from tests.platform.test_orders_support import paid_enterprise_order
 
 STAFF_PASSWORD = "console-pass-123"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -72,10 +69,12 @@ class ConsoleClient:
         return response
 
 
-async def order_under_review(api: httpx.AsyncClient, make_account: MakeAccount) -> dict[str, Any]:
+async def order_under_review(
+    api: httpx.AsyncClient, make_account: MakeAccount, company: dict[str, str] | None = None
+) -> dict[str, Any]:
     """An applicant's enterprise seal order, paid and waiting for review."""
     account = await make_account(realname=True)
-    # each order its own company: a company has one seal of a kind (one open order for it)
-    order = await paid_enterprise_order(api, account, company=another_company(next(_COMPANIES)))
+    # a second order at once needs another company: a company has one open order per seal kind
+    order = await paid_enterprise_order(api, account, company=company)
     assert order["status"] == "under_review"
     return {**order, "_account": account}

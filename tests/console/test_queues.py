@@ -14,7 +14,7 @@ from seal_platform.staff_actions import AuditEntry
 from tests.console.conftest import StaffFactory
 from tests.console.support import ConsoleClient, order_under_review
 from tests.platform.conftest import MakeAccount
-from tests.platform.test_orders_support import COMPANY, USCC
+from tests.platform.test_orders_support import COMPANY, USCC, another_company
 
 
 async def _order(api: httpx.AsyncClient, order: dict[str, Any]) -> dict[str, Any]:
@@ -270,7 +270,7 @@ async def test_dashboard_counts_each_queue(
     api: httpx.AsyncClient, make_account: MakeAccount, console_for: StaffFactory
 ) -> None:
     first = await order_under_review(api, make_account)
-    await order_under_review(api, make_account)
+    await order_under_review(api, make_account, another_company(1))  # one open order per company
     admin = await console_for("root", ["admin"])
     await admin.act(f"/orders/{first['id']}/approve")
 

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 from reportlab.pdfgen import canvas
 
+from tests.browser.chat_page import register, send, tap, wait_for_bot
 from tests.browser.conftest import LiveService
 
 pytestmark = pytest.mark.browser
@@ -22,21 +23,6 @@ pytestmark = pytest.mark.browser
 PHONE = "13600136000"
 LEGAL_REP_ID = "360426199101010071"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
-
-
-def send(page: Any, text: str) -> None:
-    page.fill("#text", text)
-    page.click("#send")
-
-
-def wait_for_bot(page: Any, text: str) -> Any:
-    found = page.locator(".msg.bot .bubble", has_text=text).last
-    found.wait_for(timeout=20_000)
-    return found
-
-
-def tap(page: Any, label: str) -> None:
-    page.locator(".options button", has_text=label).last.click()
 
 
 def png(path: Path, colour: tuple[int, int, int]) -> Path:
@@ -72,17 +58,8 @@ def test_bundle_application_summary_card_timeline_and_next_steps(
 ) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser_page
-    page.goto(live_service.url + "/chat")
-    wait_for_bot(page, "电子印章办理助手")
+    register(page, live_service, PHONE)
     assert page.locator("header").inner_text() == "电子印章办理助手"  # no English tail in a Chinese UI
-    send(page, "注册")
-    wait_for_bot(page, "请输入您的手机号码")
-    send(page, PHONE)
-    wait_for_bot(page, "验证码已发送")
-    send(page, live_service.sms_code(PHONE, "register"))
-    wait_for_bot(page, "请设置登录密码")
-    send(page, "seal2024ok")
-    wait_for_bot(page, "注册成功")
 
     send(page, "我要申请企业公章")
     wait_for_bot(page, "实名认证")

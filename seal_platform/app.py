@@ -50,8 +50,10 @@ def create_platform_app(services: PlatformServices) -> FastAPI:
     app = FastAPI(
         title="Seal platform API",
         version="1",
-        docs_url="/docs",
-        openapi_url="/openapi.json",
+        # In production the API docs are served only on the operator's admin port (bot.admin).
+        docs_url=None if services.settings.production else "/docs",
+        openapi_url=None if services.settings.production else "/openapi.json",
+        redoc_url=None if services.settings.production else "/redoc",
         lifespan=lifespan,
     )
     app.state.services = services
@@ -78,11 +80,12 @@ def build_platform_services(
     from seal_platform.realname import LocalRealNameVerifier
     from seal_platform.security import FieldCipher
     from seal_platform.security import PasswordHasher as DefaultPasswordHasher
-    from seal_platform.sms import ConsoleSmsProvider
+    from seal_platform.sms_providers import build_sms_provider
 
     db = Database(settings.database_url)
     services = PlatformServices(settings=settings, db=db, clock=clock or SystemClock())
-    services.extra["sms_provider"] = sms_provider or ConsoleSmsProvider()
+    # --- production providers (issue 11): chosen by settings, see seal_platform/sms_providers ---
+    services.extra["sms_provider"] = sms_provider or build_sms_provider(settings)
     services.extra["realname_verifier"] = realname_verifier or LocalRealNameVerifier()
     services.extra["password_hasher"] = password_hasher or DefaultPasswordHasher()
     services.extra["field_cipher"] = FieldCipher.from_secret(settings.secret_key.get_secret_value())
@@ -111,6 +114,13 @@ def _routers(settings: PlatformSettings) -> list[Any]:
 
     routers.append(api_reminders.router)
     routers.append(__import__("seal_platform.console.router", fromlist=["router"]).router)  # staff console
+    routers.append(__import__("seal_platform.operator", fromlist=["router"]).router)  # issue 11
+    if settings.payment_provider == "sandbox" and not settings.production:
+        routers.append(api_payments.sandbox_pages)
+    if not settings.production:
+        from seal_platform.console import sandbox  # set a seal's expiry (reminder trials)
+
+        routers.append(sandbox.router)
     if settings.dev_pages and not settings.production:
         from seal_platform import dev_pages
 

@@ -7,7 +7,7 @@ import asyncio
 import re
 import secrets
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -49,6 +49,7 @@ ERRORS = {
     "file_too_large": "文件过大。",
     "bad_credentials": "用户名或密码错误。",
     "no_support_role": "该账号没有客服权限。",
+    "locked": "登录失败次数过多，请稍后再试。",
     "directory_unavailable": "暂时无法验证账号，请稍后再试。",
     "expired_form": "页面已过期，请重试。",
 }
@@ -56,11 +57,23 @@ WHO = {"user": "用户", "bot": "助手", "staff": "客服", "system": "系统",
 REASONS = {"asked": "用户请求", "failures": "多次未通过", "picked_up": "客服接入"}
 
 
-def _environment() -> Environment:
+def zone_label(zone: str) -> str:
+    """How staff pages name the zone their times are in."""
+    return "北京时间" if zone in ("Asia/Shanghai", "Asia/Chongqing", "PRC") else zone
+
+
+def _environment(zone: tzinfo) -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     env.filters["q"] = lambda value: quote(str(value), safe="")
-    env.filters["hm"] = lambda value: value.astimezone().strftime("%m-%d %H:%M") if value else ""
-    env.globals.update(WHO=WHO, REASONS=REASONS, TICKET_STATES=TICKET_STATES, AUDIT_ACTIONS=AUDIT_ACTIONS)
+    # Every staff-facing time in the support time zone, never the server's.
+    env.filters["hm"] = lambda value: value.astimezone(zone).strftime("%m-%d %H:%M") if value else ""
+    env.globals.update(
+        WHO=WHO,
+        REASONS=REASONS,
+        ZONE_LABEL=zone_label(str(zone)),
+        TICKET_STATES=TICKET_STATES,
+        AUDIT_ACTIONS=AUDIT_ACTIONS,
+    )
     env.filters["owner_label"] = owner_label
     return env
 
@@ -101,7 +114,7 @@ def make_router(
     secure_cookies: bool = False,
 ) -> APIRouter:
     router = APIRouter(prefix="/support", include_in_schema=False)
-    env = _environment()
+    env = _environment(desk.settings.zone)
     words = StaffWords(desk.engine.catalog, desk.engine.flows)
     env.globals["words"] = words
     sessions = ConsoleSessions(desk.sessions, lifetime=timedelta(hours=desk.settings.session_hours))
@@ -162,7 +175,8 @@ def make_router(
         if not expected or not secrets.compare_digest(expected.encode(), csrf.encode()):
             return RedirectResponse("/support/login?error=expired_form", status_code=303)
         try:
-            identity = await authenticator.authenticate(username.strip(), password)
+            client = request.client.host if request.client else "unknown"
+            identity = await authenticator.authenticate(username.strip(), password, client)
         except StaffLoginRefused as exc:
             return RedirectResponse(f"/support/login?error={exc.reason}", status_code=303)
         except StaffDirectoryUnavailable:

@@ -1,13 +1,15 @@
 """What a WeChat callback means for us, decided without I/O.
 
-Delivery ids: ``MsgId`` for messages; ``<FromUserName>:<CreateTime>:<Event>`` for events,
-which have no MsgId. Every callback becomes one of: something for the engine (opening a
+Delivery ids: ``MsgId`` for messages; ``<FromUserName>:<CreateTime>:<Event>:<EventKey>`` for
+events, which have no MsgId (two different clicks in one second are two deliveries; WeChat's
+retry of one repeats all four). Every callback becomes one of: something for the engine (opening a
 customer-service allowance), a media file to download first, a consent change, a notice the
 channel answers itself, or nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -62,13 +64,21 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class KfSessionClosed:
+    """WeChat's 客服 system closed the session (``kf_close_session``): the bot answers again."""
+
+    key: ConversationKey
+    delivery_id: str
+
+
+@dataclass(frozen=True)
 class Ignored:
     key: ConversationKey
     delivery_id: str
     reason: str
 
 
-Decision = ForEngine | MediaToFetch | ConsentChange | Notice | Ignored
+Decision = ForEngine | MediaToFetch | ConsentChange | Notice | KfSessionClosed | Ignored
 
 _UNSUPPORTED = {"voice": "unsupported_voice", "shortvideo": "unsupported_kind", "video": "unsupported_kind",
                 "location": "unsupported_kind", "link": "unsupported_kind", "music": "unsupported_kind"}  # fmt: skip
@@ -83,9 +93,12 @@ def delivery_id(message: dict[str, Any]) -> str:
     msg_id = _text(message, "MsgId") or _text(message, "MsgID")
     if msg_id:
         return msg_id
-    return (
+    event = (
         f"{_text(message, 'FromUserName')}:{_text(message, 'CreateTime')}:{_text(message, 'Event').lower()}"
+        f":{_text(message, 'EventKey')}"
     )
+    # receipts keep 160 characters; a long EventKey (a QR scene) is kept as its digest
+    return event if len(event) <= 160 else "ev:" + hashlib.sha256(event.encode()).hexdigest()
 
 
 def decide(message: dict[str, Any], appid: str, *, expected_to: str | None = None) -> Decision:
@@ -138,6 +151,8 @@ def _event(message: dict[str, Any], key: ConversationKey, mid: str, at: datetime
         return ForEngine(start_inbound(key, mid, event_key, at=at), Interaction.EVENT)
     if event == "click":
         return ForEngine(start_inbound(key, mid, event_key, at=at), Interaction.EVENT)
+    if event == "kf_close_session":
+        return KfSessionClosed(key, mid)
     if event in ("subscribe_msg_popup_event", "subscribe_msg_change_event"):
         return ConsentChange(key, mid, tuple(_consents(message)))
     if event in ("unsubscribe", "view", "location", "view_miniprogram", "templatesendjobfinish",

@@ -34,3 +34,16 @@ def register(page: Any, live: LiveService, phone: str) -> None:
     wait_for_bot(page, "请设置登录密码")
     send(page, "seal2024ok")
     wait_for_bot(page, "注册成功")
+
+
+def apply_with_real_name(page: Any) -> None:
+    """Ask for a company seal: the real-name check comes first (its summary shows the ID
+    number typed, in full), then the application asks which seals to make."""
+    send(page, "我要申请企业公章")
+    wait_for_bot(page, "实名认证")
+    send(page, "张三")
+    wait_for_bot(page, "身份证")
+    send(page, "11010519491231002X")
+    wait_for_bot(page, "11010519491231002X")
+    tap(page, "确认无误")
+    wait_for_bot(page, "一家企业需要同时办理")

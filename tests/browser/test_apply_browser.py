@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from reportlab.pdfgen import canvas
 
-from tests.browser.chat_page import register, send, tap, wait_for_bot
+from tests.browser.chat_page import apply_with_real_name, register, send, tap, wait_for_bot
 from tests.browser.conftest import LiveService
 
 pytestmark = pytest.mark.browser
@@ -40,13 +40,7 @@ def test_company_seal_application_and_payment_in_the_web_chat(
     page = browser_page
     register(page, live_service, PHONE)
 
-    send(page, "我要申请企业公章")
-    wait_for_bot(page, "实名认证")
-    send(page, "张三")
-    wait_for_bot(page, "身份证")
-    send(page, "11010519491231002X")
-    tap(page, "确认无误")
-    wait_for_bot(page, "一家企业需要同时办理")  # back in the application after verification
+    apply_with_real_name(page)
     tap(page, "只办企业公章")
     wait_for_bot(page, "企业名称")
     for prompt, answer in (

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.chat_page import register, send, tap, wait_for_bot
+from tests.browser.chat_page import apply_with_real_name, register, send, tap, wait_for_bot
 from tests.browser.conftest import LiveService
 
 pytestmark = pytest.mark.browser
@@ -33,14 +33,7 @@ def test_old_back_and_cancel_only_notify_and_a_cancelled_application_resumes_fro
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser_page
     register(page, live_service, PHONE)
-    send(page, "我要申请企业公章")
-    wait_for_bot(page, "实名认证")
-    send(page, "张三")
-    wait_for_bot(page, "身份证")
-    send(page, "11010519491231002X")
-    wait_for_bot(page, "11010519491231002X")
-    tap(page, "确认无误")
-    wait_for_bot(page, "一家企业需要同时办理")
+    apply_with_real_name(page)
     tap(page, "企业公章 + 法人章")
     company_question = wait_for_bot(page, "第 2/")
     send(page, "北京示例科技有限公司")

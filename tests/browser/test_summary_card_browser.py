@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from reportlab.pdfgen import canvas
 
-from tests.browser.chat_page import register, send, tap, wait_for_bot
+from tests.browser.chat_page import apply_with_real_name, register, send, tap, wait_for_bot
 from tests.browser.conftest import LiveService
 
 pytestmark = pytest.mark.browser
@@ -61,15 +61,7 @@ def test_bundle_application_summary_card_timeline_and_next_steps(
     register(page, live_service, PHONE)
     assert page.locator("header").inner_text() == "电子印章办理助手"  # no English tail in a Chinese UI
 
-    send(page, "我要申请企业公章")
-    wait_for_bot(page, "实名认证")
-    send(page, "张三")
-    wait_for_bot(page, "身份证")
-    send(page, "11010519491231002X")
-    # the real-name summary shows the number typed, in full, before it cannot be changed
-    wait_for_bot(page, "11010519491231002X")
-    tap(page, "确认无误")
-    wait_for_bot(page, "一家企业需要同时办理")
+    apply_with_real_name(page)  # the real-name summary shows the ID number in full
     tap(page, "企业公章 + 法人章")
     wait_for_bot(page, "第 2/")
     for prompt, answer in (

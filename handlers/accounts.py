@@ -27,6 +27,7 @@ from bot.engine.messages import Option
 from bot.engine.state import Session
 from handlers.checks import platform_check
 from handlers.menu import MenuItem
+from handlers.next_steps import AFTER_LOGOUT, AFTER_REALNAME, after_login
 from handlers.platform_errors import explain
 from handlers.services import services, token
 from platform_client.errors import (
@@ -236,6 +237,7 @@ async def log_in(ctx: Ctx) -> Outcome | None:
 LOGIN = Flow(
     name="login",
     version=1,
+    next_steps=after_login,
     title="accounts.login_title",
     help="accounts.login_help",
     steps=(
@@ -301,7 +303,13 @@ async def log_out(ctx: Ctx) -> Outcome | None:
     return None
 
 
-LOGOUT = Flow(name="logout", version=1, title="accounts.logout_title", steps=(Action("logout", run=log_out),))
+LOGOUT = Flow(
+    name="logout",
+    version=1,
+    title="accounts.logout_title",
+    steps=(Action("logout", run=log_out),),
+    next_steps=AFTER_LOGOUT,
+)
 
 
 # ---- real-name verification ---------------------------------------------------------------------
@@ -338,6 +346,7 @@ async def skip_if_verified(ctx: Ctx) -> Outcome | None:
 REALNAME = Flow(
     name="realname",
     version=1,
+    next_steps=AFTER_REALNAME,
     title="accounts.realname_title",
     help="accounts.realname_help",
     requires_login=True,

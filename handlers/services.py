@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.engine.context import Ctx
+from bot.engine.flow import LoginRequired
 from platform_client.client import PlatformClient
 
 
@@ -27,7 +28,8 @@ def services(ctx: Ctx) -> HandlerServices:
 
 
 def token(ctx: Ctx) -> str:
-    """The account token of the logged-in user; flows that call this require login."""
+    """The account token of the logged-in user. Without one (logged out while a process was put
+    aside, or in another chat) the engine asks for a login and then continues the step."""
     if ctx.session is None:
-        raise RuntimeError("flow needs a logged-in session")
+        raise LoginRequired
     return ctx.session.token

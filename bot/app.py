@@ -272,7 +272,9 @@ async def build_container(
         senders[channel.sender.channel] = channel.sender
     senders.update(extra_senders or {})
     # One process owns an SQLite database: what it finds "sending" at start, a dead one left.
-    dispatcher = OutboxDispatcher(store, senders, clock, reclaim_at_start=db.dialect.name == "sqlite")
+    dispatcher = OutboxDispatcher(
+        store, senders, clock, reclaim_at_start=db.dialect.name == "sqlite", box=engine.box
+    )
     hooks.after_commit.append(dispatcher.kick)
     events = PlatformEventConsumer(platform, engine, store, clock, poll_seconds=settings.event_poll_seconds)
     container = Container(

@@ -128,7 +128,7 @@ class ChatHarness:
             hooks=hooks,
             locks=locks,
         )
-        dispatcher = OutboxDispatcher(store, {channel: sender}, clock, backoff_base=1.0)
+        dispatcher = OutboxDispatcher(store, {channel: sender}, clock, backoff_base=1.0, box=engine.box)
         engine.hooks.after_commit.append(dispatcher.kick)
         return cls(engine, dispatcher, sender, clock, db)
 

@@ -27,6 +27,7 @@ from bot.engine.messages import ExternalEvent, Option
 from bot.engine.state import Session
 from handlers.checks import platform_check
 from handlers.menu import MenuItem
+from handlers.next_steps import AFTER_LOGOUT, AFTER_REALNAME, after_login
 from handlers.password_page import password_page
 from handlers.platform_errors import explain
 from handlers.services import services, token
@@ -245,6 +246,7 @@ def welcome_back(ctx: Ctx, phone: str, *, verified: bool) -> Outcome | None:
 LOGIN = Flow(
     name="login",
     version=2,  # v2: the password is typed on the secure page, not in the chat
+    next_steps=after_login,
     title="accounts.login_title",
     help="accounts.login_help",
     steps=(
@@ -303,6 +305,7 @@ async def password_was_reset(ctx: Ctx, event: ExternalEvent) -> Outcome | None:
 RESET_PASSWORD = Flow(
     name="reset_password",
     version=1,
+    next_steps=after_login,  # the reset logs the chat in
     title="accounts.reset_title",
     help="accounts.reset_help",
     steps=(
@@ -335,7 +338,13 @@ async def log_out(ctx: Ctx) -> Outcome | None:
     return None
 
 
-LOGOUT = Flow(name="logout", version=1, title="accounts.logout_title", steps=(Action("logout", run=log_out),))
+LOGOUT = Flow(
+    name="logout",
+    version=1,
+    title="accounts.logout_title",
+    steps=(Action("logout", run=log_out),),
+    next_steps=AFTER_LOGOUT,
+)
 
 
 async def log_out_everywhere(ctx: Ctx) -> Outcome | None:
@@ -360,6 +369,7 @@ LOGOUT_EVERYWHERE = Flow(
     name="logout_everywhere",
     version=1,
     title="accounts.logout_everywhere_title",
+    next_steps=AFTER_LOGOUT,
     steps=(Action("logout", run=log_out_everywhere),),
 )
 
@@ -398,6 +408,7 @@ async def skip_if_verified(ctx: Ctx) -> Outcome | None:
 REALNAME = Flow(
     name="realname",
     version=1,
+    next_steps=AFTER_REALNAME,
     title="accounts.realname_title",
     help="accounts.realname_help",
     requires_login=True,

@@ -47,6 +47,7 @@ from bot.engine.flow import (
 )
 from bot.engine.messages import FileRef, Option
 from handlers.checks import platform_check
+from handlers.next_steps import AFTER_ORDER
 from handlers.platform_errors import explain
 from handlers.services import services, token
 from platform_client.documents import UploadKind
@@ -90,6 +91,14 @@ ADDRESS_FIELDS = ("recipient", "recipient_phone", "region", "street")
 # Answers carried to the other seal's application when it is offered after payment.
 CARRIED_FIELDS = (*COMPANY_FIELDS, "contact_phone", *ADDRESS_FIELDS)
 
+# The summary card's sections (企业信息 / 法定代表人 / 材料 / 邮寄).
+SUMMARY_GROUPS = (
+    ("apply.group_company", ("scope", "company_name", "uscc", "contact_phone", "years")),
+    ("apply.group_legal_rep", ("legal_rep_name", "legal_rep_id")),
+    ("apply.group_materials", ("licence", "id_front", "id_back", "form_enterprise", "form_personal")),
+    ("apply.group_mailing", ADDRESS_FIELDS),
+)
+
 StepCode = Callable[[Ctx], StepResult]  # what an Action runs
 
 ORDER_ID = "order_id"  # answers[ORDER_ID]: the draft (then submitted) order of this run
@@ -110,6 +119,165 @@ def session_lost(ctx: Ctx) -> Outcome:
     return StartFlow("login", resume=True)
 
 
+# ---- one seal of each kind per company -------------------------------------------------------
+
+SECOND_SEAL_CODES = frozenset({"seal_exists", "seal_order_open"})
+# New-seal orders still on their way to a seal (the platform's rule counts the same ones).
+PENDING_NEW_SEAL = frozenset(
+    {"awaiting_payment", "paid", "under_review", "rejected", "resubmitted", "approved"}
+)
+
+
+async def refuse_second_seal(ctx: Ctx, code: str, details: Mapping[str, Any]) -> Outcome:
+    """The company has this seal already (or an order for it): say so in one line and offer
+    what can be done with the existing seal or order instead of a dead end."""
+    from handlers.my_seals import processes_for  # my_seals builds on this module
+
+    platform = services(ctx).platform
+    options: list[Option] = []
+    if code == "seal_exists" and details.get("seal_id"):
+        try:
+            seal = await platform.seals.get(token(ctx), str(details["seal_id"]))
+        except PlatformClientError:
+            seal = None
+        if seal is not None:
+            ctx.say(
+                "apply.seal_exists",
+                kind=ctx.t(f"seals.kind_{seal.kind}"),
+                holder=seal.holder_name,
+                status=ctx.t(f"seals.status_{seal.status}"),
+                options=[*processes_for(ctx, seal, None), ctx.option("@go:my_seals", "seals.title")],
+            )
+            return Finish(show_home=False)
+    if code == "seal_order_open" and details.get("order_id"):
+        order_id = str(details["order_id"])
+        if details.get("status") == "awaiting_payment":
+            options.append(ctx.option(f"@go:pay_order:{order_id}", "orders.do_pay"))
+        options.append(ctx.option("@go:my_orders", "orders.title"))
+        ctx.say(
+            "apply.seal_order_open",
+            order=short_id(order_id),
+            status=status_words(ctx, str(details.get("status", ""))),
+            options=options,
+        )
+        return Finish(show_home=False)
+    # Another account holds it: nothing of theirs is named; a person can sort it out.
+    ctx.say("apply.seal_elsewhere", options=[ctx.option("@human", "engine.nav_human")])
+    return Finish(show_home=False)
+
+
+def seal_on_record(kind: SealKind) -> StepCode:
+    async def run(ctx: Ctx) -> Outcome | None:
+        """Right after the credit code: this account's own live seal or pending order of a kind
+        this application makes, for the same company, ends it before anything else is asked
+        (the platform refuses the order later anyway, for any account)."""
+        platform = services(ctx).platform
+        kinds = set(seal_kinds(order_type(kind, ctx.answers)))
+        uscc = ctx.get("uscc")
+        try:
+            seals = await platform.seals.list_seals(token(ctx))
+            orders = await platform.orders.list_orders(token(ctx))
+            companies: dict[str, str] = {}
+
+            async def uscc_of(company_id: str) -> str:
+                if company_id not in companies:
+                    companies[company_id] = (await platform.seals.company(token(ctx), company_id)).uscc
+                return companies[company_id]
+
+            for seal in seals:
+                if (
+                    seal.kind in kinds
+                    and seal.status != "cancelled"
+                    and await uscc_of(seal.company_id) == uscc
+                ):
+                    return await refuse_second_seal(ctx, "seal_exists", {"seal_id": seal.id})
+            for order in orders:
+                if (
+                    order.status in PENDING_NEW_SEAL
+                    and kinds & set(seal_kinds(order.type))
+                    and order.type in SEAL_KINDS_OF
+                    and order.company_id
+                    and await uscc_of(order.company_id) == uscc
+                ):
+                    details = {"order_id": order.id, "status": order.status}
+                    return await refuse_second_seal(ctx, "seal_order_open", details)
+        except NotAuthenticated:
+            return session_lost(ctx)
+        except PlatformClientError as exc:
+            ctx.say_text(explain(ctx, exc))
+            return Finish()
+        return None
+
+    return run
+
+
+# ---- what is on file: 使用上次的信息 ----------------------------------------------------------------
+
+ON_FILE = "_on_file"  # answers[ON_FILE]: the earlier order whose data can be used again
+
+
+async def find_on_file(ctx: Ctx) -> Outcome | None:
+    """The latest submitted new-seal order of this account, when this run has no company data
+    yet (the other seal offered after payment comes with it): offered as 使用上次的信息."""
+    if ctx.get("company_name") is not None:
+        return None
+    platform = services(ctx).platform
+    try:
+        orders = await platform.orders.list_orders(token(ctx))
+        earlier = next(
+            (
+                o
+                for o in sorted(orders, key=lambda o: o.created_at, reverse=True)
+                if o.type in SEAL_KINDS_OF and o.status != "draft" and o.company_id and o.mailing_address
+            ),
+            None,
+        )
+        if earlier is None or earlier.company_id is None:
+            return None
+        company = await platform.seals.company(token(ctx), earlier.company_id)
+    except NotAuthenticated:
+        return session_lost(ctx)
+    except PlatformClientError:
+        return None  # a convenience: without it the questions are simply asked
+    address = earlier.mailing_address or {}
+    ctx.set(
+        ON_FILE, {"order_id": earlier.id, "company": company.name, "recipient": address.get("recipient", "")}
+    )
+    return None
+
+
+async def use_on_file(ctx: Ctx) -> Outcome | None:
+    """使用上次的信息: the company, its legal representative's name and the mailing address of
+    the earlier order are filled in (the ID number is asked again: the platform keeps it sealed)."""
+    if ctx.get("reuse") != "yes":
+        return None
+    platform = services(ctx).platform
+    try:
+        earlier = await platform.orders.get(token(ctx), ctx.get(ON_FILE)["order_id"])
+        company = await platform.seals.company(token(ctx), str(earlier.company_id))
+    except NotAuthenticated:
+        return session_lost(ctx)
+    except PlatformClientError as exc:
+        ctx.say_text(explain(ctx, exc))
+        return None
+    address = earlier.mailing_address or {}
+    ctx.set("company_name", company.name)
+    ctx.set("uscc", company.uscc)
+    ctx.set("legal_rep_name", company.legal_rep_name)
+    if address.get("recipient"):
+        ctx.set("recipient", address["recipient"])
+        ctx.set("recipient_phone", address.get("phone", ""))
+        ctx.set("region", {k: address.get(k, "") for k in ("province", "city", "district")})
+        ctx.set("street", address.get("address", ""))
+    ctx.say("apply.reused", company=company.name)
+    return None
+
+
+def _on_file_params(ctx: Ctx) -> Mapping[str, Any]:
+    found = ctx.get(ON_FILE) or {}
+    return {"company": found.get("company", ""), "recipient": found.get("recipient", "")}
+
+
 # ---- words for orders, money and dates ---------------------------------------------------------
 
 
@@ -128,7 +296,9 @@ def type_words(ctx: Ctx, order_type: str) -> str:
 
 
 def short_id(order_id: str) -> str:
-    """What users see and say: the first eight characters are unique enough in one account."""
+    """The order number users see and say, the same one the platform prints on the pay page,
+    the forms and the invoice (``seal_platform.orders.order_code``; the bot does not import the
+    platform, so the one-line rule is repeated here)."""
     return order_id[:8].upper()
 
 
@@ -322,6 +492,8 @@ def make_draft(kind: SealKind) -> StepCode:
         except NotAuthenticated:
             return session_lost(ctx)
         except PlatformClientError as exc:
+            if exc.code in SECOND_SEAL_CODES:
+                return await refuse_second_seal(ctx, exc.code, exc.details or {})
             ctx.say_text(explain(ctx, exc))
             if exc.code == "realname_required":
                 return StartFlow("realname", resume=True)
@@ -563,6 +735,16 @@ def application_flow(kind: SealKind) -> Flow:
             )
         )
     steps += [
+        Action("on_file", run=find_on_file),
+        Choice(
+            "reuse",
+            prompt="apply.ask_reuse",
+            label="apply.reuse",
+            options=(Option("yes", "apply.reuse_yes"), Option("no", "apply.reuse_no")),
+            prompt_params=_on_file_params,
+            when=lambda answers: bool(answers.get(ON_FILE)),
+        ),
+        Action("use_on_file", run=use_on_file, depends_on=("reuse",)),
         Field(
             "company_name",
             prompt="apply.ask_company_name",
@@ -576,6 +758,11 @@ def application_flow(kind: SealKind) -> Flow:
             label="apply.uscc",
             check=platform_check("credit_code", "checks.invalid_credit_code"),
             max_length=40,
+        ),
+        Action(
+            "on_record",
+            run=seal_on_record(kind),
+            depends_on=("uscc", *(("scope",) if kind == "enterprise" else ())),
         ),
         Field(
             "legal_rep_name",
@@ -642,7 +829,7 @@ def application_flow(kind: SealKind) -> Flow:
             max_length=60,
         ),
         Field("street", prompt="apply.ask_street", label="apply.street", parse=parse_street, max_length=200),
-        Summary("confirm", title="apply.summary_title"),
+        Summary("confirm", title="apply.summary_title", groups=SUMMARY_GROUPS),
         Action("submit", run=submit(kind), depends_on=("confirm",)),
         *payment_steps("pay"),
         Choice(
@@ -661,6 +848,7 @@ def application_flow(kind: SealKind) -> Flow:
         title=f"apply.title_{kind}",
         help=f"apply.help_{kind}",
         requires_login=True,
+        next_steps=AFTER_ORDER,
         steps=tuple(steps),
     )
 

@@ -14,7 +14,15 @@ from bot.engine.context import Ctx
 from bot.engine.flow import Action, Choice, Field, Finish, Flow, GoTo, Outcome
 from bot.engine.messages import Option
 from handlers.accounts import ask_captcha, captcha_step, masked_phone, parse_code, sms_identity
-from handlers.my_seals import chosen_seal, local_date, on_platform_error, seal_line, seal_steps
+from handlers.my_seals import (
+    chosen_seal,
+    local_date,
+    on_platform_error,
+    resume_order_run,
+    seal_line,
+    seal_steps,
+)
+from handlers.next_steps import AFTER_SEAL_PROCESS
 from handlers.services import services, token
 from platform_client.errors import PlatformClientError, RateLimited
 
@@ -132,9 +140,11 @@ async def withdraw(ctx: Ctx) -> Outcome | None:
 CANCEL = Flow(
     name="cancel_seal",
     version=1,
+    next_steps=AFTER_SEAL_PROCESS,
     title="cancel.title",
     help="cancel.help",
     requires_login=True,
+    on_resume=resume_order_run,
     on_cancel=withdraw,
     steps=(
         *seal_steps("cancel_seal"),

@@ -31,8 +31,10 @@ from handlers.my_seals import (
     go_to_ukey,
     on_platform_error,
     order_status_text,
+    resume_order_run,
     seal_steps,
 )
+from handlers.next_steps import AFTER_SEAL_PROCESS
 from handlers.payment import is_paid, payment_steps
 from handlers.services import services, token
 from platform_client.documents import UploadKind
@@ -133,9 +135,11 @@ async def review_message(ctx: Ctx, _text: str) -> Outcome | None:
 CHANGE = Flow(
     name="change",
     version=1,
+    next_steps=AFTER_SEAL_PROCESS,
     title="change.title",
     help="change.help",
     requires_login=True,
+    on_resume=resume_order_run,
     steps=(
         *seal_steps("change"),
         Choice(

@@ -13,10 +13,11 @@ from typing import Any
 
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Choice, Field, Finish, Flow, Invalid, Outcome, Summary
-from bot.engine.messages import ExternalEvent, Option
+from bot.engine.messages import ExternalEvent, FileRef, Option
 from handlers.apply_common import money, session_lost, short_id, type_words
 from handlers.checks import platform_check
 from handlers.menu import MenuItem
+from handlers.next_steps import AFTER_INVOICE
 from handlers.payment import PAID_STATUSES
 from handlers.platform_errors import explain
 from handlers.services import services, token
@@ -162,6 +163,7 @@ async def request(ctx: Ctx) -> Outcome | None:
 INVOICE = Flow(
     name="invoice",
     version=1,
+    next_steps=AFTER_INVOICE,
     title="invoice.title",
     help="invoice.help",
     requires_login=True,
@@ -200,6 +202,15 @@ INVOICE = Flow(
 )
 
 
+async def invoice_file(ctx: Ctx, invoice_id: str, number: str) -> FileRef:
+    """The e-invoice PDF, fetched from the platform into the media store (raises the client's
+    errors)."""
+    pdf = await services(ctx).platform.invoices.pdf(token(ctx), invoice_id)
+    return await ctx.media.put(
+        pdf, filename=f"invoice-{number or invoice_id[:8]}.pdf", content_type="application/pdf"
+    )
+
+
 async def on_issued(ctx: Ctx, event: ExternalEvent) -> None:
     """The e-invoice is issued: fetch the PDF and send it as a file."""
     invoice_id = str(event.data.get("invoice_id", ""))
@@ -212,18 +223,42 @@ async def on_issued(ctx: Ctx, event: ExternalEvent) -> None:
         ctx.say("invoice.issued_log_in" + suffix, order=order, number=number, email=emailed)
         return
     try:
-        pdf = await services(ctx).platform.invoices.pdf(token(ctx), invoice_id)
+        file = await invoice_file(ctx, invoice_id, number)
     except PlatformClientError:
         ctx.say("invoice.issued_no_file" + suffix, order=order, number=number, email=emailed)
         return
-    file = await ctx.media.put(
-        pdf, filename=f"invoice-{number or invoice_id[:8]}.pdf", content_type="application/pdf"
-    )
     ctx.say("invoice.issued" + suffix, order=order, number=number, email=emailed)
     ctx.document(file, caption=ctx.t("invoice.file_caption", number=number))
 
 
-FLOWS = (INVOICE,)
+async def send_again(ctx: Ctx) -> Outcome | None:
+    """``@go:invoice_pdf:<invoice id>`` (from the order's detail): the issued PDF once more."""
+    try:
+        invoice = await services(ctx).platform.invoices.get(token(ctx), str(ctx.get("_arg", "")))
+        if invoice.status != "issued":
+            ctx.say("invoice.not_issued_yet", order=short_id(invoice.order_id))
+            return Finish()
+        file = await invoice_file(ctx, invoice.id, invoice.invoice_number or "")
+    except NotAuthenticated:
+        return session_lost(ctx)
+    except PlatformClientError as exc:
+        ctx.say_text(explain(ctx, exc))
+        return Finish()
+    number = invoice.invoice_number or ""
+    ctx.document(file, caption=ctx.t("invoice.file_caption", number=number))
+    return None
+
+
+INVOICE_PDF = Flow(
+    name="invoice_pdf",
+    version=1,
+    title="invoice.pdf_title",
+    requires_login=True,
+    next_steps=AFTER_INVOICE,
+    steps=(Action("send", run=send_again),),
+)
+
+FLOWS = (INVOICE, INVOICE_PDF)
 
 MENU = (MenuItem("invoice", "invoice.title", visible=lambda ctx: ctx.logged_in, order=35),)
 

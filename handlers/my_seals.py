@@ -175,6 +175,32 @@ def event_for_order(ctx: Ctx, event: ExternalEvent, *types: str) -> bool:
     return event.type in types and event.data.get("order_id") == ctx.get("order_id")
 
 
+# Orders that can no longer go on: a run holding one starts afresh when it is taken up again.
+ENDED_STATUSES = frozenset({"cancelled", "expired"})
+
+
+async def resume_order_run(ctx: Ctx) -> Outcome | None:
+    """``Flow.on_resume`` of the processes on a seal: a run put aside whose order was cancelled
+    or expired meanwhile (in another chat, by the payment deadline) is not continued; the same
+    process starts anew for the same seal, and the user is told why in one line."""
+    order_id = ctx.get("order_id")
+    if not order_id:
+        return None
+    try:
+        order = await current_order(ctx)
+    except NotAuthenticated:
+        return session_lost(ctx)
+    except PlatformClientError:
+        order = None  # unknown to the platform now: as good as ended
+    if order is not None and order.status not in ENDED_STATUSES:
+        return None
+    process = ctx.t(ctx.flow.title) if ctx.flow else ""
+    reason = status_words(ctx, order.status) if order is not None else status_words(ctx, "cancelled")
+    ctx.say("seals.resume_order_ended", process=process, order=short_id(order_id), status=reason)
+    prefill = {"_arg": ctx.get("seal_id")} if ctx.get("seal_id") else {}
+    return StartFlow(ctx.run.flow, prefill=prefill)
+
+
 # ---- after paying ------------------------------------------------------------------------------
 
 
@@ -303,6 +329,7 @@ __all__ = [
     "on_platform_error",
     "order_action",
     "order_status_text",
+    "resume_order_run",
     "seal_line",
     "seal_steps",
     "to_ukey",

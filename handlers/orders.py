@@ -25,7 +25,8 @@ from handlers.payment import PAID_STATUSES, announce_paid_once
 from handlers.platform_errors import explain
 from handlers.services import services, token
 from platform_client.errors import NotAuthenticated, PlatformClientError
-from platform_client.orders import Order
+from platform_client.invoices import Invoice
+from platform_client.orders import Order, OrderTransition
 
 LISTED = 10  # the most recent orders shown in the list
 NEW_SEAL_TYPES = frozenset({"enterprise_seal", "personal_seal", "bundle"})
@@ -43,8 +44,61 @@ def order_label(ctx: Ctx, order: Order) -> str:
     )
 
 
-def actions_for(ctx: Ctx, order: Order) -> list[Option]:
-    """What the applicant can do with ``order`` now, as global buttons."""
+# The path of each kind of order, for the timeline's steps still to come.
+_NEW_SEAL_PATH = (
+    "awaiting_payment",
+    "paid",
+    "under_review",
+    "approved",
+    "in_production",
+    "shipped",
+    "completed",
+)
+PATHS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(NEW_SEAL_TYPES, _NEW_SEAL_PATH),
+    "reissue": ("awaiting_payment", "paid", "in_production", "shipped", "completed"),
+    "renewal": ("awaiting_payment", "paid", "awaiting_ukey", "completed"),
+    "unlock": ("awaiting_payment", "paid", "awaiting_ukey", "completed"),
+    "change": ("awaiting_payment", "paid", "under_review", "approved", "awaiting_ukey", "completed"),
+    "cancellation": ("completed",),
+}
+ENDED = frozenset({"cancelled", "expired", "completed"})
+
+
+def timeline(
+    ctx: Ctx, order: Order, history: Sequence[OrderTransition], invoice: Invoice | None
+) -> list[str]:
+    """One line per step the order went through (with its time), then the steps still to come:
+    submitted, paid, review, approved, produced, shipped with the waybill, received, invoiced."""
+    lines = [ctx.t("orders.timeline_title")]
+    reached: list[str] = []
+    for change in history:
+        if change.to_status == "draft":
+            continue
+        words = ctx.t(
+            f"orders.timeline.{change.to_status}", waybill=order.waybill or "", reason=change.reason or ""
+        )
+        lines.append(ctx.t("orders.timeline_done", at=local_time(ctx, change.at), step=words))
+        reached.append(change.to_status)
+    if order.status not in {"cancelled", "expired"}:
+        path = PATHS.get(order.type, ())
+        last = max((path.index(s) for s in reached if s in path), default=-1)
+        for status in path[last + 1 :]:
+            lines.append(
+                ctx.t("orders.timeline_todo", step=ctx.t(f"orders.timeline.{status}", waybill="", reason=""))
+            )
+    if invoice is not None and invoice.status == "issued" and invoice.issued_at is not None:
+        step = ctx.t("orders.timeline.invoiced", number=invoice.invoice_number or "")
+        lines.append(ctx.t("orders.timeline_done", at=local_time(ctx, invoice.issued_at), step=step))
+    elif invoice is not None:
+        step = ctx.t("orders.timeline.invoice_requested")
+        lines.append(ctx.t("orders.timeline_done", at=local_time(ctx, invoice.requested_at), step=step))
+    return lines
+
+
+def actions_for(ctx: Ctx, order: Order, invoice: Invoice | None = None) -> list[Option]:
+    """What the applicant can do with ``order`` now, as global buttons: only what can succeed
+    (no 申请发票 once an invoice is requested; its PDF instead, once issued)."""
     options: list[Option] = []
     if order.status == "awaiting_payment":
         options.append(ctx.option(f"@go:pay_order:{order.id}", "orders.do_pay"))
@@ -54,7 +108,9 @@ def actions_for(ctx: Ctx, order: Order) -> list[Option]:
         options.append(ctx.option(f"@go:resubmit:{order.id}", "orders.do_resubmit"))
     if order.status == "expired" and order.type in REORDERABLE:
         options.append(ctx.option(f"@go:reorder:{order.id}", "orders.do_reorder"))
-    if order.status in PAID_STATUSES and order.amount_fen > 0:
+    if invoice is not None and invoice.status == "issued":
+        options.append(ctx.option(f"@go:invoice_pdf:{invoice.id}", "orders.do_invoice_pdf"))
+    elif invoice is None and order.status in PAID_STATUSES and order.amount_fen > 0:
         options.append(ctx.option(f"@go:invoice:{order.id}", "orders.do_invoice"))
     options.append(ctx.option("@go:my_orders", "orders.do_list"))
     return options
@@ -91,18 +147,24 @@ async def order_options(ctx: Ctx) -> Sequence[Option]:
 
 
 async def show_detail(ctx: Ctx) -> Outcome | None:
+    platform = services(ctx).platform
     try:
-        order = await services(ctx).platform.orders.get(token(ctx), ctx.get("order"))
+        order = await platform.orders.get(token(ctx), ctx.get("order"))
+        history = await platform.orders.history(token(ctx), order.id)
+        invoices = await platform.invoices.list_invoices(token(ctx))
     except NotAuthenticated:
         return session_lost(ctx)
     except PlatformClientError as exc:
         ctx.say_text(explain(ctx, exc))
         return Finish()
-    say_detail(ctx, order)
+    invoice = next((i for i in invoices if i.order_id == order.id), None)
+    say_detail(ctx, order, history, invoice)
     return Finish(show_home=False)
 
 
-def say_detail(ctx: Ctx, order: Order) -> None:
+def say_detail(
+    ctx: Ctx, order: Order, history: Sequence[OrderTransition] = (), invoice: Invoice | None = None
+) -> None:
     lines = [
         ctx.t("orders.detail_head", order=short_id(order.id), process=type_words(ctx, order.type)),
         ctx.t("orders.detail_status", status=status_words(ctx, order.status)),
@@ -117,9 +179,15 @@ def say_detail(ctx: Ctx, order: Order) -> None:
         lines.append(ctx.t("orders.detail_reason", reason=order.reject_reason))
     if order.waybill:
         lines.append(ctx.t("orders.detail_waybill", waybill=order.waybill))
-    ctx.say_text("\n".join(lines), options=actions_for(ctx, order))
+    if history:
+        lines += ["", *timeline(ctx, order, history, invoice)]
     if order.tracking_url:
+        # the link button comes first, the order's actions stay under the last message
+        ctx.say_text("\n".join(lines))
         ctx.link(order.tracking_url, ctx.t("orders.track", waybill=order.waybill or ""))
+        ctx.say("orders.what_next", options=actions_for(ctx, order, invoice))
+        return
+    ctx.say_text("\n".join(lines), options=actions_for(ctx, order, invoice))
 
 
 MY_ORDERS = Flow(
@@ -284,11 +352,14 @@ async def on_in_production(ctx: Ctx, event: ExternalEvent) -> None:
     seals = services(ctx).platform.seals
     for seal_id in event.data.get("seal_ids", []):
         try:
+            seal = await seals.get(token(ctx), str(seal_id))
             png = await seals.impression_png(token(ctx), str(seal_id))
         except PlatformClientError:
             continue  # the preview is a courtesy; the status message has been said
         image = await ctx.media.put(png, filename=f"seal-{str(seal_id)[:8]}.png", content_type="image/png")
-        ctx.image(image, caption=ctx.t("orders.impression_caption"))
+        # A bundle makes two seals: each image says which one it is.
+        kind = ctx.t(f"seals.kind_{seal.kind}")
+        ctx.image(image, caption=ctx.t("orders.impression_caption", kind=kind, holder=seal.holder_name))
 
 
 async def on_shipped(ctx: Ctx, event: ExternalEvent) -> None:

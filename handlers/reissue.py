@@ -7,9 +7,10 @@ from typing import Any
 
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Field, Finish, Flow, Invalid, Outcome, Summary
-from handlers.apply_common import mailing_address, parse_region, parse_street, show_region
+from handlers.apply_common import ADDRESS_FIELDS, mailing_address, parse_region, parse_street, show_region
 from handlers.checks import platform_check
-from handlers.my_seals import order_action, seal_steps
+from handlers.my_seals import order_action, resume_order_run, seal_steps
+from handlers.next_steps import AFTER_SEAL_PROCESS
 from handlers.payment import is_paid, payment_steps
 
 
@@ -36,9 +37,11 @@ async def after_payment(ctx: Ctx) -> Outcome | None:
 REISSUE = Flow(
     name="reissue",
     version=1,
+    next_steps=AFTER_SEAL_PROCESS,
     title="reissue.title",
     help="reissue.help",
     requires_login=True,
+    on_resume=resume_order_run,
     steps=(
         *seal_steps("reissue"),
         Field("recipient", prompt="reissue.ask_recipient", label="reissue.recipient", parse=parse_recipient),
@@ -58,7 +61,7 @@ REISSUE = Flow(
             display=show_region,
         ),
         Field("street", prompt="reissue.ask_street", label="reissue.street", parse=parse_street),
-        Summary("confirm", title="reissue.confirm"),
+        Summary("confirm", title="reissue.confirm", groups=(("reissue.group_mailing", ADDRESS_FIELDS),)),
         order_action("order", reissue_body),
         *payment_steps("pay"),
         Action("produce", run=after_payment, when=is_paid),

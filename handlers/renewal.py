@@ -19,9 +19,11 @@ from handlers.my_seals import (
     local_date,
     on_platform_error,
     order_action,
+    resume_order_run,
     seal_steps,
     yuan,
 )
+from handlers.next_steps import AFTER_SEAL_PROCESS
 from handlers.payment import is_paid, payment_steps
 from handlers.services import services
 from platform_client.errors import PlatformClientError
@@ -82,9 +84,11 @@ def renewal_body(ctx: Ctx) -> dict[str, Any]:
 RENEWAL = Flow(
     name="renew",
     version=1,
+    next_steps=AFTER_SEAL_PROCESS,
     title="renewal.title",
     help="renewal.help",
     requires_login=True,
+    on_resume=resume_order_run,
     steps=(
         *seal_steps("renew"),
         Action("window", run=check_window, depends_on=("seal_id",)),

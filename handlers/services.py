@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.engine.context import Ctx
+from bot.engine.flow import LoginRequired
 from bot.engine.messages import ConversationKey
 from platform_client.client import PlatformClient
 
@@ -33,7 +34,8 @@ def services(ctx: Ctx) -> HandlerServices:
 
 
 def token(ctx: Ctx) -> str:
-    """The account token of the logged-in user; flows that call this require login."""
+    """The account token of the logged-in user. Without one (logged out while a process was put
+    aside, or in another chat) the engine asks for a login and then continues the step."""
     if ctx.session is None:
-        raise RuntimeError("flow needs a logged-in session")
+        raise LoginRequired
     return ctx.session.token

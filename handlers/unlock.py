@@ -16,9 +16,11 @@ from handlers.my_seals import (
     go_to_ukey,
     on_platform_error,
     order_action,
+    resume_order_run,
     seal_steps,
     yuan,
 )
+from handlers.next_steps import AFTER_SEAL_PROCESS
 from handlers.payment import is_paid, payment_steps
 from handlers.services import services
 from platform_client.errors import PlatformClientError
@@ -49,9 +51,11 @@ def unlock_body(ctx: Ctx) -> dict[str, Any]:
 UNLOCK = Flow(
     name="unlock",
     version=1,
+    next_steps=AFTER_SEAL_PROCESS,
     title="unlock.title",
     help="unlock.help",
     requires_login=True,
+    on_resume=resume_order_run,
     steps=(
         *seal_steps("unlock"),
         Action("explain", run=explain, depends_on=("seal_id",)),

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from seal_platform import payments
 from seal_platform.auth import AccountDep, ServicesDep, service_router
 from seal_platform.errors import NotFound, PlatformError
-from seal_platform.orders import Order, get_order
+from seal_platform.orders import Order, get_order, order_code
 from seal_platform.payments.base import PayChannel
 from seal_platform.payments.notifications import process_notification
 from seal_platform.payments.pay_page import render_pay_page
@@ -121,7 +121,7 @@ async def pay_page(payment_id: str, services: ServicesDep) -> HTMLResponse:
         payment_id=payment.id,
         state=payment.status,
         amount_fen=payment.amount_fen,
-        order_id=order.id,
+        order_id=order_code(order.id),
         order_type=order.type,
         years=order.years,
         service_name=services.settings.operator_service_name,

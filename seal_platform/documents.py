@@ -248,7 +248,7 @@ async def impression_form_pdf(
     # Imported here: documents is a low-level module that orders and companies build on.
     from seal_platform.accounts import get_account
     from seal_platform.companies import get_company
-    from seal_platform.orders import OrderType, get_order
+    from seal_platform.orders import OrderType, get_order, order_code
     from seal_platform.pricing import NEW_SEAL_KINDS
     from seal_platform.production.impression_form import ImpressionFormData, render_impression_form
     from seal_platform.production.seseal import SealKind
@@ -270,7 +270,7 @@ async def impression_form_pdf(
     account = await get_account(session, account_id)
     change = order.details.get("change", {})
     data = ImpressionFormData(
-        order_number=order.id,
+        order_number=order_code(order.id),
         company_name=change.get("company_name") or company.name,
         uscc=company.uscc,
         legal_representative=change.get("legal_rep_name") or company.legal_rep_name,

@@ -30,7 +30,7 @@ from seal_platform.invoicing.adapters import (
     sniff_upload,
 )
 from seal_platform.mail import email_invoice
-from seal_platform.orders import Order, OrderStatus
+from seal_platform.orders import Order, OrderStatus, order_code
 from seal_platform.payments.pay_page import ORDER_TYPE_LABELS
 from seal_platform.validation import normalise_credit_code
 
@@ -165,7 +165,7 @@ async def issue(
     """Issue through the configured adapter (``invoicing``), store the files, tell the bot."""
     invoice, order = await _requested(session, invoice_id)
     settings = services.settings
-    remarks = f"订单号 {order.id}"
+    remarks = f"订单号 {order_code(order.id)}"
     if settings.invoice_seller_address:
         remarks += f"；销方地址电话：{settings.invoice_seller_address}"
     if settings.invoice_seller_bank:

@@ -36,7 +36,7 @@ from seal_platform.orders import (
     OrderType,
     transition,
 )
-from seal_platform.pricing import check_years, order_price_fen
+from seal_platform.pricing import NEW_SEAL_KINDS, check_years, order_price_fen
 from seal_platform.seals import Seal, SealStatus, get_seal, renewal_opens_at, set_status
 from seal_platform.validation import normalise_mobile, normalise_person_name
 
@@ -159,9 +159,9 @@ async def create_order(
     if request.type in NEW_SEAL_TYPES:
         if account.realname_status != RealnameStatus.VERIFIED:
             raise RuleViolation("请先完成实名认证", code="realname_required")
-        order.company_id = (
-            await _company_for(session, services, account, request.company, request.company_id)
-        ).id
+        company = await _company_for(session, services, account, request.company, request.company_id)
+        await check_no_second_seal(session, account.id, request.type.value, company, exclude_order_id=None)
+        order.company_id = company.id
         order.years = check_years(services.settings, request.years or 0)
     else:
         if request.seal_id is None:
@@ -226,6 +226,61 @@ async def _company_for(
     if company_id is not None:
         return await get_company(session, account.id, company_id)
     raise InvalidInput("this order needs the company and its legal representative", code="company_required")
+
+
+# Seal statuses that still count as the company's seal of that kind (an expired one is renewed).
+LIVE_SEAL_STATUSES = frozenset(
+    {SealStatus.IN_PRODUCTION, SealStatus.ACTIVE, SealStatus.LOCKED, SealStatus.EXPIRED}
+)
+# New-seal orders on their way to a seal: submitted, not yet produced (from production on the
+# seal exists and is checked as a seal; a draft is nobody's commitment yet).
+PENDING_NEW_SEAL = frozenset(
+    {
+        OrderStatus.AWAITING_PAYMENT,
+        OrderStatus.PAID,
+        OrderStatus.UNDER_REVIEW,
+        OrderStatus.REJECTED,
+        OrderStatus.RESUBMITTED,
+        OrderStatus.APPROVED,
+    }
+)
+
+
+async def check_no_second_seal(
+    session: AsyncSession, account_id: str, order_type: str, company: Company, *, exclude_order_id: str | None
+) -> None:
+    """A company has one seal of each kind: refuse a new-seal order when the company (by its
+    credit code, under any account) has a live seal of a kind the order makes, or another
+    order for it on its way. The details name the seal or order when it is this account's."""
+    kinds = set(NEW_SEAL_KINDS.get(order_type, ()))
+    seals = await session.scalars(
+        select(Seal)
+        .join(Company, Company.id == Seal.company_id)
+        .where(Company.uscc == company.uscc, Seal.kind.in_(kinds), Seal.status.in_(LIVE_SEAL_STATUSES))
+    )
+    for seal in seals:
+        details: dict[str, Any] = {"kind": seal.kind, "status": seal.status}
+        if seal.account_id == account_id:
+            details["seal_id"] = seal.id
+        raise RuleViolation("this company already has this seal", code="seal_exists", **details)
+    others = await session.scalars(
+        select(Order)
+        .join(Company, Company.id == Order.company_id)
+        .where(
+            Company.uscc == company.uscc,
+            Order.type.in_([t for t, made in NEW_SEAL_KINDS.items() if kinds & set(made)]),
+            Order.status.in_(PENDING_NEW_SEAL),
+        )
+    )
+    for other in others:
+        if other.id == exclude_order_id:
+            continue
+        details = {"status": other.status}
+        if other.account_id == account_id:
+            details["order_id"] = other.id
+        raise RuleViolation(
+            "this company has an order for this seal in progress", code="seal_order_open", **details
+        )
 
 
 async def _check_seal_process(
@@ -368,6 +423,10 @@ async def submit_order(
     if order.type == OrderType.CANCELLATION:
         raise RuleViolation("a cancellation is confirmed with an SMS code", code="use_cancellation_confirm")
     _check_complete(order)
+    if order.type in NEW_SEAL_TYPES and order.company_id is not None:
+        # Rechecked: another order of this company may have been paid since the draft.
+        company = await get_company(session, account.id, order.company_id)
+        await check_no_second_seal(session, account.id, order.type, company, exclude_order_id=order.id)
     if order.seal_id is not None:
         seal = await get_seal(session, account.id, order.seal_id)
         # Rechecked: the window or the seal may have changed since the draft was made.

@@ -171,6 +171,12 @@ class OrderTransition(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+def order_code(order_id: str) -> str:
+    """The order number people see and say (chat, pay page, forms, invoice, console): the first
+    eight characters of the id, upper case; the full id stays internal. The bot shows the same."""
+    return order_id[:8].upper()
+
+
 def is_allowed(order_type: OrderType | str, from_status: OrderStatus | str, to: OrderStatus | str) -> bool:
     return (OrderStatus(from_status), OrderStatus(to)) in TRANSITIONS[OrderType(order_type)]
 

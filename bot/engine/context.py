@@ -116,6 +116,12 @@ class Ctx:
     def say_text(self, text: str, *, options: Sequence[Option] = (), origin: Origin = Origin.BOT) -> None:
         self.replies.append(QueuedReply(Reply(ReplyKind.TEXT, text=text, options=tuple(options)), origin))
 
+    def say_private(self, text: str, masked: str, *, options: Sequence[Option] = ()) -> None:
+        """A message with the owner's own sensitive answers in full (a summary to check):
+        ``masked`` is what transcripts, staff views and the history keep."""
+        reply = Reply(ReplyKind.TEXT, text=masked, options=tuple(options))
+        self.replies.append(QueuedReply(reply, Origin.BOT, private_text=text if text != masked else None))
+
     def image(self, file: FileRef, caption: str = "") -> None:
         self.replies.append(QueuedReply(Reply(ReplyKind.IMAGE, text=caption, file=file), Origin.BOT))
 

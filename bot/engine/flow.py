@@ -22,6 +22,12 @@ if TYPE_CHECKING:
     from bot.engine.context import Ctx
 
 Answers: TypeAlias = Mapping[str, Any]
+PREVIOUS = "_was."  # answers[PREVIOUS + name]: a field's answer before it was cleared to be edited
+
+
+class LoginRequired(Exception):
+    """Step code needs the account and the chat has none (logged out meanwhile, or the login
+    expired): the runtime asks the user to log in and then continues where they were."""
 
 
 class Invalid(Exception):
@@ -167,6 +173,8 @@ class Summary(Step):
     title: str = ""
     editable: tuple[str, ...] | None = None  # None: every input step before it
     when: Condition | None = None
+    # The card's sections: (heading catalog key, step names); answers in no group come last.
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -229,6 +237,13 @@ class Flow:
     on_finish: Callable[[Ctx], StepResult] | None = None
     on_cancel: Callable[[Ctx], StepResult] | None = None
     help: str | None = None  # catalog key of the help text for this process
+    # Called when a run put aside is taken up again: the world may have moved on meanwhile (its
+    # order cancelled, its UKey job finished). ``Finish`` drops the run, ``StartFlow`` of this
+    # same flow starts it afresh; ``None`` continues where the user was.
+    on_resume: Callable[[Ctx], StepResult] | None = None
+    # The two or three things that make sense after this process ends (shown instead of the
+    # whole menu, with a "main menu" button); None shows the home menu.
+    next_steps: Callable[[Ctx], Sequence[Option]] | None = None
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.steps]
@@ -237,7 +252,8 @@ class Flow:
         # Looked up on every message: computed once (the flow is frozen).
         object.__setattr__(self, "_positions", {name: i for i, name in enumerate(names)})
         sensitive = {s.name for s in self.steps if isinstance(s, Field) and (s.sensitive or s.secret)}
-        object.__setattr__(self, "_sensitive", frozenset(sensitive))
+        # and the previous value of a sensitive field kept while it is asked again (PREVIOUS)
+        object.__setattr__(self, "_sensitive", frozenset(sensitive | {PREVIOUS + n for n in sensitive}))
         asking = tuple((s, getattr(s, "when", None)) for s in self.steps if s.asks_user)
         object.__setattr__(self, "_asking", asking)
         for step in self.steps:
@@ -271,6 +287,8 @@ class Flow:
         return out
 
     def sensitive_names(self) -> frozenset[str]:
+        """Answers sealed at rest: sensitive and secret fields, and the previous value of a
+        sensitive field kept while it is asked again (``PREVIOUS``)."""
         sensitive: frozenset[str] = self.__dict__["_sensitive"]
         return sensitive
 

@@ -44,6 +44,7 @@ log = logging.getLogger("sealbot.engine")
 HomeHandler = Callable[[Ctx, Inbound | None], Awaitable[Outcome | None]]
 
 QUEUED = "_events"  # answers[QUEUED]: events that arrived while this run was put aside
+OWNER = "_account"  # answers[OWNER]: the account a run was put aside (or kept as a draft) under
 MAX_STEPS_PER_MESSAGE = 60
 DRAFT_KEPT = timedelta(days=7)  # a cancelled run that held answers can be resumed this long
 
@@ -267,7 +268,8 @@ class FlowInterpreter:
 
     async def _resume(self, ctx: Ctx, flow: Flow) -> None:
         """Continue ``ctx.state.run`` (taken back from the shelf or the drafts) where it stands;
-        a process that needs a login asks for one first and continues after it."""
+        a process that needs a login asks for one first (logged out since: the login flow's
+        end takes this run up again) and continues after it."""
         run = ctx.run
         progress.upgrade(flow, run)
         run.confirming = None
@@ -275,12 +277,49 @@ class FlowInterpreter:
         if self._needs_login(ctx, flow):
             ctx.state.stack.append(run)
             ctx.state.run = None
-            ctx.say("engine.login_first", process=ctx.t(flow.title))
+            ctx.say("engine.login_to_resume", process=ctx.t(flow.title))
             await self.start(ctx, "login")
             return
+        ctx.state.run = None
+        await self._take_up(ctx, flow, run, welcome=True)
+
+    async def _take_up(self, ctx: Ctx, flow: Flow, run: FlowRun, *, welcome: bool) -> None:
+        """Continue a run that was put aside or waited under another flow, after checking that
+        it still belongs to this account and still makes sense (``Flow.on_resume``)."""
+        owner = run.answers.pop(OWNER, None)
+        if owner is not None and (ctx.session is None or ctx.session.account_id != owner):
+            ctx.say("engine.resume_other_account", process=ctx.t(flow.title))
+            await self._go_home(ctx, None)
+            return
+        ctx.state.run = run
         ctx.flow = flow
-        ctx.say("engine.resumed", process=ctx.t(flow.title))
+        progress.upgrade(flow, run)
+        if flow.on_resume is not None:
+            outcome = await flow.on_resume(ctx)
+            if isinstance(outcome, StartFlow) and outcome.flow == flow.name:
+                ctx.state.run = None
+                await self.start(ctx, flow.name, prefill=dict(outcome.prefill))
+                return
+            if outcome is not None and not isinstance(outcome, Next):
+                if await self.apply(ctx, flow, outcome):
+                    await self.advance(ctx, flow)
+                return
+        if welcome:
+            ctx.say("engine.resumed", process=ctx.t(flow.title))
         await self.advance(ctx, flow, announce_wait=True)
+
+    async def login_again(self, ctx: Ctx) -> None:
+        """Step code found no usable login (``LoginRequired``): log in, then continue the
+        process at the step the user was on (the run waits on the stack)."""
+        ctx.logout()
+        if ctx.state.run is not None:
+            ctx.state.stack.append(ctx.state.run)
+            ctx.state.run = None
+        if self.flows.get("login") is None:
+            await self._go_home(ctx, None)
+            return
+        ctx.say("engine.login_again")
+        await self.start(ctx, "login")
 
     async def _ask_cancel(self, ctx: Ctx) -> None:
         """Cancelling a run that holds answers asks first; one with nothing to lose ends now."""
@@ -315,6 +354,7 @@ class FlowInterpreter:
         ctx.state.stack.clear()
         title = ctx.t(flow.title) if flow else run.flow
         if keep:
+            self._mark_owner(ctx, run)
             ctx.state.drafts.pop(run.flow, None)
             ctx.state.drafts[run.flow] = PausedRun(run, ctx.now.isoformat())
             ctx.say("engine.cancelled_draft", process=title, days=DRAFT_KEPT.days)
@@ -371,8 +411,15 @@ class FlowInterpreter:
             return
         run.confirming = None
         run.pending_text = None
+        self._mark_owner(ctx, run)
         ctx.state.put_aside(run, ctx.now)
         ctx.state.run = None
+
+    @staticmethod
+    def _mark_owner(ctx: Ctx, run: FlowRun) -> None:
+        """Whose answers these are: another account logging in on this chat never sees them."""
+        if ctx.session is not None:
+            run.answers[OWNER] = ctx.session.account_id
 
     async def _resume_latest(self, ctx: Ctx) -> None:
         if not ctx.state.paused:
@@ -481,15 +528,14 @@ class FlowInterpreter:
                 return
         ctx.state.run = None
         if ctx.state.stack:
-            ctx.state.run = ctx.state.stack.pop()
-            resumed = self.flows.get(ctx.state.run.flow)
+            waiting = ctx.state.stack.pop()
+            resumed = self.flows.get(waiting.flow)
             if resumed is not None:
-                ctx.flow = resumed
-                progress.upgrade(resumed, ctx.state.run)
-                await self.advance(ctx, resumed, announce_wait=True)
+                await self._take_up(ctx, resumed, waiting, welcome=False)
                 return
-            ctx.state.run = None
-        if show_home:
+        if show_home and flow.next_steps is not None:
+            prompts.next_steps(ctx, flow.next_steps(ctx))
+        elif show_home:
             await self._go_home(ctx, None)
 
     async def prompt(self, ctx: Ctx, flow: Flow, step: Step) -> None:

@@ -143,15 +143,21 @@ class Reply:
     options: tuple[Option, ...] = ()
     file: FileRef | None = None
     url: str | None = None
+    # The full text for the recipient alone, sealed (``SecretBox``): ``text`` is then the masked
+    # copy that transcripts, staff views and history keep; the outbox opens it to send.
+    sealed: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "kind": self.kind.value,
             "text": self.text,
             "options": [[o.token, o.label] for o in self.options],
             "file": self.file.to_dict() if self.file else None,
             "url": self.url,
         }
+        if self.sealed is not None:
+            data["sealed"] = self.sealed
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Reply:
@@ -161,6 +167,7 @@ class Reply:
             options=tuple(Option(t, label) for t, label in data.get("options", [])),
             file=FileRef.from_dict(data["file"]) if data.get("file") else None,
             url=data.get("url"),
+            sealed=data.get("sealed"),
         )
 
     @classmethod

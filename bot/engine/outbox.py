@@ -12,11 +12,13 @@ import contextlib
 import logging
 import random
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Protocol
 
 from bot.engine.messages import ConversationKey, Origin, OutboundMessage
 from bot.engine.ports import ChannelSender, Clock
+from bot.engine.secrets_box import SecretBox
 from bot.engine.state import Owner
 from bot.engine.store import Conversations, Outbox, OutboxStatus
 from bot.errors import DeliveryFailed, DeliveryParked
@@ -42,8 +44,10 @@ class OutboxDispatcher:
         backoff_cap: float = 300.0,
         idle_poll: float = 1.0,
         reclaim_at_start: bool = False,
+        box: SecretBox | None = None,
     ) -> None:
         self.store = store
+        self.box = box  # opens the sealed full text of private replies just before sending
         self.senders = dict(senders)
         self.clock = clock
         self.batch = batch
@@ -100,7 +104,7 @@ class OutboxDispatcher:
             log.error("no sender for channel %s", message.key.channel)
             return False
         try:
-            await sender.send(message)
+            await sender.send(self._opened(message))
         except DeliveryParked as exc:
             await self.store.mark_final(message.outbox_id, OutboxStatus.PARKED, exc.reason)
             return False
@@ -113,6 +117,15 @@ class OutboxDispatcher:
             return False
         self.sent += 1
         return True
+
+    def _opened(self, message: OutboundMessage) -> OutboundMessage:
+        """The recipient gets the full text of a private reply; without the key (a dispatcher
+        built without one) the masked copy is sent, never an error."""
+        sealed = message.reply.sealed
+        if sealed is None:
+            return message
+        text = str(self.box.open(sealed)) if self.box is not None else message.reply.text
+        return replace(message, reply=replace(message.reply, text=text, sealed=None))
 
     async def _failed(self, message: OutboundMessage, exc: DeliveryFailed) -> None:
         attempts = message.attempt

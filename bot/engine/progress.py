@@ -10,10 +10,11 @@ no longer asks. Nothing here sees a ``Ctx``, a channel or a store.
 
 from __future__ import annotations
 
-from bot.engine.flow import Choice, Field, Flow, Step, Summary, Upload
+from bot.engine.flow import PREVIOUS, Choice, Field, Flow, Step, Summary, Upload
 from bot.engine.state import FlowRun
 
 DONE = "_done"  # answers[DONE]: names of Actions/Waits/Summary that are done
+SUMMARY_PICK = "_summary_pick"  # answers[SUMMARY_PICK]: the summary shows the list of answers to edit
 INPUTS = (Field, Choice, Upload)  # steps whose stored answer is what makes them done
 
 
@@ -44,9 +45,17 @@ def mark_done(run: FlowRun, name: str) -> None:
         done.append(name)
 
 
-def clear(flow: Flow, run: FlowRun, name: str) -> None:
+def clear(flow: Flow, run: FlowRun, name: str, *, keep_previous: bool = False) -> None:
     """Forget an answer, everything that depends on it, and every confirmation (a summary
-    confirmed before must be confirmed again once something it showed changed)."""
+    confirmed before must be confirmed again once something it showed changed).
+
+    ``keep_previous``: the answer is edited from the summary, so it is kept aside
+    (``PREVIOUS``) for asking it again to show what it was; only that answer, the ones
+    depending on it are void, not "current". A secret (a password) is never kept."""
+    if keep_previous and name in run.answers and flow.has_step(name):
+        step = flow.step(name)
+        if isinstance(step, Field) and not step.secret:
+            run.answers[PREVIOUS + name] = run.answers[name]
     done: list[str] = run.answers.get(DONE, [])
     for step_name in {name} | flow.dependents_of(name):
         run.answers.pop(step_name, None)
@@ -108,6 +117,28 @@ def upgrade(flow: Flow, run: FlowRun) -> None:
     run.version = flow.version
 
 
+def counted(flow: Flow, run: FlowRun, step: Step) -> tuple[int, int] | None:
+    """Where ``step`` stands as "step n of total", a count that does not jump: a choice not
+    made yet counts as its first option (the usual path), answers filled in without asking (a
+    preset seal, a prefill) are not steps, and the count ends at the summary (what follows it,
+    payment or waits, is not a question). None when there is nothing worth counting."""
+    answers = dict(run.answers)
+    for s in flow.steps:
+        if isinstance(s, Choice) and s.name not in answers and not callable(s.options) and s.options:
+            answers[s.name] = s.options[0].token
+    asked = set(run.history) | {step.name}
+    names: list[str] = []
+    for s in flow.visible_steps(answers):
+        if s.name in run.answers and s.name not in asked:
+            continue  # filled in for the user: not a question they answer
+        names.append(s.name)
+        if isinstance(s, Summary):
+            break
+    if step.name not in names or len(names) < 2:
+        return None
+    return names.index(step.name) + 1, len(names)
+
+
 def holds_answers(run: FlowRun) -> bool:
     """Whether cancelling would lose something the user typed, picked or uploaded: an answer
     to a step that was asked (prefilled answers and what actions stored do not count)."""
@@ -116,8 +147,10 @@ def holds_answers(run: FlowRun) -> bool:
 
 __all__ = [
     "DONE",
+    "SUMMARY_PICK",
     "can_go_back",
     "clear",
+    "counted",
     "current",
     "go_back",
     "holds_answers",

@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.engine import progress
 from bot.engine.context import Ctx
-from bot.engine.flow import Choice, Field, Flow, FlowRegistry, Step, Summary, Upload, Wait
+from bot.engine.flow import PREVIOUS, Choice, Field, Flow, FlowRegistry, Step, Summary, Upload, Wait
 from bot.engine.messages import Option
 from bot.engine.secrets_box import mask, mask_text
 from bot.engine.state import FlowRun
@@ -52,10 +52,12 @@ async def suggested_value(ctx: Ctx, step: Field, value: str) -> str:
 
 
 def counter(ctx: Ctx, flow: Flow, step: Step) -> str:
-    names = [s.name for s in flow.visible_steps(ctx.answers)]
-    if step.name not in names or len(names) < 2:
+    """ "Step n/total" (``progress.counted``: a count that does not jump)."""
+    place = progress.counted(flow, ctx.run, step)
+    if place is None:
         return ""
-    return ctx.t("engine.step_counter", n=names.index(step.name) + 1, total=len(names))
+    n, total = place
+    return ctx.t("engine.step_counter", n=n, total=total)
 
 
 def bound(run: FlowRun, options: Sequence[Option]) -> list[Option]:
@@ -78,8 +80,9 @@ async def prompt(ctx: Ctx, flow: Flow, step: Step, flows: FlowRegistry) -> None:
     if run.confirming is not None:
         confirmation(ctx, flow, flows)
         return
+    private = ""  # the prompt with the owner's sensitive answers in full, when it shows any
     if isinstance(step, Summary):
-        text, options = summary(ctx, flow, step)
+        text, private, options = summary(ctx, flow, step)
     elif isinstance(step, Wait):
         params = dict(step.status_params(ctx)) if step.status_params else {}
         text = ctx.t(step.status, **params) if step.status else ""
@@ -97,11 +100,18 @@ async def prompt(ctx: Ctx, flow: Flow, step: Step, flows: FlowRegistry) -> None:
         params = dict(step.prompt_params(ctx)) if step.prompt_params else {}
         text = ctx.t(step.prompt, **params)
         options = await suggestion_refs(ctx, step)
+        if PREVIOUS + step.name in ctx.answers:
+            # Edited from the summary: show what it was (in full to the owner alone).
+            before = ctx.answers[PREVIOUS + step.name]
+            shown_full = display_answer(ctx, step, before, reveal=True)
+            private = f"{text}\n{ctx.t('engine.current_value', value=shown_full)}"
+            text = f"{text}\n{ctx.t('engine.current_value', value=display_answer(ctx, step, before))}"
     else:
         return
     shown = counter(ctx, flow, step)
     if shown:
         text = f"{shown} {text}"
+        private = f"{shown} {private}" if private else ""
     # Global options a step offers (``@go:...``, ``@human``) stay as they are: they never act
     # on this step, so they cannot be stale.
     scoped = [
@@ -110,8 +120,21 @@ async def prompt(ctx: Ctx, flow: Flow, step: Step, flows: FlowRegistry) -> None:
     ]
     scoped += bound(run, navigation(ctx, flow, step))
     ctx.state.last_menu = [o.token for o in scoped]
-    if text or scoped:
+    if private and private != text:
+        ctx.say_private(private, text, options=scoped)
+    elif text or scoped:
         ctx.say_text(text, options=scoped)
+
+
+def next_steps(ctx: Ctx, suggested: Sequence[Option]) -> None:
+    """After a process ends: the two or three things that make sense next (and the run put
+    aside, if any, to continue), with a "main menu" button, instead of the whole menu."""
+    options = list(suggested)
+    if ctx.state.paused:
+        options.insert(0, ctx.option("@resume", "engine.nav_resume"))
+    options.append(ctx.option("@menu", "engine.nav_menu"))
+    ctx.state.last_menu = [o.token for o in options]
+    ctx.say("engine.next_steps", options=options)
 
 
 def menu_of_all_flows(ctx: Ctx, flows: FlowRegistry) -> None:
@@ -150,30 +173,61 @@ def confirmation(ctx: Ctx, flow: Flow, flows: FlowRegistry) -> None:
     ctx.say_text(text, options=scoped)
 
 
-def summary(ctx: Ctx, flow: Flow, step: Summary) -> tuple[str, list[Option]]:
-    lines = [ctx.t(step.title) if step.title else ctx.t("engine.summary_title")]
+def summary(ctx: Ctx, flow: Flow, step: Summary) -> tuple[str, str, list[Option]]:
+    """The card to check before submitting: the answers in their groups, masked for
+    everything kept (``text``) and in full for the owner (``private``, "" when the same); one
+    primary 确认 and one 修改 that opens the list of answers (``progress.SUMMARY_PICK``)."""
+    answered = _answered(ctx, flow, step)
+    editable = [s for s in answered if step.editable is None or s.name in step.editable]
+    if ctx.answers.get(progress.SUMMARY_PICK) and editable:
+        options = [Option(f"edit:{s.name}", _label(ctx, s)) for s in editable]
+        options.append(Option("review", ctx.t("engine.summary_review")))
+        return ctx.t("engine.summary_pick"), "", options
+    title = ctx.t(step.title) if step.title else ctx.t("engine.summary_title")
+    masked, full = [title], [title]
+    grouped = {name for _, names in step.groups for name in names}
+    sections = [(ctx.t(heading), [s for s in answered if s.name in names]) for heading, names in step.groups]
+    sections.append(("", [s for s in answered if s.name not in grouped]))
+    for heading, steps in sections:
+        if not steps:
+            continue
+        if heading:
+            masked.append(ctx.t("engine.summary_group", group=heading))
+            full.append(masked[-1])
+        for s in steps:
+            value = ctx.answers[s.name]
+            masked.append(f"• {_label(ctx, s)}：{display_answer(ctx, s, value)}")
+            full.append(f"• {_label(ctx, s)}：{display_answer(ctx, s, value, reveal=True)}")
     options = [Option("ok", ctx.t("engine.summary_confirm"))]
-    editable = step.editable
+    if editable:
+        options.append(Option("edit", ctx.t("engine.summary_edit_any")))
+    text, private = "\n".join(masked), "\n".join(full)
+    return text, private if private != text else "", options
+
+
+def _answered(ctx: Ctx, flow: Flow, step: Summary) -> list[Step]:
+    """The answered input steps before the summary, in flow order."""
+    found: list[Step] = []
     for s in flow.steps:
         if s.name == step.name:
             break
-        if not isinstance(s, (Field, Choice, Upload)) or not s.applies(ctx.answers):
-            continue
-        if s.name not in ctx.answers:
-            continue
-        label = ctx.t(s.label or getattr(s, "prompt", s.name))
-        lines.append(f"• {label}：{display_answer(ctx, s, ctx.answers[s.name])}")
-        if editable is None or s.name in editable:
-            options.append(Option(f"edit:{s.name}", ctx.t("engine.summary_edit", field=label)))
-    return "\n".join(lines), options
+        if isinstance(s, (Field, Choice, Upload)) and s.applies(ctx.answers) and s.name in ctx.answers:
+            found.append(s)
+    return found
 
 
-def display_answer(ctx: Ctx, step: Step, value: Any) -> str:
+def _label(ctx: Ctx, step: Step) -> str:
+    return ctx.t(getattr(step, "label", "") or getattr(step, "prompt", step.name))
+
+
+def display_answer(ctx: Ctx, step: Step, value: Any, *, reveal: bool = False) -> str:
+    """An answer as shown: ``reveal`` is for the owner checking what they typed (in full);
+    otherwise sensitive answers are masked. Secret ones (passwords) are never shown."""
     if isinstance(step, Field):
         if step.secret:
             return "******"
         shown = step.display(value)
-        return mask(shown) if step.sensitive else shown
+        return mask(shown) if step.sensitive and not reveal else shown
     if isinstance(step, Upload):
         return ctx.t("engine.files_count", count=len(value))
     if isinstance(step, Choice):
@@ -212,5 +266,6 @@ __all__ = [
     "match_option",
     "megabytes",
     "menu_of_all_flows",
+    "next_steps",
     "prompt",
 ]

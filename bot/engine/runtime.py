@@ -18,12 +18,12 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.engine.context import Ctx
-from bot.engine.flow import FlowRegistry
+from bot.engine.flow import FlowRegistry, LoginRequired
 from bot.engine.i18n import Catalog, Translator, normalise_locale
 from bot.engine.interpreter import FlowInterpreter, HomeHandler
 from bot.engine.locks import ConversationLocks
@@ -111,6 +111,7 @@ class Engine:
         self.locks = locks or ConversationLocks()
         self.clock = clock or Clock()
         self.hooks = hooks or EngineHooks()
+        self.box = box
         self.codec = StateCodec(box, self._sensitive_fields)
         self.interpreter = FlowInterpreter(flows, home=home, intents=intents)
         self._passive = {w.channel: w.hold for w in passive_windows}
@@ -164,6 +165,11 @@ class Engine:
             return messages
         try:
             await self._dispatch(ctx, inbound)
+        except LoginRequired:
+            # The login is gone (logged out in another chat, expired). What the user answered
+            # is kept (the step that needed the login is not marked done, so it runs again):
+            # log in, then continue at that step.
+            await self.interpreter.login_again(ctx)
         except Exception:
             log.exception("flow code failed on %s (%s)", inbound.key, inbound.kind)
             # Start again from what was read: nothing the failed code changed is kept.
@@ -248,7 +254,9 @@ class Engine:
         hold = self._passive.get(ctx.key.channel)
         if hold is not None and inbound is not None and inbound.kind is not InboundKind.EVENT:
             not_before = self.clock.now() + hold
-        replies = [QueuedReply(r.reply, r.origin, r.not_before or not_before) for r in ctx.replies]
+        replies = [
+            QueuedReply(self._seal_private(r), r.origin, r.not_before or not_before) for r in ctx.replies
+        ]
         shown = {label_digest(o.label): o.token for r in ctx.replies for o in r.reply.options}
         if shown:
             state.last_labels = shown  # typing one of these labels next does what tapping it does
@@ -265,6 +273,11 @@ class Engine:
             in_reply_to=inbound.message_id if inbound and inbound.kind is not InboundKind.EVENT else None,
             touched_by_user=inbound is not None and inbound.kind is not InboundKind.EVENT,
         )
+
+    def _seal_private(self, queued: QueuedReply) -> Reply:
+        if queued.private_text is None:
+            return queued.reply
+        return replace(queued.reply, sealed=self.box.seal(queued.private_text))
 
     def _inbound_body(self, inbound: Inbound | None, stored_text: str | None) -> dict[str, Any]:
         if inbound is None:

@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from bot.engine import progress, prompts
 from bot.engine.context import Ctx
 from bot.engine.flow import (
+    PREVIOUS,
     Choice,
     Field,
     Flow,
@@ -171,11 +172,22 @@ class StepInput:
 
     async def on_option(self, ctx: Ctx, flow: Flow, step: Step, value: str) -> None:
         if isinstance(step, Summary):
+            if value in {"edit", "review"}:
+                # 修改 opens the list of answers; 返回核对 goes back to the card. Either is a new
+                # prompt: the buttons of the one it replaces are stale now.
+                if value == "edit":
+                    ctx.run.answers[progress.SUMMARY_PICK] = True
+                else:
+                    ctx.run.answers.pop(progress.SUMMARY_PICK, None)
+                ctx.run.visit += 1
+                await self.runs.prompt(ctx, flow, step)
+                return
+            ctx.run.answers.pop(progress.SUMMARY_PICK, None)
             if value == "ok":
                 progress.mark_done(ctx.run, step.name)
                 await self.runs.advance(ctx, flow)
             elif value.startswith("edit:") and flow.has_step(value[5:]):
-                progress.clear(flow, ctx.run, value[5:])
+                progress.clear(flow, ctx.run, value[5:], keep_previous=True)
                 ctx.run.editing = True
                 await self.runs.advance(ctx, flow)
             else:
@@ -237,6 +249,8 @@ class StepInput:
             for dependent in flow.dependents_of(step.name):
                 progress.clear(flow, ctx.run, dependent)
         ctx.set(step.name, value)
+        ctx.run.answers.pop(PREVIOUS + step.name, None)
+        ctx.run.answers.pop(progress.SUMMARY_PICK, None)
         ctx.run.failures = 0
         ctx.run.editing = False
         await self.runs.advance(ctx, flow)

@@ -59,6 +59,9 @@ class QueuedReply:
     reply: Reply
     origin: Origin
     not_before: datetime | None = None
+    # The unmasked text for the recipient (``reply.text`` is the masked copy); the runtime
+    # seals it into ``reply.sealed`` before anything is stored.
+    private_text: str | None = None
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from bot.engine.runtime import Engine
 from bot.engine.secrets_box import mask, mask_text
 from bot.engine.state import ConversationState, FlowRun
 from bot.engine.store import ConversationStore, Transcripts
+from bot.support.labels import STAFF_LOCALE, tapped_labels
 
-STAFF_LOCALE = "zh-CN"
 TRANSCRIPT_LIMIT = 500
 
 
@@ -81,6 +81,10 @@ class ConversationView:
 async def transcript_of(store: Transcripts, key: ConversationKey) -> list[TranscriptLine]:
     """What the user sent and what reached them, in order."""
     lines: list[tuple[datetime, int, TranscriptLine]] = []
+    outgoing = [(m, "sent") for m in await store.delivered(key, 0, TRANSCRIPT_LIMIT * 2)]
+    outgoing += await _undelivered(store, key)
+    # A tap is logged as the button's token: staff read the label the user saw.
+    labels = tapped_labels(m.reply.options for m, _ in outgoing)
     for entry in await store.inbound_log(key, TRANSCRIPT_LIMIT):
         body = entry["body"]
         at = entry["at"] or datetime.now(UTC)
@@ -91,11 +95,14 @@ async def transcript_of(store: Transcripts, key: ConversationKey) -> list[Transc
                 f"in:{entry['id']}", at, "event", f"{event.get('type')} ({event.get('id')})"
             )
         else:
-            # ID and mobile numbers typed in free text are masked, as in the Telegram desk.
-            line = TranscriptLine(f"in:{entry['id']}", at, "user", mask_text(str(body.get("text", ""))), file)
+            text = str(body.get("text", ""))
+            if entry.get("kind") == "choice":
+                text = f"［点击］{labels.get(text, _token_words(text))}"
+            else:
+                # ID and mobile numbers typed in free text are masked, as in the Telegram desk.
+                text = mask_text(text)
+            line = TranscriptLine(f"in:{entry['id']}", at, "user", text, file)
         lines.append((at, 0, line))
-    outgoing = [(m, "sent") for m in await store.delivered(key, 0, TRANSCRIPT_LIMIT * 2)]
-    outgoing += await _undelivered(store, key)
     for message, status in outgoing:
         reply = message.reply
         who = {Origin.BOT: "bot", Origin.STAFF: "staff", Origin.SYSTEM: "system"}[message.origin]
@@ -113,6 +120,12 @@ async def transcript_of(store: Transcripts, key: ConversationKey) -> list[Transc
     # An answer is committed at the time of the message it answers: the message comes first.
     lines.sort(key=lambda item: (item[0], item[1], _seq(item[2].ref)))
     return [line for _, _, line in lines]
+
+
+def _token_words(token: str) -> str:
+    """A tapped token whose button is no longer in the transcript window: its last part (the
+    option's own name), never the run and step numbers it is scoped with."""
+    return token.rsplit(".", 1)[-1].removeprefix("@")
 
 
 async def _undelivered(store: Transcripts, key: ConversationKey) -> list[tuple[OutboundMessage, str]]:

@@ -27,6 +27,7 @@ from bot.support.auth import (
     StaffLoginRefused,
 )
 from bot.support.conversation_view import build_view, transcript_of, uploaded_media
+from bot.support.labels import AUDIT_ACTIONS, TICKET_STATES, StaffWords, owner_label
 from bot.support.models import SupportTicket, TicketState
 from bot.support.records import CustomerRecords, CustomerRecordsView
 from bot.support.service import AlreadyClaimed, DeskError, SupportDesk
@@ -66,7 +67,14 @@ def _environment(zone: tzinfo) -> Environment:
     env.filters["q"] = lambda value: quote(str(value), safe="")
     # Every staff-facing time in the support time zone, never the server's.
     env.filters["hm"] = lambda value: value.astimezone(zone).strftime("%m-%d %H:%M") if value else ""
-    env.globals.update(WHO=WHO, REASONS=REASONS, ZONE_LABEL=zone_label(str(zone)))
+    env.globals.update(
+        WHO=WHO,
+        REASONS=REASONS,
+        ZONE_LABEL=zone_label(str(zone)),
+        TICKET_STATES=TICKET_STATES,
+        AUDIT_ACTIONS=AUDIT_ACTIONS,
+    )
+    env.filters["owner_label"] = owner_label
     return env
 
 
@@ -76,13 +84,16 @@ def _parse_key(raw: str) -> ConversationKey:
     return ConversationKey.parse(raw)
 
 
-def ticket_json(ticket: SupportTicket, now: datetime) -> dict[str, Any]:
+def ticket_json(ticket: SupportTicket, now: datetime, words: StaffWords | None = None) -> dict[str, Any]:
     waited = now - (ticket.awaiting_since or now)
     return {
         "conversation": ticket.conversation,
         "url": f"/support/c/{quote(ticket.conversation, safe='')}",
         "channel": ticket.channel,
         "state": ticket.state,
+        "state_label": TICKET_STATES.get(ticket.state, ticket.state),
+        "flow_label": words.flow(ticket.flow) if words else ticket.flow,
+        "step_label": words.step(ticket.flow, ticket.step) if words else ticket.step,
         "agent": ticket.agent,
         "reason": REASONS.get(ticket.reason, ticket.reason),
         "flow": ticket.flow,
@@ -104,6 +115,8 @@ def make_router(
 ) -> APIRouter:
     router = APIRouter(prefix="/support", include_in_schema=False)
     env = _environment(desk.settings.zone)
+    words = StaffWords(desk.engine.catalog, desk.engine.flows)
+    env.globals["words"] = words
     sessions = ConsoleSessions(desk.sessions, lifetime=timedelta(hours=desk.settings.session_hours))
 
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -201,7 +214,7 @@ def make_router(
         return page(
             "inbox.html",
             staff=session,
-            queue=[ticket_json(t, now) for t in await desk.open_tickets()],
+            queue=[ticket_json(t, now, words) for t in await desk.open_tickets()],
             recent=await desk.recent_tickets(),
             canned=await desk.canned_answers(),
         )
@@ -213,7 +226,7 @@ def make_router(
         return JSONResponse(
             {
                 "version": desk.feed.version,
-                "tickets": [ticket_json(t, now) for t in await desk.open_tickets()],
+                "tickets": [ticket_json(t, now, words) for t in await desk.open_tickets()],
             }
         )
 

@@ -68,6 +68,42 @@ ACTION_LABELS = {
     "enable_staff_user": "启用员工",
 }
 
+# Field names of audit snapshots and order details, as staff read them.
+FIELD_LABELS = {
+    "status": "状态",
+    "reject_reason": "驳回原因",
+    "waybill": "运单号",
+    "tracking_url": "物流查询链接",
+    "result": "办理结果",
+    "invoice_number": "发票号码",
+    "document_id": "文件编号",
+    "username": "用户名",
+    "roles": "角色",
+    "active": "启用",
+    "password": "密码",
+    "kind": "类型",
+    "seal_ids": "印章编号",
+    "seal_cancelled_at": "注销时间",
+}
+
+OBJECT_TYPE_LABELS = {"order": "订单", "invoice": "发票", "document": "材料", "staff_user": "员工"}
+
+
+def field_value(field: str, value: object) -> object:
+    """A snapshot value in words where it is a code: a status, a role list, a yes/no."""
+    if field == "status" and isinstance(value, str):
+        return STATUS_LABELS.get(value, value)
+    if field == "kind" and isinstance(value, str):
+        return DOCUMENT_ROLE_LABELS.get(value, SEAL_KIND_LABELS.get(value, value))
+    if field == "roles" and isinstance(value, list):
+        return "、".join(ROLE_LABELS.get(str(r), str(r)) for r in value)
+    if field == "active" and isinstance(value, bool):
+        return "是" if value else "否"
+    if field == "password" and value == "changed":
+        return "已重置"
+    return value
+
+
 # Refusals whose own message is written for developers: what staff should read instead.
 _REFUSALS = {
     "invalid_transition": "订单当前状态不允许此操作（可能已被其他同事处理），请刷新后查看。",

@@ -15,11 +15,15 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from seal_platform.console.labels import (
     ACTION_LABELS,
     DOCUMENT_ROLE_LABELS,
+    FIELD_LABELS,
+    OBJECT_TYPE_LABELS,
     ORDER_TYPE_LABELS,
     ROLE_LABELS,
     SEAL_KIND_LABELS,
     STATUS_LABELS,
+    field_value,
 )
+from seal_platform.orders import order_code
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -87,7 +91,11 @@ def _environment() -> Environment:
         document_label=_label(DOCUMENT_ROLE_LABELS),
         seal_kind_label=_label(SEAL_KIND_LABELS),
         action_label=_label(ACTION_LABELS),
+        field_label=_label(FIELD_LABELS),
+        object_label=_label(OBJECT_TYPE_LABELS),
+        order_code=order_code,
     )
+    env.globals["field_value"] = field_value
     return env
 
 

@@ -13,25 +13,12 @@ from PIL import Image
 from reportlab.pdfgen import canvas
 
 from bot.engine.secrets_box import mask
+from tests.browser.chat_page import apply_with_real_name, register, send, tap, wait_for_bot
 from tests.browser.conftest import LiveService
-from tests.browser.password_page import use_password_page
 
 pytestmark = pytest.mark.browser
 
 PHONE = "13700137000"
-
-
-def send(page: Any, text: str) -> None:
-    page.fill("#text", text)
-    page.click("#send")
-
-
-def wait_for_bot(page: Any, text: str) -> None:
-    page.locator(".msg.bot .bubble", has_text=text).last.wait_for(timeout=20_000)
-
-
-def tap(page: Any, label: str) -> None:
-    page.locator(".options button", has_text=label).last.click()
 
 
 def scans(folder: Path) -> tuple[Path, Path]:
@@ -52,23 +39,9 @@ def test_company_seal_application_and_payment_in_the_web_chat(
 ) -> None:
     licence, form = scans(tmp_path)
     page = browser_page
-    page.goto(live_service.url + "/chat")
-    wait_for_bot(page, "电子印章办理助手")
-    send(page, "注册")
-    wait_for_bot(page, "请输入您的手机号码")
-    send(page, PHONE)
-    wait_for_bot(page, "验证码已发送")
-    send(page, live_service.sms_code(PHONE, "register"))
-    use_password_page(page, "seal2024ok", confirm=True, done_text="注册完成")
-    wait_for_bot(page, "注册成功")
+    register(page, live_service, PHONE)
 
-    send(page, "我要申请企业公章")
-    wait_for_bot(page, "实名认证")
-    send(page, "张三")
-    wait_for_bot(page, "身份证")
-    send(page, "11010519491231002X")
-    tap(page, "确认无误")
-    wait_for_bot(page, "一家企业需要同时办理")  # back in the application after verification
+    apply_with_real_name(page)
     tap(page, "只办企业公章")
     wait_for_bot(page, "企业名称")
     for prompt, answer in (

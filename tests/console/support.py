@@ -69,9 +69,12 @@ class ConsoleClient:
         return response
 
 
-async def order_under_review(api: httpx.AsyncClient, make_account: MakeAccount) -> dict[str, Any]:
+async def order_under_review(
+    api: httpx.AsyncClient, make_account: MakeAccount, company: dict[str, str] | None = None
+) -> dict[str, Any]:
     """An applicant's enterprise seal order, paid and waiting for review."""
     account = await make_account(realname=True)
-    order = await paid_enterprise_order(api, account)
+    # a second order at once needs another company: a company has one open order per seal kind
+    order = await paid_enterprise_order(api, account, company=company)
     assert order["status"] == "under_review"
     return {**order, "_account": account}

@@ -200,8 +200,12 @@ def test_staff_review_produce_ship_and_invoice_an_order_in_the_browser(
     for action in ("approve", "produce", "ship", "issue_invoice"):
         assert action in actions, actions.keys()
         assert "staff:ops" in actions[action]
-    assert "under_review" in actions["approve"]
-    assert "approved" in actions["approve"]
+    # statuses and field names in plain Chinese, not the platform's codes
+    assert "待审核" in actions["approve"]
+    assert "审核通过" in actions["approve"]
+    assert "驳回原因" in actions["approve"]
+    for code in ("under_review", "approved", "reject_reason", "tracking_url"):
+        assert code not in actions["approve"] + actions["ship"], code
     assert "SF1234567890123" in actions["ship"]
     page.set_viewport_size({"width": 1200, "height": 900})
     page.screenshot(path=str(tmp_path / "05-audit.png"), full_page=True)

@@ -14,7 +14,7 @@ from seal_platform.staff_actions import AuditEntry
 from tests.console.conftest import StaffFactory
 from tests.console.support import ConsoleClient, order_under_review
 from tests.platform.conftest import MakeAccount
-from tests.platform.test_orders_support import COMPANY, USCC
+from tests.platform.test_orders_support import COMPANY, USCC, another_company
 
 
 async def _order(api: httpx.AsyncClient, order: dict[str, Any]) -> dict[str, Any]:
@@ -270,7 +270,7 @@ async def test_dashboard_counts_each_queue(
     api: httpx.AsyncClient, make_account: MakeAccount, console_for: StaffFactory
 ) -> None:
     first = await order_under_review(api, make_account)
-    await order_under_review(api, make_account)
+    await order_under_review(api, make_account, another_company(1))  # one open order per company
     admin = await console_for("root", ["admin"])
     await admin.act(f"/orders/{first['id']}/approve")
 
@@ -312,7 +312,7 @@ async def test_the_audit_log_lists_who_did_what_and_filters_by_action(
     only_approvals = await admin.get("/audit", action="approve")
     rows = only_approvals.text.split('class="audit-row"')[1:]
     assert len(rows) == 1
-    for shown in ("staff:root", "under_review", "approved"):
+    for shown in ("staff:root", "待审核", "审核通过"):  # statuses in words, not codes
         assert shown in rows[0]
     by_order = await admin.get("/audit", object_id=order["id"])
     assert by_order.text.count('class="audit-row"') == 2

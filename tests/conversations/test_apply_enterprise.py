@@ -31,6 +31,8 @@ USCC = "91110000600037341L"
 USCC_TYPO = "91110000600037341M"  # the check character of USCC is L
 LEGAL_REP_ID = "360426199101010071"
 COMPANY = "北京示例科技有限公司"
+OTHER_COMPANY = "上海示例科技有限公司"  # a second company: one seal of each kind per company
+OTHER_USCC = "913100006000373412"
 WAYBILL = "SF1234567890123"
 
 
@@ -182,14 +184,17 @@ async def staff_desk(service: Service) -> StaffDesk:
 
 
 async def apply_enterprise_until_payment(
-    service: Service, *, user: str = "u1", english: bool = False
+    service: Service, *, user: str = "u1", english: bool = False, company: str = COMPANY, uscc: str = USCC
 ) -> list[str]:
     """Answer every step of the company seal application; returns what the bot said on submit."""
     chat = service.chat
     await chat.say("apply for enterprise seal" if english else "我要申请企业公章", user=user)
     await chat.tap("The company seal only" if english else "只办企业公章", user=user)
-    await chat.say(COMPANY, user=user)
-    await chat.say(USCC, user=user)
+    fresh = "Enter new details" if english else "填写新的信息"
+    if any(o.label == fresh for o in chat.options(user)):  # an earlier order's data is on file
+        await chat.tap(fresh, user=user)
+    await chat.say(company, user=user)
+    await chat.say(uscc, user=user)
     await chat.say("李四", user=user)
     await chat.say(LEGAL_REP_ID, user=user)
     await chat.tap(mask(PHONE), user=user)
@@ -201,7 +206,7 @@ async def apply_enterprise_until_payment(
     await chat.tap(mask(PHONE), user=user)
     await chat.say("广东省 广州市 天河区", user=user)
     summary = await chat.say("天河路 100 号 20 楼", user=user)
-    assert COMPANY in joined(summary)
+    assert company in joined(summary)
     return await chat.tap("All correct" if english else "确认无误", user=user)
 
 
@@ -260,7 +265,7 @@ async def test_company_seal_application_in_chinese_from_intent_to_payment_and_re
     assert COMPANY in summary
     assert USCC in summary
     assert "2 年 ¥600.00" in summary
-    assert LEGAL_REP_ID not in summary  # the ID number is masked
+    assert LEGAL_REP_ID in summary  # the owner checks the ID number in full (masked when stored)
     assert "广东省 广州市 天河区" in summary
 
     before = mark(service)
@@ -465,7 +470,8 @@ async def test_changing_the_company_name_from_the_summary_updates_the_draft_and_
     await chat.upload(pdf_scan(), "form.pdf")
     for answer in ("王五", PHONE, "广东省 广州市 天河区", "天河路 100 号 20 楼"):
         await chat.say(answer)
-    await chat.tap("修改企业名称")
+    await chat.tap("修改")
+    await chat.tap("企业名称")
     before = mark(service)
     changed = await chat.say("上海示例科技有限公司")
     sent = replies_since(service, before)

@@ -14,6 +14,8 @@ from bot.testing import ChatHarness, ManualClock, RecordingSender
 from tests.conversations.conftest import Service, service_settings
 from tests.conversations.test_apply_enterprise import (
     COMPANY,
+    OTHER_COMPANY,
+    OTHER_USCC,
     USCC,
     USCC_TYPO,
     apply_enterprise_until_payment,
@@ -145,7 +147,7 @@ async def test_invoice_details_are_remembered_and_a_person_needs_no_tax_number(s
     resumed = await chat.say("apply for enterprise seal")
     assert "Welcome back" in joined(resumed)
     await chat.tap("Later")
-    await apply_enterprise_until_payment(service, english=True)
+    await apply_enterprise_until_payment(service, english=True, company=OTHER_COMPANY, uscc=OTHER_USCC)
     await pay_on_sandbox_page(service)
     await service.settle()
     await chat.say("menu")

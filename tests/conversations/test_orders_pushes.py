@@ -70,9 +70,11 @@ async def test_rejection_reason_resubmission_approval_production_and_shipping_re
     before = mark(service)
     await service.settle()
     produced = replies_since(service, before)
-    assert "正在制作" in texts_of(produced)
+    assert "印章已制作完成" in texts_of(produced)  # produced, not "being made"
+    assert "正在制作" not in texts_of(produced)
     impressions = [r for r in produced if r.kind is ReplyKind.IMAGE]
     assert len(impressions) == 1
+    assert impressions[0].text == "企业印章印模：北京示例科技有限公司"
     assert impressions[0].file is not None
     assert (await service.container.engine.media.get(impressions[0].file.media_id)).startswith(b"\x89PNG")
 

@@ -62,14 +62,14 @@ async def test_text_of_only_control_characters_counts_as_empty(chat: ChatHarness
         if lang.code == "zh-CN"
         else "The answer cannot be empty. Please try again."
     )
-    assert await chat.say("\x00\x1b\u200f  ") == [empty, lang.step(1, 6, lang.ask_name)]
+    assert await chat.say("\x00\x1b\u200f  ") == [empty, lang.step(1, 7, lang.ask_name)]
     assert await _run_state(chat) == before
 
 
 async def test_sql_looking_text_is_just_text(chat: ChatHarness, lang: Lang) -> None:
     await fill_form(chat, lang, until="name")
     evil = "'; DROP TABLE conversations; --"
-    assert await chat.say(evil) == [lang.step(2, 6, lang.ask_kind)]
+    assert await chat.say(evil) == [lang.step(2, 7, lang.ask_kind)]
     assert (await _run_state(chat))["answers"]["name"] == evil
     async with chat.store.engine.connect() as conn:  # type: ignore[attr-defined]
         count = (await conn.execute(sa.text("SELECT count(*) FROM conversations"))).scalar_one()

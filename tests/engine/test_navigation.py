@@ -23,13 +23,15 @@ async def test_editing_the_kind_from_the_summary_invalidates_the_company_name(
     company_name = "某某科技有限公司" if lang.code == "zh-CN" else "Acme Ltd"
     assert company_name in summary
 
-    assert await chat.tap(lang.edit_kind) == [lang.step(2, 6, lang.ask_kind)]
+    await chat.tap(lang.edit_any)
+    assert await chat.tap(lang.edit_kind) == [lang.step(2, 7, lang.ask_kind)]
     summary = (await chat.tap(lang.person))[-1]
     assert summary.startswith(lang.step(6, 6, lang.summary_title))
     assert company_name not in summary
     assert "company" not in await run_answers(chat)
 
     # Back to "company": the old name is not resurrected, it is asked for again.
+    await chat.tap(lang.edit_any)
     await chat.tap(lang.edit_kind)
     assert await chat.tap(lang.company) == [lang.step(3, 7, lang.ask_company)]
     assert "company" not in await run_answers(chat)
@@ -40,7 +42,8 @@ async def test_editing_the_kind_from_the_summary_invalidates_the_company_name(
 
 async def test_editing_an_answer_without_dependents_keeps_the_others(chat: ChatHarness, lang: Lang) -> None:
     await fill_form(chat, lang, until="confirm")
-    await chat.tap("修改年龄" if lang.code == "zh-CN" else "Change Age")
+    await chat.tap(lang.edit_any)
+    await chat.tap(lang.age_label)
     summary = (await chat.say("41"))[-1]
     assert summary.startswith(lang.step(7, 7, lang.summary_title))
     answers = await run_answers(chat)
@@ -55,12 +58,12 @@ async def test_back_returns_to_the_previous_question_and_forgets_its_answer(
     await fill_form(chat, lang, until="age")
     assert await chat.say(lang.back) == [lang.step(3, 7, lang.ask_company)]
     assert "company" not in await run_answers(chat)
-    assert await chat.say(lang.back) == [lang.step(2, 6, lang.ask_kind)]
-    assert await chat.say(lang.back) == [lang.step(1, 6, lang.ask_name)]
+    assert await chat.say(lang.back) == [lang.step(2, 7, lang.ask_kind)]
+    assert await chat.say(lang.back) == [lang.step(1, 7, lang.ask_name)]
     at_first = await chat.say(lang.back)
     assert at_first == [
         "已经是第一步了。" if lang.code == "zh-CN" else "This is already the first step.",
-        lang.step(1, 6, lang.ask_name),
+        lang.step(1, 7, lang.ask_name),
     ]
 
 
@@ -75,7 +78,7 @@ async def test_cancel_ends_the_process_and_shows_the_menu(chat: ChatHarness, lan
     assert row.flow is None
     assert row.state["run"] is None
     # Starting again begins from scratch.
-    assert await chat.tap(lang.form) == [lang.step(1, 6, lang.ask_name)]
+    assert await chat.tap(lang.form) == [lang.step(1, 7, lang.ask_name)]
 
 
 async def test_help_explains_navigation_and_asks_the_same_question_again(
@@ -112,7 +115,7 @@ async def test_a_button_from_a_finished_run_is_stale_in_the_next_run(chat: ChatH
     await chat.tap(lang.form)
     await chat.say("李四")
     replies = await chat.tap("", token=run1_button)
-    assert replies[-1] == lang.step(2, 6, lang.ask_kind)
+    assert replies[-1] == lang.step(2, 7, lang.ask_kind)
     assert "kind" not in await run_answers(chat)
 
 

@@ -101,7 +101,7 @@ async def test_an_event_for_a_paused_flow_is_kept_until_the_user_comes_back(
         else 'Welcome back. Let\'s continue "Test form".'
     )
     assert await chat.tap(lang.form) == [resumed, _paid_text(lang), lang.menu]
-    assert await chat.tap(lang.form) == [lang.step(1, 6, lang.ask_name)]  # a new run
+    assert await chat.tap(lang.form) == [lang.step(1, 7, lang.ask_name)]  # a new run
 
 
 async def test_a_paused_wait_still_times_out_when_the_user_comes_back_late(

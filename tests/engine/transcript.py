@@ -30,7 +30,9 @@ class Lang:
     ask_scan: str
     summary_title: str
     confirm: str
+    edit_any: str  # the summary's one 修改 button, which opens the list of answers
     edit_kind: str
+    age_label: str
     waiting: str
     menu: str
     back: str
@@ -58,7 +60,9 @@ ZH = Lang(
     ask_scan="请上传扫描件（JPG/PDF/PNG，不超过 1 KB）：",
     summary_title="请核对以下信息：",
     confirm="确认无误，提交",
-    edit_kind="修改类型",
+    edit_any="修改",
+    edit_kind="类型",
+    age_label="年龄",
     waiting="等待支付中。",
     menu="您好，我是电子印章办理助手。请选择要办理的业务，或直接告诉我您想做什么：",
     back="返回",
@@ -81,7 +85,9 @@ EN = Lang(
     ask_scan="Upload the scan (JPG/PDF/PNG, at most 1 KB):",
     summary_title="Please check your details:",
     confirm="All correct, submit",
-    edit_kind="Change Kind",
+    edit_any="Change an answer",
+    edit_kind="Kind",
+    age_label="Age",
     waiting="Waiting for payment.",
     menu="Hello, I am the e-seal assistant. Choose a service below, or just tell me what you need:",
     back="back",

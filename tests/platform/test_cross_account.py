@@ -21,6 +21,7 @@ from tests.platform.test_orders_support import (
     Staff,
     active_seal,
     admin,
+    another_company,
     new_enterprise_order,
     staff_post,
     submit,
@@ -78,7 +79,8 @@ async def owned(api: httpx.AsyncClient, make_account: MakeAccount, admin: Staff)
     )
     assert invoice.status_code == 201, invoice.text
     await api.post(f"/v1/staff/invoices/{invoice.json()['id']}/issue", headers=admin.headers)
-    unpaid = await new_enterprise_order(api, owner)
+    # another company: this one has its seal already (one seal of a kind per company)
+    unpaid = await new_enterprise_order(api, owner, company=another_company(2))
     await submit(api, owner, unpaid["id"])
     payment = await api.post(f"/v1/orders/{unpaid['id']}/payments", json={}, headers=owner.headers)
     return OwnedObjects(
@@ -174,13 +176,24 @@ async def test_order_for_another_accounts_company_is_not_found(
         headers=intruder.headers,
     )
     assert response.status_code == 404
-    # Typing the same company in makes the intruder's own company record, not access to theirs.
+    # Typing the same company in gives no access to theirs: the company has its seal, so the
+    # order is refused without naming the other account's seal or company.
     own = await api.post(
         "/v1/orders",
         json={"type": "enterprise_seal", "company": COMPANY, "years": 1},
         headers=intruder.headers,
     )
-    assert own.json()["company_id"] != owned.ids["company_id"]
+    assert own.status_code == 409, own.text
+    assert own.json()["code"] == "seal_exists"
+    assert owned.ids["company_id"] not in own.text
+    assert owned.ids["seal_id"] not in own.text
+    # Another company typed in makes the intruder's own company record.
+    other = await api.post(
+        "/v1/orders",
+        json={"type": "enterprise_seal", "company": another_company(3), "years": 1},
+        headers=intruder.headers,
+    )
+    assert other.json()["company_id"] != owned.ids["company_id"]
 
 
 async def test_the_staff_cannot_be_bypassed_with_an_account_token(

@@ -21,7 +21,14 @@ from tests.fakes import nuonuo
 from tests.fakes.nuonuo import FakeNuonuo
 from tests.fakes.smtp import Mailbox, smtp_server
 from tests.platform.conftest import MakeAccount
-from tests.platform.test_orders_support import COMPANY, Staff, events_of, make_staff, paid_enterprise_order
+from tests.platform.test_orders_support import (
+    COMPANY,
+    Staff,
+    another_company,
+    events_of,
+    make_staff,
+    paid_enterprise_order,
+)
 
 SELLER_TAX_NUMBER = "91440101MA5AAAAA1B"
 
@@ -73,13 +80,15 @@ async def _requested_invoice(
     platform_services: PlatformServices,
     *,
     finance: str | None = "finance.li",
+    company: dict[str, str] = COMPANY,
 ) -> tuple[str, Staff, dict[str, str], int]:
-    """(invoice id, a finance member, the applicant's headers, the order's amount)."""
+    """(invoice id, a finance member, the applicant's headers, the order's amount); a company
+    has one seal of a kind, so a second order at once needs ``company`` of its own."""
     account = await make_account(realname=True)
-    order = await paid_enterprise_order(api, account)
+    order = await paid_enterprise_order(api, account, company=company)
     requested = await api.post(
         f"/v1/orders/{order['id']}/invoice",
-        json={"title": COMPANY["name"], "tax_number": COMPANY["uscc"], "email": "caiwu@buyer.example.cn"},
+        json={"title": company["name"], "tax_number": company["uscc"], "email": "caiwu@buyer.example.cn"},
         headers=account.headers,
     )
     assert requested.status_code == 201, requested.text
@@ -263,7 +272,7 @@ async def test_a_manual_upload_without_xml_needs_a_typed_number_and_date(
     assert typed.status_code == 200, typed.text
 
     other_id, _staff, _headers, _amount = await _requested_invoice(
-        api, make_account, platform_services, finance=None
+        api, make_account, platform_services, finance=None, company=another_company(1)
     )
     gif = await api.post(
         f"/v1/staff/invoices/{other_id}/upload",

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from seal_platform.app import PlatformServices
 from seal_platform.events import PlatformEvent
 from seal_platform.staff import StaffRole, create_staff_user
+from seal_platform.validation import credit_code_check_char
 from tests.platform.conftest import MakeAccount
 from tests.platform.conftest import TestAccount as Applicant
 
@@ -90,13 +91,20 @@ async def pay_in_sandbox(api: httpx.AsyncClient, account: Applicant, order_id: s
     return dict(order.json())
 
 
+def another_company(number: int) -> dict[str, str]:
+    """A company of its own (a valid credit code per ``number``): a company has one seal of a
+    kind, so tests that need several enterprise orders at once give each its company."""
+    base = f"911100006000{number:05d}"
+    return {**COMPANY, "uscc": base + credit_code_check_char(base)}
+
+
 async def new_enterprise_order(
-    api: httpx.AsyncClient, account: Applicant, *, years: int = 1
+    api: httpx.AsyncClient, account: Applicant, *, years: int = 1, company: dict[str, str] | None = None
 ) -> dict[str, Any]:
     documents = await enterprise_documents(api, account)
     body = {
         "type": "enterprise_seal",
-        "company": COMPANY,
+        "company": company or COMPANY,
         "years": years,
         "mailing_address": ADDRESS,
         "documents": documents,
@@ -105,9 +113,9 @@ async def new_enterprise_order(
 
 
 async def paid_enterprise_order(
-    api: httpx.AsyncClient, account: Applicant, *, years: int = 1
+    api: httpx.AsyncClient, account: Applicant, *, years: int = 1, company: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    order = await new_enterprise_order(api, account, years=years)
+    order = await new_enterprise_order(api, account, years=years, company=company)
     await submit(api, account, order["id"])
     return await pay_in_sandbox(api, account, order["id"])
 

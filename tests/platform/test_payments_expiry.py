@@ -29,7 +29,8 @@ async def test_pay_page_shows_amount_summary_and_qr_and_works_as_a_plain_form(
     page = await api.get(f"/pay/{payment['id']}")
     assert page.status_code == 200
     assert "¥300.00" in page.text
-    assert order_id in page.text
+    assert order_id[:8].upper() in page.text  # the order number people see and say
+    assert order_id not in page.text  # the UUID stays internal
     assert '<form method="post" action="">' in page.text
     assert "<script" not in page.text
     assert 'name="viewport"' in page.text

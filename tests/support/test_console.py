@@ -157,8 +157,33 @@ async def test_the_staff_view_shows_the_form_in_progress_masked_and_the_users_or
     assert "360*************71" in page
     assert ID_NUMBER not in page  # not in the form, the transcript or the orders
     assert "138****8000" in page
-    assert order["id"][:8] in page
-    assert "enterprise_seal" in page
+    assert order["id"][:8].upper() in page  # the order number the user knows
+    assert "企业公章" in page  # the order type in words, not its code
+    assert "enterprise_seal" not in page
+
+
+async def test_the_desk_reads_plain_chinese_taps_as_labels_and_processes_by_name(
+    service: SupportService,
+) -> None:
+    await register(service)
+    await service.chat.say("实名认证")
+    await service.chat.say("张三")
+    await service.chat.say(ID_NUMBER)
+    await service.chat.tap("修改")  # a tap: logged as its token
+    await service.chat.say("人工")
+    async with service.client() as client:
+        await login(client, "alice")
+        inbox = (await client.get("/support/")).text
+        queue = (await client.get("/support/api/queue")).json()
+        page = (await client.get(conversation_url(service))).text
+    assert "等待接入" in inbox
+    assert "实名认证" in inbox  # the process by its title, not "realname confirm"
+    (ticket,) = queue["tickets"]
+    assert ticket["state_label"] == "等待接入"
+    assert ticket["flow_label"] == "实名认证"
+    assert "［点击］修改" in page
+    assert ".edit" not in page  # no button token reaches the page
+    assert "排队等待人工" in page  # who owns the conversation, in words
 
 
 async def test_claim_reply_canned_file_and_hand_back_over_http(service: SupportService) -> None:
@@ -220,7 +245,7 @@ async def test_claim_reply_canned_file_and_hand_back_over_http(service: SupportS
     # The realname summary again, with the answers given before staff took over.
     assert texts[-1].startswith("（第 3/3 步） 请核对实名信息，提交后不能修改：")
     assert "张三" in texts[-1]
-    assert "360*************71" in texts[-1]
+    assert "360426199101010071" in texts[-1]  # the owner checks it in full
     assert await service.container.store.owner_of(key) == Owner.BOT
 
 

@@ -164,13 +164,13 @@ def test_staff_claim_reply_and_hand_back_while_a_web_chat_user_talks(
         wait_for(user, "bot", "已为您转接人工客服")
         row = staff.locator("#queue tr", has_text="web:main:")
         row.wait_for(timeout=15_000)
-        assert "waiting" in row.inner_text()
+        assert "等待接入" in row.inner_text()  # the state in words, not its code
         row.locator("a").click()
 
         # Claim: the user is told, and what they write shows up live for staff.
         staff.locator("#claim").click()
         staff.locator("#hand-back").wait_for(timeout=10_000)
-        assert "staff:alice" in staff.locator("#owner").inner_text()
+        assert "客服 alice" in staff.locator("#owner").inner_text()
         assert "实名认证" in staff.locator("#answers").locator("..").inner_text()
         wait_for(user, "bot", "人工客服已接入")
         send(user, "我的身份证号码末尾是X还是x？")
@@ -192,7 +192,7 @@ def test_staff_claim_reply_and_hand_back_while_a_web_chat_user_talks(
         summary = summaries.nth(shown_before)  # asked again, not the one from before
         summary.wait_for(timeout=15_000)
         assert "张三" in summary.inner_text()
-        assert "360*************71" in summary.inner_text()
+        assert "360426199101010071" in summary.inner_text()  # the user checks it in full
         user.locator(".options button", has_text="确认").last.click()
         wait_for(user, "bot", "实名认证成功：张三")
         user.screenshot(path=str(tmp_path / "user-chat.png"), full_page=True)

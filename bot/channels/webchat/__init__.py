@@ -23,6 +23,7 @@ from bot.engine.i18n import normalise_locale
 from bot.engine.media import sniff
 from bot.engine.messages import ConversationKey, FileRef, Inbound, OutboundMessage
 from bot.engine.runtime import Engine, PassiveWindow
+from bot.engine.secrets_box import SecretBox
 from bot.engine.store import ConversationStore
 
 CHANNEL = "web"
@@ -62,13 +63,16 @@ class WebChatSender:
         await asyncio.sleep(0.05)
 
 
-def message_json(message: OutboundMessage) -> dict[str, Any]:
+def message_json(message: OutboundMessage, box: SecretBox | None = None) -> dict[str, Any]:
+    """``box`` opens the full text of a private reply (a summary to check); without it the
+    masked copy is shown, as in a history read back after a reload."""
     reply = message.reply
+    text = str(box.open(reply.sealed)) if box is not None and reply.sealed is not None else reply.text
     return {
         "id": message.outbox_id,
         "kind": reply.kind.value,
         "origin": message.origin.value,
-        "text": reply.text,
+        "text": text,
         "options": [{"token": o.token, "label": o.label} for o in reply.options],
         "url": reply.url,
         "file": {
@@ -179,7 +183,10 @@ class WebChatChannel(ChannelLifecycle):
                 found = await self.store.delivered(key, after, 200)
                 remaining = deadline - asyncio.get_running_loop().time()
                 if found or remaining <= 0:
-                    return {"messages": [message_json(m) for m in found]}
+                    # Live messages show the owner's answers in full; the history read back
+                    # on (re)load keeps them masked (a shared office PC).
+                    box = self.engine.box if after > 0 else None
+                    return {"messages": [message_json(m, box) for m in found]}
                 await self.sender.wait(min(remaining, 1.0))
 
         @router.get("/api/media/{media_id}")

@@ -93,7 +93,7 @@ def passive_text(replies: list[Reply], link_for: FileLinker | None = None) -> tu
         if reply.kind is ReplyKind.TEXT:
             piece = numbered(reply.text, reply.options)
         elif reply.kind is ReplyKind.LINK and reply.url:
-            piece = f"{reply.text}\n{reply.url}" if reply.text else reply.url
+            piece = link_text(reply)
         elif reply.kind is ReplyKind.FILE and reply.file is not None and link_for is not None:
             piece = link_for(reply)
         else:
@@ -104,6 +104,16 @@ def passive_text(replies: list[Reply], link_for: FileLinker | None = None) -> tu
         texts.append(piece)
         taken += 1
     return taken, "\n\n".join(texts)
+
+
+def link_text(reply: Reply) -> str:
+    """A pay, tracking or download link as a tappable line: WeChat text messages render
+    ``<a href>`` as a link (the caption is what the user taps, not a raw URL)."""
+    assert reply.url is not None
+    if not reply.url.startswith(("https://", "http://")):
+        return f"{reply.text}\n{reply.url}" if reply.text else reply.url
+    caption = html.escape(reply.text or reply.url, quote=False)
+    return f'<a href="{html.escape(reply.url)}">{caption}</a>'
 
 
 class FileLinker:
@@ -129,8 +139,7 @@ def customer_service_ops(reply: Reply, link_for: FileLinker | None = None) -> li
     if reply.kind is ReplyKind.FILE and reply.file is not None and link_for is not None:
         return [CsText(p) for p in split_bytes(link_for(reply))]
     if reply.kind is ReplyKind.LINK and reply.url:
-        text = f"{reply.text}\n{reply.url}" if reply.text else reply.url
-        return [CsText(p) for p in split_bytes(text)]
+        return [CsText(p) for p in split_bytes(link_text(reply))]
     options = reply.options
     fits_menu = 0 < len(options) <= MSGMENU_MAX_ITEMS and all(
         len(o.token.encode()) <= MSGMENU_ID_LIMIT for o in options

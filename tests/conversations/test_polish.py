@@ -9,8 +9,9 @@ from __future__ import annotations
 import pytest
 
 from bot.engine.messages import ReplyKind
+from bot.engine.secrets_box import mask
 from tests.conversations.conftest import Service
-from tests.conversations.test_accounts import register
+from tests.conversations.test_accounts import pages_of, register
 from tests.conversations.test_apply_enterprise import (
     COMPANY,
     LEGAL_REP_ID,
@@ -29,6 +30,7 @@ from tests.conversations.test_apply_enterprise import (
     texts_of,
     verified_applicant,
 )
+from tests.password_page import use_page
 
 RECIPIENT_PHONE = "13912345678"
 
@@ -39,7 +41,7 @@ async def until_summary(service: Service, *, english: bool = False) -> str:
     await chat.tap("The company seal only" if english else "只办企业公章")
     for answer in (COMPANY, USCC, "李四", LEGAL_REP_ID):
         await chat.say(answer)
-    await chat.tap(PHONE)
+    await chat.tap(mask(PHONE))  # suggestion labels of sensitive fields are masked (privacy)
     await chat.upload(png_scan(), "licence.png")
     await chat.tap("1 yr" if english else "1 年")
     await chat.upload(pdf_scan(), "form.pdf")
@@ -107,10 +109,12 @@ async def test_step_counters_do_not_jump_in_login_and_application(service: Servi
     await register(service)
     chat = service.chat
     await chat.say("退出登录")
-    assert "（第 1/3 步）" in joined(await chat.say("登录"))
-    assert "（第 2/3 步）" in joined(await chat.say(PHONE))
-    assert "（第 3/3 步）" in joined(await chat.tap("密码"))
-    await chat.say("seal2024ok")
+    # Privacy: the password is typed on the secure page, not a chat step (two counted steps).
+    assert "（第 1/2 步）" in joined(await chat.say("登录"))
+    assert "（第 2/2 步）" in joined(await chat.say(PHONE))
+    assert "安全页面" in joined(await chat.tap("密码"))
+    view, _ = await use_page(pages_of(service), chat, "seal2024ok")
+    assert view.status == "done", view
     await chat.say("实名认证")
     await chat.say("张三")
     await chat.say("11010519491231002X")
@@ -131,8 +135,12 @@ async def test_after_logging_out_the_next_steps_not_the_whole_menu(service: Serv
     await service.chat.say("log in")
     await service.chat.say(PHONE)
     await service.chat.tap("password")
-    await service.chat.say("seal2024ok")
-    labels = [o.label for o in service.chat.options()]
+    before = len(service.chat.sender.sent)
+    view, _ = await use_page(pages_of(service), service.chat, "seal2024ok")  # privacy: on the page
+    assert view.status == "done", view
+    # what the chat said once the page logged it in (a push, not an answer to a chat message)
+    answered = [m.reply for m in service.chat.sender.sent[before:] if m.reply.options]
+    labels = [o.label for o in answered[-1].options]
     assert "Real-name verification" in labels  # what this account needs next
     assert len(labels) <= 4  # not the 11-button menu
 
@@ -184,7 +192,7 @@ async def test_the_data_on_file_is_offered_and_filled_in(service: Service) -> No
     assert f"已填入「{COMPANY}」上次的信息" in filled
     assert "法定代表人的身份证号码" in filled  # the one thing the platform keeps sealed
     await chat.say(LEGAL_REP_ID)
-    await chat.tap(PHONE)
+    await chat.tap(mask(PHONE))  # suggestion labels of sensitive fields are masked (privacy)
     await chat.upload(png_scan(), "front.png")
     await chat.upload(png_scan(colour=(20, 20, 200)), "back.png")
     await chat.tap("1 年")

@@ -164,6 +164,15 @@ class ChatHarness:
         )
         return [r.text for r in await self._run(inbound)]
 
+    async def pushed(self, before: int, user: str = "u1") -> list[Reply]:
+        """What reached ``user`` by a push since ``before`` messages were sent (the password
+        page logging the chat in, say); its buttons become the ones ``tap`` finds."""
+        await self.dispatcher.drain()
+        replies = [m.reply for m in self.sender.sent[before:] if m.key == self.key(user)]
+        if replies:
+            self._last[user] = replies
+        return replies
+
     def options(self, user: str = "u1") -> list[Option]:
         return [o for r in self._last[user] for o in r.options]
 

@@ -51,5 +51,4 @@ async def use_page(
         confirm=password if confirm is None and opened.purpose != "login" else confirm,
         client="127.0.0.1",
     )
-    await chat.dispatcher.drain()
-    return view, [m.reply.text for m in chat.sender.sent[before:] if m.key.user_id == user]
+    return view, [reply.text for reply in await chat.pushed(before, user)]

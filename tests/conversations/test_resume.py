@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.conversations.conftest import Service
+from tests.password_page import use_page
 from tests.ukey_flows.world import PASSWORD, Applicant, SealWorld, joined
 
 INTERNAL_ERROR_ZH = "系统处理时出了点问题"
@@ -26,7 +27,12 @@ async def log_in(world: SealWorld, phone: str, *, english: bool = False) -> list
     chat = world.chat
     await chat.say(phone)
     await chat.tap("password" if english else "密码")
-    return await chat.say(PASSWORD)
+    # The password is typed on the secure page, never in the chat (privacy).
+    pages = world.service.container.password_pages
+    assert pages is not None
+    view, answer = await use_page(pages, chat, PASSWORD)
+    assert view.status == "done", view
+    return answer
 
 
 async def invoice_then_log_out(world: SealWorld, applicant: Applicant, *, english: bool = False) -> None:

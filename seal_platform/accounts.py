@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, select, update
 from sqlalchemy.exc import IntegrityError
@@ -26,12 +26,11 @@ from dbkit.types import UtcDateTime
 from seal_platform import events, sms
 from seal_platform.db import Base
 from seal_platform.errors import Conflict, NotAuthenticated, NotFound, RateLimited
-from seal_platform.realname import realname_verifier
-from seal_platform.security import FieldCipher, PasswordHasher, new_token, token_digest
+from seal_platform.security import new_token, token_digest
 from seal_platform.validation import check_password_policy, mask_id_number, mask_mobile, normalise_mobile
 
 if TYPE_CHECKING:
-    from seal_platform.app import PlatformServices
+    from seal_platform.services import PlatformServices
 
 MAX_PASSWORD_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
@@ -88,18 +87,6 @@ class IssuedSession:
     expires_at: datetime
 
 
-def password_hasher(services: PlatformServices) -> PasswordHasher:
-    return cast(PasswordHasher, services.extra.setdefault("password_hasher", PasswordHasher()))
-
-
-def field_cipher(services: PlatformServices) -> FieldCipher:
-    cipher = services.extra.get("field_cipher")
-    if cipher is None:
-        cipher = FieldCipher.from_secret(services.settings.secret_key.get_secret_value())
-        services.extra["field_cipher"] = cipher
-    return cast(FieldCipher, cipher)
-
-
 async def request_sms_code(
     session: AsyncSession,
     services: PlatformServices,
@@ -140,7 +127,7 @@ async def register(
     account = Account(
         id=str(uuid.uuid4()),
         phone=phone,
-        password_hash=await password_hasher(services).hash_async(password),
+        password_hash=await services.password_hasher.hash_async(password),
         created_at=services.clock.now(),
         realname_status=RealnameStatus.NONE.value,
     )
@@ -159,7 +146,7 @@ async def login_password(
     phone = normalise_mobile(phone)
     await _reserve_password_attempt(services, phone)
     account = await _account_by_phone(session, phone)
-    hasher = password_hasher(services)
+    hasher = services.password_hasher
     valid = await hasher.verify_async(account.password_hash if account else None, password)
     if account is None or not valid:
         failures = await _record_password_failure(services, phone)
@@ -227,11 +214,11 @@ async def verify_realname(
     account = await get_account(session, account_id)
     if account.is_realname_verified:
         raise Conflict("该账号已完成实名认证，不能更改", code="realname_already_verified")
-    identity = await realname_verifier(services).verify(name, id_number, today=services.clock.now().date())
+    identity = await services.realname_verifier.verify(name, id_number, today=services.clock.now().date())
     masked = mask_id_number(identity.id_number)
     account.realname_status = RealnameStatus.VERIFIED.value
     account.real_name = identity.name
-    account.id_number_enc = field_cipher(services).encrypt(identity.id_number, context=ID_NUMBER_CONTEXT)
+    account.id_number_enc = services.field_cipher.encrypt(identity.id_number, context=ID_NUMBER_CONTEXT)
     account.id_number_masked = masked
     account.realname_verified_at = services.clock.now()
     events.publish(
@@ -247,7 +234,7 @@ def account_id_number(services: PlatformServices, account: Account) -> str | Non
     """The decrypted ID number of a verified account (for seal applications that reuse it)."""
     if account.id_number_enc is None:
         return None
-    return field_cipher(services).decrypt(account.id_number_enc, context=ID_NUMBER_CONTEXT)
+    return services.field_cipher.decrypt(account.id_number_enc, context=ID_NUMBER_CONTEXT)
 
 
 async def _account_by_phone(session: AsyncSession, phone: str) -> Account | None:

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dbkit.types import UtcDateTime
-from seal_platform.app import PlatformServices
 from seal_platform.db import Base
 from seal_platform.documents import DocumentKind, store_document
 from seal_platform.errors import Conflict, NotFound, RuleViolation
@@ -25,7 +24,8 @@ from seal_platform.events import publish
 from seal_platform.orders import Order, OrderStatus
 from seal_platform.payments.pay_page import ORDER_TYPE_LABELS
 from seal_platform.production.invoice_pdf import Invoice as InvoiceDocument
-from seal_platform.production.invoice_pdf import InvoiceLine, InvoiceParty, render_invoice_pdf
+from seal_platform.production.invoice_pdf import InvoiceLine, InvoiceParty
+from seal_platform.services import PlatformServices
 from seal_platform.validation import normalise_credit_code
 
 # An invoice may be requested once the order is paid, whatever happened after.
@@ -162,7 +162,7 @@ async def issue(
         ],
         remarks=f"订单号 {order.id}",
     )
-    pdf = await asyncio.to_thread(render_invoice_pdf, document)
+    pdf = await asyncio.to_thread(services.invoicing, document)
     stored = await store_document(
         session,
         services,

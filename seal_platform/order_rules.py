@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from seal_platform import sms
 from seal_platform.accounts import Account, RealnameStatus
-from seal_platform.app import PlatformServices
 from seal_platform.companies import Company, get_company, upsert_company
 from seal_platform.documents import Document
 from seal_platform.errors import Conflict, InvalidInput, RuleViolation
@@ -38,6 +37,7 @@ from seal_platform.orders import (
 )
 from seal_platform.pricing import check_years, order_price_fen
 from seal_platform.seals import Seal, SealStatus, get_seal, renewal_opens_at, set_status
+from seal_platform.services import PlatformServices
 from seal_platform.validation import normalise_mobile, normalise_person_name
 
 # Which document kind may fill which order role.
@@ -504,7 +504,6 @@ async def release_so_pin(
     seal = await _ukey_order(session, order)
     if seal.so_pin_encrypted is None:
         raise RuleViolation("no SO PIN is on record for this key", code="so_pin_unknown")
-    from seal_platform.accounts import field_cipher
     from seal_platform.staff_actions import record_audit
 
     now = services.clock.now()
@@ -519,7 +518,7 @@ async def release_so_pin(
         at=now,
     )
     order.result = {**order.result, "so_pin_released_at": now.isoformat()}
-    return field_cipher(services).decrypt(seal.so_pin_encrypted, context=SO_PIN_CONTEXT)
+    return services.field_cipher.decrypt(seal.so_pin_encrypted, context=SO_PIN_CONTEXT)
 
 
 async def certify_key(

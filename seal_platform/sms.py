@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Integer, String, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +31,7 @@ from seal_platform.security import constant_time_equals, derive_key, keyed_diges
 from seal_platform.validation import mask_mobile, normalise_mobile
 
 if TYPE_CHECKING:
-    from seal_platform.app import PlatformServices
+    from seal_platform.services import PlatformServices
 
 log = logging.getLogger(__name__)
 
@@ -132,11 +132,6 @@ class ConsoleSmsProvider:
         raise LookupError(f"no code was sent to {mask_mobile(phone)}")
 
 
-def sms_provider(services: PlatformServices) -> SmsProvider:
-    provider = services.extra.setdefault("sms_provider", ConsoleSmsProvider())
-    return cast(SmsProvider, provider)
-
-
 def _code_key(services: PlatformServices) -> bytes:
     return derive_key(services.settings.secret_key.get_secret_value(), "sms-code")
 
@@ -195,7 +190,7 @@ async def send_code(
         params={"code": code, "purpose": purpose.value, "minutes": str(minutes)},
     )
     try:
-        await sms_provider(services).send(message)
+        await services.sms_provider.send(message)
     except UpstreamError:
         raise
     except Exception as exc:

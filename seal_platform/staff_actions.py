@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dbkit.types import UtcDateTime
-from seal_platform.app import PlatformServices
 from seal_platform.companies import Company, legal_rep_id
 from seal_platform.db import Base
 from seal_platform.documents import store_seal_artefacts
@@ -36,6 +35,7 @@ from seal_platform.seals import (
     issue_seal,
     new_key_pair,
 )
+from seal_platform.services import PlatformServices
 from seal_platform.staff import StaffRole, StaffUser
 from seal_platform.validation import normalise_sf_waybill
 
@@ -170,10 +170,9 @@ async def _store_artefacts(
 
 
 def _so_pin_ciphertext(services: PlatformServices) -> str:
-    from seal_platform.accounts import field_cipher
 
     so_pin = "".join(secrets.choice("0123456789") for _ in range(10))
-    return field_cipher(services).encrypt(so_pin, context="seal.so_pin")
+    return services.field_cipher.encrypt(so_pin, context="seal.so_pin")
 
 
 async def _produce_new_seals(

@@ -15,8 +15,6 @@ from typing import Annotated
 from fastapi import Depends, Form, Request
 from sqlalchemy import select
 
-from seal_platform.accounts import password_hasher
-from seal_platform.app import PlatformServices, get_services
 from seal_platform.console.lockout import ThrottleKeys, record_failure, record_success, reserve_attempt
 from seal_platform.console.rendering import console_base
 from seal_platform.console.sessions import (
@@ -26,11 +24,8 @@ from seal_platform.console.sessions import (
     take_flash,
 )
 from seal_platform.errors import Forbidden, NotAuthenticated
+from seal_platform.services import PlatformServices, get_services
 from seal_platform.staff import StaffRole, StaffUser
-
-# Verified against when the username is unknown or disabled, so that the answer takes as long
-# as for a real account and usernames cannot be probed by timing.
-_DUMMY_HASH_KEY = "console_dummy_password_hash"
 
 
 class LoginRequired(Exception):
@@ -79,7 +74,7 @@ async def authenticate(services: PlatformServices, username: str, password: str,
     """
     keys = ThrottleKeys(username=username, ip=ip)
     await reserve_attempt(services, keys)
-    hasher = password_hasher(services)
+    hasher = services.password_hasher
     async with services.db.session() as session:
         user = await session.scalar(select(StaffUser).where(StaffUser.username == username.strip()))
         stored_hash = user.password_hash if user is not None and user.active else await _dummy_hash(services)
@@ -94,11 +89,9 @@ async def authenticate(services: PlatformServices, username: str, password: str,
 
 
 async def _dummy_hash(services: PlatformServices) -> str:
-    cached = services.extra.get(_DUMMY_HASH_KEY)
-    if not isinstance(cached, str):
-        cached = await password_hasher(services).hash_async("console-dummy-password")
-        services.extra[_DUMMY_HASH_KEY] = cached
-    return cached
+    # Verified against when the username is unknown or disabled, so that the answer takes as
+    # long as for a real account and usernames cannot be probed by timing.
+    return await services.password_hasher.dummy_hash_async()
 
 
 async def _context(request: Request, services: PlatformServices) -> ConsoleContext:

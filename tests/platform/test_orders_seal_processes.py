@@ -9,8 +9,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from seal_platform.app import PlatformServices
 from seal_platform.clock import FrozenClock
+from seal_platform.services import PlatformServices
 from seal_platform.sms import ConsoleSmsProvider
 from tests.platform.conftest import MakeAccount
 from tests.platform.conftest import TestAccount as Applicant

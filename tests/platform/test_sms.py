@@ -6,9 +6,9 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from seal_platform.app import PlatformServices
 from seal_platform.clock import FrozenClock
 from seal_platform.errors import InvalidInput, UpstreamError
+from seal_platform.services import PlatformServices
 from seal_platform.sms import (
     DAILY_LIMIT_PER_PHONE,
     ConsoleSmsProvider,
@@ -183,7 +183,7 @@ class FailingProvider:
 async def test_provider_failure_is_upstream_error_and_leaves_no_code(
     platform_app: object, platform_services: PlatformServices
 ) -> None:
-    platform_services.extra["sms_provider"] = FailingProvider()
+    platform_services.sms_provider = FailingProvider()
     phone = new_phone()
     with pytest.raises(UpstreamError) as failed:
         async with platform_services.db.session() as session:

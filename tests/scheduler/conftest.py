@@ -32,11 +32,12 @@ from scheduler.proactive import ProactiveDelivery
 from scheduler.reminders import ReminderJob
 from scheduler.settings import SchedulerSettings
 from seal_platform.accounts import Account
-from seal_platform.app import PlatformServices, build_platform_services, create_platform_app
+from seal_platform.app import build_platform_services, create_platform_app
 from seal_platform.companies import Company
 from seal_platform.db import Base as PlatformBase
 from seal_platform.seals import Seal, SealStatus
 from seal_platform.security import PasswordHasher
+from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
 from tests.platform.conftest import import_all_platform_modules
 

@@ -14,7 +14,6 @@ import httpx
 from PIL import Image
 from sqlalchemy import update
 
-from seal_platform.accounts import field_cipher
 from seal_platform.order_rules import SO_PIN_CONTEXT
 from seal_platform.seals import Seal
 from seal_platform.staff import StaffRole, create_staff_user
@@ -169,7 +168,7 @@ class SealWorld:
         """Move a seal where a test needs it: its expiry, its status, the key it is on."""
         values = dict(columns)
         if so_pin is not None:
-            values["so_pin_encrypted"] = field_cipher(self.platform_services).encrypt(
+            values["so_pin_encrypted"] = self.platform_services.field_cipher.encrypt(
                 so_pin, context=SO_PIN_CONTEXT
             )
         async with self.platform_services.db.session() as session:

@@ -23,7 +23,6 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from bot.engine.context import Ctx
@@ -47,6 +46,8 @@ from bot.engine.flow import (
 )
 from bot.engine.messages import FileRef, Option
 from handlers.checks import platform_check
+from handlers.order_words import money, session_lost, short_id, type_words
+from handlers.payment import is_paid, payment_steps
 from handlers.platform_errors import explain
 from handlers.services import services, token
 from platform_client.documents import UploadKind
@@ -54,7 +55,6 @@ from platform_client.errors import NotAuthenticated, PlatformClientError
 from platform_client.orders import Order
 
 SealKind = Literal["enterprise", "personal"]
-CHINA = timezone(timedelta(hours=8), "CST")  # no daylight saving: a fixed offset is exact
 
 # Scope of the enterprise application: only the company seal, or both seals as one order.
 SCOPE_ENTERPRISE = "enterprise"
@@ -98,42 +98,6 @@ FORM_PRINT = "_form_fingerprint"  # what the last impression form sent was made 
 DRAFT_SEQ = "_draft_seq"  # how many drafts this run needed (a new one when the type changes)
 DRAFT_PRINT = "_draft_fingerprint"  # the company data the draft was last given
 STALE_FORMS = "_stale_forms"  # stamped scans of forms that were replaced, to be asked again
-
-
-# ---- platform refusals in plain words ----------------------------------------------------------
-
-
-def session_lost(ctx: Ctx) -> Outcome:
-    """The account token expired: log in again, then continue this process where it was."""
-    ctx.logout()
-    ctx.say("accounts.session_expired")
-    return StartFlow("login", resume=True)
-
-
-# ---- words for orders, money and dates ---------------------------------------------------------
-
-
-def money(fen: int) -> str:
-    return f"¥{fen / 100:.2f}"
-
-
-def status_words(ctx: Ctx, status: str) -> str:
-    key = f"orders.status.{status}"
-    return ctx.t(key) if ctx.t.catalog.has(key) else status
-
-
-def type_words(ctx: Ctx, order_type: str) -> str:
-    key = f"orders.type.{order_type}"
-    return ctx.t(key) if ctx.t.catalog.has(key) else order_type
-
-
-def short_id(order_id: str) -> str:
-    """What users see and say: the first eight characters are unique enough in one account."""
-    return order_id[:8].upper()
-
-
-def local_time(ctx: Ctx, moment: datetime) -> str:
-    return str(moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M"))
 
 
 # ---- parsers of what applicants type -------------------------------------------------------------
@@ -520,8 +484,6 @@ def offer_other(kind: SealKind) -> StepCode:
 
 
 def _wants_other(kind: SealKind) -> Condition:
-    from handlers.payment import is_paid
-
     def applies(answers: Answers) -> bool:
         # A bundle made both seals already.
         return is_paid(answers) and not (kind == "enterprise" and answers.get("scope") == SCOPE_BUNDLE)
@@ -542,9 +504,6 @@ def _when(action: Action, when: Condition | None) -> Action:
 
 def application_flow(kind: SealKind) -> Flow:
     """The application for a new ``kind`` seal (the enterprise one may be a bundle of both)."""
-    # Imported here: the payment module shows amounts and explains refusals with this module's
-    # helpers, and this is the one place the applications need it back.
-    from handlers.payment import is_paid, payment_steps
 
     def makes(seal: SealKind) -> Condition:
         return lambda answers: seal in seal_kinds(order_type(kind, answers))

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from seal_platform import (
@@ -30,7 +31,7 @@ from seal_platform import (
 from seal_platform.clock import Clock, SystemClock
 from seal_platform.console import router as console_router
 from seal_platform.db import Database
-from seal_platform.errors import PlatformError
+from seal_platform.errors import InvalidInput, PlatformError
 from seal_platform.events import EventNotifier, notifier_for
 from seal_platform.payments.base import PaymentProvider
 from seal_platform.payments.sandbox import SandboxProvider
@@ -61,11 +62,38 @@ def create_platform_app(services: PlatformServices) -> FastAPI:
 
     @app.exception_handler(PlatformError)
     async def _platform_error(_request: Request, exc: PlatformError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content=exc.to_problem())
+        return problem_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(invalid_request(exc))
 
     for router in routers(services.settings):
         app.include_router(router)
     return app
+
+
+def problem_response(exc: PlatformError) -> JSONResponse:
+    """The one shape of every refusal: the platform's problem JSON."""
+    headers = {}
+    retry_after = exc.details.get("retry_after")
+    if isinstance(retry_after, int):
+        headers["Retry-After"] = str(retry_after)
+    return JSONResponse(status_code=exc.status_code, content=exc.to_problem(), headers=headers)
+
+
+def invalid_request(exc: RequestValidationError) -> InvalidInput:
+    """A body that does not fit the schema, said without echoing the input back.
+
+    FastAPI's default answer repeats each faulty value: a megabyte string comes back whole, and
+    a NaN or Infinity (which Python's JSON parser accepts) cannot be rendered as JSON at all, so
+    the answer became a 500 with a traceback. Only where and what kind of fault is kept.
+    """
+    errors = [
+        {"loc": [str(part) for part in error.get("loc", ())][:10], "type": str(error.get("type", ""))[:60]}
+        for error in exc.errors()[:20]
+    ]
+    return InvalidInput("request does not match the API schema", code="invalid_request", errors=errors)
 
 
 def routers(settings: PlatformSettings) -> list[APIRouter]:
@@ -99,14 +127,19 @@ def build_platform_services(
     This is the only place where a provider's default is chosen.
     """
     clock = clock or SystemClock()
-    db = Database(settings.database_url)
+    db = Database(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_timeout_seconds=settings.database_pool_timeout_seconds,
+    )
     services = PlatformServices(
         settings=settings,
         db=db,
         clock=clock,
         sms_provider=sms_provider or ConsoleSmsProvider(),
         realname_verifier=realname_verifier or LocalRealNameVerifier(),
-        password_hasher=password_hasher or PasswordHasher(),
+        password_hasher=password_hasher or PasswordHasher(max_workers=settings.password_hash_workers),
         field_cipher=field_cipher or FieldCipher.from_secret(settings.secret_key.get_secret_value()),
         event_notifier=event_notifier or notifier_for(db),
         blob_store=blob_store or blob_store_from_settings(settings, clock),

@@ -415,10 +415,8 @@ async def resubmit_order(
     )
 
 
-async def confirm_cancellation(
-    session: AsyncSession, services: PlatformServices, account: Account, order: Order, code: str
-) -> Order:
-    """Cancel the seal of a cancellation order, confirmed by the code sent to the account's phone."""
+def check_cancellation_open(order: Order) -> None:
+    """Refuse before the code is checked, so a wrong order does not cost an SMS attempt."""
     if order.type != OrderType.CANCELLATION:
         raise RuleViolation("not a cancellation order", code="not_a_cancellation")
     if order.status != OrderStatus.DRAFT:
@@ -427,9 +425,17 @@ async def confirm_cancellation(
             code="invalid_transition",
             **{"from": order.status, "to": OrderStatus.COMPLETED.value},
         )
-    await sms.check_code(
-        session, services, phone=account.phone, purpose=sms.SmsPurpose.CANCEL_SEAL, code=code
-    )
+
+
+async def confirm_cancellation(
+    session: AsyncSession, services: PlatformServices, account: Account, order: Order, code_id: int
+) -> Order:
+    """Cancel the seal of a cancellation order, confirmed by the code sent to the account's phone.
+
+    ``code_id`` is what ``sms.verify_code`` returned (called while no session was held).
+    """
+    check_cancellation_open(order)
+    await sms.consume_code(session, services, code_id)
     if order.seal_id is None:
         raise RuleViolation("cancellation without a seal", code="seal_required")
     seal = await get_seal(session, account.id, order.seal_id)

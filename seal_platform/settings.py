@@ -31,6 +31,14 @@ class PlatformSettings(BaseSettings):
     account_token_ttl_seconds: int = 30 * 24 * 3600
     dev_pages: bool = True
     production: bool = False
+    # Connection pool of the platform's database (docs/architecture.md, "Pools"). A request
+    # holds at most one connection, for milliseconds; the timeout is short so that a saturated
+    # platform answers 503 "busy" at once instead of a 500 after SQLAlchemy's default 30 s.
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
+    database_pool_timeout_seconds: float = Field(default=3.0, gt=0)
+    # Threads hashing passwords (argon2id, 64 MiB each); more queue in the hasher's pool.
+    password_hash_workers: int = Field(default=2, ge=1)
 
     def check_production(self) -> None:
         if self.production and (

@@ -1,7 +1,7 @@
 """Documents endpoints: upload scans (multipart), read them back, the blank impression form.
 
 ``SubAPI._request`` speaks JSON only; uploads and downloads go through ``BinaryAPI._raw``,
-which uses the transport's ``request_raw`` (same credential, base URL, error mapping).
+which uses the transport's ``call_raw`` (same credential, base URL, error mapping).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class BinaryAPI(SubAPI):
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
         params: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        return await self._transport.request_raw(
+        return await self._transport.call_raw(
             method,
             path,
             account_token=account_token,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Form, Request
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from seal_platform.console.lockout import ThrottleKeys, record_failure, record_success, reserve_attempt
 from seal_platform.console.rendering import console_base
@@ -75,15 +75,22 @@ async def authenticate(services: PlatformServices, username: str, password: str,
     keys = ThrottleKeys(username=username, ip=ip)
     await reserve_attempt(services, keys)
     hasher = services.password_hasher
+    # Read, then verify with no connection held (a hash takes tens of milliseconds), then write:
+    # a request holds at most one pooled connection at a time (see ``seal_platform.db``).
     async with services.db.session() as session:
         user = await session.scalar(select(StaffUser).where(StaffUser.username == username.strip()))
-        stored_hash = user.password_hash if user is not None and user.active else await _dummy_hash(services)
-        verified = await hasher.verify_async(stored_hash, password)
-        if verified and user is not None and user.active:
-            if hasher.needs_rehash(user.password_hash):
-                user.password_hash = await hasher.hash_async(password)
-            await record_success(services, keys)
-            return user
+    stored_hash = user.password_hash if user is not None and user.active else await _dummy_hash(services)
+    verified = await hasher.verify_async(stored_hash, password)
+    if verified and user is not None and user.active:
+        if hasher.needs_rehash(user.password_hash):
+            new_hash = await hasher.hash_async(password)
+            async with services.db.session() as session:
+                await session.execute(
+                    update(StaffUser).where(StaffUser.id == user.id).values(password_hash=new_hash)
+                )
+            user.password_hash = new_hash
+        await record_success(services, keys)
+        return user
     await record_failure(services, keys)
     raise LoginFailed("用户名或密码错误")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,15 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import handlers
+from bot.engine.context import Ctx
+from bot.engine.i18n import Catalog, Translator
+from bot.engine.media import MemoryMediaStore
+from bot.engine.messages import ConversationKey
+from bot.engine.state import ConversationState
+from handlers.platform_errors import explain
+from platform_client.client import PlatformClient
+from platform_client.errors import PlatformUnavailable
 from seal_platform.app import build_platform_services, create_platform_app, routers
 from seal_platform.clock import FrozenClock
 from seal_platform.db import Base, Database, NestedSession
@@ -154,7 +164,7 @@ async def test_saturated_pool_answers_busy_at_once_instead_of_a_500(
 
 
 def _json_routes(settings: PlatformSettings) -> list[tuple[str, str]]:
-    routes = []
+    routes: list[tuple[str, str]] = []
     for route in (route for router in routers(settings) for route in router.routes):
         if (
             isinstance(route, APIRoute)
@@ -162,7 +172,7 @@ def _json_routes(settings: PlatformSettings) -> list[tuple[str, str]]:
             and not route.path.startswith("/console")
         ):
             path = route.path.replace("{", "").replace("}", "")  # any id: validation comes first
-            routes.extend((method, path) for method in sorted(route.methods))
+            routes.extend((method, path) for method in sorted(route.methods or ()))
     return routes
 
 
@@ -191,3 +201,35 @@ async def test_a_422_does_not_echo_a_large_input_back(api: httpx.AsyncClient) ->
     assert answer.json()["code"] == "invalid_request"
     assert answer.json()["details"]["errors"] == [{"loc": ["body", "phone"], "type": "string_too_long"}]
     assert len(answer.content) < 1000
+
+
+async def test_a_saturated_platform_reaches_the_bot_user_as_the_catalogued_busy_sentence(
+    one_connection_app: tuple[FastAPI, Database],
+) -> None:
+    app, db = one_connection_app
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        PlatformClient(BASE_URL, SERVICE_KEY, transport=transport) as client,
+        db.engine.connect() as held,
+    ):
+        await held.execute(sa.text("SELECT 1"))
+        with pytest.raises(PlatformUnavailable) as busy:
+            await client.accounts.send_sms_code(new_phone(), "register")
+    assert busy.value.code == "platform_busy"
+    assert (busy.value.method, busy.value.path) == ("POST", "/v1/sms-codes")
+    catalog = Catalog([Path(handlers.__file__).parent / "locales"])
+    for locale, sentence in (
+        ("zh-CN", "系统繁忙，请稍后再试。您已填写的信息都已保存。"),
+        ("en", "The system is busy; please try again in a moment. Your answers are saved."),
+    ):
+        ctx = Ctx(
+            key=ConversationKey("telegram", "bot", "u1"),
+            conversation_id=None,
+            state=ConversationState(locale=locale),
+            inbound=None,
+            translator=Translator(catalog, locale),
+            services=None,
+            media=MemoryMediaStore(),
+            now=datetime.now(UTC),
+        )
+        assert explain(ctx, busy.value) == sentence

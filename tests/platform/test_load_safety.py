@@ -8,7 +8,6 @@ any transaction; before, a request held one pooled connection while opening a se
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +17,6 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from sqlalchemy.ext.asyncio import create_async_engine
 
 import handlers
 from bot.engine.context import Ctx
@@ -37,7 +35,7 @@ from seal_platform.security import PasswordHasher
 from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
 from seal_platform.sms import ConsoleSmsProvider
-from tests.contract.postgres import PG_URL, require_postgres
+from tests.contract.postgres import PG_URL, fresh_schema
 from tests.platform.conftest import BASE_URL, SERVICE_KEY, MakeAccount, import_all_platform_modules, new_phone
 
 
@@ -53,17 +51,8 @@ async def _register_and_login(api: httpx.AsyncClient, sms: ConsoleSmsProvider, p
 
 @pytest.fixture
 async def postgres_schema() -> AsyncIterator[str]:
-    await require_postgres()
-    schema = f"sealbot_platform_test_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(PG_URL)
-    try:
-        async with admin.begin() as conn:
-            await conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    async with fresh_schema() as schema:  # also holds the bot's tables, which do not matter here
         yield schema
-    finally:
-        async with admin.begin() as conn:
-            await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        await admin.dispose()
 
 
 async def test_concurrent_registrations_on_postgres_need_only_one_connection_each(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import PlainTextResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -57,6 +57,7 @@ from scheduler.metrics import MetricsRegistry
 from scheduler.preview import PreviewLine, preview_reminders
 from scheduler.reminders import ReminderJob
 from scheduler.settings import SchedulerSettings
+from scheduler.wiring import ReminderReach
 
 log = logging.getLogger("sealbot")
 
@@ -77,6 +78,7 @@ class Container:
     platform_services: Any = None
     reminders: ReminderJob | None = None
     deliveries: DeliveryStore | None = None
+    reminder_reach: ReminderReach | None = None
     metrics: MetricsRegistry = field(default_factory=MetricsRegistry)
     scheduler: Any = None
     support: SupportDesk | None = None
@@ -257,12 +259,23 @@ async def build_container(
         channels=channels,
     )
     container.deliveries = DeliveryStore(db)
+    reach = ReminderReach(
+        platform=platform.reminders,
+        secret=settings.secret_key.get_secret_value(),
+        public_url=settings.public_base_url,
+        clock=clock,
+        wechat=next((c for c in channels if isinstance(c, WeChatChannel)), None),
+    )
+    container.reminder_reach = reach
     container.reminders = ReminderJob(
         platform=platform.reminders,
         engine=engine,
         deliveries=container.deliveries,
         settings=SchedulerSettings(),
         clock=clock,
+        proactive=reach.proactive,
+        sms=reach.sms,
+        mail=reach.mail,
         metrics=container.metrics,
     )
     telegram = next((c for c in channels if isinstance(c, TelegramChannel)), None)
@@ -300,7 +313,18 @@ def _reminders_page(container: Container) -> APIRouter:
             days=days,
         )
 
-    return reminders_console_router(deliveries, forecast, zone=job.settings.default_timezone)
+    async def phone_of(account_id: str) -> str:
+        return (await container.platform.reminders.contact(account_id)).phone
+
+    assert container.support is not None
+    return reminders_console_router(
+        deliveries,
+        forecast,
+        staff=staff_required(container.support),
+        phone_of=phone_of,
+        clock=container.engine.clock,
+        zone=container.support.settings.time_zone,
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -319,9 +343,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.include_router(bridge_router(container.bridge))
         if container.support is not None and container.support.router is not None:
             app.include_router(container.support.router)
-            app.include_router(
-                _reminders_page(container), dependencies=[Depends(staff_required(container.support))]
-            )
+            app.include_router(_reminders_page(container))
+        if container.reminder_reach is not None:
+            app.include_router(container.reminder_reach.router())
         if container.platform_app is not None:
             app.mount("/platform", container.platform_app)
         await container.start()

@@ -37,6 +37,16 @@ class DeliveryFailed(ChannelError):
         self.retry_after = retry_after
 
 
+class DeliveryParked(ChannelError):
+    """The channel kept the message to deliver when the user next writes (WeChat outside its
+    customer-service allowance): not sent, not failed. The outbox records it as ``parked``, so
+    nothing counts it as sent."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class RequestRejected(ChannelError):
     """An inbound webhook request is refused (bad signature, stale, too large, hostile XML).
 

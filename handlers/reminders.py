@@ -1,4 +1,5 @@
-"""Expiry-reminder settings by chat: 提醒设置, 关闭提醒 / 开启提醒 ("reminders off" / "on").
+"""Expiry-reminder settings by chat: 提醒设置, 关闭提醒 / 开启提醒 ("reminders off" / "on"), and
+提醒方式 ("reminder channels": by chat, SMS to the account's phone, e-mail).
 
 The choice is kept in this conversation's memory with the time it was made; the scheduler reads
 the most recent choice across all chat identities of the account (``scheduler.reminders``
@@ -14,6 +15,16 @@ from handlers.menu import MenuItem
 
 OPT_OUT = "reminders_opt_out"
 OPT_OUT_AT = "reminders_opt_out_at"
+CHOSEN_CHANNELS = "reminders_channels"
+CHOSEN_AT = "reminders_channels_at"
+ALL_CHANNELS = ("chat", "sms", "email")
+# The choices offered: the channels each one keeps, most complete first.
+CHANNEL_SETS = {
+    "all": ("chat", "sms", "email"),
+    "chat_sms": ("chat", "sms"),
+    "chat": ("chat",),
+    "sms": ("sms",),
+}
 
 
 def opted_out(ctx: Ctx) -> bool:
@@ -51,6 +62,46 @@ def _status(ctx: Ctx) -> dict[str, str]:
     }
 
 
+def chosen_channels(ctx: Ctx) -> tuple[str, ...]:
+    chosen = ctx.memory.get(CHOSEN_CHANNELS)
+    if not isinstance(chosen, list):
+        return ALL_CHANNELS
+    return tuple(c for c in ALL_CHANNELS if c in chosen)
+
+
+def _channels_text(ctx: Ctx) -> dict[str, str]:
+    names = [ctx.t(f"reminders.channels.name_{c}") for c in chosen_channels(ctx)]
+    return {"current": ctx.t("reminders.channels.separator").join(names) or ctx.t("reminders.channels.none")}
+
+
+async def apply_channels(ctx: Ctx) -> Outcome | None:
+    wanted = CHANNEL_SETS.get(str(ctx.get("channels")), ALL_CHANNELS)
+    if wanted == chosen_channels(ctx):
+        ctx.say("reminders.settings.unchanged")
+        return Finish()
+    ctx.memory[CHOSEN_CHANNELS] = list(wanted)
+    ctx.memory[CHOSEN_AT] = ctx.now.isoformat()
+    ctx.say("reminders.channels.saved", current=_channels_text(ctx)["current"])
+    return None
+
+
+CHANNELS = Flow(
+    name="reminder_channels",
+    version=1,
+    title="reminders.channels.title",
+    help="reminders.channels.help",
+    steps=(
+        Choice(
+            "channels",
+            prompt="reminders.channels.ask",
+            label="reminders.channels.choice",
+            options=tuple(Option(name, f"reminders.channels.set_{name}") for name in CHANNEL_SETS),
+            prompt_params=_channels_text,
+        ),
+        Action("apply", run=apply_channels, depends_on=("channels",)),
+    ),
+)
+
 SETTINGS = Flow(
     name="reminders",
     version=1,
@@ -73,12 +124,16 @@ OFF = Flow(
 )
 ON = Flow(name="reminders_on", version=1, title="reminders.settings.on", steps=(Action("on", run=turn_on),))
 
-FLOWS = (SETTINGS, OFF, ON)
+FLOWS = (SETTINGS, OFF, ON, CHANNELS)
 
-MENU = (MenuItem("reminders", "reminders.settings.title", visible=lambda ctx: ctx.logged_in, order=80),)
+MENU = (
+    MenuItem("reminders", "reminders.settings.title", visible=lambda ctx: ctx.logged_in, order=80),
+    MenuItem("reminder_channels", "reminders.channels.title", visible=lambda ctx: ctx.logged_in, order=81),
+)
 
 INTENTS = {
     "reminders": ("提醒设置", "到期提醒", "reminder settings", "expiry reminders"),
     "reminders_off": ("关闭提醒", "取消提醒", "不要提醒", "reminders off", "stop reminders"),
     "reminders_on": ("开启提醒", "打开提醒", "恢复提醒", "reminders on", "start reminders"),
+    "reminder_channels": ("提醒方式", "提醒渠道", "短信提醒", "邮件提醒", "reminder channels"),
 }

@@ -35,6 +35,17 @@ class SealState(PlatformModel):
     valid_to: datetime | None
 
 
+class ReminderSmsReceipt(PlatformModel):
+    message_id: str
+    phone_masked: str
+
+
+class AccountContact(PlatformModel):
+    phone: str
+    phone_masked: str
+    email: str | None
+
+
 class ReconcileReport(PlatformModel):
     paid: tuple[str, ...]
     expired: tuple[str, ...]
@@ -49,23 +60,41 @@ def _iso(value: datetime) -> str:
 
 class RemindersAPI(SubAPI):
     async def expiring_seals(
-        self, *, until: datetime, since: datetime, after: str | None = None, limit: int = 500
+        self,
+        *,
+        until: datetime,
+        since: datetime,
+        after: str | None = None,
+        limit: int = 500,
+        changed_since: datetime | None = None,
     ) -> ExpiringSealsPage:
-        """Live seals with ``since < valid_to <= until``, ordered by (valid_to, id); continue
-        with ``after=page.next_after`` until it is None."""
-        data = await self._request(
-            "GET",
-            "/v1/service/expiring-seals",
-            params={"until": _iso(until), "since": _iso(since), "after": after, "limit": limit},
-        )
+        """Live seals with ``since < valid_to <= until`` (and, with ``changed_since``, changed
+        after it), ordered by (valid_to, id); continue with ``after=page.next_after`` until it
+        is None."""
+        params: dict[str, str | int | None] = {
+            "until": _iso(until),
+            "since": _iso(since),
+            "after": after,
+            "limit": limit,
+        }
+        if changed_since is not None:
+            params["changed_since"] = _iso(changed_since)
+        data = await self._request("GET", "/v1/service/expiring-seals", params=params)
         return self._parse(ExpiringSealsPage, data)
 
     async def iter_expiring_seals(
-        self, *, until: datetime, since: datetime, page_size: int = 500
+        self,
+        *,
+        until: datetime,
+        since: datetime,
+        page_size: int = 500,
+        changed_since: datetime | None = None,
     ) -> AsyncIterator[ExpiringSeal]:
         after: str | None = None
         while True:
-            page = await self.expiring_seals(until=until, since=since, after=after, limit=page_size)
+            page = await self.expiring_seals(
+                until=until, since=since, after=after, limit=page_size, changed_since=changed_since
+            )
             for seal in page.seals:
                 yield seal
             if page.next_after is None:
@@ -94,3 +123,18 @@ class RemindersAPI(SubAPI):
         """Settle orders past their payment deadline (paid at the provider, or expired)."""
         data = await self._request("POST", "/v1/service/reconcile-payments")
         return self._parse(ReconcileReport, data)
+
+    async def send_reminder_sms(self, account_id: str, seal_id: str, threshold: int) -> ReminderSmsReceipt:
+        """Text the expiry reminder of a seal to its account's own phone (the platform writes
+        the text from its records)."""
+        data = await self._request(
+            "POST",
+            "/v1/service/reminder-sms",
+            json={"account_id": account_id, "seal_id": seal_id, "threshold": threshold},
+        )
+        return self._parse(ReminderSmsReceipt, data)
+
+    async def contact(self, account_id: str) -> AccountContact:
+        """The account's phone and e-mail address (for reminders and staff follow-up)."""
+        data = await self._request("GET", f"/v1/service/accounts/{account_id}/contact")
+        return self._parse(AccountContact, data)

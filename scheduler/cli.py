@@ -1,4 +1,5 @@
-"""``sealbot reminders-preview --days N``: what the reminder job would send, without sending.
+"""``sealbot reminders-preview --days N``: what the reminder job would send, without sending;
+``sealbot reminders run-now``: plan and send what is due now, printing each decision.
 
 ``add_scheduler_commands(subparsers)`` adds the command to the ``sealbot`` parser; its handler
 follows the CLI's ``handler(settings, args) -> exit code`` convention.
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from scheduler.deliveries import DeliveryStore
 from scheduler.preview import PreviewLine, preview_reminders, render_table
+from scheduler.reminders import PassReport
 from scheduler.settings import SchedulerSettings
 
 if TYPE_CHECKING:
@@ -27,6 +29,44 @@ def add_scheduler_commands(subparsers: argparse._SubParsersAction[argparse.Argum
     preview.add_argument("--days", type=float, default=7.0, help="how many days ahead (default 7)")
     preview.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
     preview.set_defaults(handler=reminders_preview_command)
+
+    reminders = subparsers.add_parser("reminders", help="expiry reminders")
+    actions = reminders.add_subparsers(dest="reminders_action", required=True)
+    run_now = actions.add_parser(
+        "run-now", help="plan and send the reminders due now, printing each decision and channel"
+    )
+    run_now.set_defaults(handler=reminders_run_now_command)
+
+
+def reminders_run_now_command(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_run_now(settings, out=sys.stdout))
+
+
+async def _run_now(settings: Settings, *, out: TextIO) -> int:
+    from bot.app import build_container
+
+    container = await build_container(settings)
+    try:
+        job = container.reminders
+        if job is None:
+            print("reminders are not configured", file=sys.stderr)
+            return 1
+        report = await job.run_once(explain=True)
+        # Chat reminders were queued: deliver them now and record what became of them.
+        await container.dispatcher.drain()
+        synced = await job.sync_outbox(container.engine.clock.now())
+        write_run_report(report, synced, out)
+    finally:
+        await container.stop()
+    return 0
+
+
+def write_run_report(report: PassReport, synced: int, out: TextIO) -> None:
+    for line in report.decisions:
+        print(line, file=out)
+    outcomes = ", ".join(f"{status}: {n}" for status, n in sorted(report.outcomes.items())) or "nothing due"
+    kind = "full" if report.full_sweep else "incremental"
+    print(f"planned {report.planned} ({kind} pass); {outcomes}; outbox outcomes recorded: {synced}", file=out)
 
 
 def reminders_preview_command(settings: Settings, args: argparse.Namespace) -> int:

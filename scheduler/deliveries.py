@@ -5,15 +5,22 @@ worker may plan the same reminder, but only one INSERT creates its row, and only
 conditional UPDATE takes the row's lease sends it. APScheduler only says *when* to look; this
 table decides *what* is sent.
 
-Statuses:
+Statuses (``last_error`` holds the reason of every status but ``sent``):
 
-- ``planned``: due and waiting to be sent (also between retries of a transient failure);
-- ``skipped_quiet``: held back by the user's quiet hours, sent when they end;
-- ``queued``: handed to the outbox (``outbox_id``); the outbox's outcome is copied back later;
-- final: ``sent``, ``failed`` (gave up), ``blocked`` (the user blocked the bot),
-  ``no_consent`` (WeChat: outside the 48-hour window with no subscription consent),
-  ``opted_out``, ``no_chat`` (the account has no chat identity), ``superseded`` (the seal was
-  renewed or cancelled, or a more urgent reminder fell due first).
+- ``planned``: due and waiting to be sent (also between retries of a transient failure, and
+  while staff own the conversation: a takeover re-plans, it never fails a reminder);
+- ``deferred``: could not go now for a reason that passes (quiet hours, a channel's daily
+  quota); ``next_attempt_at`` says until when;
+- ``queued``: handed to the outbox (``outbox_id``); the outbox's outcome is copied back later.
+  A message the channel only parked until the user writes again is *not* sent: the reminder
+  goes back to ``planned`` and the next channel of the policy is tried;
+- final: ``sent`` (``channel`` and the provider's ``provider_message_id``), ``undeliverable``
+  (no channel of the policy reached the user; staff see it in ``/support/reminders`` and can
+  open a follow-up task), ``opted_out``, ``superseded`` (the seal was renewed or cancelled, or
+  a more urgent reminder fell due first).
+
+``tried`` lists the channels that refused this reminder for good, so a retry goes on with the
+next one instead of asking the same channel again.
 """
 
 from __future__ import annotations
@@ -33,18 +40,23 @@ from bot.engine.tables import outbox
 
 class Status:
     PLANNED = "planned"
-    SKIPPED_QUIET = "skipped_quiet"
+    DEFERRED = "deferred"
     QUEUED = "queued"
     SENT = "sent"
-    FAILED = "failed"
-    BLOCKED = "blocked"
-    NO_CONSENT = "no_consent"
+    UNDELIVERABLE = "undeliverable"
     OPTED_OUT = "opted_out"
-    NO_CHAT = "no_chat"
     SUPERSEDED = "superseded"
 
-    PENDING = (PLANNED, SKIPPED_QUIET)
-    OPEN = (PLANNED, SKIPPED_QUIET, QUEUED)
+    PENDING = (PLANNED, DEFERRED)
+    OPEN = (PLANNED, DEFERRED, QUEUED)
+    FINAL = (SENT, UNDELIVERABLE, OPTED_OUT, SUPERSEDED)
+
+
+class Followup:
+    """The staff task on an undeliverable reminder: call or text the customer."""
+
+    OPEN = "open"
+    DONE = "done"
 
 
 reminder_deliveries = sa.Table(
@@ -65,8 +77,19 @@ reminder_deliveries = sa.Table(
     sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
     # The chat identity it went to ("channel:account:user"), and how.
     sa.Column("channel_key", sa.String(300), nullable=True),
-    sa.Column("route", sa.String(16), nullable=True),  # "outbox" | "notice"
+    sa.Column("route", sa.String(16), nullable=True),  # "outbox" | "notice" | "sms" | "email"
     sa.Column("outbox_id", sa.Integer, nullable=True),
+    # Where it went when sent: the channel ("telegram", "wechat", "sms", "email", ...) and the
+    # provider's id of the message (WeChat msgid, the SMS reference, the e-mail Message-ID;
+    # ``outbox:<id>`` for a chat message, whose channel answers with no id we keep).
+    sa.Column("channel", sa.String(16), nullable=True),
+    sa.Column("provider_message_id", sa.String(200), nullable=True),
+    # Channels that refused this reminder for good, comma-separated, in the order tried.
+    sa.Column("tried", sa.String(200), nullable=True),
+    # The staff follow-up of an undeliverable reminder (``Followup``), who opened it and when.
+    sa.Column("followup", sa.String(8), nullable=True),
+    sa.Column("followup_by", sa.String(64), nullable=True),
+    sa.Column("followup_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -115,11 +138,24 @@ class Delivery:
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
+    channel: str | None = None
+    provider_message_id: str | None = None
+    tried: tuple[str, ...] = ()
+    followup: str | None = None
+    followup_by: str | None = None
+    followup_at: datetime | None = None
+
+    @property
+    def reason(self) -> str | None:
+        return None if self.status == Status.SENT else self.last_error
 
     @property
     def dedupe_id(self) -> str:
-        """The engine's dedupe id of this reminder's push: one message per conversation."""
-        return f"reminder:{self.seal_id}:{self.threshold}:{self.valid_to.isoformat()}"
+        """The engine's dedupe id of this reminder's push: one message per conversation. A push
+        that did not reach the user (held by a takeover) is followed by a new one, whose id
+        names the message it follows."""
+        base = f"reminder:{self.seal_id}:{self.threshold}:{self.valid_to.isoformat()}"
+        return base if self.outbox_id is None else f"{base}:after:{self.outbox_id}"
 
     @classmethod
     def from_row(cls, row: Any) -> Delivery:
@@ -142,6 +178,12 @@ class Delivery:
             created_at=aware(row.created_at),
             updated_at=aware(row.updated_at),
             sent_at=aware(row.sent_at) if row.sent_at is not None else None,
+            channel=row.channel,
+            provider_message_id=row.provider_message_id,
+            tried=tuple(t for t in (row.tried or "").split(",") if t),
+            followup=row.followup,
+            followup_by=row.followup_by,
+            followup_at=aware(row.followup_at) if row.followup_at is not None else None,
         )
 
 
@@ -263,6 +305,9 @@ class DeliveryStore:
         channel_key: str | None = None,
         route: str | None = None,
         outbox_id: int | None = None,
+        channel: str | None = None,
+        provider_message_id: str | None = None,
+        tried: Sequence[str] | None = None,
     ) -> None:
         values: dict[str, Any] = {
             "status": status,
@@ -280,6 +325,12 @@ class DeliveryStore:
             values["route"] = route
         if outbox_id is not None:
             values["outbox_id"] = outbox_id
+        if channel is not None:
+            values["channel"] = channel
+        if provider_message_id is not None:
+            values["provider_message_id"] = provider_message_id
+        if tried is not None:
+            values["tried"] = ",".join(tried) or None
         async with self.engine.begin() as conn:
             await conn.execute(T.update().where(T.c.id == delivery_id).values(**values))
 
@@ -292,23 +343,47 @@ class DeliveryStore:
         *,
         error: str | None = None,
         failed_attempt: bool = False,
+        tried: Sequence[str] | None = None,
     ) -> None:
         """Back to the queue until ``until`` (quiet hours, staff owning the chat, a retry);
         ``failed_attempt`` counts a send that failed (quiet hours and waiting do not)."""
-        attempts = T.c.attempts + 1 if failed_attempt else T.c.attempts
+        values: dict[str, Any] = {
+            "status": status,
+            "next_attempt_at": until,
+            "lease_until": None,
+            "updated_at": now,
+            "last_error": error,
+            "attempts": T.c.attempts + 1 if failed_attempt else T.c.attempts,
+        }
+        if tried is not None:
+            values["tried"] = ",".join(tried) or None
         async with self.engine.begin() as conn:
-            await conn.execute(
+            await conn.execute(T.update().where(T.c.id == delivery_id).values(**values))
+
+    async def open_followup(self, delivery_id: int, staff: str, now: datetime) -> bool:
+        """Open the "call/SMS this customer" task of an undeliverable reminder (once)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
                 T.update()
-                .where(T.c.id == delivery_id)
-                .values(
-                    status=status,
-                    next_attempt_at=until,
-                    lease_until=None,
-                    updated_at=now,
-                    last_error=error,
-                    attempts=attempts,
-                )
+                .where(T.c.id == delivery_id, T.c.status == Status.UNDELIVERABLE, T.c.followup.is_(None))
+                .values(followup=Followup.OPEN, followup_by=staff, followup_at=now, updated_at=now)
             )
+        return bool(result.rowcount == 1)
+
+    async def close_followup(self, delivery_id: int, staff: str, now: datetime) -> bool:
+        """The customer was called or texted: the task is done."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                T.update()
+                .where(T.c.id == delivery_id, T.c.followup == Followup.OPEN)
+                .values(followup=Followup.DONE, followup_by=staff, followup_at=now, updated_at=now)
+            )
+        return bool(result.rowcount == 1)
+
+    async def get(self, delivery_id: int) -> Delivery | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(T).where(T.c.id == delivery_id))).first()
+        return Delivery.from_row(row) if row is not None else None
 
     async def queued_outcomes(self, limit: int = 500) -> list[tuple[Delivery, str, str | None]]:
         """Reminders in the outbox whose message reached a final state: (reminder, outbox
@@ -322,7 +397,7 @@ class DeliveryStore:
                     .join(outbox, outbox.c.id == T.c.outbox_id)
                     .where(
                         T.c.status == Status.QUEUED,
-                        outbox.c.status.in_(["sent", "passive", "failed", "held"]),
+                        outbox.c.status.in_(["sent", "passive", "failed", "held", "parked"]),
                     )
                     .order_by(T.c.id)
                     .limit(limit)

@@ -54,7 +54,8 @@ def compose(
     else:
         lead = t("reminders.notice.before", kind=kind, name=facts.seal_name, date=date, days=max(left, 1))
     opens = facts.valid_to - renewal_window_days * DAY
-    if now >= opens:
+    renewal_open = now >= opens
+    if renewal_open:
         renewal = t("reminders.notice.renewal_open", window=renewal_window_days)
     else:
         renewal = t(
@@ -68,6 +69,8 @@ def compose(
         Option(f"@go:{RENEW_FLOW}:{facts.seal_id}", renew_label),
         Option(f"@go:{OPT_OUT_FLOW}", t("reminders.notice.stop_button")),
     )
+    # The notice has no buttons below it: the whole message opens the renewal.
+    notice_renewal = t("reminders.notice.renewal_open_notice") if renewal_open else renewal
     notice = ReminderNotice(
         seal_id=facts.seal_id,
         seal_name=facts.seal_name,
@@ -77,8 +80,32 @@ def compose(
         days_left=left,
         locale=t.locale,
         title=t("reminders.notice.title"),
-        text="\n".join((lead, renewal)),
-        action_label=renew_label,
+        text="\n".join((lead, notice_renewal)),
+        action_label=t("reminders.notice.action_open" if renewal_open else "reminders.notice.action_later"),
         start_payload=f"{RENEW_FLOW}-{facts.seal_id}",
+        kind_label=kind,
     )
     return ComposedReminder(text=text, options=options, notice=notice)
+
+
+def compose_mail(
+    facts: ReminderFacts, t: Translator, *, now: datetime, zone: tzinfo, renewal_window_days: int
+) -> tuple[str, str]:
+    """Subject and plain-text body of the e-mail reminder: the chat text, with how to renew
+    written out instead of a button."""
+    composed = compose(facts, t, now=now, zone=zone, renewal_window_days=renewal_window_days)
+    notice = composed.notice
+    key = "reminders.notice.mail_subject_after" if notice.days_left < 0 else "reminders.notice.mail_subject"
+    subject = t(key, kind=notice.kind_label, name=facts.seal_name, date=notice.valid_to)
+    lead = composed.text.split("\n", 1)[0]
+    opens = facts.valid_to - renewal_window_days * DAY
+    renewal = (
+        t("reminders.notice.mail_how")
+        if now >= opens
+        else t(
+            "reminders.notice.renewal_opens_on",
+            date=opens.astimezone(zone).date().isoformat(),
+            window=renewal_window_days,
+        )
+    )
+    return subject, "\n\n".join((lead, renewal, t("reminders.notice.mail_stop")))

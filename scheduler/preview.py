@@ -84,16 +84,13 @@ async def _line(
 ) -> PreviewLine:
     keys = await store.keys_for_account(seal.account_id)
     note = ""
-    zone: str | None = None
-    if not keys:
+    preferences = await read_preferences(store, keys)
+    if preferences.opted_out:
+        note = "opted out"
+    elif not keys:
         note = "no chat identity"
-    else:
-        preferences = await read_preferences(store, keys)
-        zone = preferences.timezone
-        if preferences.opted_out:
-            note = "opted out"
     return PreviewLine(
-        send_at=window.next_open(at, zone),
+        send_at=window.next_open(at, None),
         seal_id=seal.seal_id,
         seal_name=seal.name,
         seal_kind=seal.kind,

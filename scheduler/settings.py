@@ -8,6 +8,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The steps of a reminder policy: the chat identity used last (when it can reach the user now),
+# an SMS to the account's phone, an e-mail to the account's address.
+CHANNELS: tuple[str, ...] = ("chat", "sms", "email")
+
 
 class SchedulerSettings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -23,7 +27,10 @@ class SchedulerSettings(BaseSettings):
     after_expiry_grace_days: int = Field(default=3, ge=0)
     # The manual: renewal opens 60 days before expiry (must match the platform's rule).
     renewal_window_days: int = Field(default=60, ge=1)
-    # Reminders go out only between these local times, in the user's time zone (else this one).
+    # The reminder policy, in order (SCHEDULER_CHANNELS='["chat","sms","email"]'); each user may
+    # narrow it in the chat (提醒方式).
+    channels: list[str] = Field(default_factory=lambda: list(CHANNELS))
+    # Reminders go out only between these local times, in this time zone.
     send_window_start: time = time(9, 0)
     send_window_end: time = time(20, 0)
     default_timezone: str = "Asia/Shanghai"
@@ -59,6 +66,14 @@ class SchedulerSettings(BaseSettings):
         if any(days < 1 for days in value):
             raise ValueError("thresholds are days before expiry, 1 or more")
         return sorted(set(value), reverse=True)
+
+    @field_validator("channels")
+    @classmethod
+    def _known_channels(cls, value: list[str]) -> list[str]:
+        unknown = [c for c in value if c not in CHANNELS]
+        if unknown:
+            raise ValueError(f"unknown reminder channels {unknown}; use some of {list(CHANNELS)}")
+        return list(dict.fromkeys(value))
 
     @field_validator("default_timezone")
     @classmethod

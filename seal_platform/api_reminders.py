@@ -4,6 +4,10 @@ the unpaid-order sweep.
 Only the service credential is needed (no account token): the scheduler acts for the platform's
 own duties, not for one applicant.
 
+``POST /v1/service/reminder-sms`` texts an expiry reminder to the account's own phone through
+the platform's SMS provider; ``GET /v1/service/accounts/{id}/contact`` gives the scheduler (and
+the staff follow-up of an unreachable reminder) the account's phone and e-mail address.
+
 ``GET /v1/service/expiring-seals`` pages through live seals whose ``valid_to`` falls in
 ``(since, until]`` with a keyset cursor on ``(valid_to, id)``. The partial index below holds only
 live seals and is ordered like the page, so a page reads exactly the rows it returns: the cost of
@@ -12,17 +16,24 @@ a planning pass grows with the number of seals that are due, not with the size o
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from fastapi import Query
 from pydantic import BaseModel, Field
 
+from seal_platform.accounts import Account
 from seal_platform.auth import ServicesDep, service_router
-from seal_platform.errors import InvalidInput
+from seal_platform.companies import Company
+from seal_platform.errors import InvalidInput, NotFound, RuleViolation
+from seal_platform.invoices import InvoiceRecord
 from seal_platform.payments.reconcile import reconcile_unpaid
 from seal_platform.seals import Seal, SealStatus, as_utc
+from seal_platform.sms import SIGNATURE, SmsMessage
+from seal_platform.validation import mask_mobile
 
 router = service_router(prefix="/v1/service", tags=["service"])
 
@@ -91,7 +102,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def expiring_query(
-    since: datetime, until: datetime, after: tuple[datetime, str] | None, limit: int
+    since: datetime,
+    until: datetime,
+    after: tuple[datetime, str] | None,
+    limit: int,
+    changed_since: datetime | None = None,
 ) -> sa.Select[Seal]:
     """The page query; the benchmark prints its plan, so it is built in one place."""
     query = sa.select(Seal).where(
@@ -99,6 +114,9 @@ def expiring_query(
         Seal.valid_to > since,
         Seal.valid_to <= until,
     )
+    if changed_since is not None:
+        # Seals imported or given a new expiry since the scheduler's last pass.
+        query = query.where(Seal.updated_at > changed_since)
     if after is not None:
         # Typed literals: the UTC conversion of the column type must apply to the cursor too.
         bound = sa.tuple_(sa.literal(after[0], Seal.valid_to.type), sa.literal(after[1], Seal.id.type))
@@ -119,12 +137,14 @@ async def expiring_seals(
     since: datetime | None = None,
     after: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 500,
+    changed_since: datetime | None = None,
 ) -> ExpiringSealsPage:
     until = _aware(until, "until")
     since = _aware(since, "since") if since is not None else services.clock.now() - DEFAULT_LOOKBACK
+    changed = _aware(changed_since, "changed_since") if changed_since is not None else None
     cursor = decode_cursor(after) if after else None
     async with services.db.session() as session:
-        rows = list(await session.scalars(expiring_query(since, until, cursor, limit)))
+        rows = list(await session.scalars(expiring_query(since, until, cursor, limit, changed)))
     seals = [
         ExpiringSeal(
             seal_id=s.id,
@@ -163,3 +183,79 @@ async def reconcile_payments(services: ServicesDep) -> ReconcileOut:
     ``order.expired`` to the bot's event feed, so the applicant is told)."""
     report = await reconcile_unpaid(services)
     return ReconcileOut(paid=report.paid, expired=report.expired, failed=report.failed)
+
+
+# ---- reaching the account beyond chat ----------------------------------------------------------
+
+REMINDER_TEMPLATE = "seal_expiry_reminder"
+# Dates in reminders are the applicant's calendar dates (mainland China).
+REMINDER_ZONE = ZoneInfo("Asia/Shanghai")
+KIND_LABELS = {"enterprise": "企业印章", "personal": "法人章"}
+
+
+class ReminderSmsIn(BaseModel):
+    account_id: str = Field(max_length=36)
+    seal_id: str = Field(max_length=36)
+    threshold: int = Field(ge=-1, le=366)
+
+
+class ReminderSmsOut(BaseModel):
+    message_id: str
+    phone_masked: str
+
+
+class ContactOut(BaseModel):
+    phone: str
+    phone_masked: str
+    # The address the account last gave for e-invoices, if any.
+    email: str | None
+
+
+@router.post("/reminder-sms", response_model=ReminderSmsOut)
+async def reminder_sms(services: ServicesDep, body: ReminderSmsIn) -> ReminderSmsOut:
+    """Text an expiry reminder to the account's own phone (the template ``seal_expiry_reminder``:
+    company, seal, expiry date, how to renew). The text is made here from the platform's own
+    records, so the bot cannot send arbitrary text to an arbitrary number."""
+    async with services.db.session() as session:
+        seal = await session.get(Seal, body.seal_id)
+        if seal is None or seal.account_id != body.account_id:
+            raise NotFound("seal not found", seal_id=body.seal_id)
+        if seal.status not in LIVE_STATUSES or seal.valid_to is None:
+            raise RuleViolation("the seal does not expire", code="seal_not_live", seal_id=seal.id)
+        account = await session.get(Account, seal.account_id)
+        company = await session.get(Company, seal.company_id)
+        if account is None or company is None:
+            raise NotFound("account not found", account_id=body.account_id)
+        phone = account.phone
+        date = as_utc(seal.valid_to).astimezone(REMINDER_ZONE).date()
+        params = {
+            "company": company.name,
+            "seal": f"{KIND_LABELS.get(seal.kind, seal.kind)}（编码{seal.seal_code}）",
+            "date": f"{date.year}年{date.month}月{date.day}日",
+            "renew": "在公众号或网页聊天发送“续期”",
+        }
+    expired = date < services.clock.now().astimezone(REMINDER_ZONE).date()
+    verb = "已于" if expired else "将于"
+    text = (
+        f"{SIGNATURE}{params['company']}的{params['seal']}{verb}{params['date']}到期。"
+        f"续期：{params['renew']}办理。"
+    )
+    await services.sms_provider.send(
+        SmsMessage(phone=phone, text=text, template=REMINDER_TEMPLATE, params=params)
+    )
+    return ReminderSmsOut(message_id=f"sms-{uuid.uuid4()}", phone_masked=mask_mobile(phone))
+
+
+@router.get("/accounts/{account_id}/contact", response_model=ContactOut)
+async def account_contact(services: ServicesDep, account_id: str) -> ContactOut:
+    async with services.db.session() as session:
+        account = await session.get(Account, account_id)
+        if account is None:
+            raise NotFound("account not found", account_id=account_id)
+        email = await session.scalar(
+            sa.select(InvoiceRecord.email)
+            .where(InvoiceRecord.account_id == account_id)
+            .order_by(InvoiceRecord.requested_at.desc())
+            .limit(1)
+        )
+        return ContactOut(phone=account.phone, phone_masked=mask_mobile(account.phone), email=email)

@@ -30,6 +30,7 @@ from seal_platform import (
 )
 from seal_platform.clock import Clock, SystemClock
 from seal_platform.console import router as console_router
+from seal_platform.console import sandbox as console_sandbox
 from seal_platform.db import Database
 from seal_platform.errors import InvalidInput, PlatformError
 from seal_platform.events import EventNotifier, notifier_for
@@ -103,6 +104,8 @@ def routers(settings: PlatformSettings) -> list[APIRouter]:
     listed += [api_payments.router, api_payments.public_router, api_staff.router]
     listed.append(api_reminders.router)  # the scheduler's service endpoints
     listed.append(console_router.router)  # the staff console
+    if not settings.production:
+        listed.append(console_sandbox.router)  # set a seal's expiry (reminder trials)
     if settings.dev_pages and not settings.production:
         listed.append(dev_pages.router)
     return listed

@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from bot import migrate as bot_migrate
@@ -47,7 +49,26 @@ async def test_migrations_at_head_match_the_models(tmp_path: Path, which: str) -
     assert diffs == [], "models changed without a migration: run scripts/make_migration.py"
 
 
-async def test_migrations_are_idempotent_on_restart(tmp_path: Path) -> None:
+@pytest.mark.parametrize("which", ["bot", "platform"])
+async def test_migrations_are_idempotent_on_restart(tmp_path: Path, which: str) -> None:
+    """Every start runs the migrations: a second run changes nothing and stays at head."""
     url = f"sqlite+aiosqlite:///{tmp_path}/again.db"
-    await bot_migrate.upgrade(url)
-    await bot_migrate.upgrade(url)
+    migrate = bot_migrate if which == "bot" else platform_migrate
+    await migrate.upgrade(url)
+    first = await _schema_and_version(url, migrate.VERSION_TABLE)
+    await migrate.upgrade(url)
+    assert await _schema_and_version(url, migrate.VERSION_TABLE) == first
+    head = ScriptDirectory.from_config(migrate.alembic_config(url)).get_current_head()
+    assert first[1] == head
+
+
+async def _schema_and_version(url: str, version_table: str) -> tuple[list[str], str]:
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda sync: sorted(sa.inspect(sync).get_table_names()))
+            version_num = sa.table(version_table, sa.column("version_num"))
+            version = (await conn.execute(sa.select(version_num.c.version_num))).scalar_one()
+    finally:
+        await engine.dispose()
+    return tables, version

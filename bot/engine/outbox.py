@@ -19,7 +19,7 @@ from bot.engine.messages import ConversationKey, Origin, OutboundMessage
 from bot.engine.ports import ChannelSender
 from bot.engine.state import Owner
 from bot.engine.store import ConversationStore, OutboxStatus
-from bot.errors import DeliveryFailed
+from bot.errors import DeliveryFailed, DeliveryParked
 
 log = logging.getLogger("sealbot.outbox")
 
@@ -93,6 +93,9 @@ class OutboxDispatcher:
             return False
         try:
             await sender.send(message)
+        except DeliveryParked as exc:
+            await self.store.mark_final(message.outbox_id, OutboxStatus.PARKED, exc.reason)
+            return False
         except DeliveryFailed as exc:
             await self._failed(message, exc)
             return False

@@ -31,6 +31,7 @@ class OutboxStatus:
     FAILED = "failed"
     HELD = "held"
     PASSIVE = "passive"
+    PARKED = "parked"  # kept by the channel until the user writes again (``DeliveryParked``)
 
 
 @dataclass(frozen=True)

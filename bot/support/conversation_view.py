@@ -16,7 +16,7 @@ from bot.engine.flow import Choice, Field, Upload
 from bot.engine.i18n import Translator
 from bot.engine.messages import ConversationKey, FileRef, Origin, OutboundMessage
 from bot.engine.runtime import Engine
-from bot.engine.secrets_box import mask
+from bot.engine.secrets_box import mask, mask_text
 from bot.engine.state import PAUSED, ConversationState, FlowRun
 from bot.engine.store import ConversationStore, OutboxStatus
 from bot.engine.tables import conversations, outbox
@@ -94,7 +94,8 @@ async def transcript_of(store: ConversationStore, key: ConversationKey) -> list[
                 f"in:{entry['id']}", at, "event", f"{event.get('type')} ({event.get('id')})"
             )
         else:
-            line = TranscriptLine(f"in:{entry['id']}", at, "user", str(body.get("text", "")), file)
+            # ID and mobile numbers typed in free text are masked, as in the Telegram desk.
+            line = TranscriptLine(f"in:{entry['id']}", at, "user", mask_text(str(body.get("text", ""))), file)
         lines.append((at, 0, line))
     outgoing = [(m, "sent") for m in await store.delivered(key, 0, TRANSCRIPT_LIMIT * 2)]
     outgoing += await _undelivered(store, key)

@@ -14,10 +14,23 @@ class QuotaLeft:
     left: int
     allowance: int
     window_ends: datetime | None  # None: no window is open (the user has not written lately)
+    # Messages already kept back until the user writes again.
+    waiting: int = 0
 
     @property
     def exhausted(self) -> bool:
-        return self.left <= 0
+        return self.usable <= 0
+
+    @property
+    def usable(self) -> int:
+        """What staff can still send: the sender keeps the last slot to tell the user that
+        messages wait (they cannot know otherwise that writing again brings them)."""
+        return max(0, self.left - 1)
+
+    @property
+    def warn(self) -> bool:
+        """Warn the agent before the last usable message, not after it."""
+        return self.window_ends is not None and self.usable <= 1
 
 
 class ChannelQuota(Protocol):

@@ -7,7 +7,7 @@ import asyncio
 import re
 import secrets
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -55,11 +55,17 @@ WHO = {"user": "用户", "bot": "助手", "staff": "客服", "system": "系统",
 REASONS = {"asked": "用户请求", "failures": "多次未通过", "picked_up": "客服接入"}
 
 
-def _environment() -> Environment:
+def zone_label(zone: str) -> str:
+    """How staff pages name the zone their times are in."""
+    return "北京时间" if zone in ("Asia/Shanghai", "Asia/Chongqing", "PRC") else zone
+
+
+def _environment(zone: tzinfo) -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     env.filters["q"] = lambda value: quote(str(value), safe="")
-    env.filters["hm"] = lambda value: value.astimezone().strftime("%m-%d %H:%M") if value else ""
-    env.globals.update(WHO=WHO, REASONS=REASONS)
+    # Every staff-facing time in the support time zone, never the server's.
+    env.filters["hm"] = lambda value: value.astimezone(zone).strftime("%m-%d %H:%M") if value else ""
+    env.globals.update(WHO=WHO, REASONS=REASONS, ZONE_LABEL=zone_label(str(zone)))
     return env
 
 
@@ -96,7 +102,7 @@ def make_router(
     secure_cookies: bool = False,
 ) -> APIRouter:
     router = APIRouter(prefix="/support", include_in_schema=False)
-    env = _environment()
+    env = _environment(desk.settings.zone)
     sessions = ConsoleSessions(desk.sessions, lifetime=timedelta(hours=desk.settings.session_hours))
 
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:

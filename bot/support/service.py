@@ -140,7 +140,16 @@ class SupportDesk:
             self.feed.changed()
 
     async def on_handoff(self, ctx: Ctx) -> None:
-        """The user asked for a human: queue the conversation and tell them what to expect."""
+        """The user asked for a human: queue the conversation and tell them what to expect.
+
+        With WeChat's own 客服 system chosen, the WeChat receiver answers with the transfer
+        alone: no ticket here (staff of that system answer) and no queue text of ours."""
+        if self.transfers_to_wechat_kf(ctx.key):
+            # The engine's own "transferring you" notice is dropped too: the transfer is the
+            # answer, and WeChat's 客服 greets the user itself.
+            waiting = ctx.t("engine.handoff_waiting")
+            ctx.replies[:] = [r for r in ctx.replies if r.reply.text != waiting]
+            return
         run = ctx.state.run
         reason = (
             TicketReason.FAILURES if run and run.failures >= FAILURES_BEFORE_HUMAN else TicketReason.ASKED
@@ -205,7 +214,10 @@ class SupportDesk:
         if left:
             await self._relay(DeskNote(ctx.key, NoteKind.HANDED_BACK, agent=None, text="user_left"))
         else:
-            await self._relay(DeskNote(ctx.key, NoteKind.USER, text=inbound.text, file=inbound.file))
+            # Masked as the console's transcript masks it: every staff view shows the same text.
+            await self._relay(
+                DeskNote(ctx.key, NoteKind.USER, text=mask_text(inbound.text), file=inbound.file)
+            )
 
     @staticmethod
     def _leaves_queue(kind: InboundKind, text: str) -> bool:

@@ -21,8 +21,14 @@ class WeChatQuotaReader:
 
     async def remaining(self, key: ConversationKey, now: datetime) -> QuotaLeft:
         allowance = await self._quota.get(key.user_id, now)
+        waiting = len(await self._quota.backlog(key.user_id))
         if allowance is None or allowance.expires_at <= now:
-            return QuotaLeft(left=0, allowance=allowance.allowance if allowance else 0, window_ends=None)
+            return QuotaLeft(
+                left=0, allowance=allowance.allowance if allowance else 0, window_ends=None, waiting=waiting
+            )
         return QuotaLeft(
-            left=allowance.left(now), allowance=allowance.allowance, window_ends=allowance.expires_at
+            left=allowance.left(now),
+            allowance=allowance.allowance,
+            window_ends=allowance.expires_at,
+            waiting=waiting,
         )

@@ -267,6 +267,25 @@ def make_seseal(
     return bytes(seal.dump())
 
 
+def _load_certificate(der: bytes) -> x509.Certificate:
+    """A certificate with every field the verifier reads decoded now.
+
+    cryptography decodes names, validity, extensions and the key lazily, so a corrupt field
+    would otherwise raise ``ValueError`` deep inside chain building instead of here, where it
+    is reported as a malformed seal.
+    """
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+        _ = (certificate.subject, certificate.issuer, certificate.extensions, certificate.public_key())
+        _ = (certificate.not_valid_before_utc, certificate.not_valid_after_utc)
+    except Exception as exc:
+        # Untrusted bytes: cryptography signals bad certificates with many unrelated classes
+        # (ValueError, InvalidVersion, DuplicateExtension, ...), found by fuzzing; all of them
+        # mean the same thing here.
+        raise SealVerificationError(f"malformed certificate in the seal: {exc}") from exc
+    return certificate
+
+
 def parse_seseal(der: bytes) -> ParsedSeal:
     """Decode a SESeal without judging it. Raises ``SealVerificationError`` if malformed."""
     try:
@@ -288,8 +307,8 @@ def parse_seseal(der: bytes) -> ParsedSeal:
             kind = SealKind(prop["type"].native)
         except ValueError:
             raise SealVerificationError(f"unknown seal type {prop['type'].native}") from None
-        holders = tuple(x509.load_der_x509_certificate(item.native) for item in prop["cert_list"])
-        maker = x509.load_der_x509_certificate(seal["cert"].native)
+        holders = tuple(_load_certificate(item.native) for item in prop["cert_list"])
+        maker = _load_certificate(seal["cert"].native)
         extensions = tuple(
             ExtensionData(item["extn_id"].dotted, item["extn_value"].native, bool(item["critical"].native))
             for item in (info["ext_datas"] if info["ext_datas"].native is not None else [])
@@ -343,7 +362,8 @@ def verify_seseal(
         raise SealVerificationError(f"unsupported signature algorithm {parsed.signature_oid}{hint}")
     try:
         maker_key: Any = parsed.maker_certificate.public_key()
-    except UnsupportedAlgorithm as exc:
+    except (UnsupportedAlgorithm, ValueError) as exc:
+        # cryptography loads certificates lazily: a corrupt key only shows here, as ValueError.
         raise SealVerificationError("the seal maker certificate has an unsupported key") from exc
     if not verifier.verify(maker_key, parsed.signature, parsed.signed_data):
         raise SealVerificationError("the seal signature does not verify: the seal was altered or forged")

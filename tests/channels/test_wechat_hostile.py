@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from bot.channels.wechat.tables import wechat_cs_backlog
 from bot.engine.messages import ConversationKey, Origin, OutboundMessage, Reply
+from bot.errors import DeliveryParked
 from tests.channels.conftest import WX_APPID, WeChatRig
 from tests.channels.wechat_server import OA_ID, WeChatServer
 
@@ -167,8 +168,13 @@ async def open_window(rig: WeChatRig) -> None:
 
 async def test_quota_allows_five_then_keeps_the_rest_and_says_how_many_wait(wechat: WeChatRig) -> None:
     await open_window(wechat)
+    parked = []
     for n in range(7):
-        await wechat.channel.sender.send(push(f"status {n}"))
+        try:
+            await wechat.channel.sender.send(push(f"status {n}"))
+        except DeliveryParked:
+            parked.append(n)
+    assert parked == [4, 5, 6]  # kept for later: the outbox records them as parked, not sent
     texts = [m["text"]["content"] for m in wechat.fake.customer_messages(OPENID)]
     assert texts[:4] == ["status 0", "status 1", "status 2", "status 3"]
     assert len(texts) == 5
@@ -202,7 +208,8 @@ async def test_proactive_message_outside_the_window_uses_the_accepted_subscripti
     (call,) = wechat.fake.calls_to("message/template/subscribe")
     assert call.body["data"]["content"]["value"].startswith("您的印章")
     assert not await wechat.channel.consents.may_send(OPENID, "TPL_REMIND")  # one-time: spent
-    await wechat.channel.sender.send(push("second reminder", proactive=True))
+    with pytest.raises(DeliveryParked):
+        await wechat.channel.sender.send(push("second reminder", proactive=True))
     assert len(wechat.fake.calls_to("message/template/subscribe")) == 1
     assert [r.text for _, r in await wechat.channel.quota.backlog(OPENID)] == ["second reminder"]
 

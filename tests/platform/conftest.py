@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import itertools
 import pkgutil
-import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,22 +37,13 @@ def import_all_platform_modules() -> None:
     """Import every module of ``seal_platform`` so that all their tables join ``Base.metadata``.
 
     Walking the package keeps this working as other modules (orders, documents, invoices, ...)
-    are added; migrations are scripts for alembic, not models. A module that needs a platform
-    module which does not exist yet (work in progress in the shared tree) is skipped with a
-    warning; any other import error fails the tests.
+    are added; migrations are scripts for alembic, not models.
     """
     for module in pkgutil.walk_packages(seal_platform.__path__, prefix="seal_platform."):
         if ".migrations" in module.name:
             continue
-        try:
-            importlib.import_module(module.name)
-        except ImportError as exc:
-            # ``import seal_platform.x`` names the missing module; ``from seal_platform import x``
-            # names the package.
-            missing = exc.name or ""
-            if not (missing.startswith("seal_platform.") or missing == "seal_platform"):
-                raise
-            warnings.warn(f"{module.name} skipped: {exc}", stacklevel=2)
+        # No try/except: a module that fails to import must fail the suite, not drop its tables.
+        importlib.import_module(module.name)
 
 
 def new_phone() -> str:

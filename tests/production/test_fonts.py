@@ -20,11 +20,26 @@ from seal_platform.production.fonts import (
     search_font_face,
     wrap_text,
 )
+from tests.tools import missing_tool
 
 UMING = Path("/usr/share/fonts/truetype/arphic/uming.ttc")
 NOTO_SERIF_BOLD = Path("/usr/share/fonts/opentype/noto/NotoSerifCJK-Bold.ttc")
-needs_uming = pytest.mark.skipif(not UMING.is_file(), reason="needs Debian fonts-arphic-uming")
-needs_noto = pytest.mark.skipif(not NOTO_SERIF_BOLD.is_file(), reason="needs Debian fonts-noto-cjk")
+
+
+@pytest.fixture
+def uming() -> None:
+    if not UMING.is_file():
+        missing_tool("needs Debian fonts-arphic-uming")
+
+
+@pytest.fixture
+def noto() -> None:
+    if not NOTO_SERIF_BOLD.is_file():
+        missing_tool("needs Debian fonts-noto-cjk")
+
+
+needs_uming = pytest.mark.usefixtures("uming")
+needs_noto = pytest.mark.usefixtures("noto")
 
 
 def test_font_setting_may_name_a_face_in_a_collection() -> None:

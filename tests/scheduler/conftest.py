@@ -1,5 +1,11 @@
 """A small world for the scheduler: the real platform (in-process, SQLite), the real engine on a
-bot database, seals put straight into the platform's tables, and one clock for both sides."""
+bot database with the real renewal flow behind the reminder's button, and one clock for both
+sides. Accounts are registered through the platform's API (SMS code and all) and chat
+identities log in with the session the platform issued.
+
+Seals are the one thing written straight into the platform's tables (``add_seal``, ``renew``,
+``cancel``): producing them through review, production and the UKey renewal is the business of
+the platform and ukey-flow suites; here only their expiry matters."""
 
 from __future__ import annotations
 
@@ -16,14 +22,16 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.engine.context import Ctx
-from bot.engine.flow import Action, Flow, FlowRegistry, Outcome
+from bot.engine.flow import FlowRegistry
 from bot.engine.locks import ConversationLocks
 from bot.engine.messages import ConversationKey, OutboundMessage
 from bot.engine.state import Session
 from bot.testing import ChatHarness, ManualClock
 from handlers import reminders as reminder_handlers
+from handlers import renewal as renewal_handlers
 from handlers.catalogue import LOCALES as HANDLER_LOCALES
 from handlers.menu import Home
+from handlers.services import HandlerServices
 from platform_client.client import PlatformClient
 from platform_client.reminders import RemindersAPI
 from scheduler.deliveries import DeliveryStore
@@ -31,7 +39,6 @@ from scheduler.metrics import MetricsRegistry
 from scheduler.proactive import ProactiveDelivery
 from scheduler.reminders import ReminderJob
 from scheduler.settings import SchedulerSettings
-from seal_platform.accounts import Account
 from seal_platform.app import build_platform_services, create_platform_app
 from seal_platform.companies import Company
 from seal_platform.db import Base as PlatformBase
@@ -42,24 +49,14 @@ from seal_platform.settings import PlatformSettings
 from tests.platform.conftest import import_all_platform_modules
 
 SERVICE_KEY = "scheduler-test-service-key"
-TEST_LOCALES = Path(__file__).parent / "locales"
 # 2026-11-28 10:00 in Shanghai: inside the default send window.
 START = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 
 _numbers = itertools.count(1)
 
 
-async def open_renewal(ctx: Ctx) -> Outcome | None:
-    # Stands in for the renewal flow (another module): proves the button carries the seal.
-    ctx.say("renewstub.opened", seal=ctx.get("_arg", "?"))
-    return None
-
-
-RENEW_STUB = Flow(name="renew", version=1, title="renewstub.title", steps=(Action("open", run=open_renewal),))
-
-
 def flows() -> FlowRegistry:
-    return FlowRegistry([*reminder_handlers.FLOWS, RENEW_STUB])
+    return FlowRegistry([*reminder_handlers.FLOWS, *renewal_handlers.FLOWS])
 
 
 def home() -> Home:
@@ -80,14 +77,34 @@ class Platform:
     def reminders(self) -> RemindersAPI:
         return RemindersAPI(self.client)
 
+    sessions: dict[str, Session] = field(default_factory=dict)
+
     async def add_account(self) -> str:
-        now = self.services.clock.now()
-        async with self.services.db.session() as session:
-            account = Account(
-                id=str(uuid.uuid4()), phone=f"139{next(_numbers):08d}", password_hash="x", created_at=now
+        """Register as a user would: an SMS code to a new phone, then the account."""
+        phone = f"139{next(_numbers):08d}"
+        sms = self.services.sms_provider
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app),
+            base_url="http://platform.test",
+            headers={"Authorization": f"Bearer {SERVICE_KEY}"},  # the bot's credential
+        ) as api:
+            sent = await api.post("/v1/sms-codes", json={"phone": phone, "purpose": "register"})
+            assert sent.status_code == 201, sent.text
+            registered = await api.post(
+                "/v1/accounts",
+                json={
+                    "phone": phone,
+                    "sms_code": sms.last_code(phone, "register"),
+                    "password": "Remind2026ok",
+                },
             )
-            session.add(account)
-        return account.id
+        assert registered.status_code == 201, registered.text
+        body = registered.json()
+        account_id = str(body["account"]["id"])
+        self.sessions[account_id] = Session(
+            account_id=account_id, token=body["session"]["token"], phone=phone
+        )
+        return account_id
 
     async def add_seal(
         self,
@@ -179,6 +196,7 @@ class Bot:
     chat: ChatHarness
     deliveries: DeliveryStore
     job: ReminderJob
+    platform: Platform
     metrics: MetricsRegistry = field(default_factory=MetricsRegistry)
 
     @property
@@ -186,11 +204,13 @@ class Bot:
         return self.chat.sender.sent
 
     async def bind(self, user: str, account_id: str, *, lang: str | None = None) -> ConversationKey:
-        """A chat identity logged in to the account, having just spoken (its most recent)."""
+        """A chat identity logged in to the account (with the session the platform issued at
+        registration), having just spoken (its most recent)."""
         key = self.chat.key(user)
+        session = self.platform.sessions[account_id]
 
         async def login(ctx: Ctx) -> None:
-            ctx.login(Session(account_id=account_id, token=f"token-{user}", phone="13900000000"))
+            ctx.login(session)
             if lang:
                 ctx.state.locale = lang
 
@@ -231,10 +251,11 @@ async def make_bot(
         db_url=db_url,
         db=db,
         schema=schema,
-        catalog_dirs=[HANDLER_LOCALES, TEST_LOCALES],
+        catalog_dirs=[HANDLER_LOCALES],
         home=home(),
         clock=clock,
         locks=locks,
+        services=HandlerServices(platform=platform.client),
     )
     deliveries = DeliveryStore(chat.store.engine)  # type: ignore[attr-defined]
     metrics = MetricsRegistry()
@@ -247,7 +268,7 @@ async def make_bot(
         proactive={p.channel: p for p in proactive},
         metrics=metrics,
     )
-    return Bot(chat, deliveries, job, metrics)
+    return Bot(chat, deliveries, job, platform, metrics)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from bot.engine.messages import ConversationKey, OutboundMessage
 from bot.errors import DeliveryFailed
-from scheduler.proactive import NoticeRefused, Reach, ReminderNotice
+from scheduler.proactive import Reach, ReminderNotice
 
 
 @dataclass
@@ -19,19 +19,20 @@ class FakeWeChatReach:
     transient_failures: int = 0
     notices: list[tuple[ConversationKey, ReminderNotice]] = field(default_factory=list)
 
-    async def reach(self, key: ConversationKey, now: datetime) -> Reach:
+    async def reach(self, key: ConversationKey, now: datetime) -> str:
         if key.user_id in self.in_window:
             return Reach.SESSION
         return Reach.NOTICE if key.user_id in self.consent else Reach.NONE
 
-    async def send_notice(self, key: ConversationKey, notice: ReminderNotice) -> None:
+    async def send_notice(self, key: ConversationKey, notice: ReminderNotice) -> str:
         if key.user_id in self.blocked:
-            raise NoticeRefused("blocked", "43004 require subscribe")
+            raise DeliveryFailed("wechat: the user unfollowed the account (43004)", retryable=False)
         if self.transient_failures > 0:
             self.transient_failures -= 1
             raise DeliveryFailed("system busy (-1)")
         self.consent.discard(key.user_id)  # one-time subscription: one send per consent
         self.notices.append((key, notice))
+        return f"msg-{len(self.notices)}"
 
 
 class BlockedSender:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from bot.engine.state import PAUSED
 from bot.engine.tables import inbound_receipts
-from scheduler.cli import write_preview
+from scheduler.cli import add_scheduler_commands, reminders_run_now_command, write_preview, write_run_report
 from scheduler.console import reminders_console_router
+from scheduler.deliveries import Status
 from scheduler.housekeeping import pause_stale_conversations, purge_dedupe_records
 from scheduler.jobs import DutyRunner, TimedDuty, build_scheduler, service_duties
 from scheduler.metrics import MetricsRegistry
@@ -163,10 +167,92 @@ async def test_the_staff_page_lists_upcoming_and_sent_reminders(platform: Platfo
         )
 
     app = FastAPI()
-    app.include_router(reminders_console_router(bot.deliveries, forecast))
+    app.include_router(console_router(platform, bot, forecast))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as http:
         page = await http.get("/support/reminders", params={"days": 14})
     assert page.status_code == 200
     assert "即将提醒公司" in page.text  # its 30-day reminder is 10 days away
     assert "已发送&lt;公司&gt;" in page.text  # escaped
-    assert "<td class=sent>sent</td>" in page.text
+    assert "<td class=sent>已送达</td>" in page.text
+
+
+@dataclass(frozen=True)
+class _Staff:
+    username: str = "alice"
+    csrf: str = "csrf-token"
+
+    def csrf_ok(self, given: str | None) -> bool:
+        return given == self.csrf
+
+
+def console_router(platform: Platform, bot: Bot, forecast: Any) -> APIRouter:
+    async def phone_of(account_id: str) -> str:
+        return (await platform.reminders.contact(account_id)).phone
+
+    return reminders_console_router(
+        bot.deliveries, forecast, staff=lambda: _Staff(), phone_of=phone_of, clock=bot.chat.clock
+    )
+
+
+async def test_an_unreachable_reminder_is_shown_to_staff_with_a_call_task(
+    platform: Platform, bot: Bot
+) -> None:
+    account = await platform.add_account()
+    await platform.add_seal(account, expires_in=7 * DAY - timedelta(hours=1), name="联系不上有限公司")
+    await bot.run()  # no chat identity, no SMS, no e-mail: nobody could be reached
+    [delivery] = await bot.deliveries.recent()
+    assert delivery.status == Status.UNDELIVERABLE
+
+    async def forecast(days: float) -> list:  # type: ignore[type-arg]
+        return []
+
+    app = FastAPI()
+    app.include_router(console_router(platform, bot, forecast))
+    phone = (await platform.reminders.contact(account)).phone
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as http:
+        page = await http.get("/support/reminders")
+        assert "联系不上有限公司" in page.text.split("即将发送")[0]  # in the unreachable section
+        assert "电话/短信联系客户" in page.text
+        refused = await http.post(f"/support/reminders/{delivery.id}/followup", data={"csrf": "wrong"})
+        assert refused.status_code == 403
+        opened = await http.post(f"/support/reminders/{delivery.id}/followup", data={"csrf": "csrf-token"})
+        assert opened.status_code == 303
+        page = await http.get("/support/reminders")
+        assert f"待联系：{phone}（alice" in page.text
+        await http.post(f"/support/reminders/{delivery.id}/followup/done", data={"csrf": "csrf-token"})
+        page = await http.get("/support/reminders")
+    assert "已联系（alice" in page.text
+    row = await bot.deliveries.get(delivery.id)
+    assert row is not None
+    assert (row.status, row.followup, row.followup_by) == (Status.UNDELIVERABLE, "done", "alice")
+
+
+async def test_run_now_prints_each_decision_and_channel(platform: Platform, bot: Bot) -> None:
+    reached = await platform.add_account()
+    seal = await platform.add_seal(reached, expires_in=7 * DAY - timedelta(hours=1), name="已送达公司")
+    await bot.bind("u1", reached)
+    lost = await platform.add_account()
+    lost_seal = await platform.add_seal(lost, expires_in=30 * DAY - timedelta(hours=1), name="联系不上公司")
+    report = await bot.job.run_once(explain=True)
+    await bot.chat.dispatcher.drain()
+    synced = await bot.job.sync_outbox(bot.chat.clock.now())
+    out = io.StringIO()
+    write_run_report(report, synced, out)
+    assert sorted(out.getvalue().splitlines()) == sorted(
+        [
+            f"已送达公司 ({seal}) 7: queued for {bot.chat.key('u1')}",
+            f"联系不上公司 ({lost_seal}) 30: chat: no chat identity bound; next channel",
+            f"联系不上公司 ({lost_seal}) 30: sms: no SMS sender configured; next channel",
+            f"联系不上公司 ({lost_seal}) 30: email: no e-mail sender configured; next channel",
+            f"联系不上公司 ({lost_seal}) 30: undeliverable: chat: no chat identity bound; "
+            "sms: no SMS sender configured; email: no e-mail sender configured",
+            "planned 2 (full pass); queued: 1, undeliverable: 1; outbox outcomes recorded: 1",
+        ]
+    )
+
+
+def test_the_run_now_command_is_part_of_the_cli() -> None:
+    parser = argparse.ArgumentParser()
+    add_scheduler_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["reminders", "run-now"])
+    assert args.handler is reminders_run_now_command

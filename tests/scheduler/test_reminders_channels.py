@@ -43,6 +43,11 @@ async def only_status(bot: Bot) -> str:
     return delivery.status
 
 
+async def only_reason(bot: Bot) -> str:
+    [delivery] = await bot.deliveries.recent()
+    return delivery.reason or ""
+
+
 async def test_outside_the_window_a_consenting_wechat_user_gets_a_notice_not_a_chat_message(
     platform: Platform, wbot: Bot, wechat: FakeWeChatReach
 ) -> None:
@@ -83,7 +88,11 @@ async def test_no_consent_is_recorded_and_not_retried(
     wbot.chat.clock.advance(timedelta(hours=2))
     await wbot.run()
     assert wechat.notices == []
-    assert await only_status(wbot) == Status.NO_CONSENT
+    assert await only_status(wbot) == Status.UNDELIVERABLE
+    assert await only_reason(wbot) == (
+        "chat: test: outside the 48-hour window, no subscription consent, no template; "
+        "sms: no SMS sender configured; email: no e-mail sender configured"
+    )
 
 
 async def test_a_transient_notice_failure_is_retried_with_backoff_then_sent(
@@ -119,10 +128,11 @@ async def test_transient_failures_give_up_after_the_configured_attempts(
         await wbot.run()
         wbot.chat.clock.advance(timedelta(hours=1))
     assert wechat.transient_failures == 7  # three attempts, then it stopped
-    assert await only_status(wbot) == Status.FAILED
+    assert await only_status(wbot) == Status.UNDELIVERABLE
+    assert (await only_reason(wbot)).startswith("chat: system busy (-1); sms: no SMS sender configured")
 
 
-async def test_a_user_who_blocked_the_account_is_recorded_as_blocked(
+async def test_a_user_who_unfollowed_the_account_is_undeliverable_with_the_reason(
     platform: Platform, wbot: Bot, wechat: FakeWeChatReach
 ) -> None:
     account = await platform.add_account()
@@ -131,10 +141,11 @@ async def test_a_user_who_blocked_the_account_is_recorded_as_blocked(
     wechat.consent.add("u1")
     wechat.blocked.add("u1")
     await wbot.run()
-    assert await only_status(wbot) == Status.BLOCKED
+    assert await only_status(wbot) == Status.UNDELIVERABLE
+    assert (await only_reason(wbot)).startswith("chat: wechat: the user unfollowed the account (43004); sms:")
 
 
-async def test_a_blocked_bot_reported_by_the_outbox_is_recorded_as_blocked(
+async def test_a_blocked_bot_reported_by_the_outbox_goes_on_with_the_next_channel(
     platform: Platform, bot: Bot
 ) -> None:
     account = await platform.add_account()
@@ -142,10 +153,16 @@ async def test_a_blocked_bot_reported_by_the_outbox_is_recorded_as_blocked(
     await bot.bind("u1", account)
     bot.chat.dispatcher.senders["test"] = BlockedSender()
     await bot.run()
-    assert await only_status(bot) == Status.BLOCKED
+    [delivery] = await bot.deliveries.recent()
+    assert (delivery.status, delivery.tried) == (Status.PLANNED, ("chat",))
+    assert delivery.reason == ("chat: blocked (telegram refused: Forbidden: bot was blocked by the user)")
     bot.chat.clock.advance(timedelta(hours=3))
     await bot.run()
-    assert await only_status(bot) == Status.BLOCKED
+    assert await only_status(bot) == Status.UNDELIVERABLE
+    assert await only_reason(bot) == (
+        "chat: blocked (telegram refused: Forbidden: bot was blocked by the user); "
+        "sms: no SMS sender configured; email: no e-mail sender configured"
+    )
 
 
 async def test_a_transient_chat_failure_is_retried_by_the_outbox(platform: Platform, bot: Bot) -> None:
@@ -169,7 +186,28 @@ async def test_while_staff_own_the_conversation_the_reminder_waits(platform: Pla
     await bot.run()
     assert bot.reminders_to("u1") == []
     assert await only_status(bot) == Status.PLANNED
+    assert await only_reason(bot) == "staff own the chat: planned again"
     await bot.chat.engine.set_owner(key, Owner.BOT)
     bot.chat.clock.advance(timedelta(minutes=31))
     await bot.run()
     assert len(bot.reminders_to("u1")) == 1
+
+
+async def test_a_reminder_held_by_a_takeover_is_planned_again_not_failed(
+    platform: Platform, bot: Bot
+) -> None:
+    account = await platform.add_account()
+    await platform.add_seal(account, expires_in=7 * DAY - timedelta(hours=1))
+    key = await bot.bind("u1", account)
+    await bot.job.run_once()  # queued in the outbox while the bot owns the chat
+    await bot.chat.engine.set_owner(key, Owner.staff("alice"))
+    await bot.chat.dispatcher.drain()  # the outbox holds it: staff own the chat now
+    await bot.job.sync_outbox(bot.chat.clock.now())
+    [delivery] = await bot.deliveries.recent()
+    assert (delivery.status, delivery.reason) == (Status.PLANNED, "held by a staff takeover: planned again")
+    assert bot.reminders_to("u1") == []
+    await bot.chat.engine.set_owner(key, Owner.BOT)
+    bot.chat.clock.advance(timedelta(minutes=31))
+    await bot.run()
+    assert len(bot.reminders_to("u1")) == 1
+    assert await only_status(bot) == Status.SENT

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from scheduler.deliveries import Status
 from tests.scheduler.conftest import Bot, Platform
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 DAY = timedelta(days=1)
 
@@ -43,6 +46,7 @@ async def test_the_reminder_names_the_seal_and_date_and_its_button_starts_renewa
 ) -> None:
     account = await platform.add_account()
     seal = await platform.add_seal(account, expires_in=30 * DAY + timedelta(hours=1), name="蓝海贸易有限公司")
+    await platform.add_seal(account, expires_in=300 * DAY, name="另一家有限公司")
     await bot.bind("u1", account)
     await bot.run()
 
@@ -53,8 +57,12 @@ async def test_the_reminder_names_the_seal_and_date_and_its_button_starts_renewa
     assert message.reply.options[0].token == f"@go:renew:{seal}"
     renew = message.reply.options[0]
     assert renew.label == "立即续期"
+    # The real renewal flow opens on that seal (the account's only one would be picked anyway,
+    # so a second seal proves the button chose it).
     answer = await bot.chat.tap(renew.label, token=renew.token)
-    assert answer[0] == f"开始为印章 {seal} 办理续期。"
+    local_expiry = (bot.chat.clock.now() + 30 * DAY + timedelta(hours=1)).astimezone(SHANGHAI).date()
+    assert answer[0] == f"这枚印章 {local_expiry.isoformat()} 到期，现在可以续期。"
+    assert answer[1] == "（第 2/3 步） 请选择续期年限："
 
 
 async def test_a_user_with_two_chat_identities_gets_it_once_in_the_most_recent(

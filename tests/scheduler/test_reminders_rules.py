@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from scheduler.deliveries import Status
-from tests.scheduler.conftest import Bot, Platform, make_bot
+from tests.scheduler.conftest import Bot, Platform, make_bot, scheduler_settings
 
 DAY = timedelta(days=1)
 
@@ -24,7 +25,7 @@ async def test_nothing_is_sent_during_quiet_hours_and_the_reminder_goes_when_the
     bot.chat.clock.at = datetime(2026, 12, 8, 14, 30, tzinfo=UTC)
     await bot.run()
     assert bot.reminders_to("u1") == []
-    assert await statuses(bot) == {30: Status.SKIPPED_QUIET}
+    assert await statuses(bot) == {30: Status.DEFERRED}
 
     bot.chat.clock.at = datetime(2026, 12, 9, 0, 59, tzinfo=UTC)  # 08:59 local
     await bot.run()
@@ -34,21 +35,6 @@ async def test_nothing_is_sent_during_quiet_hours_and_the_reminder_goes_when_the
     await bot.run()
     assert len(bot.reminders_to("u1")) == 1
     assert await statuses(bot) == {30: Status.SENT}
-
-
-async def test_quiet_hours_follow_the_users_own_time_zone(platform: Platform, bot: Bot) -> None:
-    account = await platform.add_account()
-    await platform.add_seal(account, expires_in=40 * DAY)
-    key = await bot.bind("u1", account)
-
-    async def in_berlin(ctx: object) -> None:
-        ctx.memory["timezone"] = "Europe/Berlin"  # type: ignore[attr-defined]
-
-    await bot.chat.engine.push(key, in_berlin)
-    # 14:30 UTC is 22:30 in Shanghai but 15:30 in Berlin: the user is awake.
-    bot.chat.clock.at = datetime(2026, 12, 8, 14, 30, tzinfo=UTC)
-    await bot.run()
-    assert len(bot.reminders_to("u1")) == 1
 
 
 async def test_a_seal_renewed_before_its_reminder_is_due_gets_none_and_starts_a_new_cycle(
@@ -165,4 +151,33 @@ async def test_an_account_without_a_chat_identity_is_recorded_not_retried(
     await bot.run()
     bot.chat.clock.advance(timedelta(hours=1))
     await bot.run()
-    assert await statuses(bot) == {7: Status.NO_CHAT}
+    assert await statuses(bot) == {7: Status.UNDELIVERABLE}
+    [delivery] = await bot.deliveries.recent()
+    assert delivery.reason == (
+        "chat: no chat identity bound; sms: no SMS sender configured; email: no e-mail sender configured"
+    )
+
+
+async def test_a_new_threshold_is_planned_on_the_next_pass_not_the_next_daily_sweep(
+    platform: Platform, bot: Bot, tmp_path: Path
+) -> None:
+    account = await platform.add_account()
+    await platform.add_seal(account, expires_in=12 * DAY)
+    await bot.bind("u1", account)
+    await bot.run()  # the full pass: the 30-day reminder (overdue) goes
+    assert await statuses(bot) == {30: Status.SENT}
+    bot.chat.clock.advance(timedelta(minutes=5))
+    # The operator adds a 14-day reminder and restarts: the seal (12 days left) is due it now.
+    reconfigured = await make_bot(
+        platform,
+        bot.chat.clock,
+        db_url=f"sqlite+aiosqlite:///{tmp_path}/bot.db",
+        schema=False,
+        settings=scheduler_settings(thresholds_days=[60, 30, 14, 7, 1]),
+    )
+    try:
+        report = await reconfigured.job.run_once()
+        assert report.full_sweep
+        assert await statuses(reconfigured) == {30: Status.SENT, 14: Status.QUEUED}
+    finally:
+        await reconfigured.chat.close()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC
 from pathlib import Path
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -217,3 +219,19 @@ async def test_claim_reply_canned_file_and_hand_back_over_http(service: SupportS
     assert "张三" in texts[-1]
     assert "360*************71" in texts[-1]
     assert await service.container.store.owner_of(key) == Owner.BOT
+
+
+async def test_staff_times_are_shown_in_the_support_time_zone_as_beijing_time(
+    service: SupportService,
+) -> None:
+    # The clock is UTC on the server; the transcript's times are Beijing time (UTC+8).
+    await service.chat.say("人工")
+    said_at = service.chat.clock.now()
+    async with service.client() as client:
+        await login(client, "alice")
+        page = (await client.get(conversation_url(service))).text
+    local = said_at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%m-%d %H:%M")
+    utc = said_at.astimezone(UTC).strftime("%m-%d %H:%M")
+    assert "时间均为北京时间" in page
+    assert f"用户 · {local}" in page
+    assert f"用户 · {utc}" not in page

@@ -14,6 +14,7 @@ from telegram import Bot, Update
 from bot.channels.local_server import serve_locally
 from bot.channels.telegram.fake_server import FakeTelegram, create_app
 from bot.engine.state import Owner
+from bot.support.conversation_view import transcript_of
 from bot.support.telegram_desk import TelegramDesk
 from tests.engine.transcript import ZH, fill_form
 from tests.support.conftest import DeskRig
@@ -172,3 +173,17 @@ async def test_updates_from_other_chats_are_left_to_the_channel(desk_on_telegram
     tg = desk_on_telegram
     private = tg.fake.text_update(12345, "你好")
     assert not await tg.telegram.handle_group_update(Update.de_json(private, tg.bot))
+
+
+async def test_an_id_number_in_free_text_is_masked_alike_in_the_topic_and_the_console(
+    desk_on_telegram: DeskOnTelegram,
+) -> None:
+    tg, rig = desk_on_telegram, desk_on_telegram.rig
+    await fill_form(rig.chat, ZH, until="age")
+    await rig.chat.say("人工")
+    await rig.chat.say("我的身份证号是110101199003074477，手机13812345678")
+    thread = tg.topic_id()
+    masked = "我的身份证号是110*************77，手机138******78"
+    assert tg.thread_posts(thread)[-1] == f"👤 {masked}"
+    lines = await transcript_of(rig.chat.store, rig.key())
+    assert [line.text for line in lines if line.who == "user"][-1] == masked

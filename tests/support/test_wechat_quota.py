@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.channels.wechat.quota import CustomerServiceQuota
-from bot.channels.wechat.tables import wechat_cs_quota
-from bot.engine.messages import ConversationKey
+from bot.channels.wechat.tables import wechat_cs_backlog, wechat_cs_quota
+from bot.engine.messages import ConversationKey, Reply, ReplyKind
 from bot.support.wechat_quota import WeChatQuotaReader
 from tests.support.conftest import DeskRig
 
@@ -47,3 +47,33 @@ def test_wechat_kf_transfer_is_offered_only_by_setting_and_only_in_wechat(rig: D
     rig.desk.settings = rig.desk.settings.model_copy(update={"wechat_kf_transfer": True})
     assert rig.desk.transfers_to_wechat_kf(wechat)
     assert not rig.desk.transfers_to_wechat_kf(rig.key())
+
+
+async def test_the_desk_counts_the_reserved_slot_and_the_waiting_messages_and_warns_before_the_last(
+    rig: DeskRig,
+) -> None:
+    db = rig.chat.store.engine  # type: ignore[attr-defined]
+    async with db.begin() as conn:
+        await conn.run_sync(lambda sync: wechat_cs_quota.create(sync, checkfirst=True))
+        await conn.run_sync(lambda sync: wechat_cs_backlog.create(sync, checkfirst=True))
+    quota = CustomerServiceQuota(db, "wx-app")
+    rig.desk.quotas["wechat"] = WeChatQuotaReader(quota)
+    key = ConversationKey("wechat", "wx-app", OPENID)
+    now = rig.chat.clock.now()
+    await quota.open(OPENID, allowance=5, lasts=timedelta(hours=48), now=now)
+    for _ in range(2):
+        await quota.take(OPENID, now)
+    three = await rig.desk.quota_of(key)
+    assert three is not None
+    assert (three.left, three.usable, three.warn) == (3, 2, False)
+    await quota.take(OPENID, now)
+    last = await rig.desk.quota_of(key)
+    assert last is not None
+    # One more message may go; the slot after it is the sender's "messages wait" notice.
+    assert (last.left, last.usable, last.warn, last.exhausted) == (2, 1, True, False)
+    await quota.take(OPENID, now)
+    await quota.defer(OPENID, Reply(ReplyKind.TEXT, text="kept"), now)
+    await quota.defer(OPENID, Reply(ReplyKind.TEXT, text="kept too"), now)
+    full = await rig.desk.quota_of(key)
+    assert full is not None
+    assert (full.usable, full.exhausted, full.waiting) == (0, True, 2)

@@ -135,6 +135,51 @@ class WeChatApi:
             lambda c: c.message.send_subscribe_template(openid, template_id, scene, title, data, url=url)
         )
 
+    async def send_subscribe_message(
+        self,
+        openid: str,
+        template_id: str,
+        data: dict[str, dict[str, str]],
+        *,
+        page: str | None = None,
+        miniprogram: dict[str, str] | None = None,
+    ) -> str:
+        """A 订阅通知 (``message/subscribe/bizsend``; ``page`` is the web link); returns the msgid."""
+        return await self._notice(
+            "message/subscribe/bizsend", openid, template_id, data, ("page", page), miniprogram
+        )
+
+    async def send_template_message(
+        self,
+        openid: str,
+        template_id: str,
+        data: dict[str, dict[str, str]],
+        *,
+        url: str | None = None,
+        miniprogram: dict[str, str] | None = None,
+    ) -> str:
+        """A 模板消息 (``message/template/send``, verified service accounts); returns the msgid."""
+        return await self._notice(
+            "message/template/send", openid, template_id, data, ("url", url), miniprogram
+        )
+
+    async def _notice(
+        self,
+        path: str,
+        openid: str,
+        template_id: str,
+        data: dict[str, dict[str, str]],
+        link: tuple[str, str | None],
+        miniprogram: dict[str, str] | None,
+    ) -> str:
+        body: dict[str, Any] = {"touser": openid, "template_id": template_id, "data": data}
+        if link[1]:
+            body[link[0]] = link[1]
+        if miniprogram:
+            body["miniprogram"] = miniprogram
+        result: dict[str, Any] = await self._call(lambda c: c.post(path, data=body))
+        return str(result.get("msgid", ""))
+
     # ---- menu ------------------------------------------------------------------------------
 
     async def create_menu(self, menu: dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ class WeChatCall:
     path: str
     query: dict[str, str]
     body: Any
+    msgid: int | None = None  # what a template / subscription send answered
 
 
 @dataclass
@@ -106,7 +107,14 @@ class FakeWeChat:
                 body["_accepted"] = True
             return _ok()
         if path in ("message/template/send", "message/template/subscribe"):
-            return _ok(msgid=next(self._ids))
+            call.msgid = next(self._ids)
+            return _ok(msgid=call.msgid)
+        if path == "message/subscribe/bizsend":
+            broken = _subscribe_rule_broken(body)
+            if broken is not None:
+                return _err(47003, f"argument invalid! data.{broken}.value invalid")
+            call.msgid = next(self._ids)
+            return _ok(msgid=call.msgid)
         if path == "media/upload":
             upload = files.get("media")
             if upload is None:
@@ -144,6 +152,29 @@ class FakeWeChat:
         if body.get("force_refresh") or self.current_token is None:
             self.tokens_issued.append(f"T{secrets.token_hex(8)}")
         return JSONResponse({"access_token": self.current_token, "expires_in": 7200})
+
+
+_LIMITS = {"thing": 20, "character_string": 32, "number": 32, "letter": 32, "name": 10, "phrase": 5}
+
+
+def _subscribe_rule_broken(body: Any) -> str | None:
+    """The first keyword of a 订阅通知 that breaks WeChat's rule for its type (its length, and
+    Chinese only for ``phrase``), as WeChat answers 47003 for it; None when all are fine."""
+    if not isinstance(body, dict) or not body.get("touser") or not body.get("template_id"):
+        return "touser"
+    data = body.get("data")
+    if not isinstance(data, dict) or not data:
+        return "data"
+    for key, item in data.items():
+        value = item.get("value") if isinstance(item, dict) else None
+        if not isinstance(value, str) or not value:
+            return str(key)
+        kind = str(key).rstrip("0123456789")
+        if len(value) > _LIMITS.get(kind, 200):
+            return str(key)
+        if kind == "phrase" and not all("\u4e00" <= ch <= "\u9fff" for ch in value):
+            return str(key)
+    return None
 
 
 def _ok(**extra: Any) -> JSONResponse:

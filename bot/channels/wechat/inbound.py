@@ -62,13 +62,21 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class KfSessionClosed:
+    """WeChat's 客服 system closed the session (``kf_close_session``): the bot answers again."""
+
+    key: ConversationKey
+    delivery_id: str
+
+
+@dataclass(frozen=True)
 class Ignored:
     key: ConversationKey
     delivery_id: str
     reason: str
 
 
-Decision = ForEngine | MediaToFetch | ConsentChange | Notice | Ignored
+Decision = ForEngine | MediaToFetch | ConsentChange | Notice | KfSessionClosed | Ignored
 
 _UNSUPPORTED = {"voice": "unsupported_voice", "shortvideo": "unsupported_kind", "video": "unsupported_kind",
                 "location": "unsupported_kind", "link": "unsupported_kind", "music": "unsupported_kind"}  # fmt: skip
@@ -138,6 +146,8 @@ def _event(message: dict[str, Any], key: ConversationKey, mid: str, at: datetime
         return ForEngine(start_inbound(key, mid, event_key, at=at), Interaction.EVENT)
     if event == "click":
         return ForEngine(start_inbound(key, mid, event_key, at=at), Interaction.EVENT)
+    if event == "kf_close_session":
+        return KfSessionClosed(key, mid)
     if event in ("subscribe_msg_popup_event", "subscribe_msg_change_event"):
         return ConsentChange(key, mid, tuple(_consents(message)))
     if event in ("unsubscribe", "view", "location", "view_miniprogram", "templatesendjobfinish",

@@ -23,6 +23,7 @@ from bot.channels.wechat.inbound import (
     ForEngine,
     Ignored,
     Interaction,
+    KfSessionClosed,
     MediaToFetch,
     Notice,
     decide,
@@ -160,7 +161,17 @@ class WeChatReceiver:
             return None
         if isinstance(decision, Notice):
             return await self._notice(decision.key, decision.name, **decision.params)
+        if isinstance(decision, KfSessionClosed):
+            # Only a chat WeChat's 客服 held goes back: one our own desk holds stays with staff.
+            if await self.engine.store.owner_of(decision.key) == WECHAT_KF_OWNER:
+                await self.engine.set_owner(decision.key, Owner.BOT)
+            return None
         interaction = decision.interaction if isinstance(decision, ForEngine) else Interaction.MESSAGE
+        if await self.engine.store.owner_of(decision.key) == WECHAT_KF_OWNER:
+            # While WeChat's 客服 holds a session the user's messages bypass this URL: one that
+            # reaches us means the session ended (closed, or 30 minutes passed) even if the
+            # kf_close_session event was lost. The bot answers it.
+            await self.engine.set_owner(decision.key, Owner.BOT)
         await self._open_allowance(decision.key, interaction)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.passive_budget

@@ -37,7 +37,7 @@ from bot.channels.wechat.subscriptions import SubscriptionConsents
 from bot.channels.wechat.token import TokenUnavailable
 from bot.engine.messages import ConversationKey, FileRef, OutboundMessage, Reply, ReplyKind
 from bot.engine.ports import MediaStore
-from bot.errors import DeliveryFailed
+from bot.errors import DeliveryFailed, DeliveryParked
 
 log = logging.getLogger("sealbot.wechat")
 
@@ -85,13 +85,13 @@ class WeChatSender:
             if message.in_reply_to is None and await self._proactive(key, message.reply, now):
                 return
             await self.quota.defer(openid, message.reply, now)
-            return
+            raise DeliveryParked("wechat: outside the customer-service allowance, kept until the user writes")
         if left <= len(ops):
             # the last slot is kept for saying that messages wait: the user cannot know
             # otherwise that writing again brings them
             await self.quota.defer(openid, message.reply, now)
             await self._tell_waiting(key, now)
-            return
+            raise DeliveryParked("wechat: customer-service allowance used up, kept until the user writes")
         await self._deliver(key, message.reply, ops, now)
 
     async def _deliver(self, key: ConversationKey, reply: Reply, ops: list[CsOp], now: datetime) -> None:

@@ -1,0 +1,112 @@
+"""Prometheus metrics with ``prometheus_client``, in multiprocess mode under several workers.
+
+Under one process the metrics live in this object's own registry. Under several workers (one
+host, several ``sealbot serve`` processes) each process writes its values to files in
+``PROMETHEUS_MULTIPROC_DIR`` and ``render()`` adds them up: prometheus_client reads that
+variable when it is first imported, so the operator sets it in the environment of every worker
+(the systemd unit and the compose file in deploy/ do), and the directory is emptied before the
+workers start. Several hosts are scraped one by one, as Prometheus expects.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_LAG_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0, 15.0, 60.0, 300.0)
+
+
+def multiprocess_mode() -> bool:
+    return bool(os.environ.get(MULTIPROC_ENV))
+
+
+class Metrics:
+    """Every metric the service reports; one instance per process, built by the composition root."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        registry = CollectorRegistry(auto_describe=True)
+        self._registry = registry
+        self.messages_in = Counter(
+            "sealbot_messages_in", "Messages received from users, by channel", ["channel"], registry=registry
+        )
+        self.messages_out = Counter(
+            "sealbot_messages_out", "Replies delivered to users, by channel", ["channel"], registry=registry
+        )
+        self.deliveries_failed = Counter(
+            "sealbot_deliveries_failed",
+            "Replies a channel refused or could not take, by channel and whether it will be retried",
+            ["channel", "retryable"],
+            registry=registry,
+        )
+        self.outbox_lag = Histogram(
+            "sealbot_outbox_lag_seconds",
+            "Time from a reply's commit to its delivery",
+            ["channel"],
+            buckets=_LAG_BUCKETS,
+            registry=registry,
+        )
+        self.lock_wait = Histogram(
+            "sealbot_lock_wait_seconds",
+            "Time a message waited for its conversation's lock",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.platform_call = Histogram(
+            "sealbot_platform_call_seconds",
+            "Latency of calls to the seal platform, by method, route and outcome",
+            ["method", "route", "outcome"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.reminders = Counter(
+            "sealbot_reminders",
+            "Expiry reminders by outcome (sent, deferred, undeliverable, opted_out) and channel",
+            ["outcome", "channel"],
+            registry=registry,
+        )
+        self.sms = Counter(
+            "sealbot_sms",
+            "SMS codes and notices by purpose and outcome (sent, refused_limit, refused_provider)",
+            ["purpose", "outcome"],
+            registry=registry,
+        )
+        self.payments = Counter(
+            "sealbot_payments",
+            "Payment events by provider and outcome (started, paid, refunded, rejected_notification)",
+            ["provider", "outcome"],
+            registry=registry,
+        )
+        self.retention_deleted = Counter(
+            "sealbot_retention_deleted",
+            "Personal data removed by the retention job, by category",
+            ["category"],
+            registry=registry,
+        )
+        self.bus_connected = Gauge(
+            "sealbot_event_bus_connected",
+            "1 while this worker's event bus listener is connected",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+
+    def render(self) -> bytes:
+        """The exposition text: this process's registry, or every worker's under multiprocess."""
+        if multiprocess_mode():
+            combined = CollectorRegistry()
+            MultiProcessCollector(combined)  # type: ignore[no-untyped-call]  # unannotated upstream
+            return generate_latest(combined)
+        return generate_latest(self._registry)

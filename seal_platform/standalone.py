@@ -1,0 +1,101 @@
+"""``sealbot-platform``: the seal platform as a separate service (the bot's remote mode).
+
+The embedded default mounts the platform inside the bot's process; a deployment with several
+bot workers on several hosts runs it once (or a few times behind the same proxy) as its own
+service, with its settings from the environment (prefix ``PLATFORM_``), and points every bot
+worker at it with ``SEALBOT_PLATFORM_MODE=remote`` and ``SEALBOT_PLATFORM_URL``.
+
+    sealbot-platform migrate     # apply the platform's migrations
+    sealbot-platform serve       # migrate, then serve the API and the staff console
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from fastapi import FastAPI
+from pydantic import ValidationError
+
+from seal_platform import migrate
+from seal_platform.settings import PlatformSettings
+
+log = logging.getLogger(__name__)
+
+
+def load_platform_settings() -> PlatformSettings:
+    """Settings from the environment; a bad one raises ``ValueError`` naming it in one line."""
+    try:
+        settings = PlatformSettings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "PLATFORM_" + str(first["loc"][0]).upper() if first["loc"] else "PLATFORM settings"
+        raise ValueError(f"{name}: {first['msg']}") from exc
+    settings.check_production()
+    return settings
+
+
+async def prepare(settings: PlatformSettings) -> None:
+    """What must exist before the first request: the schema at head and a first admin."""
+    from seal_platform.app import build_platform_services
+    from seal_platform.console.bootstrap import ensure_bootstrap_admin
+
+    await migrate.upgrade(settings.database_url)
+    services = build_platform_services(settings)
+    try:
+        await ensure_bootstrap_admin(services)
+    finally:
+        # The server's event loop opens its own connections; none may outlive this one.
+        await services.db.dispose()
+
+
+def create_standalone_app(settings: PlatformSettings) -> FastAPI:
+    from seal_platform.app import build_platform_services, create_platform_app
+
+    return create_platform_app(build_platform_services(settings))
+
+
+def _serve(settings: PlatformSettings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    asyncio.run(prepare(settings))
+    uvicorn.run(create_standalone_app(settings), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _migrate(settings: PlatformSettings, _args: argparse.Namespace) -> int:
+    asyncio.run(migrate.upgrade(settings.database_url))
+    print("platform migrations applied")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sealbot-platform", description="电子印章平台 / seal platform service"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="migrate, then serve the platform API and staff console")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8100)
+    serve.set_defaults(handler=_serve)
+    sub.add_parser("migrate", help="apply the platform's database migrations").set_defaults(handler=_migrate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_platform_settings()
+    except ValueError as exc:
+        print(f"sealbot-platform: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    result: int = args.handler(settings, args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""``sealbot-platform``: the platform started as its own service, as a remote-mode deployment runs it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+SERVICE_KEY = "standalone-test-service-key"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLATFORM_", "SEALBOT_"))}
+    env.update(
+        PLATFORM_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/platform.db",
+        PLATFORM_DATA_DIR=str(tmp_path / "data"),
+        PLATFORM_SERVICE_KEY=SERVICE_KEY,
+    )
+    env.update(extra)
+    return env
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "seal_platform.standalone", *args]
+
+
+@pytest.fixture
+def platform_service(tmp_path: Path) -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen(  # noqa: S603 - this interpreter and fixed arguments
+        _cli("serve", "--port", str(port)),
+        env=_env(tmp_path),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            try:
+                if httpx.get(base + "/openapi.json", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("sealbot-platform serve did not answer within 60 s")
+        yield base
+    finally:
+        process.terminate()
+        # uvicorn shuts down gracefully, then re-raises SIGTERM so that the exit status says why.
+        assert process.wait(timeout=20) == -signal.SIGTERM
+        assert process.stdout is not None
+        log = process.stdout.read().decode()
+        process.stdout.close()
+        assert "Finished server process" in log
+
+
+def test_the_service_answers_with_its_service_key_and_refuses_without(platform_service: str) -> None:
+    refused = httpx.get(platform_service + "/v1/prices", timeout=5)
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "service_credential_missing"
+    prices = httpx.get(
+        platform_service + "/v1/prices", headers={"Authorization": f"Bearer {SERVICE_KEY}"}, timeout=5
+    )
+    assert prices.status_code == 200, prices.text
+    assert prices.json()["currency"] == "CNY"
+
+
+def test_migrate_applies_the_schema_once(tmp_path: Path) -> None:
+    for _ in range(2):
+        done = subprocess.run(  # noqa: S603 - this interpreter and fixed arguments
+            _cli("migrate"), env=_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "platform migrations applied"
+
+
+def test_a_bad_setting_is_one_line_naming_it(tmp_path: Path) -> None:
+    done = subprocess.run(  # noqa: S603 - this interpreter and fixed arguments
+        _cli("migrate"),
+        env=_env(tmp_path, PLATFORM_UPLOAD_MAX_BYTES="lots"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "sealbot-platform: configuration error: PLATFORM_UPLOAD_MAX_BYTES: "
+        "Input should be a valid integer, unable to parse string as an integer"
+    ]

@@ -36,7 +36,7 @@ class PlatformSettings(BaseSettings):
     # platform answers 503 "busy" at once instead of a 500 after SQLAlchemy's default 30 s.
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
-    database_pool_timeout_seconds: float = Field(default=3.0, gt=0)
+    database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     # Threads hashing passwords (argon2id, 64 MiB each); more queue in the hasher's pool.
     password_hash_workers: int = Field(default=2, ge=1)
 

@@ -25,9 +25,11 @@ from bot import migrate
 from bot.bridge.hub import BridgeHub
 from bot.bridge.router import bridge_router
 from bot.bridge.wiring import install_bridge
+from bot.channels.base import Channel, start_in_order, stop_in_reverse
+from bot.channels.http_errors import install_input_refusals
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.settings import TelegramSettings
-from bot.channels.terminal import TerminalSender
+from bot.channels.terminal import TerminalChannel
 from bot.channels.webchat import WebChatChannel
 from bot.channels.wechat.channel import WeChatChannel, passive_window_for
 from bot.channels.wechat.settings import WeChatSettings
@@ -35,11 +37,11 @@ from bot.engine.i18n import Catalog
 from bot.engine.locks import ConversationLocks, DistributedLock, PostgresAdvisoryLock, RedisLock
 from bot.engine.media import LocalMediaStore
 from bot.engine.outbox import OutboxDispatcher
-from bot.engine.ports import ChannelSender
-from bot.engine.runtime import Clock, Engine, EngineHooks
+from bot.engine.ports import ChannelSender, Clock, SystemClock
+from bot.engine.runtime import Engine, EngineHooks
 from bot.engine.secrets_box import SecretBox
 from bot.engine.sqlite_store import SqliteConversationStore
-from bot.engine.store import SqlConversationStore
+from bot.engine.store import ConversationStore, SqlConversationStore
 from bot.errors import ConfigError
 from bot.platform_events import PlatformEventConsumer
 from bot.settings import Settings
@@ -68,7 +70,7 @@ ENGINE_LOCALES = Path(__file__).parent / "locales"
 class Container:
     settings: Settings
     db: AsyncEngine
-    store: SqlConversationStore | SqliteConversationStore
+    store: ConversationStore
     engine: Engine
     dispatcher: OutboxDispatcher
     platform: PlatformClient
@@ -83,13 +85,15 @@ class Container:
     scheduler: Any = None
     support: SupportDesk | None = None
     bridge: BridgeHub | None = None
-    # WeChat / Telegram, when enabled by their settings
-    channels: list[Any] = field(default_factory=list)
+    # the terminal chat, then WeChat / Telegram when enabled by their settings (web chat is
+    # ``webchat``); started in this order, stopped in reverse
+    channels: list[Channel] = field(default_factory=list)
     closers: list[Callable[[], Any]] = field(default_factory=list)
+    wechat: WeChatChannel | None = None
+    telegram: TelegramChannel | None = None
 
     async def start(self) -> None:
-        for channel in self.channels:
-            await channel.initialize()
+        await start_in_order([self.webchat, *self.channels])
         await self.dispatcher.start()
         await self.events.start()
         if self.reminders is not None:
@@ -118,11 +122,9 @@ class Container:
             self.scheduler = None
         await self.events.stop()
         await self.dispatcher.stop()
-        for channel in self.channels:
-            await channel.shutdown()
+        await stop_in_reverse([self.webchat, *self.channels])
         await self.platform.shutdown()
-        if isinstance(self.store, SqliteConversationStore):
-            await self.store.close()
+        await self.store.close()
         if self.engine.locks.distributed is not None:
             await self.engine.locks.distributed.close()
         for close in reversed(self.closers):
@@ -165,7 +167,7 @@ async def embedded_platform_services(settings: Settings, clock: Any = None) -> A
     return build_platform_services(platform_settings, clock)
 
 
-async def _embedded_platform(settings: Settings, clock: Any) -> tuple[Any, Any]:
+async def _embedded_platform(settings: Settings, clock: Clock | None) -> tuple[Any, Any]:
     from seal_platform.app import create_platform_app
     from seal_platform.console.bootstrap import ensure_bootstrap_admin
 
@@ -177,16 +179,16 @@ async def _embedded_platform(settings: Settings, clock: Any) -> tuple[Any, Any]:
 async def build_container(
     settings: Settings,
     *,
-    clock: Any = None,
+    clock: Clock | None = None,
     extra_senders: dict[str, ChannelSender] | None = None,
 ) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    clock = clock or Clock()
+    clock = clock or SystemClock()
     await migrate.upgrade(settings.database_url)
     db = make_engine(settings.database_url)
     # On SQLite (the embedded default) one writer thread with group commit; on PostgreSQL the
     # SQLAlchemy store, which many workers share.
-    store: SqlConversationStore | SqliteConversationStore = (
+    store: ConversationStore = (
         SqliteConversationStore(db) if db.dialect.name == "sqlite" else SqlConversationStore(db)
     )
 
@@ -229,20 +231,23 @@ async def build_container(
         passive_windows=[passive_window_for(wechat_settings)] if wechat_settings.enabled else [],
     )
     webchat = WebChatChannel(engine=engine, store=store, max_upload_bytes=settings.max_upload_bytes)
-    senders: dict[str, ChannelSender] = {"web": webchat.sender, "terminal": TerminalSender()}
-    channels: list[Any] = []
-    if wechat_settings.enabled:
-        channels.append(
-            WeChatChannel(settings=wechat_settings, engine=engine, store=store, media=media, clock=clock)
-        )
-    if telegram_settings.enabled:
-        channels.append(
-            TelegramChannel(settings=telegram_settings, engine=engine, store=store, media=media, clock=clock)
-        )
+    wechat = (
+        WeChatChannel(settings=wechat_settings, engine=engine, store=store, db=db, media=media, clock=clock)
+        if wechat_settings.enabled
+        else None
+    )
+    telegram = (
+        TelegramChannel(settings=telegram_settings, engine=engine, store=store, media=media, clock=clock)
+        if telegram_settings.enabled
+        else None
+    )
+    channels: list[Channel] = [TerminalChannel(), *[c for c in (wechat, telegram) if c is not None]]
+    senders: dict[str, ChannelSender] = {webchat.sender.channel: webchat.sender}
     for channel in channels:
         senders[channel.sender.channel] = channel.sender
     senders.update(extra_senders or {})
-    dispatcher = OutboxDispatcher(store, senders, clock)
+    # One process owns an SQLite database: what it finds "sending" at start, a dead one left.
+    dispatcher = OutboxDispatcher(store, senders, clock, reclaim_at_start=db.dialect.name == "sqlite")
     hooks.after_commit.append(dispatcher.kick)
     events = PlatformEventConsumer(platform, engine, store, clock, poll_seconds=settings.event_poll_seconds)
     container = Container(
@@ -257,6 +262,8 @@ async def build_container(
         platform_app=platform_app,
         platform_services=platform_services,
         channels=channels,
+        wechat=wechat,
+        telegram=telegram,
     )
     container.deliveries = DeliveryStore(db)
     reach = ReminderReach(
@@ -278,8 +285,6 @@ async def build_container(
         mail=reach.mail,
         metrics=container.metrics,
     )
-    telegram = next((c for c in channels if isinstance(c, TelegramChannel)), None)
-    wechat = next((c for c in channels if isinstance(c, WeChatChannel)), None)
     container.bridge = install_bridge(container)
     container.support = install_support(
         container,
@@ -338,7 +343,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.container = container
         container.webchat.attach(app)
         for channel in container.channels:
-            app.include_router(channel.router)
+            if channel.router is not None:
+                app.include_router(channel.router)
         if container.bridge is not None:
             app.include_router(bridge_router(container.bridge))
         if container.support is not None and container.support.router is not None:
@@ -355,6 +361,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await container.stop()
 
     app = FastAPI(title="sealbot", lifespan=lifespan, docs_url=None, redoc_url=None)
+    install_input_refusals(app)
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:
@@ -369,14 +376,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> PlainTextResponse:
-        container: Container = app.state.container
-        lines = [
-            f"sealbot_outbox_sent_total {container.dispatcher.sent}",
-            f"sealbot_outbox_failed_total {container.dispatcher.failed}",
-        ]
-        lines += [f"sealbot_{name} {value:g}" for name, value in sorted(container.metrics.snapshot().items())]
-        return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+    if not settings.production:
+        # In production /metrics is served only on the admin port (bot.admin).
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics() -> PlainTextResponse:
+            return metrics_response(app.state.container)
 
     return app
+
+
+def metrics_response(container: Container) -> PlainTextResponse:
+    lines = [
+        f"sealbot_outbox_sent_total {container.dispatcher.sent}",
+        f"sealbot_outbox_failed_total {container.dispatcher.failed}",
+        f"sealbot_store_write_transactions_total {container.store.write_transactions}",
+    ]
+    lines += [f"sealbot_{name} {value:g}" for name, value in sorted(container.metrics.snapshot().items())]
+    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

@@ -18,9 +18,28 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
 
     from bot.app import create_app
 
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower()
+    app = create_app(settings)
+    if not settings.admin_port:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+        return 0
+    from bot.admin import create_admin_app
+
+    level = settings.log_level.lower()
+    public = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level=level))
+    admin = uvicorn.Server(
+        uvicorn.Config(
+            create_admin_app(app),
+            host=settings.admin_host,
+            port=settings.admin_port,
+            log_level=level,
+            lifespan="off",
+        )
     )
+
+    async def both() -> None:
+        await asyncio.gather(public.serve(), admin.serve())
+
+    asyncio.run(both())
     return 0
 
 
@@ -58,6 +77,8 @@ def _staff_add(settings: Settings, args: argparse.Namespace) -> int:
 
     password = args.password or getpass.getpass("password for the new staff user: ")
 
+    from seal_platform.errors import PlatformError
+
     async def run() -> None:
         services = await embedded_platform_services(settings)
         try:
@@ -66,7 +87,35 @@ def _staff_add(settings: Settings, args: argparse.Namespace) -> int:
             await services.db.dispose()
         print(f"staff user {user.username} created with roles {', '.join(args.roles)}")
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except (PlatformError, ConfigError) as exc:
+        # One line the operator can act on (weak password, name taken, bad setting), no traceback.
+        message = exc.message if isinstance(exc, PlatformError) else str(exc)
+        print(f"sealbot staff-add: refused: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _check_production(settings: Settings, _args: argparse.Namespace) -> int:
+    """Print the production checklist: each demo part still on, or that none is."""
+    from bot.production import production_checklist
+
+    lines = production_checklist(settings)
+    for line in lines:
+        print(line)
+    return 1 if any(line.startswith("FAIL") for line in lines) else 0
+
+
+def _demo(settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.demo import DemoError, create_demo, print_demo
+
+    try:
+        demo = asyncio.run(create_demo(settings, sys.stdout))
+    except DemoError as exc:
+        print(f"sealbot demo: {exc}", file=sys.stderr)
+        return 1
+    print_demo(settings, demo, sys.stdout)
     return 0
 
 
@@ -90,6 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     staff.add_argument("--password", help="prompted for when omitted")
     staff.set_defaults(handler=_staff_add)
+    sub.add_parser(
+        "check-production", help="list what production mode would refuse (docs/operations.md)"
+    ).set_defaults(handler=_check_production)
+    sub.add_parser(
+        "demo",
+        help="create a demo account: a seal on a SoftHSM2 token near expiry, an order in review, an invoice",
+    ).set_defaults(handler=_demo)
     from scheduler.cli import add_scheduler_commands
 
     add_scheduler_commands(sub)
@@ -115,7 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # APScheduler logs every run of every job at INFO; failures still show as warnings
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     handler = args.handler
-    result: int = handler(settings, args)
+    try:
+        result: int = handler(settings, args)
+    except ConfigError as exc:
+        # a setting read by the command itself (a menu file, a channel's keys): one line
+        print(f"sealbot: configuration error: {exc}", file=sys.stderr)
+        return 2
     return result
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 from bot.engine.messages import ExternalEvent
+from bot.engine.ports import Clock
 from bot.engine.runtime import Engine
 from bot.engine.store import ConversationStore
 from platform_client.client import PlatformClient
@@ -28,7 +28,7 @@ class PlatformEventConsumer:
         client: PlatformClient,
         engine: Engine,
         store: ConversationStore,
-        clock: Any,
+        clock: Clock,
         *,
         poll_seconds: float,
     ) -> None:

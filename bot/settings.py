@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     event_poll_seconds: float = Field(default=2.0, gt=0)
+    # Serves /metrics and the platform's API docs on 127.0.0.1 at this port; in production these
+    # are not on the public port at all (0: no admin port).
+    admin_port: int = Field(default=0, ge=0, le=65535)
+    admin_host: str = "127.0.0.1"
 
     @field_validator("database_url")
     @classmethod
@@ -65,6 +69,10 @@ class Settings(BaseSettings):
     def check(self) -> None:
         if self.production and self.secret_key.get_secret_value() == DEV_SECRET:
             raise ConfigError("SEALBOT_SECRET_KEY: must be set to a private value in production")
+        if self.production and not self.public_base_url.startswith("https://"):
+            raise ConfigError("SEALBOT_PUBLIC_BASE_URL: must be an https:// URL in production")
+        if self.production and self.platform_service_key.get_secret_value().startswith("embedded-dev"):
+            raise ConfigError("SEALBOT_PLATFORM_SERVICE_KEY: must be set to a private value in production")
         if self.lock_backend == "redis" and not self.redis_url:
             raise ConfigError("SEALBOT_REDIS_URL: required when SEALBOT_LOCK_BACKEND=redis")
         if self.lock_backend == "postgres" and not self.database_url.startswith("postgresql"):

@@ -72,8 +72,14 @@ async def create_schema(engine: AsyncEngine) -> None:
 
 class ChatHarness:
     def __init__(
-        self, engine: Engine, dispatcher: OutboxDispatcher, sender: RecordingSender, clock: ManualClock
+        self,
+        engine: Engine,
+        dispatcher: OutboxDispatcher,
+        sender: RecordingSender,
+        clock: ManualClock,
+        db: AsyncEngine | None = None,
     ) -> None:
+        self.db = db  # the harness's database, disposed of by ``close``
         self.engine = engine
         self.dispatcher = dispatcher
         self.sender = sender
@@ -124,15 +130,16 @@ class ChatHarness:
         )
         dispatcher = OutboxDispatcher(store, {channel: sender}, clock, backoff_base=1.0)
         engine.hooks.after_commit.append(dispatcher.kick)
-        return cls(engine, dispatcher, sender, clock)
+        return cls(engine, dispatcher, sender, clock, db)
 
     async def close(self) -> None:
         distributed = self.engine.locks.distributed
         close_lock = getattr(distributed, "close", None)
         if close_lock is not None:
             await close_lock()
-        engine: AsyncEngine = self.store.engine
-        await engine.dispose()
+        await self.store.close()
+        if self.db is not None:
+            await self.db.dispose()
 
     def next_id(self, kind: str) -> str:
         return f"{kind}{self._id_prefix}-{next(self._ids)}"

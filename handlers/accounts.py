@@ -9,7 +9,20 @@ from __future__ import annotations
 import re
 
 from bot.engine.context import Ctx
-from bot.engine.flow import Action, Choice, Field, Finish, Flow, GoTo, Invalid, Outcome, StartFlow, Summary
+from bot.engine.flow import (
+    Action,
+    Answers,
+    Choice,
+    Condition,
+    Field,
+    Finish,
+    Flow,
+    GoTo,
+    Invalid,
+    Outcome,
+    StartFlow,
+    Summary,
+)
 from bot.engine.messages import Option
 from bot.engine.state import Session
 from handlers.checks import platform_check
@@ -45,21 +58,73 @@ def masked_phone(phone: str) -> str:
     return phone[:3] + "****" + phone[-4:] if len(phone) == 11 else phone
 
 
+def sms_identity(ctx: Ctx) -> str:
+    """The chat user, as the platform's SMS abuse limits count it ("web:<session>" for the web
+    chat, whose user id is its session)."""
+    return f"{ctx.key.channel}:{ctx.key.user_id}"[:128]
+
+
 async def send_code(ctx: Ctx, purpose: str) -> Outcome | None:
     phone = ctx.get("phone")
+    captcha_token = ctx.get("captcha_token") or None
     try:
-        await services(ctx).platform.accounts.send_sms_code(phone, purpose)  # type: ignore[arg-type]
-    except RateLimited as exc:
-        ctx.say_text(explain(ctx, exc))
-        return None  # a code sent moments ago is still valid: ask for it
+        await services(ctx).platform.accounts.send_sms_code(
+            phone,
+            purpose,  # type: ignore[arg-type]
+            identity=sms_identity(ctx),
+            captcha_token=captcha_token,
+            captcha_answer=(ctx.get("captcha") or None) if captcha_token else None,
+        )
     except PlatformClientError as exc:
-        ctx.say_text(explain(ctx, exc))
-        return GoTo("phone")
+        if exc.code in ("sms_captcha_required", "sms_captcha_wrong"):
+            return await ask_captcha(ctx, exc)
+        ctx.set("captcha_token", None)
+        return _code_refused(ctx, exc)
+    ctx.set("captcha_token", None)
     ctx.say("accounts.code_sent", phone=masked_phone(phone))
     dev_page = services(ctx).sms_dev_page
     if dev_page:
         ctx.say("accounts.code_dev_page", url=dev_page)
     return None
+
+
+async def ask_captcha(ctx: Ctx, exc: PlatformClientError) -> Outcome:
+    """The platform wants an image captcha solved before it sends another code (web chat)."""
+    try:
+        captcha = await services(ctx).platform.accounts.captcha()
+    except PlatformClientError as failed:
+        ctx.say_text(explain(ctx, failed))
+        return GoTo("phone")
+    image = await ctx.media.put(captcha.png, filename="captcha.png", content_type="image/png")
+    ctx.set("captcha_token", captcha.token)
+    if exc.code == "sms_captcha_wrong":
+        ctx.say_text(explain(ctx, exc))
+    ctx.image(image)
+    return GoTo("captcha")
+
+
+def _code_refused(ctx: Ctx, exc: PlatformClientError) -> Outcome | None:
+    if isinstance(exc, RateLimited):
+        ctx.say_text(explain(ctx, exc))
+        return None  # a code sent moments ago is still valid: ask for it
+    ctx.say_text(explain(ctx, exc))
+    return GoTo("phone")
+
+
+def captcha_step(*, when: Condition | None = None) -> Field:
+    """Asked only after the platform wanted a captcha (``ask_captcha`` sets the token)."""
+
+    def needed(answers: Answers) -> bool:
+        return bool(answers.get("captcha_token")) and (when is None or when(answers))
+
+    return Field(
+        "captcha",
+        prompt="accounts.ask_captcha",
+        label="accounts.captcha",
+        parse=lambda text: text.strip().upper(),
+        max_length=8,
+        when=needed,
+    )
 
 
 def on_code_error(ctx: Ctx, exc: PlatformClientError) -> Outcome:
@@ -115,7 +180,8 @@ REGISTER = Flow(
             sensitive=True,
             max_length=20,
         ),
-        Action("send_code", run=send_register_code, depends_on=("phone",)),
+        captcha_step(),
+        Action("send_code", run=send_register_code, depends_on=("phone", "captcha")),
         Field(
             "code",
             prompt="accounts.ask_code",
@@ -196,11 +262,12 @@ LOGIN = Flow(
             when=lambda a: a.get("method") == "password",
             depends_on=("method",),
         ),
+        captcha_step(when=lambda a: a.get("method") == "sms"),
         Action(
             "send_code",
             run=send_login_code,
             when=lambda a: a.get("method") == "sms",
-            depends_on=("phone", "method"),
+            depends_on=("phone", "method", "captcha"),
         ),
         Field(
             "code",

@@ -3,7 +3,8 @@ revoke one. A revoked PC can no longer connect or receive jobs."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Choice, Finish, Flow, Outcome, StartFlow
@@ -45,10 +46,25 @@ async def bridge_actions(ctx: Ctx) -> Sequence[Option]:
     return options
 
 
+def revoking(answers: Mapping[str, Any]) -> bool:
+    return str(answers.get("action", "")).startswith("revoke:")
+
+
+async def name_revoked(ctx: Ctx) -> Outcome | None:
+    """Revoking cannot be undone (the PC must pair again): the question names the PC."""
+    device_id = str(ctx.get("action")).removeprefix("revoke:")
+    devices = await bridge_hub(ctx).list_devices(account_id(ctx))
+    ctx.set("_device_name", next((d.name for d in devices if d.device_id == device_id), device_id))
+    return None
+
+
 async def act(ctx: Ctx) -> Outcome | None:
     action = str(ctx.get("action"))
     if action == "pair":
         return StartFlow("bridge_pair")
+    if action.startswith("revoke:") and ctx.get("revoke_confirm") != "yes":
+        ctx.say("bridges.revoke_kept")
+        return Finish()
     if action.startswith("revoke:"):
         device_id = action.removeprefix("revoke:")
         if await bridge_hub(ctx).revoke_device(account_id(ctx), device_id):
@@ -74,14 +90,24 @@ async def pairing_code(ctx: Ctx) -> Outcome | None:
 
 BRIDGES = Flow(
     name="bridges",
-    version=1,
+    version=2,
     title="bridges.title",
     help="bridges.help",
     requires_login=True,
     steps=(
         Action("list", run=list_bridges),
         Choice("action", prompt="bridges.ask_action", label="bridges.action", options=bridge_actions),
-        Action("act", run=act, depends_on=("action",)),
+        Action("name_revoked", run=name_revoked, when=revoking, depends_on=("action",)),
+        Choice(
+            "revoke_confirm",
+            prompt="bridges.ask_revoke",
+            label="bridges.revoke_confirm",
+            options=(Option("yes", "bridges.revoke_yes"), Option("no", "bridges.revoke_no")),
+            prompt_params=lambda ctx: {"device": ctx.get("_device_name", "")},
+            when=revoking,
+            depends_on=("action",),
+        ),
+        Action("act", run=act, depends_on=("action", "revoke_confirm")),
     ),
 )
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Choice, Field, Finish, Flow, GoTo, Outcome
 from bot.engine.messages import Option
-from handlers.accounts import masked_phone, parse_code
+from handlers.accounts import ask_captcha, captcha_step, masked_phone, parse_code, sms_identity
 from handlers.my_seals import chosen_seal, local_date, on_platform_error, seal_line, seal_steps
 from handlers.services import services, token
 from platform_client.errors import PlatformClientError, RateLimited
@@ -53,20 +53,36 @@ async def make_order(ctx: Ctx) -> Outcome | None:
 async def send_code(ctx: Ctx) -> Outcome | None:
     session = ctx.session
     assert session is not None
+    captcha_token = ctx.get("captcha_token") or None
     try:
-        await services(ctx).platform.accounts.send_sms_code(session.phone, "cancel_seal", token=token(ctx))
-    except RateLimited as exc:
-        # a code went out moments ago: it may still work; if not, any answer after the wait
-        # comes back here and sends a new one
-        ctx.say("cancel.resend_wait", seconds=int(exc.retry_after or exc.details.get("retry_after", 60)))
-        return None
+        await services(ctx).platform.accounts.send_sms_code(
+            session.phone,
+            "cancel_seal",
+            token=token(ctx),
+            identity=sms_identity(ctx),
+            captcha_token=captcha_token,
+            captcha_answer=(ctx.get("captcha") or None) if captcha_token else None,
+        )
     except PlatformClientError as exc:
-        return await on_platform_error(ctx, exc)
+        if exc.code in ("sms_captcha_required", "sms_captcha_wrong"):
+            return await ask_captcha(ctx, exc)
+        ctx.set("captcha_token", None)
+        return await _code_refused(ctx, exc)
+    ctx.set("captcha_token", None)
     ctx.say("cancel.code_sent", phone=masked_phone(session.phone))
     dev_page = services(ctx).sms_dev_page
     if dev_page:
         ctx.say("accounts.code_dev_page", url=dev_page)
     return None
+
+
+async def _code_refused(ctx: Ctx, exc: PlatformClientError) -> Outcome | None:
+    if isinstance(exc, RateLimited):
+        # a code went out moments ago: it may still work; if not, any answer after the wait
+        # comes back here and sends a new one
+        ctx.say("cancel.resend_wait", seconds=int(exc.retry_after or exc.details.get("retry_after", 60)))
+        return None
+    return await on_platform_error(ctx, exc)
 
 
 async def confirm_cancellation(ctx: Ctx) -> Outcome | None:
@@ -81,6 +97,19 @@ async def confirm_cancellation(ctx: Ctx) -> Outcome | None:
         if exc.code in RESEND:
             ctx.say("cancel.code_expired" if exc.code == "sms_code_expired" else "cancel.code_used_up")
             return GoTo("send_code")
+        if exc.code == "seal_busy":
+            # the code stays valid: once that order is finished or withdrawn, the user can return
+            details = exc.details or {}
+            ctx.say(
+                "cancel.busy",
+                order=ctx.t(f"orders.type.{details.get('order_type', '')}")
+                if ctx.t.catalog.has(f"orders.type.{details.get('order_type', '')}")
+                else details.get("order_type", ""),
+                status=ctx.t(f"orders.status.{details.get('status', '')}")
+                if ctx.t.catalog.has(f"orders.status.{details.get('status', '')}")
+                else details.get("status", ""),
+            )
+            return None
         return await on_platform_error(ctx, exc)
     at = order.result.get("seal_cancelled_at")
     ctx.say(
@@ -119,7 +148,8 @@ CANCEL = Flow(
         ),
         Action("confirmed", run=confirmed, depends_on=("go",)),
         Action("order", run=make_order),
-        Action("send_code", run=send_code),
+        captcha_step(),
+        Action("send_code", run=send_code, depends_on=("captcha",)),
         Field(
             "code", prompt="cancel.ask_code", label="cancel.code", parse=parse_code, depends_on=("send_code",)
         ),

@@ -17,6 +17,8 @@ from typing import Any
 
 import handlers
 from bot.engine.flow import Flow, FlowRegistry
+from bot.engine.i18n import LOCALES as LOCALE_NAMES
+from bot.engine.i18n import Catalog
 from handlers.menu import Home, MenuItem
 
 LOCALES = Path(__file__).parent / "locales"
@@ -37,13 +39,39 @@ def flows() -> FlowRegistry:
     return FlowRegistry(collected)
 
 
-def home() -> Home:
-    items: list[MenuItem] = [item for module in modules() for item in getattr(module, "MENU", ())]
-    intents: dict[str, tuple[str, ...]] = {}
+# Words people use for a process that its module does not list (the README's own "改密码").
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "pin_change": ("改密码", "改pin", "重设密码", "change password"),
+    "apply_enterprise": ("公章", "企业章", "刻章", "get a company seal"),
+    "logout": ("log me out", "退出账号"),
+    "invoice": ("发票", "开发票", "要发票", "开个发票", "invoice please", "get an invoice"),
+}
+
+
+def intents() -> dict[str, tuple[str, ...]]:
+    """Every module's phrases, the synonyms, and every menu label in every language: a label
+    typed as text does what tapping it does."""
+    found: dict[str, tuple[str, ...]] = {}
     for module in modules():
         for flow, phrases in getattr(module, "INTENTS", {}).items():
-            intents[flow] = (*intents.get(flow, ()), *phrases)
-    return Home(items, intents)
+            found[flow] = (*found.get(flow, ()), *phrases)
+    for flow, phrases in SYNONYMS.items():
+        found[flow] = (*found.get(flow, ()), *phrases)
+    catalog = Catalog([LOCALES])
+    for item in menu_items():
+        labels = {catalog.get(locale, item.label) for locale in LOCALE_NAMES}
+        found[item.flow] = (*found.get(item.flow, ()), *labels)
+    return found
+
+
+def menu_items() -> list[MenuItem]:
+    return [item for module in modules() for item in getattr(module, "MENU", ())]
+
+
+def home() -> Home:
+    registry = flows()
+    titles = {name: flow.title for name in registry.names() if (flow := registry.get(name)) is not None}
+    return Home(menu_items(), intents(), titles=titles)
 
 
 def event_handlers() -> dict[str, Callable[..., Awaitable[Any]]]:

@@ -13,6 +13,8 @@ from bot.engine.context import Ctx
 from bot.engine.flow import Action, Choice, Finish, Flow, Outcome
 from bot.engine.messages import Option
 from handlers.menu import MenuItem
+from handlers.services import services
+from platform_client.errors import PlatformClientError
 
 # topic -> the process the answer leads to (None: nothing to start)
 TOPICS: dict[str, str | None] = {
@@ -54,8 +56,30 @@ async def answer(ctx: Ctx) -> Outcome:
     options = [ctx.option("@go:faq", "faq.more_questions"), ctx.option("@menu", "engine.nav_menu")]
     if follow_up:
         options.insert(0, ctx.option(f"@go:{follow_up}", f"faq.go_{follow_up}"))
-    ctx.say(f"faq.a_{topic}", options=options)
+    if topic == "hotline":
+        await _say_hotline(ctx, options)
+    else:
+        ctx.say(f"faq.a_{topic}", options=options)
     return Finish(show_home=False)
+
+
+async def _say_hotline(ctx: Ctx, options: list[Option]) -> None:
+    """The operator's own hotline and hours (platform settings), or only the human hand-over."""
+    try:
+        operator = await services(ctx).platform.operator.get()
+    except PlatformClientError:
+        operator = None
+    if operator is None or not operator.hotline:
+        ctx.say("faq.a_hotline_none", options=options)
+        return
+    hours = ctx.t("faq.hotline_hours", hours=operator.support_hours) if operator.support_hours else ""
+    ctx.say(
+        "faq.a_hotline",
+        options=options,
+        hotline=operator.hotline,
+        company=operator.company or operator.service_name,
+        hours=hours,
+    )
 
 
 FAQ = Flow(

@@ -35,6 +35,8 @@ async def load(ctx: Ctx) -> Outcome | None:
     try:
         orders = await services(ctx).platform.orders.list_orders(token(ctx))
         invoiced = {i.order_id for i in await services(ctx).platform.invoices.list_invoices(token(ctx))}
+        # An e-mail address is asked for only when the platform mails invoices.
+        ctx.set("mail_on", "yes" if await services(ctx).platform.invoices.options() else "no")
     except NotAuthenticated:
         return session_lost(ctx)
     except PlatformClientError as exc:
@@ -127,7 +129,7 @@ async def request(ctx: Ctx) -> Outcome | None:
     details = {
         "title": ctx.get("title"),
         "tax_number": ctx.get("tax_number") or None,
-        "email": ctx.get("email"),
+        "email": ctx.get("email") if ctx.get("mail_on") == "yes" else None,
     }
     try:
         invoice = await services(ctx).platform.invoices.request(
@@ -145,13 +147,15 @@ async def request(ctx: Ctx) -> Outcome | None:
     except PlatformClientError as exc:
         ctx.say_text(explain(ctx, exc))
         return Finish()
-    ctx.memory[REMEMBERED] = details
-    ctx.say(
-        "invoice.requested",
-        order=short_id(invoice.order_id),
-        amount=money(invoice.amount_fen),
-        email=invoice.email,
-    )
+    ctx.memory[REMEMBERED] = {
+        **dict(ctx.memory.get(REMEMBERED) or {}),
+        **{k: v for k, v in details.items() if v},
+    }
+    order, amount = short_id(invoice.order_id), money(invoice.amount_fen)
+    if invoice.email:
+        ctx.say("invoice.requested_email", order=order, amount=amount, email=invoice.email)
+    else:
+        ctx.say("invoice.requested", order=order, amount=amount)
     return None
 
 
@@ -188,6 +192,7 @@ INVOICE = Flow(
             parse=parse_email,
             suggestions=email_suggestions,
             max_length=200,
+            when=lambda answers: answers.get("mail_on") == "yes",
         ),
         Summary("confirm", title="invoice.summary_title"),
         Action("request", run=request, depends_on=("order", "title", "tax_number", "email")),
@@ -200,18 +205,21 @@ async def on_issued(ctx: Ctx, event: ExternalEvent) -> None:
     invoice_id = str(event.data.get("invoice_id", ""))
     order = short_id(str(event.data.get("order_id", "")))
     number = str(event.data.get("invoice_number", ""))
+    emailed = str(event.data.get("emailed_to") or "")
+    # Mail is mentioned only when the platform says it mailed the invoice.
+    suffix = "_email" if emailed else ""
     if ctx.session is None:
-        ctx.say("invoice.issued_log_in", order=order, number=number)
+        ctx.say("invoice.issued_log_in" + suffix, order=order, number=number, email=emailed)
         return
     try:
         pdf = await services(ctx).platform.invoices.pdf(token(ctx), invoice_id)
     except PlatformClientError:
-        ctx.say("invoice.issued_no_file", order=order, number=number)
+        ctx.say("invoice.issued_no_file" + suffix, order=order, number=number, email=emailed)
         return
     file = await ctx.media.put(
         pdf, filename=f"invoice-{number or invoice_id[:8]}.pdf", content_type="application/pdf"
     )
-    ctx.say("invoice.issued", order=order, number=number)
+    ctx.say("invoice.issued" + suffix, order=order, number=number, email=emailed)
     ctx.document(file, caption=ctx.t("invoice.file_caption", number=number))
 
 

@@ -7,6 +7,7 @@ The platform checks the window again when the order is made (the date may have m
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from bot.engine.context import Ctx
@@ -39,15 +40,37 @@ async def check_window(ctx: Ctx) -> Outcome | None:
         )
         return Finish()
     ctx.set("seal_kind", seal.kind)
+    ctx.set("seal_valid_to", seal.valid_to.isoformat() if seal.valid_to else None)
     ctx.say("renewal.window_open", expires=local_date(seal.valid_to))
     return None
+
+
+def renewed_until(valid_to: datetime | None, now: datetime, years: int) -> datetime:
+    """The end date the platform will give (seal_platform.validity.renewed_valid_to): the
+    years are added to the later of the current end date and today, so the option and the
+    confirmation can say it before payment."""
+    start = max(valid_to, now) if valid_to is not None else now
+    try:
+        return start.replace(year=start.year + years)
+    except ValueError:  # 29 February
+        return start.replace(year=start.year + years, day=28)
 
 
 async def year_options(ctx: Ctx) -> Sequence[Option]:
     prices = await services(ctx).platform.orders.prices()
     per_year = prices.per_year_fen.get(ctx.get("seal_kind", "enterprise"), 0)
+    stored = ctx.get("seal_valid_to")
+    valid_to = datetime.fromisoformat(stored) if stored else None
     return [
-        Option(str(n), ctx.t("renewal.years_option", years=n, amount=yuan(per_year * n)))
+        Option(
+            str(n),
+            ctx.t(
+                "renewal.years_option",
+                years=n,
+                amount=yuan(per_year * n),
+                until=local_date(renewed_until(valid_to, ctx.now, n)),
+            ),
+        )
         for n in prices.validity_years_options
     ]
 

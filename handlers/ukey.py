@@ -10,6 +10,7 @@ declined, done. A job that succeeds completes the platform order with the key's 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Sequence
@@ -291,7 +292,7 @@ async def job_event(ctx: Ctx, event: ExternalEvent) -> Outcome | None:
         elif stage == "awaiting_certificate":
             ctx.say("ukey.stage_certificate")
         return Stay()
-    if kind == "job_failed":
+    if kind in ("job_failed", "job_interrupted"):
         _say_failure(ctx, data)
         await _offer_next(ctx)
         return Stay()
@@ -333,10 +334,14 @@ async def job_options(ctx: Ctx) -> Sequence[Option]:
         options.append(ctx.option(f"@go:unlock:{ctx.get('seal_id')}", "unlock.title"))
     if failure in ("pin_locked", "so_pin_rejected", "failed"):
         options.append(ctx.option("@human", "engine.nav_human"))
+    # always possible: a PC that never comes back must not hold the seal for ever
+    options.append(Option("abandon", ctx.t("ukey.abandon")))
     return options
 
 
 async def job_option(ctx: Ctx, value: str) -> Outcome | None:
+    if value == "abandon":
+        return await _abandon(ctx)
     if value == "retry" and ctx.get("failure") in RETRYABLE:
         try:
             await bridge_hub(ctx).retry_job(account_id(ctx), ctx.get("job_id"))
@@ -347,6 +352,23 @@ async def job_option(ctx: Ctx, value: str) -> Outcome | None:
         ctx.say("ukey.pin_on_pc")
         return Stay()
     return None
+
+
+async def _abandon(ctx: Ctx) -> Outcome:
+    """Give the UKey step up: the job is dropped and a paid order is cancelled with a refund,
+    so the seal is free for other business."""
+    order_id = ctx.get("order_id")
+    if order_id:
+        try:
+            await services(ctx).platform.orders.abandon_ukey_step(token(ctx), order_id)
+        except PlatformClientError as exc:
+            return await on_platform_error(ctx, exc)
+    with_job = ctx.get("job_id")
+    if with_job:
+        with contextlib.suppress(UnknownJob):  # nothing left to drop
+            await bridge_hub(ctx).abandon_job(account_id(ctx), with_job)
+    ctx.say("ukey.abandoned_refund" if order_id else "ukey.abandoned")
+    return Finish()
 
 
 async def _offer_next(ctx: Ctx) -> None:

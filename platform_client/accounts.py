@@ -2,19 +2,55 @@
 
 from __future__ import annotations
 
+import base64
+from dataclasses import dataclass
+
 from platform_client.base import SubAPI
-from platform_client.models import Account, Registration, Session, SmsCodeSent, SmsPurpose
+from platform_client.models import Account, PlatformModel, Registration, Session, SmsCodeSent, SmsPurpose
+
+
+class CaptchaOut(PlatformModel):
+    token: str
+    png_base64: str
+
+
+@dataclass(frozen=True)
+class Captcha:
+    token: str
+    png: bytes
 
 
 class AccountsAPI(SubAPI):
     async def send_sms_code(
-        self, phone: str, purpose: SmsPurpose, *, token: str | None = None
+        self,
+        phone: str,
+        purpose: SmsPurpose,
+        *,
+        token: str | None = None,
+        identity: str | None = None,
+        client_ip: str | None = None,
+        captcha_token: str | None = None,
+        captcha_answer: str | None = None,
     ) -> SmsCodeSent:
-        """``token`` is needed for account-bound purposes (``cancel_seal``)."""
-        data = await self._request(
-            "POST", "/v1/sms-codes", json={"phone": phone, "purpose": purpose}, account_token=token
-        )
+        """``token`` is needed for account-bound purposes (``cancel_seal``). ``identity`` (the
+        chat user, e.g. ``wechat:<openid>``) and ``client_ip`` (a web chat visitor's address) are
+        what the platform's abuse limits count by; a web origin may be asked for a captcha."""
+        body: dict[str, str] = {"phone": phone, "purpose": purpose}
+        extras = {
+            "identity": identity,
+            "client_ip": client_ip,
+            "captcha_token": captcha_token,
+            "captcha_answer": captcha_answer,
+        }
+        body.update({name: value for name, value in extras.items() if value})
+        data = await self._request("POST", "/v1/sms-codes", json=body, account_token=token)
         return self._parse(SmsCodeSent, data)
+
+    async def captcha(self) -> Captcha:
+        """An image captcha to show before another SMS code (``sms_captcha_required``)."""
+        data = await self._request("POST", "/v1/captchas")
+        parsed = self._parse(CaptchaOut, data)
+        return Captcha(token=parsed.token, png=base64.b64decode(parsed.png_base64))
 
     async def register(self, phone: str, sms_code: str, password: str) -> Registration:
         data = await self._request(

@@ -15,6 +15,7 @@ from platform_client.checks import ChecksAPI
 from platform_client.documents import DocumentsAPI
 from platform_client.events import EventsAPI
 from platform_client.invoices import InvoicesAPI
+from platform_client.operator import OperatorAPI
 from platform_client.orders import OrdersAPI
 from platform_client.reminders import RemindersAPI
 from platform_client.seals import SealsAPI
@@ -58,3 +59,4 @@ class PlatformClient(PlatformTransportClient):
     staff = mount(StaffAPI)
     reminders = mount(RemindersAPI)
     staff_sessions = mount(StaffSessionsAPI)
+    operator = mount(OperatorAPI)

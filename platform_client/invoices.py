@@ -23,8 +23,19 @@ class Invoice(PlatformModel):
 
 
 class InvoicesAPI(BinaryAPI):
+    async def options(self) -> bool:
+        """Whether the platform e-mails issued invoices (it has SMTP settings)."""
+        data = await self._request("GET", "/v1/invoice-options")
+        return bool(data.get("email_delivery")) if isinstance(data, dict) else False
+
     async def request(
-        self, token: str, order_id: str, *, title: str, email: str, tax_number: str | None = None
+        self,
+        token: str,
+        order_id: str,
+        *,
+        title: str,
+        email: str | None = None,
+        tax_number: str | None = None,
     ) -> Invoice:
         data = await self._request(
             "POST",

@@ -119,6 +119,10 @@ class OrdersAPI(SubAPI):
     async def resubmit(self, token: str, order_id: str, changes: dict[str, Any] | None = None) -> Order:
         return await self._action(token, order_id, "resubmit", changes or {})
 
+    async def abandon_ukey_step(self, token: str, order_id: str) -> Order:
+        """Give up a paid order's UKey step: the order is cancelled and its payment refunded."""
+        return await self._action(token, order_id, "abandon-ukey-step")
+
     async def confirm_cancellation(self, token: str, order_id: str, sms_code: str) -> Order:
         return await self._action(token, order_id, "confirm-cancellation", {"sms_code": sms_code})
 

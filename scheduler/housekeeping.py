@@ -1,6 +1,6 @@
 """Conversation housekeeping: stale flows put aside, old dedupe records deleted.
 
-A flow nobody touched for a day is paused the way the menu pauses it (``memory["_paused"]``,
+A flow nobody touched for a day is paused the way the menu pauses it (``ConversationState.paused``,
 answers kept): the user's next message then gets the menu with "continue where I left off"
 instead of being taken as the answer to a question asked long ago. Nothing is said to the user,
 so there is nothing to send at night or outside a channel's window.
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.engine.context import Ctx
 from bot.engine.messages import ConversationKey
 from bot.engine.runtime import Engine
-from bot.engine.state import PAUSED, Owner
+from bot.engine.state import Owner
 from bot.engine.tables import conversations, inbound_receipts
 
 log = logging.getLogger("sealbot.scheduler.housekeeping")
@@ -73,10 +73,9 @@ async def _pause_if_unchanged(engine: Engine, key: ConversationKey, run_id: int,
         # Re-checked under the conversation's lock: an answer since the query keeps the flow.
         if current is None or current.run_id != run_id or current.step != step:
             return
-        shelf = ctx.state.memory.setdefault(PAUSED, {})
         for stacked in ctx.state.stack:
-            shelf.setdefault(stacked.flow, stacked.__dict__.copy())
-        shelf[current.flow] = current.__dict__.copy()
+            ctx.state.put_aside(stacked, ctx.now, keep_existing=True)
+        ctx.state.put_aside(current, ctx.now)
         ctx.state.stack.clear()
         ctx.state.run = None
         paused = True

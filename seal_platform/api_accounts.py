@@ -6,16 +6,17 @@ checked by the service functions so that every refusal carries one of the platfo
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 
 from fastapi import Response, status
 from pydantic import BaseModel, Field
 
-from seal_platform import accounts
+from seal_platform import accounts, captcha
 from seal_platform.accounts import Account, IssuedSession
 from seal_platform.auth import AccountDep, AccountTokenDep, ServicesDep, service_router
 from seal_platform.errors import InvalidInput, NotAuthenticated
-from seal_platform.sms import ACCOUNT_BOUND_PURPOSES, SmsPurpose
+from seal_platform.sms import ACCOUNT_BOUND_PURPOSES, SendOrigin, SmsPurpose
 
 router = service_router(prefix="/v1", tags=["accounts"])
 
@@ -23,6 +24,20 @@ router = service_router(prefix="/v1", tags=["accounts"])
 class SmsCodeRequest(BaseModel):
     phone: str = Field(max_length=32, examples=["13800138000"])
     purpose: SmsPurpose
+    # Who asks, as the bot reports it (the abuse limits count by these; see ``sms.SendOrigin``).
+    identity: str | None = Field(
+        default=None, max_length=128, examples=["wechat:oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"]
+    )
+    client_ip: str | None = Field(default=None, max_length=64)
+    captcha_token: str | None = Field(default=None, max_length=128)
+    captcha_answer: str | None = Field(default=None, max_length=16)
+
+
+class CaptchaOut(BaseModel):
+    """An image captcha: show ``png_base64``, send the answer back with ``token``."""
+
+    token: str
+    png_base64: str
 
 
 class SmsCodeSent(BaseModel):
@@ -88,6 +103,13 @@ class RegistrationOut(BaseModel):
     session: SessionOut
 
 
+@router.post("/captchas", status_code=status.HTTP_201_CREATED, response_model=CaptchaOut)
+async def new_captcha(services: ServicesDep) -> CaptchaOut:
+    """An image captcha for the web chat, asked for after a few SMS sends (``sms_captcha_required``)."""
+    issued = await captcha.issue(services.settings.secret_key.get_secret_value(), services.clock.now())
+    return CaptchaOut(token=issued.token, png_base64=base64.b64encode(issued.png).decode())
+
+
 @router.post("/sms-codes", status_code=status.HTTP_201_CREATED, response_model=SmsCodeSent)
 async def send_sms_code(body: SmsCodeRequest, services: ServicesDep, token: AccountTokenDep) -> SmsCodeSent:
     """Send a verification code. Account-bound purposes (``cancel_seal``) need the account token."""
@@ -97,7 +119,15 @@ async def send_sms_code(body: SmsCodeRequest, services: ServicesDep, token: Acco
             if not token:
                 raise NotAuthenticated("请先登录", code="account_token_missing")
             account = await accounts.account_for_token(session, services, token)
-        sent = await accounts.request_sms_code(session, services, body.phone, body.purpose, account=account)
+        origin = SendOrigin(
+            identity=body.identity,
+            client_ip=body.client_ip,
+            captcha_token=body.captcha_token,
+            captcha_answer=body.captcha_answer,
+        )
+        sent = await accounts.request_sms_code(
+            session, services, body.phone, body.purpose, account=account, origin=origin
+        )
     return SmsCodeSent(
         phone=sent.phone,
         purpose=sent.purpose,

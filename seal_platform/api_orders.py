@@ -118,6 +118,13 @@ async def submit(order_id: str, services: ServicesDep, account: AccountDep) -> O
         return OrderOut.of(await order_rules.submit_order(session, services, account, order))
 
 
+@router.post("/orders/{order_id}/abandon-ukey-step", response_model=OrderOut)
+async def abandon_ukey_step(order_id: str, services: ServicesDep, account: AccountDep) -> OrderOut:
+    async with services.db.session() as session:
+        order = await get_order(session, account.id, order_id)
+        return OrderOut.of(await order_rules.abandon_ukey_step(session, services, account, order))
+
+
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut)
 async def cancel(order_id: str, services: ServicesDep, account: AccountDep) -> OrderOut:
     async with services.db.session() as session:
@@ -172,6 +179,18 @@ async def request_invoice(
         return InvoiceOut.of(await invoices.request_invoice(session, services, order, body))
 
 
+class InvoiceOptions(BaseModel):
+    # Whether issued invoices are also e-mailed: the chat asks for an address only then.
+    email_delivery: bool
+
+
+@router.get("/invoice-options", response_model=InvoiceOptions)
+async def invoice_options(services: ServicesDep) -> InvoiceOptions:
+    from seal_platform.mail import mail_enabled
+
+    return InvoiceOptions(email_delivery=mail_enabled(services.settings))
+
+
 @router.get("/invoices", response_model=list[InvoiceOut])
 async def get_invoices(services: ServicesDep, account: AccountDep) -> list[InvoiceOut]:
     async with services.db.session() as session:
@@ -193,7 +212,7 @@ async def invoice_pdf(invoice_id: str, services: ServicesDep, account: AccountDe
         document = await get_document(session, account.id, invoice.document_id)
     return Response(
         await read_content(services, document),
-        media_type="application/pdf",
+        media_type=document.content_type,
         headers={"Content-Disposition": f'attachment; filename="{document.filename}"'},
     )
 

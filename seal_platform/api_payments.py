@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 router = service_router(prefix="/v1", tags=["payments"])
 public_router = APIRouter(tags=["payments"])
+# The sandbox's public pay page: mounted only with the sandbox provider outside production
+# (``app._routers``), because a bare POST to it marks an order paid.
+sandbox_pages = APIRouter(tags=["payments"])
 
 
 class PaymentStartIn(BaseModel):
@@ -110,7 +113,7 @@ async def _payment_and_order(services: ServicesDep, payment_id: str) -> tuple[pa
         return payment, order
 
 
-@public_router.get("/pay/{payment_id}", response_class=HTMLResponse, include_in_schema=False)
+@sandbox_pages.get("/pay/{payment_id}", response_class=HTMLResponse, include_in_schema=False)
 async def pay_page(payment_id: str, services: ServicesDep) -> HTMLResponse:
     _sandbox(services)
     payment, order = await _payment_and_order(services, payment_id)
@@ -121,11 +124,12 @@ async def pay_page(payment_id: str, services: ServicesDep) -> HTMLResponse:
         order_id=order.id,
         order_type=order.type,
         years=order.years,
+        service_name=services.settings.operator_service_name,
     )
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
-@public_router.get("/pay/{payment_id}/qr.png", include_in_schema=False)
+@sandbox_pages.get("/pay/{payment_id}/qr.png", include_in_schema=False)
 async def pay_qr(payment_id: str, services: ServicesDep) -> Response:
     sandbox = _sandbox(services)
     payment, _order = await _payment_and_order(services, payment_id)
@@ -133,7 +137,7 @@ async def pay_qr(payment_id: str, services: ServicesDep) -> Response:
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
-@public_router.post("/pay/{payment_id}", include_in_schema=False)
+@sandbox_pages.post("/pay/{payment_id}", include_in_schema=False)
 async def pay(payment_id: str, services: ServicesDep) -> RedirectResponse:
     """The sandbox "pay" button: the fake gateway records the trade and notifies the platform.
 

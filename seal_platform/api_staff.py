@@ -3,23 +3,25 @@ invoices, document preview and the audit log. Each action needs its role (``requ
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import Depends, File, Form, Request, Response, UploadFile, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from seal_platform import invoices, staff_actions
-from seal_platform.api_documents import attachment
+from seal_platform.api_documents import _read_limited, attachment
 from seal_platform.api_orders import OrderOut
-from seal_platform.auth import ServicesDep
+from seal_platform.auth import ServicesDep, service_router
 from seal_platform.documents import get_document_any, read_content
 from seal_platform.invoices import InvoiceOut
 from seal_platform.orders import Order, get_order_any, history
-from seal_platform.staff import StaffDep, StaffRole, StaffUser, login, require_staff
+from seal_platform.staff import StaffDep, StaffRole, StaffUser, issue_token, require_staff
+from seal_platform.staff_signin import sign_in
 
-router = APIRouter(prefix="/v1/staff", tags=["staff"])
+# Only services holding the service key reach the staff API (the bot's support inbox, tools).
+router = service_router(prefix="/v1/staff", tags=["staff"])
 
 Reviewer = Annotated[StaffUser, Depends(require_staff(StaffRole.REVIEWER))]
 Producer = Annotated[StaffUser, Depends(require_staff(StaffRole.PRODUCER))]
@@ -31,6 +33,8 @@ Admin = Annotated[StaffUser, Depends(require_staff(StaffRole.ADMIN))]
 class StaffLogin(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=128)
+    # The address of the person signing in, when the caller is a console in front of them.
+    client_ip: str | None = Field(default=None, max_length=64)
 
 
 class StaffSession(BaseModel):
@@ -64,12 +68,13 @@ class StaffOrderOut(OrderOut):
 
 
 @router.post("/sessions", status_code=status.HTTP_201_CREATED, response_model=StaffSession)
-async def staff_login(body: StaffLogin, services: ServicesDep) -> StaffSession:
+async def staff_login(body: StaffLogin, request: Request, services: ServicesDep) -> StaffSession:
+    """A staff token; the same throttling as the console. Callers hold the service key, so the
+    address they report for their own user (the support inbox's visitor) is trusted."""
+    ip = body.client_ip or (request.client.host if request.client else "unknown")
+    user = await sign_in(services, body.username, body.password, ip)
     async with services.db.session() as session:
-        token = await login(session, services, body.username, body.password)
-        from seal_platform.staff import staff_for_token
-
-        user = await staff_for_token(session, services, token)
+        token = await issue_token(session, services, user)
         return StaffSession(token=token, username=user.username, roles=list(user.roles))
 
 
@@ -162,6 +167,24 @@ async def invoice_queue(
 async def issue_invoice(invoice_id: str, services: ServicesDep, staff: Finance) -> InvoiceOut:
     async with services.db.session() as session:
         return InvoiceOut.of(await invoices.issue(session, services, invoice_id, actor=staff.actor))
+
+
+@router.post("/invoices/{invoice_id}/upload", response_model=InvoiceOut)
+async def upload_invoice(
+    invoice_id: str,
+    services: ServicesDep,
+    staff: Finance,
+    files: Annotated[list[UploadFile], File()],
+    number: Annotated[str, Form(max_length=20)] = "",
+    issued_on: Annotated[date | None, Form()] = None,
+) -> InvoiceOut:
+    """The manual adapter: the invoice finance issued in the tax system (PDF, OFD and/or XML)."""
+    contents = [await _read_limited(upload, services.settings.upload_max_bytes) for upload in files]
+    async with services.db.session() as session:
+        issued = await invoices.issue_uploaded(
+            session, services, invoice_id, contents, actor=staff.actor, number=number, issued_on=issued_on
+        )
+        return InvoiceOut.of(issued)
 
 
 @router.get("/audit", response_model=list[AuditOut])

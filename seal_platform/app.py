@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 
 from seal_platform import (
     api_accounts,
+    api_ca,
     api_checks,
     api_documents,
     api_events,
@@ -26,7 +27,9 @@ from seal_platform import (
     api_reminders,
     api_seals,
     api_staff,
+    api_station,
     dev_pages,
+    operator,
 )
 from seal_platform.clock import Clock, SystemClock
 from seal_platform.console import router as console_router
@@ -34,16 +37,17 @@ from seal_platform.console import sandbox as console_sandbox
 from seal_platform.db import Database
 from seal_platform.errors import InvalidInput, PlatformError
 from seal_platform.events import EventNotifier, notifier_for
+from seal_platform.invoicing import InvoicingProvider
 from seal_platform.payments.base import PaymentProvider
 from seal_platform.payments.sandbox import SandboxProvider
 from seal_platform.payments.wechatpay import WeChatPayProvider
 from seal_platform.production.ca import CertificateAuthority
-from seal_platform.production.invoice_pdf import render_invoice_pdf
 from seal_platform.realname import LocalRealNameVerifier, RealNameVerifier
 from seal_platform.security import FieldCipher, PasswordHasher
-from seal_platform.services import InvoiceRenderer, PlatformServices
+from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
-from seal_platform.sms import ConsoleSmsProvider, SmsProvider
+from seal_platform.sms import SmsProvider
+from seal_platform.sms_providers import build_sms_provider
 from seal_platform.storage import BlobStore, blob_store_from_settings
 
 
@@ -55,8 +59,10 @@ def create_platform_app(services: PlatformServices) -> FastAPI:
     app = FastAPI(
         title="Seal platform API",
         version="1",
-        docs_url="/docs",
-        openapi_url="/openapi.json",
+        # In production the API docs are served only on the operator's admin port (bot.admin).
+        docs_url=None if services.settings.production else "/docs",
+        openapi_url=None if services.settings.production else "/openapi.json",
+        redoc_url=None if services.settings.production else "/redoc",
         lifespan=lifespan,
     )
     app.state.services = services
@@ -103,7 +109,12 @@ def routers(settings: PlatformSettings) -> list[APIRouter]:
     listed += [api_orders.router, api_documents.router, api_seals.router]
     listed += [api_payments.router, api_payments.public_router, api_staff.router]
     listed.append(api_reminders.router)  # the scheduler's service endpoints
+    listed.append(api_ca.router)  # CRL and OCSP, public
+    listed.append(api_station.router)  # the production station's bridge
     listed.append(console_router.router)  # the staff console
+    listed.append(operator.router)  # who runs the service (issue 11)
+    if settings.payment_provider == "sandbox" and not settings.production:
+        listed.append(api_payments.sandbox_pages)
     if not settings.production:
         listed.append(console_sandbox.router)  # set a seal's expiry (reminder trials)
     if settings.dev_pages and not settings.production:
@@ -121,7 +132,7 @@ def build_platform_services(
     field_cipher: FieldCipher | None = None,
     event_notifier: EventNotifier | None = None,
     blob_store: BlobStore | None = None,
-    invoicing: InvoiceRenderer | None = None,
+    invoicing: InvoicingProvider | None = None,
     payment_providers: Mapping[str, PaymentProvider] | None = None,
     certificate_authority: CertificateAuthority | None = None,
 ) -> PlatformServices:
@@ -140,13 +151,14 @@ def build_platform_services(
         settings=settings,
         db=db,
         clock=clock,
-        sms_provider=sms_provider or ConsoleSmsProvider(),
+        # production providers (issue 11): chosen by settings, see seal_platform/sms_providers
+        sms_provider=sms_provider or build_sms_provider(settings),
         realname_verifier=realname_verifier or LocalRealNameVerifier(),
         password_hasher=password_hasher or PasswordHasher(max_workers=settings.password_hash_workers),
         field_cipher=field_cipher or FieldCipher.from_secret(settings.secret_key.get_secret_value()),
         event_notifier=event_notifier or notifier_for(db),
         blob_store=blob_store or blob_store_from_settings(settings, clock),
-        invoicing=invoicing or render_invoice_pdf,
+        invoicing=invoicing,
         certificate_authority=certificate_authority,
     )
     if payment_providers is not None:

@@ -1,13 +1,13 @@
-"""Invoices (发票) of paid orders: requested by the applicant, issued by finance (or at once,
-by setting), delivered as a PDF document and announced with an ``invoice.issued`` event."""
+"""Invoices (发票) of paid orders: requested by the applicant, issued through the invoicing port
+(``seal_platform.invoicing``: the tax system via Nuonuo, or finance's upload; a drawn sample in
+the embedded default), delivered as a document, e-mailed when SMTP is set, and announced with an
+``invoice.issued`` event."""
 
 from __future__ import annotations
 
-import asyncio
-import secrets
+import re
 import uuid
-from datetime import datetime
-from decimal import Decimal
+from datetime import date, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -19,12 +19,18 @@ from sqlalchemy.orm import Mapped, mapped_column
 from dbkit.types import UtcDateTime
 from seal_platform.db import Base
 from seal_platform.documents import DocumentKind, store_document
-from seal_platform.errors import Conflict, NotFound, RuleViolation
+from seal_platform.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from seal_platform.events import publish
+from seal_platform.invoicing import Amounts, InvoiceOrder, IssuedFile, IssuedInvoice, tax_rate
+from seal_platform.invoicing.adapters import (
+    check_against_order,
+    provider_for,
+    read_invoice_xml,
+    sniff_upload,
+)
+from seal_platform.mail import email_invoice
 from seal_platform.orders import Order, OrderStatus
 from seal_platform.payments.pay_page import ORDER_TYPE_LABELS
-from seal_platform.production.invoice_pdf import Invoice as InvoiceDocument
-from seal_platform.production.invoice_pdf import InvoiceLine, InvoiceParty
 from seal_platform.services import PlatformServices
 from seal_platform.validation import normalise_credit_code
 
@@ -74,8 +80,9 @@ class InvoiceRequest(BaseModel):
     title: str = Field(min_length=2, max_length=200)
     # A company buyer gives its credit code; a person gives none.
     tax_number: str | None = None
-    # Where the e-invoice is also mailed; a shape check only (no email-validator dependency).
-    email: str = Field(max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    # Where the e-invoice is also mailed (only when the platform has SMTP settings); a shape
+    # check only (no email-validator dependency).
+    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
     @field_validator("tax_number")
     @classmethod
@@ -113,7 +120,7 @@ async def request_invoice(
         account_id=order.account_id,
         title=" ".join(request.title.split()),
         tax_number=request.tax_number,
-        email=request.email,
+        email=request.email or "",
         amount_fen=order.amount_fen,
         status=InvoiceStatus.REQUESTED.value,
         requested_at=services.clock.now(),
@@ -123,20 +130,24 @@ async def request_invoice(
             session.add(invoice)
     except IntegrityError as exc:
         raise Conflict("this order already has an invoice", code="invoice_exists", order_id=order.id) from exc
-    if services.settings.invoice_auto_issue:
+    # Finance upload manual invoices themselves: nothing to issue automatically then.
+    if services.settings.invoice_auto_issue and services.settings.effective_invoice_provider != "manual":
         return await issue(session, services, invoice.id, actor="system")
     return invoice
 
 
-def _invoice_number(now: datetime) -> str:
-    # 全电发票 numbers are 20 digits starting with the two-digit year.
-    return now.strftime("%y") + "".join(secrets.choice("0123456789") for _ in range(18))
+def _drawer(services: PlatformServices, actor: str) -> str:
+    """开票人: from settings, else the staff member who issues it."""
+    if services.settings.invoice_drawer:
+        return services.settings.invoice_drawer
+    return actor.removeprefix("staff:") if actor.startswith("staff:") else "系统"
 
 
-async def issue(
-    session: AsyncSession, services: PlatformServices, invoice_id: str, *, actor: str
-) -> InvoiceRecord:
-    """Make the PDF, store it for the applicant, mark the invoice issued, tell the bot."""
+def amounts_of(services: PlatformServices, invoice: InvoiceRecord) -> Amounts:
+    return Amounts.of(invoice.amount_fen, tax_rate(services.settings.invoice_tax_rate))
+
+
+async def _requested(session: AsyncSession, invoice_id: str) -> tuple[InvoiceRecord, Order]:
     invoice = await session.get(InvoiceRecord, invoice_id)
     if invoice is None:
         raise NotFound("invoice not found", invoice_id=invoice_id)
@@ -145,40 +156,111 @@ async def issue(
     order = await session.get(Order, invoice.order_id)
     if order is None:
         raise NotFound("order not found", order_id=invoice.order_id)
-    now = services.clock.now()
-    number = _invoice_number(now)
+    return invoice, order
+
+
+async def issue(
+    session: AsyncSession, services: PlatformServices, invoice_id: str, *, actor: str
+) -> InvoiceRecord:
+    """Issue through the configured adapter (``invoicing``), store the files, tell the bot."""
+    invoice, order = await _requested(session, invoice_id)
     settings = services.settings
-    document = InvoiceDocument(
-        invoice_number=number,
-        issued_on=now.date(),
-        buyer=InvoiceParty(name=invoice.title, tax_number=invoice.tax_number or ""),
-        seller=InvoiceParty(name=settings.invoice_seller_name, tax_number=settings.invoice_seller_tax_number),
-        lines=[
-            InvoiceLine(
-                name=f"*信息技术服务*{ORDER_TYPE_LABELS.get(order.type, '电子印章服务')}",
-                quantity=Decimal(1),
-                unit_price=Decimal(invoice.amount_fen) / 100,
-            )
-        ],
-        remarks=f"订单号 {order.id}",
+    remarks = f"订单号 {order.id}"
+    if settings.invoice_seller_address:
+        remarks += f"；销方地址电话：{settings.invoice_seller_address}"
+    if settings.invoice_seller_bank:
+        remarks += f"；销方开户行及账号：{settings.invoice_seller_bank}"
+    request = InvoiceOrder(
+        reference=invoice.id,
+        buyer_name=invoice.title,
+        buyer_tax_number=invoice.tax_number or "",
+        buyer_email=invoice.email,
+        item_name=f"*信息技术服务*{ORDER_TYPE_LABELS.get(order.type, '电子印章服务')}",
+        amounts=amounts_of(services, invoice),
+        drawer=_drawer(services, actor),
+        remarks=remarks,
     )
-    pdf = await asyncio.to_thread(services.invoicing, document)
-    stored = await store_document(
-        session,
-        services,
-        account_id=invoice.account_id,
-        kind=DocumentKind.INVOICE_PDF,
-        data=pdf,
-        content_type="application/pdf",
-        filename=f"invoice-{number}.pdf",
+    issued = await provider_for(services).issue(request)
+    return await _record_issued(session, services, invoice, order, issued, actor=actor)
+
+
+async def issue_uploaded(
+    session: AsyncSession,
+    services: PlatformServices,
+    invoice_id: str,
+    files: list[bytes],
+    *,
+    actor: str,
+    number: str = "",
+    issued_on: date | None = None,
+) -> InvoiceRecord:
+    """The manual adapter: finance upload what the tax system issued (PDF, OFD and/or XML).
+
+    Number, date and amounts are read from the XML when one is given; otherwise the number and
+    date are typed in. The amounts must be the order's (``check_against_order``).
+    """
+    invoice, order = await _requested(session, invoice_id)
+    if not files or not any(files):
+        raise InvalidInput("请上传发票文件（PDF、OFD 或 XML）", code="invoice_file_missing")
+    typed: list[tuple[str, str, bytes]] = []
+    facts = None
+    for data in files:
+        content_type, extension = sniff_upload(data)
+        typed.append((content_type, extension, data))
+        if extension == "xml":
+            facts = read_invoice_xml(data)
+    expected = amounts_of(services, invoice)
+    if facts is not None:
+        if number and number.strip() != facts.number:
+            raise InvalidInput("填写的发票号码与 XML 不一致", code="invoice_number_mismatch")
+        if facts.amounts_fen is not None:
+            check_against_order(facts.amounts_fen, expected)
+        number, issued_on = facts.number, facts.issued_on
+    number = number.strip()
+    if not re.fullmatch(r"\d{8,20}", number) or issued_on is None:
+        raise InvalidInput("请填写发票号码（8 至 20 位数字）和开票日期", code="invoice_number_required")
+    # The chat delivers the first file: PDF before OFD before XML.
+    order_of = {"pdf": 0, "ofd": 1, "xml": 2}
+    typed.sort(key=lambda item: order_of[item[1]])
+    issued = IssuedInvoice(
+        number=number,
+        issued_on=issued_on,
+        files=[IssuedFile(f"invoice-{number}.{ext}", ctype, data) for ctype, ext, data in typed],
     )
+    return await _record_issued(session, services, invoice, order, issued, actor=actor)
+
+
+async def _record_issued(
+    session: AsyncSession,
+    services: PlatformServices,
+    invoice: InvoiceRecord,
+    order: Order,
+    issued: IssuedInvoice,
+    *,
+    actor: str,
+) -> InvoiceRecord:
+    now = services.clock.now()
+    number = issued.number
+    stored_ids: list[str] = []
+    for file in issued.files:
+        stored = await store_document(
+            session,
+            services,
+            account_id=invoice.account_id,
+            kind=DocumentKind.INVOICE_PDF,
+            data=file.data,
+            content_type=file.content_type,
+            filename=file.filename,
+        )
+        stored_ids.append(stored.id)
+    document_id = stored_ids[0]
     moved = await session.execute(
         update(InvoiceRecord)
         .where(InvoiceRecord.id == invoice.id, InvoiceRecord.status == InvoiceStatus.REQUESTED)
         .values(
             status=InvoiceStatus.ISSUED.value,
             invoice_number=number,
-            document_id=stored.id,
+            document_id=document_id,
             issued_at=now,
             issued_by=actor,
         )
@@ -196,14 +278,21 @@ async def issue(
         object_type="invoice",
         object_id=invoice.id,
         before={"status": InvoiceStatus.REQUESTED.value},
-        after={"status": invoice.status, "invoice_number": number, "document_id": stored.id},
+        after={"status": invoice.status, "invoice_number": number, "document_id": document_id},
         at=now,
     )
+    emailed = await email_invoice(services, invoice, issued)
     publish(
         session,
         invoice.account_id,
         "invoice.issued",
-        {"invoice_id": invoice.id, "order_id": order.id, "document_id": stored.id, "invoice_number": number},
+        {
+            "invoice_id": invoice.id,
+            "order_id": order.id,
+            "document_id": document_id,
+            "invoice_number": number,
+            "emailed_to": invoice.email if emailed else None,
+        },
     )
     return invoice
 

@@ -36,6 +36,7 @@ from seal_platform.orders import (
     transition,
 )
 from seal_platform.pricing import check_years, order_price_fen
+from seal_platform.production.revocation import revoke_replaced
 from seal_platform.seals import Seal, SealStatus, get_seal, renewal_opens_at, set_status
 from seal_platform.services import PlatformServices
 from seal_platform.validation import normalise_mobile, normalise_person_name
@@ -179,6 +180,7 @@ async def create_order(
         change=request.change,
     )
     await _check_documents_owned(session, account.id, order.documents)
+    await check_names_printable(session, order)
     order.amount_fen = await _price(session, services, order)
     try:
         async with session.begin_nested():
@@ -371,6 +373,7 @@ async def submit_order(
         seal = await get_seal(session, account.id, order.seal_id)
         # Rechecked: the window or the seal may have changed since the draft was made.
         await _check_seal_process(session, services, OrderType(order.type), seal, exclude_order_id=order.id)
+    await check_names_printable(session, order)
     now = services.clock.now()
     deadline = now + timedelta(minutes=services.settings.order_payment_timeout_minutes)
     return await transition(
@@ -435,10 +438,12 @@ async def confirm_cancellation(
     ``code_id`` is what ``sms.verify_code`` returned (called while no session was held).
     """
     check_cancellation_open(order)
-    await sms.consume_code(session, services, code_id)
     if order.seal_id is None:
         raise RuleViolation("cancellation without a seal", code="seal_required")
     seal = await get_seal(session, account.id, order.seal_id)
+    # before the code is spent: the same code works once the other order is out of the way
+    await check_nothing_in_progress(session, seal, exclude_order_id=order.id)
+    await sms.consume_code(session, services, code_id)
     now = services.clock.now()
     await set_status(
         session, seal, tuple(SEAL_STATUSES_FOR[OrderType.CANCELLATION]), SealStatus.CANCELLED, now
@@ -453,6 +458,7 @@ async def confirm_cancellation(
         event_data={"seal_id": seal.id},
     )
     publish(session, account.id, "seal.cancelled", {"seal_id": seal.id, "order_id": order.id})
+    await revoke_replaced(services, seal.certificate_serial, order)
     return order
 
 
@@ -555,13 +561,9 @@ async def certify_key(
         legal_rep_id=legal_rep_id(services, company),
         seal_code=seal.seal_code,
     )
-    if order.type == OrderType.RENEWAL:
-        years = order.years or 1
-    else:
-        # A change keeps the seal's term: whole years left, rounded up.
-        left = (seal.valid_to - services.clock.now()) if seal.valid_to else timedelta(0)
-        years = max(1, -(-left.days // 365))
-    issued = await issue_seal(services, holder, public_key, years)
+    issued = await issue_seal(
+        services, holder, public_key, 1, valid_to=certificate_end(order, seal, services)
+    )
     impression, seseal = await store_seal_artefacts(
         session, services, account_id=order.account_id, seal_code=seal.seal_code, issued=issued
     )
@@ -595,6 +597,7 @@ async def complete_ukey_job(
         pending = result.pop("pending_certificate", None)
         if pending is None:
             raise RuleViolation("the new certificate was not issued yet", code="certificate_not_issued")
+        replaced_serial = seal.certificate_serial
         seal.certificate_pem = pending["certificate_pem"]
         seal.certificate_serial = pending["certificate_serial"]
         seal.valid_from = datetime.fromisoformat(pending["valid_from"])
@@ -608,6 +611,7 @@ async def complete_ukey_job(
         change = order.details.get("change", {})
         if order.type == OrderType.CHANGE and change:
             await _apply_change_to_company(session, seal.company_id, change, now)
+        await revoke_replaced(services, replaced_serial, order)
     seal.updated_at = now
     return await transition(
         session,
@@ -634,3 +638,128 @@ async def _apply_change_to_company(
     if change.get("legal_rep_name"):
         company.legal_rep_name = normalise_person_name(change["legal_rep_name"])
     company.updated_at = now
+
+
+# -- validity of the new certificate (seal_platform/validity.py) ------------------------------
+
+
+def certificate_end(order: Order, seal: Seal, services: PlatformServices) -> datetime:
+    """Renewal adds the order's years to max(current end, today); change keeps the end date."""
+    from seal_platform.validity import kept_valid_to, renewed_valid_to
+
+    now = services.clock.now()
+    if order.type == OrderType.RENEWAL:
+        return renewed_valid_to(seal.valid_to, now, order.years or 1)
+    return kept_valid_to(seal.valid_to, now)
+
+
+# -- names that fit on the impression (one rule for ordering and production) -----------------
+
+
+async def check_names_printable(session: AsyncSession, order: Order) -> None:
+    """Refuse, before payment, a name production could not put on the impression."""
+    from seal_platform.orders import NEW_SEAL_TYPES
+    from seal_platform.pricing import NEW_SEAL_KINDS
+    from seal_platform.production.impression import ENTERPRISE_NAME_MAX, PERSONAL_NAME_MAX, printable_on_seal
+
+    names: list[tuple[str, int, str]] = []
+    company = await session.get(Company, order.company_id) if order.company_id else None
+    if OrderType(order.type) in NEW_SEAL_TYPES and company is not None:
+        kinds = NEW_SEAL_KINDS[order.type]
+        if "enterprise" in kinds:
+            names.append((company.name, ENTERPRISE_NAME_MAX, "company_name"))
+        if "personal" in kinds:
+            names.append((company.legal_rep_name, PERSONAL_NAME_MAX, "legal_rep_name"))
+    change = order.details.get("change", {}) if order.type == OrderType.CHANGE else {}
+    if change.get("company_name"):
+        names.append((str(change["company_name"]), ENTERPRISE_NAME_MAX, "company_name"))
+    if change.get("legal_rep_name"):
+        names.append((str(change["legal_rep_name"]), PERSONAL_NAME_MAX, "legal_rep_name"))
+    for name, limit, field in names:
+        if not printable_on_seal(name, limit):
+            raise InvalidInput(
+                f"印章上的名称应为1到{limit}个字，且不能有空格",
+                code="name_not_printable",
+                field=field,
+                max_length=limit,
+            )
+
+
+# -- cancellation waits for paid orders on the seal --------------------------------------------
+
+
+async def check_nothing_in_progress(session: AsyncSession, seal: Seal, *, exclude_order_id: str) -> None:
+    """A seal is not cancelled under a paid order still being worked on (a reissue in
+    production would otherwise ship a key for a cancelled seal); the refusal names the order."""
+    other = await session.scalar(
+        select(Order)
+        .where(
+            Order.seal_id == seal.id,
+            Order.id != exclude_order_id,
+            Order.status.in_([s.value for s in OPEN_STATUSES]),
+        )
+        .order_by(Order.created_at)
+        .limit(1)
+    )
+    if other is not None:
+        raise RuleViolation(
+            "this seal has an order in progress: cancel or finish it first",
+            code="seal_busy",
+            order_id=other.id,
+            order_type=other.type,
+            status=other.status,
+        )
+
+
+# -- giving up a UKey step (frees the seal; the payment goes to refund) --------------------------
+
+
+async def abandon_ukey_step(
+    session: AsyncSession, services: PlatformServices, account: Account, order: Order
+) -> Order:
+    """The applicant gives up the UKey step of a paid renewal, change or unlock: the order is
+    cancelled, which frees the seal for other orders, and its payment is marked for refund."""
+    from sqlalchemy import update
+
+    from seal_platform.payments import Payment, PaymentStatus
+
+    if order.status != OrderStatus.AWAITING_UKEY:
+        raise RuleViolation(
+            "only an order waiting for its UKey step can be given up",
+            code="invalid_transition",
+            **{"from": order.status, "to": OrderStatus.CANCELLED.value},
+        )
+    now = services.clock.now()
+    paid = list(
+        await session.scalars(
+            select(Payment).where(Payment.order_id == order.id, Payment.status == PaymentStatus.SUCCEEDED)
+        )
+    )
+    await session.execute(
+        update(Payment)
+        .where(Payment.order_id == order.id, Payment.status == PaymentStatus.SUCCEEDED)
+        .values(status=PaymentStatus.REFUND_REQUIRED)
+        .execution_options(synchronize_session=False)
+    )
+    for payment in paid:
+        publish(
+            session,
+            order.account_id,
+            "payment.refund_required",
+            {"order_id": order.id, "payment_id": payment.id, "amount_fen": payment.amount_fen},
+        )
+    return await transition(
+        session,
+        order,
+        OrderStatus.CANCELLED,
+        now=now,
+        actor=f"account:{account.id}",
+        changes={
+            "result": {
+                **order.result,
+                "ukey_step_abandoned_at": now.isoformat(),
+                "refund_required": bool(paid),
+            }
+        },
+        event_data={"seal_id": order.seal_id, "refund_required": bool(paid)},
+    )

@@ -78,7 +78,8 @@ _REVIEW = frozenset(
     }
 )
 _DELIVERY = frozenset({(S.IN_PRODUCTION, S.SHIPPED), (S.SHIPPED, S.COMPLETED)})
-_UKEY = frozenset({(S.AWAITING_UKEY, S.COMPLETED)})
+# Given up at the UKey step (the PC never came back): the order ends, the payment is refunded.
+_UKEY = frozenset({(S.AWAITING_UKEY, S.COMPLETED), (S.AWAITING_UKEY, S.CANCELLED)})
 
 TRANSITIONS: dict[OrderType, frozenset[tuple[OrderStatus, OrderStatus]]] = {
     OrderType.ENTERPRISE_SEAL: _PAYMENT | _REVIEW | {(S.APPROVED, S.IN_PRODUCTION)} | _DELIVERY,

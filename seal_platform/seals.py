@@ -157,16 +157,24 @@ class IssuedSeal:
 def certificate_authority(services: PlatformServices) -> CertificateAuthority:
     """The platform CA, loaded (or created on first start) under ``data_dir/ca``."""
     if services.certificate_authority is None:
-        services.certificate_authority = CertificateAuthority.load_or_create(
+        ca = CertificateAuthority.load_or_create(
             Path(services.settings.data_dir) / "ca",
             services.settings.secret_key.get_secret_value().encode(),
             services.clock,
         )
+        base = services.settings.public_base_url.rstrip("/")
+        ca.crl_url, ca.ocsp_url = f"{base}/ca/crl", f"{base}/ca/ocsp"
+        services.certificate_authority = ca
     return services.certificate_authority
 
 
 def _issue_sync(
-    ca: CertificateAuthority, holder: SealHolder, public_key: bytes, years: int, now: datetime
+    ca: CertificateAuthority,
+    holder: SealHolder,
+    public_key: bytes,
+    years: int,
+    now: datetime,
+    valid_to: datetime | None = None,
 ) -> IssuedSeal:
     subject: OrganisationSubject | PersonSubject
     if holder.kind == SealKind.ENTERPRISE:
@@ -179,7 +187,7 @@ def _issue_sync(
         )
         impression = draw_personal_seal(holder.legal_rep_name)
         seseal_kind = SESealKind.PERSONAL
-    certificate = ca.issue_seal_certificate(public_key, subject, years=years)
+    certificate = ca.issue_seal_certificate(public_key, subject, years=years, not_after=valid_to)
     valid_from, valid_to = certificate.not_valid_before_utc, certificate.not_valid_after_utc
     seseal = make_seseal(
         signer=ca.seal_maker,
@@ -205,12 +213,18 @@ def _issue_sync(
 
 
 async def issue_seal(
-    services: PlatformServices, holder: SealHolder, public_key: bytes, years: int
+    services: PlatformServices,
+    holder: SealHolder,
+    public_key: bytes,
+    years: int,
+    *,
+    valid_to: datetime | None = None,
 ) -> IssuedSeal:
     """Certify ``public_key`` (SubjectPublicKeyInfo DER/PEM or a CSR) for the holder, draw the
-    impression and make the SESeal. CPU-bound: runs in a thread."""
+    impression and make the SESeal; ``valid_to`` keeps a current term instead of ``years``.
+    CPU-bound: runs in a thread."""
     ca = certificate_authority(services)
-    return await asyncio.to_thread(_issue_sync, ca, holder, public_key, years, services.clock.now())
+    return await asyncio.to_thread(_issue_sync, ca, holder, public_key, years, services.clock.now(), valid_to)
 
 
 def new_key_pair() -> tuple[bytes, bytes]:

@@ -1,7 +1,8 @@
 """What a platform request handler may use: one typed value, built once by the bootstrap.
 
 ``PlatformServices`` names every provider the platform talks to (SMS gateway, identity vendor,
-password hasher, field cipher, event notifier, blob store, payment gateways, invoice renderer)
+password hasher, field cipher, event notifier, blob store, payment gateways, invoicing adapter,
+CA, production station)
 with its own type, so a module takes what it needs by attribute and the type checker sees it.
 The defaults are decided in exactly one place, ``seal_platform.app.build_platform_services``;
 tests and production pass replacements there as keyword arguments.
@@ -14,7 +15,7 @@ import it without creating an import cycle (``tests/test_import_graph.py`` keeps
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -25,19 +26,15 @@ from seal_platform.settings import PlatformSettings
 if TYPE_CHECKING:
     from seal_platform.console.sessions import SessionPolicy
     from seal_platform.events import EventNotifier
+    from seal_platform.invoicing import InvoicingProvider
     from seal_platform.payments.base import PaymentProvider
     from seal_platform.production.ca import CertificateAuthority
-    from seal_platform.production.invoice_pdf import Invoice
+    from seal_platform.production.station import ProductionStation
+    from seal_platform.production.station_hub import StationHub
     from seal_platform.realname import RealNameVerifier
     from seal_platform.security import FieldCipher, PasswordHasher
     from seal_platform.sms import SmsProvider
     from seal_platform.storage import BlobStore
-
-
-class InvoiceRenderer(Protocol):
-    """Turns an invoice into the PDF given to the buyer (blocking: called in a worker thread)."""
-
-    def __call__(self, invoice: Invoice, /) -> bytes: ...
 
 
 @dataclass
@@ -53,7 +50,9 @@ class PlatformServices:
     field_cipher: FieldCipher
     event_notifier: EventNotifier
     blob_store: BlobStore
-    invoicing: InvoiceRenderer
+    # ``None``: the adapter chosen by settings (``invoicing.adapters.provider_for``); tests pass
+    # their own.
+    invoicing: InvoicingProvider | None = None
     # Keyed by provider name ("sandbox", "wechatpay"); the sandbox needs the services it belongs
     # to, so the bootstrap fills this right after construction.
     payment_providers: dict[str, PaymentProvider] = field(default_factory=dict)
@@ -62,6 +61,11 @@ class PlatformServices:
     certificate_authority: CertificateAuthority | None = None
     # ``None``: the console's own defaults (see ``console.sessions.session_policy``).
     console_session_policy: SessionPolicy | None = None
+    # Where new seals are written onto blank keys; ``None``: the station chosen by settings, made
+    # on first use by ``production.stations.production_station`` (tests and the demo set theirs).
+    production_station: ProductionStation | None = None
+    # The paired remote stations (``production.station_hub``); made on first use.
+    station_hub: StationHub | None = None
 
 
 def get_services(request: Request) -> PlatformServices:

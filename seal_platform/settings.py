@@ -8,7 +8,9 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Printed on sandbox invoices until the operator sets the seller's real tax number.
-PLACEHOLDER_SELLER_TAX_NUMBER = "91440101MA5CXXXX0X"
+from seal_platform.production_checks import PLACEHOLDER_SELLER_TAX_NUMBER, production_problems
+
+__all__ = ["PLACEHOLDER_SELLER_TAX_NUMBER", "PlatformSettings"]
 
 
 class PlatformSettings(BaseSettings):
@@ -24,7 +26,8 @@ class PlatformSettings(BaseSettings):
     # Key for encrypting sensitive columns (ID numbers) and CA private keys at rest.
     secret_key: SecretStr = SecretStr("embedded-dev-secret-key-change-me")
     public_base_url: str = "http://127.0.0.1:8000"
-    sms_provider: str = Field(default="console", pattern="^(console)$")
+    # "console" is the embedded default (no SMS leaves the machine); production needs a real one.
+    sms_provider: str = Field(default="console", pattern="^(console|tencent|aliyun)$")
     sms_code_ttl_seconds: int = 300
     sms_max_attempts: int = 5
     sms_resend_cooldown_seconds: int = 60
@@ -41,13 +44,16 @@ class PlatformSettings(BaseSettings):
     password_hash_workers: int = Field(default=2, ge=1)
 
     def check_production(self) -> None:
-        if self.production and (
-            self.service_key.get_secret_value().startswith("embedded-dev")
-            or self.secret_key.get_secret_value().startswith("embedded-dev")
-        ):
-            raise ValueError("PLATFORM_SERVICE_KEY and PLATFORM_SECRET_KEY must be set in production")
-        if self.production and self.invoice_seller_tax_number == PLACEHOLDER_SELLER_TAX_NUMBER:
-            raise ValueError("PLATFORM_INVOICE_SELLER_TAX_NUMBER must be set in production")
+        """Raise ``ValueError`` with one line naming the first demo part left on in production."""
+        problems = self.production_problems()
+        if problems:
+            raise ValueError(problems[0])
+
+    def production_problems(self) -> list[str]:
+        """Every demo part still on, one line each naming its setting (empty outside production)."""
+        if not self.production:
+            return []
+        return production_problems(self)
 
     # --- Business core: orders, prices, documents, payments, staff (appended; see pricing.py) ---
     # An unpaid order expires this long after it was submitted for payment.
@@ -82,9 +88,72 @@ class PlatformSettings(BaseSettings):
     # WeChat Pay platform public key (PEM) and its id, used to verify notifications.
     wechatpay_public_key: str = ""
     wechatpay_public_key_id: str = ""
+    # The WeChat Pay API host; empty: api.mch.weixin.qq.com (set only for a test double).
+    wechatpay_gateway: str = ""
     sf_tracking_url_template: str = "https://www.sf-express.com/chn/sc/waybill/list?billno={waybill}"
     invoice_auto_issue: bool = False
     unlock_reset_pin: str = "12345678"
     staff_token_ttl_seconds: int = 12 * 3600
-    invoice_seller_name: str = "sealbot 电子印章平台"
+    # Empty: the operator's company, else its service name (``operator.seller_name``).
+    invoice_seller_name: str = ""
     invoice_seller_tax_number: str = PLACEHOLDER_SELLER_TAX_NUMBER
+
+    # --- Production providers (SMS, e-mail, invoicing, operator identity); see docs/operations.md ---
+    # The SMS gateway account: Tencent SecretId / SecretKey, or Alibaba AccessKey id / secret.
+    sms_access_key_id: str = ""
+    sms_access_key_secret: SecretStr = SecretStr("")
+    sms_sign_name: str = ""
+    # Template ids, one per purpose; each template has one variable, the code ({1} / ${code}).
+    sms_template_register: str = ""
+    sms_template_login: str = ""
+    sms_template_cancel_seal: str = ""
+    sms_tencent_app_id: str = ""  # SmsSdkAppId
+    sms_region: str = ""  # "ap-guangzhou" (Tencent) / "cn-hangzhou" (Alibaba) when empty
+    # Host of the provider's API, only to point at a private endpoint or a test double.
+    sms_endpoint: str = ""
+    sms_endpoint_scheme: str = Field(default="https", pattern="^(https|http)$")
+    sms_timeout_seconds: float = 10.0
+    # Abuse limits besides the per-phone ones (sms.py): per chat identity a day, per client IP an
+    # hour, and a budget of codes the whole platform sends in an hour.
+    sms_daily_limit_per_identity: int = 10
+    sms_hourly_limit_per_ip: int = 10
+    sms_hourly_budget: int = 600
+    # Sends from one web-chat session or IP (an hour) before an image captcha is asked for.
+    sms_captcha_after: int = 3
+    # E-mail (invoices, opt-in status notices); no host means no e-mail is sent or mentioned.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = Field(default="starttls", pattern="^(starttls|ssl|none)$")
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = ""
+    smtp_timeout_seconds: float = 20.0
+    # "sandbox": the platform draws a sample PDF (watermarked 样例, embedded default only);
+    # "manual": staff upload the invoice issued in the tax system (production default);
+    # "nuonuo": the Nuonuo open platform issues it. Empty: sandbox, or manual in production.
+    invoice_provider: str = Field(default="", pattern="^(|sandbox|manual|nuonuo)$")
+    invoice_tax_rate: str = "0.06"
+    invoice_drawer: str = ""  # 开票人; empty: the staff member who issues it
+    invoice_seller_address: str = ""  # 地址、电话
+    invoice_seller_bank: str = ""  # 开户行及账号
+    nuonuo_app_key: str = ""
+    nuonuo_app_secret: SecretStr = SecretStr("")
+    nuonuo_access_token: SecretStr = SecretStr("")
+    nuonuo_url: str = "https://sdk.nuonuo.com/open/v1/services"
+    nuonuo_poll_seconds: float = 3.0  # between queries of the result; issuing takes seconds
+    # Who runs the service, shown in the FAQ, the chat header, invoices and the pay page.
+    operator_service_name: str = "电子印章服务"
+    operator_company: str = ""
+    operator_hotline: str = ""
+    operator_support_hours: str = ""
+
+    @property
+    def effective_invoice_provider(self) -> str:
+        return self.invoice_provider or ("manual" if self.production else "sandbox")
+
+    # --- Production station (seal_platform/production/station.py) ---
+    # "remote": staff's `ukey-bridge` on the production PC, paired from the console;
+    # "local": seals are written on blank UKeys through this PKCS#11 module on the platform host;
+    # "demo": a simulated blank UKey per seal (refused in production mode).
+    production_station: str = Field(default="demo", pattern="^(demo|local|remote)$")
+    station_pkcs11_module: str = ""

@@ -21,13 +21,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import Integer, String, func, select, update
+from sqlalchemy import ColumnElement, Integer, String, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dbkit.types import UtcDateTime
 from seal_platform.db import Base, utcnow
-from seal_platform.errors import InvalidInput, RateLimited, UpstreamError
+from seal_platform.errors import InvalidInput, PlatformError, RateLimited, UpstreamError
 from seal_platform.security import constant_time_equals, derive_key, keyed_digest
 from seal_platform.validation import mask_mobile, normalise_mobile
 
@@ -65,10 +65,34 @@ class SmsCode(Base):
     phone: Mapped[str] = mapped_column(String(11), index=True)
     purpose: Mapped[str] = mapped_column(String(32))
     code_hash: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     consumed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # Who asked, as the bot reports it: the abuse limits count by these (``SendOrigin``).
+    identity: Mapped[str | None] = mapped_column(String(128), index=True, default=None)
+    client_ip: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    # The solved captcha this send used up; unique, so one solution allows one SMS.
+    captcha_nonce: Mapped[str | None] = mapped_column(String(32), unique=True, default=None)
+
+
+@dataclass(frozen=True)
+class SendOrigin:
+    """Who asks for a code, as the calling service (the bot) reports it.
+
+    ``identity`` is the chat identity ("wechat:<openid>", "telegram:<user id>", "web:<session>"),
+    ``client_ip`` the web chat visitor's address; ``captcha_*`` the image captcha the web chat
+    asks for after a few sends (``captcha.py``).
+    """
+
+    identity: str | None = None
+    client_ip: str | None = None
+    captcha_token: str | None = None
+    captcha_answer: str | None = None
+
+    @property
+    def is_web(self) -> bool:
+        return bool(self.client_ip) or (self.identity or "").startswith("web:")
 
 
 @dataclass(frozen=True)
@@ -117,7 +141,12 @@ class ConsoleSmsProvider:
                 sent_at=utcnow(),
             )
         )
-        log.warning("console SMS to %s: %s", mask_mobile(message.phone), message.text)
+        # Never the text: it holds the code, and whoever reads logs must not be able to use it.
+        log.warning(
+            "console SMS to %s (%s); read it on the dev SMS page",
+            mask_mobile(message.phone),
+            message.params.get("purpose", ""),
+        )
 
     def latest(self, limit: int | None = None) -> list[ConsoleSms]:
         newest_first = list(reversed(self.sent))
@@ -146,9 +175,14 @@ class SentCode:
 
 
 async def send_code(
-    session: AsyncSession, services: PlatformServices, phone: str, purpose: SmsPurpose
+    session: AsyncSession,
+    services: PlatformServices,
+    phone: str,
+    purpose: SmsPurpose,
+    origin: SendOrigin | None = None,
 ) -> SentCode:
     """Issue a new code for (phone, purpose) and send it; the previous code stops counting."""
+    origin = origin or SendOrigin()
     phone = normalise_mobile(phone)
     settings = services.settings
     now = services.clock.now()
@@ -166,6 +200,8 @@ async def send_code(
     if (sent_today or 0) >= DAILY_LIMIT_PER_PHONE:
         raise RateLimited("今日验证码发送次数已达上限", code="sms_daily_limit", retry_after=3600)
 
+    captcha_nonce = await check_abuse_limits(session, services, origin, now)
+
     code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
     expires_at = now + timedelta(seconds=settings.sms_code_ttl_seconds)
     session.add(
@@ -176,6 +212,9 @@ async def send_code(
             created_at=now,
             expires_at=expires_at,
             attempts=0,
+            identity=(origin.identity or None) and origin.identity[:128],
+            client_ip=(origin.client_ip or None) and origin.client_ip[:64],
+            captcha_nonce=captcha_nonce,
         )
     )
     await session.flush()
@@ -192,8 +231,8 @@ async def send_code(
     )
     try:
         await services.sms_provider.send(message)
-    except UpstreamError:
-        raise
+    except PlatformError:
+        raise  # the provider's own answer for the user (rate limited, number blocked, ...)
     except Exception as exc:
         # The caller's transaction rolls back, so no code exists that was never delivered.
         raise UpstreamError("短信发送失败，请稍后再试", code="sms_send_failed") from exc
@@ -275,3 +314,74 @@ async def _reserve_attempt(session: AsyncSession, code_id: int, max_attempts: in
         .returning(SmsCode.attempts)
     )
     return result.scalar_one_or_none()
+
+
+def _wait_text(seconds: int) -> str:
+    if seconds >= 3600:
+        return f"{(seconds + 3599) // 3600}小时"
+    return f"{max(1, (seconds + 59) // 60)}分钟"
+
+
+async def _window(
+    session: AsyncSession, since: datetime, *conditions: ColumnElement[bool]
+) -> tuple[int, datetime | None]:
+    """How many codes since ``since`` match, and when the oldest of them was sent."""
+    row = (
+        await session.execute(
+            select(func.count(SmsCode.id), func.min(SmsCode.created_at)).where(
+                SmsCode.created_at > since, *conditions
+            )
+        )
+    ).one()
+    return int(row[0] or 0), row[1]
+
+
+async def check_abuse_limits(
+    session: AsyncSession, services: PlatformServices, origin: SendOrigin, now: datetime
+) -> str | None:
+    """The limits besides the per-phone ones; returns the nonce of the captcha this send spends.
+
+    A global hourly budget, a daily limit per chat identity, an hourly limit per client IP, and
+    after ``sms_captcha_after`` sends in an hour from one web-chat session or address, a solved
+    image captcha for each further send. Each refusal says when to try again.
+    """
+    from seal_platform import captcha
+
+    settings = services.settings
+    hour, day = timedelta(hours=1), timedelta(days=1)
+
+    def refused(code: str, text: str, window: timedelta, oldest: datetime | None) -> RateLimited:
+        wait = max(1, int(((oldest or now) + window - now).total_seconds() + 0.999))
+        return RateLimited(
+            f"{text}，请{_wait_text(wait)}后再试",
+            code=code,
+            retry_after=wait,
+            wait_minutes=max(1, (wait + 59) // 60),
+        )
+
+    count, oldest = await _window(session, now - hour)
+    if count >= settings.sms_hourly_budget:
+        raise refused("sms_budget_exhausted", "验证码发送繁忙", hour, oldest)
+    if origin.identity:
+        count, oldest = await _window(session, now - day, SmsCode.identity == origin.identity)
+        if count >= settings.sms_daily_limit_per_identity:
+            raise refused("sms_identity_limit", "今天获取验证码的次数已达上限", day, oldest)
+    if origin.client_ip:
+        count, oldest = await _window(session, now - hour, SmsCode.client_ip == origin.client_ip)
+        if count >= settings.sms_hourly_limit_per_ip:
+            raise refused("sms_ip_limit", "当前网络获取验证码过于频繁", hour, oldest)
+    if not origin.is_web:
+        return None
+    same_origin = [SmsCode.client_ip == origin.client_ip] if origin.client_ip else []
+    if origin.identity:
+        same_origin.append(SmsCode.identity == origin.identity)
+    count, _oldest = await _window(session, now - hour, or_(*same_origin))
+    if count < settings.sms_captcha_after:
+        return None
+    if not origin.captcha_token or not origin.captcha_answer:
+        raise captcha.CaptchaRequired("请先输入图形验证码", code="sms_captcha_required")
+    secret = settings.secret_key.get_secret_value()
+    nonce = captcha.verify(secret, now, origin.captcha_token, origin.captcha_answer)
+    if await session.scalar(select(SmsCode.id).where(SmsCode.captcha_nonce == nonce)) is not None:
+        raise captcha.CaptchaWrong("图形验证码已使用过，请重新获取", code="sms_captcha_wrong")
+    return nonce

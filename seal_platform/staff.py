@@ -2,7 +2,7 @@
 
 Roles follow the manual's back office: reviewers (审核), producers (制作), shippers (邮寄),
 finance (开票), support, and admin (everything). A staff token is sent as ``X-Staff-Token``;
-the staff console adds its own cookie login on top of ``login``.
+every door signs in through ``staff_signin.sign_in``.
 """
 
 from __future__ import annotations
@@ -92,16 +92,8 @@ async def create_staff_user(
     return user
 
 
-async def login(session: AsyncSession, services: PlatformServices, username: str, password: str) -> str:
-    """A new staff token; the same refusal for an unknown user and a wrong password."""
-    user = await session.scalar(select(StaffUser).where(StaffUser.username == username))
-    hasher = services.password_hasher
-    if user is None or not user.active:
-        # Spend the same time as a real check so that usernames cannot be probed by timing.
-        await hasher.verify_async(await hasher.hash_async("not-a-staff-password"), password)
-        raise NotAuthenticated("用户名或密码错误", code="staff_login_failed")
-    if not await hasher.verify_async(user.password_hash, password):
-        raise NotAuthenticated("用户名或密码错误", code="staff_login_failed")
+async def issue_token(session: AsyncSession, services: PlatformServices, user: StaffUser) -> str:
+    """A new staff token for a signed-in user (``staff_signin.sign_in`` checks the password)."""
     token = new_token()
     now = services.clock.now()
     session.add(

@@ -8,11 +8,13 @@ the same transaction.
 
 from __future__ import annotations
 
-import math
-import secrets
-from datetime import datetime, timedelta
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import JSON, Integer, String, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -24,6 +26,9 @@ from seal_platform.documents import store_seal_artefacts
 from seal_platform.errors import Forbidden, InvalidInput, RuleViolation
 from seal_platform.orders import NEW_SEAL_TYPES, Order, OrderStatus, OrderType, get_order_any, transition
 from seal_platform.pricing import NEW_SEAL_KINDS
+from seal_platform.production.revocation import revoke_replaced
+from seal_platform.production.station import KeyOrder, StationFailed, so_pin_for, token_label
+from seal_platform.production.stations import production_station
 from seal_platform.seals import (
     IssuedSeal,
     Seal,
@@ -31,13 +36,14 @@ from seal_platform.seals import (
     SealKind,
     SealStatus,
     allocate_seal_code,
-    as_utc,
+    certificate_authority,
     issue_seal,
-    new_key_pair,
 )
 from seal_platform.services import PlatformServices
 from seal_platform.staff import StaffRole, StaffUser
 from seal_platform.validation import normalise_sf_waybill
+from seal_platform.validity import kept_valid_to
+from ukey_bridge.jobs import IssuedCertificate
 
 
 class AuditEntry(Base):
@@ -151,10 +157,6 @@ async def reject(
     )
 
 
-def _key_serial() -> str:
-    return "UK" + secrets.token_hex(8).upper()
-
-
 async def _store_artefacts(
     session: AsyncSession, services: PlatformServices, seal: Seal, issued: IssuedSeal
 ) -> None:
@@ -169,10 +171,64 @@ async def _store_artefacts(
     seal.valid_to = issued.valid_to
 
 
-def _so_pin_ciphertext(services: PlatformServices) -> str:
+@dataclass(frozen=True)
+class _WrittenKey:
+    issued: IssuedSeal
+    key_serial: str
+    so_pin_encrypted: str
 
-    so_pin = "".join(secrets.choice("0123456789") for _ in range(10))
-    return services.field_cipher.encrypt(so_pin, context="seal.so_pin")
+
+async def _write_key(
+    services: PlatformServices,
+    holder: SealHolder,
+    job_id: str,
+    *,
+    years: int,
+    valid_to: datetime | None = None,
+) -> _WrittenKey:
+    """Have the production station make the holder's key on a blank UKey and certify it.
+
+    The certificate is issued for the CSR the token signed; what the station reports back must
+    be exactly what was issued (certificate and SESeal), else nothing is recorded.
+    """
+    issued_for: list[IssuedSeal] = []
+
+    async def certify(csr_der: bytes) -> IssuedCertificate:
+        issued = await issue_seal(services, holder, csr_der, years, valid_to=valid_to)
+        issued_for.append(issued)
+        cert = x509.load_pem_x509_certificate(issued.certificate_pem.encode())
+        return IssuedCertificate(
+            cert.public_bytes(Encoding.DER),
+            issued.seseal_der,
+            certificate_authority(services).chain_pem().decode(),
+        )
+
+    so_pin = so_pin_for(services, job_id)
+    subject = {"common_name": holder.holder_name, "serial_number": holder.seal_code}
+    produced = await production_station(services).produce(
+        KeyOrder(job_id, token_label(job_id), so_pin, subject), certify
+    )
+    if not issued_for:
+        raise StationFailed(
+            "the station reported a key it never had certified", code="station_write_unverified"
+        )
+    issued = issued_for[-1]
+    cert_der = x509.load_pem_x509_certificate(issued.certificate_pem.encode()).public_bytes(Encoding.DER)
+    if (
+        produced.certificate_sha256 != hashlib.sha256(cert_der).hexdigest()
+        or produced.seseal_sha256 != hashlib.sha256(issued.seseal_der).hexdigest()
+    ):
+        raise StationFailed(
+            "the key holds another certificate or seal than the one issued", code="station_write_unverified"
+        )
+    return _WrittenKey(
+        issued, produced.key_serial, services.field_cipher.encrypt(so_pin, context="seal.so_pin")
+    )
+
+
+def _seal_job_id(order: Order, kind: SealKind) -> str:
+    # stable across retries of the same seal's production: the station resumes the same key
+    return f"produce-{order.id}-{kind.value}"
 
 
 async def _produce_new_seals(
@@ -191,8 +247,7 @@ async def _produce_new_seals(
             legal_rep_id=legal_rep_id(services, company),
             seal_code=code,
         )
-        public_key, _private_key = new_key_pair()
-        issued = await issue_seal(services, holder, public_key, order.years or 1)
+        written = await _write_key(services, holder, _seal_job_id(order, kind), years=order.years or 1)
         seal = Seal(
             account_id=order.account_id,
             company_id=company.id,
@@ -200,29 +255,30 @@ async def _produce_new_seals(
             status=SealStatus.IN_PRODUCTION.value,
             holder_name=holder.holder_name,
             seal_code=code,
-            key_serial=_key_serial(),
-            so_pin_encrypted=_so_pin_ciphertext(services),
+            key_serial=written.key_serial,
+            so_pin_encrypted=written.so_pin_encrypted,
             created_by_order_id=order.id,
             created_at=now,
             updated_at=now,
         )
         session.add(seal)
         await session.flush()
-        await _store_artefacts(session, services, seal, issued)
+        await _store_artefacts(session, services, seal, written.issued)
         seal_ids.append(seal.id)
     return seal_ids
 
 
 async def _produce_reissue(session: AsyncSession, services: PlatformServices, order: Order) -> dict[str, Any]:
-    """A new key for an existing seal: new key pair, certificate and SESeal, same seal code."""
+    """A new key for an existing seal: new key pair, certificate and SESeal, same seal code and
+    the same end date (a reissue replaces the key, it sells no time)."""
     seal = await session.get(Seal, order.seal_id)
     company = await session.get(Company, order.company_id)
     if seal is None or company is None:
         raise RuleViolation("the order's seal is gone", code="seal_missing")
+    if seal.status == SealStatus.CANCELLED:
+        raise RuleViolation("a cancelled seal is not produced again", code="seal_cancelled")
     now = services.clock.now()
-    remaining = (as_utc(seal.valid_to) - now) if seal.valid_to else timedelta(0)
-    # The certificate's validity is whole years: the remaining term, rounded up, at least one.
-    years = max(1, math.ceil(remaining / timedelta(days=365)))
+    valid_to = kept_valid_to(seal.valid_to, now)
     holder = SealHolder(
         kind=SealKind(seal.kind),
         company_name=company.name,
@@ -231,13 +287,14 @@ async def _produce_reissue(session: AsyncSession, services: PlatformServices, or
         legal_rep_id=legal_rep_id(services, company),
         seal_code=seal.seal_code,
     )
-    public_key, _private_key = new_key_pair()
-    issued = await issue_seal(services, holder, public_key, years)
+    written = await _write_key(services, holder, f"reissue-{order.id}", years=1, valid_to=valid_to)
     previous = {"key_serial": seal.key_serial, "certificate_serial": seal.certificate_serial}
-    seal.key_serial = _key_serial()
-    seal.so_pin_encrypted = _so_pin_ciphertext(services)
-    await _store_artefacts(session, services, seal, issued)
+    seal.key_serial = written.key_serial
+    seal.so_pin_encrypted = written.so_pin_encrypted
+    await _store_artefacts(session, services, seal, written.issued)
     seal.updated_at = now
+    # the lost key's certificate must not sign anything any more
+    await revoke_replaced(services, previous["certificate_serial"], order)
     return {"seal_ids": [seal.id], "replaced": previous, "key_serial": seal.key_serial}
 
 

@@ -122,7 +122,20 @@ class TokenBackend(Protocol):
 
     key_profile: KeyProfile
 
-    async def list_tokens(self) -> list[TokenInfo]: ...
+    async def list_tokens(self) -> list[TokenInfo]:
+        """The initialised tokens that are present."""
+        ...
+
+    async def list_blank_slots(self) -> list[int]:
+        """Slots holding a token that was never initialised (a new key from the factory)."""
+        ...
+
+    async def init_token(self, slot_id: int, so_pin: str, label: str) -> TokenInfo:
+        """C_InitToken: make the blank token in ``slot_id`` a token with this SO PIN and label.
+
+        Returns the initialised token as the module now reports it (its serial above all).
+        """
+        ...
 
     async def open_session(self, slot_id: int, *, read_write: bool) -> TokenSession: ...
 

@@ -12,13 +12,16 @@ from typing import Any, TextIO
 
 from ukey_bridge.client import BridgeClient
 from ukey_bridge.credential import CredentialStore, default_config_dir
+from ukey_bridge.doctor import run_doctor
 from ukey_bridge.errors import BridgeError, CredentialRevoked, NotPaired
+from ukey_bridge.i18n import Texts, pick_language
 from ukey_bridge.jobs import JobRunner
 from ukey_bridge.journal import JobJournal
 from ukey_bridge.pairing import pair, unpair
 from ukey_bridge.pin_prompt import PinPrompt, TerminalPinPrompt
 from ukey_bridge.pkcs11_backend import Pkcs11Backend, Pkcs11Config
 from ukey_bridge.settings import Pkcs11Settings, SettingsError, load_settings
+from ukey_bridge.single_run import AlreadyRunning, only_run
 
 STATUS_FILE = "status.json"
 
@@ -32,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--config-dir", type=Path, default=None, help="where the pairing is kept")
+    parser.add_argument(
+        "--lang",
+        choices=["zh-CN", "en"],
+        default=None,
+        help="language (default: zh-CN, or en for an English system)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     pair_cmd = commands.add_parser("pair", help="pair this PC using the code the chat gave you")
@@ -57,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     status_cmd = commands.add_parser("status", help="show pairing, connection and UKey state")
     status_cmd.add_argument("--module", default=None)
     commands.add_parser("unpair", help="revoke this PC on the service and forget the pairing")
+    doctor_cmd = commands.add_parser(
+        "doctor", help="check the module, the UKey and the connection; say what to fix"
+    )
+    doctor_cmd.add_argument("--module", default=None)
     return parser
 
 
@@ -68,34 +81,48 @@ def _settings(config_dir: Path, args: argparse.Namespace) -> Pkcs11Settings:
 
 
 async def _pair(args: argparse.Namespace, store: CredentialStore, out: TextIO) -> int:
+    t = Texts(pick_language(args.lang))
     credential = await pair(args.server, args.code, device_name=args.name)
     store.save(credential)
-    print(f"Paired as “{credential.device_name}”. The chat will confirm it.", file=out)
-    print("Next: run `ukey-bridge run` and keep it open while you use the chat.", file=out)
+    print(t("paired", name=credential.device_name), file=out)
+    print(t("next_run"), file=out)
     return 0
 
 
 async def _run(args: argparse.Namespace, store: CredentialStore, out: TextIO) -> int:
+    t = Texts(pick_language(args.lang))
     credential = store.load()
     settings = _settings(store.config_dir, args)
     if settings.module is None:
-        print("No PKCS#11 module found: pass --module with your UKey driver's .so/.dll.", file=out)
+        print(t("no_module"), file=out)
         return 2
     config = Pkcs11Config(settings.module, settings.key_profile)
     prompt: PinPrompt
     if args.pin_entry == "browser":
         from ukey_bridge.local_page import LocalPagePinPrompt
 
-        prompt = LocalPagePinPrompt(
-            announce=lambda url: print(f"Open {url} to continue.", file=out, flush=True)
-        )
+        prompt = LocalPagePinPrompt(announce=lambda url: print(t("open_page", url=url), file=out, flush=True))
     else:
         prompt = TerminalPinPrompt(out=out)
     runner = JobRunner(lambda: Pkcs11Backend(config), prompt, journal=JobJournal(store.config_dir / "jobs"))
-    client = BridgeClient(credential, runner, status_file=store.config_dir / STATUS_FILE)
-    print(f"Connecting to {credential.server_url} as “{credential.device_name}”. Ctrl+C stops.", file=out)
+
+    async def inserted() -> list[str]:
+        backend = Pkcs11Backend(config)
+        try:
+            return [token.serial for token in await backend.list_tokens()]
+        finally:
+            await backend.close()
+
+    client = BridgeClient(
+        credential, runner, status_file=store.config_dir / STATUS_FILE, token_serials=inserted
+    )
     try:
-        await client.run_forever()
+        with only_run(store.config_dir):
+            print(t("connecting", server=credential.server_url, name=credential.device_name), file=out)
+            await client.run_forever()
+    except AlreadyRunning:
+        print(t("already_running"), file=out)
+        return 4
     except CredentialRevoked as exc:
         print(str(exc), file=out)
         return 3
@@ -146,15 +173,16 @@ async def _status(args: argparse.Namespace, store: CredentialStore, out: TextIO)
     return 0
 
 
-async def _unpair(store: CredentialStore, out: TextIO) -> int:
+async def _unpair(args: argparse.Namespace, store: CredentialStore, out: TextIO) -> int:
+    t = Texts(pick_language(args.lang))
     credential = store.load()
     try:
         revoked = await unpair(credential)
     except BridgeError as exc:
-        print(f"Could not reach the service ({exc}); the pairing is kept. Try again later.", file=out)
+        print(t("unpair_unreachable", error=exc), file=out)
         return 1
     store.delete()
-    print("Unpaired: the service no longer accepts this PC." if revoked else "Pairing removed.", file=out)
+    print(t("unpaired") if revoked else t("pairing_removed"), file=out)
     return 0
 
 
@@ -166,7 +194,11 @@ async def run_command(args: argparse.Namespace, out: TextIO) -> int:
         return await _run(args, store, out)
     if args.command == "status":
         return await _status(args, store, out)
-    return await _unpair(store, out)
+    if args.command == "doctor":
+        return await run_doctor(
+            store, _settings(store.config_dir, args), Texts(pick_language(args.lang)), out
+        )
+    return await _unpair(args, store, out)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from ukey_bridge.backoff import Backoff
 from ukey_bridge.credential import DeviceCredential
-from ukey_bridge.errors import ConnectionLost, CredentialRevoked, IssuanceFailed, ProtocolError
+from ukey_bridge.errors import BridgeError, ConnectionLost, CredentialRevoked, IssuanceFailed, ProtocolError
 from ukey_bridge.jobs import IssuedCertificate, Job, JobRunner
 from ukey_bridge.protocol import (
     JOB_MAX_AGE_SECONDS,
@@ -43,6 +43,7 @@ from ukey_bridge.protocol import (
     Outcome,
     RefusalReason,
     Stage,
+    TokenReport,
     Welcome,
     b64decode,
     b64encode,
@@ -112,6 +113,8 @@ class BridgeClient:
         clock: Callable[[], float] = time.time,
         status_file: Path | None = None,
         host_name: str | None = None,
+        token_serials: Callable[[], Awaitable[list[str]]] | None = None,
+        heartbeat_seconds: float = 20.0,
     ) -> None:
         self.credential = credential
         self._runner = runner
@@ -122,6 +125,8 @@ class BridgeClient:
         self._status_file = status_file
         self._host_name = host_name or platform.node() or "PC"
         self._checker = OfferChecker(credential, clock=clock)
+        self._token_serials = token_serials
+        self._heartbeat_seconds = heartbeat_seconds
         self._connection: ClientConnection | None = None
         self._issuance: dict[str, asyncio.Future[IssuedCertificate]] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -155,8 +160,9 @@ class BridgeClient:
             await self._authenticate(connection)
             self._backoff.reset()
             self._set_online(connection)
-            heartbeat = asyncio.create_task(self._heartbeats(connection, 20.0))
+            heartbeat = asyncio.create_task(self._heartbeats(connection, self._heartbeat_seconds))
             try:
+                await self._report_tokens(connection)
                 for result in list(self._unsent):
                     await connection.send(result.encode())
                     self._unsent.remove(result)
@@ -191,6 +197,21 @@ class BridgeClient:
             while True:
                 await asyncio.sleep(every)
                 await connection.send(Heartbeat(sent_at=self._clock()).encode())
+                await self._report_tokens(connection)
+
+    async def _report_tokens(self, connection: ClientConnection) -> None:
+        """Tell the service which UKeys are inserted, so it sends a key's jobs to this PC.
+
+        Not while a job runs: that job has the module open, and its own result says what it saw.
+        """
+        if self._token_serials is None or self._running:
+            return
+        try:
+            serials = await self._token_serials()
+        except BridgeError as exc:
+            log.info("cannot list the UKeys: %s", exc)
+            serials = []
+        await connection.send(TokenReport(serials=serials).encode())
 
     def _set_online(self, connection: ClientConnection) -> None:
         self._connection = connection

@@ -28,6 +28,14 @@ class WrongToken(TokenError):
         self.found_serials = found_serials
 
 
+class TokenNotBlank(TokenError):
+    """Production needs a blank UKey, and every inserted one is already initialised."""
+
+    def __init__(self, found_serials: list[str]) -> None:
+        super().__init__(f"no blank key is inserted (found {', '.join(found_serials)})")
+        self.found_serials = found_serials
+
+
 class TokenRemoved(TokenError):
     """The UKey was pulled out, or its session vanished, in the middle of a job."""
 

@@ -43,6 +43,8 @@ class FakeToken:
     max_pin_len: int = 16
     slot_id: int = 0
     present: bool = True
+    # a blank key from the factory: no SO PIN, no user PIN, not listed until initialised
+    initialised: bool = True
     user_failures: int = 0
     so_failures: int = 0
     to_be_changed: bool = False
@@ -106,6 +108,8 @@ class FakeSession:
             token.so_failures = 0
             self._user = "so"
             return
+        if not token.user_pin:
+            raise TokenOperationFailed("the user PIN was never set", code=ck.CKR_USER_PIN_NOT_INITIALIZED)
         if token.tries_left == 0:
             raise PinLocked("the PIN is locked")
         if pin != token.user_pin:
@@ -293,8 +297,24 @@ class FakeBackend:
                 pin=t.pin_state,
             )
             for t in self.tokens.values()
-            if t.present
+            if t.present and t.initialised
         ]
+
+    async def list_blank_slots(self) -> list[int]:
+        return [t.slot_id for t in self.tokens.values() if t.present and not t.initialised]
+
+    async def init_token(self, slot_id: int, so_pin: str, label: str) -> TokenInfo:
+        for token in self.tokens.values():
+            if token.slot_id == slot_id and token.present:
+                # a module may re-initialise, but only under the current SO PIN
+                if token.initialised and so_pin != token.so_pin:
+                    raise PinIncorrect(tries_left=None, final_try=False, count_low=False)
+                token.initialised, token.so_pin, token.label = True, so_pin, label
+                token.user_pin, token.user_failures, token.so_failures = "", 0, 0
+                token.objects.clear()
+                token.private_keys.clear()
+                return next(t for t in await self.list_tokens() if t.slot_id == slot_id)
+        raise NoTokenPresent("no key is inserted")
 
     async def open_session(self, slot_id: int, *, read_write: bool) -> FakeSession:
         for token in self.tokens.values():

@@ -30,6 +30,7 @@ from ukey_bridge.errors import (
     PinEntryCancelled,
     PinIncorrect,
     PinLocked,
+    TokenNotBlank,
     TokenOperationFailed,
     WrongToken,
 )
@@ -190,6 +191,8 @@ class JobRunner:
             return await self._replace_certificate(backend, job, link)
         if job.job_type is JobType.UNLOCK:
             return await self._unlock(backend, job, link)
+        if job.job_type is JobType.PRODUCE:
+            return await self._produce(backend, job, link)
         return await self._change_pin(backend, job, link)
 
     # -- shared steps -----------------------------------------------------------------------
@@ -320,6 +323,88 @@ class JobRunner:
         finally:
             await session.close()
         return JobReport(Outcome.SUCCEEDED, "The new certificate and seal are on the UKey.", data=data)
+
+    # -- production (the station) ----------------------------------------------------------
+
+    async def _production_token(self, backend: TokenBackend, label: str, so_pin: str) -> TokenInfo:
+        """The key this production job initialised in an earlier run, else a blank one, now
+        initialised under the job's SO PIN and label."""
+        tokens = await backend.list_tokens()
+        for token in tokens:
+            if token.label == label:
+                return token  # a rerun: the SO PIN login below proves it is ours
+        blank = await backend.list_blank_slots()
+        if not blank:
+            if tokens:
+                raise TokenNotBlank([t.serial for t in tokens])
+            raise NoTokenPresent("no key is inserted")
+        token = await backend.init_token(blank[0], so_pin, label)
+        await self._step("init_token")
+        return token
+
+    async def _produce(self, backend: TokenBackend, job: Job, link: ServerLink) -> JobReport:
+        """Initialise a blank key, set the initial user PIN, generate the key pair on it, have
+        the service certify it, write the certificate and the SESeal, read both back, verify."""
+        label = str(job.params["label"])
+        so_pin = str(job.params.get("so_pin", ""))
+        if not so_pin:
+            raise TokenOperationFailed("the production job carries no SO PIN")
+        subject = {str(k): str(v) for k, v in dict(job.params.get("subject", {})).items()}
+        profile = backend.key_profile
+        token = await self._production_token(backend, label, so_pin)
+        await link.progress(job.job_id, Stage.WORKING, {"key_serial": token.serial})
+
+        session = await backend.open_session(token.slot_id, read_write=True)
+        try:
+            try:
+                await session.login(so_pin, so=True)
+            except (PinIncorrect, PinLocked) as exc:
+                # a key that carries this job's label but not its SO PIN is someone else's
+                raise TokenNotBlank([token.serial]) from exc
+            await session.init_pin(RESET_PIN)
+            await session.logout()
+            await self._step("init_pin")
+            await session.login(RESET_PIN)
+            key_id = key_id_for_job(job.job_id)
+            pair = await self._ensure_key_pair(session, profile, key_id, job_label(job.job_id))
+            await self._step("key_pair")
+            public_key = await read_public_key(session, pair.public)
+            # a rerun certifies again: what an interrupted run wrote was never recorded
+            for cert in await list_certificates(session):
+                await session.destroy_object(cert.handle)
+            for handle in await find_seal_objects(session, key_id):
+                await session.destroy_object(handle)
+            csr = await build_csr(session, pair.private, public_key, subject, profile)
+            await link.progress(job.job_id, Stage.AWAITING_CERTIFICATE)
+            issued = await link.request_certificate(job.job_id, csr)
+            if not same_public_key(public_key, x509.load_der_x509_certificate(issued.cert_der).public_key()):
+                raise CertificateMismatch("the issued certificate is for another key")
+            await self._step("issue")
+            await link.progress(job.job_id, Stage.WRITING)
+            await session.create_object(certificate_template(issued.cert_der, key_id, job_label(job.job_id)))
+            await self._step("write_certificate")
+            await session.create_object(seseal_template(issued.seseal_der, key_id))
+            await self._step("write_seal")
+            written = await self._new_certificate_on_key(session, key_id, public_key)
+            seals = await find_seal_objects(session, key_id)
+            seal_der = await read_object_value(session, seals[0]) if len(seals) == 1 else b""
+            if (
+                written is None
+                or written.der != issued.cert_der
+                or seal_der != issued.seseal_der
+                or not await _proves_possession(session, pair, written.load(), profile)
+            ):
+                raise CertificateMismatch("what was read back from the key is not what was written")
+            await session.logout()
+            await self._step("verify")
+        finally:
+            await session.close()
+        data = {
+            "key_serial": token.serial,
+            "new_certificate": _certificate_summary(written),
+            "seseal_sha256": hashlib.sha256(seal_der).hexdigest(),
+        }
+        return JobReport(Outcome.SUCCEEDED, f"Seal written to UKey {token.serial}.", data=data)
 
     async def _ensure_key_pair(
         self, session: TokenSession, profile: KeyProfile, key_id: bytes, label: str

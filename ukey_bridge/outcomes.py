@@ -15,6 +15,7 @@ from ukey_bridge.errors import (
     PinIncorrect,
     PinLengthInvalid,
     PinLocked,
+    TokenNotBlank,
     TokenRemoved,
     WrongToken,
 )
@@ -63,6 +64,12 @@ def report_for_error(exc: BridgeError) -> JobReport:
             Outcome.WRONG_KEY,
             f"The inserted UKey is not the one for this seal (expected serial {exc.expected_serial}).",
             data={"expected_serial": exc.expected_serial, "found_serials": exc.found_serials},
+        )
+    if isinstance(exc, TokenNotBlank):
+        return JobReport(
+            Outcome.KEY_NOT_BLANK,
+            "The inserted UKey is not blank. Insert a new, blank key and run the job again.",
+            data={"found_serials": exc.found_serials},
         )
     if isinstance(exc, TokenRemoved):
         return JobReport(

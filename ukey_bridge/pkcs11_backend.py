@@ -259,6 +259,31 @@ class Pkcs11Backend:
 
         return await self.run(scan)
 
+    async def list_blank_slots(self) -> list[int]:
+        lib = await self._library()
+
+        def scan() -> list[int]:
+            return [
+                int(slot)
+                for slot in lib.getSlotList(tokenPresent=True)
+                if not int(lib.getTokenInfo(slot).flags) & ck.CKF_TOKEN_INITIALIZED
+            ]
+
+        return await self.run(scan)
+
+    async def init_token(self, slot_id: int, so_pin: str, label: str) -> TokenInfo:
+        lib = await self._library()
+        # CK_TOKEN_INFO labels are 32 bytes padded with blanks, not NULs
+        padded = label.encode("utf-8")[:32].decode("utf-8", "ignore").ljust(32)
+        await self.run(lambda: lib.initToken(slot_id, so_pin, padded))
+        # SoftHSM2 keeps the token in its slot and opens a new empty slot; other modules may
+        # renumber, so the token is found again by its (job-specific) label
+        tokens = [t for t in await self.list_tokens() if t.label == label.strip()]
+        tokens.sort(key=lambda t: t.slot_id != slot_id)
+        if not tokens:
+            raise TokenOperationFailed("the key was initialised but is no longer listed")
+        return tokens[0]
+
     async def open_session(self, slot_id: int, *, read_write: bool) -> Pkcs11Session:
         lib = await self._library()
         flags = PyKCS11.CKF_RW_SESSION if read_write else 0

@@ -35,6 +35,8 @@ class JobType(StrEnum):
     CHANGE = "change"
     UNLOCK = "unlock"
     PIN_CHANGE = "pin_change"
+    # the production station: initialise a blank key and write a new seal on it
+    PRODUCE = "produce"
 
 
 class Stage(StrEnum):
@@ -57,6 +59,7 @@ class Outcome(StrEnum):
     SO_PIN_REJECTED = "so_pin_rejected"
     NO_KEY = "no_key"
     WRONG_KEY = "wrong_key"
+    KEY_NOT_BLANK = "key_not_blank"
     KEY_REMOVED = "key_removed"
     CONNECTION_LOST = "connection_lost"
     ISSUANCE_FAILED = "issuance_failed"
@@ -229,6 +232,14 @@ class IssueFailed(Message):
     reason: str
 
 
+@dataclass(frozen=True)
+class TokenReport(Message):
+    """The UKeys this PC sees (their PKCS#11 serials): jobs go to a PC that has the seal's key."""
+
+    type: ClassVar[str] = "tokens"
+    serials: list[str]
+
+
 MESSAGE_TYPES: Final[dict[str, type[Message]]] = {
     cls.type: cls
     for cls in (
@@ -243,6 +254,7 @@ MESSAGE_TYPES: Final[dict[str, type[Message]]] = {
         CertificateRequest,
         CertificateIssued,
         IssueFailed,
+        TokenReport,
     )
 }
 

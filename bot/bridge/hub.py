@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from bot.bridge import protocol as wire
 from bot.bridge.models import BridgeDevice, BridgeJob, BridgePairFailure, BridgePairingCode, aware
@@ -114,6 +114,12 @@ class _Live:
     close: Closer
     conversation_ref: str | None
     sent_jobs: set[str] = field(default_factory=set)
+    # the UKey serials the PC reported; None until it reports (an older bridge never does)
+    tokens: set[str] | None = None
+
+    def can_take(self, job: BridgeJob) -> bool:
+        serial = job.params.get("key_serial")
+        return self.tokens is None or not serial or str(serial) in self.tokens
 
 
 def _hash_secret(secret: str) -> str:
@@ -242,7 +248,20 @@ class BridgeHub:
         if live is not None:
             await live.close()
         await self._emit(UpdateKind.REVOKED, account_id, ref, device_id=device_id, device_name=name)
+        # its unfinished jobs go back to the queue for the account's other PCs
+        await self._requeue_jobs_of(device_id)
+        await self._dispatch_account(account_id)
         return True
+
+    @staticmethod
+    def _sent_to(device_id: str) -> Select[BridgeJob]:
+        return select(BridgeJob).where(BridgeJob.device_id == device_id, BridgeJob.status == "sent")
+
+    async def _requeue_jobs_of(self, device_id: str) -> None:
+        async with self._db.session() as session:
+            for job in await session.scalars(self._sent_to(device_id)):
+                job.status, job.stage, job.device_id = "pending", None, None
+                job.updated_at = self._clock()
 
     async def revoke_by_credential(self, device_id: str, secret: str) -> bool:
         """``ukey-bridge unpair``: the PC proves it holds the credential it gives back."""
@@ -291,10 +310,23 @@ class BridgeHub:
             job = await session.get(BridgeJob, job_id)
             if job is None or job.account_id != account_id:
                 raise UnknownJob(job_id)
-            if job.status == "failed":
+            held_by_absent_pc = job.status == "sent" and (job.device_id or "") not in self._live
+            if job.status == "failed" or held_by_absent_pc:
                 job.status, job.stage, job.device_id = "pending", None, None
                 job.updated_at = self._clock()
         await self._dispatch_account(account_id)
+
+    async def abandon_job(self, account_id: str, job_id: str) -> None:
+        """The user gave the job up in the chat: it is never sent again, and whatever a PC still
+        reports for it is ignored (a final job takes no more results)."""
+        async with self._db.session() as session:
+            job = await session.get(BridgeJob, job_id)
+            if job is None or job.account_id != account_id:
+                raise UnknownJob(job_id)
+            if job.status not in FINAL_STATUSES:
+                job.status = "failed"
+                job.result = {"outcome": "abandoned", "message": "given up in the chat"}
+                job.updated_at = self._clock()
 
     async def get_job(self, account_id: str, job_id: str) -> JobView:
         async with self._db.session() as session:
@@ -367,6 +399,24 @@ class BridgeHub:
             device_id=device_id,
             device_name=live.name,
         )
+        await self._tell_interrupted(live)
+
+    async def _tell_interrupted(self, live: _Live) -> None:
+        """A PC that drops mid-job: the job stays with it (a reconnect resumes it), and the chat
+        hears it now, with 重试 to hand it to any PC that is online."""
+        async with self._db.session() as session:
+            jobs = list(await session.scalars(self._sent_to(live.device_id)))
+        for job in jobs:
+            await self._emit(
+                UpdateKind.JOB_INTERRUPTED,
+                job.account_id,
+                job.conversation_ref,
+                job_id=job.id,
+                job_type=job.job_type,
+                device_id=live.device_id,
+                outcome=wire.Outcome.CONNECTION_LOST.value,
+                reason="the PC went offline during the job",
+            )
 
     async def _touch(self, device_id: str) -> None:
         async with self._db.session() as session:
@@ -385,6 +435,11 @@ class BridgeHub:
             return
         if isinstance(message, wire.Heartbeat):
             await self._touch(device_id)
+        elif isinstance(message, wire.TokenReport):
+            changed = live.tokens != set(message.serials)
+            live.tokens = set(message.serials)
+            if changed:  # a key was inserted: a job waiting for it can go now
+                await self._dispatch_account(live.account_id)
         elif isinstance(message, wire.JobProgress):
             await self._on_progress(live, message)
         elif isinstance(message, wire.CertificateRequest):
@@ -541,18 +596,25 @@ class BridgeHub:
                 if holder is not None and job.id not in holder.sent_jobs:
                     await self._send_job(holder, job)
                 continue
-            free = [live for live in lives if live.device_id not in busy]
+            # a PC that reports the seal's key first; one that reports other keys never gets it
+            free = [live for live in lives if live.device_id not in busy and live.can_take(job)]
+            free.sort(key=lambda live: live.tokens is None)
             if not free:
-                continue
+                continue  # waits for a PC with the key
             await self._send_job(free[0], job)
             busy.add(free[0].device_id)
 
     async def _send_job(self, live: _Live, job: BridgeJob) -> None:
         params = dict(job.params)
         if job.job_type == wire.JobType.UNLOCK:
-            params["so_pin"] = await self._so_pins.so_pin_for(
-                job.account_id, str(params.get("key_serial", "")), str(params.get("order_id", ""))
-            )
+            try:
+                params["so_pin"] = await self._so_pins.so_pin_for(
+                    job.account_id, str(params.get("key_serial", "")), str(params.get("order_id", ""))
+                )
+            except SealbotError as exc:
+                # the platform will not release the SO PIN: that job fails, the PC stays online
+                await self._fail_unsent(job, wire.Outcome.SO_PIN_REJECTED.value, str(exc))
+                return
         now = self._clock()
         async with self._db.session() as session:
             row = await session.get(BridgeJob, job.id)
@@ -589,6 +651,24 @@ class BridgeHub:
                 device_id=live.device_id,
                 device_name=live.name,
             )
+
+    async def _fail_unsent(self, job: BridgeJob, outcome: str, reason: str) -> None:
+        async with self._db.session() as session:
+            row = await session.get(BridgeJob, job.id)
+            if row is None or row.status in FINAL_STATUSES:
+                return
+            row.status = "failed"
+            row.result = {"outcome": outcome, "reason": reason, "message": reason}
+            row.updated_at = self._clock()
+        await self._emit(
+            UpdateKind.JOB_FAILED,
+            job.account_id,
+            job.conversation_ref,
+            job_id=job.id,
+            job_type=job.job_type,
+            outcome=outcome,
+            reason=reason,
+        )
 
     async def _emit(self, kind: UpdateKind, account_id: str, ref: str | None, **fields: Any) -> None:
         await self._notify(

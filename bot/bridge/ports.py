@@ -50,6 +50,8 @@ class UpdateKind(StrEnum):
     JOB_STAGE = "job_stage"  # awaiting confirmation / PIN on the PC, working, ...
     JOB_SUCCEEDED = "job_succeeded"
     JOB_FAILED = "job_failed"
+    # the PC dropped while the job was with it: it resumes if that PC returns, or 重试 re-offers it
+    JOB_INTERRUPTED = "job_interrupted"
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
+from pathlib import Path
 
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from bot.bridge import protocol as wire
+from bot.bridge.download import add_download_routes
 from bot.bridge.hub import BridgeHub, PairingRefused
 
 log = logging.getLogger(__name__)
@@ -29,8 +32,20 @@ class UnpairRequest(BaseModel):
     secret: str = Field(max_length=128)
 
 
-def bridge_router(hub: BridgeHub) -> APIRouter:
+async def _serving(work: Awaitable[None], device_id: str) -> None:
+    """Serve one frame (or the jobs sent on connect). An error there is one job's problem: it
+    is logged, and the connection, with the PC's other jobs, stays up."""
+    try:
+        await work
+    except (WebSocketDisconnect, asyncio.CancelledError):
+        raise
+    except Exception:
+        log.exception("bridge %s: serving a frame failed; the connection stays open", device_id)
+
+
+def bridge_router(hub: BridgeHub, *, wheel_dir: Path = Path("dist")) -> APIRouter:
     router = APIRouter(prefix="/bridge", tags=["bridge"])
+    add_download_routes(router, wheel_dir)
 
     @router.post("/pair")
     async def pair(body: PairRequest, request: Request) -> JSONResponse:
@@ -82,10 +97,10 @@ def bridge_router(hub: BridgeHub) -> APIRouter:
         welcome = await hub.attach(device, send, close)
         try:
             await send(welcome.encode())
-            await hub.after_welcome(device.id)
+            await _serving(hub.after_welcome(device.id), device.id)
             while True:
                 frame = await websocket.receive_text()
-                await hub.handle_frame(device.id, frame)
+                await _serving(hub.handle_frame(device.id, frame), device.id)
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:

@@ -20,6 +20,7 @@ from bot.channels.telegram.channel import TelegramHealth, bot_commands, make_bot
 from bot.channels.telegram.settings import TelegramSettings
 from bot.channels.wechat.api import WeChatApi, WeChatApiError
 from bot.channels.wechat.channel import WeChatHealth, validate_menu
+from bot.channels.wechat.errors import WeChatError
 from bot.channels.wechat.settings import WeChatSettings
 from bot.channels.wechat.tables import wechat_tokens
 from bot.channels.wechat.token import StableTokenProvider, TokenUnavailable
@@ -52,7 +53,7 @@ async def wechat_menu(
         async with httpx.AsyncClient(timeout=10.0) as http:
             api = await _wechat_api(settings, db, http)
             await api.create_menu(menu)
-    except (WeChatApiError, TokenUnavailable) as exc:
+    except WeChatError as exc:
         out(f"wechat menu NOT published: {exc}")
         return 1
     finally:
@@ -114,7 +115,7 @@ async def wechat_health(settings: WeChatSettings, database_url: str) -> WeChatHe
         async with httpx.AsyncClient(timeout=10.0) as http:
             api = await _wechat_api(settings, db, http)
             try:
-                await api.tokens.get()
+                await api.tokens.check()
             except TokenUnavailable as exc:
                 return WeChatHealth(False, None, str(exc))
             try:

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from typing import TextIO
 
+from bot.channels.base import ChannelLifecycle, SimpleHealth
 from bot.engine.media import sniff
 from bot.engine.messages import ConversationKey, Inbound, OutboundMessage, ReplyKind
 
@@ -49,6 +50,19 @@ class TerminalSender:
         if self.out is not None:
             self.out.write(render(message) + "\n")
             self.out.flush()
+
+
+class TerminalChannel(ChannelLifecycle):
+    """The terminal chat as a channel: a sender and nothing else (``sealbot chat`` reads)."""
+
+    router = None
+    passive_window = None
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.sender = TerminalSender(out)
+
+    async def health(self) -> SimpleHealth:
+        return SimpleHealth("terminal chat")
 
 
 async def terminal_loop(

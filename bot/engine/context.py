@@ -7,6 +7,7 @@ package defines what that object is; the engine does not know).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -42,18 +43,29 @@ class Ctx:
         self.now = now
         self.replies: list[QueuedReply] = []
         self.flow: Flow | None = None  # the flow of ``state.run``, set by the runtime
+        self._viewed: FlowRun | None = None  # set on a view of another run (``viewing``)
 
     # ---- answers of the current flow ---------------------------------------------------------
 
     @property
     def run(self) -> FlowRun:
-        if self.state.run is None:
+        run = self._viewed or self.state.run
+        if run is None:
             raise RuntimeError("no flow is running")
-        return self.state.run
+        return run
 
     @property
     def answers(self) -> dict[str, Any]:
-        return self.run.answers if self.state.run else {}
+        run = self._viewed or self.state.run
+        return run.answers if run else {}
+
+    def viewing(self, run: FlowRun) -> Ctx:
+        """This context as seen from ``run`` (a run put aside or stacked): its answers are what
+        ``ctx.get`` reads, for predicates such as a Wait's ``accepts``. Replies and state stay
+        shared; the conversation's current run is not touched."""
+        view = copy.copy(self)
+        view._viewed = run
+        return view
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.answers.get(name, default)

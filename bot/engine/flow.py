@@ -228,28 +228,31 @@ class Flow:
         names = [s.name for s in self.steps]
         if len(set(names)) != len(names):
             raise ValueError(f"flow {self.name}: duplicate step names")
+        # Looked up on every message: computed once (the flow is frozen).
+        object.__setattr__(self, "_positions", {name: i for i, name in enumerate(names)})
+        sensitive = {s.name for s in self.steps if isinstance(s, Field) and (s.sensitive or s.secret)}
+        object.__setattr__(self, "_sensitive", frozenset(sensitive))
+        asking = tuple((s, getattr(s, "when", None)) for s in self.steps if s.asks_user)
+        object.__setattr__(self, "_asking", asking)
         for step in self.steps:
             for dep in step.dependencies:
                 if dep not in names:
                     raise ValueError(f"flow {self.name}: step {step.name} depends on unknown {dep}")
 
     def step(self, name: str) -> Step:
-        for step in self.steps:
-            if step.name == name:
-                return step
-        raise KeyError(name)
+        return self.steps[self.index(name)]
 
     def has_step(self, name: str) -> bool:
-        return any(s.name == name for s in self.steps)
+        positions: dict[str, int] = self.__dict__["_positions"]
+        return name in positions
 
     def index(self, name: str) -> int:
-        for i, step in enumerate(self.steps):
-            if step.name == name:
-                return i
-        raise KeyError(name)
+        positions: dict[str, int] = self.__dict__["_positions"]
+        return positions[name]
 
     def visible_steps(self, answers: Answers) -> list[Step]:
-        return [s for s in self.steps if s.asks_user and s.applies(answers)]
+        asking: tuple[tuple[Step, Condition | None], ...] = self.__dict__["_asking"]
+        return [step for step, when in asking if when is None or when(answers)]
 
     def dependents_of(self, name: str) -> set[str]:
         """Every step whose answer depends on ``name``, directly or through another."""
@@ -261,8 +264,9 @@ class Flow:
             frontier = nxt
         return out
 
-    def sensitive_names(self) -> set[str]:
-        return {s.name for s in self.steps if isinstance(s, Field) and (s.sensitive or s.secret)}
+    def sensitive_names(self) -> frozenset[str]:
+        sensitive: frozenset[str] = self.__dict__["_sensitive"]
+        return sensitive
 
 
 class FlowRegistry:

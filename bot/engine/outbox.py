@@ -13,23 +13,27 @@ import logging
 import random
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Protocol
 
 from bot.engine.messages import ConversationKey, Origin, OutboundMessage
-from bot.engine.ports import ChannelSender
+from bot.engine.ports import ChannelSender, Clock
 from bot.engine.state import Owner
-from bot.engine.store import ConversationStore, OutboxStatus
+from bot.engine.store import Conversations, Outbox, OutboxStatus
 from bot.errors import DeliveryFailed, DeliveryParked
 
 log = logging.getLogger("sealbot.outbox")
 
 
+class OutboxStore(Outbox, Conversations, Protocol):
+    """What the dispatcher needs: the outbox, and owners read just before sending."""
+
+
 class OutboxDispatcher:
     def __init__(
         self,
-        store: ConversationStore,
+        store: OutboxStore,
         senders: Mapping[str, ChannelSender],
-        clock: Any,
+        clock: Clock,
         *,
         batch: int = 50,
         lease: timedelta = timedelta(seconds=60),
@@ -37,6 +41,7 @@ class OutboxDispatcher:
         backoff_base: float = 1.0,
         backoff_cap: float = 300.0,
         idle_poll: float = 1.0,
+        reclaim_at_start: bool = False,
     ) -> None:
         self.store = store
         self.senders = dict(senders)
@@ -47,6 +52,9 @@ class OutboxDispatcher:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.idle_poll = idle_poll
+        # One process owns the database (the embedded default): whatever is marked "sending"
+        # at start was being sent by a process that died, so it need not wait for its lease.
+        self.reclaim_at_start = reclaim_at_start
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.sent = 0
@@ -123,6 +131,10 @@ class OutboxDispatcher:
 
     async def start(self) -> None:
         if self._task is None:
+            if self.reclaim_at_start:
+                reclaimed = await self.store.reclaim_leases()
+                if reclaimed:
+                    log.info("took back %d message(s) a stopped process was sending", reclaimed)
             self._task = asyncio.create_task(self._loop(), name="outbox-dispatcher")
 
     async def stop(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Protocol
 
 from bot.engine.messages import FileRef, OutboundMessage
@@ -25,3 +26,14 @@ class MediaStore(Protocol):
     async def put(self, data: bytes, *, filename: str, content_type: str) -> FileRef: ...
 
     async def get(self, media_id: str) -> bytes: ...
+
+
+class Clock(Protocol):
+    """Where bot code reads the time; tests inject their own (``bot.testing.ManualClock``)."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)

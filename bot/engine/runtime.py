@@ -16,6 +16,7 @@ delivery is recorded with an apology, and the error is logged.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -39,6 +40,7 @@ from bot.engine.ports import MediaStore
 from bot.engine.secrets_box import SecretBox, mask_text
 from bot.engine.state import ConversationState, Owner, StateCodec
 from bot.engine.store import Commit, ConversationStore, QueuedReply, Snapshot
+from bot.engine.tokens import label_digest
 from bot.errors import VersionConflict
 
 log = logging.getLogger("sealbot.engine")
@@ -77,6 +79,7 @@ class PassiveWindow:
 
 class Engine:
     MAX_CONFLICT_RETRIES = 5
+    DECODED_STATES = 10_000  # conversations whose last committed state is kept decoded
 
     def __init__(
         self,
@@ -105,10 +108,12 @@ class Engine:
         self.codec = StateCodec(box, self._sensitive_fields)
         self.interpreter = FlowInterpreter(flows, home=home, intents=intents)
         self._passive = {w.channel: w.hold for w in passive_windows}
+        # key -> (version written, state): what this process committed last, still decoded
+        self._decoded: OrderedDict[ConversationKey, tuple[int, ConversationState]] = OrderedDict()
 
-    def _sensitive_fields(self, flow_name: str) -> set[str]:
+    def _sensitive_fields(self, flow_name: str) -> frozenset[str]:
         flow = self.flows.get(flow_name)
-        return flow.sensitive_names() if flow else set()
+        return flow.sensitive_names() if flow else frozenset()
 
     def translator(self, state: ConversationState) -> Translator:
         return Translator(self.catalog, state.locale or "zh-CN")
@@ -137,7 +142,7 @@ class Engine:
         if snapshot.duplicate_of is not None:
             log.info("duplicate delivery %s on %s", inbound.message_id, inbound.key)
             return await self.store.outbound(snapshot.duplicate_of)
-        state = self._load_state(snapshot, inbound)
+        state = self._load_state(snapshot, inbound, reuse=inbound.key)
         ctx = self._ctx(inbound.key, snapshot, state, inbound)
         # While staff own the conversation the user talks to a person, not to the paused step.
         sensitive_step = Owner.is_bot(state.owner) and self.interpreter.expects_sensitive(ctx)
@@ -151,12 +156,29 @@ class Engine:
             ctx.say("engine.internal_error")
             await self.interpreter.reprompt(ctx)
         change = self._commit_for(ctx, inbound, sensitive_step)
-        return await self.store.commit(inbound.key, snapshot, change, self.clock.now())
+        messages = await self.store.commit(inbound.key, snapshot, change, self.clock.now())
+        self._remember(inbound.key, snapshot, ctx.state)
+        return messages
 
-    def _load_state(self, snapshot: Snapshot, inbound: Inbound) -> ConversationState:
+    def _load_state(
+        self, snapshot: Snapshot, inbound: Inbound, *, reuse: ConversationKey | None = None
+    ) -> ConversationState:
+        """The state ``snapshot`` read. ``reuse``: the state this process committed last for
+        that conversation is taken instead of decoding and unsealing it again, if (and only if)
+        the stored version is still the one that commit wrote: any other writer bumps it."""
+        if reuse is not None:
+            cached = self._decoded.pop(reuse, None)
+            if cached is not None and snapshot.state is not None and cached[0] == snapshot.version:
+                return cached[1]
         if snapshot.state is None:
             return ConversationState(locale=normalise_locale(inbound.language_hint))
         return self.codec.load(snapshot.state)
+
+    def _remember(self, key: ConversationKey, snapshot: Snapshot, state: ConversationState) -> None:
+        # Every store's commit writes version + 1 (a new conversation: 1) or fails.
+        self._decoded[key] = (snapshot.version + 1, state)
+        if len(self._decoded) > self.DECODED_STATES:
+            self._decoded.popitem(last=False)
 
     def _ctx(
         self, key: ConversationKey, snapshot: Snapshot, state: ConversationState, inbound: Inbound | None
@@ -205,6 +227,9 @@ class Engine:
         if hold is not None and inbound is not None and inbound.kind is not InboundKind.EVENT:
             not_before = self.clock.now() + hold
         replies = [QueuedReply(r.reply, r.origin, r.not_before or not_before) for r in ctx.replies]
+        shown = {label_digest(o.label): o.token for r in ctx.replies for o in r.reply.options}
+        if shown:
+            state.last_labels = shown  # typing one of these labels next does what tapping it does
         return Commit(
             state=self.codec.dump(state),
             owner=state.owner,
@@ -246,13 +271,14 @@ class Engine:
             snapshot = await self.store.load(key, dedupe_id)
             if snapshot.duplicate_of is not None:
                 return await self.store.outbound(snapshot.duplicate_of)
-            state = self._load_state(snapshot, Inbound.text_message(key, "", ""))
+            state = self._load_state(snapshot, Inbound.text_message(key, "", ""), reuse=key)
             ctx = self._ctx(key, snapshot, state, None)
             await build(ctx)
             change = self._commit_for(ctx, None, False)
             if dedupe_id is not None:
                 change = Commit(**{**change.__dict__, "message_id": dedupe_id})
             messages = await self.store.commit(key, snapshot, change, self.clock.now())
+            self._remember(key, snapshot, ctx.state)
         for callback in self.hooks.after_commit:
             callback(messages)
         return messages

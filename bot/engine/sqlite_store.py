@@ -26,10 +26,12 @@ from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.engine.messages import ConversationKey, Origin, OutboundMessage, Reply
-from bot.engine.store import Commit, ConversationRow, OutboxStatus, Snapshot
+from bot.engine.ports import Clock, SystemClock
+from bot.engine.store import UNDELIVERED, Commit, ConversationRow, OutboxStatus, Snapshot
 from bot.errors import StorageError, VersionConflict
 
 log = logging.getLogger("sealbot.store")
@@ -62,6 +64,16 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def _sql_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return ts(value)
+    if isinstance(value, dict | list):
+        return _dumps(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
 class _Writer(threading.Thread):
     """Runs queued operations in batches, one transaction per batch."""
 
@@ -70,6 +82,7 @@ class _Writer(threading.Thread):
         self.path = path
         self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self.ready: Future[None] = Future()
+        self.batches = 0  # committed batches that wrote (read from other threads: an int is atomic)
 
     def run(self) -> None:
         try:
@@ -101,9 +114,9 @@ class _Writer(threading.Thread):
         finally:
             conn.close()
 
-    @staticmethod
-    def _run_batch(conn: sqlite3.Connection, batch: list[Job]) -> None:
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[Job]) -> None:
         outcomes: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+        changes_before = conn.total_changes
         try:
             conn.execute("BEGIN IMMEDIATE")
             for operation, atomic, loop, future in batch:
@@ -111,16 +124,20 @@ class _Writer(threading.Thread):
                 # (a version conflict) undoes it alone; one statement is atomic by itself.
                 if atomic:
                     conn.execute("SAVEPOINT op")
+                error: Exception | None = None
                 try:
-                    result, error = operation(conn), None
-                except Exception as exc:  # handed to the awaiting caller
+                    result = operation(conn)
+                except Exception as exc:  # handed to the awaiting caller, translated
                     if atomic:
                         conn.execute("ROLLBACK TO op")
-                    result, error = None, exc
+                    result, error = None, _translated(exc)
                 if atomic:
                     conn.execute("RELEASE op")
                 outcomes.setdefault(loop, []).append((future, result, error))
+            wrote = conn.total_changes != changes_before
             conn.execute("COMMIT")
+            if wrote:  # a batch of reads only is no write transaction
+                self.batches += 1
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -134,6 +151,19 @@ class _Writer(threading.Thread):
                 loop.call_soon_threadsafe(_deliver, results)
             except RuntimeError:
                 log.warning("event loop closed before a store result was delivered")
+
+
+def _translated(exc: Exception) -> Exception:
+    """The one place where this store's driver errors become the engine's."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        conflict = VersionConflict(str(exc))
+        conflict.__cause__ = exc
+        return conflict
+    if isinstance(exc, sqlite3.Error):
+        failure = StorageError(f"sqlite operation failed: {exc}")
+        failure.__cause__ = exc
+        return failure
+    return exc
 
 
 def _deliver(results: list[Outcome]) -> None:
@@ -165,6 +195,10 @@ class SqliteConversationStore:
         self._writer.jobs.put((operation, atomic, loop, future))
         return await future
 
+    @property
+    def write_transactions(self) -> int:
+        return self._writer.batches
+
     async def close(self) -> None:
         self._writer.jobs.put(None)
         await asyncio.to_thread(self._writer.join, 30)
@@ -172,13 +206,13 @@ class SqliteConversationStore:
     # ---- the handling transaction -------------------------------------------------------------
 
     async def load(self, key: ConversationKey, message_id: str | None) -> Snapshot:
-        def load(conn: sqlite3.Connection) -> Snapshot:
+        def load(conn: sqlite3.Connection) -> tuple[int, int, str, tuple[int, ...] | None] | None:
             row = conn.execute(
                 "SELECT id, version, state FROM conversations WHERE channel=? AND account=? AND user_id=?",
                 (key.channel, key.account, key.user_id),
             ).fetchone()
             if row is None:
-                return Snapshot(None, 0, None)
+                return None
             duplicate = None
             if message_id is not None:
                 receipt = conn.execute(
@@ -187,15 +221,15 @@ class SqliteConversationStore:
                 ).fetchone()
                 if receipt is not None:
                     duplicate = tuple(json.loads(receipt["reply_ids"]))
-            return Snapshot(row["id"], row["version"], row["state"], duplicate)
+            return row["id"], row["version"], row["state"], duplicate
 
-        snapshot = await self._run(load, atomic=False)
-        if snapshot.state is None:
-            return snapshot
+        found = await self._run(load, atomic=False)
+        if found is None:
+            return Snapshot(None, 0, None)
+        conversation_id, version, state_json, duplicate = found
         # JSON is decoded here, on the caller's thread, so the writer thread spends its time
         # in SQLite (which releases the GIL) and the two overlap.
-        raw: Any = snapshot.state  # still the JSON text the writer read
-        return Snapshot(snapshot.conversation_id, snapshot.version, json.loads(raw), snapshot.duplicate_of)
+        return Snapshot(conversation_id, version, json.loads(state_json), duplicate)
 
     async def commit(
         self, key: ConversationKey, snapshot: Snapshot, change: Commit, now: datetime
@@ -339,22 +373,31 @@ class SqliteConversationStore:
                     (OutboxStatus.SENDING, now_s),
                 )
             }
+            # Only rows that are due AND the oldest undelivered of their conversation: a
+            # window over all pending rows would fill up with replies held for a passive answer
+            # (or pushes scheduled for later) and starve the due ones behind it.
             candidates = conn.execute(
-                "SELECT * FROM outbox WHERE status=? ORDER BY id LIMIT ?", (OutboxStatus.PENDING, limit * 4)
+                "SELECT o.* FROM outbox o WHERE"
+                " ((o.status=? AND o.next_attempt_at <= ?) OR (o.status=? AND o.lease_until <= ?))"
+                " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.conversation_id = o.conversation_id"
+                " AND p.id < o.id AND p.status IN (?, ?))"
+                " ORDER BY o.id LIMIT ?",
+                (
+                    OutboxStatus.PENDING,
+                    now_s,
+                    OutboxStatus.SENDING,
+                    now_s,
+                    OutboxStatus.PENDING,
+                    OutboxStatus.SENDING,
+                    limit * 4,
+                ),
             ).fetchall()
-            candidates += conn.execute(
-                "SELECT * FROM outbox WHERE status=? AND lease_until <= ? ORDER BY id LIMIT ?",
-                (OutboxStatus.SENDING, now_s, limit),
-            ).fetchall()
-            candidates.sort(key=lambda r: r["id"])
             claimed: list[tuple[sqlite3.Row, int]] = []
             seen: set[int] = set(busy)
             for row in candidates:
                 if row["conversation_id"] in seen:
                     continue
                 seen.add(row["conversation_id"])
-                if row["next_attempt_at"] > now_s:
-                    continue  # the oldest of this conversation is not due: keep the order
                 claimed.append((row, row["attempts"] + 1))
                 if len(claimed) >= limit:
                     break
@@ -411,25 +454,71 @@ class SqliteConversationStore:
 
         await self._run(execute, atomic=False)
 
-    async def claim_passive(self, ids: Sequence[int]) -> list[OutboundMessage]:
+    async def claim_passive(
+        self, ids: Sequence[int], *, now: Clock | None = None, until: datetime | None = None
+    ) -> list[OutboundMessage]:
+        """As ``SqlConversationStore.claim_passive``; ``now`` is read in the writer thread,
+        inside the transaction that claims."""
         wanted = list(ids)
+        if not wanted:
+            return []
+        clock = now or SystemClock()
 
-        def claim(conn: sqlite3.Connection) -> list[OutboundMessage]:
+        def claim(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            if until is not None and clock.now() >= until:
+                return []
+            first = conn.execute("SELECT conversation_id FROM outbox WHERE id=?", (wanted[0],)).fetchone()
+            if first is None:
+                return []
+            earlier = conn.execute(
+                "SELECT 1 FROM outbox WHERE conversation_id=? AND id<? AND (status=?"
+                " OR (status=? AND in_reply_to IS NOT NULL)) LIMIT 1",
+                (first[0], wanted[0], OutboxStatus.SENDING, OutboxStatus.PENDING),
+            ).fetchone()
+            if earlier is not None:
+                return []
             taken = []
             for outbox_id in wanted:
                 cursor = conn.execute(
                     "UPDATE outbox SET status=? WHERE id=? AND status=?",
                     (OutboxStatus.PASSIVE, outbox_id, OutboxStatus.PENDING),
                 )
-                if cursor.rowcount == 1:
-                    taken.append(outbox_id)
+                if cursor.rowcount != 1:
+                    break
+                taken.append(outbox_id)
             if not taken:
                 return []
             marks = ",".join("?" * len(taken))
-            rows = conn.execute(f"SELECT * FROM outbox WHERE id IN ({marks}) ORDER BY id", taken).fetchall()  # noqa: S608 - placeholders only
-            return [self._message(r) for r in rows]
+            return conn.execute(f"SELECT * FROM outbox WHERE id IN ({marks}) ORDER BY id", taken).fetchall()  # noqa: S608 - placeholders only
 
-        return await self._run(claim)
+        return [self._message(r) for r in await self._run(claim)]
+
+    async def release_passive(self, ids: Sequence[int], now: datetime) -> int:
+        wanted = list(ids)
+        if not wanted:
+            return 0
+        now_s = ts(now)
+
+        def release(conn: sqlite3.Connection) -> int:
+            cursor = conn.executemany(
+                "UPDATE outbox SET next_attempt_at=? WHERE id=? AND status=? AND next_attempt_at > ?",
+                [(now_s, outbox_id, OutboxStatus.PENDING, now_s) for outbox_id in wanted],
+            )
+            return int(cursor.rowcount)
+
+        return await self._run(release, atomic=False)
+
+    async def reclaim_leases(self) -> int:
+        """As ``SqlConversationStore.reclaim_leases``."""
+
+        def reclaim(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "UPDATE outbox SET status=?, lease_until=NULL WHERE status=?",
+                (OutboxStatus.PENDING, OutboxStatus.SENDING),
+            )
+            return int(cursor.rowcount)
+
+        return await self._run(reclaim, atomic=False)
 
     async def release_held(self, key: ConversationKey) -> int:
         def release(conn: sqlite3.Connection) -> int:
@@ -526,6 +615,20 @@ class SqliteConversationStore:
 
         return await self._run(delivered, atomic=False)
 
+    async def undelivered(self, key: ConversationKey, limit: int) -> list[tuple[OutboundMessage, str]]:
+        statuses = list(UNDELIVERED)
+
+        def undelivered(conn: sqlite3.Connection) -> list[tuple[OutboundMessage, str]]:
+            rows = conn.execute(
+                "SELECT o.* FROM outbox o JOIN conversations c ON c.id = o.conversation_id"
+                " WHERE c.channel=? AND c.account=? AND c.user_id=? AND o.status IN (?, ?, ?)"
+                " ORDER BY o.id LIMIT ?",
+                (key.channel, key.account, key.user_id, *statuses, limit),
+            ).fetchall()
+            return [(self._message(r), UNDELIVERED[r["status"]]) for r in rows]
+
+        return await self._run(undelivered, atomic=False)
+
     async def inbound_log(self, key: ConversationKey, limit: int) -> list[dict[str, Any]]:
         def log_of(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             rows = conn.execute(
@@ -552,6 +655,20 @@ class SqliteConversationStore:
             return int(row[0]) if row is not None else 0
 
         return await self._run(cursor, atomic=False)
+
+    async def write(self, statement: sa.Insert | sa.Update | sa.Delete) -> int:
+        """A SQLAlchemy statement, compiled here and run by the writer thread inside its
+        current batch (group commit); values are written in the formats SQLAlchemy's SQLite
+        readers expect, as everything in this module is."""
+        compiled = statement.compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})
+        params = compiled.construct_params()
+        sql = str(compiled)
+        values = tuple(_sql_value(params[name]) for name in compiled.positiontup or ())
+
+        def write(conn: sqlite3.Connection) -> int:
+            return int(conn.execute(sql, values).rowcount)
+
+        return await self._run(write, atomic=False)
 
     async def set_cursor(self, name: str, position: int, now: datetime) -> None:
         await self._execute(

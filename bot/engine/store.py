@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.engine.messages import ConversationKey, Origin, OutboundMessage, Reply
+from bot.engine.ports import Clock, SystemClock
 from bot.engine.tables import conversations, event_cursor, inbound_receipts, outbox
 from bot.errors import StorageError, VersionConflict
 
@@ -32,6 +33,14 @@ class OutboxStatus:
     HELD = "held"
     PASSIVE = "passive"
     PARKED = "parked"  # kept by the channel until the user writes again (``DeliveryParked``)
+
+
+# Not delivered (yet), as the support view labels them.
+UNDELIVERED = {
+    OutboxStatus.HELD: "held",
+    OutboxStatus.PENDING: "queued",
+    OutboxStatus.SENDING: "queued",
+}
 
 
 @dataclass(frozen=True)
@@ -81,9 +90,8 @@ class ConversationRow:
     state: dict[str, Any]
 
 
-class ConversationStore(Protocol):
-    # The bot database, for modules that keep their own tables beside the engine's.
-    engine: AsyncEngine
+class Conversations(Protocol):
+    """The handling transaction and what reads conversations (the engine, events, timers)."""
 
     async def load(self, key: ConversationKey, message_id: str | None) -> Snapshot: ...
 
@@ -91,23 +99,9 @@ class ConversationStore(Protocol):
         self, key: ConversationKey, snapshot: Snapshot, change: Commit, now: datetime
     ) -> list[OutboundMessage]: ...
 
-    async def outbound(self, ids: Sequence[int]) -> list[OutboundMessage]: ...
-
-    async def claim_due(self, now: datetime, *, limit: int, lease: timedelta) -> list[OutboundMessage]: ...
-
-    async def mark_sent_many(self, outbox_ids: Sequence[int], now: datetime) -> None: ...
+    async def owner_of(self, key: ConversationKey) -> str: ...
 
     async def owners_of(self, keys: Sequence[ConversationKey]) -> dict[ConversationKey, str]: ...
-
-    async def mark_retry(self, outbox_id: int, next_attempt_at: datetime, error: str) -> None: ...
-
-    async def mark_final(self, outbox_id: int, status: str, error: str | None) -> None: ...
-
-    async def claim_passive(self, ids: Sequence[int]) -> list[OutboundMessage]: ...
-
-    async def release_held(self, key: ConversationKey) -> int: ...
-
-    async def owner_of(self, key: ConversationKey) -> str: ...
 
     async def get(self, key: ConversationKey) -> ConversationRow | None: ...
 
@@ -115,13 +109,77 @@ class ConversationStore(Protocol):
 
     async def due_waits(self, now: datetime, limit: int) -> list[ConversationKey]: ...
 
+    async def close(self) -> None: ...
+
+
+class Outbox(Protocol):
+    """Queued replies on their way out: the dispatcher's claims and marks, passive claims."""
+
+    async def outbound(self, ids: Sequence[int]) -> list[OutboundMessage]: ...
+
+    async def claim_due(self, now: datetime, *, limit: int, lease: timedelta) -> list[OutboundMessage]: ...
+
+    async def reclaim_leases(self) -> int: ...
+
+    async def mark_sent_many(self, outbox_ids: Sequence[int], now: datetime) -> None: ...
+
+    async def mark_retry(self, outbox_id: int, next_attempt_at: datetime, error: str) -> None: ...
+
+    async def mark_final(self, outbox_id: int, status: str, error: str | None) -> None: ...
+
+    async def claim_passive(
+        self, ids: Sequence[int], *, now: Clock | None = None, until: datetime | None = None
+    ) -> list[OutboundMessage]: ...
+
+    async def release_passive(self, ids: Sequence[int], now: datetime) -> int: ...
+
+    async def release_held(self, key: ConversationKey) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+class Transcripts(Protocol):
+    """What the support view and the web chat read about one conversation."""
+
     async def delivered(self, key: ConversationKey, after_id: int, limit: int) -> list[OutboundMessage]: ...
 
+    async def undelivered(self, key: ConversationKey, limit: int) -> list[tuple[OutboundMessage, str]]: ...
+
     async def inbound_log(self, key: ConversationKey, limit: int) -> list[dict[str, Any]]: ...
+
+    async def close(self) -> None: ...
+
+
+class Cursors(Protocol):
+    """Named positions in outside feeds (the platform's event feed)."""
 
     async def cursor(self, name: str) -> int: ...
 
     async def set_cursor(self, name: str, position: int, now: datetime) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class TableWrites(Protocol):
+    """Writes to other modules' tables in the bot database (a channel's nonce ledger, delivery
+    records, quota), batched with the engine's own: on the embedded SQLite default they join
+    the same group-commit transactions instead of racing them for the file's one write lock.
+    A statement is one atomic write; refusals are expressed in SQL (``ON CONFLICT DO
+    NOTHING``, a ``WHERE``) and read from the returned row count."""
+
+    async def write(self, statement: sa.Insert | sa.Update | sa.Delete) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+class ConversationStore(Conversations, Outbox, Transcripts, Cursors, TableWrites, Protocol):
+    """Every role at once: what the composition root builds (one per database) and hands,
+    typed by role, to the parts that need it."""
+
+    # write transactions committed so far (``/metrics``): with group commit, fewer than the
+    # operations written
+    @property
+    def write_transactions(self) -> int: ...
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -139,20 +197,47 @@ class SqlConversationStore:
         # instead keeps the file's write lock busy and nobody asleep. PostgreSQL writers need
         # no such thing; row locks and the version check order them.
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._transactions = 0
+
+    @property
+    def write_transactions(self) -> int:
+        return self._transactions
+
+    async def close(self) -> None:
+        """The engine is the caller's (the container disposes of it with the other tables)."""
+
+    # The one boundary where driver errors become the engine's: every read and write of this
+    # store goes through ``_reading`` or ``_writing``.
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self.engine.connect() as conn:
+                yield conn
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"conversation store read failed: {exc.__class__.__name__}") from exc
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncConnection]:
-        if self._write_lock is None:
-            async with self.engine.begin() as conn:
-                yield conn
-            return
-        async with self._write_lock, self.engine.begin() as conn:
-            yield conn
+        try:
+            if self._write_lock is None:
+                async with self.engine.begin() as conn:
+                    yield conn
+            else:
+                async with self._write_lock, self.engine.begin() as conn:
+                    yield conn
+            self._transactions += 1
+        except sa.exc.IntegrityError as exc:
+            # A concurrent first message created the row, or the same delivery id was committed
+            # by another worker: both mean "someone else won", and the caller retries.
+            raise VersionConflict(str(exc.params)[:200]) from exc
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"conversation store write failed: {exc.__class__.__name__}") from exc
 
     # ---- the handling transaction -------------------------------------------------------------
 
     async def load(self, key: ConversationKey, message_id: str | None) -> Snapshot:
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             row = (
                 await conn.execute(
                     sa.select(conversations.c.id, conversations.c.version, conversations.c.state).where(
@@ -197,12 +282,8 @@ class SqlConversationStore:
                         )
                     )
                 return messages
-        except sa.exc.IntegrityError as exc:
-            # A concurrent first message created the row, or the same delivery id was committed
-            # by another worker: both mean "someone else won", and the caller retries.
+        except VersionConflict as exc:
             raise VersionConflict(str(key)) from exc
-        except sa.exc.SQLAlchemyError as exc:
-            raise StorageError(f"commit failed for {key}") from exc
 
     async def _write_state(
         self, conn: AsyncConnection, key: ConversationKey, snapshot: Snapshot, change: Commit, now: datetime
@@ -285,7 +366,7 @@ class SqlConversationStore:
     async def outbound(self, ids: Sequence[int]) -> list[OutboundMessage]:
         if not ids:
             return []
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             rows = (
                 await conn.execute(sa.select(outbox).where(outbox.c.id.in_(list(ids))).order_by(outbox.c.id))
             ).all()
@@ -301,15 +382,25 @@ class SqlConversationStore:
                 .where(outbox.c.status == OutboxStatus.SENDING, outbox.c.lease_until > now)
                 .scalar_subquery()
             )
+            # Only rows that are due AND the oldest undelivered of their conversation (which
+            # keeps the order): a window over all pending rows would fill up with replies held
+            # for a passive answer, or pushes scheduled for later, and starve the due ones.
+            older = outbox.alias("older")
+            oldest = ~sa.exists().where(
+                older.c.conversation_id == outbox.c.conversation_id,
+                older.c.id < outbox.c.id,
+                older.c.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+            )
             candidates = (
                 await conn.execute(
                     sa.select(outbox)
                     .where(
                         sa.or_(
-                            outbox.c.status == OutboxStatus.PENDING,
+                            sa.and_(outbox.c.status == OutboxStatus.PENDING, outbox.c.next_attempt_at <= now),
                             sa.and_(outbox.c.status == OutboxStatus.SENDING, outbox.c.lease_until <= now),
                         ),
                         outbox.c.conversation_id.not_in(busy),
+                        oldest,
                     )
                     .order_by(outbox.c.id)
                     .limit(limit * 4)
@@ -321,8 +412,6 @@ class SqlConversationStore:
                 if row.conversation_id in seen:
                     continue
                 seen.add(row.conversation_id)
-                if _aware(row.next_attempt_at) > now:  # type: ignore[operator]
-                    continue  # the oldest of this conversation is not due: keep the order
                 result = await conn.execute(
                     outbox.update()
                     .where(outbox.c.id == row.id, outbox.c.status == row.status)
@@ -349,7 +438,7 @@ class SqlConversationStore:
         found = {key: "bot" for key in keys}
         if not keys:
             return found
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             rows = (
                 await conn.execute(
                     sa.select(
@@ -385,20 +474,84 @@ class SqlConversationStore:
                 .values(status=status, lease_until=None, last_error=error)
             )
 
-    async def claim_passive(self, ids: Sequence[int]) -> list[OutboundMessage]:
-        """Take messages out of the outbox because a synchronous answer carries them; a message
-        the dispatcher already took is not returned, so it is never delivered twice."""
-        taken: list[int] = []
+    async def claim_passive(
+        self, ids: Sequence[int], *, now: Clock | None = None, until: datetime | None = None
+    ) -> list[OutboundMessage]:
+        """Take messages out of the outbox because a synchronous answer carries them.
+
+        Only in order and only in time: the claim stops at the first message the dispatcher
+        already took, claims nothing while an earlier answer of the conversation is still on
+        its way (a later passive reply must not overtake it), and nothing once ``until`` has
+        passed by ``now``, read inside the transaction, after the write lock was granted."""
+        if not ids:
+            return []
+        wanted = list(ids)
         async with self._writing() as conn:
-            for outbox_id in ids:
+            if until is not None and (now or SystemClock()).now() >= until:
+                return []
+            first = (
+                await conn.execute(sa.select(outbox.c.conversation_id).where(outbox.c.id == wanted[0]))
+            ).scalar()
+            if first is None or await self._earlier_in_flight(conn, first, wanted[0]):
+                return []
+            taken: list[int] = []
+            for outbox_id in wanted:
                 result = await conn.execute(
                     outbox.update()
                     .where(outbox.c.id == outbox_id, outbox.c.status == OutboxStatus.PENDING)
                     .values(status=OutboxStatus.PASSIVE)
                 )
-                if result.rowcount == 1:
-                    taken.append(outbox_id)
+                if result.rowcount != 1:
+                    break
+                taken.append(outbox_id)
         return await self.outbound(taken)
+
+    @staticmethod
+    async def _earlier_in_flight(conn: AsyncConnection, conversation_id: int, before: int) -> bool:
+        row = (
+            await conn.execute(
+                sa.select(outbox.c.id)
+                .where(
+                    outbox.c.conversation_id == conversation_id,
+                    outbox.c.id < before,
+                    sa.or_(
+                        outbox.c.status == OutboxStatus.SENDING,
+                        sa.and_(outbox.c.status == OutboxStatus.PENDING, outbox.c.in_reply_to.is_not(None)),
+                    ),
+                )
+                .limit(1)
+            )
+        ).first()
+        return row is not None
+
+    async def release_passive(self, ids: Sequence[int], now: datetime) -> int:
+        """Replies held for a passive answer that will not carry them: due at once."""
+        if not ids:
+            return 0
+        async with self._writing() as conn:
+            result = await conn.execute(
+                outbox.update()
+                .where(
+                    outbox.c.id.in_(list(ids)),
+                    outbox.c.status == OutboxStatus.PENDING,
+                    outbox.c.next_attempt_at > now,
+                )
+                .values(next_attempt_at=now)
+            )
+            return int(result.rowcount)
+
+    async def reclaim_leases(self) -> int:
+        """At start-up: what a crashed process was sending goes back to pending at once
+        instead of when its lease runs out. Only safe while no other live worker holds leases,
+        so the container calls it for the embedded (single-process) database; several workers
+        on PostgreSQL rely on lease expiry."""
+        async with self._writing() as conn:
+            result = await conn.execute(
+                outbox.update()
+                .where(outbox.c.status == OutboxStatus.SENDING)
+                .values(status=OutboxStatus.PENDING, lease_until=None)
+            )
+            return int(result.rowcount)
 
     async def release_held(self, key: ConversationKey) -> int:
         """Discard bot messages held while staff owned the conversation (they are stale)."""
@@ -423,14 +576,14 @@ class SqlConversationStore:
         )
 
     async def owner_of(self, key: ConversationKey) -> str:
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             owner = (
                 await conn.execute(sa.select(conversations.c.owner).where(self._key_clause(key)))
             ).scalar()
         return str(owner) if owner is not None else "bot"
 
     async def get(self, key: ConversationKey) -> ConversationRow | None:
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             row = (await conn.execute(sa.select(conversations).where(self._key_clause(key)))).first()
         if row is None:
             return None
@@ -447,7 +600,7 @@ class SqlConversationStore:
 
     async def keys_for_account(self, platform_account_id: str) -> list[ConversationKey]:
         """The chat identities bound to an account, most recently active first."""
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             rows = (
                 await conn.execute(
                     sa.select(conversations.c.channel, conversations.c.account, conversations.c.user_id)
@@ -458,7 +611,7 @@ class SqlConversationStore:
         return [ConversationKey(r.channel, r.account, r.user_id) for r in rows]
 
     async def due_waits(self, now: datetime, limit: int) -> list[ConversationKey]:
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             rows = (
                 await conn.execute(
                     sa.select(conversations.c.channel, conversations.c.account, conversations.c.user_id)
@@ -472,7 +625,7 @@ class SqlConversationStore:
     async def delivered(self, key: ConversationKey, after_id: int, limit: int) -> list[OutboundMessage]:
         """Messages that reached the user (sent or carried passively), for transcripts and the
         web chat's polling."""
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             rows = (
                 await conn.execute(
                     sa.select(outbox)
@@ -488,8 +641,22 @@ class SqlConversationStore:
             ).all()
         return [self._message(r) for r in rows]
 
+    async def undelivered(self, key: ConversationKey, limit: int) -> list[tuple[OutboundMessage, str]]:
+        """Messages not delivered (yet), with how far they got: ``queued`` or ``held``."""
+        async with self._reading() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(outbox)
+                    .join(conversations, conversations.c.id == outbox.c.conversation_id)
+                    .where(self._key_clause(key), outbox.c.status.in_(list(UNDELIVERED)))
+                    .order_by(outbox.c.id)
+                    .limit(limit)
+                )
+            ).all()
+        return [(self._message(r), UNDELIVERED[r.status]) for r in rows]
+
     async def inbound_log(self, key: ConversationKey, limit: int) -> list[dict[str, Any]]:
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             rows = (
                 await conn.execute(
                     sa.select(inbound_receipts)
@@ -511,16 +678,21 @@ class SqlConversationStore:
         ]
 
     async def cursor(self, name: str) -> int:
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             value = (
                 await conn.execute(sa.select(event_cursor.c.position).where(event_cursor.c.name == name))
             ).scalar()
         return int(value or 0)
 
+    async def write(self, statement: sa.Insert | sa.Update | sa.Delete) -> int:
+        async with self._writing() as conn:
+            result = await conn.execute(statement)
+            return int(result.rowcount)
+
     async def set_cursor(self, name: str, position: int, now: datetime) -> None:
         """Move a cursor forward (never back). One upsert, so two workers creating the same
         cursor at once do not collide on its key."""
-        insert = _upsert_insert(self.engine.dialect.name)
+        insert = insert_for(self.engine.dialect.name)
         statement = insert(event_cursor).values(name=name, position=position, updated_at=now)
         statement = statement.on_conflict_do_update(
             index_elements=[event_cursor.c.name],
@@ -531,8 +703,9 @@ class SqlConversationStore:
             await conn.execute(statement)
 
 
-def _upsert_insert(dialect: str) -> Any:
-    """The INSERT with ON CONFLICT of the backend (SQLite and PostgreSQL share the syntax)."""
+def insert_for(dialect: str) -> Any:
+    """The INSERT with ON CONFLICT of the backend (SQLite and PostgreSQL share the syntax),
+    for upserts here and in the modules that write through ``TableWrites``."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 

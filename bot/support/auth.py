@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.errors import SealbotError
 from bot.support.models import StaffSessionRow
 from platform_client.base import PlatformTransportClient
-from platform_client.errors import InvalidInput, NotAuthenticated, PlatformClientError
+from platform_client.errors import InvalidInput, NotAuthenticated, PlatformClientError, RateLimited
 from platform_client.staff_sessions import StaffSessionsAPI
 
 SUPPORT_ROLES = frozenset({"support", "admin"})
@@ -50,7 +50,7 @@ class StaffIdentity:
 
 
 class StaffAuthenticator(Protocol):
-    async def authenticate(self, username: str, password: str) -> StaffIdentity:
+    async def authenticate(self, username: str, password: str, client_ip: str) -> StaffIdentity:
         """The staff member, or ``StaffLoginRefused``."""
         ...
 
@@ -61,11 +61,14 @@ class PlatformStaffAuthenticator:
     def __init__(self, platform: PlatformTransportClient) -> None:
         self._api = StaffSessionsAPI(platform)
 
-    async def authenticate(self, username: str, password: str) -> StaffIdentity:
+    async def authenticate(self, username: str, password: str, client_ip: str) -> StaffIdentity:
         try:
-            session = await self._api.login(username, password)
+            session = await self._api.login(username, password, client_ip)
         except (NotAuthenticated, InvalidInput) as exc:
             raise StaffLoginRefused("bad_credentials") from exc
+        except RateLimited as exc:
+            # The platform's throttle, shared with the console and the staff API.
+            raise StaffLoginRefused("locked") from exc
         except PlatformClientError as exc:
             raise StaffDirectoryUnavailable(str(exc)) from exc
         roles = tuple(session.roles)

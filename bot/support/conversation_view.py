@@ -10,16 +10,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from bot.engine.flow import Choice, Field, Upload
 from bot.engine.i18n import Translator
 from bot.engine.messages import ConversationKey, FileRef, Origin, OutboundMessage
 from bot.engine.runtime import Engine
 from bot.engine.secrets_box import mask, mask_text
-from bot.engine.state import PAUSED, ConversationState, FlowRun
-from bot.engine.store import ConversationStore, OutboxStatus
-from bot.engine.tables import conversations, outbox
+from bot.engine.state import ConversationState, FlowRun
+from bot.engine.store import ConversationStore, Transcripts
 
 STAFF_LOCALE = "zh-CN"
 TRANSCRIPT_LIMIT = 500
@@ -81,7 +78,7 @@ class ConversationView:
     account_token: str | None = field(default=None, repr=False)
 
 
-async def transcript_of(store: ConversationStore, key: ConversationKey) -> list[TranscriptLine]:
+async def transcript_of(store: Transcripts, key: ConversationKey) -> list[TranscriptLine]:
     """What the user sent and what reached them, in order."""
     lines: list[tuple[datetime, int, TranscriptLine]] = []
     for entry in await store.inbound_log(key, TRANSCRIPT_LIMIT):
@@ -118,29 +115,10 @@ async def transcript_of(store: ConversationStore, key: ConversationKey) -> list[
     return [line for _, _, line in lines]
 
 
-async def _undelivered(store: ConversationStore, key: ConversationKey) -> list[tuple[OutboundMessage, str]]:
+async def _undelivered(store: Transcripts, key: ConversationKey) -> list[tuple[OutboundMessage, str]]:
     """Messages not delivered (yet): staff should see their own reply at once, and what the
-    takeover stopped. The store's API lists delivered messages only, so this reads the
-    outbox table directly (read-only)."""
-    labels = {OutboxStatus.HELD: "held", OutboxStatus.PENDING: "queued", OutboxStatus.SENDING: "queued"}
-    async with store.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(outbox.c.id, outbox.c.status)
-                .join(conversations, conversations.c.id == outbox.c.conversation_id)
-                .where(
-                    conversations.c.channel == key.channel,
-                    conversations.c.account == key.account,
-                    conversations.c.user_id == key.user_id,
-                    outbox.c.status.in_(list(labels)),
-                )
-                .order_by(outbox.c.id)
-                .limit(TRANSCRIPT_LIMIT)
-            )
-        ).all()
-    statuses = {int(r.id): str(r.status) for r in rows}
-    messages = await store.outbound(list(statuses))
-    return [(m, labels[statuses[m.outbox_id]]) for m in messages]
+    takeover stopped."""
+    return await store.undelivered(key, TRANSCRIPT_LIMIT)
 
 
 def _seq(ref: str) -> int:
@@ -204,9 +182,7 @@ async def build_view(
         return None
     state = engine.codec.load(row.state)
     t = Translator(engine.catalog, STAFF_LOCALE)
-    paused = [
-        t(flow.title) if (flow := engine.flows.get(name)) else name for name in state.memory.get(PAUSED, {})
-    ]
+    paused = [t(flow.title) if (flow := engine.flows.get(name)) else name for name in state.paused]
     session = state.session
     return ConversationView(
         key=key,

@@ -48,6 +48,7 @@ ERRORS = {
     "file_too_large": "文件过大。",
     "bad_credentials": "用户名或密码错误。",
     "no_support_role": "该账号没有客服权限。",
+    "locked": "登录失败次数过多，请稍后再试。",
     "directory_unavailable": "暂时无法验证账号，请稍后再试。",
     "expired_form": "页面已过期，请重试。",
 }
@@ -161,7 +162,8 @@ def make_router(
         if not expected or not secrets.compare_digest(expected.encode(), csrf.encode()):
             return RedirectResponse("/support/login?error=expired_form", status_code=303)
         try:
-            identity = await authenticator.authenticate(username.strip(), password)
+            client = request.client.host if request.client else "unknown"
+            identity = await authenticator.authenticate(username.strip(), password, client)
         except StaffLoginRefused as exc:
             return RedirectResponse(f"/support/login?error={exc.reason}", status_code=303)
         except StaffDirectoryUnavailable:

@@ -1,4 +1,4 @@
-"""Who may use the console and what they may do: password login with lock-out, the session of
+"""Who may use the console and what they may do: password login (``staff_signin``), the session of
 each request, CSRF on every POST, and the roles each page and action needs.
 
 Pages declare their roles with ``page(...)`` and actions with ``action(...)``; both load the
@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Form, Request
-from sqlalchemy import select, update
 
-from seal_platform.console.lockout import ThrottleKeys, record_failure, record_success, reserve_attempt
 from seal_platform.console.rendering import console_base
 from seal_platform.console.sessions import (
     SESSION_COOKIE,
@@ -23,7 +21,7 @@ from seal_platform.console.sessions import (
     load_session,
     take_flash,
 )
-from seal_platform.errors import Forbidden, NotAuthenticated
+from seal_platform.errors import Forbidden
 from seal_platform.services import PlatformServices, get_services
 from seal_platform.staff import StaffRole, StaffUser
 
@@ -38,10 +36,6 @@ class LoginRequired(Exception):
 
 class CsrfRefused(Forbidden):
     code = "csrf_refused"
-
-
-class LoginFailed(NotAuthenticated):
-    code = "console_login_failed"
 
 
 @dataclass(frozen=True)
@@ -65,40 +59,6 @@ def has_any_role(staff: StaffUser, roles: tuple[StaffRole, ...]) -> bool:
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
-
-
-async def authenticate(services: PlatformServices, username: str, password: str, ip: str) -> StaffUser:
-    """The active staff member with this password, or ``LoginFailed`` / ``LoginLocked``.
-
-    The same refusal for an unknown username, a disabled one and a wrong password.
-    """
-    keys = ThrottleKeys(username=username, ip=ip)
-    await reserve_attempt(services, keys)
-    hasher = services.password_hasher
-    # Read, then verify with no connection held (a hash takes tens of milliseconds), then write:
-    # a request holds at most one pooled connection at a time (see ``seal_platform.db``).
-    async with services.db.session() as session:
-        user = await session.scalar(select(StaffUser).where(StaffUser.username == username.strip()))
-    stored_hash = user.password_hash if user is not None and user.active else await _dummy_hash(services)
-    verified = await hasher.verify_async(stored_hash, password)
-    if verified and user is not None and user.active:
-        if hasher.needs_rehash(user.password_hash):
-            new_hash = await hasher.hash_async(password)
-            async with services.db.session() as session:
-                await session.execute(
-                    update(StaffUser).where(StaffUser.id == user.id).values(password_hash=new_hash)
-                )
-            user.password_hash = new_hash
-        await record_success(services, keys)
-        return user
-    await record_failure(services, keys)
-    raise LoginFailed("用户名或密码错误")
-
-
-async def _dummy_hash(services: PlatformServices) -> str:
-    # Verified against when the username is unknown or disabled, so that the answer takes as
-    # long as for a real account and usernames cannot be probed by timing.
-    return await services.password_hasher.dummy_hash_async()
 
 
 async def _context(request: Request, services: PlatformServices) -> ConsoleContext:

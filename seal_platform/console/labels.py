@@ -79,6 +79,17 @@ _REFUSALS = {
     "staff_username_taken": "用户名已被使用。",
     "seal_missing": "订单对应的印章不存在，无法制作。",
     "company_missing": "订单对应的单位不存在，无法制作。",
+    # the production station (seal_platform/production/station.py); nothing was recorded
+    "station_no_blank_key": "制作台没有插入 UKey：请插入一枚空白 UKey 后重试。",
+    "station_key_not_blank": "插入的 UKey 不是空白的（已初始化或属于其他印章）：请换一枚空白 UKey 后重试。",
+    "station_wrong_key": "插入的 UKey 不是这次制作所用的那枚：请插回原来的 UKey 后重试。",
+    "station_key_removed": "写入过程中 UKey 被拔出：请插回同一枚 UKey 后重试，制作会从中断处继续。",
+    "station_write_unverified": "写入后读回校验未通过，未记录为已制作：请重试，仍失败请换一枚空白 UKey。",
+    "station_issuance_failed": "平台未能为这枚 UKey 签发证书，未记录为已制作：请稍后重试。",
+    "station_failed": "制作台写入 UKey 失败，未记录为已制作：请重试。",
+    "station_not_configured": "制作台未配置 PKCS#11 模块（PLATFORM_STATION_PKCS11_MODULE）。",
+    "seal_cancelled": "这枚印章已注销，不能再制作。",
+    "seal_term_ended": "这枚印章的有效期已结束，请先续期。",
 }
 
 

@@ -1,5 +1,9 @@
-"""Console login lock-out: after 5 failed passwords a username, and separately a client IP,
-is locked for 15 minutes.
+"""Staff sign-in throttling, shared by every door (console, support inbox, staff API).
+
+Two counters per attempt. The username's: after 5 failed passwords that username is locked for
+15 minutes, from everywhere. The client IP's: across usernames, after 10 failures each further
+attempt from that address waits a growing delay (1, 2, 4 ... 60 seconds) but is never locked, so
+that wrong passwords for other names (or for no real name) cannot lock out ``admin``.
 
 An attempt is counted *before* its password is checked (a conditional UPDATE that only passes
 while fewer than the allowed attempts are counted), in a transaction of its own, so that many
@@ -17,6 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Integer, String, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dbkit.types import UtcDateTime
@@ -26,6 +31,16 @@ from seal_platform.services import PlatformServices
 
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
+IP_FREE_FAILURES = 10
+IP_MAX_DELAY = timedelta(seconds=60)
+
+
+def _ip_delay(failures: int) -> timedelta:
+    """The wait before the next attempt from an address with this many counted failures."""
+    over = failures - IP_FREE_FAILURES
+    if over <= 0:
+        return timedelta(0)
+    return min(timedelta(seconds=2 ** min(over - 1, 10)), IP_MAX_DELAY)
 
 
 class ConsoleLoginThrottle(Base):
@@ -65,14 +80,16 @@ async def reserve_attempt(services: PlatformServices, keys: ThrottleKeys) -> Non
     """Count one attempt for the username and the IP, or raise ``LoginLocked``."""
     reserved: list[str] = []
     for key in keys.all:
-        retry_after = await _reserve(services, key)
+        retry_after = await (_reserve(services, key) if key == keys.user_key else _reserve_ip(services, key))
         if retry_after is not None:
             # The attempt will not happen: give back what was already counted for it.
             await _release(services, reserved, clear=False)
-            raise LoginLocked(
-                "登录失败次数过多，账号或网络已被暂时锁定，请稍后再试",
-                retry_after=retry_after,
-            )
+            if key == keys.user_key:
+                minutes = max(1, (retry_after + 59) // 60)
+                raise LoginLocked(
+                    f"登录失败次数过多，该账号已被暂时锁定，请{minutes}分钟后再试", retry_after=retry_after
+                )
+            raise LoginLocked(f"登录尝试过于频繁，请{retry_after}秒后再试", retry_after=retry_after)
         reserved.append(key)
 
 
@@ -83,7 +100,7 @@ async def record_failure(services: PlatformServices, keys: ThrottleKeys) -> None
         await counter.execute(
             update(ConsoleLoginThrottle)
             .where(
-                ConsoleLoginThrottle.key.in_(keys.all),
+                ConsoleLoginThrottle.key == keys.user_key,
                 ConsoleLoginThrottle.failures >= MAX_FAILURES,
                 ConsoleLoginThrottle.locked_until.is_(None),
             )
@@ -93,19 +110,21 @@ async def record_failure(services: PlatformServices, keys: ThrottleKeys) -> None
 
 async def record_success(services: PlatformServices, keys: ThrottleKeys) -> None:
     await _release(services, [keys.user_key], clear=True)
-    await _release(services, [keys.ip_key], clear=False)
+    # The address gives back this attempt's count and the wait it set; its earlier failures stay
+    # counted, so the next failure from it waits as long as before.
+    async with services.db.session() as counter:
+        await counter.execute(
+            update(ConsoleLoginThrottle)
+            .where(ConsoleLoginThrottle.key == keys.ip_key, ConsoleLoginThrottle.failures > 0)
+            .values(failures=ConsoleLoginThrottle.failures - 1, locked_until=None)
+        )
 
 
 async def _reserve(services: PlatformServices, key: str) -> int | None:
     """``None`` when the attempt was counted, else the seconds until the key unlocks."""
     now = services.clock.now()
     async with services.db.session() as counter:
-        if await counter.get(ConsoleLoginThrottle, key) is None:
-            try:
-                async with counter.begin_nested():
-                    counter.add(ConsoleLoginThrottle(key=key, failures=0))
-            except IntegrityError:
-                pass  # a concurrent attempt created the row first
+        await _ensure_row(counter, key)
         # A lock that ran out, or failures older than the window, start a new count.
         await counter.execute(
             update(ConsoleLoginThrottle)
@@ -147,6 +166,54 @@ async def _reserve(services: PlatformServices, key: str) -> int | None:
         return max(1, int((locked_until - now).total_seconds() + 0.999))
 
 
+async def _reserve_ip(services: PlatformServices, key: str) -> int | None:
+    """Like ``_reserve`` for an address: its count only grows the wait, it never locks.
+
+    The wait for the next attempt is set when this one is counted, so that guesses sent at once
+    cannot all pass before the first failure is recorded.
+    """
+    now = services.clock.now()
+    async with services.db.session() as counter:
+        await _ensure_row(counter, key)
+        await counter.execute(
+            update(ConsoleLoginThrottle)
+            .where(ConsoleLoginThrottle.key == key, ConsoleLoginThrottle.last_attempt_at <= now - LOCKOUT)
+            .values(failures=0, locked_until=None)
+        )
+        counted = await counter.execute(
+            update(ConsoleLoginThrottle)
+            .where(
+                ConsoleLoginThrottle.key == key,
+                or_(ConsoleLoginThrottle.locked_until.is_(None), ConsoleLoginThrottle.locked_until <= now),
+            )
+            .values(failures=ConsoleLoginThrottle.failures + 1, last_attempt_at=now)
+            .returning(ConsoleLoginThrottle.failures)
+        )
+        failures = counted.scalar_one_or_none()
+        if failures is not None:
+            delay = _ip_delay(failures)
+            await counter.execute(
+                update(ConsoleLoginThrottle)
+                .where(ConsoleLoginThrottle.key == key)
+                .values(locked_until=now + delay if delay else None)
+            )
+            return None
+        waiting_until = await counter.scalar(
+            select(ConsoleLoginThrottle.locked_until).where(ConsoleLoginThrottle.key == key)
+        )
+        remaining = (waiting_until - now).total_seconds() if waiting_until is not None else 1
+        return max(1, int(remaining + 0.999))
+
+
+async def _ensure_row(counter: AsyncSession, key: str) -> None:
+    if await counter.get(ConsoleLoginThrottle, key) is None:
+        try:
+            async with counter.begin_nested():
+                counter.add(ConsoleLoginThrottle(key=key, failures=0))
+        except IntegrityError:
+            pass  # a concurrent attempt created the row first
+
+
 async def _release(services: PlatformServices, keys: Sequence[str], *, clear: bool) -> None:
     if not keys:
         return
@@ -174,9 +241,14 @@ async def purge_stale(services: PlatformServices) -> None:
         await counter.execute(
             delete(ConsoleLoginThrottle).where(
                 or_(
-                    ConsoleLoginThrottle.locked_until <= now,
                     and_(
-                        ConsoleLoginThrottle.locked_until.is_(None),
+                        ConsoleLoginThrottle.key.startswith("user:"), ConsoleLoginThrottle.locked_until <= now
+                    ),
+                    and_(
+                        or_(
+                            ConsoleLoginThrottle.locked_until.is_(None),
+                            ConsoleLoginThrottle.locked_until <= now,
+                        ),
                         ConsoleLoginThrottle.last_attempt_at <= now - LOCKOUT,
                     ),
                 )

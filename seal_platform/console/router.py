@@ -10,23 +10,23 @@ CSRF refusal is a 403 page.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Query, Request, Response
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seal_platform import invoices, staff_actions
+from seal_platform.api_documents import _read_limited as read_limited
 from seal_platform.console import queues, staff_admin
 from seal_platform.console.auth import (
     ConsoleContext,
-    LoginFailed,
     LoginRequired,
     action,
-    authenticate,
     client_ip,
     has_any_role,
     page,
@@ -53,6 +53,7 @@ from seal_platform.orders import get_order_any
 from seal_platform.security import new_token
 from seal_platform.services import PlatformServices, get_services
 from seal_platform.staff import StaffRole
+from seal_platform.staff_signin import LoginFailed, sign_in
 
 
 class ConsoleRoute(APIRoute):
@@ -242,16 +243,9 @@ async def login(
     if not username or not password:
         return _login_form(request, services, next_path=next, error="请输入用户名和密码。", status_code=422)
     try:
-        staff = await authenticate(services, username, password, client_ip(request))
+        staff = await sign_in(services, username, password, client_ip(request))
     except LoginLocked as exc:
-        minutes = max(1, (int(exc.details.get("retry_after", 60)) + 59) // 60)
-        return _login_form(
-            request,
-            services,
-            next_path=next,
-            error=f"登录失败次数过多，已暂时锁定，请约{minutes}分钟后再试。",
-            status_code=429,
-        )
+        return _login_form(request, services, next_path=next, error=exc.message + "。", status_code=429)
     except LoginFailed:
         return _login_form(request, services, next_path=next, error="用户名或密码错误。", status_code=401)
     await purge_stale(services)
@@ -354,7 +348,35 @@ async def reject(
 async def production_page(ctx: ProducerPage) -> Response:
     async with ctx.services.db.session() as session:
         cards = await queues.production_queue(session)
-    return _page(ctx, "production.html", "production", cards=cards)
+    return _page(ctx, "production.html", "production", cards=cards, **_station_view(ctx))
+
+
+def _station_view(ctx: ConsoleContext) -> dict[str, Any]:
+    from seal_platform.production.station_hub import station_hub
+
+    remote = ctx.services.settings.production_station == "remote"
+    return {
+        "station_mode": ctx.services.settings.production_station,
+        "stations_online": station_hub(ctx.services).online() if remote else [],
+    }
+
+
+@router.post("/station/pair-code")
+async def station_pair_code(request: Request, ctx: ProducerAction) -> Response:
+    """A pairing code for the production PC's `ukey-bridge`, bound to this staff member."""
+    from seal_platform.production.station_hub import station_hub
+
+    code = station_hub(ctx.services).create_code(ctx.staff.username)
+    server = ctx.services.settings.public_base_url.rstrip("/") + "/station"
+    done = (
+        f"制作台配对码：{code}（10 分钟内有效）。在制作台电脑上运行："
+        f"ukey-bridge pair {code} --server {server} ，然后运行 ukey-bridge run --module <UKey 的 PKCS#11 模块>。"
+    )
+
+    async def nothing(_session: AsyncSession) -> None:
+        return None
+
+    return await _perform(request, ctx, nothing, done=done, back=f"{ctx.base}/production")
 
 
 @router.post("/orders/{order_id}/produce")
@@ -429,7 +451,16 @@ async def invoices_page(ctx: FinancePage) -> Response:
     async with ctx.services.db.session() as session:
         requested = await queues.invoice_rows(session, InvoiceStatus.REQUESTED)
         issued = await queues.invoice_rows(session, InvoiceStatus.ISSUED, limit=20)
-    return _page(ctx, "invoices.html", "invoices", requested=requested, issued=issued)
+    settings = ctx.services.settings
+    return _page(
+        ctx,
+        "invoices.html",
+        "invoices",
+        requested=requested,
+        issued=issued,
+        invoice_provider=settings.effective_invoice_provider,
+        tax_rate=settings.invoice_tax_rate,
+    )
 
 
 @router.post("/invoices/{invoice_id}/issue")
@@ -438,7 +469,34 @@ async def issue_invoice(request: Request, invoice_id: str, ctx: FinanceAction) -
         request,
         ctx,
         lambda session: invoices.issue(session, ctx.services, invoice_id, actor=ctx.staff.actor),
-        done="发票已开具，电子发票已发送给申请人。",
+        done="发票已开具，将发送给申请人。",
+        back=f"{ctx.base}/invoices",
+    )
+
+
+@router.post("/invoices/{invoice_id}/upload")
+async def upload_invoice(
+    request: Request,
+    invoice_id: str,
+    ctx: FinanceAction,
+    files: Annotated[list[UploadFile], File()],
+    number: Annotated[str, Form(max_length=20)] = "",
+    issued_on: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """The manual invoicing adapter: the invoice issued in the tax system, uploaded by finance."""
+    limit = ctx.services.settings.upload_max_bytes
+    contents = [await read_limited(upload, limit) for upload in files if upload.filename]
+    try:
+        day = date.fromisoformat(issued_on) if issued_on else None
+    except ValueError:
+        day = None
+    return await _perform(
+        request,
+        ctx,
+        lambda session: invoices.issue_uploaded(
+            session, ctx.services, invoice_id, contents, actor=ctx.staff.actor, number=number, issued_on=day
+        ),
+        done="发票文件已上传，将发送给申请人。",
         back=f"{ctx.base}/invoices",
     )
 

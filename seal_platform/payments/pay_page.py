@@ -86,10 +86,11 @@ def render_pay_page(
     order_id: str,
     order_type: str,
     years: int | None,
+    service_name: str = "电子印章服务",
 ) -> str:
     """The page at ``/pay/{payment_id}``; its form posts back to the same URL."""
     return _template.render(
-        title="电子印章 · 订单支付",
+        title=f"{service_name} · 订单支付",
         amount=yuan(amount_fen),
         order_label=ORDER_TYPE_LABELS.get(order_type, order_type),
         order_id=order_id,

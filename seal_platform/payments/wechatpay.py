@@ -86,6 +86,7 @@ class WeChatPayProvider:
             platform_public_key_pem=settings.wechatpay_public_key,
             platform_public_key_id=settings.wechatpay_public_key_id,
             notify_url=f"{settings.public_base_url.rstrip('/')}/v1/payments/notify/wechatpay",
+            gateway=settings.wechatpay_gateway or None,
             clock=clock,
         )
 

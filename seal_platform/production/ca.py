@@ -18,7 +18,7 @@ import base64
 import fcntl
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,8 +34,9 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     CertificatePublicKeyTypes,
 )
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.x509 import ocsp
 from cryptography.x509.name import _ASN1Type
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from seal_platform.clock import Clock
 from seal_platform.errors import InvalidInput
@@ -475,6 +476,9 @@ class CertificateAuthority:
         self._seal_maker = seal_maker
         self._clock = clock
         self._algorithm = algorithm
+        # Where relying parties check revocation; set by the platform from its public URL.
+        self.crl_url: str | None = None
+        self.ocsp_url: str | None = None
 
     @classmethod
     def load_or_create(
@@ -537,10 +541,13 @@ class CertificateAuthority:
         *,
         years: int,
         serial: int | None = None,
+        not_after: datetime | None = None,
     ) -> x509.Certificate:
         """Certify a seal holder's key (from a CSR, a SubjectPublicKeyInfo or a key object).
 
         A CSR whose signature does not verify is refused: it proves nothing about the key.
+        ``not_after`` replaces ``years`` when a new key takes over a seal's current term
+        (reissue, change): the end date stays what the holder paid for.
         """
         if not 1 <= years <= MAX_SEAL_CERTIFICATE_YEARS:
             raise InvalidInput(f"validity must be 1 to {MAX_SEAL_CERTIFICATE_YEARS} years", years=years)
@@ -549,7 +556,10 @@ class CertificateAuthority:
         public_key = _subject_public_key(subject_key)
         name = _subject_name(subject)
         now = self._clock.now()
-        not_after = add_years(now, years)
+        if not_after is None:
+            not_after = add_years(now, years)
+        elif not_after <= now:
+            raise InvalidInput("the certificate would end before it starts", not_after=not_after.isoformat())
         if not_after > self._issuing.certificate.not_valid_after_utc:
             raise InvalidInput(
                 "the issuing CA expires before the requested validity ends",
@@ -565,7 +575,74 @@ class CertificateAuthority:
             .not_valid_after(not_after)
         )
         builder = _end_entity_extensions(builder, public_key, self._issuing.certificate)
+        builder = _revocation_pointers(builder, self.crl_url, self.ocsp_url)
         return _sign(builder, self._issuing.private_key)
+
+    def sign_crl(
+        self, revoked: Sequence[RevokedEntry], *, number: int, this_update: datetime, next_update: datetime
+    ) -> x509.CertificateRevocationList:
+        """A CRL of the issuing CA listing ``revoked``, valid until ``next_update``."""
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self._issuing.certificate.subject)
+            .last_update(this_update)
+            .next_update(next_update)
+            .add_extension(x509.CRLNumber(number), critical=False)
+            .add_extension(_aki(self._issuing.certificate), critical=False)
+        )
+        for entry in revoked:
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(entry.serial)
+                .revocation_date(entry.revoked_at)
+                .add_extension(x509.CRLReason(entry.reason), critical=False)
+                .build()
+            )
+        return builder.sign(self._issuing.private_key, hashes.SHA256())
+
+    def ocsp_response(
+        self,
+        request_der: bytes,
+        status_of: Callable[[int], RevokedEntry | None],
+        *,
+        this_update: datetime,
+        next_update: datetime,
+    ) -> bytes:
+        """An OCSP response (RFC 6960) signed by the issuing CA for the first certificate asked."""
+        try:
+            request = ocsp.load_der_ocsp_request(request_der)
+            serial = request.serial_number
+            algorithm = request.hash_algorithm
+            name_hash, key_hash = request.issuer_name_hash, request.issuer_key_hash
+        except (ValueError, UnsupportedAlgorithm):
+            return ocsp.OCSPResponseBuilder.build_unsuccessful(
+                ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+            ).public_bytes(serialization.Encoding.DER)
+        issuer = self._issuing.certificate
+        ours = _issuer_hashes(issuer, algorithm) == (name_hash, key_hash)
+        entry = status_of(serial) if ours else None
+        status = (
+            ocsp.OCSPCertStatus.UNKNOWN
+            if not ours
+            else ocsp.OCSPCertStatus.REVOKED
+            if entry is not None
+            else ocsp.OCSPCertStatus.GOOD
+        )
+        builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
+            issuer_name_hash=name_hash,
+            issuer_key_hash=key_hash,
+            serial_number=serial,
+            algorithm=algorithm,
+            cert_status=status,
+            this_update=this_update,
+            next_update=next_update,
+            revocation_time=entry.revoked_at if entry is not None else None,
+            revocation_reason=entry.reason if entry is not None else None,
+        )
+        builder = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, issuer).certificates([issuer])
+        return builder.sign(self._issuing.private_key, hashes.SHA256()).public_bytes(
+            serialization.Encoding.DER
+        )
 
     def verify_chain(
         self, certificate: x509.Certificate, at: datetime | None = None
@@ -595,6 +672,57 @@ def _algorithm_of(key: CertificateIssuerPrivateKeyTypes, preferred: SigningAlgor
 def _sign(builder: x509.CertificateBuilder, key: CertificateIssuerPrivateKeyTypes) -> x509.Certificate:
     # SHA-256 for every certificate: the strength P-256 and RSA-2048/3072 are paired with.
     return builder.sign(key, hashes.SHA256())
+
+
+@dataclass(frozen=True)
+class RevokedEntry:
+    serial: int
+    revoked_at: datetime
+    reason: x509.ReasonFlags
+
+
+def _issuer_hashes(issuer: x509.Certificate, algorithm: hashes.HashAlgorithm) -> tuple[bytes, bytes]:
+    """(issuerNameHash, issuerKeyHash) of RFC 6960 CertID for ``issuer``."""
+    name = hashes.Hash(algorithm)
+    name.update(issuer.subject.public_bytes())
+    key = hashes.Hash(algorithm)
+    key.update(
+        issuer.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        if isinstance(issuer.public_key(), ec.EllipticCurvePublicKey)
+        else _rsa_public_key_der(issuer)
+    )
+    return name.finalize(), key.finalize()
+
+
+def _rsa_public_key_der(issuer: x509.Certificate) -> bytes:
+    return issuer.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+
+
+def _revocation_pointers(
+    builder: x509.CertificateBuilder, crl_url: str | None, ocsp_url: str | None
+) -> x509.CertificateBuilder:
+    if crl_url:
+        point = x509.DistributionPoint(
+            full_name=[x509.UniformResourceIdentifier(crl_url)],
+            relative_name=None,
+            reasons=None,
+            crl_issuer=None,
+        )
+        builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
+    if ocsp_url:
+        builder = builder.add_extension(
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
+                    )
+                ]
+            ),
+            critical=False,
+        )
+    return builder
 
 
 def _ski(public_key: CertificatePublicKeyTypes) -> x509.SubjectKeyIdentifier:

@@ -164,6 +164,17 @@ def _to_png(mask: Image.Image, size_px: tuple[int, int], dpi: int, ink: tuple[in
     return buffer.getvalue()
 
 
+# What fits on an impression: the limits the drawing enforces, and the order rules check before
+# payment (seal_platform.order_rules.check_names_printable), so both sides apply one rule.
+ENTERPRISE_NAME_MAX = 40
+PERSONAL_NAME_MAX = 16
+
+
+def printable_on_seal(value: str, max_length: int) -> bool:
+    text = value.strip()
+    return bool(text) and len(text) <= max_length and not _NAME_FORBIDDEN.search(text)
+
+
 def _clean_text(value: str, what: str, max_length: int) -> str:
     text = value.strip()
     if not text or len(text) > max_length or _NAME_FORBIDDEN.search(text):
@@ -185,7 +196,7 @@ def draw_enterprise_seal(
     """The round company seal. ``horizontal_text`` is for special-purpose seals (合同专用章);
     the official seal (公章) has none."""
     _check_dpi(dpi)
-    name = _clean_text(company_name, "company name", 40)
+    name = _clean_text(company_name, "company name", ENTERPRISE_NAME_MAX)
     if not _SEAL_CODE_FORMAT.match(code):
         raise InvalidInput("the seal code must be 13 digits", seal_code=code)
     diameter_mm = enterprise_seal_diameter_mm(name)
@@ -270,7 +281,7 @@ def _draw_horizontal_line(mask: Image.Image, text: str, centre: float, side: int
 def personal_seal_text(name: str) -> str:
     """The characters cut into a personal seal: two-character names become 「X X 之印」,
     three-character names get 印, four characters stay as they are, longer names get 印."""
-    cleaned = _clean_text(name, "name", 16)
+    cleaned = _clean_text(name, "name", PERSONAL_NAME_MAX)
     if len(cleaned) <= 2:
         return cleaned + "之印"
     if len(cleaned) == 3:

@@ -116,6 +116,11 @@ class InvoiceLine:
     def tax(self) -> Decimal:
         return self.amount_with_tax - self.amount_without_tax
 
+    @property
+    def unit_price_without_tax(self) -> Decimal:
+        """单价 beside 金额 is without tax too (the price the customer pays includes it)."""
+        return (self.amount_without_tax / self.quantity).quantize(CENT, ROUND_HALF_UP)
+
 
 @dataclass(frozen=True)
 class Invoice:
@@ -174,7 +179,9 @@ def render_invoice_pdf(invoice: Invoice) -> bytes:
     font = reportlab_font_name()
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=PAGE_SIZE, pageCompression=1)
-    canvas.setTitle(f"电子发票 {invoice.invoice_number}")
+    # The platform's own drawing is a sample of the layout only: a real 电子发票 is issued through
+    # the tax authority's system (``seal_platform.invoicing``); this one is marked 样例 throughout.
+    canvas.setTitle(f"样例 {invoice.invoice_number}")
     canvas.setAuthor(invoice.seller.name)
     width, height = PAGE_SIZE
     left, right = 10 * MM, width - 10 * MM
@@ -183,7 +190,7 @@ def render_invoice_pdf(invoice: Invoice) -> bytes:
     canvas.setFillColorRGB(*brown)
     canvas.setStrokeColorRGB(*brown)
     canvas.setFont(font, 18)
-    canvas.drawCentredString(width / 2, height - 16 * MM, "电子发票（普通发票）")
+    canvas.drawCentredString(width / 2, height - 16 * MM, "电子发票样例（非正式票据）")
     canvas.setLineWidth(0.6)
     canvas.line(width / 2 - 38 * MM, height - 18 * MM, width / 2 + 38 * MM, height - 18 * MM)
     canvas.line(width / 2 - 38 * MM, height - 19 * MM, width / 2 + 38 * MM, height - 19 * MM)
@@ -234,9 +241,21 @@ def render_invoice_pdf(invoice: Invoice) -> bytes:
     canvas.drawString(left, y - 6 * MM, "开票人：")
     canvas.setFillColorRGB(0, 0, 0)
     canvas.drawString(left + 14 * MM, y - 6 * MM, invoice.issuer.strip())
+    _draw_watermark(canvas, font, width, height)
     canvas.showPage()
     canvas.save()
     return buffer.getvalue()
+
+
+def _draw_watermark(canvas: Canvas, font: str, width: float, height: float) -> None:
+    canvas.saveState()
+    canvas.setFillColorRGB(0.85, 0.1, 0.1)
+    canvas.setFillAlpha(0.18)
+    canvas.setFont(font, 96)
+    canvas.translate(width / 2, height / 2)
+    canvas.rotate(20)
+    canvas.drawCentredString(0, -30, "样例")
+    canvas.restoreState()
 
 
 def _draw_circled_cross(canvas: Canvas, x: float, y: float, radius: float) -> None:
@@ -314,7 +333,7 @@ def _draw_lines(
             line.specification.strip(),
             line.unit.strip(),
             _plain(line.quantity),
-            _money(line.unit_price),
+            _money(line.unit_price_without_tax),
             _money(line.amount_without_tax),
             f"{_plain(line.tax_rate * 100)}%",
             _money(line.tax),

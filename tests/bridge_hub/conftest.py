@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -12,13 +12,16 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from bot.bridge.adapters import SoPinUnavailable
 from bot.bridge.hub import BridgeHub
 from bot.bridge.models import BridgeDevice, BridgeJob, BridgePairFailure, BridgePairingCode
 from bot.bridge.ports import IssuedCredential, JobUpdate, UpdateKind
 from bot.bridge.router import bridge_router
 from bot.db import Base, Database
-from tests.tools import missing_tool
-from tests.ukey_bridge.support import SO_PIN, SmallCA, SoftHsmToken, init_softhsm_token
+from tests.softhsm_fixtures import softhsm as softhsm
+from tests.softhsm_fixtures import softhsm_store as softhsm_store
+from tests.ukey_bridge.support import SO_PIN, SmallCA
+from ukey_bridge.client import BridgeClient
 
 
 class Clock:
@@ -43,7 +46,14 @@ class CAIssuer:
 
 
 class FixedSoPins:
+    """The issuer's SO PIN, or (``refusal`` set) the platform refusing to release it."""
+
+    def __init__(self) -> None:
+        self.refusal: str | None = None
+
     async def so_pin_for(self, account_id: str, key_serial: str, order_id: str) -> str:
+        if self.refusal is not None:
+            raise SoPinUnavailable(self.refusal)
         return SO_PIN
 
 
@@ -51,10 +61,15 @@ class FixedSoPins:
 class Updates:
     seen: list[JobUpdate] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    # the chat side failing once on this kind of update (to show the hub survives it)
+    fail_once_on: UpdateKind | None = None
 
     async def __call__(self, update: JobUpdate) -> None:
         self.seen.append(update)
         self.changed.set()
+        if update.kind is self.fail_once_on:
+            self.fail_once_on = None
+            raise RuntimeError("the conversation side failed on this update")
 
     async def wait_for(self, kind: UpdateKind, job_id: str | None = None) -> JobUpdate:
         async def find() -> JobUpdate:
@@ -79,6 +94,7 @@ class Service:
     updates: Updates
     issuer: CAIssuer
     clock: Clock
+    so_pins: FixedSoPins
 
 
 async def make_db(path: Path) -> Database:
@@ -109,7 +125,8 @@ async def service(tmp_path: Path, ca: SmallCA) -> AsyncIterator[Service]:
     updates = Updates()
     issuer = CAIssuer(ca)
     clock = Clock()
-    hub = BridgeHub(db, issuer=issuer, so_pins=FixedSoPins(), on_job_update=updates, clock=clock)
+    so_pins = FixedSoPins()
+    hub = BridgeHub(db, issuer=issuer, so_pins=so_pins, on_job_update=updates, clock=clock)
     app = FastAPI()
     app.include_router(bridge_router(hub))
     port = free_port()
@@ -120,17 +137,21 @@ async def service(tmp_path: Path, ca: SmallCA) -> AsyncIterator[Service]:
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.01)
     try:
-        yield Service(hub, f"http://127.0.0.1:{port}", db, updates, issuer, clock)
+        yield Service(hub, f"http://127.0.0.1:{port}", db, updates, issuer, clock, so_pins)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
         await db.dispose()
 
 
-@pytest.fixture
-def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SoftHsmToken:
-    if shutil.which("softhsm2-util") is None:
-        missing_tool("SoftHSM2 is not installed (apt-get install softhsm2)")
-    token = init_softhsm_token(tmp_path / "softhsm")
-    monkeypatch.setenv("SOFTHSM2_CONF", str(token.conf))
-    return token
+@contextlib.asynccontextmanager
+async def running(client: BridgeClient) -> AsyncIterator[asyncio.Task[None]]:
+    """The bridge program connected (and serving jobs) for the block."""
+    task = asyncio.create_task(client.run_forever())
+    try:
+        await asyncio.wait_for(client.connected.wait(), 10)
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from bot.bridge.ports import UpdateKind
-from tests.bridge_hub.conftest import Service
+from tests.bridge_hub.conftest import Service, running
 from tests.ukey_bridge.support import USER_PIN, ScriptedPrompt, SoftHsmToken, seed_credential
 from ukey_bridge.backoff import Backoff
 from ukey_bridge.client import BridgeClient
@@ -37,18 +35,6 @@ class RecordingConnector:
         connection = await connect(url)
         self.connections.append(connection)
         return connection
-
-
-@contextlib.asynccontextmanager
-async def running(client: BridgeClient) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(client.run_forever())
-    try:
-        await asyncio.wait_for(client.connected.wait(), 10)
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def paired(service: Service, tmp_path: Path) -> DeviceCredential:

@@ -223,7 +223,18 @@ async def test_cli_pair_status_unpair_round_trip(service: Service, tmp_path: Pat
     parser = cli.build_parser()
     rc = await cli.run_command(
         parser.parse_args(
-            ["--config-dir", str(config), "pair", code.code, "--server", service.url, "--name", "Desk"]
+            [
+                "--config-dir",
+                str(config),
+                "--lang",
+                "en",
+                "pair",
+                code.code,
+                "--server",
+                service.url,
+                "--name",
+                "Desk",
+            ]
         ),
         out,
     )

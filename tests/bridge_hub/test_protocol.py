@@ -48,6 +48,7 @@ SAMPLES: list[dict[str, Any]] = [
         "chain_pem": "-",
     },
     {"type": "issue_failed", "job_id": "j1", "reason": "no such job"},
+    {"type": "tokens", "serials": ["4ed9ae9c5d7fecfe"]},
 ]
 
 

@@ -19,7 +19,7 @@ from bot.channels.wechat.channel import WeChatChannel, passive_window_for
 from bot.channels.wechat.fake_server import FakeWeChat
 from bot.channels.wechat.fake_server import create_app as create_wechat_app
 from bot.channels.wechat.settings import WeChatSettings
-from bot.engine.store import OutboxStatus
+from bot.engine.store import Clock, OutboxStatus
 from bot.engine.tables import outbox
 from tests.channels.flows import SLOW
 from tests.channels.support import Stack, build_stack
@@ -166,12 +166,19 @@ class WeChatRig:
 
 
 async def _wechat_rig(
-    db_url: str, fake_wechat: tuple[FakeWeChat, str], **overrides: object
+    db_url: str, fake_wechat: tuple[FakeWeChat, str], clock: Clock | None = None, **overrides: object
 ) -> AsyncIterator[WeChatRig]:
     fake, base = fake_wechat
     settings = wechat_settings(base, **overrides)
     built = await build_stack(db_url, flows=(FORM, SLOW), passive_windows=[passive_window_for(settings)])
-    channel = WeChatChannel(settings=settings, engine=built.engine, store=built.store, media=built.media)
+    channel = WeChatChannel(
+        settings=settings,
+        engine=built.engine,
+        store=built.store,
+        db=built.store.engine,
+        media=built.media,
+        clock=clock,
+    )
     await channel.initialize()
     built.dispatcher.senders[channel.sender.channel] = channel.sender
     app = FastAPI()

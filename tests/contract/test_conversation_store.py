@@ -1,4 +1,5 @@
-"""The storage contract of ``SqlConversationStore``, one suite run on SQLite and PostgreSQL."""
+"""The storage contract, through the role protocols (``Conversations``, ``Outbox``,
+``Transcripts``, ``Cursors``): one suite run against every store on every backend."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.engine.messages import ConversationKey, Origin, Reply
-from bot.engine.store import Commit, OutboxStatus, QueuedReply, Snapshot, SqlConversationStore
+from bot.engine.store import Commit, ConversationStore, OutboxStatus, QueuedReply, Snapshot
 from bot.errors import VersionConflict
 
 T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
@@ -44,7 +45,7 @@ def change(
 
 
 async def put(
-    store: SqlConversationStore, key: ConversationKey, *texts: str, at: datetime = T0, **kw: object
+    store: ConversationStore, key: ConversationKey, *texts: str, at: datetime = T0, **kw: object
 ) -> list[int]:
     snapshot = await store.load(key, None)
     messages = await store.commit(key, snapshot, change(*texts, **kw), at)  # type: ignore[arg-type]
@@ -54,13 +55,13 @@ async def put(
 # ---- state and versions -------------------------------------------------------------------------
 
 
-async def test_a_new_conversation_loads_empty(store: SqlConversationStore) -> None:
+async def test_a_new_conversation_loads_empty(store: ConversationStore) -> None:
     assert await store.load(A, "m1") == Snapshot(None, 0, None)
     assert await store.get(A) is None
     assert await store.owner_of(A) == "bot"
 
 
-async def test_commit_then_load_returns_the_state_and_the_next_version(store: SqlConversationStore) -> None:
+async def test_commit_then_load_returns_the_state_and_the_next_version(store: ConversationStore) -> None:
     await store.commit(
         A, await store.load(A, None), change(state={"step": "name", "answers": {"名": "张三"}}), T0
     )
@@ -75,7 +76,7 @@ async def test_commit_then_load_returns_the_state_and_the_next_version(store: Sq
     )
 
 
-async def test_a_commit_from_a_stale_read_is_a_version_conflict(store: SqlConversationStore) -> None:
+async def test_a_commit_from_a_stale_read_is_a_version_conflict(store: ConversationStore) -> None:
     await put(store, A, "hello")
     stale = await store.load(A, None)
     await store.commit(A, stale, change(state={"winner": True}), T0)
@@ -89,7 +90,7 @@ async def test_a_commit_from_a_stale_read_is_a_version_conflict(store: SqlConver
     assert [m.reply.text for m in claimed] == ["hello"]
 
 
-async def test_two_first_commits_of_one_conversation_conflict(store: SqlConversationStore) -> None:
+async def test_two_first_commits_of_one_conversation_conflict(store: ConversationStore) -> None:
     empty = await store.load(A, None)
     await store.commit(A, empty, change(state={"first": True}), T0)
     with pytest.raises(VersionConflict):
@@ -97,7 +98,7 @@ async def test_two_first_commits_of_one_conversation_conflict(store: SqlConversa
     assert (await store.load(A, None)).state == {"first": True}
 
 
-async def test_concurrent_commits_from_one_read_let_exactly_one_win(store: SqlConversationStore) -> None:
+async def test_concurrent_commits_from_one_read_let_exactly_one_win(store: ConversationStore) -> None:
     await put(store, A)
     read = await store.load(A, None)
     results = await asyncio.gather(
@@ -112,7 +113,7 @@ async def test_concurrent_commits_from_one_read_let_exactly_one_win(store: SqlCo
 
 
 async def test_a_receipt_makes_the_same_delivery_a_duplicate_with_its_replies(
-    store: SqlConversationStore,
+    store: ConversationStore,
 ) -> None:
     ids = await put(store, A, "one", "two", message_id="upd-1")
     snapshot = await store.load(A, "upd-1")
@@ -121,26 +122,26 @@ async def test_a_receipt_makes_the_same_delivery_a_duplicate_with_its_replies(
     assert (await store.load(A, "upd-2")).duplicate_of is None
 
 
-async def test_a_delivery_with_no_replies_is_still_a_duplicate(store: SqlConversationStore) -> None:
+async def test_a_delivery_with_no_replies_is_still_a_duplicate(store: ConversationStore) -> None:
     await put(store, A, message_id="silent")
     assert (await store.load(A, "silent")).duplicate_of == ()
 
 
-async def test_committing_the_same_delivery_twice_is_refused(store: SqlConversationStore) -> None:
+async def test_committing_the_same_delivery_twice_is_refused(store: ConversationStore) -> None:
     await put(store, A, "once", message_id="upd-1")
     with pytest.raises(VersionConflict):
         await put(store, A, "twice", message_id="upd-1")
     assert [m.reply.text for m in await store.claim_due(T0, limit=10, lease=LEASE)] == ["once"]
 
 
-async def test_receipts_are_per_conversation(store: SqlConversationStore) -> None:
+async def test_receipts_are_per_conversation(store: ConversationStore) -> None:
     await put(store, A, "to a", message_id="42")
     await put(store, B, "to b", message_id="42")
     assert (await store.load(B, "42")).duplicate_of is not None
     assert (await store.load(C, "42")).duplicate_of is None
 
 
-async def test_the_inbound_log_keeps_deliveries_in_order(store: SqlConversationStore) -> None:
+async def test_the_inbound_log_keeps_deliveries_in_order(store: ConversationStore) -> None:
     for i in range(3):
         await put(store, A, message_id=f"m{i}", at=T0 + timedelta(seconds=i))
     log = await store.inbound_log(A, 2)
@@ -153,7 +154,7 @@ async def test_the_inbound_log_keeps_deliveries_in_order(store: SqlConversationS
 
 
 async def test_claims_take_the_oldest_message_of_each_conversation_one_at_a_time(
-    store: SqlConversationStore,
+    store: ConversationStore,
 ) -> None:
     a_ids = await put(store, A, "a1", "a2", "a3")
     b_ids = await put(store, B, "b1", "b2")
@@ -171,7 +172,7 @@ async def test_claims_take_the_oldest_message_of_each_conversation_one_at_a_time
     assert [m.outbox_id for m in await store.claim_due(T0, limit=10, lease=LEASE)] == [a_ids[2], b_ids[1]]
 
 
-async def test_claims_respect_the_limit_oldest_first(store: SqlConversationStore) -> None:
+async def test_claims_respect_the_limit_oldest_first(store: ConversationStore) -> None:
     a = await put(store, A, "a")
     b = await put(store, B, "b")
     c = await put(store, C, "c")
@@ -179,7 +180,7 @@ async def test_claims_respect_the_limit_oldest_first(store: SqlConversationStore
     assert [m.outbox_id for m in await store.claim_due(T0, limit=2, lease=LEASE)] == [c[0]]
 
 
-async def test_concurrent_claims_never_hand_out_one_message_twice(store: SqlConversationStore) -> None:
+async def test_concurrent_claims_never_hand_out_one_message_twice(store: ConversationStore) -> None:
     for key in (A, B, C):
         await put(store, key, "x", "y")
     rounds = await asyncio.gather(*(store.claim_due(T0, limit=10, lease=LEASE) for _ in range(4)))
@@ -188,7 +189,7 @@ async def test_concurrent_claims_never_hand_out_one_message_twice(store: SqlConv
 
 
 async def test_an_expired_lease_lets_another_worker_take_the_message_over(
-    store: SqlConversationStore,
+    store: ConversationStore,
 ) -> None:
     (a1, _a2) = await put(store, A, "a1", "a2")
     assert [m.outbox_id for m in await store.claim_due(T0, limit=10, lease=LEASE)] == [a1]
@@ -197,7 +198,7 @@ async def test_an_expired_lease_lets_another_worker_take_the_message_over(
     assert [(m.outbox_id, m.attempt) for m in retaken] == [(a1, 2)]
 
 
-async def test_a_message_not_yet_due_holds_back_the_later_ones(store: SqlConversationStore) -> None:
+async def test_a_message_not_yet_due_holds_back_the_later_ones(store: ConversationStore) -> None:
     held = await put(store, A, "passive window", not_before=T0 + timedelta(seconds=5))
     later = await put(store, A, "later")
     assert await store.claim_due(T0, limit=10, lease=LEASE) == []
@@ -211,7 +212,7 @@ async def test_a_message_not_yet_due_holds_back_the_later_ones(store: SqlConvers
 
 
 async def test_mark_retry_returns_the_message_when_due_with_the_next_attempt(
-    store: SqlConversationStore,
+    store: ConversationStore,
 ) -> None:
     (a1,) = await put(store, A, "a1")
     await store.claim_due(T0, limit=10, lease=LEASE)
@@ -221,7 +222,7 @@ async def test_mark_retry_returns_the_message_when_due_with_the_next_attempt(
     assert [(m.outbox_id, m.attempt) for m in again] == [(a1, 2)]
 
 
-async def test_mark_final_takes_the_message_out_for_good(store: SqlConversationStore) -> None:
+async def test_mark_final_takes_the_message_out_for_good(store: ConversationStore) -> None:
     a1, a2 = await put(store, A, "a1", "a2")
     await store.claim_due(T0, limit=10, lease=LEASE)
     await store.mark_final(a1, OutboxStatus.FAILED, "blocked by user")
@@ -233,26 +234,35 @@ async def test_mark_final_takes_the_message_out_for_good(store: SqlConversationS
 
 
 async def test_claim_passive_never_returns_a_message_the_dispatcher_claimed(
-    store: SqlConversationStore,
+    store: ConversationStore,
 ) -> None:
     a1, a2 = await put(store, A, "a1", "a2")
     claimed = await store.claim_due(T0, limit=10, lease=LEASE)
     assert [m.outbox_id for m in claimed] == [a1]
-    passive = await store.claim_passive([a1, a2])
-    assert [m.outbox_id for m in passive] == [a2]
-    assert await store.claim_passive([a1, a2]) == []  # and never twice
+    # a1 is on its way through the API: a passive a2 would overtake it in the chat, so the
+    # claim stops at a1 and takes nothing (issue 18: replies in order)
+    assert await store.claim_passive([a1, a2]) == []
+    assert await store.claim_passive([a2]) == []
     await store.mark_sent_many([a1], T0)
+    (a3,) = await put(store, A, "a3", message_id="m2")
+    passive = await store.claim_passive([a3])
+    assert [m.outbox_id for m in passive] == [a3]
+    assert await store.claim_passive([a3]) == []  # and never twice
+    assert [m.outbox_id for m in await store.claim_due(T0 + timedelta(hours=1), limit=10, lease=LEASE)] == [
+        a2
+    ]
+    await store.mark_sent_many([a2], T0)
     assert await store.claim_due(T0 + timedelta(hours=1), limit=10, lease=LEASE) == []
-    assert [m.outbox_id for m in await store.delivered(A, 0, 10)] == [a1, a2]
+    assert [m.outbox_id for m in await store.delivered(A, 0, 10)] == [a1, a2, a3]
 
 
-async def test_the_dispatcher_never_claims_a_message_carried_passively(store: SqlConversationStore) -> None:
+async def test_the_dispatcher_never_claims_a_message_carried_passively(store: ConversationStore) -> None:
     (a1,) = await put(store, A, "a1")
     assert [m.outbox_id for m in await store.claim_passive([a1])] == [a1]
     assert await store.claim_due(T0, limit=10, lease=LEASE) == []
 
 
-async def test_delivered_lists_what_reached_the_user_after_a_position(store: SqlConversationStore) -> None:
+async def test_delivered_lists_what_reached_the_user_after_a_position(store: ConversationStore) -> None:
     ids = await put(store, A, "1", "2", "3", "4")
     await put(store, B, "other user")
     for outbox_id in ids[:3]:
@@ -264,7 +274,7 @@ async def test_delivered_lists_what_reached_the_user_after_a_position(store: Sql
     assert await store.delivered(C, 0, 10) == []
 
 
-async def test_release_held_discards_bot_messages_held_for_staff(store: SqlConversationStore) -> None:
+async def test_release_held_discards_bot_messages_held_for_staff(store: ConversationStore) -> None:
     a1, a2 = await put(store, A, "a1", "a2")
     await store.claim_due(T0, limit=10, lease=LEASE)
     await store.mark_final(a1, OutboxStatus.HELD, "owner is staff:alice")
@@ -273,7 +283,7 @@ async def test_release_held_discards_bot_messages_held_for_staff(store: SqlConve
     assert [m.outbox_id for m in await store.claim_due(T0, limit=10, lease=LEASE)] == [a2]
 
 
-async def test_outbound_messages_keep_their_content(store: SqlConversationStore) -> None:
+async def test_outbound_messages_keep_their_content(store: ConversationStore) -> None:
     reply = Reply.text_reply("请选择：", options=())
     snapshot = await store.load(C, None)
     queued = Commit(**{**change(message_id="x").__dict__, "replies": [QueuedReply(reply, Origin.STAFF)]})
@@ -287,7 +297,7 @@ async def test_outbound_messages_keep_their_content(store: SqlConversationStore)
 # ---- queries ------------------------------------------------------------------------------------
 
 
-async def test_keys_for_account_are_most_recently_active_first(store: SqlConversationStore) -> None:
+async def test_keys_for_account_are_most_recently_active_first(store: ConversationStore) -> None:
     await put(store, A, account="acc-1", at=T0)
     await put(store, B, account="acc-1", at=T0 + timedelta(minutes=5))
     await put(store, C, account="acc-1", at=T0 + timedelta(minutes=1), user=False)  # never wrote
@@ -299,7 +309,7 @@ async def test_keys_for_account_are_most_recently_active_first(store: SqlConvers
     assert await store.keys_for_account("nobody") == []
 
 
-async def test_owner_and_row_reflect_the_last_commit(store: SqlConversationStore) -> None:
+async def test_owner_and_row_reflect_the_last_commit(store: ConversationStore) -> None:
     await put(store, A, owner="staff:alice", account="acc-1", at=T0)
     assert await store.owner_of(A) == "staff:alice"
     row = await store.get(A)
@@ -312,7 +322,7 @@ async def test_owner_and_row_reflect_the_last_commit(store: SqlConversationStore
     )
 
 
-async def test_due_waits_are_the_passed_deadlines_earliest_first(store: SqlConversationStore) -> None:
+async def test_due_waits_are_the_passed_deadlines_earliest_first(store: ConversationStore) -> None:
     await put(store, A, deadline=T0 + timedelta(minutes=30))
     await put(store, B, deadline=T0 + timedelta(minutes=10))
     await put(store, C, deadline=T0 + timedelta(hours=5))
@@ -325,7 +335,7 @@ async def test_due_waits_are_the_passed_deadlines_earliest_first(store: SqlConve
     assert await store.due_waits(T0 + timedelta(days=1), 10) == [A, C]
 
 
-async def test_cursors_only_move_forward(store: SqlConversationStore) -> None:
+async def test_cursors_only_move_forward(store: ConversationStore) -> None:
     assert await store.cursor("platform-events") == 0
     await store.set_cursor("platform-events", 5, T0)
     assert await store.cursor("platform-events") == 5
@@ -338,9 +348,112 @@ async def test_cursors_only_move_forward(store: SqlConversationStore) -> None:
     assert await store.cursor("other") == 0
 
 
-async def test_concurrent_first_cursor_writes_keep_the_highest(store: SqlConversationStore) -> None:
+async def test_concurrent_first_cursor_writes_keep_the_highest(store: ConversationStore) -> None:
     results = await asyncio.gather(
         *(store.set_cursor("feed", n, T0) for n in (3, 7, 5)), return_exceptions=True
     )
     assert not [r for r in results if isinstance(r, BaseException)]
     assert await store.cursor("feed") == 7
+
+
+class FixedClock:
+    def __init__(self, now: datetime) -> None:
+        self.value = now
+
+    def now(self) -> datetime:
+        return self.value
+
+
+async def test_a_passive_claim_at_or_after_its_deadline_takes_nothing(store: ConversationStore) -> None:
+    (a1,) = await put(store, A, "a1", message_id="m1", not_before=T0 + timedelta(seconds=5))
+    deadline = T0 + timedelta(seconds=4.5)
+    assert await store.claim_passive([a1], now=FixedClock(deadline), until=deadline) == []
+    late = FixedClock(deadline + timedelta(milliseconds=1))
+    assert await store.claim_passive([a1], now=late, until=deadline) == []
+    # still the outbox's: released, it goes out at once through the dispatcher
+    assert await store.release_passive([a1], T0 + timedelta(seconds=4.6)) == 1
+    due = await store.claim_due(T0 + timedelta(seconds=4.6), limit=10, lease=LEASE)
+    assert [m.outbox_id for m in due] == [a1]
+    in_time = FixedClock(deadline - timedelta(milliseconds=1))
+    (b1,) = await put(store, B, "b1", message_id="m1", not_before=T0 + timedelta(seconds=5))
+    assert [m.outbox_id for m in await store.claim_passive([b1], now=in_time, until=deadline)] == [b1]
+
+
+async def test_a_later_passive_reply_waits_for_an_earlier_answer_still_in_the_outbox(
+    store: ConversationStore,
+) -> None:
+    hold = T0 + timedelta(seconds=5)
+    (_a1,) = await put(store, A, "answer to m1", message_id="m1", not_before=hold)
+    (a2,) = await put(store, A, "answer to m2", message_id="m2", not_before=hold)
+    assert await store.claim_passive([a2]) == []
+    # a proactive push (no inbound) scheduled later does not hold answers back
+    (b1,) = await put(store, B, "reminder", not_before=T0 + timedelta(days=1))
+    (b2,) = await put(store, B, "answer", message_id="m3")
+    assert [m.outbox_id for m in await store.claim_passive([b2])] == [b2]
+    assert b1 < b2
+
+
+async def test_release_passive_makes_held_replies_due_now_and_only_those(store: ConversationStore) -> None:
+    hold = T0 + timedelta(seconds=5)
+    a1, a2 = await put(store, A, "a1", "a2", message_id="m1", not_before=hold)
+    assert await store.claim_due(T0, limit=10, lease=LEASE) == []
+    assert await store.release_passive([a1, a2], T0) == 2
+    assert await store.release_passive([a1, a2], T0) == 0
+    assert [m.outbox_id for m in await store.claim_due(T0, limit=10, lease=LEASE)] == [a1]
+
+
+async def test_leases_of_a_stopped_process_are_reclaimed_at_start(store: ConversationStore) -> None:
+    a1, a2 = await put(store, A, "a1", "a2")
+    (b1,) = await put(store, B, "b1")
+    assert {m.outbox_id for m in await store.claim_due(T0, limit=10, lease=LEASE)} == {a1, b1}
+    await store.mark_sent_many([b1], T0)
+    # the process dies here, a1 marked "sending" with a lease of a minute
+    assert await store.reclaim_leases() == 1
+    again = await store.claim_due(T0 + timedelta(seconds=1), limit=10, lease=LEASE)
+    assert [(m.outbox_id, m.attempt) for m in again] == [(a1, 2)]
+    assert a2 > a1
+
+
+async def test_undelivered_lists_queued_and_held_messages(store: ConversationStore) -> None:
+    a1, a2, a3 = await put(store, A, "a1", "a2", "a3")
+    await store.claim_due(T0, limit=10, lease=LEASE)
+    await store.mark_sent_many([a1], T0)
+    await store.claim_due(T0, limit=10, lease=LEASE)
+    await store.mark_final(a2, OutboxStatus.HELD, "owner is staff:alice")
+    found = await store.undelivered(A, 10)
+    assert [(m.outbox_id, label) for m, label in found] == [(a2, "held"), (a3, "queued")]
+    assert await store.undelivered(B, 10) == []
+
+
+async def test_table_writes_join_the_store_and_report_row_counts(store: ConversationStore) -> None:
+    from bot.engine.store import insert_for
+    from bot.engine.tables import event_cursor
+
+    dialect = store.engine.dialect.name  # type: ignore[attr-defined]
+    insert = insert_for(dialect)(event_cursor).values(name="feed", position=7, updated_at=T0)
+    assert await store.write(insert.on_conflict_do_nothing()) == 1
+    assert await store.write(insert.on_conflict_do_nothing()) == 0
+    assert await store.cursor("feed") == 7
+    later = T0 + timedelta(hours=1)
+    moved = event_cursor.update().where(event_cursor.c.name == "feed").values(position=9, updated_at=later)
+    assert await store.write(moved) == 1
+    assert await store.cursor("feed") == 9
+    await store.set_cursor("feed", 8, later)  # never back: the written value is comparable
+    assert await store.cursor("feed") == 9
+
+
+async def test_replies_held_or_scheduled_for_later_do_not_starve_due_ones(store: ConversationStore) -> None:
+    later = T0 + timedelta(hours=1)
+    for n in range(60):  # more than any claiming window: held replies of 60 other users
+        await put(store, ConversationKey("wechat", "oa1", f"held-{n}"), "held", not_before=later)
+    (due,) = await put(store, A, "due now")
+    claimed = await store.claim_due(T0, limit=5, lease=LEASE)
+    assert [m.outbox_id for m in claimed] == [due]
+    # and a conversation's due reply still waits behind its own older reply that is not due
+    (b1,) = await put(store, B, "first, later", not_before=later)
+    (b2,) = await put(store, B, "second, now")
+    assert await store.claim_due(T0, limit=5, lease=LEASE) == []
+    at_last = {m.outbox_id for m in await store.claim_due(later, limit=100, lease=LEASE)}
+    assert b1 in at_last
+    assert b2 not in at_last  # one at a time per conversation, the older first
+    assert len(at_last) == 62  # the 60 held replies, b1, and "due" again (its lease ran out)

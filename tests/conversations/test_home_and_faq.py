@@ -32,7 +32,8 @@ async def test_gibberish_is_not_a_dead_end(service: Service) -> None:
         ("请问多久能收到，是顺丰吗", "顺丰"),
         ("UKey 密码忘了怎么办", "12345678"),
         ("需要什么材料", "营业执照"),
-        ("客服电话多少", "020-31700081"),
+        # No hotline in the settings: the answer offers the human hand-over, no made-up number.
+        ("客服电话多少", "回复「人工」"),
     ],
 )
 async def test_questions_are_answered_from_the_manual(service: Service, question: str, expected: str) -> None:
@@ -86,3 +87,18 @@ async def test_a_typed_answer_is_never_taken_for_another_process(service: Servic
     await chat.say("实名认证")  # asks to log in first: the phone number field
     answer = joined(await chat.say("注册"))
     assert "手机号格式不正确" in answer
+
+
+@pytest.fixture
+def operator_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLATFORM_OPERATOR_HOTLINE", "400-800-1234")
+    monkeypatch.setenv("PLATFORM_OPERATOR_COMPANY", "示例印章服务有限公司")
+    monkeypatch.setenv("PLATFORM_OPERATOR_SUPPORT_HOURS", "工作日 9:00-18:00")
+
+
+async def test_the_hotline_answer_names_the_operator_from_settings(
+    operator_env: None, service: Service
+) -> None:
+    answer = joined(await service.chat.say("客服电话多少"))
+    assert "400-800-1234（示例印章服务有限公司），服务时间 工作日 9:00-18:00" in answer
+    assert "020-31700081" not in answer

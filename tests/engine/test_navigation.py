@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from bot.testing import ChatHarness
-from tests.engine.transcript import EN, ZH, Lang, fill_form
-
-
-async def _answers(chat: ChatHarness, user: str = "u1") -> dict[str, object]:
-    row = await chat.store.get(chat.key(user))
-    assert row is not None
-    state = chat.engine.codec.load(row.state)
-    return dict(state.run.answers) if state.run else {}
+from tests.engine.transcript import (
+    CANCEL_CONFIRM,
+    CANCEL_REALLY,
+    CANCELLED_DRAFT,
+    EN,
+    STALE,
+    ZH,
+    Lang,
+    fill_form,
+    run_answers,
+)
 
 
 async def test_editing_the_kind_from_the_summary_invalidates_the_company_name(
@@ -24,12 +27,12 @@ async def test_editing_the_kind_from_the_summary_invalidates_the_company_name(
     summary = (await chat.tap(lang.person))[-1]
     assert summary.startswith(lang.step(6, 6, lang.summary_title))
     assert company_name not in summary
-    assert "company" not in await _answers(chat)
+    assert "company" not in await run_answers(chat)
 
     # Back to "company": the old name is not resurrected, it is asked for again.
     await chat.tap(lang.edit_kind)
     assert await chat.tap(lang.company) == [lang.step(3, 7, lang.ask_company)]
-    assert "company" not in await _answers(chat)
+    assert "company" not in await run_answers(chat)
     summary = (await chat.say("新公司" if lang.code == "zh-CN" else "New Co"))[-1]
     assert ("新公司" if lang.code == "zh-CN" else "New Co") in summary
     assert company_name not in summary
@@ -40,7 +43,7 @@ async def test_editing_an_answer_without_dependents_keeps_the_others(chat: ChatH
     await chat.tap("修改年龄" if lang.code == "zh-CN" else "Change Age")
     summary = (await chat.say("41"))[-1]
     assert summary.startswith(lang.step(7, 7, lang.summary_title))
-    answers = await _answers(chat)
+    answers = await run_answers(chat)
     assert answers["age"] == 41
     assert answers["company"]
     assert answers["name"]
@@ -51,7 +54,7 @@ async def test_back_returns_to_the_previous_question_and_forgets_its_answer(
 ) -> None:
     await fill_form(chat, lang, until="age")
     assert await chat.say(lang.back) == [lang.step(3, 7, lang.ask_company)]
-    assert "company" not in await _answers(chat)
+    assert "company" not in await run_answers(chat)
     assert await chat.say(lang.back) == [lang.step(2, 6, lang.ask_kind)]
     assert await chat.say(lang.back) == [lang.step(1, 6, lang.ask_name)]
     at_first = await chat.say(lang.back)
@@ -63,8 +66,10 @@ async def test_back_returns_to_the_previous_question_and_forgets_its_answer(
 
 async def test_cancel_ends_the_process_and_shows_the_menu(chat: ChatHarness, lang: Lang) -> None:
     await fill_form(chat, lang, until="age")
-    cancelled = "已取消「测试表单」。" if lang.code == "zh-CN" else '"Test form" cancelled.'
-    assert await chat.say(lang.cancel) == [cancelled, lang.menu]
+    # Answers are held, so cancelling asks first (issue 13) and keeps a draft.
+    assert await chat.say(lang.cancel) == [CANCEL_CONFIRM[lang.code]]
+    cancelled = CANCELLED_DRAFT[lang.code]
+    assert await chat.tap(CANCEL_REALLY[lang.code]) == [cancelled, lang.menu]
     row = await chat.store.get(chat.key("u1"))
     assert row is not None
     assert row.flow is None
@@ -81,7 +86,7 @@ async def test_help_explains_navigation_and_asks_the_same_question_again(
     assert len(replies) == 2
     assert ("返回" if lang.code == "zh-CN" else '"back"') in replies[0]
     assert replies[1] == lang.step(4, 7, lang.ask_age)
-    assert "age" not in await _answers(chat)
+    assert "age" not in await run_answers(chat)
 
 
 async def test_a_stale_button_after_the_flow_moved_on_gets_a_helpful_answer(
@@ -91,27 +96,24 @@ async def test_a_stale_button_after_the_flow_moved_on_gets_a_helpful_answer(
     old_company_button = chat.option(lang.company).token
     await chat.tap(lang.company)
     await chat.say("某某科技有限公司")
-    before = await _answers(chat)
+    before = await run_answers(chat)
 
     replies = await chat.tap("", token=old_company_button)
-    stale = (
-        "这个按钮已失效（可能来自之前的步骤）。请按下面最新的提示操作。"
-        if lang.code == "zh-CN"
-        else "That button has expired (it belongs to an earlier step). Please follow the latest prompt below."
-    )
+    stale = STALE[lang.code]
     assert replies == [stale, lang.step(4, 7, lang.ask_age)]
-    assert await _answers(chat) == before
+    assert await run_answers(chat) == before
 
 
 async def test_a_button_from_a_finished_run_is_stale_in_the_next_run(chat: ChatHarness, lang: Lang) -> None:
     await fill_form(chat, lang, until="kind")
     run1_button = chat.option(lang.company).token
     await chat.say(lang.cancel)
+    await chat.tap(CANCEL_REALLY[lang.code])
     await chat.tap(lang.form)
     await chat.say("李四")
     replies = await chat.tap("", token=run1_button)
     assert replies[-1] == lang.step(2, 6, lang.ask_kind)
-    assert "kind" not in await _answers(chat)
+    assert "kind" not in await run_answers(chat)
 
 
 async def test_switching_language_mid_form_repeats_the_question_in_the_new_language(

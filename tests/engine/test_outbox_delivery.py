@@ -85,3 +85,23 @@ async def test_a_later_message_waits_for_an_earlier_one_being_retried(chat: Chat
     await chat.dispatcher.drain()
     refusal = "年龄需要是数字，例如 30。" if lang.code == "zh-CN" else "Age must be a number, for example 30."
     assert [m.reply.text for m in chat.sender.sent[-2:]] == [refusal, lang.step(4, 7, lang.ask_age)]
+
+
+async def test_a_restarted_process_sends_at_once_what_a_killed_one_was_sending(chat: ChatHarness) -> None:
+    from bot.engine.messages import Inbound
+    from bot.engine.outbox import OutboxDispatcher
+    from bot.testing import RecordingSender
+
+    replies = await chat.engine.handle(Inbound.command(chat.key("u1"), "m1", "start"))
+    assert replies
+    # the process that committed them claimed them for sending, then was killed (kill -9)
+    claimed = await chat.store.claim_due(chat.clock.now(), limit=10, lease=timedelta(seconds=60))
+    assert [m.outbox_id for m in claimed] == [replies[0].outbox_id]
+    # the next process on this database, well inside the dead one's lease
+    sender = RecordingSender()
+    restarted = OutboxDispatcher(chat.store, {"test": sender}, chat.clock, reclaim_at_start=True)
+    await restarted.start()
+    await restarted.stop()
+    await restarted.drain()
+    assert [m.outbox_id for m in sender.sent] == [m.outbox_id for m in replies]
+    assert {row.status for row in await _rows(chat)} == {OutboxStatus.SENT}

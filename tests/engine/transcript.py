@@ -90,6 +90,24 @@ EN = Lang(
     human="human",
 )
 
+# Cancelling a run that holds answers (issue 13): the question, its confirming button, the notice.
+CANCEL_CONFIRM = {
+    "zh-CN": "确定要取消「测试表单」吗？您已填写的信息会保存为草稿，7 天内可以从菜单继续。",
+    "en": 'Cancel "Test form"? What you have filled in is kept as a draft you can continue from the menu '
+    "within 7 days.",
+}
+CANCEL_KEEP = {"zh-CN": "继续办理", "en": "Continue"}
+CANCEL_REALLY = {"zh-CN": "确认取消", "en": "Yes, cancel"}
+CANCELLED_DRAFT = {
+    "zh-CN": "已取消「测试表单」。已填写的信息保存为草稿，7 天内可以在菜单中点「从草稿继续」接着办理。",
+    "en": '"Test form" cancelled. Your answers are kept as a draft for 7 days: tap "Continue draft" in the '
+    "menu to pick up where you left off.",
+}
+STALE = {
+    "zh-CN": "这个按钮已过期（来自之前的步骤），请按下面最新的提示操作。",
+    "en": "That button has expired (it belongs to an earlier step). Please follow the latest prompt below.",
+}
+
 # The steps of FORM with kind=company, in order; ``fill_form`` stops before ``until``.
 STEPS = ("start", "name", "kind", "company", "age", "id_number", "scan", "confirm", "payment")
 
@@ -116,3 +134,11 @@ async def fill_form(chat: ChatHarness, lang: Lang, *, until: str, user: str = "u
         elif step == "confirm":
             replies = await chat.tap(lang.confirm, user=user)
     return replies
+
+
+async def run_answers(chat: ChatHarness, user: str = "u1") -> dict[str, object]:
+    """The answers of the user's current run as stored (empty when no process runs)."""
+    row = await chat.store.get(chat.key(user))
+    assert row is not None
+    state = chat.engine.codec.load(row.state)
+    return dict(state.run.answers) if state.run else {}

@@ -10,24 +10,29 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from seal_platform.clock import FrozenClock
+from seal_platform.production.station import RunnerStation
 from seal_platform.services import PlatformServices
 from seal_platform.sms import ConsoleSmsProvider
 from tests.platform.conftest import MakeAccount
 from tests.platform.conftest import TestAccount as Applicant
 from tests.platform.test_orders_support import (
     ADDRESS,
+    COMPANY,
     Staff,
     active_seal,
     admin,
     create_order,
+    enterprise_documents,
     event_types,
     events_of,
     log_in_again,
+    paid_enterprise_order,
     pay_in_sandbox,
     staff_post,
     submit,
     upload,
 )
+from ukey_bridge.fake_backend import FakeBackend, FakeToken
 
 __all__ = ["admin"]
 
@@ -233,6 +238,31 @@ async def test_reissue_produces_and_ships_a_new_key_for_the_same_seal(
     assert reissued["certificate_serial"] != seal["certificate_serial"]
     assert reissued["seal_code"] == seal["seal_code"]
     assert reissued["status"] == "active"
+    # a reissue replaces the key, it sells no time
+    assert reissued["valid_to"] == seal["valid_to"]
+
+
+async def test_production_without_a_blank_key_records_nothing_and_can_be_retried(
+    api: httpx.AsyncClient, make_account: MakeAccount, admin: Staff, platform_services: PlatformServices
+) -> None:
+    account = await make_account(realname=True)
+    order = await paid_enterprise_order(api, account)
+    assert (await staff_post(api, admin, f"/orders/{order['id']}/approve")).status_code == 200
+    station_keys = FakeBackend()
+    platform_services.production_station = RunnerStation(lambda: station_keys)
+
+    refused = await staff_post(api, admin, f"/orders/{order['id']}/produce")
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "station_no_blank_key"
+    unchanged = (await api.get(f"/v1/orders/{order['id']}", headers=account.headers)).json()
+    assert unchanged["status"] == "approved"
+    assert (await api.get("/v1/seals", headers=account.headers)).json() == []
+
+    station_keys.insert(FakeToken("BLANK0000000001", "", user_pin="", so_pin="", initialised=False))
+    produced = await staff_post(api, admin, f"/orders/{order['id']}/produce")
+    assert produced.status_code == 200, produced.text
+    (seal,) = (await api.get("/v1/seals", headers=account.headers)).json()
+    assert seal["key_serial"] == "BLANK0000000001"
 
 
 async def test_unlock_hands_out_the_so_pin_and_records_the_pin_reset(
@@ -414,3 +444,60 @@ async def test_a_pin_locked_during_renewal_can_be_unlocked_beside_it_but_not_ren
     )
     assert unlock.status_code == 201, unlock.text
     assert unlock.json()["type"] == "unlock"
+
+
+async def test_a_company_name_production_cannot_print_is_refused_before_payment(
+    api: httpx.AsyncClient, make_account: MakeAccount
+) -> None:
+    account = await make_account(realname=True)
+    body = {
+        "type": "enterprise_seal",
+        "company": {**COMPANY, "name": "Example Technology (Beijing) Co Ltd"},
+        "years": 1,
+        "mailing_address": ADDRESS,
+        "documents": await enterprise_documents(api, account),
+    }
+    refused = await api.post("/v1/orders", json=body, headers=account.headers)
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "name_not_printable"
+    assert refused.json()["details"] == {"field": "company_name", "max_length": 40}
+    assert (await api.get("/v1/orders", headers=account.headers)).json() == []
+
+
+async def test_cancellation_is_refused_while_a_paid_reissue_is_in_progress_then_accepted(
+    api: httpx.AsyncClient, make_account: MakeAccount, admin: Staff, console_sms: ConsoleSmsProvider
+) -> None:
+    account = await make_account(realname=True)
+    seal = await active_seal(api, account, admin)
+    cancellation = await create_order(api, account, {"type": "cancellation", "seal_id": seal["id"]})
+    reissue = await create_order(
+        api, account, {"type": "reissue", "seal_id": seal["id"], "mailing_address": ADDRESS}
+    )
+    await submit(api, account, reissue["id"])
+    await pay_in_sandbox(api, account, reissue["id"])
+
+    code = await _cancellation_code(api, account, console_sms)
+    refused = await api.post(
+        f"/v1/orders/{cancellation['id']}/confirm-cancellation",
+        json={"sms_code": code},
+        headers=account.headers,
+    )
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "seal_busy"
+    assert refused.json()["details"] == {
+        "order_id": reissue["id"],
+        "order_type": "reissue",
+        "status": "paid",
+    }
+    assert (await api.get(f"/v1/seals/{seal['id']}", headers=account.headers)).json()["status"] == "active"
+
+    for step, body in (("produce", None), ("ship", {"waybill": "SF7654321098765"}), ("complete", None)):
+        assert (await staff_post(api, admin, f"/orders/{reissue['id']}/{step}", body)).status_code == 200
+    # the refusal did not spend the code
+    accepted = await api.post(
+        f"/v1/orders/{cancellation['id']}/confirm-cancellation",
+        json={"sms_code": code},
+        headers=account.headers,
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert (await api.get(f"/v1/seals/{seal['id']}", headers=account.headers)).json()["status"] == "cancelled"

@@ -134,8 +134,8 @@ def test_invoice_pdf_shows_parties_items_and_totals(tmp_path: Path) -> None:
         "sealbot 电子印章服务有限公司",
         "91440101MA5D00000X",
         "UKey 介质",
-        "388.00",
         "366.04",
+        "44.69",  # 单价 without tax beside 金额 without tax: 89.38 / 2
         "21.96",
         "13%",
         "¥455.42",
@@ -145,6 +145,9 @@ def test_invoice_pdf_shows_parties_items_and_totals(tmp_path: Path) -> None:
         "订单号 SO202611280001",
     ):
         assert expected in text, expected
+    # The tax-included price of a line is never shown as its 单价 (issue 11).
+    assert "388.00" not in text
+    assert "样例" in text
 
 
 @pytest.mark.parametrize(

@@ -22,17 +22,11 @@ from cryptography.x509.oid import NameOID
 from ukey_bridge import ck
 from ukey_bridge.backend import KeyProfile, TokenBackend
 from ukey_bridge.errors import PinEntryCancelled
-from ukey_bridge.jobs import IssuedCertificate
-from ukey_bridge.keys import (
-    certificate_template,
-    key_pair_templates,
-    list_certificates,
-    read_public_key,
-    seseal_template,
-)
+from ukey_bridge.jobs import RESET_PIN, IssuedCertificate, Job, JobRunner
+from ukey_bridge.keys import key_id_for_job, list_certificates
 from ukey_bridge.pin_prompt import JobExplanation, PinKind, PinRequest
 from ukey_bridge.pkcs11_backend import Pkcs11Backend, Pkcs11Config
-from ukey_bridge.protocol import Stage
+from ukey_bridge.protocol import JobType, Stage
 
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 SO_PIN = "87654321"
@@ -205,26 +199,33 @@ class SeededCredential:
 
 
 async def seed_credential(
-    backend: TokenBackend, serial: str, ca: SmallCA, *, pin: str = USER_PIN, key_id: bytes = b"old-seal-key"
+    backend: TokenBackend, serial: str, ca: SmallCA, *, pin: str = USER_PIN, so_pin: str = SO_PIN
 ) -> SeededCredential:
-    """Put an 'old' key pair, its certificate and its seal on the token, as production would."""
+    """The key as it leaves production, made by the product's own jobs: the station's
+    production job (the token carries the job's label and SO PIN, so the job takes it as its
+    own key and finishes it), then the holder's PIN change from the initial PIN to ``pin``."""
     token = next(t for t in await backend.list_tokens() if t.serial == serial)
-    session = await backend.open_session(token.slot_id, read_write=True)
-    try:
-        await session.login(pin)
-        public_template, private_template = key_pair_templates(backend.key_profile, key_id, "seal")
-        pub, _ = await session.generate_key_pair(
-            public_template, private_template, backend.key_profile.keygen
-        )
-        public_key = await read_public_key(session, pub)
-        cert_der = ca.issue_for_key(public_key, "old seal")
-        seal_der = make_seal(cert_der)
-        await session.create_object(certificate_template(cert_der, key_id, "seal"))
-        await session.create_object(seseal_template(seal_der, key_id))
-    finally:
-        await session.close()
-        await backend.close()
-    return SeededCredential(key_id, cert_der, seal_der)
+    link = _RecordingCALink(ca)
+    runner = JobRunner(lambda: backend, ScriptedPrompt(pins=[RESET_PIN, pin]))
+    job_id = f"seed-{serial}"
+    params = {"label": token.label, "so_pin": so_pin, "subject": {"common_name": "old seal"}}
+    produced = await runner.run(Job(job_id, JobType.PRODUCE, params), link)
+    assert produced.succeeded, produced.message
+    if pin != RESET_PIN:
+        changed = await runner.run(Job(f"{job_id}-pin", JobType.PIN_CHANGE, {"key_serial": serial}), link)
+        assert changed.succeeded, changed.message
+    (issued,) = link.issued
+    return SeededCredential(key_id_for_job(job_id), issued.cert_der, issued.seseal_der)
+
+
+@dataclass
+class _RecordingCALink(CALink):
+    issued: list[IssuedCertificate] = field(default_factory=list)
+
+    async def request_certificate(self, job_id: str, csr_der: bytes) -> IssuedCertificate:
+        issued = await super().request_certificate(job_id, csr_der)
+        self.issued.append(issued)
+        return issued
 
 
 @dataclass(frozen=True)

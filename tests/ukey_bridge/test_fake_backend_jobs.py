@@ -108,7 +108,7 @@ async def test_key_pulled_out_while_writing_certificate_keeps_old_pair_and_rerun
     ca: SmallCA,
 ) -> None:
     backend = fake()
-    old = await seed_credential(backend, SERIAL, ca, pin=PIN)
+    old = await seed_credential(backend, SERIAL, ca, pin=PIN, so_pin="SO-998877")
     job = Job(
         "renew-pull",
         JobType.RENEWAL,

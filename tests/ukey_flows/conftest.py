@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import uvicorn
@@ -21,8 +19,9 @@ from bot.bridge.wiring import RELAY_KEY, UpdateRelay
 from bot.engine.messages import Option
 from tests.conversations.conftest import Service
 from tests.conversations.conftest import service as service
-from tests.tools import missing_tool
-from tests.ukey_bridge.support import ScriptedPrompt, SoftHsmToken, init_softhsm_token
+from tests.softhsm_fixtures import softhsm as softhsm
+from tests.softhsm_fixtures import softhsm_store as softhsm_store
+from tests.ukey_bridge.support import ScriptedPrompt
 from tests.ukey_flows.world import SealWorld, joined, pairing_code
 from ukey_bridge.backend import TokenBackend
 from ukey_bridge.client import BridgeClient
@@ -118,12 +117,3 @@ async def bridge_side(service: Service) -> AsyncIterator[BridgeSide]:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
         await world.close()
-
-
-@pytest.fixture
-def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SoftHsmToken:
-    if shutil.which("softhsm2-util") is None or shutil.which("pkcs11-tool") is None:
-        missing_tool("SoftHSM2 and OpenSC are not installed")
-    token = init_softhsm_token(tmp_path / "softhsm")
-    monkeypatch.setenv("SOFTHSM2_CONF", str(token.conf))
-    return token

@@ -7,16 +7,22 @@ from tests.ukey_flows.conftest import BridgeSide
 from tests.ukey_flows.world import joined
 from ukey_bridge.fake_backend import FakeBackend, FakeToken
 
-PIN = "246810"
+PIN = "12345678"  # the initial PIN production sets
 
 
 async def start_pin_change(side: BridgeSide) -> tuple[str, FakeBackend]:
+    """A seal produced at the station on a (fake) blank key that allows three wrong PINs, which
+    the applicant's PC then holds."""
+    backend = FakeBackend(
+        [FakeToken("FAKEKEY0000001", "", user_pin="", so_pin="", max_tries=3, initialised=False)]
+    )
+    side.world.install_station(lambda: backend)
     applicant = await side.world.applicant()
     seal = await side.world.active_seal(applicant)
-    key = FakeToken(str(seal["key_serial"]), "Seal key", user_pin=PIN, so_pin="SO-1", max_tries=3)
+    assert seal["key_serial"] == "FAKEKEY0000001"
     asked = joined(await side.world.chat.say("改ukey密码"))
     assert "ukey-bridge pair" in asked
-    return str(seal["id"]), FakeBackend([key])
+    return str(seal["id"]), backend
 
 
 async def test_wrong_pin_on_the_pc_is_told_in_chat_with_the_tries_left(bridge_side: BridgeSide) -> None:

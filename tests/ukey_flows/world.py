@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from PIL import Image
 from sqlalchemy import update
 
-from seal_platform.order_rules import SO_PIN_CONTEXT
+from seal_platform.production.station import RunnerStation
 from seal_platform.seals import Seal
 from seal_platform.staff import StaffRole, create_staff_user
 from tests.conversations.conftest import Service
+from ukey_bridge.backend import TokenBackend
 
 PASSWORD = "seal2024ok"
 ID_NUMBER = "11010519491231002X"
@@ -72,6 +74,7 @@ class SealWorld:
             headers={"Authorization": f"Bearer {container.settings.platform_service_key.get_secret_value()}"},
         )
         self._staff: dict[str, str] | None = None
+        self._staff_created = False
 
     async def close(self) -> None:
         await self.api.aclose()
@@ -98,18 +101,33 @@ class SealWorld:
         assert row.platform_account_id is not None
         return Applicant(user, phone, token, row.platform_account_id)
 
+    async def advance(self, delta: timedelta, applicant: Applicant) -> Applicant:
+        """Move the one shared clock; sessions that ended meanwhile are opened again, as the
+        applicant (in the chat and on the platform) and staff would."""
+        self.service.clock.advance(delta)
+        self._staff = None
+        said = joined(await self.chat.say("登录", user=applicant.user))
+        if "手机" in said:
+            await self.chat.say(applicant.phone, user=applicant.user)
+            await self.chat.tap("密码", user=applicant.user)
+            await self.chat.say(PASSWORD, user=applicant.user)
+        session = await self.service.container.platform.accounts.login_password(applicant.phone, PASSWORD)
+        return Applicant(applicant.user, applicant.phone, session.token, applicant.account_id)
+
     # ---- staff and payments ---------------------------------------------------------------------
 
     async def staff(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         if self._staff is None:
-            async with self.platform_services.db.session() as session:
-                await create_staff_user(
-                    session,
-                    self.platform_services,
-                    username="seal-tests-admin",
-                    password=STAFF_PASSWORD,
-                    roles=[StaffRole.ADMIN],
-                )
+            if not self._staff_created:
+                async with self.platform_services.db.session() as session:
+                    await create_staff_user(
+                        session,
+                        self.platform_services,
+                        username="seal-tests-admin",
+                        password=STAFF_PASSWORD,
+                        roles=[StaffRole.ADMIN],
+                    )
+                self._staff_created = True
             login = await self.api.post(
                 "/v1/staff/sessions", json={"username": "seal-tests-admin", "password": STAFF_PASSWORD}
             )
@@ -164,15 +182,14 @@ class SealWorld:
         assert seal["status"] == "active", seal
         return dict(seal)
 
-    async def set_seal(self, seal_id: str, *, so_pin: str | None = None, **columns: Any) -> None:
-        """Move a seal where a test needs it: its expiry, its status, the key it is on."""
-        values = dict(columns)
-        if so_pin is not None:
-            values["so_pin_encrypted"] = self.platform_services.field_cipher.encrypt(
-                so_pin, context=SO_PIN_CONTEXT
-            )
+    async def set_seal(self, seal_id: str, **columns: Any) -> None:
+        """Move a seal where a conversation test needs it (its expiry, its status)."""
         async with self.platform_services.db.session() as session:
-            await session.execute(update(Seal).where(Seal.id == seal_id).values(**values))
+            await session.execute(update(Seal).where(Seal.id == seal_id).values(**columns))
+
+    def install_station(self, backend: Callable[[], TokenBackend]) -> None:
+        """Staff's production station writes new seals on the blank keys of ``backend``."""
+        self.platform_services.production_station = RunnerStation(backend)
 
     async def seal(self, applicant: Applicant, seal_id: str) -> dict[str, Any]:
         return dict((await self.api.get(f"/v1/seals/{seal_id}", headers=applicant.headers)).json())

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from telegram import Bot, BotCommand
 from telegram.error import TelegramError
 
+from bot.channels.base import ChannelLifecycle
 from bot.channels.notices import ChannelNotices
 from bot.channels.telegram.polling import Poller
 from bot.channels.telegram.processor import UpdateProcessor
@@ -16,7 +17,7 @@ from bot.channels.telegram.router import make_router
 from bot.channels.telegram.sender import ChatPacer, TelegramSender
 from bot.channels.telegram.settings import TelegramSettings
 from bot.engine.i18n import LOCALES, Catalog
-from bot.engine.ports import MediaStore
+from bot.engine.ports import Clock, MediaStore
 from bot.engine.runtime import Engine, PassiveWindow
 from bot.engine.store import ConversationStore
 from bot.errors import ConfigError
@@ -55,7 +56,7 @@ def make_bot(settings: TelegramSettings, **kw: Any) -> Bot:
     return Bot(token, base_url=settings.api_base_url, base_file_url=settings.file_base_url, **kw)
 
 
-class TelegramChannel:
+class TelegramChannel(ChannelLifecycle):
     passive_window: PassiveWindow | None = None  # Telegram has no synchronous answer
 
     def __init__(
@@ -65,7 +66,7 @@ class TelegramChannel:
         engine: Engine,
         store: ConversationStore,
         media: MediaStore,
-        clock: Any = None,
+        clock: Clock | None = None,
         bot: Bot | None = None,
     ) -> None:
         self.settings = settings
@@ -80,7 +81,7 @@ class TelegramChannel:
         self.poller = Poller(self.bot, self.processor, timeout=settings.polling_timeout)
         self._polling = False
 
-    async def initialize(self) -> None:
+    async def _start(self) -> None:
         """Checks the token (``getMe``, which also names the conversation account) and, in
         polling mode, starts fetching updates."""
         await self.bot.initialize()
@@ -88,7 +89,7 @@ class TelegramChannel:
             await self.poller.start()
             self._polling = True
 
-    async def shutdown(self) -> None:
+    async def _stop(self) -> None:
         if self._polling:
             await self.poller.stop()
             self._polling = False

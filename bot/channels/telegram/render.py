@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.engine.messages import FileRef, Option, Reply, ReplyKind
+from bot.engine.tokens import meaning
 
 TEXT_LIMIT = 4096  # UTF-16 code units per message
 CAPTION_LIMIT = 1024
@@ -84,7 +85,7 @@ def keyboard(options: tuple[Option, ...]) -> tuple[InlineKeyboardMarkup | None, 
             unfit.append(option)
             continue
         button = InlineKeyboardButton(option.label[:64], callback_data=option.token)
-        if option.token.startswith("@"):
+        if meaning(option.token).startswith("@"):  # commands (bound to their prompt or not)
             navigation.append(button)
         else:
             answers.append([button])

@@ -1,7 +1,7 @@
 """The webhook: ``POST /telegram/<path>`` with the secret-token header.
 
 Refusals: wrong path 404, missing or wrong secret 403, oversized body 413, a body that is not
-a JSON object 400. A valid update is handled before answering 200 so that a crash makes
+a JSON object (malformed, not UTF-8, nested too deep) 400, NaN or Infinity 422. A valid update is handled before answering 200 so that a crash makes
 Telegram deliver it again (the engine deduplicates); a failure of our own storage answers 503,
 which Telegram also retries. Nothing the sender controls produces a 500.
 """
@@ -9,13 +9,12 @@ which Telegram also retries. Nothing the sender controls produces a 500.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.channels.http_body import read_capped
+from bot.channels.http_body import BadJson, parse_json, read_capped
 from bot.channels.telegram.processor import UpdateProcessor
 from bot.channels.telegram.settings import TelegramSettings
 from bot.errors import SealbotError
@@ -42,9 +41,10 @@ def make_router(settings: TelegramSettings, processor: UpdateProcessor) -> APIRo
         if body is None:
             return Response(status_code=413)
         try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
-            return Response(status_code=400)
+            data = parse_json(body)
+        except BadJson as exc:
+            log.info("telegram webhook refused (%s): %s", exc.status, exc)
+            return Response(status_code=exc.status)
         if not isinstance(data, dict):
             return Response(status_code=400)
         try:

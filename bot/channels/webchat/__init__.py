@@ -19,10 +19,11 @@ from fastapi import APIRouter, FastAPI, File, Form, HTTPException, Request, Resp
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
+from bot.channels.base import ChannelLifecycle, SimpleHealth
 from bot.engine.i18n import normalise_locale
 from bot.engine.media import sniff
 from bot.engine.messages import ConversationKey, FileRef, Inbound, OutboundMessage
-from bot.engine.runtime import Engine
+from bot.engine.runtime import Engine, PassiveWindow
 from bot.engine.store import ConversationStore
 
 COOKIE = "sealbot_chat"
@@ -86,7 +87,12 @@ def message_json(message: OutboundMessage) -> dict[str, Any]:
     }
 
 
-class WebChatChannel:
+class WebChatChannel(ChannelLifecycle):
+    """The web chat at ``/chat``: its pages and API (the router), and the sender that wakes
+    long polls. Nothing outside to start or check."""
+
+    passive_window: PassiveWindow | None = None  # answers arrive by polling, through the outbox
+
     def __init__(self, *, engine: Engine, store: ConversationStore, max_upload_bytes: int) -> None:
         self.engine = engine
         self.store = store
@@ -96,6 +102,9 @@ class WebChatChannel:
 
     def attach(self, app: FastAPI) -> None:
         app.include_router(self.router)
+
+    async def health(self) -> SimpleHealth:
+        return SimpleHealth("web chat")
 
     def _key(self, request: Request) -> ConversationKey:
         cookie = request.cookies.get(COOKIE)

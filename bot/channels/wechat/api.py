@@ -17,8 +17,8 @@ import requests
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
+from bot.channels.wechat.errors import WeChatError
 from bot.channels.wechat.token import StableTokenProvider, TokenUnavailable
-from bot.errors import ChannelError
 
 T = TypeVar("T")
 
@@ -28,7 +28,7 @@ OUTSIDE_WINDOW = 45015
 DAILY_LIMIT = 45009
 
 
-class WeChatApiError(ChannelError):
+class WeChatApiError(WeChatError):
     def __init__(self, errcode: int | None, errmsg: str) -> None:
         super().__init__(f"wechat api error {errcode}: {errmsg}")
         self.errcode = errcode
@@ -190,7 +190,7 @@ class WeChatApi:
         return result
 
 
-class MediaTooLarge(ChannelError):
+class MediaTooLarge(WeChatError):
     def __init__(self, size: int) -> None:
         super().__init__(f"media of {size} bytes")
         self.size = size

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,9 +16,11 @@ import httpx
 from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.channels.base import ChannelLifecycle
 from bot.channels.notices import ChannelNotices
 from bot.channels.wechat.api import WeChatApi, WeChatApiError
 from bot.channels.wechat.crypto import MessageCipher
+from bot.channels.wechat.errors import WeChatError
 from bot.channels.wechat.files import FileLinks
 from bot.channels.wechat.passive import PassiveAnswers
 from bot.channels.wechat.quota import CustomerServiceQuota
@@ -28,9 +30,10 @@ from bot.channels.wechat.router import make_router
 from bot.channels.wechat.sender import WeChatSender
 from bot.channels.wechat.settings import WeChatSettings
 from bot.channels.wechat.subscriptions import SubscriptionConsents
-from bot.channels.wechat.token import StableTokenProvider, TokenUnavailable
-from bot.engine.ports import MediaStore
-from bot.engine.runtime import Clock, Engine, PassiveWindow
+from bot.channels.wechat.token import StableTokenProvider
+from bot.engine.messages import OutboundMessage
+from bot.engine.ports import Clock, MediaStore, SystemClock
+from bot.engine.runtime import Engine, PassiveWindow
 from bot.engine.store import ConversationStore
 from bot.errors import ConfigError
 
@@ -60,26 +63,24 @@ class WeChatHealth:
         ]
 
 
-class WeChatChannel:
+class WeChatChannel(ChannelLifecycle):
     def __init__(
         self,
         *,
         settings: WeChatSettings,
         engine: Engine,
         store: ConversationStore,
+        db: AsyncEngine,
         media: MediaStore,
-        clock: Any = None,
+        clock: Clock | None = None,
         http: httpx.AsyncClient | None = None,
     ) -> None:
+        """``db`` is the bot database, where the channel keeps its own tables (token, nonces,
+        deliveries, quota, consents)."""
         if not settings.appid or not settings.token.get_secret_value():
             raise ConfigError("WECHAT_APPID and WECHAT_TOKEN: required when the WeChat channel is enabled")
-        db = getattr(store, "engine", None)
-        if not isinstance(db, AsyncEngine):
-            raise ConfigError(
-                "the WeChat channel keeps its tables in the bot database: the store must expose it"
-            )
         self.settings = settings
-        self.clock = clock or Clock()
+        self.clock: Clock = clock or SystemClock()
         self.passive_window = passive_window_for(settings)
         self._http = http or httpx.AsyncClient(timeout=10.0)
         self._owns_http = http is None
@@ -93,7 +94,7 @@ class WeChatChannel:
             clock=self.clock.now,
         )
         self.api = WeChatApi(appid=appid, api_base_url=settings.api_base_url, tokens=self.tokens)
-        self.quota = CustomerServiceQuota(db, appid)
+        self.quota = CustomerServiceQuota(db, appid, store)
         self.consents = SubscriptionConsents(db, appid)
         self.notices = ChannelNotices(engine.catalog, store)
         link_key = hashlib.sha256(
@@ -119,8 +120,8 @@ class WeChatChannel:
             if settings.safe_mode
             else None
         )
-        self.nonces = NonceLedger(db, appid, timedelta(seconds=settings.timestamp_window))
-        self.passive = PassiveAnswers(db, store, appid)
+        self.nonces = NonceLedger(db, store, appid, timedelta(seconds=settings.timestamp_window))
+        self.passive = PassiveAnswers(db, store, appid, wake=self._wake(engine))
         self.receiver = WeChatReceiver(
             settings=settings,
             engine=engine,
@@ -140,27 +141,48 @@ class WeChatChannel:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
 
+    @staticmethod
+    def _wake(engine: Engine) -> Callable[[list[OutboundMessage]], None]:
+        # replies released from the passive hold are due now: whoever wakes on a commit
+        # (the outbox dispatcher) should look again
+        def wake(messages: list[OutboundMessage]) -> None:
+            for callback in engine.hooks.after_commit:
+                callback(messages)
+
+        return wake
+
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
 
-    async def initialize(self) -> None:
+    def _done(self, task: asyncio.Future[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("wechat background work failed", exc_info=task.exception())
+
+    async def _start(self) -> None:
         """Fetches (or finds) the shared access token, so bad credentials show at start."""
         try:
             await self.tokens.get()
-        except TokenUnavailable as exc:
+        except WeChatError as exc:
             log.error("wechat access token unavailable at start: %s", exc)
         self._housekeeping = asyncio.create_task(self._tidy(), name="wechat-housekeeping")
 
-    async def shutdown(self) -> None:
+    async def _stop(self) -> None:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
+            self._housekeeping = None
         if self._tasks:
-            # let in-flight messages commit (their replies then go through the outbox)
-            await asyncio.wait(set(self._tasks), timeout=10)
+            # let in-flight messages commit (their replies then go through the outbox), then
+            # cancel what is still running: nothing outlives the channel
+            _, late = await asyncio.wait(set(self._tasks), timeout=10)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.gather(*late, return_exceptions=True)
         if self._owns_http:
             await self._http.aclose()
 
@@ -187,8 +209,8 @@ class WeChatChannel:
 
     async def health(self) -> WeChatHealth:
         try:
-            await self.tokens.get()
-        except TokenUnavailable as exc:
+            await self.tokens.check()
+        except WeChatError as exc:
             return WeChatHealth(False, None, str(exc))
         try:
             menu = await self.api.get_menu()

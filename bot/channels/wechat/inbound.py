@@ -1,13 +1,15 @@
 """What a WeChat callback means for us, decided without I/O.
 
-Delivery ids: ``MsgId`` for messages; ``<FromUserName>:<CreateTime>:<Event>`` for events,
-which have no MsgId. Every callback becomes one of: something for the engine (opening a
+Delivery ids: ``MsgId`` for messages; ``<FromUserName>:<CreateTime>:<Event>:<EventKey>`` for
+events, which have no MsgId (two different clicks in one second are two deliveries; WeChat's
+retry of one repeats all four). Every callback becomes one of: something for the engine (opening a
 customer-service allowance), a media file to download first, a consent change, a notice the
 channel answers itself, or nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -91,9 +93,12 @@ def delivery_id(message: dict[str, Any]) -> str:
     msg_id = _text(message, "MsgId") or _text(message, "MsgID")
     if msg_id:
         return msg_id
-    return (
+    event = (
         f"{_text(message, 'FromUserName')}:{_text(message, 'CreateTime')}:{_text(message, 'Event').lower()}"
+        f":{_text(message, 'EventKey')}"
     )
+    # receipts keep 160 characters; a long EventKey (a QR scene) is kept as its digest
+    return event if len(event) <= 160 else "ev:" + hashlib.sha256(event.encode()).hexdigest()
 
 
 def decide(message: dict[str, Any], appid: str, *, expected_to: str | None = None) -> Decision:

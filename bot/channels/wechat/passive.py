@@ -2,8 +2,9 @@
 and let the outbox deliver through the customer-service API; never both.
 
 The engine holds WeChat replies back from the dispatcher for ``passive_hold``; the webhook
-waits at most ``passive_budget`` (shorter) and then claims the leading text replies with
-``claim_passive``, which only returns what the dispatcher has not taken. What one delivery id
+waits until its deadline (``passive_budget`` after the request arrived) and claims the leading
+text replies with ``claim_passive``, which only returns what the dispatcher has not taken, and
+nothing after the deadline. Replies the answer does not carry are released at once. What one delivery id
 was answered with is recorded, so WeChat's retries (and identical deliveries racing each other)
 get the same answer: the first request to reserve the id decides, the others wait for it.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,16 +22,30 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.channels.wechat.render import passive_text
 from bot.channels.wechat.tables import wechat_deliveries
 from bot.engine.messages import OutboundMessage, Reply
-from bot.engine.store import ConversationStore
+from bot.engine.ports import Clock
+from bot.engine.store import Outbox, TableWrites, insert_for
 
 SUCCESS = "success"
 
 
+class PassiveStore(Outbox, TableWrites, Protocol):
+    """Claims and releases in the outbox; the delivery record written beside them."""
+
+
 class PassiveAnswers:
-    def __init__(self, db: AsyncEngine, store: ConversationStore, appid: str, *, poll: float = 0.05) -> None:
+    def __init__(
+        self,
+        db: AsyncEngine,
+        store: PassiveStore,
+        appid: str,
+        *,
+        wake: Callable[[list[OutboundMessage]], None] = lambda _messages: None,
+        poll: float = 0.05,
+    ) -> None:
         self.db = db
         self.store = store
         self.appid = appid
+        self.wake = wake  # tells the dispatcher that released replies are due
         self.poll = poll
 
     def _where(self, delivery_id: str) -> sa.ColumnElement[bool]:
@@ -38,16 +54,10 @@ class PassiveAnswers:
         )
 
     async def _reserve(self, delivery_id: str, now: datetime) -> bool:
-        try:
-            async with self.db.begin() as conn:
-                await conn.execute(
-                    wechat_deliveries.insert().values(
-                        appid=self.appid, delivery_id=delivery_id, body=None, created_at=now
-                    )
-                )
-        except sa.exc.IntegrityError:
-            return False
-        return True
+        insert = insert_for(self.db.dialect.name)(wechat_deliveries).values(
+            appid=self.appid, delivery_id=delivery_id, body=None, created_at=now
+        )
+        return await self.store.write(insert.on_conflict_do_nothing()) == 1
 
     async def recorded(self, delivery_id: str) -> str | None:
         async with self.db.connect() as conn:
@@ -57,8 +67,7 @@ class PassiveAnswers:
         return str(body) if body is not None else None
 
     async def _record(self, delivery_id: str, body: str) -> None:
-        async with self.db.begin() as conn:
-            await conn.execute(wechat_deliveries.update().where(self._where(delivery_id)).values(body=body))
+        await self.store.write(wechat_deliveries.update().where(self._where(delivery_id)).values(body=body))
 
     async def answer(
         self,
@@ -66,45 +75,55 @@ class PassiveAnswers:
         messages: Sequence[OutboundMessage],
         *,
         render: Callable[[list[Reply]], tuple[int, str]] = passive_text,
-        now: datetime,
-        deadline: float,
+        clock: Clock,
+        deadline: datetime,
     ) -> str | None:
-        """The passive reply text for this delivery (None: answer "success")."""
-        if await self._reserve(delivery_id, now):
-            text = await self._claim(messages, render)
+        """The passive reply text for this delivery (None: answer "success").
+
+        Nothing is claimed at or after ``deadline`` (the store reads ``clock`` inside the
+        claiming transaction); what this answer does not carry is due at once, through the
+        customer-service API."""
+        if await self._reserve(delivery_id, clock.now()):
+            text, carried = await self._claim(messages, render, clock, deadline)
+            rest = [m.outbox_id for m in messages if m.outbox_id not in carried]
+            if rest:
+                await self.release([m for m in messages if m.outbox_id in rest], clock.now())
             await self._record(delivery_id, text if text is not None else SUCCESS)
             return text
-        loop = asyncio.get_running_loop()
         while True:
             body = await self.recorded(delivery_id)
             if body is not None:
                 return None if body == SUCCESS else body
-            if loop.time() >= deadline:
+            if clock.now() >= deadline:
                 return None
             await asyncio.sleep(self.poll)
 
+    async def release(self, messages: Sequence[OutboundMessage], now: datetime) -> None:
+        """Replies no passive answer will carry go out now, not when their hold ends."""
+        if await self.store.release_passive([m.outbox_id for m in messages], now):
+            self.wake(list(messages))
+
     async def _claim(
-        self, messages: Sequence[OutboundMessage], render: Callable[[list[Reply]], tuple[int, str]]
-    ) -> str | None:
+        self,
+        messages: Sequence[OutboundMessage],
+        render: Callable[[list[Reply]], tuple[int, str]],
+        clock: Clock,
+        deadline: datetime,
+    ) -> tuple[str | None, set[int]]:
         fits, _ = render([m.reply for m in messages])
-        claimed: list[OutboundMessage] = []
-        # one at a time and in order: a reply the dispatcher already took ends the run, so
+        # in order, all at once: the store stops at a reply the dispatcher already took, so
         # nothing later can overtake it in the chat
-        for message in messages[:fits]:
-            taken = await self.store.claim_passive([message.outbox_id])
-            if not taken:
-                break
-            claimed.extend(taken)
+        claimed = await self.store.claim_passive(
+            [m.outbox_id for m in messages[:fits]], now=clock, until=deadline
+        )
         if not claimed:
-            return None
+            return None, set()
         _, text = render([m.reply for m in claimed])
-        return text
+        return text, {m.outbox_id for m in claimed}
 
     async def forget_before(self, cutoff: datetime) -> int:
-        async with self.db.begin() as conn:
-            result = await conn.execute(
-                wechat_deliveries.delete().where(
-                    wechat_deliveries.c.appid == self.appid, wechat_deliveries.c.created_at < cutoff
-                )
+        return await self.store.write(
+            wechat_deliveries.delete().where(
+                wechat_deliveries.c.appid == self.appid, wechat_deliveries.c.created_at < cutoff
             )
-            return int(result.rowcount)
+        )

@@ -13,6 +13,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.wechat.tables import wechat_cs_backlog, wechat_cs_quota
 from bot.engine.messages import Reply
+from bot.engine.store import TableWrites, insert_for
+
+
+class _OwnWrites:
+    """Writes in a transaction of their own, for users of the quota without the bot's store."""
+
+    def __init__(self, db: AsyncEngine) -> None:
+        self.db = db
+
+    async def write(self, statement: sa.Insert | sa.Update | sa.Delete) -> int:
+        async with self.db.begin() as conn:
+            return int((await conn.execute(statement)).rowcount)
+
+    async def close(self) -> None:
+        """The engine is the caller's."""
 
 
 def _aware(value: datetime, like: datetime) -> datetime:
@@ -30,38 +45,44 @@ class Allowance:
 
 
 class CustomerServiceQuota:
-    def __init__(self, db: AsyncEngine, appid: str) -> None:
+    def __init__(self, db: AsyncEngine, appid: str, writes: TableWrites | None = None) -> None:
         self.db = db
         self.appid = appid
+        # opening an allowance is on every message's path: batched with the engine's writes
+        # when the bot's store is given (the support desk reads the quota without it)
+        self.writes: TableWrites = writes or _OwnWrites(db)
 
     def _where(self, openid: str) -> sa.ColumnElement[bool]:
         return sa.and_(wechat_cs_quota.c.appid == self.appid, wechat_cs_quota.c.openid == openid)
 
     async def open(self, openid: str, *, allowance: int, lasts: timedelta, now: datetime) -> None:
-        for _ in range(2):
-            try:
-                await self._open(openid, allowance=allowance, lasts=lasts, now=now)
-                return
-            except sa.exc.IntegrityError:
-                continue  # a concurrent delivery of this user created the row: update it
-
-    async def _open(self, openid: str, *, allowance: int, lasts: timedelta, now: datetime) -> None:
-        values: dict[str, Any] = {
-            "allowance": allowance,
-            "used": 0,
-            "opened_at": now,
-            "expires_at": now + lasts,
-        }
-        async with self.db.begin() as conn:
-            current = (await conn.execute(sa.select(wechat_cs_quota).where(self._where(openid)))).first()
-            if current is not None:
-                remaining = Allowance(current.allowance, current.used, _aware(current.expires_at, now))
-                # a click after a message must not shrink a larger, longer allowance
-                if remaining.left(now) > allowance and remaining.expires_at > now + lasts:
-                    return
-                await conn.execute(wechat_cs_quota.update().where(self._where(openid)).values(**values))
-            else:
-                await conn.execute(wechat_cs_quota.insert().values(appid=self.appid, openid=openid, **values))
+        """One upsert: a new allowance replaces the old one, except that a click after a
+        message must not shrink a larger, longer allowance."""
+        table = wechat_cs_quota
+        insert = insert_for(self.db.dialect.name)(table).values(
+            appid=self.appid,
+            openid=openid,
+            allowance=allowance,
+            used=0,
+            opened_at=now,
+            expires_at=now + lasts,
+        )
+        new = insert.excluded
+        keep_old = sa.and_(
+            table.c.expires_at > new.expires_at, table.c.allowance - table.c.used > new.allowance
+        )
+        await self.writes.write(
+            insert.on_conflict_do_update(
+                index_elements=[table.c.appid, table.c.openid],
+                set_={
+                    "allowance": new.allowance,
+                    "used": 0,
+                    "opened_at": new.opened_at,
+                    "expires_at": new.expires_at,
+                },
+                where=sa.not_(keep_old),
+            )
+        )
 
     async def get(self, openid: str, now: datetime) -> Allowance | None:
         async with self.db.connect() as conn:

@@ -7,16 +7,18 @@ and only then XML parsing (and, in safe mode, the ``msg_signature`` check before
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.channels.notices import ChannelNotices
-from bot.channels.wechat.api import MediaTooLarge, WeChatApi, WeChatApiError
+from bot.channels.wechat.api import MediaTooLarge, WeChatApi
 from bot.channels.wechat.crypto import MessageCipher
+from bot.channels.wechat.errors import WeChatError
 from bot.channels.wechat.inbound import (
     ConsentChange,
     Decision,
@@ -36,14 +38,13 @@ from bot.channels.wechat.sender import WeChatSender
 from bot.channels.wechat.settings import WeChatSettings
 from bot.channels.wechat.signature import check_fresh, verify_query
 from bot.channels.wechat.subscriptions import SubscriptionConsents
-from bot.channels.wechat.token import TokenUnavailable
 from bot.channels.wechat.xml_safety import parse_xml
 from bot.engine.media import sniff
-from bot.engine.messages import ConversationKey, Inbound, OutboundMessage
-from bot.engine.ports import MediaStore
+from bot.engine.messages import ConversationKey, Inbound, OutboundMessage, Reply
+from bot.engine.ports import Clock, MediaStore
 from bot.engine.runtime import Engine
 from bot.engine.state import Owner
-from bot.errors import RequestRejected
+from bot.errors import DeliveryFailed, RequestRejected
 
 log = logging.getLogger("sealbot.wechat")
 
@@ -86,7 +87,7 @@ class WeChatReceiver:
         sender: WeChatSender,
         notices: ChannelNotices,
         cipher: MessageCipher | None,
-        clock: Any,
+        clock: Clock,
         background: Callable[[Coroutine[Any, Any, Any]], None],
     ) -> None:
         self.settings = settings
@@ -141,16 +142,21 @@ class WeChatReceiver:
 
     # ---- handling ---------------------------------------------------------------------------
 
-    async def handle(self, message: dict[str, Any]) -> Answer:
+    def deadline_for(self, arrived: datetime) -> datetime:
+        """The one deadline of a callback, counted from its arrival: a reply claimed later
+        could reach WeChat after its 5 s and would never be shown."""
+        return arrived + timedelta(seconds=self.settings.passive_budget)
+
+    async def handle(self, message: dict[str, Any], *, deadline: datetime) -> Answer:
         decision = decide(message, self.settings.appid)
         reply_to = str(message.get("FromUserName", ""))
         our_id = str(message.get("ToUserName", ""))
-        text = await self._act(decision)
+        text = await self._act(decision, deadline)
         if text is TRANSFER:
             return Answer(reply_to, our_id, None, transfer=True)
         return Answer(reply_to, our_id, text if isinstance(text, str) else None)
 
-    async def _act(self, decision: Decision) -> str | object | None:
+    async def _act(self, decision: Decision, deadline: datetime) -> str | object | None:
         if isinstance(decision, Ignored):
             log.debug("wechat %s ignored: %s", decision.delivery_id, decision.reason)
             return None
@@ -173,49 +179,97 @@ class WeChatReceiver:
             # kf_close_session event was lost. The bot answers it.
             await self.engine.set_owner(decision.key, Owner.BOT)
         await self._open_allowance(decision.key, interaction)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.passive_budget
         # The work goes on after the webhook gave up waiting: its replies then reach the user
         # through the outbox. Shielded, so WeChat dropping the connection does not cancel it.
         work = asyncio.ensure_future(self._work(decision))
-        self._background(_await(work))
+        remaining = (deadline - self.clock.now()).total_seconds()
         try:
-            outcome = await asyncio.wait_for(asyncio.shield(work), timeout=self.settings.passive_budget)
+            outcome = await asyncio.wait_for(asyncio.shield(work), timeout=max(0.0, remaining))
         except TimeoutError:
             log.info("wechat %s: no passive reply in time, answering success", _delivery(decision))
-            self._background(self.sender.flush_backlog(decision.key))
+            self._background(self._when_done(work, decision))
             return None
         self._background(self.sender.flush_backlog(decision.key))
         if isinstance(outcome, str):
             return outcome  # a channel notice (file too large, unreadable)
         if await self._hand_to_wechat_kf(decision.key):
             return TRANSFER
-        linker = await self.sender.linker(decision.key)
+        linker = await self.sender.linker(decision.key, [m.reply for m in outcome])
+        welcome = await self._welcome(decision)
         text = await self.passive.answer(
-            _delivery(decision),
+            self._record_id(decision),
             outcome,
             render=lambda replies: passive_text(replies, linker),
-            now=self.clock.now(),
+            clock=self.clock,
             deadline=deadline,
         )
-        if text is not None and isinstance(decision, ForEngine) and decision.welcome:
-            welcome = await self.notices.text(decision.key, "welcome")
-            text = f"{welcome}\n\n{text}"
-        return text
+        if text is None:
+            if welcome is not None:
+                # "success": the welcome goes first, then the replies, all by the 客服 API
+                self._background(self._say_then_release(decision.key, welcome, outcome))
+            return None
+        return f"{welcome}\n\n{text}" if welcome is not None else text
+
+    async def _welcome(self, decision: ForEngine | MediaToFetch) -> str | None:
+        if isinstance(decision, ForEngine) and decision.welcome:
+            return await self.notices.text(decision.key, "welcome")
+        return None
+
+    async def _when_done(
+        self, work: asyncio.Future[list[OutboundMessage] | str], decision: ForEngine | MediaToFetch
+    ) -> None:
+        """After the deadline: the replies go out at once through the customer-service API,
+        the welcome of a follow first."""
+        try:
+            outcome = await work
+        except Exception:
+            log.exception("wechat message handling failed")
+            return
+        key = decision.key
+        welcome = await self._welcome(decision)
+        if isinstance(outcome, str):
+            await self.sender.say(key, Reply.text_reply(outcome), in_reply_to=_delivery(decision))
+        elif welcome is not None:
+            await self._say_then_release(key, welcome, outcome)
+        else:
+            await self.passive.release(outcome, self.clock.now())
+        await self.sender.flush_backlog(key)
+
+    async def _say_then_release(
+        self, key: ConversationKey, text: str, held: Sequence[OutboundMessage]
+    ) -> None:
+        try:
+            await self.sender.say(key, Reply.text_reply(text), in_reply_to="welcome")
+        except DeliveryFailed as exc:
+            log.warning("wechat welcome for %s not sent: %s", key, exc.reason)
+        await self.passive.release(held, self.clock.now())
+
+    def _record_id(self, decision: ForEngine | MediaToFetch) -> str:
+        """What the passive answer is recorded under: MsgId is unique per user, not per
+        official account, so the user is part of it."""
+        record = f"{decision.key.user_id}:{_delivery(decision)}"
+        return record if len(record) <= 160 else hashlib.sha256(record.encode()).hexdigest()
 
     async def _work(self, decision: ForEngine | MediaToFetch) -> list[OutboundMessage] | str:
         if isinstance(decision, ForEngine):
             return await self.engine.handle(decision.inbound)
+        # A retried media message was handled already: its replies, without a second download.
+        snapshot = await self.engine.store.load(decision.key, decision.delivery_id)
+        if snapshot.duplicate_of is not None:
+            return await self.engine.store.outbound(snapshot.duplicate_of)
         limit = self.settings.max_media_bytes
         try:
             fetched = await self.api.download_media(decision.media_id, limit)
         except MediaTooLarge:
             return await self._notice_text(decision.key, "file_too_large", limit=_megabytes(limit))
-        except (WeChatApiError, TokenUnavailable) as exc:
+        except WeChatError as exc:
             log.warning("wechat media %s not downloaded: %s", decision.media_id, exc)
             return await self._notice_text(decision.key, "file_unreadable")
         kind = sniff(fetched.data)
         if kind not in ACCEPTED_UPLOADS:
+            if decision.kind == "image":
+                # WeChat said image, the bytes are not one we read: say so, not "no images"
+                return await self._notice_text(decision.key, "not_an_image")
             return await self._notice_text(decision.key, "unsupported_kind", kind=decision.kind)
         name = fetched.filename if fetched.filename != decision.media_id else decision.filename
         file = await self.media.put(fetched.data, filename=name, content_type=kind)
@@ -280,10 +334,3 @@ class WeChatReceiver:
 
 def _delivery(decision: ForEngine | MediaToFetch) -> str:
     return decision.inbound.message_id if isinstance(decision, ForEngine) else decision.delivery_id
-
-
-async def _await(work: asyncio.Future[Any]) -> None:
-    try:
-        await work
-    except Exception:
-        log.exception("wechat message handling failed")

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from bot.engine.messages import FileRef, Option, Reply, ReplyKind
+from bot.engine.tokens import is_navigation
 
 TEXT_LIMIT_BYTES = 2000  # WeChat allows 2048 bytes of text; keep a margin
 MSGMENU_MAX_ITEMS = 10
 MSGMENU_ID_LIMIT = 64
-NAVIGATION = frozenset({"@back", "@cancel", "@menu", "@human", "@help"})
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def numbered(text: str, options: tuple[Option, ...]) -> str:
     if not options:
         return text
     lines = [
-        option_link(option) if option.token in NAVIGATION else f"{index}. {option_link(option)}"
+        option_link(option) if is_navigation(option.token) else f"{index}. {option_link(option)}"
         for index, option in enumerate(options, start=1)
     ]
     return "\n".join([text, *lines]) if text else "\n".join(lines)

@@ -15,12 +15,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.wechat.tables import wechat_nonces
+from bot.engine.store import TableWrites, insert_for
 from bot.errors import RequestRejected
 
 
 class NonceLedger:
-    def __init__(self, db: AsyncEngine, appid: str, window: timedelta) -> None:
-        self.db = db
+    def __init__(self, db: AsyncEngine, writes: TableWrites, appid: str, window: timedelta) -> None:
+        self.db = db  # reads
+        self.writes = writes  # writes, batched with the engine's
         self.appid = appid
         self.window = window
 
@@ -28,24 +30,13 @@ class NonceLedger:
         if len(nonce) > 64:
             raise RequestRejected("bad nonce", status=403)
         digest = hashlib.sha256(body).hexdigest()
-        seen = await self._digest(nonce, timestamp)
-        if seen is None:
-            try:
-                async with self.db.begin() as conn:
-                    await conn.execute(
-                        wechat_nonces.insert().values(
-                            appid=self.appid,
-                            nonce=nonce,
-                            timestamp=timestamp,
-                            body_digest=digest,
-                            seen_at=now,
-                        )
-                    )
-                return
-            except sa.exc.IntegrityError:
-                # the same query arrived twice at once (WeChat retrying): compare with the winner
-                seen = await self._digest(nonce, timestamp)
-        if seen != digest:
+        insert = insert_for(self.db.dialect.name)(wechat_nonces).values(
+            appid=self.appid, nonce=nonce, timestamp=timestamp, body_digest=digest, seen_at=now
+        )
+        if await self.writes.write(insert.on_conflict_do_nothing()) == 1:
+            return  # first seen: the usual case costs one write and no read
+        # seen before (WeChat retrying, or a replay): compare with the first body
+        if await self._digest(nonce, timestamp) != digest:
             raise RequestRejected("replayed nonce", status=403)
 
     async def _digest(self, nonce: str, timestamp: str) -> str | None:
@@ -62,10 +53,8 @@ class NonceLedger:
         return str(value) if value is not None else None
 
     async def forget_before(self, cutoff: datetime) -> int:
-        async with self.db.begin() as conn:
-            result = await conn.execute(
-                wechat_nonces.delete().where(
-                    wechat_nonces.c.appid == self.appid, wechat_nonces.c.seen_at < cutoff
-                )
+        return await self.writes.write(
+            wechat_nonces.delete().where(
+                wechat_nonces.c.appid == self.appid, wechat_nonces.c.seen_at < cutoff
             )
-            return int(result.rowcount)
+        )

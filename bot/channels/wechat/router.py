@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.channels.http_body import read_capped
 from bot.channels.wechat.files import FileLinks
 from bot.channels.wechat.receiver import WeChatReceiver
-from bot.engine.ports import MediaStore
+from bot.engine.ports import Clock, MediaStore
 from bot.errors import RequestRejected, SealbotError
 
 log = logging.getLogger("sealbot.wechat")
@@ -27,7 +27,7 @@ log = logging.getLogger("sealbot.wechat")
 TRANSIENT = (SQLAlchemyError, OSError, SealbotError)
 
 
-def make_router(receiver: WeChatReceiver, links: FileLinks, media: MediaStore, clock: object) -> APIRouter:
+def make_router(receiver: WeChatReceiver, links: FileLinks, media: MediaStore, clock: Clock) -> APIRouter:
     router = APIRouter()
     limit = receiver.settings.max_body_bytes
 
@@ -41,13 +41,16 @@ def make_router(receiver: WeChatReceiver, links: FileLinks, media: MediaStore, c
 
     @router.post("/wechat", include_in_schema=False)
     async def wechat_message(request: Request) -> Response:
+        # WeChat's 5 s run from when it sent the request: the deadline starts here, before
+        # the body is read, verified and parsed
+        deadline = receiver.deadline_for(clock.now())
         body = await read_capped(request, limit)
         if body is None:
             return Response(status_code=413)
         query = request.query_params
         try:
             message, encrypted = await receiver.open(query, body)
-            answer = await receiver.handle(message)
+            answer = await receiver.handle(message, deadline=deadline)
         except RequestRejected as exc:
             log.info("wechat request refused (%s): %s", exc.status, exc.reason)
             return Response(status_code=exc.status)
@@ -63,7 +66,7 @@ def make_router(receiver: WeChatReceiver, links: FileLinks, media: MediaStore, c
 
     @router.get("/wechat/files/{link}", include_in_schema=False)
     async def wechat_file(link: str) -> Response:
-        linked = links.open(link, clock.now())  # type: ignore[attr-defined]
+        linked = links.open(link, clock.now())
         if linked is None:
             return Response(status_code=404)
         try:

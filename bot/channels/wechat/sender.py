@@ -10,6 +10,7 @@ or as a template message, when configured; otherwise it waits in the backlog too
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from bot.channels.wechat.api import (
     WeChatApi,
     WeChatApiError,
 )
+from bot.channels.wechat.errors import WeChatError
 from bot.channels.wechat.quota import CustomerServiceQuota
 from bot.channels.wechat.render import (
     CsImage,
@@ -34,9 +36,8 @@ from bot.channels.wechat.render import (
 )
 from bot.channels.wechat.settings import WeChatSettings
 from bot.channels.wechat.subscriptions import SubscriptionConsents
-from bot.channels.wechat.token import TokenUnavailable
 from bot.engine.messages import ConversationKey, FileRef, OutboundMessage, Reply, ReplyKind
-from bot.engine.ports import MediaStore
+from bot.engine.ports import Clock, MediaStore
 from bot.errors import DeliveryFailed, DeliveryParked
 
 log = logging.getLogger("sealbot.wechat")
@@ -57,7 +58,7 @@ class WeChatSender:
         media: MediaStore,
         notices: ChannelNotices,
         file_url: Any,
-        clock: Any,
+        clock: Clock,
     ) -> None:
         self.settings = settings
         self.api = api
@@ -68,31 +69,40 @@ class WeChatSender:
         self._file_url = file_url
         self.clock = clock
 
-    async def linker(self, key: ConversationKey) -> FileLinker:
-        label = await self.notices.text(key, "file_link", name="{name}")
+    async def linker(self, key: ConversationKey, replies: Sequence[Reply] | None = None) -> FileLinker:
+        """Renders file replies as links; the label is in the user's language, which costs a
+        read of the conversation, so it is looked up only when ``replies`` hold a file."""
+        if replies is not None and not any(r.file is not None for r in replies):
+            label = "{name}"  # never shown: there is no file to link
+        else:
+            label = await self.notices.text(key, "file_link", name="{name}")
         return FileLinker(lambda file: str(self._file_url(file, self.clock.now())), label)
 
     async def send(self, message: OutboundMessage) -> None:
-        key = message.key
+        await self.say(message.key, message.reply, in_reply_to=message.in_reply_to)
+
+    async def say(self, key: ConversationKey, reply: Reply, *, in_reply_to: str | None) -> None:
+        """One reply through the customer-service API, within the quota; also for texts the
+        channel says itself (a welcome, a notice) when the passive window was missed."""
         openid = key.user_id
         now: datetime = self.clock.now()
-        ops = customer_service_ops(message.reply, await self.linker(key))
+        ops = customer_service_ops(reply, await self.linker(key, [reply]))
         if not ops:
             return
         allowance = await self.quota.get(openid, now)
         left = allowance.left(now) if allowance else 0
         if left == 0:
-            if message.in_reply_to is None and await self._proactive(key, message.reply, now):
+            if in_reply_to is None and await self._proactive(key, reply, now):
                 return
-            await self.quota.defer(openid, message.reply, now)
+            await self.quota.defer(openid, reply, now)
             raise DeliveryParked("wechat: outside the customer-service allowance, kept until the user writes")
         if left <= len(ops):
             # the last slot is kept for saying that messages wait: the user cannot know
             # otherwise that writing again brings them
-            await self.quota.defer(openid, message.reply, now)
+            await self.quota.defer(openid, reply, now)
             await self._tell_waiting(key, now)
             raise DeliveryParked("wechat: customer-service allowance used up, kept until the user writes")
-        await self._deliver(key, message.reply, ops, now)
+        await self._deliver(key, reply, ops, now)
 
     async def _deliver(self, key: ConversationKey, reply: Reply, ops: list[CsOp], now: datetime) -> None:
         openid = key.user_id
@@ -110,7 +120,7 @@ class WeChatSender:
                     return
                 await self.quota.give_back(openid)
                 raise delivery_failure(exc) from exc
-            except TokenUnavailable as exc:
+            except WeChatError as exc:  # the token, or WeChat out of reach
                 await self.quota.give_back(openid)
                 raise DeliveryFailed(str(exc)) from exc
 
@@ -132,7 +142,7 @@ class WeChatSender:
             return
         try:
             await self.api.send_text(key.user_id, text)
-        except (WeChatApiError, TokenUnavailable) as exc:
+        except WeChatError as exc:
             log.info("could not tell %s about waiting messages: %s", key, exc)
 
     async def flush_backlog(self, key: ConversationKey) -> int:
@@ -187,7 +197,7 @@ class WeChatSender:
                 return True
         except WeChatApiError as exc:
             raise delivery_failure(exc) from exc
-        except TokenUnavailable as exc:
+        except WeChatError as exc:
             raise DeliveryFailed(str(exc)) from exc
         return False
 

@@ -9,6 +9,8 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.errors import ConfigError
+
 
 class WeChatSettings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -64,10 +66,18 @@ class WeChatSettings(BaseSettings):
         return bool(self.encoding_aes_key.get_secret_value())
 
     def menu(self) -> dict[str, Any]:
+        """The menu to publish; a file that cannot be read is a ``ConfigError`` naming it."""
         if self.menu_file is None:
             return DEFAULT_MENU
-        with self.menu_file.open("rb") as fh:
-            loaded: dict[str, Any] = json.load(fh)
+        try:
+            with self.menu_file.open("rb") as fh:
+                loaded: Any = json.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"WECHAT_MENU_FILE: cannot read {self.menu_file}: {exc.strerror}") from exc
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise ConfigError(f"WECHAT_MENU_FILE: {self.menu_file} is not JSON: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f'WECHAT_MENU_FILE: {self.menu_file} must hold a JSON object with "button"')
         return loaded
 
 
@@ -86,7 +96,7 @@ DEFAULT_MENU: dict[str, Any] = {
         {
             "name": "我的",
             "sub_button": [
-                {"type": "click", "name": "订单进度", "key": "orders"},
+                {"type": "click", "name": "订单进度", "key": "my_orders"},
                 {"type": "click", "name": "发票", "key": "invoice"},
                 {"type": "click", "name": "登录", "key": "login"},
             ],

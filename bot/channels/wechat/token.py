@@ -18,8 +18,8 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.channels.wechat.errors import WeChatError
 from bot.channels.wechat.tables import wechat_tokens
-from bot.errors import ChannelError
 
 log = logging.getLogger("sealbot.wechat")
 
@@ -27,7 +27,7 @@ log = logging.getLogger("sealbot.wechat")
 EARLY = timedelta(minutes=5)
 
 
-class TokenUnavailable(ChannelError):
+class TokenUnavailable(WeChatError):
     def __init__(self, reason: str, *, errcode: int | None = None) -> None:
         super().__init__(reason)
         self.errcode = errcode
@@ -67,6 +67,11 @@ class StableTokenProvider:
             if cached is not None:
                 return cached
             return await self._refresh(force=False)
+
+    async def check(self) -> str:
+        """Asks WeChat now, whatever is cached: the health check must prove that the secret
+        works and the API answers. Not forced, so the token other workers use stays valid."""
+        return await self._refresh(force=False)
 
     async def invalidate(self, token: str) -> None:
         """WeChat said this token is not valid (40001/42001): forget it, if still current."""

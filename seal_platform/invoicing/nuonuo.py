@@ -1,0 +1,171 @@
+"""Nuonuo open platform (诺诺开放平台) e-invoicing: ``nuonuo.OpeMplatform.requestBillingNew`` to
+ask for an invoice, ``nuonuo.OpeMplatform.queryInvoiceResult`` polled for the result, the issued
+PDF/OFD/XML downloaded from the URLs it returns.
+
+Signing (docs "开放平台加密参考", https://open.nuonuo.com): URL parameters ``senid`` (32 random
+characters), ``nonce`` (8 digits), ``timestamp`` (seconds) and ``appkey``; header
+``X-Nuonuo-Sign`` = Base64(HmacSHA1(appSecret,
+"a=services&l=v1&p=open&k={appkey}&i={senid}&n={nonce}&t={timestamp}&f={body}")); headers
+``accessToken``, ``userTax`` (the seller's tax number) and ``method``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from seal_platform.errors import UpstreamError
+from seal_platform.invoicing import InvoiceOrder, IssuedFile, IssuedInvoice, yuan
+
+log = logging.getLogger(__name__)
+
+REQUEST_METHOD = "nuonuo.OpeMplatform.requestBillingNew"
+QUERY_METHOD = "nuonuo.OpeMplatform.queryInvoiceResult"
+SUCCESS = "E0000"
+# queryInvoiceResult status: 2 开票完成; 20/21 开票中; 22/24 开票失败 (others: failed too).
+DONE, PENDING = "2", frozenset({"20", "21"})
+
+
+def sign(app_secret: str, app_key: str, senid: str, nonce: str, timestamp: str, body: str) -> str:
+    text = f"a=services&l=v1&p=open&k={app_key}&i={senid}&n={nonce}&t={timestamp}&f={body}"
+    digest = hmac.new(app_secret.encode(), text.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+class NuonuoError(UpstreamError):
+    code = "invoice_provider_failed"
+
+
+@dataclass
+class NuonuoInvoicing:
+    app_key: str
+    app_secret: str
+    access_token: str
+    seller_tax_number: str
+    seller_address: str
+    seller_bank: str
+    url: str = "https://sdk.nuonuo.com/open/v1/services"
+    poll_interval: float = 3.0
+    max_polls: int = 20
+    transport: httpx.AsyncBaseTransport | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    name: str = field(default="nuonuo", init=False)
+
+    async def _call(self, http: httpx.AsyncClient, method: str, content: dict[str, Any]) -> Any:
+        body = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+        senid = secrets.token_hex(16)
+        nonce = str(secrets.randbelow(90_000_000) + 10_000_000)
+        timestamp = str(int(datetime.now(UTC).timestamp()))
+        headers = {
+            "Content-Type": "application/json",
+            "X-Nuonuo-Sign": sign(self.app_secret, self.app_key, senid, nonce, timestamp, body),
+            "accessToken": self.access_token,
+            "userTax": self.seller_tax_number,
+            "method": method,
+        }
+        params = {"senid": senid, "nonce": nonce, "timestamp": timestamp, "appkey": self.app_key}
+        try:
+            response = await http.post(self.url, params=params, headers=headers, content=body.encode())
+            response.raise_for_status()
+            answer = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise NuonuoError("开票服务暂时无法访问，请稍后再试", provider_method=method) from exc
+        if not isinstance(answer, dict) or answer.get("code") != SUCCESS:
+            code = answer.get("code") if isinstance(answer, dict) else None
+            describe = answer.get("describe") if isinstance(answer, dict) else None
+            log.warning("nuonuo %s refused: %s %s", method, code, describe)
+            raise NuonuoError(
+                "开票服务拒绝了开票请求，请检查开票信息",
+                provider_code=str(code),
+                provider_message=str(describe),
+            )
+        return answer.get("result")
+
+    async def issue(self, order: InvoiceOrder) -> IssuedInvoice:
+        amounts = order.amounts
+        request = {
+            "order": {
+                "buyerName": order.buyer_name,
+                "buyerTaxNum": order.buyer_tax_number,
+                "buyerEmail": order.buyer_email,
+                "salerTaxNum": self.seller_tax_number,
+                "salerAddress": self.seller_address,
+                "salerAccount": self.seller_bank,
+                "orderNo": order.reference.replace("-", "")[:20],
+                "invoiceDate": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                "clerk": order.drawer,
+                "invoiceType": "1",  # a blue (normal) invoice
+                "invoiceLine": "pc",  # 数电普票
+                "pushMode": "-1",  # we deliver it ourselves, in the chat and by e-mail
+                "remark": order.remarks,
+                "invoiceDetail": [
+                    {
+                        "goodsName": order.item_name,
+                        "num": "1",
+                        "withTaxFlag": "1",
+                        "price": yuan(amounts.with_tax_fen),
+                        "taxRate": str(amounts.rate),
+                        "taxIncludedAmount": yuan(amounts.with_tax_fen),
+                        "taxExcludedAmount": yuan(amounts.without_tax_fen),
+                        "tax": yuan(amounts.tax_fen),
+                    }
+                ],
+            }
+        }
+        async with httpx.AsyncClient(transport=self.transport, timeout=20.0) as http:
+            submitted = await self._call(http, REQUEST_METHOD, request)
+            serial = str((submitted or {}).get("invoiceSerialNum") or "")
+            if not serial:
+                raise NuonuoError("开票服务的回复不完整，请稍后再试", provider_method=REQUEST_METHOD)
+            for _ in range(self.max_polls):
+                results = await self._call(
+                    http, QUERY_METHOD, {"serialNos": [serial], "isOfferInvoiceDetail": "0"}
+                )
+                result = results[0] if isinstance(results, list) and results else {}
+                status = str(result.get("status", ""))
+                if status == DONE:
+                    return await self._issued(http, result)
+                if status not in PENDING:
+                    raise NuonuoError(
+                        "开票失败，请联系财务处理",
+                        provider_status=status,
+                        provider_message=str(result.get("failCause") or result.get("statusMsg") or ""),
+                    )
+                await self.sleep(self.poll_interval)
+        raise NuonuoError("开票结果尚未返回，请稍后再试", invoice_serial=serial)
+
+    async def _issued(self, http: httpx.AsyncClient, result: dict[str, Any]) -> IssuedInvoice:
+        number = str(result.get("invoiceNo") or "")
+        files: list[IssuedFile] = []
+        for key, extension, content_type in (
+            ("pdfUrl", "pdf", "application/pdf"),
+            ("ofdUrl", "ofd", "application/ofd"),
+            ("xmlUrl", "xml", "application/xml"),
+        ):
+            url = result.get(key)
+            if not url:
+                continue
+            try:
+                response = await http.get(str(url))
+                response.raise_for_status()
+            except httpx.HTTPError as exc:
+                raise NuonuoError("发票文件下载失败，请稍后再试", file=key) from exc
+            files.append(IssuedFile(f"invoice-{number}.{extension}", content_type, response.content))
+        if not number or not files:
+            raise NuonuoError("开票服务的回复不完整，请稍后再试", provider_method=QUERY_METHOD)
+        issued_ms = result.get("invoiceTime")
+        # invoiceTime is milliseconds since the epoch; the date is the one in China (UTC+8).
+        moment = datetime.fromtimestamp(int(issued_ms) / 1000, UTC) if issued_ms else datetime.now(UTC)
+        issued_on = (moment + timedelta(hours=8)).date()
+        return IssuedInvoice(number=number, issued_on=issued_on, files=files)

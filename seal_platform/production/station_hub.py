@@ -1,0 +1,216 @@
+"""The remote production station: staff's `ukey-bridge`, paired to their console account.
+
+A producer asks the console for a pairing code and runs, on the production PC,
+``ukey-bridge pair CODE --station --server URL`` then ``ukey-bridge run``. The bridge speaks
+its usual wire protocol (``ukey_bridge.protocol``) with this hub under ``/station/bridge``;
+production sends it a ``produce`` job, certifies the CSR it sends back, and waits for the
+result (what was read back from the key). A station that is offline, drops or answers late
+fails the production with nothing recorded; staff retry it.
+
+Credentials need no table: a station's device id names the staff member, and its secret is
+derived from the device id under the platform's secret key, so only the platform can make
+one, and only the PC that paired holds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from seal_platform.errors import PlatformError
+from seal_platform.production.station import Certify, KeyOrder, ProducedKey, StationFailed, failure_of
+from seal_platform.services import PlatformServices
+from ukey_bridge import protocol as wire
+from ukey_bridge.errors import ProtocolError
+from ukey_bridge.outcomes import JobReport
+
+CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+CODE_TTL = timedelta(minutes=10)
+JOB_TIMEOUT_SECONDS = 300.0
+Sender = Callable[[str], Awaitable[None]]
+
+
+class PairingRefused(PlatformError):
+    status_code = 400
+    code = "invalid_code"
+
+
+@dataclass
+class _Pending:
+    certify: Certify
+    done: asyncio.Future[wire.JobResult]
+
+
+@dataclass
+class _Live:
+    device_id: str
+    staff: str
+    name: str
+    signing_key: bytes
+    send: Sender
+    pending: dict[str, _Pending] = field(default_factory=dict)
+
+
+class StationHub:
+    def __init__(self, services: PlatformServices) -> None:
+        self._services = services
+        self._codes: dict[str, tuple[str, datetime]] = {}
+        self._live: dict[str, _Live] = {}
+
+    # -- pairing ----------------------------------------------------------------------------
+
+    def create_code(self, staff_username: str) -> str:
+        now = self._services.clock.now()
+        self._codes = {c: v for c, v in self._codes.items() if v[1] > now}
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+        self._codes[code] = (staff_username, now + CODE_TTL)
+        return code
+
+    def _secret(self, device_id: str) -> str:
+        key = self._services.settings.secret_key.get_secret_value().encode()
+        return hmac.new(key, f"station-device:{device_id}".encode(), hashlib.sha256).hexdigest()
+
+    def redeem(self, code: str) -> dict[str, str]:
+        entry = self._codes.pop("".join(ch for ch in code.upper() if ch.isalnum()), None)
+        if entry is None or entry[1] <= self._services.clock.now():
+            raise PairingRefused("the pairing code is not valid or has expired")
+        device_id = f"{entry[0]}.{secrets.token_hex(8)}"
+        return {"device_id": device_id, "account_id": _account(entry[0]), "secret": self._secret(device_id)}
+
+    def authenticate(self, hello: wire.Hello) -> str | None:
+        """The staff username of a valid station credential."""
+        if not hmac.compare_digest(self._secret(hello.device_id), hello.secret):
+            return None
+        return hello.device_id.rsplit(".", 1)[0]
+
+    # -- connections ------------------------------------------------------------------------
+
+    def attach(self, hello: wire.Hello, staff: str, send: Sender) -> wire.Welcome:
+        self._live[hello.device_id] = _Live(
+            hello.device_id, staff, hello.host_name, wire.signing_key(hello.secret), send
+        )
+        return wire.Welcome(
+            device_id=hello.device_id,
+            account_id=_account(staff),
+            server_time=self._services.clock.now().timestamp(),
+            heartbeat_seconds=20.0,
+        )
+
+    def detach(self, device_id: str, send: Sender) -> None:
+        live = self._live.get(device_id)
+        if live is None or live.send is not send:
+            return
+        del self._live[device_id]
+        for pending in live.pending.values():
+            if not pending.done.done():
+                pending.done.set_exception(
+                    StationFailed("the production station went offline", code="station_disconnected")
+                )
+
+    def online(self) -> list[str]:
+        return [live.name for live in self._live.values()]
+
+    async def handle_frame(self, device_id: str, frame: str) -> None:
+        live = self._live.get(device_id)
+        if live is None:
+            return
+        try:
+            message = wire.decode(frame)
+        except ProtocolError:
+            return
+        if isinstance(message, wire.CertificateRequest):
+            await self._on_csr(live, message)
+        elif isinstance(message, wire.JobResult):
+            pending = live.pending.get(message.job_id)
+            if pending is not None and not pending.done.done():
+                pending.done.set_result(message)
+        elif isinstance(message, wire.JobRefused):
+            pending = live.pending.get(message.job_id)
+            if pending is not None and not pending.done.done():
+                pending.done.set_exception(
+                    StationFailed(f"the station refused the job: {message.reason}", code="station_busy")
+                )
+
+    async def _on_csr(self, live: _Live, request: wire.CertificateRequest) -> None:
+        pending = live.pending.get(request.job_id)
+        if pending is None:
+            await live.send(wire.IssueFailed(job_id=request.job_id, reason="no such job").encode())
+            return
+        try:
+            issued = await pending.certify(wire.b64decode(request.csr_der))
+        except (PlatformError, ProtocolError) as exc:
+            await live.send(wire.IssueFailed(job_id=request.job_id, reason=str(exc)).encode())
+            return
+        message = wire.with_signature(
+            wire.CertificateIssued(
+                sig="",
+                job_id=request.job_id,
+                cert_der=wire.b64encode(issued.cert_der),
+                seseal_der=wire.b64encode(issued.seseal_der),
+                chain_pem=issued.chain_pem,
+            ),
+            live.signing_key,
+        )
+        await live.send(message.encode())
+
+    # -- the ProductionStation port -----------------------------------------------------------
+
+    async def produce(self, order: KeyOrder, certify: Certify) -> ProducedKey:
+        if not self._live:
+            raise StationFailed(
+                "no production station is online: run `ukey-bridge run` on the production PC",
+                code="station_offline",
+            )
+        live = next(iter(self._live.values()))
+        done: asyncio.Future[wire.JobResult] = asyncio.get_running_loop().create_future()
+        live.pending[order.job_id] = _Pending(certify, done)
+        offer = wire.with_signature(
+            wire.JobOffer(
+                sig="",
+                job_id=order.job_id,
+                account_id=_account(live.staff),
+                device_id=live.device_id,
+                job_type=wire.JobType.PRODUCE.value,
+                params={"label": order.label, "so_pin": order.so_pin, "subject": order.subject},
+                nonce=secrets.token_hex(16),
+                issued_at=self._services.clock.now().timestamp(),
+                attempt=1,
+            ),
+            live.signing_key,
+        )
+        try:
+            await live.send(offer.encode())
+            result = await asyncio.wait_for(done, JOB_TIMEOUT_SECONDS)
+        except TimeoutError as exc:
+            raise StationFailed(
+                "the production station did not answer in time", code="station_timeout"
+            ) from exc
+        finally:
+            live.pending.pop(order.job_id, None)
+        report = JobReport(
+            wire.Outcome(result.outcome) if result.outcome in set(wire.Outcome) else wire.Outcome.FAILED,
+            result.message,
+            data=dict(result.data),
+        )
+        if not report.succeeded:
+            raise failure_of(report)
+        return ProducedKey(
+            key_serial=str(report.data["key_serial"]),
+            certificate_sha256=str(dict(report.data["new_certificate"])["sha256"]),
+            seseal_sha256=str(report.data["seseal_sha256"]),
+        )
+
+
+def _account(staff_username: str) -> str:
+    return f"staff:{staff_username}"
+
+
+def station_hub(services: PlatformServices) -> StationHub:
+    if services.station_hub is None:
+        services.station_hub = StationHub(services)
+    return services.station_hub

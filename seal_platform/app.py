@@ -166,6 +166,10 @@ def build_platform_services(
     else:
         if settings.payment_provider == "sandbox":
             services.payment_providers["sandbox"] = SandboxProvider(services)
-        if settings.payment_provider == "wechatpay" or settings.wechatpay_mchid:
+        # Built at start-up so that a malformed key refuses to start; without keys (a trial of
+        # the settings outside production, which checks they are set) there is no WeChat Pay.
+        wanted = settings.payment_provider == "wechatpay" or settings.wechatpay_mchid
+        has_keys = settings.wechatpay_private_key.get_secret_value() and settings.wechatpay_public_key
+        if wanted and has_keys:
             services.payment_providers["wechatpay"] = WeChatPayProvider.from_settings(settings, clock)
     return services

@@ -25,6 +25,7 @@ from bot.bridge.hub import BridgeHub, NoBridgePaired, UnknownJob
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Finish, Flow, GoTo, Next, Outcome, Stay, Wait
 from bot.engine.messages import ExternalEvent, Option
+from bot.engine.tokens import bind
 from handlers.my_seals import local_date, on_platform_error, order_status_text
 from handlers.services import services, token
 from platform_client.errors import PlatformClientError
@@ -372,12 +373,12 @@ async def _abandon(ctx: Ctx) -> Outcome:
 
 
 async def _offer_next(ctx: Ctx) -> None:
-    """The wait's buttons under a pushed failure (a push does not repeat the wait's prompt), scoped
-    to this run's job step as the engine scopes the buttons of a prompt."""
-    assert ctx.flow is not None
-    prefix = f"{ctx.run.run_id}.{ctx.flow.index('job')}."
+    """The wait's buttons under a pushed failure (a push does not repeat the wait's prompt), bound
+    to this run's current prompt as the engine binds the buttons of a prompt."""
+    run = ctx.run
     options = [
-        o if o.token.startswith("@") else Option(prefix + o.token, o.label) for o in await job_options(ctx)
+        o if o.token.startswith("@") else Option(bind(run.run_id, run.visit, o.token), o.label)
+        for o in await job_options(ctx)
     ]
     options.append(ctx.option("@menu", "engine.nav_menu"))
     ctx.state.last_menu = [o.token for o in options]

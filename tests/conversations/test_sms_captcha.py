@@ -33,7 +33,9 @@ async def test_a_second_code_from_one_web_session_needs_the_captcha_solved(
     assert chat.key("u1").channel == "web"
     await chat.say("注册")
     assert "验证码已发送" in " ".join(await chat.say("13800138001"))
-    await chat.say("取消")
+    # Cancelling a process that holds answers asks first (issue 13): confirm it.
+    assert "确定要取消「注册账号」吗" in " ".join(await chat.say("取消"))
+    await chat.say("确认取消")
 
     # The captcha's text is random; a test reads no images, so it chooses the text.
     monkeypatch.setattr(captcha, "new_answer", lambda: "K7PM")

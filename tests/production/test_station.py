@@ -117,6 +117,14 @@ def test_production_mode_refuses_the_simulated_station() -> None:
             production_station=station,
         )
 
-    with pytest.raises(ValueError, match="PLATFORM_PRODUCTION_STATION=demo"):
-        settings("demo").check_production()
-    settings("remote").check_production()
+    def station_refusals(station: str) -> list[str]:
+        return [
+            line
+            for line in settings(station).production_problems()
+            if line.startswith("PLATFORM_PRODUCTION_STATION:")
+        ]
+
+    assert station_refusals("demo") == [
+        "PLATFORM_PRODUCTION_STATION: demo simulates the UKey; use remote (or local) in production"
+    ]
+    assert station_refusals("remote") == []

@@ -37,7 +37,6 @@ ROUTES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("PATCH", "/v1/orders/{order_id}"): {},
     ("POST", "/v1/orders/{order_id}/submit"): None,
     ("POST", "/v1/orders/{order_id}/cancel"): None,
-    ("POST", "/v1/orders/{order_id}/abandon-ukey-step"): None,
     ("POST", "/v1/orders/{order_id}/resubmit"): {},
     ("POST", "/v1/orders/{order_id}/confirm-cancellation"): {"sms_code": "123456"},
     ("POST", "/v1/orders/{order_id}/abandon-ukey-step"): None,

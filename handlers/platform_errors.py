@@ -14,7 +14,10 @@ from platform_client.errors import PlatformClientError, PlatformUnavailable, Rat
 
 def explain(ctx: Ctx, exc: PlatformClientError) -> str:
     if isinstance(exc, PlatformUnavailable):
-        return ctx.t("errors.unavailable")
+        # A saturated platform ("platform_busy") has its own short sentence; any other outage
+        # or failure on the platform's side is "cannot be reached".
+        busy = f"errors.{exc.code}"
+        return ctx.t(busy) if ctx.t.catalog.has(busy) else ctx.t("errors.unavailable")
     params: dict[str, Any] = dict(exc.details or {})
     if isinstance(exc, RateLimited):
         params.setdefault("seconds", int(exc.retry_after or params.get("retry_after", 60)))

@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from seal_platform import invoices, staff_actions
 from seal_platform.api_documents import _read_limited as read_limited
-from seal_platform.app import PlatformServices, get_services
 from seal_platform.console import queues, staff_admin
 from seal_platform.console.auth import (
     ConsoleContext,
@@ -52,6 +51,7 @@ from seal_platform.errors import Forbidden, NotFound, PlatformError
 from seal_platform.invoices import InvoiceStatus
 from seal_platform.orders import get_order_any
 from seal_platform.security import new_token
+from seal_platform.services import PlatformServices, get_services
 from seal_platform.staff import StaffRole
 from seal_platform.staff_signin import LoginFailed, sign_in
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import httpx
 
-from seal_platform.app import PlatformServices
 from seal_platform.events import EventNotifier, notifier_for, publish
+from seal_platform.services import PlatformServices
 from tests.platform.conftest import MakeAccount
 
 
@@ -59,7 +59,7 @@ async def test_notifier_wakes_after_commit_and_not_before(
     platform_app: object, platform_services: PlatformServices
 ) -> None:
     notifier = notifier_for(platform_services.db)
-    assert platform_services.extra["event_notifier"] is notifier
+    assert platform_services.event_notifier is notifier
     wakeups: list[str] = []
     notifier.subscribe(lambda: wakeups.append("woken"))
     async with platform_services.db.session() as session:

@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from seal_platform.app import PlatformServices
 from seal_platform.events import PlatformEvent
+from seal_platform.services import PlatformServices
 from seal_platform.staff import StaffRole, create_staff_user
 from seal_platform.validation import credit_code_check_char
 from tests.platform.conftest import MakeAccount

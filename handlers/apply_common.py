@@ -16,6 +16,10 @@ Platform refusals of order, document and invoice calls are put in
 plain words (``handlers.platform_errors.explain``).
 """
 
+# Over 600 lines: the steps both seal applications share (company, legal representative,
+# scans, the impression form, mailing, one seal of a kind, data on file); each flow module stays
+# short because this one holds them.
+
 from __future__ import annotations
 
 import hashlib

@@ -5,6 +5,10 @@ window, one open order per seal, documents that belong to the applicant, the SMS
 cancellation. ``orders.transition`` then enforces the state machine itself.
 """
 
+# Over 600 lines: the order state machine's rules, each a guarded transition that must be
+# read beside the others (what may be cancelled while what is in progress); split per order
+# family if it grows.
+
 from __future__ import annotations
 
 import hashlib

@@ -41,6 +41,7 @@ from bot.engine.messages import (
     Reply,
     ReplyKind,
 )
+from bot.engine.ports import Clock
 from bot.engine.runtime import Engine
 from bot.engine.secrets_box import mask_text
 from bot.engine.state import Owner
@@ -107,7 +108,7 @@ class SupportDesk:
         store: ConversationStore,
         db: AsyncEngine,
         settings: SupportSettings,
-        clock: Any,
+        clock: Clock,
         quotas: Mapping[str, ChannelQuota] | None = None,
     ) -> None:
         self.engine = engine

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from seal_platform.events import EventNotifier, notifier_for, publish
 from seal_platform.services import PlatformServices
@@ -74,13 +75,15 @@ async def test_rolled_back_events_wake_nobody_and_are_not_listed(
 ) -> None:
     wakeups: list[str] = []
     notifier_for(platform_services.db).subscribe(lambda: wakeups.append("woken"))
-    try:
+
+    async def publish_then_fail() -> None:
         async with platform_services.db.session() as session:
             publish(session, None, "test.rolled_back", {})
             await session.flush()
             raise RuntimeError("abort the unit of work")
-    except RuntimeError:
-        pass
+
+    with pytest.raises(RuntimeError, match="abort the unit of work"):
+        await publish_then_fail()
     async with platform_services.db.session() as session:
         await session.flush()  # a later commit without events
     assert wakeups == []

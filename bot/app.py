@@ -325,9 +325,7 @@ async def build_container(
     if wechat is not None:
         wechat.receiver.transfer_to_kf = container.support.transfers_to_wechat_kf
     if platform_services is not None:
-        notifier = platform_services.extra.get("event_notifier")
-        if notifier is not None:
-            notifier.subscribe(events.wake)
+        platform_services.event_notifier.subscribe(events.wake)
         container.closers.append(platform_services.db.dispose)
     return container
 

@@ -17,12 +17,15 @@ import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
 from PIL import Image
 
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from seal_platform.services import PlatformServices
 
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 HISTORY_AGO = timedelta(days=335)
@@ -105,14 +108,14 @@ async def create_demo(settings: Settings, out: TextIO) -> DemoAccount:
     from bot.app import embedded_platform_services
     from seal_platform.app import create_platform_app
     from seal_platform.console.bootstrap import create_staff_user
-    from seal_platform.production.station import STATION_KEY, RunnerStation
+    from seal_platform.production.station import RunnerStation
     from ukey_bridge.pkcs11_backend import Pkcs11Backend, Pkcs11Config
 
     conf = _softhsm(Path(settings.data_dir) / "demo-softhsm")
     clock = ShiftedClock(-HISTORY_AGO)
     services = await embedded_platform_services(settings, clock)
     config = Pkcs11Config(SOFTHSM_MODULE)
-    services.extra[STATION_KEY] = RunnerStation(lambda: Pkcs11Backend(config))
+    services.production_station = RunnerStation(lambda: Pkcs11Backend(config))
     staff_username = f"demo-staff-{secrets.token_hex(3)}"
     staff_password = secrets.token_urlsafe(12)
     await create_staff_user(services, staff_username, staff_password, ["admin"])
@@ -131,7 +134,7 @@ async def create_demo(settings: Settings, out: TextIO) -> DemoAccount:
 
 async def _story(
     api: _Platform,
-    services: Any,
+    services: PlatformServices,
     clock: ShiftedClock,
     conf: Path,
     staff_username: str,
@@ -141,7 +144,12 @@ async def _story(
     phone = "139" + "".join(secrets.choice("0123456789") for _ in range(8))
     password = "demo-" + secrets.token_hex(4)
     await api.call("POST", "/v1/sms-codes", json={"phone": phone, "purpose": "register"}, expect=201)
-    code = services.extra["sms_provider"].last_code(phone, "register")
+    from seal_platform.sms import ConsoleSmsProvider
+
+    sms_provider = services.sms_provider
+    if not isinstance(sms_provider, ConsoleSmsProvider):
+        raise DemoError("the demo reads its SMS codes from the console SMS provider")
+    code = sms_provider.last_code(phone, "register")
     registered = await api.call(
         "POST", "/v1/accounts", json={"phone": phone, "sms_code": code, "password": password}, expect=201
     )

@@ -19,11 +19,11 @@ async def rotate_keys(settings: Settings) -> dict[str, int]:
     counts = {"media": await LocalMediaStore(settings.data_dir / "media", media_keyring(settings)).rotate()}
     if settings.platform_mode == "embedded":
         from bot.app import embedded_platform_services
-        from seal_platform.storage import LocalBlobStore, blob_store
+        from seal_platform.storage import LocalBlobStore
 
         services = await embedded_platform_services(settings)
         try:
-            store = blob_store(services)
+            store = services.blob_store
             counts["platform_blobs"] = await store.rotate() if isinstance(store, LocalBlobStore) else 0
         finally:
             await services.db.dispose()

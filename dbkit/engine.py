@@ -18,12 +18,13 @@ NAMING_CONVENTION = {
 }
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, **pool: Any) -> AsyncEngine:
+    """``pool``: SQLAlchemy pool arguments (``pool_size``, ``max_overflow``, ``pool_timeout``)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -36,4 +37,4 @@ def make_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    return create_async_engine(url, pool_pre_ping=True, **pool)

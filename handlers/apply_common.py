@@ -16,6 +16,10 @@ Platform refusals of order, document and invoice calls are put in
 plain words (``handlers.platform_errors.explain``).
 """
 
+# Over 600 lines: the steps both seal applications share (company, legal representative,
+# scans, the impression form, mailing, one seal of a kind, data on file); each flow module stays
+# short because this one holds them.
+
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +27,6 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from bot.engine.context import Ctx
@@ -48,6 +51,8 @@ from bot.engine.flow import (
 from bot.engine.messages import FileRef, Option
 from handlers.checks import platform_check
 from handlers.next_steps import AFTER_ORDER
+from handlers.order_words import money, session_lost, short_id, status_words, type_words
+from handlers.payment import is_paid, payment_steps
 from handlers.platform_errors import explain
 from handlers.services import services, token
 from platform_client.documents import UploadKind
@@ -55,7 +60,6 @@ from platform_client.errors import NotAuthenticated, PlatformClientError
 from platform_client.orders import Order
 
 SealKind = Literal["enterprise", "personal"]
-CHINA = timezone(timedelta(hours=8), "CST")  # no daylight saving: a fixed offset is exact
 
 # Scope of the enterprise application: only the company seal, or both seals as one order.
 SCOPE_ENTERPRISE = "enterprise"
@@ -110,13 +114,6 @@ STALE_FORMS = "_stale_forms"  # stamped scans of forms that were replaced, to be
 
 
 # ---- platform refusals in plain words ----------------------------------------------------------
-
-
-def session_lost(ctx: Ctx) -> Outcome:
-    """The account token expired: log in again, then continue this process where it was."""
-    ctx.logout()
-    ctx.say("accounts.session_expired")
-    return StartFlow("login", resume=True)
 
 
 # ---- one seal of each kind per company -------------------------------------------------------
@@ -276,34 +273,6 @@ async def use_on_file(ctx: Ctx) -> Outcome | None:
 def _on_file_params(ctx: Ctx) -> Mapping[str, Any]:
     found = ctx.get(ON_FILE) or {}
     return {"company": found.get("company", ""), "recipient": found.get("recipient", "")}
-
-
-# ---- words for orders, money and dates ---------------------------------------------------------
-
-
-def money(fen: int) -> str:
-    return f"¥{fen / 100:.2f}"
-
-
-def status_words(ctx: Ctx, status: str) -> str:
-    key = f"orders.status.{status}"
-    return ctx.t(key) if ctx.t.catalog.has(key) else status
-
-
-def type_words(ctx: Ctx, order_type: str) -> str:
-    key = f"orders.type.{order_type}"
-    return ctx.t(key) if ctx.t.catalog.has(key) else order_type
-
-
-def short_id(order_id: str) -> str:
-    """The order number users see and say, the same one the platform prints on the pay page,
-    the forms and the invoice (``seal_platform.orders.order_code``; the bot does not import the
-    platform, so the one-line rule is repeated here)."""
-    return order_id[:8].upper()
-
-
-def local_time(ctx: Ctx, moment: datetime) -> str:
-    return str(moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M"))
 
 
 # ---- parsers of what applicants type -------------------------------------------------------------
@@ -692,8 +661,6 @@ def offer_other(kind: SealKind) -> StepCode:
 
 
 def _wants_other(kind: SealKind) -> Condition:
-    from handlers.payment import is_paid
-
     def applies(answers: Answers) -> bool:
         # A bundle made both seals already.
         return is_paid(answers) and not (kind == "enterprise" and answers.get("scope") == SCOPE_BUNDLE)
@@ -714,9 +681,6 @@ def _when(action: Action, when: Condition | None) -> Action:
 
 def application_flow(kind: SealKind) -> Flow:
     """The application for a new ``kind`` seal (the enterprise one may be a bundle of both)."""
-    # Imported here: the payment module shows amounts and explains refusals with this module's
-    # helpers, and this is the one place the applications need it back.
-    from handlers.payment import is_paid, payment_steps
 
     def makes(seal: SealKind) -> Condition:
         return lambda answers: seal in seal_kinds(order_type(kind, answers))

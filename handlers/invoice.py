@@ -14,10 +14,10 @@ from typing import Any
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Choice, Field, Finish, Flow, Invalid, Outcome, Summary
 from bot.engine.messages import ExternalEvent, FileRef, Option
-from handlers.apply_common import money, session_lost, short_id, type_words
 from handlers.checks import platform_check
 from handlers.menu import MenuItem
 from handlers.next_steps import AFTER_INVOICE
+from handlers.order_words import money, session_lost, short_id, type_words
 from handlers.payment import PAID_STATUSES
 from handlers.platform_errors import explain
 from handlers.services import services, token

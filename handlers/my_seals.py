@@ -23,8 +23,8 @@ from bot.engine.flow import (
     Step,
 )
 from bot.engine.messages import ExternalEvent, Option
-from handlers.apply_common import session_lost, short_id, status_words, type_words
 from handlers.menu import MenuItem
+from handlers.order_words import session_lost, short_id, status_words, type_words
 from handlers.platform_errors import explain
 from handlers.services import services, token
 from platform_client.errors import NotAuthenticated, PlatformClientError

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Choice, Finish, Flow, Outcome, StartFlow
 from bot.engine.messages import ExternalEvent, Option
-from handlers.apply_common import local_time, money, session_lost, short_id, status_words, type_words
 from handlers.menu import MenuItem
+from handlers.order_words import local_time, money, session_lost, short_id, status_words, type_words
 from handlers.payment import PAID_STATUSES, announce_paid_once
 from handlers.platform_errors import explain
 from handlers.services import services, token

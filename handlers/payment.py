@@ -22,7 +22,7 @@ offered a new order with the same data (``@go:reorder:<order id>``, see ``handle
 After the wait, ``is_paid(answers, name)`` is true; steps meant for after payment use it as
 their ``when``. The flow ``pay_order`` (``@go:pay_order:<order id>``) is the same wait on its
 own, for "pay" in My orders. Amounts, order numbers and dates are shown by the helpers of
-``handlers.apply_common``.
+``handlers.order_words``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import qrcode
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Answers, Condition, Finish, Flow, Next, Outcome, Step, Wait
 from bot.engine.messages import ExternalEvent, Option
-from handlers.apply_common import local_time, money, session_lost, short_id, status_words
+from handlers.order_words import local_time, money, session_lost, short_id, status_words
 from handlers.platform_errors import explain
 from handlers.services import services, token
 from platform_client.errors import NotAuthenticated, PlatformClientError

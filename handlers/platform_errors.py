@@ -20,7 +20,10 @@ def explain(ctx: Ctx, exc: PlatformClientError) -> str:
 def explain_in(catalog: Catalog, locale: str, exc: PlatformClientError) -> str:
     """``explain`` outside a conversation step (the secure password page)."""
     if isinstance(exc, PlatformUnavailable):
-        return catalog.get(locale, "errors.unavailable")
+        # A saturated platform ("platform_busy") has its own short sentence; any other outage
+        # or failure on the platform's side is "cannot be reached".
+        busy = f"errors.{exc.code}"
+        return catalog.get(locale, busy if catalog.has(busy) else "errors.unavailable")
     params: dict[str, Any] = dict(exc.details or {})
     if isinstance(exc, RateLimited):
         params.setdefault("seconds", int(exc.retry_after or params.get("retry_after", 60)))

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Answers, Choice, Finish, Flow, GoTo, Outcome, Upload
 from bot.engine.messages import FileRef, Option
-from handlers.apply_common import ROLE_UPLOAD_KIND, session_lost, short_id, status_words, type_words
+from handlers.apply_common import ROLE_UPLOAD_KIND
+from handlers.order_words import session_lost, short_id, status_words, type_words
 from handlers.platform_errors import explain
 from handlers.services import services, token
 from platform_client.errors import NotAuthenticated, PlatformClientError

@@ -4,9 +4,14 @@ The same code path serves both deployments: in the embedded default the bot pass
 ``transport=httpx.ASGITransport(app=platform_app)`` and no socket is opened; as separate
 services it passes nothing and the client speaks HTTP to ``base_url``.
 
-Retries: transport failures and 502/503/504 are retried (bounded, exponential backoff with
-jitter) only when repeating the call cannot do something twice: idempotent methods, calls that
-carry an ``Idempotency-Key``, and connection failures (the request never left).
+Every call goes out through one ``_send``, which owns the headers (service key, account token,
+idempotency key), the translation of transport failures into ``PlatformUnavailable`` and the
+retries: transport failures and 502/503/504 are retried (bounded, exponential backoff with
+jitter, through the injected ``sleep``) only when repeating the call cannot do something twice:
+idempotent methods, calls that carry an ``Idempotency-Key``, and connection failures (the
+request never left). Sub-APIs use the public ``call`` / ``call_raw``; every error names the
+method and path that failed. Messages here are for logs: what a user reads comes from the bot's
+catalogs, keyed by the error's ``code``.
 """
 
 from __future__ import annotations
@@ -110,7 +115,7 @@ class PlatformTransportClient:
     ) -> None:
         await self.shutdown()
 
-    async def _request(
+    async def call(
         self,
         method: str,
         path: str,
@@ -120,37 +125,19 @@ class PlatformTransportClient:
         params: Params | None = None,
         idempotency_key: str | None = None,
     ) -> Any:
-        """Send one API call and return its decoded JSON body (``None`` for 204)."""
-        if self._http is None:
-            raise RuntimeError("platform client used before initialize()")
-        method = method.upper()
-        headers: dict[str, str] = {}
-        if account_token is not None:
-            headers[ACCOUNT_TOKEN_HEADER] = account_token
-        if idempotency_key is not None:
-            headers[IDEMPOTENCY_HEADER] = idempotency_key
-        repeatable = method in IDEMPOTENT_METHODS or idempotency_key is not None
+        """One JSON API call; returns its decoded body (``None`` for 204)."""
         query = {k: v for k, v in (params or {}).items() if v is not None}
-        attempt = 0
-        while True:
-            attempt += 1
-            last = attempt >= self._retry.attempts
-            try:
-                response = await self._http.request(method, path, headers=headers, json=json, params=query)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                if last:
-                    raise PlatformUnavailable("平台暂时无法连接", code="platform_unreachable") from exc
-            except httpx.TransportError as exc:
-                if last or not repeatable:
-                    raise PlatformUnavailable("平台暂时无法连接", code="platform_unreachable") from exc
-            else:
-                if response.status_code in RETRYABLE_STATUSES and repeatable and not last:
-                    await response.aclose()
-                else:
-                    return self._decode(response)
-            await self._sleep(self._retry.delay(attempt - 1))
+        response = await self._send(
+            method,
+            path,
+            account_token=account_token,
+            idempotency_key=idempotency_key,
+            json=json,
+            params=query,
+        )
+        return self._decode(response, method.upper(), path)
 
-    async def request_raw(
+    async def call_raw(
         self,
         method: str,
         path: str,
@@ -164,25 +151,68 @@ class PlatformTransportClient:
     ) -> httpx.Response:
         """One call with a multipart body or a non-JSON answer (uploads, PDFs, images).
 
-        Not retried: an upload is not idempotent, and a download is cheap to ask for again.
+        An upload (POST) is not repeated; a download (GET) is, like any idempotent call.
         Errors are mapped exactly as for JSON calls.
+        """
+        response = await self._send(
+            method,
+            path,
+            account_token=account_token,
+            headers=headers,
+            json=json,
+            data=data,
+            files=files,
+            params=params,
+        )
+        if not response.is_success:
+            raise self._error(response, method.upper(), path)
+        return response
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        account_token: str | None = None,
+        idempotency_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **content: Any,
+    ) -> httpx.Response:
+        """The one way out: headers, retries of what is safe to repeat, transport errors.
+
+        Returns the last answer, whatever its status (the callers map error statuses); a call
+        that got no answer raises ``PlatformUnavailable`` naming the method and path.
         """
         if self._http is None:
             raise RuntimeError("platform client used before initialize()")
+        method = method.upper()
         sent_headers = dict(headers or {})
         if account_token is not None:
             sent_headers[ACCOUNT_TOKEN_HEADER] = account_token
-        try:
-            response = await self._http.request(
-                method, path, headers=sent_headers, json=json, data=data, files=files, params=params
-            )
-        except httpx.TransportError as exc:
-            raise PlatformUnavailable("平台暂时无法连接", code="platform_unreachable") from exc
-        if not response.is_success:
-            raise self._error(response)
-        return response
+        if idempotency_key is not None:
+            sent_headers[IDEMPOTENCY_HEADER] = idempotency_key
+        repeatable = method in IDEMPOTENT_METHODS or idempotency_key is not None
+        attempt = 0
+        while True:
+            attempt += 1
+            last = attempt >= self._retry.attempts
+            try:
+                response = await self._http.request(method, path, headers=sent_headers, **content)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # The request never left: repeating it cannot do anything twice.
+                if last:
+                    raise _unreachable(method, path) from exc
+            except httpx.TransportError as exc:
+                if last or not repeatable:
+                    raise _unreachable(method, path) from exc
+            else:
+                if response.status_code in RETRYABLE_STATUSES and repeatable and not last:
+                    await response.aclose()
+                else:
+                    return response
+            await self._sleep(self._retry.delay(attempt - 1))
 
-    def _decode(self, response: httpx.Response) -> Any:
+    def _decode(self, response: httpx.Response, method: str, path: str) -> Any:
         if response.is_success:
             if response.status_code == 204 or not response.content:
                 return None
@@ -190,12 +220,15 @@ class PlatformTransportClient:
                 return response.json()
             except ValueError as exc:
                 raise UnexpectedResponse(
-                    "platform answered with a body that is not JSON", status=response.status_code
+                    "platform answered with a body that is not JSON",
+                    status=response.status_code,
+                    method=method,
+                    path=path,
                 ) from exc
-        raise self._error(response)
+        raise self._error(response, method, path)
 
     @staticmethod
-    def _error(response: httpx.Response) -> PlatformClientError:
+    def _error(response: httpx.Response, method: str, path: str) -> PlatformClientError:
         status = response.status_code
         try:
             body = response.json()
@@ -225,17 +258,28 @@ class PlatformTransportClient:
                 details=details,
                 status=status,
                 retry_after=_retry_after(response, details),
+                method=method,
+                path=path,
             )
         if status >= 500:
             return PlatformUnavailable(
-                message, code=code or "platform_unavailable", details=details, status=status
+                message,
+                code=code or "platform_unavailable",
+                details=details,
+                status=status,
+                method=method,
+                path=path,
             )
-        error_class = _KINDS.get(kind or "") or (
-            RuleViolation if status == 409 and code == RuleViolation.kind else _STATUSES.get(status)
+        error_class = (
+            _KINDS.get(kind or "")
+            or (RuleViolation if status == 409 and code == RuleViolation.kind else _STATUSES.get(status))
+            or PlatformClientError
         )
-        if error_class is None:
-            return PlatformClientError(message, code=code, details=details, status=status)
-        return error_class(message, code=code, details=details, status=status)
+        return error_class(message, code=code, details=details, status=status, method=method, path=path)
+
+
+def _unreachable(method: str, path: str) -> PlatformUnavailable:
+    return PlatformUnavailable("platform unreachable", code="platform_unreachable", method=method, path=path)
 
 
 def _retry_after(response: httpx.Response, details: Mapping[str, Any]) -> float | None:
@@ -263,7 +307,7 @@ class SubAPI:
         params: Params | None = None,
         idempotency_key: str | None = None,
     ) -> Any:
-        return await self._transport._request(
+        return await self._transport.call(
             method,
             path,
             account_token=account_token,

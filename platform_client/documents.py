@@ -1,16 +1,13 @@
 """Documents endpoints: upload scans (multipart), read them back, the blank impression form.
 
 ``SubAPI._request`` speaks JSON only; uploads and downloads go through ``BinaryAPI._raw``,
-which uses the transport's ``request_raw`` (same credential, base URL, error mapping).
+which uses the transport's ``call_raw`` (same credential, base URL, error mapping).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
-
-import httpx
+from typing import Literal
 
 from platform_client.base import SubAPI
 from platform_client.models import PlatformModel
@@ -31,28 +28,7 @@ class Document(PlatformModel):
 class BinaryAPI(SubAPI):
     """A sub-API that also sends multipart bodies or reads non-JSON answers."""
 
-    async def _raw(
-        self,
-        method: str,
-        path: str,
-        *,
-        account_token: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        json: Any = None,
-        data: Mapping[str, str] | None = None,
-        files: Mapping[str, tuple[str, bytes, str]] | None = None,
-        params: Mapping[str, str] | None = None,
-    ) -> httpx.Response:
-        return await self._transport.request_raw(
-            method,
-            path,
-            account_token=account_token,
-            headers=headers,
-            json=json,
-            data=data,
-            files=files,
-            params=params,
-        )
+    # Its calls go through the client's public ``call_raw`` (same headers, retries, errors).
 
 
 class DocumentsAPI(BinaryAPI):
@@ -60,7 +36,7 @@ class DocumentsAPI(BinaryAPI):
         self, token: str, kind: UploadKind, content: bytes, *, filename: str = "scan", content_type: str = ""
     ) -> Document:
         """Upload a scan; the platform judges its type by content (JPEG, PNG or PDF)."""
-        response = await self._raw(
+        response = await self._transport.call_raw(
             "POST",
             "/v1/documents",
             account_token=token,
@@ -75,13 +51,15 @@ class DocumentsAPI(BinaryAPI):
         )
 
     async def content(self, token: str, document_id: str) -> bytes:
-        response = await self._raw("GET", f"/v1/documents/{document_id}/content", account_token=token)
+        response = await self._transport.call_raw(
+            "GET", f"/v1/documents/{document_id}/content", account_token=token
+        )
         return response.content
 
     async def impression_form(self, token: str, order_id: str, *, seal_kind: str | None = None) -> bytes:
         """The pre-filled 印模采集表 PDF of an order (``seal_kind`` picks one seal of a bundle)."""
         params = {"seal_kind": seal_kind} if seal_kind else None
-        response = await self._raw(
+        response = await self._transport.call_raw(
             "GET", f"/v1/orders/{order_id}/impression-form.pdf", account_token=token, params=params
         )
         return response.content

@@ -1,7 +1,8 @@
 """Exceptions of the platform client, mirroring the platform's error kinds.
 
-Every error carries the platform's machine ``code`` (what the bot turns into user text),
-``details`` and the HTTP ``status``. Transport failures become ``PlatformUnavailable``.
+Every error carries the platform's machine ``code`` (what the bot turns into user text with its
+own catalogs), ``details``, the HTTP ``status`` and the ``method`` and ``path`` of the call.
+Transport failures become ``PlatformUnavailable``.
 """
 
 from __future__ import annotations
@@ -13,16 +14,33 @@ class PlatformClientError(Exception):
     kind = "platform_error"
 
     def __init__(
-        self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None, status: int = 0
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+        status: int = 0,
+        method: str = "",
+        path: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.kind
         self.details = details or {}
         self.status = status
+        # Which call failed, for the log line (``POST /v1/accounts``).
+        self.method = method
+        self.path = path
+
+    def __str__(self) -> str:
+        call = f"{self.method} {self.path}: " if self.method else ""
+        return f"{call}{self.message} [{self.code}]"
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(code={self.code!r}, status={self.status}, message={self.message!r})"
+        return (
+            f"{type(self).__name__}(code={self.code!r}, status={self.status}, method={self.method!r}, "
+            f"path={self.path!r}, message={self.message!r})"
+        )
 
 
 class InvalidInput(PlatformClientError):
@@ -62,8 +80,10 @@ class RateLimited(PlatformClientError):
         details: dict[str, Any] | None = None,
         status: int = 429,
         retry_after: float | None = None,
+        method: str = "",
+        path: str = "",
     ) -> None:
-        super().__init__(message, code=code, details=details, status=status)
+        super().__init__(message, code=code, details=details, status=status, method=method, path=path)
         self.retry_after = retry_after
 
 

@@ -57,4 +57,6 @@ class InvoicesAPI(BinaryAPI):
         )
 
     async def pdf(self, token: str, invoice_id: str) -> bytes:
-        return (await self._raw("GET", f"/v1/invoices/{invoice_id}/pdf", account_token=token)).content
+        return (
+            await self._transport.call_raw("GET", f"/v1/invoices/{invoice_id}/pdf", account_token=token)
+        ).content

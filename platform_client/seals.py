@@ -43,7 +43,9 @@ class SealsAPI(BinaryAPI):
         return self._parse(Seal, await self._request("GET", f"/v1/seals/{seal_id}", account_token=token))
 
     async def impression_png(self, token: str, seal_id: str) -> bytes:
-        return (await self._raw("GET", f"/v1/seals/{seal_id}/impression.png", account_token=token)).content
+        return (
+            await self._transport.call_raw("GET", f"/v1/seals/{seal_id}/impression.png", account_token=token)
+        ).content
 
     async def companies(self, token: str) -> list[Company]:
         data = await self._request("GET", "/v1/companies", account_token=token)

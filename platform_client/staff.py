@@ -40,7 +40,7 @@ class AuditEntry(PlatformModel):
 
 class StaffAPI(BinaryAPI):
     async def _staff(self, staff_token: str, method: str, path: str, body: Any = None, **params: str) -> Any:
-        response = await self._raw(
+        response = await self._transport.call_raw(
             method,
             f"/v1/staff{path}",
             headers={STAFF_TOKEN_HEADER: staff_token},
@@ -80,7 +80,7 @@ class StaffAPI(BinaryAPI):
         return self._parse(StaffOrder, await self._staff(staff_token, "POST", f"/orders/{order_id}/complete"))
 
     async def preview_document(self, staff_token: str, document_id: str) -> bytes:
-        response = await self._raw(
+        response = await self._transport.call_raw(
             "GET", f"/v1/staff/documents/{document_id}/content", headers={STAFF_TOKEN_HEADER: staff_token}
         )
         return response.content

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Form, HTTPException, Query
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from bot.engine.ports import Clock
 from scheduler.deliveries import Delivery, DeliveryStore, Followup, Status
 from scheduler.planner import AFTER_EXPIRY
 from scheduler.preview import PreviewLine
@@ -64,7 +65,7 @@ def reminders_console_router(
     *,
     staff: Callable[..., Any],
     phone_of: PhoneOf,
-    clock: Any,
+    clock: Clock,
     zone: str = "Asia/Shanghai",
     prefix: str = "/support",
 ) -> APIRouter:

@@ -27,11 +27,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from bot.engine.context import Ctx
 from bot.engine.i18n import Translator
 from bot.engine.messages import ConversationKey
+from bot.engine.ports import Clock
 from bot.engine.runtime import Engine
 from bot.engine.state import Owner
 from bot.engine.store import ConversationStore
@@ -151,7 +151,7 @@ class ReminderJob:
         engine: Engine,
         deliveries: DeliveryStore,
         settings: SchedulerSettings,
-        clock: Any,
+        clock: Clock,
         proactive: Mapping[str, ProactiveDelivery] | None = None,
         sms: ReminderSms | None = None,
         mail: ReminderMail | None = None,

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from bot.channels.wechat.proactive import WeChatReach, WeChatReminderSettings
+from bot.engine.ports import Clock
 from platform_client.reminders import RemindersAPI
 from scheduler.mail import SmtpMailer, SmtpSettings
 from scheduler.proactive import ProactiveDelivery
@@ -19,7 +20,7 @@ from scheduler.sms import PlatformContacts, PlatformReminderSms
 
 class ReminderReach:
     def __init__(
-        self, *, platform: RemindersAPI, secret: str, public_url: str, clock: Any, wechat: Any | None = None
+        self, *, platform: RemindersAPI, secret: str, public_url: str, clock: Clock, wechat: Any | None = None
     ) -> None:
         self.links = RenewLinks(secret, public_url, ttl=timedelta(hours=72))
         self.clock = clock

@@ -1,7 +1,11 @@
 """Applicant accounts: registration, login sessions, lock-out and real-name status.
 
 Service functions take ``(session, services, ...)``; the caller owns the transaction. Refusals
-are ``PlatformError`` subclasses with stable codes.
+are ``PlatformError`` subclasses with stable codes. The exceptions are ``register``,
+``login_password`` and ``login_sms``: they take only ``services`` and run their own short
+transactions, because an attempt counter must commit even when the login fails, and a password
+hash (tens of milliseconds, in the hasher's thread pool) must not run while a pooled connection
+is held. A request therefore never holds two connections at once, nor one during hashing.
 
 Password login answers ``wrong_credentials`` for an unknown phone as for a wrong password (same
 time, same throttle), so a password guesser learns nothing from it; five wrong passwords lock the
@@ -15,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, select, update
 from sqlalchemy.exc import IntegrityError
@@ -26,12 +30,11 @@ from dbkit.types import UtcDateTime
 from seal_platform import events, sms
 from seal_platform.db import Base
 from seal_platform.errors import Conflict, NotAuthenticated, NotFound, RateLimited
-from seal_platform.realname import realname_verifier
-from seal_platform.security import FieldCipher, PasswordHasher, new_token, token_digest
+from seal_platform.security import new_token, token_digest
 from seal_platform.validation import check_password_policy, mask_id_number, mask_mobile, normalise_mobile
 
 if TYPE_CHECKING:
-    from seal_platform.app import PlatformServices
+    from seal_platform.services import PlatformServices
 
 MAX_PASSWORD_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
@@ -88,18 +91,6 @@ class IssuedSession:
     expires_at: datetime
 
 
-def password_hasher(services: PlatformServices) -> PasswordHasher:
-    return cast(PasswordHasher, services.extra.setdefault("password_hasher", PasswordHasher()))
-
-
-def field_cipher(services: PlatformServices) -> FieldCipher:
-    cipher = services.extra.get("field_cipher")
-    if cipher is None:
-        cipher = FieldCipher.from_secret(services.settings.secret_key.get_secret_value())
-        services.extra["field_cipher"] = cipher
-    return cast(FieldCipher, cipher)
-
-
 async def request_sms_code(
     session: AsyncSession,
     services: PlatformServices,
@@ -131,36 +122,42 @@ async def request_sms_code(
 
 
 async def register(
-    session: AsyncSession, services: PlatformServices, phone: str, sms_code: str, password: str
+    services: PlatformServices, phone: str, sms_code: str, password: str
 ) -> tuple[Account, IssuedSession]:
+    """Create the account and its first session (the caller holds no session: see the module)."""
     phone = normalise_mobile(phone)
     check_password_policy(password)
-    if await _account_by_phone(session, phone) is not None:
-        raise Conflict("该手机号已注册，请直接登录", code="phone_registered")
-    await sms.check_code(session, services, phone=phone, purpose=sms.SmsPurpose.REGISTER, code=sms_code)
-    account = Account(
-        id=str(uuid.uuid4()),
-        phone=phone,
-        password_hash=await password_hasher(services).hash_async(password),
-        created_at=services.clock.now(),
-        realname_status=RealnameStatus.NONE.value,
-    )
-    session.add(account)
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        raise Conflict("该手机号已注册，请直接登录", code="phone_registered") from exc
-    events.publish(session, account.id, "account.registered", {"phone_masked": mask_mobile(phone)})
-    return account, await _issue_session(session, services, account.id)
+    async with services.db.session() as session:
+        if await _account_by_phone(session, phone) is not None:
+            raise Conflict("该手机号已注册，请直接登录", code="phone_registered")
+    code_id = await sms.verify_code(services, phone=phone, purpose=sms.SmsPurpose.REGISTER, code=sms_code)
+    password_hash = await services.password_hasher.hash_async(password)
+    async with services.db.session() as session:
+        await sms.consume_code(session, services, code_id)
+        account = Account(
+            id=str(uuid.uuid4()),
+            phone=phone,
+            password_hash=password_hash,
+            created_at=services.clock.now(),
+            realname_status=RealnameStatus.NONE.value,
+        )
+        session.add(account)
+        try:
+            await session.flush()
+        except IntegrityError as exc:
+            raise Conflict("该手机号已注册，请直接登录", code="phone_registered") from exc
+        events.publish(session, account.id, "account.registered", {"phone_masked": mask_mobile(phone)})
+        issued = await _issue_session(session, services, account.id)
+    return account, issued
 
 
-async def login_password(
-    session: AsyncSession, services: PlatformServices, phone: str, password: str
-) -> IssuedSession:
+async def login_password(services: PlatformServices, phone: str, password: str) -> IssuedSession:
+    """Log in with the password (the caller holds no session: see the module)."""
     phone = normalise_mobile(phone)
     await _reserve_password_attempt(services, phone)
-    account = await _account_by_phone(session, phone)
-    hasher = password_hasher(services)
+    async with services.db.session() as session:
+        account = await _account_by_phone(session, phone)
+    hasher = services.password_hasher
     valid = await hasher.verify_async(account.password_hash if account else None, password)
     if account is None or not valid:
         failures = await _record_password_failure(services, phone)
@@ -176,45 +173,59 @@ async def login_password(
             code="wrong_credentials",
             attempts_left=attempts_left,
         )
-    await session.execute(update(LoginThrottle).where(LoginThrottle.phone == phone).values(failures=0))
-    if hasher.needs_rehash(account.password_hash):
-        account.password_hash = await hasher.hash_async(password)
-    return await _issue_session(session, services, account.id)
+    new_hash = await hasher.hash_async(password) if hasher.needs_rehash(account.password_hash) else None
+    async with services.db.session() as session:
+        await session.execute(update(LoginThrottle).where(LoginThrottle.phone == phone).values(failures=0))
+        if new_hash is not None:
+            await session.execute(
+                update(Account).where(Account.id == account.id).values(password_hash=new_hash)
+            )
+        return await _issue_session(session, services, account.id)
 
 
-async def login_sms(
-    session: AsyncSession, services: PlatformServices, phone: str, sms_code: str
-) -> IssuedSession:
+async def login_sms(services: PlatformServices, phone: str, sms_code: str) -> IssuedSession:
+    """Log in with a code of purpose ``login`` (the caller holds no session: see the module)."""
     phone = normalise_mobile(phone)
-    await sms.check_code(session, services, phone=phone, purpose=sms.SmsPurpose.LOGIN, code=sms_code)
-    account = await _account_by_phone(session, phone)
-    if account is None:
-        raise NotFound("该手机号尚未注册", code="account_not_found")
-    # Proving the phone also proves the owner: lift a password lock-out.
-    await session.execute(
-        update(LoginThrottle).where(LoginThrottle.phone == phone).values(failures=0, locked_until=None)
-    )
-    return await _issue_session(session, services, account.id)
+    code_id = await sms.verify_code(services, phone=phone, purpose=sms.SmsPurpose.LOGIN, code=sms_code)
+    async with services.db.session() as session:
+        await sms.consume_code(session, services, code_id)
+        account = await _account_by_phone(session, phone)
+        if account is None:
+            raise NotFound("该手机号尚未注册", code="account_not_found")
+        # Proving the phone also proves the owner: lift a password lock-out.
+        await session.execute(
+            update(LoginThrottle).where(LoginThrottle.phone == phone).values(failures=0, locked_until=None)
+        )
+        return await _issue_session(session, services, account.id)
 
 
 async def reset_password(
-    session: AsyncSession, services: PlatformServices, phone: str, sms_code: str, password: str
+    services: PlatformServices, phone: str, sms_code: str, password: str
 ) -> IssuedSession:
     """A new password after proving the phone with a ``reset_password`` code: every earlier
-    session of the account ends, the lock-out is lifted, and a new session is issued."""
+    session of the account ends, the lock-out is lifted, and a new session is issued (the
+    caller holds no session: see the module)."""
     phone = normalise_mobile(phone)
     check_password_policy(password)
-    await sms.check_code(session, services, phone=phone, purpose=sms.SmsPurpose.RESET_PASSWORD, code=sms_code)
-    account = await _account_by_phone(session, phone)
-    if account is None:
-        raise NotFound("该手机号尚未注册", code="account_not_found")
-    account.password_hash = await password_hasher(services).hash_async(password)
-    await logout_everywhere(session, account.id)
-    await session.execute(
-        update(LoginThrottle).where(LoginThrottle.phone == phone).values(failures=0, locked_until=None)
+    async with services.db.session() as session:
+        if await _account_by_phone(session, phone) is None:
+            raise NotFound("该手机号尚未注册", code="account_not_found")
+    code_id = await sms.verify_code(
+        services, phone=phone, purpose=sms.SmsPurpose.RESET_PASSWORD, code=sms_code
     )
-    events.publish(session, account.id, "account.password_reset", {"phone_masked": mask_mobile(phone)})
-    return await _issue_session(session, services, account.id)
+    password_hash = await services.password_hasher.hash_async(password)
+    async with services.db.session() as session:
+        await sms.consume_code(session, services, code_id)
+        account = await _account_by_phone(session, phone)
+        if account is None:
+            raise NotFound("该手机号尚未注册", code="account_not_found")
+        account.password_hash = password_hash
+        await logout_everywhere(session, account.id)
+        await session.execute(
+            update(LoginThrottle).where(LoginThrottle.phone == phone).values(failures=0, locked_until=None)
+        )
+        events.publish(session, account.id, "account.password_reset", {"phone_masked": mask_mobile(phone)})
+        return await _issue_session(session, services, account.id)
 
 
 async def logout(session: AsyncSession, token: str) -> None:
@@ -255,11 +266,11 @@ async def verify_realname(
     account = await get_account(session, account_id)
     if account.is_realname_verified:
         raise Conflict("该账号已完成实名认证，不能更改", code="realname_already_verified")
-    identity = await realname_verifier(services).verify(name, id_number, today=services.clock.now().date())
+    identity = await services.realname_verifier.verify(name, id_number, today=services.clock.now().date())
     masked = mask_id_number(identity.id_number)
     account.realname_status = RealnameStatus.VERIFIED.value
     account.real_name = identity.name
-    account.id_number_enc = field_cipher(services).encrypt(identity.id_number, context=ID_NUMBER_CONTEXT)
+    account.id_number_enc = services.field_cipher.encrypt(identity.id_number, context=ID_NUMBER_CONTEXT)
     account.id_number_masked = masked
     account.realname_verified_at = services.clock.now()
     events.publish(
@@ -275,7 +286,7 @@ def account_id_number(services: PlatformServices, account: Account) -> str | Non
     """The decrypted ID number of a verified account (for seal applications that reuse it)."""
     if account.id_number_enc is None:
         return None
-    return field_cipher(services).decrypt(account.id_number_enc, context=ID_NUMBER_CONTEXT)
+    return services.field_cipher.decrypt(account.id_number_enc, context=ID_NUMBER_CONTEXT)
 
 
 async def _account_by_phone(session: AsyncSession, phone: str) -> Account | None:

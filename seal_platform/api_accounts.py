@@ -145,29 +145,26 @@ async def send_sms_code(body: SmsCodeRequest, services: ServicesDep, token: Acco
 @router.post("/accounts", status_code=status.HTTP_201_CREATED, response_model=RegistrationOut)
 async def register(body: RegisterRequest, services: ServicesDep) -> RegistrationOut:
     """Register with a code of purpose ``register``; the answer includes a logged-in session."""
-    async with services.db.session() as session:
-        account, issued = await accounts.register(session, services, body.phone, body.sms_code, body.password)
+    account, issued = await accounts.register(services, body.phone, body.sms_code, body.password)
     return RegistrationOut(account=AccountOut.of(account), session=SessionOut.of(issued))
 
 
 @router.post("/sessions", status_code=status.HTTP_201_CREATED, response_model=SessionOut)
 async def login(body: LoginRequest, services: ServicesDep) -> SessionOut:
     password, sms_code = body.password, body.sms_code
-    async with services.db.session() as session:
-        if password is not None and sms_code is None:
-            issued = await accounts.login_password(session, services, body.phone, password)
-        elif sms_code is not None and password is None:
-            issued = await accounts.login_sms(session, services, body.phone, sms_code)
-        else:
-            raise InvalidInput("请提供密码或短信验证码其中之一", code="login_method_required")
+    if password is not None and sms_code is None:
+        issued = await accounts.login_password(services, body.phone, password)
+    elif sms_code is not None and password is None:
+        issued = await accounts.login_sms(services, body.phone, sms_code)
+    else:
+        raise InvalidInput("请提供密码或短信验证码其中之一", code="login_method_required")
     return SessionOut.of(issued)
 
 
 @router.post("/password-resets", status_code=status.HTTP_201_CREATED, response_model=SessionOut)
 async def reset_password(body: PasswordResetRequest, services: ServicesDep) -> SessionOut:
     """A new password with a code of purpose ``reset_password``; earlier sessions end."""
-    async with services.db.session() as session:
-        issued = await accounts.reset_password(session, services, body.phone, body.sms_code, body.password)
+    issued = await accounts.reset_password(services, body.phone, body.sms_code, body.password)
     return SessionOut.of(issued)
 
 

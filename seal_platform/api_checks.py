@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from seal_platform import validation
-from seal_platform.app import PlatformServices, get_services
 from seal_platform.auth import require_service
+from seal_platform.services import PlatformServices, get_services
 
 CheckKind = Literal["resident_id", "credit_code", "mobile", "person_name", "password", "waybill"]
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Header, Response, status
 from pydantic import BaseModel, Field
 
-from seal_platform import invoices, order_rules
+from seal_platform import invoices, order_rules, sms
 from seal_platform.auth import AccountDep, ServicesDep, service_router
 from seal_platform.documents import get_document, read_content
 from seal_platform.errors import NotFound
@@ -150,10 +150,14 @@ async def confirm_cancellation(
 ) -> OrderOut:
     """Cancel the seal; the code comes from ``POST /v1/sms-codes`` with purpose ``cancel_seal``."""
     async with services.db.session() as session:
+        order_rules.check_cancellation_open(await get_order(session, account.id, order_id))
+    # Verified while no session is held: the check commits its attempt in a transaction of its own.
+    code_id = await sms.verify_code(
+        services, phone=account.phone, purpose=sms.SmsPurpose.CANCEL_SEAL, code=body.sms_code
+    )
+    async with services.db.session() as session:
         order = await get_order(session, account.id, order_id)
-        return OrderOut.of(
-            await order_rules.confirm_cancellation(session, services, account, order, body.sms_code)
-        )
+        return OrderOut.of(await order_rules.confirm_cancellation(session, services, account, order, code_id))
 
 
 @router.get("/orders/{order_id}/history", response_model=list[TransitionOut])

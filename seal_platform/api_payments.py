@@ -98,7 +98,7 @@ async def notify(provider: str, request: Request, services: ServicesDep) -> Resp
 
 
 def _sandbox(services: ServicesDep) -> SandboxProvider:
-    provider = payments.providers(services).get("sandbox")
+    provider = services.payment_providers.get("sandbox")
     if not isinstance(provider, SandboxProvider):
         raise NotFound("the sandbox payment provider is not enabled")
     return provider

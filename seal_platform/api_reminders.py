@@ -32,7 +32,7 @@ from seal_platform.errors import InvalidInput, NotFound, RuleViolation
 from seal_platform.invoices import InvoiceRecord
 from seal_platform.payments.reconcile import reconcile_unpaid
 from seal_platform.seals import Seal, SealStatus, as_utc
-from seal_platform.sms import SIGNATURE, SmsMessage, sms_provider
+from seal_platform.sms import SIGNATURE, SmsMessage
 from seal_platform.validation import mask_mobile
 
 router = service_router(prefix="/v1/service", tags=["service"])
@@ -240,7 +240,7 @@ async def reminder_sms(services: ServicesDep, body: ReminderSmsIn) -> ReminderSm
         f"{SIGNATURE}{params['company']}的{params['seal']}{verb}{params['date']}到期。"
         f"续期：{params['renew']}办理。"
     )
-    await sms_provider(services).send(
+    await services.sms_provider.send(
         SmsMessage(phone=phone, text=text, template=REMINDER_TEMPLATE, params=params)
     )
     return ReminderSmsOut(message_id=f"sms-{uuid.uuid4()}", phone_masked=mask_mobile(phone))

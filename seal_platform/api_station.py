@@ -10,9 +10,9 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from seal_platform.app import PlatformServices
 from seal_platform.auth import ServicesDep
 from seal_platform.production.station_hub import PairingRefused, station_hub
+from seal_platform.services import PlatformServices
 from ukey_bridge import protocol as wire
 from ukey_bridge.errors import ProtocolError
 

@@ -2,44 +2,53 @@
 
 ``create_platform_app`` is what the bot mounts at ``/platform`` in the embedded default and what
 ``uvicorn seal_platform.app:standalone`` would serve as a separate service. Routers are listed
-here, one per concept module; each takes its dependencies from ``request.app.state.services``.
+here, one per concept module; each takes its dependencies from ``request.app.state.services``
+(``seal_platform.services``). Nothing inside ``seal_platform`` imports this module: it is the top
+of the platform's import graph, so its imports sit at the top of the file.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from seal_platform import (
+    api_accounts,
+    api_ca,
+    api_checks,
+    api_documents,
+    api_events,
+    api_orders,
+    api_payments,
+    api_reminders,
+    api_seals,
+    api_staff,
+    api_station,
+    dev_pages,
+    operator,
+)
 from seal_platform.clock import Clock, SystemClock
+from seal_platform.console import router as console_router
+from seal_platform.console import sandbox as console_sandbox
 from seal_platform.db import Database
-from seal_platform.errors import PlatformError
+from seal_platform.errors import InvalidInput, PlatformError
+from seal_platform.events import EventNotifier, notifier_for
+from seal_platform.invoicing import InvoicingProvider
+from seal_platform.payments.base import PaymentProvider
+from seal_platform.payments.sandbox import SandboxProvider
+from seal_platform.payments.wechatpay import WeChatPayProvider
+from seal_platform.production.ca import CertificateAuthority
+from seal_platform.realname import LocalRealNameVerifier, RealNameVerifier
+from seal_platform.security import FieldCipher, PasswordHasher
+from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
-
-if TYPE_CHECKING:
-    from seal_platform.realname import RealNameVerifier
-    from seal_platform.security import PasswordHasher
-    from seal_platform.sms import SmsProvider
-
-
-@dataclass
-class PlatformServices:
-    """Everything a platform request handler may need; built once, passed by reference."""
-
-    settings: PlatformSettings
-    db: Database
-    clock: Clock = field(default_factory=SystemClock)
-    # Filled by the modules that own them (sms provider, payment providers, storage, CA, ...).
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def get_services(request: Request) -> PlatformServices:
-    services: PlatformServices = request.app.state.services
-    return services
+from seal_platform.sms import SmsProvider
+from seal_platform.sms_providers import build_sms_provider
+from seal_platform.storage import BlobStore, blob_store_from_settings
 
 
 def create_platform_app(services: PlatformServices) -> FastAPI:
@@ -60,11 +69,57 @@ def create_platform_app(services: PlatformServices) -> FastAPI:
 
     @app.exception_handler(PlatformError)
     async def _platform_error(_request: Request, exc: PlatformError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content=exc.to_problem())
+        return problem_response(exc)
 
-    for router in _routers(services.settings):
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(invalid_request(exc))
+
+    for router in routers(services.settings):
         app.include_router(router)
     return app
+
+
+def problem_response(exc: PlatformError) -> JSONResponse:
+    """The one shape of every refusal: the platform's problem JSON."""
+    headers = {}
+    retry_after = exc.details.get("retry_after")
+    if isinstance(retry_after, int):
+        headers["Retry-After"] = str(retry_after)
+    return JSONResponse(status_code=exc.status_code, content=exc.to_problem(), headers=headers)
+
+
+def invalid_request(exc: RequestValidationError) -> InvalidInput:
+    """A body that does not fit the schema, said without echoing the input back.
+
+    FastAPI's default answer repeats each faulty value: a megabyte string comes back whole, and
+    a NaN or Infinity (which Python's JSON parser accepts) cannot be rendered as JSON at all, so
+    the answer became a 500 with a traceback. Only where and what kind of fault is kept.
+    """
+    errors = [
+        {"loc": [str(part) for part in error.get("loc", ())][:10], "type": str(error.get("type", ""))[:60]}
+        for error in exc.errors()[:20]
+    ]
+    return InvalidInput("request does not match the API schema", code="invalid_request", errors=errors)
+
+
+def routers(settings: PlatformSettings) -> list[APIRouter]:
+    """The whole API surface, one line per concept module."""
+    listed = [api_accounts.router, api_events.router, api_checks.router]
+    listed += [api_orders.router, api_documents.router, api_seals.router]
+    listed += [api_payments.router, api_payments.public_router, api_staff.router]
+    listed.append(api_reminders.router)  # the scheduler's service endpoints
+    listed.append(api_ca.router)  # CRL and OCSP, public
+    listed.append(api_station.router)  # the production station's bridge
+    listed.append(console_router.router)  # the staff console
+    listed.append(operator.router)  # who runs the service (issue 11)
+    if settings.payment_provider == "sandbox" and not settings.production:
+        listed.append(api_payments.sandbox_pages)
+    if not settings.production:
+        listed.append(console_sandbox.router)  # set a seal's expiry (reminder trials)
+    if settings.dev_pages and not settings.production:
+        listed.append(dev_pages.router)
+    return listed
 
 
 def build_platform_services(
@@ -74,61 +129,47 @@ def build_platform_services(
     sms_provider: SmsProvider | None = None,
     realname_verifier: RealNameVerifier | None = None,
     password_hasher: PasswordHasher | None = None,
+    field_cipher: FieldCipher | None = None,
+    event_notifier: EventNotifier | None = None,
+    blob_store: BlobStore | None = None,
+    invoicing: InvoicingProvider | None = None,
+    payment_providers: Mapping[str, PaymentProvider] | None = None,
+    certificate_authority: CertificateAuthority | None = None,
 ) -> PlatformServices:
-    """The services of the embedded default; pass providers to replace the defaults (tests, prod)."""
-    from seal_platform.events import notifier_for
-    from seal_platform.realname import LocalRealNameVerifier
-    from seal_platform.security import FieldCipher
-    from seal_platform.security import PasswordHasher as DefaultPasswordHasher
-    from seal_platform.sms_providers import build_sms_provider
+    """The services of the embedded default; pass providers to replace the defaults (tests, prod).
 
-    db = Database(settings.database_url)
-    services = PlatformServices(settings=settings, db=db, clock=clock or SystemClock())
-    # --- production providers (issue 11): chosen by settings, see seal_platform/sms_providers ---
-    services.extra["sms_provider"] = sms_provider or build_sms_provider(settings)
-    services.extra["realname_verifier"] = realname_verifier or LocalRealNameVerifier()
-    services.extra["password_hasher"] = password_hasher or DefaultPasswordHasher()
-    services.extra["field_cipher"] = FieldCipher.from_secret(settings.secret_key.get_secret_value())
-    services.extra["event_notifier"] = notifier_for(db)
-    return services
-
-
-def _routers(settings: PlatformSettings) -> list[Any]:
-    # One line per concept module; imported here so that the app is the only place that knows
-    # the whole API surface.
-    from seal_platform import (
-        api_accounts,
-        api_checks,
-        api_documents,
-        api_events,
-        api_orders,
-        api_payments,
-        api_seals,
-        api_staff,
+    This is the only place where a provider's default is chosen.
+    """
+    clock = clock or SystemClock()
+    db = Database(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_timeout_seconds=settings.database_pool_timeout_seconds,
     )
-
-    routers: list[Any] = [api_accounts.router, api_events.router, api_checks.router]
-    routers += [api_orders.router, api_documents.router, api_seals.router]
-    routers += [api_payments.router, api_payments.public_router, api_staff.router]
-    from seal_platform import api_reminders  # the scheduler's service endpoints
-
-    routers.append(api_reminders.router)
-    from seal_platform import api_ca  # CRL and OCSP, public
-
-    routers.append(api_ca.router)
-    from seal_platform import api_station  # the production station's bridge
-
-    routers.append(api_station.router)
-    routers.append(__import__("seal_platform.console.router", fromlist=["router"]).router)  # staff console
-    routers.append(__import__("seal_platform.operator", fromlist=["router"]).router)  # issue 11
-    if settings.payment_provider == "sandbox" and not settings.production:
-        routers.append(api_payments.sandbox_pages)
-    if not settings.production:
-        from seal_platform.console import sandbox  # set a seal's expiry (reminder trials)
-
-        routers.append(sandbox.router)
-    if settings.dev_pages and not settings.production:
-        from seal_platform import dev_pages
-
-        routers.append(dev_pages.router)
-    return routers
+    services = PlatformServices(
+        settings=settings,
+        db=db,
+        clock=clock,
+        # production providers (issue 11): chosen by settings, see seal_platform/sms_providers
+        sms_provider=sms_provider or build_sms_provider(settings),
+        realname_verifier=realname_verifier or LocalRealNameVerifier(),
+        password_hasher=password_hasher or PasswordHasher(max_workers=settings.password_hash_workers),
+        field_cipher=field_cipher or FieldCipher.from_secret(settings.secret_key.get_secret_value()),
+        event_notifier=event_notifier or notifier_for(db),
+        blob_store=blob_store or blob_store_from_settings(settings, clock),
+        invoicing=invoicing,
+        certificate_authority=certificate_authority,
+    )
+    if payment_providers is not None:
+        services.payment_providers.update(payment_providers)
+    else:
+        if settings.payment_provider == "sandbox":
+            services.payment_providers["sandbox"] = SandboxProvider(services)
+        # Built at start-up so that a malformed key refuses to start; without keys (a trial of
+        # the settings outside production, which checks they are set) there is no WeChat Pay.
+        wanted = settings.payment_provider == "wechatpay" or settings.wechatpay_mchid
+        has_keys = settings.wechatpay_private_key.get_secret_value() and settings.wechatpay_public_key
+        if wanted and has_keys:
+            services.payment_providers["wechatpay"] = WeChatPayProvider.from_settings(settings, clock)
+    return services

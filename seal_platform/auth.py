@@ -15,9 +15,9 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from seal_platform import accounts
 from seal_platform.accounts import Account
-from seal_platform.app import PlatformServices, get_services
 from seal_platform.errors import NotAuthenticated
 from seal_platform.security import constant_time_equals
+from seal_platform.services import PlatformServices, get_services
 
 ACCOUNT_TOKEN_HEADER = "X-Account-Token"  # a header name, not a secret
 

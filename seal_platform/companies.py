@@ -14,10 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dbkit.types import UtcDateTime
-from seal_platform.accounts import field_cipher
-from seal_platform.app import PlatformServices
 from seal_platform.db import Base
 from seal_platform.errors import InvalidInput, NotFound
+from seal_platform.services import PlatformServices
 from seal_platform.validation import (
     mask_id_number,
     normalise_credit_code,
@@ -70,9 +69,7 @@ async def upsert_company(
         session.add(company)
     company.name = name
     company.legal_rep_name = legal_rep_name
-    company.legal_rep_id_encrypted = field_cipher(services).encrypt(
-        legal_rep_id, context=LEGAL_REP_ID_CONTEXT
-    )
+    company.legal_rep_id_encrypted = services.field_cipher.encrypt(legal_rep_id, context=LEGAL_REP_ID_CONTEXT)
     company.legal_rep_id_masked = mask_id_number(legal_rep_id)
     company.updated_at = now
     await session.flush()
@@ -95,4 +92,4 @@ async def list_companies(session: AsyncSession, account_id: str) -> list[Company
 
 def legal_rep_id(services: PlatformServices, company: Company) -> str:
     """The clear ID number, for production (the certificate subject) only."""
-    return field_cipher(services).decrypt(company.legal_rep_id_encrypted, context=LEGAL_REP_ID_CONTEXT)
+    return services.field_cipher.decrypt(company.legal_rep_id_encrypted, context=LEGAL_REP_ID_CONTEXT)

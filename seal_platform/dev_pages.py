@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from seal_platform.auth import ServicesDep
-from seal_platform.sms import PURPOSE_LABELS, ConsoleSmsProvider, SmsPurpose, sms_provider
+from seal_platform.sms import PURPOSE_LABELS, ConsoleSmsProvider, SmsPurpose
 from seal_platform.validation import mask_mobile
 
 router = APIRouter(prefix="/dev", tags=["dev"], include_in_schema=False)
@@ -48,7 +48,7 @@ def _purpose_label(purpose: str) -> str:
 
 @router.get("/sms", response_class=HTMLResponse)
 async def sms_outbox(services: ServicesDep) -> HTMLResponse:
-    provider = sms_provider(services)
+    provider = services.sms_provider
     if not isinstance(provider, ConsoleSmsProvider):
         return HTMLResponse(_PAGE.format(body="<p>当前短信通道不是控制台通道，短信已真实发送。</p>"))
     messages = provider.latest(SHOWN)

@@ -22,10 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dbkit.types import UtcDateTime
-from seal_platform.app import PlatformServices
 from seal_platform.db import Base
 from seal_platform.errors import InvalidInput, NotFound
-from seal_platform.storage import blob_store
+from seal_platform.services import PlatformServices
 
 
 class DocumentKind(StrEnum):
@@ -202,7 +201,7 @@ async def store_document(
     filename: str,
 ) -> Document:
     """Record bytes the platform trusts (checked uploads, or files it made itself)."""
-    digest = await blob_store(services).put(data)
+    digest = await services.blob_store.put(data)
     document = Document(
         account_id=account_id,
         kind=kind.value,
@@ -233,7 +232,7 @@ async def get_document_any(session: AsyncSession, document_id: str) -> Document:
 
 
 async def read_content(services: PlatformServices, document: Document) -> bytes:
-    return await blob_store(services).get(document.sha256)
+    return await services.blob_store.get(document.sha256)
 
 
 async def impression_form_pdf(

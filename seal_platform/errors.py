@@ -74,3 +74,10 @@ class UpstreamError(PlatformError):
 
     status_code = 502
     code = "upstream_error"
+
+
+class PlatformBusy(PlatformError):
+    """Every database connection is in use: nothing was done, the same call may succeed soon."""
+
+    status_code = 503
+    code = "platform_busy"

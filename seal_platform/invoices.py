@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dbkit.types import UtcDateTime
-from seal_platform.app import PlatformServices
 from seal_platform.db import Base
 from seal_platform.documents import DocumentKind, store_document
 from seal_platform.errors import Conflict, InvalidInput, NotFound, RuleViolation
@@ -32,6 +31,7 @@ from seal_platform.invoicing.adapters import (
 from seal_platform.mail import email_invoice
 from seal_platform.orders import Order, OrderStatus, order_code
 from seal_platform.payments.pay_page import ORDER_TYPE_LABELS
+from seal_platform.services import PlatformServices
 from seal_platform.validation import normalise_credit_code
 
 # An invoice may be requested once the order is paid, whatever happened after.

@@ -14,9 +14,9 @@ import aiosmtplib
 from seal_platform.settings import PlatformSettings
 
 if TYPE_CHECKING:
-    from seal_platform.app import PlatformServices
     from seal_platform.invoices import InvoiceRecord
     from seal_platform.invoicing import IssuedInvoice
+    from seal_platform.services import PlatformServices
 
 log = logging.getLogger(__name__)
 

@@ -5,6 +5,10 @@ window, one open order per seal, documents that belong to the applicant, the SMS
 cancellation. ``orders.transition`` then enforces the state machine itself.
 """
 
+# Over 600 lines: the order state machine's rules, each a guarded transition that must be
+# read beside the others (what may be cancelled while what is in progress); split per order
+# family if it grows.
+
 from __future__ import annotations
 
 import hashlib
@@ -19,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from seal_platform import sms
 from seal_platform.accounts import Account, RealnameStatus
-from seal_platform.app import PlatformServices
 from seal_platform.companies import Company, get_company, upsert_company
 from seal_platform.documents import Document
 from seal_platform.errors import Conflict, InvalidInput, RuleViolation
@@ -37,7 +40,9 @@ from seal_platform.orders import (
     transition,
 )
 from seal_platform.pricing import NEW_SEAL_KINDS, check_years, order_price_fen
+from seal_platform.production.revocation import revoke_replaced
 from seal_platform.seals import Seal, SealStatus, get_seal, renewal_opens_at, set_status
+from seal_platform.services import PlatformServices
 from seal_platform.validation import normalise_mobile, normalise_person_name
 
 # Which document kind may fill which order role.
@@ -476,10 +481,8 @@ async def resubmit_order(
     )
 
 
-async def confirm_cancellation(
-    session: AsyncSession, services: PlatformServices, account: Account, order: Order, code: str
-) -> Order:
-    """Cancel the seal of a cancellation order, confirmed by the code sent to the account's phone."""
+def check_cancellation_open(order: Order) -> None:
+    """Refuse before the code is checked, so a wrong order does not cost an SMS attempt."""
     if order.type != OrderType.CANCELLATION:
         raise RuleViolation("not a cancellation order", code="not_a_cancellation")
     if order.status != OrderStatus.DRAFT:
@@ -488,14 +491,22 @@ async def confirm_cancellation(
             code="invalid_transition",
             **{"from": order.status, "to": OrderStatus.COMPLETED.value},
         )
+
+
+async def confirm_cancellation(
+    session: AsyncSession, services: PlatformServices, account: Account, order: Order, code_id: int
+) -> Order:
+    """Cancel the seal of a cancellation order, confirmed by the code sent to the account's phone.
+
+    ``code_id`` is what ``sms.verify_code`` returned (called while no session was held).
+    """
+    check_cancellation_open(order)
     if order.seal_id is None:
         raise RuleViolation("cancellation without a seal", code="seal_required")
     seal = await get_seal(session, account.id, order.seal_id)
     # before the code is spent: the same code works once the other order is out of the way
     await check_nothing_in_progress(session, seal, exclude_order_id=order.id)
-    await sms.check_code(
-        session, services, phone=account.phone, purpose=sms.SmsPurpose.CANCEL_SEAL, code=code
-    )
+    await sms.consume_code(session, services, code_id)
     now = services.clock.now()
     await set_status(
         session, seal, tuple(SEAL_STATUSES_FOR[OrderType.CANCELLATION]), SealStatus.CANCELLED, now
@@ -568,7 +579,6 @@ async def release_so_pin(
     seal = await _ukey_order(session, order)
     if seal.so_pin_encrypted is None:
         raise RuleViolation("no SO PIN is on record for this key", code="so_pin_unknown")
-    from seal_platform.accounts import field_cipher
     from seal_platform.staff_actions import record_audit
 
     now = services.clock.now()
@@ -583,7 +593,7 @@ async def release_so_pin(
         at=now,
     )
     order.result = {**order.result, "so_pin_released_at": now.isoformat()}
-    return field_cipher(services).decrypt(seal.so_pin_encrypted, context=SO_PIN_CONTEXT)
+    return services.field_cipher.decrypt(seal.so_pin_encrypted, context=SO_PIN_CONTEXT)
 
 
 async def certify_key(
@@ -762,24 +772,6 @@ async def check_nothing_in_progress(session: AsyncSession, seal: Seal, *, exclud
             order_type=other.type,
             status=other.status,
         )
-
-
-# -- revocation of the certificate a process replaces or ends ----------------------------------
-
-
-async def revoke_replaced(services: PlatformServices, serial_hex: str | None, order: Order) -> None:
-    """Cancellation ends the certificate; renewal, change and a lost-key reissue replace it."""
-    from seal_platform.production.revocation import RevocationReason, revoke
-
-    reasons = {
-        OrderType.CANCELLATION: RevocationReason.CANCELLED,
-        OrderType.RENEWAL: RevocationReason.RENEWED,
-        OrderType.CHANGE: RevocationReason.CHANGED,
-        OrderType.REISSUE: RevocationReason.KEY_LOST,
-    }
-    reason = reasons.get(OrderType(order.type))
-    if reason is not None:
-        await revoke(services, serial_hex, reason)
 
 
 # -- giving up a UKey step (frees the seal; the payment goes to refund) --------------------------

@@ -12,11 +12,12 @@ if TYPE_CHECKING:
     from seal_platform.settings import PlatformSettings
 
 _DEV_PREFIX = "embedded-dev"
+# The seller tax number of the embedded default; settings take their default from here (this
+# module imports nothing of the platform at run time, so settings may import it).
+PLACEHOLDER_SELLER_TAX_NUMBER = "91440101MA5CXXXX0X"
 
 
 def production_problems(settings: PlatformSettings) -> list[str]:
-    from seal_platform.settings import PLACEHOLDER_SELLER_TAX_NUMBER
-
     problems: list[str] = []
     for name, value in (
         ("PLATFORM_SERVICE_KEY", settings.service_key.get_secret_value()),

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import Protocol
 
 from seal_platform.errors import RuleViolation
 from seal_platform.validation import normalise_person_name, parse_resident_id
-
-if TYPE_CHECKING:
-    from seal_platform.app import PlatformServices
 
 # Applicants act for a company or themselves in legal matters: 16 is the age of full civil
 # capacity for those who live on their own income, and the youngest age a card is self-held.
@@ -56,8 +53,3 @@ class LocalRealNameVerifier:
         return VerifiedIdentity(
             name=clean_name, id_number=resident_id.number, birth_date=resident_id.birth_date
         )
-
-
-def realname_verifier(services: PlatformServices) -> RealNameVerifier:
-    verifier = services.extra.setdefault("realname_verifier", LocalRealNameVerifier())
-    return cast(RealNameVerifier, verifier)

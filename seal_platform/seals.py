@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dbkit.types import UtcDateTime
-from seal_platform.app import PlatformServices
 from seal_platform.db import Base
 from seal_platform.errors import NotFound, RuleViolation
 from seal_platform.production.ca import CertificateAuthority, OrganisationSubject, PersonSubject
@@ -32,6 +31,7 @@ from seal_platform.production.impression import draw_enterprise_seal, draw_perso
 from seal_platform.production.impression import seal_code as make_seal_code
 from seal_platform.production.seseal import SealKind as SESealKind
 from seal_platform.production.seseal import SealPicture, make_seseal
+from seal_platform.services import PlatformServices
 
 
 class SealKind(StrEnum):
@@ -127,8 +127,6 @@ def as_utc(value: datetime) -> datetime:
 
 # -- making a seal's artefacts: certificate, impression, SESeal -----------------------------
 
-CA_KEY = "certificate_authority"
-
 
 @dataclass(frozen=True)
 class SealHolder:
@@ -158,8 +156,7 @@ class IssuedSeal:
 
 def certificate_authority(services: PlatformServices) -> CertificateAuthority:
     """The platform CA, loaded (or created on first start) under ``data_dir/ca``."""
-    ca = services.extra.get(CA_KEY)
-    if ca is None:
+    if services.certificate_authority is None:
         ca = CertificateAuthority.load_or_create(
             Path(services.settings.data_dir) / "ca",
             services.settings.secret_key.get_secret_value().encode(),
@@ -167,8 +164,8 @@ def certificate_authority(services: PlatformServices) -> CertificateAuthority:
         )
         base = services.settings.public_base_url.rstrip("/")
         ca.crl_url, ca.ocsp_url = f"{base}/ca/crl", f"{base}/ca/ocsp"
-        services.extra[CA_KEY] = ca
-    return cast(CertificateAuthority, ca)
+        services.certificate_authority = ca
+    return services.certificate_authority
 
 
 def _issue_sync(

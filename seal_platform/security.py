@@ -1,17 +1,26 @@
 """Secrets handling: password hashes, bearer tokens, keyed digests and field encryption.
 
 Password hashing is memory-hard (argon2id) and therefore slow on purpose: call the ``*_async``
-variants from request handlers so that the event loop keeps serving other users.
+variants from request handlers so that the event loop keeps serving other users, and outside any
+database transaction (a hash takes tens of milliseconds; a pooled connection held that long is
+one that another request waits for). The async variants run in the hasher's own bounded thread
+pool: each hash takes 64 MiB, so at most ``max_workers`` run at once, and a burst of logins
+queues there instead of exhausting memory or the default executor that other blocking calls use.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
+import os
 import secrets
+import sys
+import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher as _Argon2Hasher
 from argon2 import Type
@@ -22,17 +31,29 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 TOKEN_BYTES = 32
+HASH_THREAD_NICENESS = 10
 NONCE_BYTES = 12
 
 
 class PasswordHasher:
     """argon2id with tunable cost; the defaults are the RFC 9106 low-memory recommendation."""
 
-    def __init__(self, *, time_cost: int = 3, memory_cost_kib: int = 64 * 1024, parallelism: int = 4) -> None:
+    def __init__(
+        self,
+        *,
+        time_cost: int = 3,
+        memory_cost_kib: int = 64 * 1024,
+        parallelism: int = 4,
+        max_workers: int = 2,
+    ) -> None:
         self._hasher = _Argon2Hasher(
             time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=parallelism, type=Type.ID
         )
         self._dummy_hash: str | None = None
+        self._dummy_lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="argon2", initializer=_lower_thread_priority
+        )
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
@@ -41,9 +62,7 @@ class PasswordHasher:
         """``None`` (no such account) costs the same time as a real check, then fails: response
         time must not reveal whether a phone number is registered."""
         if password_hash is None:
-            if self._dummy_hash is None:
-                self._dummy_hash = self.hash(new_token())
-            self.verify(self._dummy_hash, password)
+            self.verify(self.dummy_hash(), password)
             return False
         try:
             return self._hasher.verify(password_hash, password)
@@ -53,11 +72,40 @@ class PasswordHasher:
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)
 
+    def dummy_hash(self) -> str:
+        """A hash of a random secret, made once: verified against for unknown users."""
+        with self._dummy_lock:
+            if self._dummy_hash is None:
+                self._dummy_hash = self.hash(new_token())
+            return self._dummy_hash
+
     async def hash_async(self, password: str) -> str:
-        return await asyncio.to_thread(self.hash, password)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.hash, password)
 
     async def verify_async(self, password_hash: str | None, password: str) -> bool:
-        return await asyncio.to_thread(self.verify, password_hash, password)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self.verify, password_hash, password
+        )
+
+    async def dummy_hash_async(self) -> str:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.dummy_hash)
+
+    def close(self) -> None:
+        """Stop the worker threads (after the last request; idempotent)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _lower_thread_priority() -> None:
+    """Hashing is bulk CPU work: let the event loop and the database have the CPU first.
+
+    On Linux a nice value belongs to one thread (``PRIO_PROCESS`` with 0 is the calling thread)
+    and the argon2 lane threads it starts inherit it; elsewhere the call would lower the whole
+    process, so it is made only on Linux. Without it, a burst of registrations starved the
+    event loop and short transactions waited seconds for their turn.
+    """
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, HASH_THREAD_NICENESS)
 
 
 def new_token() -> str:

@@ -8,7 +8,9 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Printed on sandbox invoices until the operator sets the seller's real tax number.
-PLACEHOLDER_SELLER_TAX_NUMBER = "91440101MA5CXXXX0X"
+from seal_platform.production_checks import PLACEHOLDER_SELLER_TAX_NUMBER, production_problems
+
+__all__ = ["PLACEHOLDER_SELLER_TAX_NUMBER", "PlatformSettings"]
 
 
 class PlatformSettings(BaseSettings):
@@ -34,6 +36,14 @@ class PlatformSettings(BaseSettings):
     account_token_ttl_seconds: int = 30 * 24 * 3600
     dev_pages: bool = True
     production: bool = False
+    # Connection pool of the platform's database (docs/architecture.md, "Pools"). A request
+    # holds at most one connection, for milliseconds; the timeout is short so that a saturated
+    # platform answers 503 "busy" at once instead of a 500 after SQLAlchemy's default 30 s.
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
+    database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Threads hashing passwords (argon2id, 64 MiB each); more queue in the hasher's pool.
+    password_hash_workers: int = Field(default=2, ge=1)
 
     def check_production(self) -> None:
         """Raise ``ValueError`` with one line naming the first demo part left on in production."""
@@ -45,8 +55,6 @@ class PlatformSettings(BaseSettings):
         """Every demo part still on, one line each naming its setting (empty outside production)."""
         if not self.production:
             return []
-        from seal_platform.production_checks import production_problems
-
         return production_problems(self)
 
     # --- Business core: orders, prices, documents, payments, staff (appended; see pricing.py) ---

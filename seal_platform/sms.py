@@ -6,7 +6,8 @@ reversed by trying all million), valid for ``settings.sms_code_ttl_seconds``, an
 
 Attempts are reserved *before* the comparison, in their own committed transaction: a check that
 fails makes its caller roll back, and counting first means parallel guesses cannot exceed the
-limit. Hence the rule for callers: call ``check_code`` before writing anything in the session.
+limit. Hence the rule for callers: call ``verify_code`` while holding no session (it opens its
+own; a request never holds two connections), then ``consume_code`` in the transaction that acts.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import ColumnElement, Integer, String, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +32,7 @@ from seal_platform.security import constant_time_equals, derive_key, keyed_diges
 from seal_platform.validation import mask_mobile, normalise_mobile
 
 if TYPE_CHECKING:
-    from seal_platform.app import PlatformServices
+    from seal_platform.services import PlatformServices
 
 log = logging.getLogger(__name__)
 
@@ -163,11 +164,6 @@ class ConsoleSmsProvider:
         raise LookupError(f"no code was sent to {mask_mobile(phone)}")
 
 
-def sms_provider(services: PlatformServices) -> SmsProvider:
-    provider = services.extra.setdefault("sms_provider", ConsoleSmsProvider())
-    return cast(SmsProvider, provider)
-
-
 def _code_key(services: PlatformServices) -> bytes:
     return derive_key(services.settings.secret_key.get_secret_value(), "sms-code")
 
@@ -236,7 +232,7 @@ async def send_code(
         params={"code": code, "purpose": purpose.value, "minutes": str(minutes)},
     )
     try:
-        await sms_provider(services).send(message)
+        await services.sms_provider.send(message)
     except PlatformError:
         raise  # the provider's own answer for the user (rate limited, number blocked, ...)
     except Exception as exc:
@@ -250,10 +246,12 @@ async def send_code(
     )
 
 
-async def check_code(
-    session: AsyncSession, services: PlatformServices, *, phone: str, purpose: SmsPurpose | str, code: str
-) -> None:
-    """Accept the newest code of (phone, purpose) and consume it in the caller's transaction.
+async def verify_code(services: PlatformServices, *, phone: str, purpose: SmsPurpose | str, code: str) -> int:
+    """Check ``code`` against the newest code of (phone, purpose); returns that code's id.
+
+    Runs in its own short transaction, which also commits the counted attempt, so the caller
+    must hold no session while calling it (one connection per request); the caller then spends
+    the code with ``consume_code`` in the transaction that acts on it.
 
     Raises ``InvalidInput`` with code ``sms_code_missing``, ``sms_code_expired``,
     ``sms_code_exhausted`` or ``sms_code_wrong`` (details: ``attempts_left``).
@@ -262,29 +260,36 @@ async def check_code(
     purpose = SmsPurpose(purpose)
     settings = services.settings
     now = services.clock.now()
-    latest = await _latest_code(session, phone, purpose)
-    if latest is None or latest.consumed_at is not None:
-        raise InvalidInput("请先获取验证码", code="sms_code_missing")
-    if latest.attempts >= settings.sms_max_attempts:
-        raise InvalidInput("验证码错误次数过多，请重新获取", code="sms_code_exhausted")
-    if now >= latest.expires_at:
-        raise InvalidInput("验证码已过期，请重新获取", code="sms_code_expired")
-
-    attempts = await _reserve_attempt(services, latest.id, settings.sms_max_attempts)
+    async with services.db.session() as session:
+        latest = await _latest_code(session, phone, purpose)
+        if latest is None or latest.consumed_at is not None:
+            raise InvalidInput("请先获取验证码", code="sms_code_missing")
+        if latest.attempts >= settings.sms_max_attempts:
+            raise InvalidInput("验证码错误次数过多，请重新获取", code="sms_code_exhausted")
+        if now >= latest.expires_at:
+            raise InvalidInput("验证码已过期，请重新获取", code="sms_code_expired")
+        attempts = await _reserve_attempt(session, latest.id, settings.sms_max_attempts)
+        code_id, code_hash = latest.id, latest.code_hash
+    # The attempt is committed above: a wrong code below leaves it counted.
     if attempts is None:
         raise InvalidInput("验证码错误次数过多，请重新获取", code="sms_code_exhausted")
     candidate = keyed_digest(_code_key(services), code.strip())
-    if not constant_time_equals(candidate, latest.code_hash):
+    if not constant_time_equals(candidate, code_hash):
         attempts_left = settings.sms_max_attempts - attempts
         if attempts_left <= 0:
             raise InvalidInput("验证码错误次数过多，请重新获取", code="sms_code_exhausted")
         raise InvalidInput(
             f"验证码不正确，还可以再试{attempts_left}次", code="sms_code_wrong", attempts_left=attempts_left
         )
+    return code_id
+
+
+async def consume_code(session: AsyncSession, services: PlatformServices, code_id: int) -> None:
+    """Spend a code that ``verify_code`` accepted, in the caller's transaction (once only)."""
     consumed = await session.execute(
         update(SmsCode)
-        .where(SmsCode.id == latest.id, SmsCode.consumed_at.is_(None))
-        .values(consumed_at=now)
+        .where(SmsCode.id == code_id, SmsCode.consumed_at.is_(None))
+        .values(consumed_at=services.clock.now())
         .returning(SmsCode.id)
     )
     if consumed.scalar_one_or_none() is None:
@@ -302,16 +307,15 @@ async def _latest_code(session: AsyncSession, phone: str, purpose: SmsPurpose) -
     )
 
 
-async def _reserve_attempt(services: PlatformServices, code_id: int, max_attempts: int) -> int | None:
-    """Count one try in its own transaction; ``None`` when the tries are used up."""
-    async with services.db.session() as counter:
-        result = await counter.execute(
-            update(SmsCode)
-            .where(SmsCode.id == code_id, SmsCode.attempts < max_attempts)
-            .values(attempts=SmsCode.attempts + 1)
-            .returning(SmsCode.attempts)
-        )
-        return result.scalar_one_or_none()
+async def _reserve_attempt(session: AsyncSession, code_id: int, max_attempts: int) -> int | None:
+    """Count one try; ``None`` when the tries are used up."""
+    result = await session.execute(
+        update(SmsCode)
+        .where(SmsCode.id == code_id, SmsCode.attempts < max_attempts)
+        .values(attempts=SmsCode.attempts + 1)
+        .returning(SmsCode.attempts)
+    )
+    return result.scalar_one_or_none()
 
 
 def _wait_text(seconds: int) -> str:

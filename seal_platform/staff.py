@@ -20,11 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dbkit.types import UtcDateTime
-from seal_platform.accounts import password_hasher
-from seal_platform.app import PlatformServices, get_services
 from seal_platform.db import Base
 from seal_platform.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated
 from seal_platform.security import new_token, token_digest
+from seal_platform.services import PlatformServices, get_services
 
 STAFF_TOKEN_HEADER = "X-Staff-Token"
 
@@ -83,7 +82,7 @@ async def create_staff_user(
     user = StaffUser(
         username=username,
         display_name=display_name or username,
-        password_hash=await password_hasher(services).hash_async(password),
+        password_hash=await services.password_hasher.hash_async(password),
         roles=sorted({StaffRole(r).value for r in roles}),
         active=True,
         created_at=services.clock.now(),

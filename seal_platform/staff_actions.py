@@ -20,21 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dbkit.types import UtcDateTime
-from seal_platform.app import PlatformServices
 from seal_platform.companies import Company, legal_rep_id
 from seal_platform.db import Base
 from seal_platform.documents import store_seal_artefacts
 from seal_platform.errors import Forbidden, InvalidInput, RuleViolation
-from seal_platform.order_rules import revoke_replaced
 from seal_platform.orders import NEW_SEAL_TYPES, Order, OrderStatus, OrderType, get_order_any, transition
 from seal_platform.pricing import NEW_SEAL_KINDS
-from seal_platform.production.station import (
-    KeyOrder,
-    StationFailed,
-    production_station,
-    so_pin_for,
-    token_label,
-)
+from seal_platform.production.revocation import revoke_replaced
+from seal_platform.production.station import KeyOrder, StationFailed, so_pin_for, token_label
+from seal_platform.production.stations import production_station
 from seal_platform.seals import (
     IssuedSeal,
     Seal,
@@ -45,6 +39,7 @@ from seal_platform.seals import (
     certificate_authority,
     issue_seal,
 )
+from seal_platform.services import PlatformServices
 from seal_platform.staff import StaffRole, StaffUser
 from seal_platform.validation import normalise_sf_waybill
 from seal_platform.validity import kept_valid_to
@@ -226,10 +221,8 @@ async def _write_key(
         raise StationFailed(
             "the key holds another certificate or seal than the one issued", code="station_write_unverified"
         )
-    from seal_platform.accounts import field_cipher
-
     return _WrittenKey(
-        issued, produced.key_serial, field_cipher(services).encrypt(so_pin, context="seal.so_pin")
+        issued, produced.key_serial, services.field_cipher.encrypt(so_pin, context="seal.so_pin")
     )
 
 

@@ -14,17 +14,15 @@ import hmac
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Protocol
 from urllib.parse import quote, urlsplit
 
 import httpx
 
 from dbkit.envelope import EnvelopeError, Keyring, write_private
-from seal_platform.app import PlatformServices
 from seal_platform.clock import Clock
 from seal_platform.errors import NotFound, UpstreamError
-
-STORE_KEY = "blob_store"
+from seal_platform.settings import PlatformSettings
 
 
 class BlobStore(Protocol):
@@ -200,24 +198,19 @@ class S3BlobStore:
         return response.content
 
 
-def blob_store(services: PlatformServices) -> BlobStore:
-    """The configured store, built once per services (tests may put their own in first)."""
-    store = services.extra.get(STORE_KEY)
-    if store is None:
-        settings = services.settings
-        if settings.storage_backend == "s3":
-            store = S3BlobStore(
-                endpoint_url=settings.s3_endpoint_url,
-                bucket=settings.s3_bucket,
-                region=settings.s3_region,
-                access_key=settings.s3_access_key.get_secret_value(),
-                secret_key=settings.s3_secret_key.get_secret_value(),
-                clock=services.clock,
-            )
-        else:
-            keyring = Keyring.from_secrets(
-                settings.secret_key.get_secret_value(), settings.old_secret_keys.get_secret_value()
-            )
-            store = LocalBlobStore(Path(settings.data_dir) / "blobs", keyring)
-        services.extra[STORE_KEY] = store
-    return cast(BlobStore, store)
+def blob_store_from_settings(settings: PlatformSettings, clock: Clock) -> BlobStore:
+    """The configured store (the bootstrap builds it once; tests pass their own). Local files
+    are sealed at rest under the platform's secret key (older keys still open them)."""
+    if settings.storage_backend == "s3":
+        return S3BlobStore(
+            endpoint_url=settings.s3_endpoint_url,
+            bucket=settings.s3_bucket,
+            region=settings.s3_region,
+            access_key=settings.s3_access_key.get_secret_value(),
+            secret_key=settings.s3_secret_key.get_secret_value(),
+            clock=clock,
+        )
+    keyring = Keyring.from_secrets(
+        settings.secret_key.get_secret_value(), settings.old_secret_keys.get_secret_value()
+    )
+    return LocalBlobStore(Path(settings.data_dir) / "blobs", keyring)

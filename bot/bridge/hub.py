@@ -6,6 +6,10 @@ job of its account, so jobs survive restarts of either side. Presence is this pr
 of open WebSockets (one hub process per deployment, or sticky routing for the WebSocket).
 """
 
+# Over 600 lines: one concept, the service's side of every paired PC (pairing, presence, job dispatch,
+# re-offer and the wire protocol's replies), whose states must be read together; the pairing
+# store is the natural piece to move out first if it grows.
+
 from __future__ import annotations
 
 import hashlib

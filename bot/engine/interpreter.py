@@ -9,6 +9,10 @@ Input at a step is ``bot.engine.step_input``, which reaches the walk only throug
 protocol this class implements (``advance``, ``apply``, ``prompt``, ``start``, ...).
 """
 
+# Over 600 lines: the dispatcher that ties the engine's concerns together (input tokens, progress,
+# prompts and input at a step live in their own modules); what remains is the run stack and the
+# navigation commands, which share one state machine.
+
 from __future__ import annotations
 
 import logging

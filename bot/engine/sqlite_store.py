@@ -13,6 +13,10 @@ file (``.engine``) for their own tables. Timestamps are written in SQLAlchemy's 
 (UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``), JSON as text, so both readers agree.
 """
 
+# Over 600 lines: every role of the conversation store (conversations, outbox, transcripts,
+# cursors, table writes) implemented for the group-commit writer thread; each role's SQL must
+# run inside the same batch transaction, so they share the writer and its savepoint helper.
+
 from __future__ import annotations
 
 import asyncio

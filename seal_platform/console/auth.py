@@ -14,7 +14,6 @@ from typing import Annotated
 
 from fastapi import Depends, Form, Request
 
-from seal_platform.app import PlatformServices, get_services
 from seal_platform.console.rendering import console_base
 from seal_platform.console.sessions import (
     SESSION_COOKIE,
@@ -23,6 +22,7 @@ from seal_platform.console.sessions import (
     take_flash,
 )
 from seal_platform.errors import Forbidden
+from seal_platform.services import PlatformServices, get_services
 from seal_platform.staff import StaffRole, StaffUser
 
 

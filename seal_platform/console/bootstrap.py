@@ -15,9 +15,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from seal_platform.app import PlatformServices
 from seal_platform.console.staff_admin import add_staff_user, parse_roles
 from seal_platform.errors import Conflict
+from seal_platform.services import PlatformServices
 from seal_platform.staff import StaffRole, StaffUser
 
 log = logging.getLogger(__name__)

@@ -25,9 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dbkit.types import UtcDateTime
-from seal_platform.app import PlatformServices
 from seal_platform.db import Base
 from seal_platform.errors import RateLimited
+from seal_platform.services import PlatformServices
 
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)

@@ -15,7 +15,6 @@ from functools import lru_cache
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seal_platform.app import PlatformServices
 from seal_platform.companies import Company
 from seal_platform.documents import get_document_any, read_content
 from seal_platform.errors import NotFound
@@ -23,6 +22,7 @@ from seal_platform.orders import Order
 from seal_platform.pricing import NEW_SEAL_KINDS
 from seal_platform.production.impression import draw_enterprise_seal, draw_personal_seal, seal_code
 from seal_platform.seals import Seal
+from seal_platform.services import PlatformServices
 
 # Screen resolution is plenty for a preview and much cheaper to draw than the 300 dpi original.
 PREVIEW_DPI = 150

@@ -19,27 +19,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dbkit.types import UtcDateTime
-from seal_platform.app import PlatformServices
 from seal_platform.db import Base
 from seal_platform.security import constant_time_equals, new_token, token_digest
+from seal_platform.services import PlatformServices
 from seal_platform.staff import StaffUser
 
 SESSION_COOKIE = "console_session"
 LOGIN_CSRF_COOKIE = "console_login_csrf"
-POLICY_KEY = "console_policy"
 
 
 @dataclass(frozen=True)
 class SessionPolicy:
-    """How long a console session lives; replace it in ``services.extra[POLICY_KEY]``."""
+    """How long a console session lives; replace it in ``services.console_session_policy``."""
 
     idle_timeout: timedelta = timedelta(minutes=30)
     absolute_lifetime: timedelta = timedelta(hours=12)
 
 
 def session_policy(services: PlatformServices) -> SessionPolicy:
-    policy = services.extra.get(POLICY_KEY)
-    return policy if isinstance(policy, SessionPolicy) else SessionPolicy()
+    return services.console_session_policy or SessionPolicy()
 
 
 class ConsoleSession(Base):

@@ -9,10 +9,9 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seal_platform.accounts import password_hasher
-from seal_platform.app import PlatformServices
 from seal_platform.console.sessions import end_sessions_of
 from seal_platform.errors import InvalidInput, NotFound, RuleViolation
+from seal_platform.services import PlatformServices
 from seal_platform.staff import StaffRole, StaffUser
 from seal_platform.staff import create_staff_user as insert_staff_user
 from seal_platform.staff_actions import record_audit
@@ -89,7 +88,7 @@ async def reset_password(
     if len(password) < MIN_PASSWORD:
         raise InvalidInput(f"员工密码至少{MIN_PASSWORD}位", code="weak_password")
     user = await _get(session, staff_id)
-    user.password_hash = await password_hasher(services).hash_async(password)
+    user.password_hash = await services.password_hasher.hash_async(password)
     await end_sessions_of(session, user.id)
     record_audit(
         session,

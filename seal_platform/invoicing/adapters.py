@@ -18,7 +18,7 @@ from seal_platform.production.invoice_pdf import Invoice as InvoiceDocument
 from seal_platform.production.invoice_pdf import InvoiceLine, InvoiceParty, render_invoice_pdf
 
 if TYPE_CHECKING:
-    from seal_platform.app import PlatformServices
+    from seal_platform.services import PlatformServices
     from seal_platform.settings import PlatformSettings
 
 
@@ -71,11 +71,9 @@ class ManualInvoicing:
 
 
 def provider_for(services: PlatformServices) -> InvoicingProvider:
-    """The configured adapter (tests may put one in ``services.extra["invoicing_provider"]``)."""
-    injected = services.extra.get("invoicing_provider")
-    if injected is not None:
-        provider: InvoicingProvider = injected
-        return provider
+    """The configured adapter (tests pass their own as ``services.invoicing``)."""
+    if services.invoicing is not None:
+        return services.invoicing
     settings = services.settings
     chosen = settings.effective_invoice_provider
     if chosen == "nuonuo":

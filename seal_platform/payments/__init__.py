@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dbkit.types import UtcDateTime
-from seal_platform.app import PlatformServices
 from seal_platform.db import Base
 from seal_platform.errors import InvalidInput, NotFound, RuleViolation
 from seal_platform.events import publish
@@ -32,10 +31,9 @@ from seal_platform.payments.base import (
     ProviderTransaction,
     TradeState,
 )
+from seal_platform.services import PlatformServices
 
 log = logging.getLogger(__name__)
-
-PROVIDERS_KEY = "payment_providers"
 
 ORDER_DESCRIPTIONS = {
     "enterprise_seal": "电子印章-企业公章办理",
@@ -87,28 +85,11 @@ class ProcessedNotification(Base):
 
 
 def register_provider(services: PlatformServices, provider: PaymentProvider) -> None:
-    services.extra.setdefault(PROVIDERS_KEY, {})[provider.name] = provider
-
-
-def providers(services: PlatformServices) -> dict[str, PaymentProvider]:
-    """The configured providers, built on first use (tests register fakes before that)."""
-    registry = cast(dict[str, PaymentProvider] | None, services.extra.get(PROVIDERS_KEY))
-    if registry is None:
-        registry = services.extra[PROVIDERS_KEY] = {}
-        settings = services.settings
-        if settings.payment_provider == "sandbox":
-            from seal_platform.payments.sandbox import SandboxProvider
-
-            registry["sandbox"] = SandboxProvider(services)
-        if settings.payment_provider == "wechatpay" or settings.wechatpay_mchid:
-            from seal_platform.payments.wechatpay import WeChatPayProvider
-
-            registry["wechatpay"] = WeChatPayProvider.from_settings(settings)
-    return registry
+    services.payment_providers[provider.name] = provider
 
 
 def get_provider(services: PlatformServices, name: str) -> PaymentProvider:
-    provider = providers(services).get(name)
+    provider = services.payment_providers.get(name)
     if provider is None:
         raise NotFound("unknown payment provider", provider=name)
     return provider

@@ -26,10 +26,10 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.exc import IntegrityError
 
-from seal_platform.app import PlatformServices
 from seal_platform.errors import PlatformError
 from seal_platform.payments import ProcessedNotification, apply_transaction, get_provider
 from seal_platform.payments.base import NotificationKeys, ProviderTransaction, TradeState
+from seal_platform.services import PlatformServices
 
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 SUCCESS_EVENT = "TRANSACTION.SUCCESS"

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from seal_platform.app import PlatformServices
 from seal_platform.errors import PlatformError
 from seal_platform.orders import Order, OrderStatus, transition
 from seal_platform.payments import Payment, PaymentStatus, apply_transaction, get_provider
 from seal_platform.payments.base import TradeState
+from seal_platform.services import PlatformServices
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,6 @@ from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dbkit.types import UtcDateTime
-from seal_platform.app import PlatformServices
 from seal_platform.db import Base
 from seal_platform.errors import NotFound, RuleViolation
 from seal_platform.payments import Payment
@@ -37,6 +36,7 @@ from seal_platform.payments.base import (
     TradeState,
 )
 from seal_platform.payments.notifications import signed_message
+from seal_platform.services import PlatformServices
 
 SANDBOX_MCHID = "1900000109"
 SANDBOX_APPID = "wxsandbox00000000"

@@ -12,6 +12,10 @@ Algorithms: ECDSA P-256 (default) and RSA 2048/3072 ship here. SM2/SM3 (``SM3wit
 hardware module could plug in; with none registered, SM2 is refused explicitly.
 """
 
+# Over 600 lines: the platform CA in one place (root and issuing keys sealed at rest,
+# certificate profiles, chain verification, revocation addresses), because every certificate
+# rule must agree with the chain check that verifies it.
+
 from __future__ import annotations
 
 import base64

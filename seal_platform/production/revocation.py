@@ -17,9 +17,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from seal_platform.app import PlatformServices
+from seal_platform.orders import Order, OrderType
 from seal_platform.production.ca import RevokedEntry, _directory_lock, _write_atomically
 from seal_platform.seals import certificate_authority
+from seal_platform.services import PlatformServices
 
 CRL_VALIDITY = timedelta(days=2)
 CRL_REFRESH = timedelta(days=1)
@@ -125,3 +126,16 @@ async def ocsp_answer(services: PlatformServices, request_der: bytes) -> bytes:
         )
 
     return await asyncio.to_thread(answer)
+
+
+async def revoke_replaced(services: PlatformServices, serial_hex: str | None, order: Order) -> None:
+    """Cancellation ends the certificate; renewal, change and a lost-key reissue replace it."""
+    reasons = {
+        OrderType.CANCELLATION: RevocationReason.CANCELLED,
+        OrderType.RENEWAL: RevocationReason.RENEWED,
+        OrderType.CHANGE: RevocationReason.CHANGED,
+        OrderType.REISSUE: RevocationReason.KEY_LOST,
+    }
+    reason = reasons.get(OrderType(order.type))
+    if reason is not None:
+        await revoke(services, serial_hex, reason)

@@ -26,10 +26,9 @@ import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
-from seal_platform.app import PlatformServices
-from seal_platform.errors import RuleViolation, UpstreamError
+from seal_platform.errors import RuleViolation
 from ukey_bridge.backend import TokenBackend
 from ukey_bridge.errors import IssuanceFailed
 from ukey_bridge.fake_backend import FakeBackend, FakeToken
@@ -38,7 +37,9 @@ from ukey_bridge.outcomes import JobReport
 from ukey_bridge.pin_prompt import JobExplanation, PinRequest
 from ukey_bridge.protocol import JobType, Outcome, Stage
 
-STATION_KEY = "production_station"
+if TYPE_CHECKING:
+    from seal_platform.services import PlatformServices
+
 SO_PIN_DIGITS = 10
 
 
@@ -159,27 +160,3 @@ class DemoBlankKeys:
         self._count += 1
         serial = f"DEMO{self._count:012d}"
         return FakeBackend([FakeToken(serial=serial, label="", user_pin="", so_pin="", initialised=False)])
-
-
-def production_station(services: PlatformServices) -> ProductionStation:
-    station = services.extra.get(STATION_KEY)
-    if station is None:
-        settings = services.settings
-        if settings.production_station == "local":
-            if not settings.station_pkcs11_module:
-                raise UpstreamError(
-                    "no PKCS#11 module is configured for the production station",
-                    code="station_not_configured",
-                )
-            from ukey_bridge.pkcs11_backend import Pkcs11Backend, Pkcs11Config
-
-            config = Pkcs11Config(settings.station_pkcs11_module)
-            station = RunnerStation(lambda: Pkcs11Backend(config))
-        elif settings.production_station == "remote":
-            from seal_platform.production.station_hub import station_hub
-
-            station = station_hub(services)
-        else:
-            station = RunnerStation(DemoBlankKeys())
-        services.extra[STATION_KEY] = station
-    return cast(ProductionStation, station)

@@ -21,16 +21,14 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import cast
 
-from seal_platform.app import PlatformServices
 from seal_platform.errors import PlatformError
 from seal_platform.production.station import Certify, KeyOrder, ProducedKey, StationFailed, failure_of
+from seal_platform.services import PlatformServices
 from ukey_bridge import protocol as wire
 from ukey_bridge.errors import ProtocolError
 from ukey_bridge.outcomes import JobReport
 
-HUB_KEY = "station_hub"
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 CODE_TTL = timedelta(minutes=10)
 JOB_TIMEOUT_SECONDS = 300.0
@@ -213,8 +211,6 @@ def _account(staff_username: str) -> str:
 
 
 def station_hub(services: PlatformServices) -> StationHub:
-    hub = services.extra.get(HUB_KEY)
-    if hub is None:
-        hub = StationHub(services)
-        services.extra[HUB_KEY] = hub
-    return cast(StationHub, hub)
+    if services.station_hub is None:
+        services.station_hub = StationHub(services)
+    return services.station_hub

@@ -46,7 +46,7 @@ class LiveService:
         return self.app.state.container
 
     def sms_code(self, phone: str, purpose: str) -> str:
-        return str(self.container.platform_services.extra["sms_provider"].last_code(phone, purpose))
+        return str(self.container.platform_services.sms_provider.last_code(phone, purpose))
 
 
 @pytest.fixture

@@ -66,11 +66,11 @@ async def test_whole_form_runs_through_plain_mode_with_passive_replies(wechat: W
     kinds = await passive(wechat, server.text(OPENID, "王芳"))
     # tapping the msgmenu link sends the label with the option token as bizmsgmenuid
     ask_company = await passive(wechat, server.menu_tap(OPENID, option_links(kinds)["单位"], "单位"))
-    assert ask_company
+    assert "请输入单位名称：" in ask_company
     await passive(wechat, server.text(OPENID, "某某科技有限公司"))
     await passive(wechat, server.text(OPENID, "30"))
     ask_scan = await passive(wechat, server.text(OPENID, "11010519491231002X"))
-    assert ask_scan
+    assert "请上传扫描件" in ask_scan
     media_id = wechat.fake.add_media(PDF, "application/pdf", "licence.pdf")
     summary = await passive(wechat, server.media(OPENID, "file", media_id))
     assert "王芳" in summary

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from seal_platform.app import PlatformServices
 from seal_platform.console.bootstrap import create_staff_user
+from seal_platform.services import PlatformServices
 from tests.console.support import STAFF_PASSWORD, ConsoleClient
 from tests.platform.conftest import (
     api,

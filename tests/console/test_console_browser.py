@@ -17,11 +17,12 @@ import httpx
 import pytest
 import uvicorn
 
-from seal_platform.app import PlatformServices, build_platform_services, create_platform_app
+from seal_platform.app import build_platform_services, create_platform_app
 from seal_platform.clock import FrozenClock
 from seal_platform.console.bootstrap import create_staff_user
 from seal_platform.db import Base
 from seal_platform.security import PasswordHasher
+from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
 from seal_platform.sms import ConsoleSmsProvider
 from tests.browser.conftest import browser_page, free_port

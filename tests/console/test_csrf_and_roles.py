@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import func, select
 
-from seal_platform.app import PlatformServices
+from seal_platform.services import PlatformServices
 from seal_platform.staff_actions import AuditEntry
 from tests.console.conftest import StaffFactory
 from tests.console.support import order_under_review

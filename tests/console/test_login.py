@@ -9,11 +9,11 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from seal_platform.app import PlatformServices
 from seal_platform.clock import FrozenClock
 from seal_platform.console.bootstrap import create_staff_user
 from seal_platform.console.sessions import ConsoleSession
 from seal_platform.security import token_digest
+from seal_platform.services import PlatformServices
 from tests.console.conftest import StaffFactory
 from tests.console.support import STAFF_PASSWORD, ConsoleClient
 

@@ -9,7 +9,7 @@ import httpx
 from PIL import Image
 from sqlalchemy import select
 
-from seal_platform.app import PlatformServices
+from seal_platform.services import PlatformServices
 from seal_platform.staff_actions import AuditEntry
 from tests.console.conftest import StaffFactory
 from tests.console.support import ConsoleClient, order_under_review

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
-from seal_platform.app import PlatformServices
 from seal_platform.console.bootstrap import create_staff_user, ensure_bootstrap_admin, password_file
 from seal_platform.errors import InvalidInput
+from seal_platform.services import PlatformServices
 from seal_platform.staff import StaffUser
 from seal_platform.staff_actions import AuditEntry
 from tests.console.conftest import StaffFactory

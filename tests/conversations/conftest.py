@@ -20,7 +20,7 @@ class Service:
     clock: ManualClock
 
     def sms_code(self, phone: str, purpose: str | None = None) -> str:
-        provider = self.container.platform_services.extra["sms_provider"]
+        provider = self.container.platform_services.sms_provider
         return str(provider.last_code(phone, purpose))
 
     async def settle(self) -> None:

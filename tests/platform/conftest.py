@@ -16,10 +16,11 @@ from fastapi import FastAPI
 
 import seal_platform
 from platform_client.client import PlatformClient
-from seal_platform.app import PlatformServices, build_platform_services, create_platform_app
+from seal_platform.app import build_platform_services, create_platform_app
 from seal_platform.clock import FrozenClock
 from seal_platform.db import Base
 from seal_platform.security import PasswordHasher
+from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
 from seal_platform.sms import ConsoleSmsProvider
 

@@ -7,8 +7,9 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from seal_platform.accounts import Account, account_id_number
-from seal_platform.app import PlatformServices, build_platform_services, create_platform_app
+from seal_platform.app import build_platform_services, create_platform_app
 from seal_platform.clock import FrozenClock
+from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
 from seal_platform.sms import ConsoleSmsProvider
 from seal_platform.validation import id_check_char

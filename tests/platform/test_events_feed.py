@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
-from seal_platform.app import PlatformServices
 from seal_platform.events import EventNotifier, notifier_for, publish
+from seal_platform.services import PlatformServices
 from tests.platform.conftest import MakeAccount
 
 
@@ -59,7 +60,7 @@ async def test_notifier_wakes_after_commit_and_not_before(
     platform_app: object, platform_services: PlatformServices
 ) -> None:
     notifier = notifier_for(platform_services.db)
-    assert platform_services.extra["event_notifier"] is notifier
+    assert platform_services.event_notifier is notifier
     wakeups: list[str] = []
     notifier.subscribe(lambda: wakeups.append("woken"))
     async with platform_services.db.session() as session:
@@ -74,13 +75,15 @@ async def test_rolled_back_events_wake_nobody_and_are_not_listed(
 ) -> None:
     wakeups: list[str] = []
     notifier_for(platform_services.db).subscribe(lambda: wakeups.append("woken"))
-    try:
+
+    async def publish_then_fail() -> None:
         async with platform_services.db.session() as session:
             publish(session, None, "test.rolled_back", {})
             await session.flush()
             raise RuntimeError("abort the unit of work")
-    except RuntimeError:
-        pass
+
+    with pytest.raises(RuntimeError, match="abort the unit of work"):
+        await publish_then_fail()
     async with platform_services.db.session() as session:
         await session.flush()  # a later commit without events
     assert wakeups == []

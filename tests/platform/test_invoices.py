@@ -11,7 +11,7 @@ from platform_client.errors import Conflict, Forbidden, NotFound
 from platform_client.invoices import InvoicesAPI
 from platform_client.orders import OrdersAPI
 from platform_client.staff import StaffAPI
-from seal_platform.app import PlatformServices
+from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
 from seal_platform.staff import StaffRole
 from tests.platform.conftest import MakeAccount

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from seal_platform.app import PlatformServices
 from seal_platform.invoicing import Amounts
+from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
 from seal_platform.staff import StaffRole
 from tests.fakes import nuonuo

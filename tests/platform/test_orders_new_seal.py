@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from seal_platform.app import PlatformServices
 from seal_platform.production.seseal import parse_seseal
+from seal_platform.services import PlatformServices
 from tests.platform.conftest import MakeAccount
 from tests.platform.test_orders_support import (
     ADDRESS,

@@ -9,9 +9,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from seal_platform.app import PlatformServices
 from seal_platform.clock import FrozenClock
-from seal_platform.production.station import STATION_KEY, RunnerStation
+from seal_platform.production.station import RunnerStation
+from seal_platform.services import PlatformServices
 from seal_platform.sms import ConsoleSmsProvider
 from tests.platform.conftest import MakeAccount
 from tests.platform.conftest import TestAccount as Applicant
@@ -249,7 +249,7 @@ async def test_production_without_a_blank_key_records_nothing_and_can_be_retried
     order = await paid_enterprise_order(api, account)
     assert (await staff_post(api, admin, f"/orders/{order['id']}/approve")).status_code == 200
     station_keys = FakeBackend()
-    platform_services.extra[STATION_KEY] = RunnerStation(lambda: station_keys)
+    platform_services.production_station = RunnerStation(lambda: station_keys)
 
     refused = await staff_post(api, admin, f"/orders/{order['id']}/produce")
     assert refused.status_code == 409

@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from seal_platform.app import PlatformServices
 from seal_platform.errors import RuleViolation
 from seal_platform.orders import TRANSITIONS, Order, OrderStatus, OrderType, transition
+from seal_platform.services import PlatformServices
 from seal_platform.staff import StaffRole
 from tests.platform.conftest import MakeAccount
 from tests.platform.test_orders_support import (

@@ -7,9 +7,9 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from seal_platform.app import PlatformServices
 from seal_platform.clock import FrozenClock
 from seal_platform.payments.reconcile import reconcile_unpaid
+from seal_platform.services import PlatformServices
 from tests.platform.conftest import MakeAccount
 from tests.platform.conftest import TestAccount as Applicant
 from tests.platform.test_orders_support import event_types, new_enterprise_order, submit

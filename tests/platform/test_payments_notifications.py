@@ -14,12 +14,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from seal_platform import payments
-from seal_platform.app import PlatformServices
 from seal_platform.clock import FrozenClock
 from seal_platform.orders import OrderTransition
 from seal_platform.payments import ProcessedNotification
 from seal_platform.payments.sandbox import SandboxProvider, SandboxSigner, transaction_resource
+from seal_platform.services import PlatformServices
 from tests.platform.conftest import MakeAccount
 from tests.platform.conftest import TestAccount as Applicant
 from tests.platform.test_orders_support import event_types, new_enterprise_order, submit
@@ -28,7 +27,7 @@ NOTIFY = "/v1/payments/notify/sandbox"
 
 
 def sandbox(services: PlatformServices) -> SandboxProvider:
-    provider = payments.providers(services)["sandbox"]
+    provider = services.payment_providers["sandbox"]
     assert isinstance(provider, SandboxProvider)
     return provider
 

@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from seal_platform import payments
-from seal_platform.app import PlatformServices
 from seal_platform.payments.sandbox import SandboxSigner, transaction_resource
 from seal_platform.payments.wechatpay import WeChatPayProvider
+from seal_platform.services import PlatformServices
 from tests.platform.conftest import MakeAccount
 from tests.platform.test_orders_support import new_enterprise_order, submit
 

@@ -6,19 +6,27 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from seal_platform.app import PlatformServices
 from seal_platform.clock import FrozenClock
 from seal_platform.errors import InvalidInput, UpstreamError
+from seal_platform.services import PlatformServices
 from seal_platform.sms import (
     DAILY_LIMIT_PER_PHONE,
     ConsoleSmsProvider,
     SmsCode,
     SmsMessage,
     SmsPurpose,
-    check_code,
+    consume_code,
     send_code,
+    verify_code,
 )
 from tests.platform.conftest import new_phone
+
+
+async def check_code(services: PlatformServices, *, phone: str, purpose: str, code: str) -> None:
+    """What a caller does: verify (own transaction, no session held), then spend the code."""
+    code_id = await verify_code(services, phone=phone, purpose=purpose, code=code)
+    async with services.db.session() as session:
+        await consume_code(session, services, code_id)
 
 
 async def request_code(api: httpx.AsyncClient, phone: str, purpose: str = "register") -> httpx.Response:
@@ -133,11 +141,9 @@ async def test_code_is_consumed_by_its_first_use(
     async with platform_services.db.session() as session:
         await send_code(session, platform_services, phone, SmsPurpose.LOGIN)
     code = console_sms.last_code(phone)
-    async with platform_services.db.session() as session:
-        await check_code(session, platform_services, phone=phone, purpose="login", code=code)
+    await check_code(platform_services, phone=phone, purpose="login", code=code)
     with pytest.raises(InvalidInput) as again:
-        async with platform_services.db.session() as session:
-            await check_code(session, platform_services, phone=phone, purpose="login", code=code)
+        await check_code(platform_services, phone=phone, purpose="login", code=code)
     assert again.value.code == "sms_code_missing"
 
 
@@ -148,14 +154,12 @@ async def test_code_of_one_purpose_does_not_confirm_another(
     async with platform_services.db.session() as session:
         await send_code(session, platform_services, phone, SmsPurpose.LOGIN)
     with pytest.raises(InvalidInput) as refused:
-        async with platform_services.db.session() as session:
-            await check_code(
-                session,
-                platform_services,
-                phone=phone,
-                purpose="cancel_seal",
-                code=console_sms.last_code(phone),
-            )
+        await check_code(
+            platform_services,
+            phone=phone,
+            purpose="cancel_seal",
+            code=console_sms.last_code(phone),
+        )
     assert refused.value.code == "sms_code_missing"
 
 
@@ -167,8 +171,7 @@ async def test_wrong_attempts_are_counted_although_the_callers_transaction_rolls
         await send_code(session, platform_services, phone, SmsPurpose.LOGIN)
     for _ in range(2):
         with pytest.raises(InvalidInput):
-            async with platform_services.db.session() as session:
-                await check_code(session, platform_services, phone=phone, purpose="login", code="000000x")
+            await check_code(platform_services, phone=phone, purpose="login", code="000000x")
     async with platform_services.db.session() as session:
         row = await session.get(SmsCode, 1)
     assert row is not None
@@ -183,7 +186,7 @@ class FailingProvider:
 async def test_provider_failure_is_upstream_error_and_leaves_no_code(
     platform_app: object, platform_services: PlatformServices
 ) -> None:
-    platform_services.extra["sms_provider"] = FailingProvider()
+    platform_services.sms_provider = FailingProvider()
     phone = new_phone()
     with pytest.raises(UpstreamError) as failed:
         async with platform_services.db.session() as session:
@@ -218,8 +221,7 @@ async def test_parallel_guesses_cannot_exceed_the_attempt_limit(
 
     async def guess() -> str:
         try:
-            async with platform_services.db.session() as session:
-                await check_code(session, platform_services, phone=phone, purpose="login", code=wrong(code))
+            await check_code(platform_services, phone=phone, purpose="login", code=wrong(code))
         except InvalidInput as refused:
             return refused.code
         return "accepted"
@@ -227,8 +229,7 @@ async def test_parallel_guesses_cannot_exceed_the_attempt_limit(
     outcomes = await asyncio.gather(*(guess() for _ in range(8)))
     assert sorted(outcomes) == ["sms_code_exhausted"] * 4 + ["sms_code_wrong"] * 4
     with pytest.raises(InvalidInput) as dead:
-        async with platform_services.db.session() as session:
-            await check_code(session, platform_services, phone=phone, purpose="login", code=code)
+        await check_code(platform_services, phone=phone, purpose="login", code=code)
     assert dead.value.code == "sms_code_exhausted"
 
 

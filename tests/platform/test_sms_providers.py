@@ -13,10 +13,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from seal_platform.app import PlatformServices, build_platform_services, create_platform_app
+from seal_platform.app import build_platform_services, create_platform_app
 from seal_platform.clock import FrozenClock
 from seal_platform.db import Base
 from seal_platform.security import PasswordHasher
+from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
 from seal_platform.sms_providers.aliyun import AliyunSmsProvider
 from seal_platform.sms_providers.common import RetryPolicy
@@ -75,7 +76,7 @@ def _no_wait(services: PlatformServices) -> list[float]:
     async def record(seconds: float) -> None:
         waits.append(seconds)
 
-    provider = services.extra["sms_provider"]
+    provider = services.sms_provider
     assert isinstance(provider, TencentSmsProvider | AliyunSmsProvider)
     provider.sleep = record
     provider.policy = RetryPolicy(attempts=3, backoff=(0.5, 2.0))

@@ -13,12 +13,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
-from seal_platform.app import PlatformServices
+from seal_platform.app import build_platform_services
 from seal_platform.clock import FrozenClock
-from seal_platform.db import Database
 from seal_platform.production.ca import OrganisationSubject
 from seal_platform.production.revocation import RevocationReason, current_crl, ocsp_answer, revoke
 from seal_platform.seals import certificate_authority
+from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
 
 
@@ -29,9 +29,9 @@ async def services(tmp_path: Path) -> AsyncIterator[PlatformServices]:
         database_url=f"sqlite+aiosqlite:///{tmp_path}/p.db",
         public_base_url="https://seal.example/platform",
     )
-    db = Database(settings.database_url)
-    yield PlatformServices(settings=settings, db=db, clock=FrozenClock())
-    await db.dispose()
+    services = build_platform_services(settings, FrozenClock())
+    yield services
+    await services.db.dispose()
 
 
 def seal_certificate(services: PlatformServices) -> x509.Certificate:

@@ -7,6 +7,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 from pydantic import SecretStr
 
 from bot.app import embedded_platform_services
@@ -17,6 +24,11 @@ from seal_platform import migrate as platform_migrate
 from seal_platform.app import build_platform_services, create_platform_app
 from seal_platform.settings import PlatformSettings
 
+# The platform loads the WeChat Pay keys when it starts (a malformed key refuses start-up), so
+# they are well-formed keys, if of nobody.
+_MERCHANT_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+_WECHATPAY_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
 # Every setting production needs, pointing at nothing real: each test removes one of them.
 READY: dict[str, str] = {
     "PLATFORM_SECRET_KEY": "platform-secret-of-the-operator",
@@ -25,9 +37,13 @@ READY: dict[str, str] = {
     "PLATFORM_WECHATPAY_MCHID": "1900000001",
     "PLATFORM_WECHATPAY_APPID": "wx8888888888888888",
     "PLATFORM_WECHATPAY_CERT_SERIAL_NO": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
-    "PLATFORM_WECHATPAY_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----",
+    "PLATFORM_WECHATPAY_PRIVATE_KEY": _MERCHANT_KEY.private_bytes(
+        Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+    ).decode(),
     "PLATFORM_WECHATPAY_APIV3_KEY": "0123456789abcdef0123456789abcdef",
-    "PLATFORM_WECHATPAY_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----",
+    "PLATFORM_WECHATPAY_PUBLIC_KEY": _WECHATPAY_KEY.public_key()
+    .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    .decode(),
     "PLATFORM_WECHATPAY_PUBLIC_KEY_ID": "PUB_KEY_ID_0000000000000024101100397200000006",
     "PLATFORM_SMS_PROVIDER": "tencent",
     "PLATFORM_SMS_ACCESS_KEY_ID": "AKIDexample",

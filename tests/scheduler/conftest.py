@@ -39,11 +39,12 @@ from scheduler.metrics import MetricsRegistry
 from scheduler.proactive import ProactiveDelivery
 from scheduler.reminders import ReminderJob
 from scheduler.settings import SchedulerSettings
-from seal_platform.app import PlatformServices, build_platform_services, create_platform_app
+from seal_platform.app import build_platform_services, create_platform_app
 from seal_platform.companies import Company
 from seal_platform.db import Base as PlatformBase
 from seal_platform.seals import Seal, SealStatus
 from seal_platform.security import PasswordHasher
+from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
 from tests.platform.conftest import import_all_platform_modules
 
@@ -81,7 +82,7 @@ class Platform:
     async def add_account(self) -> str:
         """Register as a user would: an SMS code to a new phone, then the account."""
         phone = f"139{next(_numbers):08d}"
-        sms = self.services.extra["sms_provider"]
+        sms = self.services.sms_provider
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.app),
             base_url="http://platform.test",

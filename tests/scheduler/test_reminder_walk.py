@@ -102,7 +102,7 @@ async def build(
     smtp_port: int,
 ) -> World:
     sms_provider = ConsoleSmsProvider()
-    platform.services.extra["sms_provider"] = sms_provider
+    platform.services.sms_provider = sms_provider
     bot = await make_bot(platform, clock, db_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
     wechat: WeChatReach | None = None
     http: httpx.AsyncClient | None = None

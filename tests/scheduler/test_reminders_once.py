@@ -62,7 +62,7 @@ async def test_the_reminder_names_the_seal_and_date_and_its_button_starts_renewa
     answer = await bot.chat.tap(renew.label, token=renew.token)
     local_expiry = (bot.chat.clock.now() + 30 * DAY + timedelta(hours=1)).astimezone(SHANGHAI).date()
     assert answer[0] == f"这枚印章 {local_expiry.isoformat()} 到期，现在可以续期。"
-    assert answer[1] == "（第 2/3 步） 请选择续期年限："
+    assert answer[1] == "（第 1/2 步） 请选择续期年限："
 
 
 async def test_a_user_with_two_chat_identities_gets_it_once_in_the_most_recent(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -45,8 +46,11 @@ async def test_two_workers_racing_send_each_reminder_once(platform: Platform, cl
             sent = [r for r in rows if r.status == Status.SENT]
             assert len(received) == len(sent)
             assert len({(r.seal_id, r.threshold) for r in sent}) == len(sent)
-            # every seal got its most urgent reminder at the start and then each later one
-            assert len(sent) >= 12 * 2
+            # Each seal gets the most urgent threshold already due at the start, then every later
+            # one. Seals expire in 3 + 6n days (n = 0..11), thresholds 60, 30, 7, 1 and the day
+            # after (-1): every seal passes 7, 1 and -1; the 11 expiring in 9 days or more also
+            # 30; the 7 expiring in 33 days or more also 60 (the first seal's 7 is its due one).
+            assert Counter(r.threshold for r in sent) == {-1: 12, 1: 12, 7: 12, 30: 11, 60: 7}
             both_sent = {m.outbox_id for m in first.sent} & {m.outbox_id for m in second.sent}
             assert both_sent == set()
         finally:

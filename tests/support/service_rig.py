@@ -30,7 +30,7 @@ class SupportService:
     clock: ManualClock
 
     def sms_code(self, phone: str, purpose: str) -> str:
-        return str(self.container.platform_services.extra["sms_provider"].last_code(phone, purpose))
+        return str(self.container.platform_services.sms_provider.last_code(phone, purpose))
 
     async def settle(self) -> None:
         await self.container.events.drain()

@@ -72,7 +72,7 @@ class LiveSupport:
     app: FastAPI
 
     def sms_code(self, phone: str, purpose: str) -> str:
-        provider = self.app.state.container.platform_services.extra["sms_provider"]
+        provider = self.app.state.container.platform_services.sms_provider
         return str(provider.last_code(phone, purpose))
 
 

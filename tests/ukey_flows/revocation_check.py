@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from seal_platform.app import PlatformServices
 from seal_platform.seals import certificate_authority
+from seal_platform.services import PlatformServices
 
 
 def _openssl(*args: str) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 import pytest
 import uvicorn
 
-from seal_platform.production.station import STATION_KEY
 from seal_platform.production.station_hub import StationHub, station_hub
 from tests.softhsm_fixtures import SoftHsmStore, slots_shown
 from tests.ukey_bridge.support import ScriptedPrompt
@@ -48,7 +47,7 @@ async def served_platform(side: BridgeSide) -> AsyncIterator[str]:
 def remote_station(side: BridgeSide) -> StationHub:
     services = side.world.platform_services
     hub = station_hub(services)
-    services.extra[STATION_KEY] = hub
+    services.production_station = hub
     return hub
 
 

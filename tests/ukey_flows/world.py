@@ -15,7 +15,7 @@ import httpx
 from PIL import Image
 from sqlalchemy import update
 
-from seal_platform.production.station import STATION_KEY, RunnerStation
+from seal_platform.production.station import RunnerStation
 from seal_platform.seals import Seal
 from seal_platform.staff import StaffRole, create_staff_user
 from tests.conversations.conftest import Service
@@ -202,7 +202,7 @@ class SealWorld:
 
     def install_station(self, backend: Callable[[], TokenBackend]) -> None:
         """Staff's production station writes new seals on the blank keys of ``backend``."""
-        self.platform_services.extra[STATION_KEY] = RunnerStation(backend)
+        self.platform_services.production_station = RunnerStation(backend)
 
     async def seal(self, applicant: Applicant, seal_id: str) -> dict[str, Any]:
         return dict((await self.api.get(f"/v1/seals/{seal_id}", headers=applicant.headers)).json())

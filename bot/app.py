@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from fastapi import APIRouter, FastAPI
@@ -73,6 +73,9 @@ log = logging.getLogger("sealbot")
 ENGINE_LOCALES = Path(__file__).parent / "locales"
 # The HTML pages (and their APIs) that get CSP, no framing, nosniff and a referrer policy.
 PAGE_PREFIXES = ("/chat", "/console", "/support", "/secure", "/platform/console", "/platform/pay")
+
+if TYPE_CHECKING:
+    from seal_platform.services import PlatformServices
 
 
 @dataclass
@@ -157,7 +160,7 @@ def _distributed_lock(settings: Settings, db: AsyncEngine) -> DistributedLock | 
     return None
 
 
-async def embedded_platform_services(settings: Settings, clock: Any = None) -> Any:
+async def embedded_platform_services(settings: Settings, clock: Clock | None = None) -> PlatformServices:
     """The in-process platform's services, its database migrated to head."""
     from seal_platform import migrate as platform_migrate
     from seal_platform.app import build_platform_services

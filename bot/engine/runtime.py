@@ -19,7 +19,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from bot.engine.context import Ctx
@@ -36,7 +36,7 @@ from bot.engine.messages import (
     OutboundMessage,
     Reply,
 )
-from bot.engine.ports import MediaStore
+from bot.engine.ports import Clock, MediaStore, SystemClock
 from bot.engine.secrets_box import SecretBox
 from bot.engine.state import ConversationState, Owner, StateCodec
 from bot.engine.store import Commit, ConversationStore, QueuedReply, Snapshot
@@ -53,11 +53,6 @@ log = logging.getLogger("sealbot.engine")
 
 EventHandler = Callable[[Ctx, ExternalEvent], Awaitable[None]]
 OwnershipHook = Callable[[Ctx], Awaitable[None]]
-
-
-class Clock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 @dataclass
@@ -97,7 +92,7 @@ class Engine:
         media: MediaStore,
         services: Any = None,
         locks: ConversationLocks | None = None,
-        clock: Any = None,
+        clock: Clock | None = None,
         home: HomeHandler | None = None,
         intents: Callable[[str], str | None] | None = None,
         hooks: EngineHooks | None = None,
@@ -109,7 +104,7 @@ class Engine:
         self.media = media
         self.services = services
         self.locks = locks or ConversationLocks()
-        self.clock = clock or Clock()
+        self.clock: Clock = clock or SystemClock()
         self.hooks = hooks or EngineHooks()
         self.box = box
         self.codec = StateCodec(box, self._sensitive_fields)

@@ -10,7 +10,8 @@ from bot.engine.flow import Flow, FlowRegistry
 from bot.engine.i18n import Catalog
 from bot.engine.media import MemoryMediaStore
 from bot.engine.outbox import OutboxDispatcher
-from bot.engine.runtime import Clock, Engine, PassiveWindow
+from bot.engine.ports import Clock, SystemClock
+from bot.engine.runtime import Engine, PassiveWindow
 from bot.engine.secrets_box import SecretBox
 from bot.engine.store import SqlConversationStore
 from bot.testing import ENGINE_LOCALES, create_schema
@@ -43,7 +44,7 @@ async def build_stack(
     await create_schema(db)
     store = SqlConversationStore(db)
     media = MemoryMediaStore()
-    clock = Clock()
+    clock = SystemClock()
     engine = Engine(
         store=store,
         flows=FlowRegistry(list(flows)),

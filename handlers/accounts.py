@@ -322,20 +322,31 @@ RESET_PASSWORD = Flow(
 # ---- log out ------------------------------------------------------------------------------------
 
 
-async def log_out(ctx: Ctx) -> Outcome | None:
+async def _end_session(ctx: Ctx, *, everywhere: bool) -> Outcome | None:
+    """End this chat's session, or (``everywhere``) every session of the account; other chats
+    notice at their next step (their token is refused) and ask to log in again."""
     if ctx.session is None:
         ctx.say("accounts.not_logged_in")
         return None
+    accounts = services(ctx).platform.accounts
     try:
-        await services(ctx).platform.accounts.logout(token(ctx))
+        await (accounts.logout_everywhere if everywhere else accounts.logout)(token(ctx))
     except NotAuthenticated:
         pass  # the token had expired already: the chat is unbound all the same
     except PlatformClientError as exc:
         ctx.say_text(explain(ctx, exc))
         return Finish()
     ctx.logout()
-    ctx.say("accounts.logged_out")
+    ctx.say("accounts.logged_out_everywhere" if everywhere else "accounts.logged_out")
     return None
+
+
+async def log_out(ctx: Ctx) -> Outcome | None:
+    return await _end_session(ctx, everywhere=False)
+
+
+async def log_out_everywhere(ctx: Ctx) -> Outcome | None:
+    return await _end_session(ctx, everywhere=True)
 
 
 LOGOUT = Flow(
@@ -345,24 +356,6 @@ LOGOUT = Flow(
     steps=(Action("logout", run=log_out),),
     next_steps=AFTER_LOGOUT,
 )
-
-
-async def log_out_everywhere(ctx: Ctx) -> Outcome | None:
-    """Every session of the account ends on the platform; other chats notice at their next
-    step (their token is refused) and ask to log in again."""
-    if ctx.session is None:
-        ctx.say("accounts.not_logged_in")
-        return None
-    try:
-        await services(ctx).platform.accounts.logout_everywhere(token(ctx))
-    except NotAuthenticated:
-        pass  # already ended
-    except PlatformClientError as exc:
-        ctx.say_text(explain(ctx, exc))
-        return Finish()
-    ctx.logout()
-    ctx.say("accounts.logged_out_everywhere")
-    return None
 
 
 LOGOUT_EVERYWHERE = Flow(

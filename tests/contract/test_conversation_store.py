@@ -442,6 +442,34 @@ async def test_table_writes_join_the_store_and_report_row_counts(store: Conversa
     assert await store.cursor("feed") == 9
 
 
+async def test_a_prepared_write_takes_each_calls_values(store: ConversationStore) -> None:
+    """The message path keeps its statements and passes values per call; a store that
+    compiles them once must not reuse one call's values for the next."""
+    import sqlalchemy as sa
+
+    from bot.engine.store import insert_for
+    from bot.engine.tables import event_cursor
+
+    dialect = store.engine.dialect.name  # type: ignore[attr-defined]
+    prepared = (
+        insert_for(dialect)(event_cursor)
+        .values(name=sa.bindparam("name"), position=sa.bindparam("position"), updated_at=sa.bindparam("at"))
+        .on_conflict_do_nothing()
+    )
+    assert await store.write(prepared, {"name": "one", "position": 3, "at": T0}) == 1
+    assert await store.write(prepared, {"name": "two", "position": 5, "at": T0}) == 1
+    assert await store.write(prepared, {"name": "one", "position": 4, "at": T0}) == 0
+    assert (await store.cursor("one"), await store.cursor("two")) == (3, 5)
+    moving = (
+        event_cursor.update()
+        .where(event_cursor.c.name == sa.bindparam("target"))
+        .values(position=sa.bindparam("position"))
+    )
+    assert await store.write(moving, {"target": "two", "position": 11}) == 1
+    assert await store.write(moving, {"target": "none", "position": 12}) == 0
+    assert (await store.cursor("one"), await store.cursor("two")) == (3, 11)
+
+
 async def test_replies_held_or_scheduled_for_later_do_not_starve_due_ones(store: ConversationStore) -> None:
     later = T0 + timedelta(hours=1)
     for n in range(60):  # more than any claiming window: held replies of 60 other users

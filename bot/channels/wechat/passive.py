@@ -47,6 +47,26 @@ class PassiveAnswers:
         self.appid = appid
         self.wake = wake  # tells the dispatcher that released replies are due
         self.poll = poll
+        # prepared once: both run for every passive answer
+        table = wechat_deliveries
+        self._reserving = (
+            insert_for(db.dialect.name)(table)
+            .values(
+                appid=sa.bindparam("appid"),
+                delivery_id=sa.bindparam("delivery_id"),
+                body=None,
+                created_at=sa.bindparam("created_at"),
+            )
+            .on_conflict_do_nothing()
+        )
+        self._recording = (
+            table.update()
+            # a WHERE placeholder may not share a column's name in an UPDATE (SQLAlchemy)
+            .where(
+                table.c.appid == sa.bindparam("b_appid"), table.c.delivery_id == sa.bindparam("b_delivery_id")
+            )
+            .values(body=sa.bindparam("body"))
+        )
 
     def _where(self, delivery_id: str) -> sa.ColumnElement[bool]:
         return sa.and_(
@@ -54,10 +74,8 @@ class PassiveAnswers:
         )
 
     async def _reserve(self, delivery_id: str, now: datetime) -> bool:
-        insert = insert_for(self.db.dialect.name)(wechat_deliveries).values(
-            appid=self.appid, delivery_id=delivery_id, body=None, created_at=now
-        )
-        return await self.store.write(insert.on_conflict_do_nothing()) == 1
+        params = {"appid": self.appid, "delivery_id": delivery_id, "created_at": now}
+        return await self.store.write(self._reserving, params) == 1
 
     async def recorded(self, delivery_id: str) -> str | None:
         async with self.db.connect() as conn:
@@ -67,7 +85,8 @@ class PassiveAnswers:
         return str(body) if body is not None else None
 
     async def _record(self, delivery_id: str, body: str) -> None:
-        await self.store.write(wechat_deliveries.update().where(self._where(delivery_id)).values(body=body))
+        params = {"b_appid": self.appid, "b_delivery_id": delivery_id, "body": body}
+        await self.store.write(self._recording, params)
 
     async def answer(
         self,

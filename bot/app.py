@@ -274,9 +274,15 @@ async def build_container(
     for channel in channels:
         senders[channel.sender.channel] = channel.sender
     senders.update(extra_senders or {})
-    # One process owns an SQLite database: what it finds "sending" at start, a dead one left.
+    # What a dead process left "sending" goes out again at once: at start, and on PostgreSQL,
+    # where workers share the outbox, whenever another worker's presence lock is found free.
     dispatcher = OutboxDispatcher(
-        store, senders, clock, reclaim_at_start=db.dialect.name == "sqlite", box=engine.box
+        store,
+        senders,
+        clock,
+        reclaim_at_start=True,
+        reclaim_every=10.0 if db.dialect.name == "postgresql" else None,
+        box=engine.box,
     )
     hooks.after_commit.append(dispatcher.kick)
     events = PlatformEventConsumer(platform, engine, store, clock, poll_seconds=settings.event_poll_seconds)

@@ -40,8 +40,9 @@ APPID, SECRET = "wx_walk_appid", "walk-secret"
 SUBSCRIBE_TPL, TEMPLATE_TPL = "TPL_SUBSCRIBE_EXPIRY", "TPL_TEMPLATE_EXPIRY"
 PUBLIC = "https://bot.example.com"
 NAME = "长风科技有限公司"
-# The seal expires 61 days after START (10:00 in Shanghai), so each reminder falls due at 10:00.
-EXPIRY = "2027年1月28日"
+# The seal is produced a year before it expires; the clock then stands 61 days before expiry at
+# 10:00 in Shanghai (START's time of day), so each reminder falls due at 10:00: 2027-11-28.
+EXPIRY = "2027年11月28日"
 STEPS = [(60, 1), (30, 31), (7, 54), (1, 60), (-1, 62)]
 
 
@@ -171,9 +172,9 @@ async def test_one_seal_walks_every_threshold_by_each_policy_path(
 ) -> None:
     async with world_for(path, platform, clock, tmp_path, recorder, smtp[1]) as world:
         bot, fake, sink = world.bot, recorder[0], smtp[0]
-        start = clock.now()
         account = await platform.add_account()
         seal = await platform.add_seal(account, expires_in=61 * DAY, name=NAME)
+        start = clock.now()
         if path in ("chat", "subscribe", "template"):
             await bot.bind("u1", account)
         for n, (threshold, day) in enumerate(STEPS, start=1):
@@ -227,7 +228,7 @@ async def test_one_seal_walks_every_threshold_by_each_policy_path(
                 assert mail["From"] == "reminders@seal.example"
                 verb = "已于" if threshold == -1 else "将于"
                 assert str(email.header.make_header(email.header.decode_header(mail["Subject"]))) == (
-                    f"【电子印章】企业印章「{NAME}」{verb} 2027-01-28 到期"
+                    f"【电子印章】企业印章「{NAME}」{verb} 2027-11-28 到期"
                 )
                 assert (delivery.status, delivery.channel) == (Status.SENT, "email")
                 assert delivery.provider_message_id == mail["Message-ID"]

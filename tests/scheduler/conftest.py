@@ -21,6 +21,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.channels.local_server import serve_locally
+from bot.channels.wechat.fake_server import FakeWeChat, create_app
 from bot.engine.context import Ctx
 from bot.engine.flow import FlowRegistry
 from bot.engine.locks import ConversationLocks
@@ -49,6 +51,7 @@ from tests.platform.conftest import import_all_platform_modules
 from tests.scheduler.seals import HOLDER, HOLDER_ID, PASSWORD, SealMaker, SealPlan
 
 SERVICE_KEY = "scheduler-test-service-key"
+APPID, SECRET = "wx_walk_appid", "walk-secret"
 # 2026-11-28 10:00 in Shanghai: inside the default send window.
 START = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 
@@ -140,6 +143,14 @@ class Platform:
 
     async def cancel(self, seal_id: str) -> None:
         await self.maker.cancel(self.owners[seal_id], seal_id)
+
+
+@pytest.fixture
+async def recorder() -> AsyncIterator[tuple[FakeWeChat, str]]:
+    """The fake WeChat API on 127.0.0.1, recording every request; and its base URL."""
+    fake = FakeWeChat(APPID, SECRET)
+    async with serve_locally(create_app(fake)) as base:
+        yield fake, base
 
 
 @pytest.fixture
@@ -242,8 +253,10 @@ async def make_bot(
     settings: SchedulerSettings | None = None,
     proactive: Sequence[ProactiveDelivery] = (),
     locks: ConversationLocks | None = None,
+    channel: str = "test",
 ) -> Bot:
     chat = await ChatHarness.create(
+        channel=channel,
         flows=flows(),
         db_url=db_url,
         db=db,

@@ -19,9 +19,8 @@ import httpx
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from bot.channels.local_server import serve_locally
 from bot.channels.wechat.api import WeChatApi
-from bot.channels.wechat.fake_server import FakeWeChat, create_app
+from bot.channels.wechat.fake_server import FakeWeChat
 from bot.channels.wechat.proactive import WeChatReach, WeChatReminderSettings, field_value
 from bot.channels.wechat.quota import CustomerServiceQuota
 from bot.channels.wechat.subscriptions import SubscriptionConsents
@@ -33,10 +32,9 @@ from scheduler.proactive import ReminderNotice
 from scheduler.renew_links import RenewLinks
 from scheduler.sms import PlatformContacts, PlatformReminderSms
 from seal_platform.sms import ConsoleSms, ConsoleSmsProvider
-from tests.scheduler.conftest import Bot, Platform, make_bot
+from tests.scheduler.conftest import APPID, SECRET, Bot, Platform, make_bot
 
 DAY = timedelta(days=1)
-APPID, SECRET = "wx_walk_appid", "walk-secret"
 SUBSCRIBE_TPL, TEMPLATE_TPL = "TPL_SUBSCRIBE_EXPIRY", "TPL_TEMPLATE_EXPIRY"
 PUBLIC = "https://bot.example.com"
 NAME = "长风科技有限公司"
@@ -64,13 +62,6 @@ async def smtp() -> AsyncIterator[tuple[SmtpSink, int]]:
     yield sink, port
     server.close()
     await server.wait_closed()
-
-
-@pytest.fixture
-async def recorder() -> AsyncIterator[tuple[FakeWeChat, str]]:
-    fake = FakeWeChat(APPID, SECRET)
-    async with serve_locally(create_app(fake)) as base:
-        yield fake, base
 
 
 class InvoiceEmail(PlatformContacts):

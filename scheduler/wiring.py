@@ -1,6 +1,6 @@
 """How the composition root builds the reminder job's ways to reach people (kept here so
 ``bot.app`` wires it in a few lines): WeChat notices when WeChat is on, SMS through the
-platform, e-mail when an SMTP host is configured, the signed renewal links, and on WeChat the
+platform, e-mail through the platform's SMTP server, the signed renewal links, and on WeChat the
 订阅通知 consent page the chat offers (``offer_consent``)."""
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from bot.engine.ports import Clock
 from bot.engine.runtime import Engine
 from platform_client.reminders import RemindersAPI
 from scheduler.consent_page import ConsentLinks, ConsentPage, JsapiTickets
-from scheduler.mail import SmtpMailer, SmtpSettings
 from scheduler.proactive import ProactiveDelivery
 from scheduler.renew_links import RenewLinks, renew_link_router
-from scheduler.sms import PlatformContacts, PlatformReminderSms
+from scheduler.sms import PlatformReminderMail, PlatformReminderSms
 
 
 class ReminderReach:
@@ -31,8 +30,7 @@ class ReminderReach:
         self.consent: ConsentPage | None = None
         self.clock = clock
         self.sms = PlatformReminderSms(platform)
-        smtp = SmtpSettings()
-        self.mail = SmtpMailer(smtp, PlatformContacts(platform)) if smtp.configured else None
+        self.mail = PlatformReminderMail(platform)
         self.proactive: dict[str, ProactiveDelivery] = {}
         self.wechat_reminders = WeChatReminderSettings()
         if wechat is not None:

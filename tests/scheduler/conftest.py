@@ -138,6 +138,10 @@ class Platform:
         self.owners.update({seal_id: plan.account_id for seal_id, plan in zip(made, plans, strict=True)})
         return made
 
+    async def request_invoice(self, account_id: str, email: str) -> None:
+        """The account asks for its orders' e-invoices, giving this address."""
+        await self.maker.request_invoice(account_id, email)
+
     async def renew(self, seal_id: str, *, years: int = 1) -> None:
         await self.maker.renew(self.owners[seal_id], seal_id, years=years)
 

@@ -259,6 +259,21 @@ class SealMaker:
                 await self.cancel(plan.account_id, made[i])
         return [made[i] for i in range(len(plans))]
 
+    async def request_invoice(self, account_id: str, email: str) -> None:
+        """Ask for the e-invoice of the account's paid orders, giving ``email`` for it."""
+        token = await self.log_in(account_id)
+        orders = await self.api.get("/v1/orders", headers={"X-Account-Token": token})
+        assert orders.status_code == 200, orders.text
+        paid = [o for o in orders.json() if o["status"] in ("shipped", "completed")]
+        assert paid, orders.json()
+        for order in paid:
+            asked = await self.api.post(
+                f"/v1/orders/{order['id']}/invoice",
+                json={"title": "个人", "email": email},
+                headers={"X-Account-Token": token},
+            )
+            assert asked.status_code == 201, asked.text
+
     # ---- renewal and cancellation -------------------------------------------------------------
 
     async def renew(self, account_id: str, seal_id: str, *, years: int = 1) -> None:

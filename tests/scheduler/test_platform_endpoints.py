@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 
+from bot.errors import DeliveryFailed
+from scheduler.sms import PlatformReminderMail
 from tests.scheduler.conftest import Platform
 from tests.scheduler.seals import SealPlan
 
@@ -71,3 +74,13 @@ async def test_a_malformed_cursor_is_refused(platform: Platform) -> None:
 async def test_reconcile_reports_nothing_when_no_order_is_overdue(platform: Platform) -> None:
     report = await platform.reminders.reconcile_payments()
     assert (report.paid, report.expired, report.failed) == ((), (), ())
+
+
+async def test_without_smtp_settings_the_platform_refuses_reminder_email_and_the_job_moves_on(
+    platform: Platform,
+) -> None:
+    account = await platform.add_account()
+    seal = await platform.add_seal(account, expires_in=7 * DAY)
+    with pytest.raises(DeliveryFailed) as refused:
+        await PlatformReminderMail(platform.reminders).send(account, seal, "主题", "正文")
+    assert (refused.value.reason, refused.value.retryable) == ("no e-mail sender configured", False)

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from bot.channels.wechat.errors import WeChatError
 from bot.engine.i18n import Catalog
 from bot.engine.messages import ConversationKey
 from bot.engine.ports import Clock
@@ -179,21 +180,25 @@ class ConsentPage:
     def _t(self, locale: str, name: str) -> str:
         return escape(self.catalog.get(locale, f"reminders.consent_page.{name}"))
 
-    def _refused(self, reason: str, locale: str = "zh-CN") -> HTMLResponse:
+    def _notice(self, text: str, locale: str, status: int) -> HTMLResponse:
         page = _PAGE.format(
-            lang=escape(locale),
-            title=self._t(locale, "title"),
-            body=f"<p>{self._t(locale, 'refused_' + reason)}</p>",
-            head="",
+            lang=escape(locale), title=self._t(locale, "title"), body=f"<p>{text}</p>", head=""
         )
-        return HTMLResponse(page, status_code=410, headers={"Content-Security-Policy": PAGE_CSP})
+        return HTMLResponse(page, status_code=status, headers={"Content-Security-Policy": PAGE_CSP})
+
+    def _refused(self, reason: str, locale: str = "zh-CN") -> HTMLResponse:
+        return self._notice(self._t(locale, "refused_" + reason), locale, 410)
 
     async def render(self, token: str, query: str) -> HTMLResponse:
         try:
             link = self.links.read(token, self.clock.now())
         except ConsentLinkRefused as exc:
             return self._refused(exc.reason)
-        ticket = await self.tickets.get()
+        try:
+            ticket = await self.tickets.get()
+        except WeChatError:
+            # No ticket, no JS-SDK: say so instead of a page whose button cannot work.
+            return self._notice(self._t(link.locale, "failed"), link.locale, 503)
         page_url = f"{self.links.public_url}{CONSENT_PATH}?{query}"
         timestamp = int(self.clock.now().timestamp())
         nonce = secrets.token_urlsafe(12)

@@ -254,3 +254,16 @@ async def test_a_completed_order_is_followed_by_the_offer_and_an_opted_out_user_
     assert saved[0] == "已保存。到期提醒将通过：聊天。"
     assert [m for m in bot.sent[before:] if m.reply.kind == ReplyKind.LINK] == []
     assert not any("订阅通知" in text for text in saved)
+
+
+async def test_when_wechat_gives_no_ticket_the_page_says_to_try_later(
+    platform: Platform, world: World
+) -> None:
+    account = await platform.add_account()
+    await world.bot.bind("u1", account)
+    await world.bot.chat.say("开启提醒")
+    world.fake.fail_next("ticket/getticket", 45009)
+    page = await open_page(world, offered_link(world.bot))
+    assert page.status_code == 503
+    assert "暂时无法完成设置" in page.text
+    assert "wx-open-subscribe" not in page.text

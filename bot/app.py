@@ -311,6 +311,7 @@ async def build_container(
         wechat=next((c for c in channels if isinstance(c, WeChatChannel)), None),
     )
     container.reminder_reach = reach
+    reach.offer_consent(engine)  # the 订阅通知 consent page, offered in the chat on WeChat
     container.reminders = ReminderJob(
         platform=platform.reminders,
         engine=engine,

@@ -23,6 +23,7 @@ from handlers.menu import MenuItem
 from handlers.order_words import local_time, money, session_lost, short_id, status_words, type_words
 from handlers.payment import PAID_STATUSES, announce_paid_once
 from handlers.platform_errors import explain
+from handlers.reminders import offer_consent
 from handlers.services import services, token
 from platform_client.errors import NotAuthenticated, PlatformClientError
 from platform_client.invoices import Invoice
@@ -374,6 +375,8 @@ async def on_shipped(ctx: Ctx, event: ExternalEvent) -> None:
 
 async def on_completed(ctx: Ctx, event: ExternalEvent) -> None:
     ctx.say("orders.push_completed", order=short_id(_order_id(event)), process=_process(ctx, event))
+    # A natural moment to ask a WeChat user to allow the seal's expiry reminders.
+    offer_consent(ctx)
 
 
 async def on_expired(ctx: Ctx, event: ExternalEvent) -> None:

@@ -1,12 +1,13 @@
-"""E-mail through the operator's SMTP server (``aiosmtplib``): issued invoices go to the address
-the applicant gave. Without ``PLATFORM_SMTP_HOST`` nothing is mailed, and no message to the user
-mentions e-mail (``invoice.issued`` carries ``emailed_to`` only when a mail was accepted)."""
+"""E-mail through the operator's SMTP server (``aiosmtplib``): issued invoices and expiry
+reminders go to the address the applicant gave. Without ``PLATFORM_SMTP_HOST`` nothing is
+mailed, and no message to the user mentions e-mail (``invoice.issued`` carries ``emailed_to``
+only when a mail was accepted)."""
 
 from __future__ import annotations
 
 import logging
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import formataddr, formatdate, make_msgid
 from typing import TYPE_CHECKING
 
 import aiosmtplib
@@ -37,6 +38,18 @@ async def send_mail(settings: PlatformSettings, message: EmailMessage) -> None:
         start_tls=settings.smtp_security == "starttls",
         timeout=settings.smtp_timeout_seconds,
     )
+
+
+def reminder_message(settings: PlatformSettings, to: str, subject: str, text: str) -> EmailMessage:
+    """An expiry reminder written by the bot, from the operator's address."""
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = formataddr((settings.operator_service_name, settings.smtp_from))
+    message["To"] = to
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = make_msgid(domain=settings.smtp_from.rsplit("@", 1)[-1])
+    message.set_content(text, charset="utf-8")
+    return message
 
 
 def invoice_message(settings: PlatformSettings, to: str, issued: IssuedInvoice) -> EmailMessage:

@@ -129,11 +129,9 @@ async def test_a_reissue_whose_order_was_cancelled_elsewhere_starts_anew_when_as
 
 
 async def test_a_cancelled_renewal_put_aside_starts_anew_in_english(world: SealWorld) -> None:
-    from datetime import timedelta
-
     applicant = await world.applicant(lang="en")
     seal = await world.active_seal(applicant)
-    await world.set_seal(str(seal["id"]), valid_to=world.now() + timedelta(days=20))
+    applicant = await world.expiring_in(applicant, seal, 20)
     chat = world.chat
     await chat.say("renew")
     await chat.tap("1 year")

@@ -148,8 +148,8 @@ class Cluster:
             f"http://127.0.0.1:{port}",
         )
 
-    async def _wait_ready(self, process: Process, path: str, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
+    async def _wait_ready(self, process: Process, path: str, within: float = 90.0) -> None:
+        deadline = time.monotonic() + within
         async with httpx.AsyncClient(timeout=2) as client:
             while time.monotonic() < deadline:
                 if process.popen.poll() is not None:
@@ -162,7 +162,7 @@ class Cluster:
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.2)
-        raise RuntimeError(f"{process.name} not ready in {timeout:.0f} s:\n{process.log.read_text()[-3000:]}")
+        raise RuntimeError(f"{process.name} not ready in {within:.0f} s:\n{process.log.read_text()[-3000:]}")
 
     async def stop(self) -> None:
         for process in [*self.bots, getattr(self, "platform", None)]:

@@ -43,6 +43,11 @@ class RoundRobinProxy:
     def __post_init__(self) -> None:
         self._turn = itertools.cycle(range(len(self.workers)))
         self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    def set_workers(self, workers: list[Upstream]) -> None:
+        self.workers[:] = workers
+        self._turn = itertools.cycle(range(len(self.workers)))
 
     @property
     def url(self) -> str:
@@ -55,6 +60,11 @@ class RoundRobinProxy:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+        # Long polls and WebSockets still open are cut, as a proxy restart cuts them.
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
 
@@ -64,11 +74,16 @@ class RoundRobinProxy:
         return self.workers[next(self._turn)], target
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
         try:
             await self._one(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
             pass
         finally:
+            if task is not None:
+                self._connections.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()

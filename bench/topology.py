@@ -136,8 +136,7 @@ class Cluster:
         for index in range(1, self.workers + 1):
             self.bots.append(self.start_worker(index, bot_db))
         await asyncio.gather(*(self._wait_ready(bot, "/healthz") for bot in self.bots))
-        self.proxy.workers[:] = [Upstream("127.0.0.1", int(bot.url.rsplit(":", 1)[1])) for bot in self.bots]
-        self.proxy.__post_init__()
+        self.proxy.set_workers([Upstream("127.0.0.1", int(bot.url.rsplit(":", 1)[1])) for bot in self.bots])
 
     def start_worker(self, index: int, bot_db: str) -> Process:
         port = free_port()

@@ -152,6 +152,14 @@ def storage_from_settings(settings: PlatformSettings, clock: Clock, engine: Asyn
         settings.secret_key.get_secret_value(), settings.old_secret_keys.get_secret_value()
     )
     backend = storage_backend_for(settings)
+    if backend == "database" and not settings.database_url.startswith("postgresql"):
+        # Revocations are stored from inside an open order transaction: on SQLite a second
+        # writing connection would wait for that transaction's own write lock.
+        raise ValueError("PLATFORM_STORAGE_BACKEND=database needs a PostgreSQL PLATFORM_DATABASE_URL")
+    if backend == "s3" and not (settings.s3_endpoint_url and settings.s3_bucket):
+        raise ValueError(
+            "PLATFORM_S3_ENDPOINT_URL, PLATFORM_S3_BUCKET: required when PLATFORM_STORAGE_BACKEND=s3"
+        )
     documents: BlobBackend
     ca: BlobBackend
     fanout = 2

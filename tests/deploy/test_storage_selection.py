@@ -64,7 +64,11 @@ async def test_the_platform_keeps_documents_and_the_ca_in_the_same_store(
     tmp_path: Path, url: str, backend: str, expected: type
 ) -> None:
     settings = PlatformSettings(
-        database_url=url.format(tmp=tmp_path), data_dir=tmp_path, storage_backend=backend, s3_bucket="docs"
+        database_url=url.format(tmp=tmp_path),
+        data_dir=tmp_path,
+        storage_backend=backend,
+        s3_endpoint_url="http://s3.internal:9000",
+        s3_bucket="docs",
     )
     engine = make_engine(settings.database_url)
     try:
@@ -81,3 +85,13 @@ def test_s3_media_without_a_bucket_is_refused_at_start(monkeypatch: pytest.Monke
     monkeypatch.setenv("SEALBOT_STORAGE_BACKEND", "s3")
     with pytest.raises(ConfigError, match="SEALBOT_S3_BUCKET"):
         load_settings(s3_access_key=SecretStr("ak"))
+
+
+def test_the_platform_refuses_a_store_it_cannot_use(tmp_path: Path) -> None:
+    sqlite = f"sqlite+aiosqlite:///{tmp_path}/platform.db"
+    for settings, problem in (
+        (PlatformSettings(database_url=sqlite, storage_backend="database"), "needs a PostgreSQL"),
+        (PlatformSettings(database_url=PG, storage_backend="s3"), "PLATFORM_S3_BUCKET"),
+    ):
+        with pytest.raises(ValueError, match=problem):
+            storage_from_settings(settings, PlatformClock(), make_engine(settings.database_url))

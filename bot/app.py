@@ -37,7 +37,7 @@ from bot.channels.wechat.channel import WeChatChannel, passive_window_for
 from bot.channels.wechat.settings import WeChatSettings
 from bot.engine.i18n import Catalog
 from bot.engine.locks import ConversationLocks, DistributedLock, PostgresAdvisoryLock, RedisLock
-from bot.engine.media import LocalMediaStore
+from bot.engine.media import SharedMediaStore
 from bot.engine.outbox import OutboxDispatcher
 from bot.engine.ports import ChannelSender, Clock, SystemClock
 from bot.engine.runtime import Engine, EngineHooks
@@ -45,6 +45,7 @@ from bot.engine.secrets_box import SecretBox
 from bot.engine.sqlite_store import SqliteConversationStore
 from bot.engine.store import ConversationStore, SqlConversationStore
 from bot.errors import ConfigError
+from bot.media_storage import media_store_for
 from bot.platform_events import PlatformEventConsumer
 from bot.secure_page.links import PageLinks
 from bot.secure_page.router import password_page_router
@@ -55,7 +56,6 @@ from bot.support.service import SupportDesk
 from bot.support.settings import SupportSettings
 from bot.support.wiring import install_support, staff_required
 from dbkit.engine import make_engine
-from dbkit.envelope import Keyring
 from handlers import catalogue
 from handlers.services import HandlerServices
 from platform_client.client import PlatformClient
@@ -231,7 +231,7 @@ async def build_container(
     hooks = EngineHooks(event_handlers=catalogue.event_handlers())
     home = catalogue.home()
     wechat_settings, telegram_settings = WeChatSettings(), TelegramSettings()
-    media = LocalMediaStore(settings.data_dir / "media", media_keyring(settings))
+    media = media_store_for(settings, db, clock)
     engine = Engine(
         store=store,
         flows=catalogue.flows(),
@@ -346,18 +346,11 @@ def media_retention_duty(container: Container) -> TimedDuty:
     days = container.settings.media_retention_days
 
     async def purge() -> float:
-        if not isinstance(media, LocalMediaStore):
+        if not isinstance(media, SharedMediaStore):
             return 0.0
         return float(await media.purge_older_than(container.engine.clock.now() - timedelta(days=days)))
 
     return TimedDuty("media_retention", 3600.0, purge)
-
-
-def media_keyring(settings: Settings) -> Keyring:
-    """The keys of the chat media store (scans pass through it): current and older secrets."""
-    return Keyring.from_secrets(
-        settings.secret_key.get_secret_value(), settings.old_secret_keys.get_secret_value(), purpose=b"media"
-    )
 
 
 def attach_password_page(app: FastAPI, container: Container) -> None:

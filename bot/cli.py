@@ -82,11 +82,20 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 def _staff_add(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import embedded_platform_services
-    from seal_platform.console.bootstrap import create_staff_user
-
-    password = args.password or getpass.getpass("password for the new staff user: ")
-
+    from seal_platform.console.bootstrap import create_staff_user, generate_password
     from seal_platform.errors import PlatformError
+
+    if settings.platform_mode == "remote":
+        print(
+            "sealbot staff-add: the platform runs as its own service: "
+            "run `sealbot-platform staff-add` where it runs",
+            file=sys.stderr,
+        )
+        return 2
+    if args.generate_password:
+        password = generate_password()
+    else:
+        password = args.password or getpass.getpass("password for the new staff user: ")
 
     async def run() -> None:
         services = await embedded_platform_services(settings)
@@ -95,6 +104,9 @@ def _staff_add(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await services.db.dispose()
         print(f"staff user {user.username} created with roles {', '.join(args.roles)}")
+        if args.generate_password:
+            # Shown here once and stored nowhere else: note it now.
+            print(f"password (shown once): {password}")
 
     try:
         asyncio.run(run())
@@ -147,14 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.set_defaults(handler=_chat)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(handler=_migrate)
     staff = sub.add_parser("staff-add", help="create a staff user of the embedded platform's console")
-    staff.add_argument("username")
-    staff.add_argument(
-        "--roles",
-        nargs="+",
-        default=["support"],
-        choices=["reviewer", "producer", "shipper", "finance", "support", "admin"],
-    )
-    staff.add_argument("--password", help="prompted for when omitted")
+    from seal_platform.standalone import add_staff_arguments
+
+    add_staff_arguments(staff)
     staff.set_defaults(handler=_staff_add)
     sub.add_parser(
         "rotate-keys", help="re-encrypt stored files under the current secret key (safe to interrupt)"

@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     # Files that passed through chats (scans, QR codes) are deleted after this many days; the
     # platform keeps its own copy of every accepted scan under its own retention.
     media_retention_days: int = Field(default=30, ge=1)
+    # Where chat media are kept (``bot.media_storage``): "auto" is the bot's database on
+    # PostgreSQL (every worker on every host reads what another stored) and files on SQLite.
+    storage_backend: Literal["auto", "local", "database", "s3"] = "auto"
+    s3_endpoint_url: str = ""
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key: SecretStr = SecretStr("")
+    s3_secret_key: SecretStr = SecretStr("")
     # Serves /metrics and the platform's API docs on 127.0.0.1 at this port; in production these
     # are not on the public port at all (0: no admin port).
     admin_port: int = Field(default=0, ge=0, le=65535)
@@ -90,6 +98,10 @@ class Settings(BaseSettings):
             raise ConfigError("SEALBOT_PLATFORM_SERVICE_KEY: must be set to a private value in production")
         if self.lock_backend == "redis" and not self.redis_url:
             raise ConfigError("SEALBOT_REDIS_URL: required when SEALBOT_LOCK_BACKEND=redis")
+        if self.storage_backend == "s3" and not (self.s3_endpoint_url and self.s3_bucket):
+            raise ConfigError(
+                "SEALBOT_S3_ENDPOINT_URL, SEALBOT_S3_BUCKET: required when SEALBOT_STORAGE_BACKEND=s3"
+            )
         if self.lock_backend == "postgres" and not self.database_url.startswith("postgresql"):
             raise ConfigError("SEALBOT_LOCK_BACKEND: postgres locks need a PostgreSQL SEALBOT_DATABASE_URL")
 

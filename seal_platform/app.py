@@ -48,7 +48,7 @@ from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
 from seal_platform.sms import SmsProvider
 from seal_platform.sms_providers import build_sms_provider
-from seal_platform.storage import BlobStore, blob_store_from_settings
+from seal_platform.storage import BlobStore, storage_from_settings
 
 
 def create_platform_app(services: PlatformServices) -> FastAPI:
@@ -147,6 +147,7 @@ def build_platform_services(
         max_overflow=settings.database_max_overflow,
         pool_timeout_seconds=settings.database_pool_timeout_seconds,
     )
+    storage = storage_from_settings(settings, clock, db.engine)
     services = PlatformServices(
         settings=settings,
         db=db,
@@ -157,7 +158,8 @@ def build_platform_services(
         password_hasher=password_hasher or PasswordHasher(max_workers=settings.password_hash_workers),
         field_cipher=field_cipher or FieldCipher.from_secret(settings.secret_key.get_secret_value()),
         event_notifier=event_notifier or notifier_for(db),
-        blob_store=blob_store or blob_store_from_settings(settings, clock),
+        blob_store=blob_store or storage.documents,
+        ca_store=storage.ca,
         invoicing=invoicing,
         certificate_authority=certificate_authority,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from bot.db import Base
+from dbkit.blobs import blob_table
 
 metadata = Base.metadata
 
@@ -72,3 +73,7 @@ event_cursor = sa.Table(
     sa.Column("position", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# Files passing through chats when they are kept in the database (``bot.engine.media``): every
+# worker on every host reads what another one stored.
+blobs = blob_table(metadata, "bot_blobs")

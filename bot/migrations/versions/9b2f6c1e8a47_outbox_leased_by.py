@@ -1,7 +1,7 @@
 """outbox.leased_by: the worker holding a lease, so live workers take back a dead one's at once
 
 Revision ID: 9b2f6c1e8a47
-Revises: 7d41c0a9e2b5
+Revises: e5d837f72327
 Create Date: 2026-11-30 07:30:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "9b2f6c1e8a47"
-down_revision = "7d41c0a9e2b5"
+down_revision = "e5d837f72327"
 branch_labels = None
 depends_on = None
 

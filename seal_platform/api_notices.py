@@ -27,7 +27,8 @@ class NoticesIn(BaseModel):
     enabled: bool
     # Needed to opt in unless one was given before; a shape check only.
     email: str | None = Field(default=None, max_length=200, pattern=notices.EMAIL_PATTERN)
-    language: Literal["zh-CN", "en"] = "zh-CN"
+    # The language of the mails; omitted: unchanged (zh-CN for a first choice).
+    language: Literal["zh-CN", "en"] | None = None
 
 
 @router.get("/me/notices", response_model=NoticesOut)

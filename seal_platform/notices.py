@@ -65,14 +65,15 @@ async def set_preference(
     *,
     enabled: bool,
     email: str | None,
-    language: str,
+    language: str | None = None,
 ) -> NoticePreference:
-    """Opt in (an address is needed, and mail must be set up) or out (the address is kept, so
-    opting in again may omit it)."""
-    if language not in LANGUAGES:
+    """Opt in (an address is needed, and mail must be set up) or out. The address and language
+    are kept when omitted, so opting in again may leave them out."""
+    if language is not None and language not in LANGUAGES:
         raise InvalidInput("unsupported language", code="notice_language", languages=list(LANGUAGES))
     row = await preference(session, account_id)
     address = (email or "").strip() or (row.email if row is not None else "")
+    language = language or (row.language if row is not None else LANGUAGES[0])
     if enabled:
         if not mail_enabled(services.settings):
             raise RuleViolation("邮件通知暂未开通", code="notice_mail_unavailable")
@@ -162,12 +163,12 @@ def notice_message(
     message["From"] = formataddr((service, settings.smtp_from))
     message["To"] = to
     message["Message-ID"] = make_msgid(domain=settings.smtp_from.rsplit("@", 1)[-1])
-    message["Content-Language"] = language
     lines = [texts["greeting"], "", texts["body"][status].format(**values), ""]
     if settings.operator_hotline:
         lines.append(texts["hotline"].format(hotline=settings.operator_hotline))
     lines += [texts["footer"].format(service=service), "", settings.operator_company or service]
     message.set_content("\n".join(lines))
+    message["Content-Language"] = language  # after set_content, which drops Content-* headers
     return message
 
 

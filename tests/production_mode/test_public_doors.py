@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from bot.app import create_app
 from bot.cli import main
@@ -43,12 +43,15 @@ def test_staff_add_in_production_answers_each_refusal_in_one_line(
     assert "Traceback" not in out + err
 
 
-def test_the_public_port_of_production_serves_no_metrics_and_no_api_docs(
+async def test_the_public_port_of_production_serves_no_metrics_and_no_api_docs(
     production_env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    with TestClient(create_app(_bot_settings(tmp_path))) as public:  # runs the real start-up
-        for path in ("/metrics", "/platform/docs", "/platform/openapi.json", "/platform/redoc", "/docs"):
-            answer = public.get(path)
-            assert answer.status_code == 404, path
-        # The service itself is up: the health check answers on the same port.
-        assert public.get("/healthz").status_code == 200
+    app = create_app(_bot_settings(tmp_path))
+    async with app.router.lifespan_context(app):  # the real start-up: container, mounts
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://seal.example.cn") as public:
+            for path in ("/metrics", "/platform/docs", "/platform/openapi.json", "/platform/redoc", "/docs"):
+                answer = await public.get(path)
+                assert answer.status_code == 404, path
+            # The service itself is up: the health check answers on the same port.
+            assert (await public.get("/healthz")).status_code == 200

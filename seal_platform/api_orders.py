@@ -176,7 +176,10 @@ async def request_invoice(
     """Ask for the e-invoice of a paid order; ``invoice.issued`` follows when finance issues it."""
     async with services.db.session() as session:
         order = await get_order(session, account.id, order_id)
-        return InvoiceOut.of(await invoices.request_invoice(session, services, order, body))
+        invoice = await invoices.request_invoice(session, services, order, body)
+    if invoices.issues_automatically(services):
+        invoice = await invoices.issue_requested(services, invoice)
+    return InvoiceOut.of(invoice)
 
 
 class InvoiceOptions(BaseModel):

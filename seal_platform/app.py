@@ -9,6 +9,7 @@ of the platform's import graph, so its imports sit at the top of the file.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
@@ -22,6 +23,7 @@ from seal_platform import (
     api_checks,
     api_documents,
     api_events,
+    api_notices,
     api_orders,
     api_payments,
     api_reminders,
@@ -29,6 +31,9 @@ from seal_platform import (
     api_staff,
     api_station,
     dev_pages,
+    mail,
+    mail_outbox,
+    notices,
     operator,
 )
 from seal_platform.clock import Clock, SystemClock
@@ -54,7 +59,15 @@ from seal_platform.storage import BlobStore, storage_from_settings
 def create_platform_app(services: PlatformServices) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        # Only a standalone platform runs this (a mounted app's lifespan is not): mail left due by
+        # an SMTP outage or a restart goes out without waiting for the next commit.
+        dispatcher = mail_outbox.dispatcher_for(services.db)
+        sweep = asyncio.create_task(dispatcher.sweep_forever()) if dispatcher is not None else None
+        try:
+            yield
+        finally:
+            if sweep is not None:
+                sweep.cancel()
 
     app = FastAPI(
         title="Seal platform API",
@@ -113,6 +126,7 @@ def routers(settings: PlatformSettings) -> list[APIRouter]:
     listed.append(api_station.router)  # the production station's bridge
     listed.append(console_router.router)  # the staff console
     listed.append(operator.router)  # who runs the service (issue 11)
+    listed.append(api_notices.router)  # opt-in e-mailed status notices
     if settings.payment_provider == "sandbox" and not settings.production:
         listed.append(api_payments.sandbox_pages)
     if not settings.production:
@@ -162,6 +176,13 @@ def build_platform_services(
         ca_store=storage.ca,
         invoicing=invoicing,
         certificate_authority=certificate_authority,
+    )
+    mail_outbox.install(
+        mail_outbox.MailDispatcher(
+            services,
+            renderers={mail.INVOICE_MAIL: mail.render_invoice, notices.NOTICE_MAIL: notices.render_notice},
+            send=lambda message: mail.send_mail(services.settings, message),
+        )
     )
     if payment_providers is not None:
         services.payment_providers.update(payment_providers)

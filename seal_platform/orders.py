@@ -4,7 +4,8 @@ One table of allowed (from, to) pairs per order type is the whole state machine;
 is the only code that changes ``Order.status``. It is a conditional UPDATE (``WHERE status =
 expected``), so of two concurrent transitions from the same state exactly one wins, and the
 loser gets the same ``invalid_transition`` refusal as a forbidden move. Every transition is
-recorded in ``OrderTransition`` and published to the bot as ``order.<new status>``.
+recorded in ``OrderTransition`` and published to the bot as ``order.<new status>``; the main ones
+are also e-mailed to an account that opted in (``notices``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dbkit.types import UtcDateTime
 from seal_platform.db import Base
 from seal_platform.errors import NotFound, RuleViolation
 from seal_platform.events import publish
+from seal_platform.notices import queue_order_notice
 
 
 class OrderType(StrEnum):
@@ -242,6 +244,16 @@ async def transition(
             "to": to.value,
             **(event_data or {}),
         },
+    )
+    await queue_order_notice(
+        session,
+        account_id=order.account_id,
+        status=to.value,
+        order_code=order_code(order.id),
+        order_type=order.type,
+        amount_fen=order.amount_fen,
+        data={"reason": reason, **(event_data or {})},
+        now=now,
     )
     following = AUTOMATIC_NEXT.get((OrderType(order.type), to))
     if follow_automatic and following is not None:

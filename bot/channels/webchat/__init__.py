@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from bot.channels.base import ChannelLifecycle, SimpleHealth
+from bot.channels.webchat.history import media_url, merged_history
 from bot.channels.webchat.sessions import COOKIE, WebSession, WebSessions
 from bot.engine.i18n import normalise_locale
 from bot.engine.media import sniff
@@ -31,6 +32,7 @@ ACCOUNT = "main"
 PAGE = Path(__file__).parent / "static" / "chat.html"
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 POLL_SECONDS = 25.0
+HISTORY_LIMIT = 1000  # bot messages a (re)load reads at once, with the user's own between them
 
 
 class SendBody(BaseModel):
@@ -76,7 +78,7 @@ def message_json(message: OutboundMessage, box: SecretBox | None = None) -> dict
         "options": [{"token": o.token, "label": o.label} for o in reply.options],
         "url": reply.url,
         "file": {
-            "url": f"/chat/api/media/{reply.file.media_id}?name={reply.file.filename}",
+            "url": media_url(reply.file),
             "name": reply.file.filename,
             "type": reply.file.content_type,
         }
@@ -175,9 +177,15 @@ class WebChatChannel(ChannelLifecycle):
 
         @router.get("/api/messages")
         async def messages(
-            request: Request, response: Response, after: int = 0, wait: float = POLL_SECONDS
+            request: Request,
+            response: Response,
+            after: int = 0,
+            wait: float = POLL_SECONDS,
+            history: bool = False,
         ) -> dict[str, Any]:
             key = await self._key(request, response)
+            if history:
+                return {"messages": await self._history(key)}
             deadline = asyncio.get_running_loop().time() + max(0.0, min(wait, POLL_SECONDS))
             while True:
                 found = await self.store.delivered(key, after, 200)
@@ -208,6 +216,15 @@ class WebChatChannel(ChannelLifecycle):
             )
 
         return router
+
+    async def _history(self, key: ConversationKey) -> list[dict[str, Any]]:
+        """Everything shown so far, the user's own messages and uploads included, as stored:
+        masked and redacted (the full values were for the moment of checking)."""
+        found = await self.store.delivered(key, 0, HISTORY_LIMIT)
+        entries = await self.store.inbound_log(key, HISTORY_LIMIT * 2)
+        # Messages past the limit reach the page through its poll, which only carries the
+        # bot's side: the user's later messages then wait for the next reload.
+        return merged_history(found, entries, message_json, complete=len(found) < HISTORY_LIMIT)
 
     async def _may_see(self, key: ConversationKey, media_id: str) -> bool:
         """Only files sent to this conversation, or uploaded in it, are served to it."""

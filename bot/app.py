@@ -250,6 +250,7 @@ async def build_container(
         engine=engine,
         store=store,
         max_upload_bytes=settings.max_upload_bytes,
+        trusted_proxies=settings.trusted_proxy_networks,
         sessions=WebSessions(
             secret=settings.secret_key.get_secret_value(),
             engine=engine,

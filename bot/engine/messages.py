@@ -92,6 +92,9 @@ class Inbound:
     # The user's language as the channel reports it (Telegram language_code, browser); only a
     # hint for a new conversation: the user's own choice wins.
     language_hint: str | None = None
+    # The web chat visitor's address (see bot.channels.webchat.client_address): only passed to
+    # the platform's SMS abuse limits, never stored with the message.
+    client_ip: str | None = None
 
     @classmethod
     def text_message(cls, key: ConversationKey, message_id: str, text: str, **kw: Any) -> Inbound:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from bot.channels.base import ChannelLifecycle, SimpleHealth
+from bot.channels.webchat.client_address import client_ip
 from bot.channels.webchat.history import media_url, merged_history
 from bot.channels.webchat.sessions import COOKIE, WebSession, WebSessions
 from bot.engine.i18n import normalise_locale
@@ -26,6 +28,7 @@ from bot.engine.messages import ConversationKey, FileRef, Inbound, OutboundMessa
 from bot.engine.runtime import Engine, PassiveWindow
 from bot.engine.secrets_box import SecretBox
 from bot.engine.store import ConversationStore
+from bot.settings import Network
 
 CHANNEL = "web"
 ACCOUNT = "main"
@@ -94,8 +97,15 @@ class WebChatChannel(ChannelLifecycle):
     passive_window: PassiveWindow | None = None  # answers arrive by polling, through the outbox
 
     def __init__(
-        self, *, engine: Engine, store: ConversationStore, max_upload_bytes: int, sessions: WebSessions
+        self,
+        *,
+        engine: Engine,
+        store: ConversationStore,
+        max_upload_bytes: int,
+        sessions: WebSessions,
+        trusted_proxies: Sequence[Network] = (),
     ) -> None:
+        self.trusted_proxies = tuple(trusted_proxies)
         self.engine = engine
         self.store = store
         self.sessions = sessions
@@ -138,10 +148,13 @@ class WebChatChannel(ChannelLifecycle):
                 raise HTTPException(status_code=422, detail="bad client_id")
             message_id = f"w:{body.client_id}"
             hint = normalise_locale(body.lang) if body.lang else None
+            address = client_ip(request, self.trusted_proxies)
             if body.token:
-                inbound = Inbound.choice(key, message_id, body.token, language_hint=hint)
+                inbound = Inbound.choice(key, message_id, body.token, language_hint=hint, client_ip=address)
             elif body.text is not None and body.text.strip():
-                inbound = Inbound.text_message(key, message_id, body.text, language_hint=hint)
+                inbound = Inbound.text_message(
+                    key, message_id, body.text, language_hint=hint, client_ip=address
+                )
             else:
                 raise HTTPException(status_code=422, detail="text or token required")
             replies = await self.engine.handle(inbound)

@@ -60,7 +60,8 @@ def test_bundle_application_summary_card_timeline_and_next_steps(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser_page
     register(page, live_service, PHONE)
-    assert page.locator("header").inner_text() == "电子印章办理助手"  # no English tail in a Chinese UI
+    # the operator (default settings: its service name), then the page's words, all in Chinese
+    assert page.locator("header").inner_text() == "电子印章服务 · 电子印章办理助手"
 
     apply_with_real_name(page)  # the real-name summary shows the ID number in full
     tap(page, "企业公章 + 法人章")

@@ -9,8 +9,11 @@ conversation's delivered messages, so proactive pushes (payment, shipping) arriv
 from __future__ import annotations
 
 import asyncio
+import html
+import logging
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,7 +38,33 @@ ACCOUNT = "main"
 PAGE = Path(__file__).parent / "static" / "chat.html"
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 POLL_SECONDS = 25.0
+OPERATOR_TTL = 300.0  # seconds the operator's name is kept before it is asked again
 HISTORY_LIMIT = 1000  # bot messages a (re)load reads at once, with the user's own between them
+
+
+log = logging.getLogger(__name__)
+
+
+class OperatorName:
+    """The operator's name for the page header (from the platform's operator identity), kept a
+    few minutes: the page must open even when the platform is slow or down (then no name)."""
+
+    def __init__(self, fetch: Callable[[], Awaitable[str]] | None) -> None:
+        self._fetch = fetch
+        self._value: str | None = None
+        self._until = 0.0
+
+    async def get(self) -> str | None:
+        if self._fetch is None:
+            return None
+        now = time.monotonic()
+        if now >= self._until:
+            try:
+                self._value = (await asyncio.wait_for(self._fetch(), 2.0)).strip() or None
+            except Exception:  # any failure only costs the header its name
+                log.warning("operator identity unavailable for the web chat header", exc_info=True)
+            self._until = now + OPERATOR_TTL
+        return self._value
 
 
 class SendBody(BaseModel):
@@ -104,8 +133,10 @@ class WebChatChannel(ChannelLifecycle):
         max_upload_bytes: int,
         sessions: WebSessions,
         trusted_proxies: Sequence[Network] = (),
+        operator_name: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         self.trusted_proxies = tuple(trusted_proxies)
+        self.operator = OperatorName(operator_name)
         self.engine = engine
         self.store = store
         self.sessions = sessions
@@ -134,7 +165,9 @@ class WebChatChannel(ChannelLifecycle):
 
         @router.get("", response_class=HTMLResponse)
         async def page(request: Request) -> Response:
-            response = HTMLResponse(PAGE.read_text(encoding="utf-8"))
+            operator = html.escape(await self.operator.get() or "", quote=True)
+            page_html = PAGE.read_text(encoding="utf-8").replace('data-operator=""', f'data-operator="{operator}"')
+            response = HTMLResponse(page_html)
             session = await self.sessions.read(request.cookies.get(COOKIE)) or self.sessions.new()
             self.sessions.set_cookie(response, session)
             return response

@@ -83,7 +83,7 @@ def test_old_buttons_draft_reload_with_whole_history_and_confirmation_with_full_
     wait_for_bot(page, "法定代表人的身份证号码")  # the answers before the draft were kept
     send(page, LEGAL_REP_ID)
     wait_for_bot(page, "联系人手机号")
-    tap(page, f"使用 {mask(PHONE)}")
+    tap(page, f"使用 {PHONE}")
     wait_for_bot(page, "营业执照副本扫描件")
     page.set_input_files("#file", str(png(tmp_path / "licence.png", (190, 20, 20))))
     wait_for_bot(page, "身份证人像面")
@@ -105,6 +105,9 @@ def test_old_buttons_draft_reload_with_whole_history_and_confirmation_with_full_
     ):
         assert any(shown in t for t in typed), (shown, typed)
     assert LEGAL_REP_ID not in " ".join(typed)  # stored masked, shown as stored
+    # the suggestion read in full when it was live is kept masked in the history
+    assert page.locator(".options button", has_text=f"使用 {mask(PHONE)}").count() == 1
+    assert page.locator(".options button", has_text=f"使用 {PHONE}").count() == 0
     assert live_service.sms_code(PHONE, "register") not in " ".join(typed)  # never stored
     # in order: each answer right after the question it answers
     order = [

@@ -215,4 +215,5 @@ async def test_a_passive_summary_shows_the_owner_full_values_while_stored_copies
     assert any("110*************2X" in text for text in stored)  # the masked copy is what is kept
     async with wechat.stack.store.engine.connect() as conn:
         recorded = [str(b) for b in (await conn.execute(sa.select(wechat_deliveries.c.body))).scalars()]
-    assert recorded and not any(id_number in body for body in recorded)
+    assert recorded
+    assert not any(id_number in body for body in recorded)

@@ -27,7 +27,7 @@ from bot.channels.webchat.history import media_url, merged_history
 from bot.channels.webchat.sessions import COOKIE, WebSession, WebSessions
 from bot.engine.i18n import normalise_locale
 from bot.engine.media import sniff
-from bot.engine.messages import ConversationKey, FileRef, Inbound, OutboundMessage
+from bot.engine.messages import ConversationKey, FileRef, Inbound, OutboundMessage, opened
 from bot.engine.runtime import Engine, PassiveWindow
 from bot.engine.secrets_box import SecretBox
 from bot.engine.store import ConversationStore
@@ -100,8 +100,8 @@ class WebChatSender:
 def message_json(message: OutboundMessage, box: SecretBox | None = None) -> dict[str, Any]:
     """``box`` opens the full text of a private reply (a summary to check); without it the
     masked copy is shown, as in a history read back after a reload."""
-    reply = message.reply
-    text = str(box.open(reply.sealed)) if box is not None and reply.sealed is not None else reply.text
+    reply = opened(message.reply, box)
+    text = reply.text
     return {
         "id": message.outbox_id,
         "kind": reply.kind.value,
@@ -166,7 +166,9 @@ class WebChatChannel(ChannelLifecycle):
         @router.get("", response_class=HTMLResponse)
         async def page(request: Request) -> Response:
             operator = html.escape(await self.operator.get() or "", quote=True)
-            page_html = PAGE.read_text(encoding="utf-8").replace('data-operator=""', f'data-operator="{operator}"')
+            page_html = PAGE.read_text(encoding="utf-8").replace(
+                'data-operator=""', f'data-operator="{operator}"'
+            )
             response = HTMLResponse(page_html)
             session = await self.sessions.read(request.cookies.get(COOKIE)) or self.sessions.new()
             self.sessions.set_cookie(response, session)

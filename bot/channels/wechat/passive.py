@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
@@ -27,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.wechat.render import passive_text
 from bot.channels.wechat.tables import wechat_deliveries
-from bot.engine.messages import OutboundMessage, Reply
+from bot.engine.messages import OutboundMessage, Reply, opened
 from bot.engine.ports import Clock
 from bot.engine.secrets_box import SecretBox, is_sealed
 from bot.engine.store import Outbox, TableWrites, insert_for
@@ -91,10 +90,7 @@ class PassiveAnswers:
         return str(self.box.open(sealed)) if is_sealed(sealed) else stored
 
     def _opened(self, reply: Reply) -> Reply:
-        if reply.sealed is None:
-            return reply
-        text = str(self.box.open(reply.sealed)) if self.box is not None else reply.text
-        return replace(reply, text=text, sealed=None)
+        return opened(reply, self.box)
 
     async def answer(
         self,

@@ -190,6 +190,11 @@ async def _embedded_platform(settings: Settings, clock: Clock | None) -> tuple[A
     return services, create_platform_app(services)
 
 
+async def _operator_name(platform: PlatformClient) -> str:
+    operator = await platform.operator.get()
+    return operator.company or operator.service_name
+
+
 async def build_container(
     settings: Settings,
     *,
@@ -250,6 +255,8 @@ async def build_container(
         engine=engine,
         store=store,
         max_upload_bytes=settings.max_upload_bytes,
+        trusted_proxies=settings.trusted_proxy_networks,
+        operator_name=lambda: _operator_name(platform),
         sessions=WebSessions(
             secret=settings.secret_key.get_secret_value(),
             engine=engine,

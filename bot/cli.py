@@ -8,9 +8,25 @@ import getpass
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from bot.errors import ConfigError
 from bot.settings import Settings, load_settings
+
+
+def public_server_config(app: Any, settings: Settings) -> Any:
+    """The public port's server. X-Forwarded-For is honoured only from the configured proxies
+    (``SEALBOT_TRUSTED_PROXIES``): uvicorn would otherwise believe any local process."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=bool(settings.trusted_proxy_networks),
+        forwarded_allow_ips=settings.trusted_proxies or None,
+    )
 
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
@@ -20,12 +36,12 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
 
     app = create_app(settings)
     if not settings.admin_port:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+        uvicorn.Server(public_server_config(app, settings)).run()
         return 0
     from bot.admin import create_admin_app
 
     level = settings.log_level.lower()
-    public = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level=level))
+    public = uvicorn.Server(public_server_config(app, settings))
     admin = uvicorn.Server(
         uvicorn.Config(
             create_admin_app(app),

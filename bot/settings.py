@@ -6,6 +6,7 @@ what an operator needs when the service refuses to start.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +16,23 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.errors import ConfigError
 
 DEV_SECRET = "embedded-dev-secret-change-me"
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(value: str) -> tuple[Network, ...]:
+    """``"10.0.0.0/8, 127.0.0.1"`` -> networks; raises ValueError naming a bad entry."""
+    networks: list[Network] = []
+    for part in value.split(","):
+        entry = part.strip()
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError as exc:
+            raise ValueError(f"not an IP address or network: {entry!r}") from exc
+    return tuple(networks)
 
 
 class Settings(BaseSettings):
@@ -65,6 +83,9 @@ class Settings(BaseSettings):
     # are not on the public port at all (0: no admin port).
     admin_port: int = Field(default=0, ge=0, le=65535)
     admin_host: str = "127.0.0.1"
+    # Proxies in front of the service (comma-separated addresses or networks): only a request
+    # coming from one of them has its X-Forwarded-For read (the web chat's client address).
+    trusted_proxies: str = ""
 
     @field_validator("database_url")
     @classmethod
@@ -79,6 +100,16 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @property
     def is_https(self) -> bool:

@@ -23,6 +23,7 @@ router = service_router(prefix="/v1", tags=["orders"])
 
 class OrderOut(BaseModel):
     id: str
+    code: str  # the order number people see (``orders.order_code``)
     type: str
     status: str
     company_id: str | None

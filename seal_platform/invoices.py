@@ -84,6 +84,10 @@ class InvoiceRecord(Base):
     issued_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     issued_by: Mapped[str | None] = mapped_column(String(120), default=None)
 
+    @property
+    def order_code(self) -> str:
+        return order_code(self.order_id)
+
 
 class InvoiceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -104,6 +108,7 @@ class InvoiceRequest(BaseModel):
 class InvoiceOut(BaseModel):
     id: str
     order_id: str
+    order_code: str  # the order number people see (``orders.order_code``)
     title: str
     tax_number: str | None
     email: str
@@ -345,6 +350,7 @@ async def _record_issued(
         {
             "invoice_id": invoice.id,
             "order_id": order.id,
+            "order_code": order_code(order.id),
             "document_id": document_id,
             "invoice_number": number,
             "emailed_to": invoice.email if emailed else None,

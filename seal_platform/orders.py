@@ -157,6 +157,11 @@ class Order(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
+    @property
+    def code(self) -> str:
+        """The order number people see (``order_code``), carried in every order answer."""
+        return order_code(self.id)
+
 
 class OrderTransition(Base):
     """The history of an order: every status change, who made it and why."""
@@ -175,7 +180,8 @@ class OrderTransition(Base):
 
 def order_code(order_id: str) -> str:
     """The order number people see and say (chat, pay page, forms, invoice, console): the first
-    eight characters of the id, upper case; the full id stays internal. The bot shows the same."""
+    eight characters of the id, upper case; the full id stays internal. Order answers and events
+    carry it (``code``, ``order_code``), so the bot shows it without knowing this rule."""
     return order_id[:8].upper()
 
 
@@ -239,6 +245,7 @@ async def transition(
         f"order.{to.value}",
         {
             "order_id": order.id,
+            "order_code": order.code,
             "order_type": order.type,
             "from": from_status.value,
             "to": to.value,

@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Protocol
 
-from bot.engine.messages import ConversationKey, Origin, OutboundMessage
+from bot.engine.messages import ConversationKey, Origin, OutboundMessage, opened
 from bot.engine.ports import ChannelSender, Clock
 from bot.engine.secrets_box import SecretBox
 from bot.engine.state import Owner
@@ -127,11 +127,9 @@ class OutboxDispatcher:
     def _opened(self, message: OutboundMessage) -> OutboundMessage:
         """The recipient gets the full text of a private reply; without the key (a dispatcher
         built without one) the masked copy is sent, never an error."""
-        sealed = message.reply.sealed
-        if sealed is None:
+        if message.reply.sealed is None:
             return message
-        text = str(self.box.open(sealed)) if self.box is not None else message.reply.text
-        return replace(message, reply=replace(message.reply, text=text, sealed=None))
+        return replace(message, reply=opened(message.reply, self.box))
 
     async def _failed(self, message: OutboundMessage, exc: DeliveryFailed) -> None:
         attempts = message.attempt

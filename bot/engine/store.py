@@ -71,6 +71,9 @@ class QueuedReply:
     # The unmasked text for the recipient (``reply.text`` is the masked copy); the runtime
     # seals it into ``reply.sealed`` before anything is stored.
     private_text: str | None = None
+    # The unmasked button labels, one per option of ``reply`` (a suggestion 使用 <the owner's
+    # phone>): sealed with the text, never stored in clear.
+    private_labels: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,9 @@ async def embedded_platform_services(settings: Settings, clock: Clock | None = N
         platform_settings.check_production()
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    await platform_migrate.upgrade(platform_settings.database_url)
+    from seal_platform.security import field_cipher_of
+
+    await platform_migrate.upgrade(platform_settings.database_url, field_cipher_of(platform_settings))
     return build_platform_services(platform_settings, clock)
 
 

@@ -37,13 +37,14 @@ from seal_platform.console import sandbox as console_sandbox
 from seal_platform.db import Database
 from seal_platform.errors import InvalidInput, PlatformError
 from seal_platform.events import EventNotifier, notifier_for
+from seal_platform.field_crypto import bind_field_cipher
 from seal_platform.invoicing import InvoicingProvider
 from seal_platform.payments.base import PaymentProvider
 from seal_platform.payments.sandbox import SandboxProvider
 from seal_platform.payments.wechatpay import WeChatPayProvider
 from seal_platform.production.ca import CertificateAuthority
 from seal_platform.realname import LocalRealNameVerifier, RealNameVerifier
-from seal_platform.security import FieldCipher, PasswordHasher
+from seal_platform.security import FieldCipher, PasswordHasher, field_cipher_of
 from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
 from seal_platform.sms import SmsProvider
@@ -155,12 +156,14 @@ def build_platform_services(
         sms_provider=sms_provider or build_sms_provider(settings),
         realname_verifier=realname_verifier or LocalRealNameVerifier(),
         password_hasher=password_hasher or PasswordHasher(max_workers=settings.password_hash_workers),
-        field_cipher=field_cipher or FieldCipher.from_secret(settings.secret_key.get_secret_value()),
+        field_cipher=field_cipher or field_cipher_of(settings),
         event_notifier=event_notifier or notifier_for(db),
         blob_store=blob_store or blob_store_from_settings(settings, clock),
         invoicing=invoicing,
         certificate_authority=certificate_authority,
     )
+    # Mailing addresses and invoice data are encrypted by their column types with this cipher.
+    bind_field_cipher(db.engine, services.field_cipher)
     if payment_providers is not None:
         services.payment_providers.update(payment_providers)
     else:

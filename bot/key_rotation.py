@@ -1,4 +1,5 @@
-"""``sealbot rotate-keys``: re-encrypt stored files under the current secret key.
+"""``sealbot rotate-keys``: re-encrypt stored files and the platform's encrypted fields under the
+current secret key.
 
 Run it after setting a new ``SEALBOT_SECRET_KEY`` (and ``PLATFORM_SECRET_KEY``) with the old
 ones kept in ``SEALBOT_OLD_SECRET_KEYS`` / ``PLATFORM_OLD_SECRET_KEYS``; the service keeps
@@ -19,12 +20,16 @@ async def rotate_keys(settings: Settings) -> dict[str, int]:
     counts = {"media": await LocalMediaStore(settings.data_dir / "media", media_keyring(settings)).rotate()}
     if settings.platform_mode == "embedded":
         from bot.app import embedded_platform_services
+        from seal_platform.field_crypto import rotate_fields
         from seal_platform.storage import LocalBlobStore
 
         services = await embedded_platform_services(settings)
         try:
             store = services.blob_store
             counts["platform_blobs"] = await store.rotate() if isinstance(store, LocalBlobStore) else 0
+            # ID numbers, SO PINs, mailing addresses, invoice buyers: one compare-and-set per value.
+            async with services.db.engine.connect() as conn:
+                counts["platform_fields"] = await conn.run_sync(rotate_fields, services.field_cipher)
         finally:
             await services.db.dispose()
     return counts

@@ -146,7 +146,9 @@ def rotate_fields(connection: Connection, cipher: FieldCipher, *, commit_each_ba
                 plain = cipher.decrypt(stored, context=spec.context) if is_ciphertext(stored) else stored
                 fresh = cipher.encrypt(plain, context=spec.context)
                 result = connection.execute(
-                    sa.update(table).where(table.c.id == row_id, column == stored).values({spec.column: fresh})
+                    sa.update(table)
+                    .where(table.c.id == row_id, column == stored)
+                    .values({spec.column: fresh})
                 )
                 changed += result.rowcount
             if commit_each_batch:

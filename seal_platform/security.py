@@ -226,4 +226,6 @@ class _SecretSettings(Protocol):
 
 def field_cipher_of(settings: _SecretSettings) -> FieldCipher:
     """The field cipher of the platform's settings: writes under the current secret, reads old ones."""
-    return FieldCipher.from_secrets(settings.secret_key.get_secret_value(), settings.old_secret_keys.get_secret_value())
+    return FieldCipher.from_secrets(
+        settings.secret_key.get_secret_value(), settings.old_secret_keys.get_secret_value()
+    )

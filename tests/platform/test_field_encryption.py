@@ -94,7 +94,9 @@ async def test_the_migration_encrypts_rows_stored_in_clear_and_they_read_back(tm
     services = build_platform_services(settings)
     try:
         stored = await raw_values(services, "SELECT mailing_address FROM orders")
-        stored += await raw_values(services, "SELECT title || '|' || tax_number || '|' || email FROM invoices")
+        stored += await raw_values(
+            services, "SELECT title || '|' || tax_number || '|' || email FROM invoices"
+        )
         assert ADDRESS["recipient"] not in "".join(stored) and INVOICE_EMAIL not in "".join(stored)
         assert stored[0].startswith(f"{cipher.current_version}:")
         async with services.db.session() as session:
@@ -102,6 +104,10 @@ async def test_the_migration_encrypts_rows_stored_in_clear_and_they_read_back(tm
             invoice = await session.get(InvoiceRecord, "1")
         assert order is not None and order.mailing_address == ADDRESS
         assert invoice is not None
-        assert (invoice.title, invoice.tax_number, invoice.email) == (COMPANY["name"], COMPANY["uscc"], INVOICE_EMAIL)
+        assert (invoice.title, invoice.tax_number, invoice.email) == (
+            COMPANY["name"],
+            COMPANY["uscc"],
+            INVOICE_EMAIL,
+        )
     finally:
         await services.db.dispose()

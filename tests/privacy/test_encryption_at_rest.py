@@ -8,13 +8,21 @@ import os
 import stat
 from pathlib import Path
 
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
 from pydantic import SecretStr
 
-from bot.app import media_keyring
+from bot.app import embedded_platform_services, media_keyring
 from bot.engine.media import LocalMediaStore
 from bot.key_rotation import rotate_keys
 from bot.settings import Settings
 from dbkit.envelope import Keyring, key_id_of
+from seal_platform.accounts import Account
+from seal_platform.field_crypto import left_to_rotate
+from seal_platform.orders import Order
+from seal_platform.services import PlatformServices
 from tests.conversations.conftest import Service, service_settings
 from tests.privacy.scans import noisy_png
 
@@ -107,3 +115,76 @@ async def test_chat_media_is_deleted_after_the_retention_period(service: Service
     assert not old_path.exists()
     assert await container.engine.media.get(new.media_id) == noisy_png(2)
     assert container.metrics.job("media_retention").last_result == 1.0
+
+
+async def test_rotate_keys_re_encrypts_the_platform_fields_and_a_half_done_run_reads_throughout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = service_settings(tmp_path)
+    monkeypatch.setenv("PLATFORM_SECRET_KEY", "platform-old-secret-0123456789")
+    addresses = [
+        {"recipient": f"收件人{n}", "phone": f"1380013850{n}", "address": f"人民路 {n} 号"} for n in range(3)
+    ]
+    services = await embedded_platform_services(settings)
+    try:
+        await _orders_with(services, addresses)
+    finally:
+        await services.db.dispose()
+
+    monkeypatch.setenv("PLATFORM_SECRET_KEY", "platform-new-secret-9876543210")
+    monkeypatch.setenv("PLATFORM_OLD_SECRET_KEYS", "platform-old-secret-0123456789")
+    services = await embedded_platform_services(settings)
+    cipher = services.field_cipher
+    try:
+        async with services.db.engine.connect() as conn:
+            assert await conn.run_sync(left_to_rotate, cipher) == 3
+        # "kill -9" after the first value: only that one is under the new key; all still read
+        async with services.db.engine.begin() as conn:
+            (first,) = (
+                await conn.execute(sa.text("SELECT mailing_address FROM orders WHERE id = 'o0'"))
+            ).one()
+            plain = cipher.decrypt(first, context="orders.mailing_address")
+            fresh = cipher.encrypt(plain, context="orders.mailing_address")
+            await conn.execute(
+                sa.text("UPDATE orders SET mailing_address = :v WHERE id = 'o0'"), {"v": fresh}
+            )
+        assert await _addresses(services) == addresses
+    finally:
+        await services.db.dispose()
+
+    assert (await rotate_keys(settings))["platform_fields"] == 2  # the rest
+    assert (await rotate_keys(settings))["platform_fields"] == 0
+    monkeypatch.delenv("PLATFORM_OLD_SECRET_KEYS")  # the old secret can go now
+    services = await embedded_platform_services(settings)
+    try:
+        assert await _addresses(services) == addresses
+        async with services.db.engine.connect() as conn:
+            stored = (await conn.execute(sa.text("SELECT mailing_address FROM orders"))).scalars().all()
+        assert all(value.startswith(services.field_cipher.current_version + ":") for value in stored)
+    finally:
+        await services.db.dispose()
+
+
+async def _orders_with(services: PlatformServices, addresses: list[dict[str, str]]) -> None:
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    async with services.db.session() as session:
+        session.add(Account(id="a1", phone="13800138509", password_hash="x", created_at=now))
+        await session.flush()
+        for n, address in enumerate(addresses):
+            session.add(
+                Order(
+                    id=f"o{n}",
+                    account_id="a1",
+                    type="enterprise_seal",
+                    status="draft",
+                    created_at=now,
+                    updated_at=now,
+                    mailing_address=address,
+                )
+            )
+
+
+async def _addresses(services: PlatformServices) -> list[dict[str, str]]:
+    async with services.db.session() as session:
+        orders = (await session.execute(sa.select(Order).order_by(Order.id))).scalars().all()
+    return [dict(o.mailing_address or {}) for o in orders]

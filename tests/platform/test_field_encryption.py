@@ -97,12 +97,14 @@ async def test_the_migration_encrypts_rows_stored_in_clear_and_they_read_back(tm
         stored += await raw_values(
             services, "SELECT title || '|' || tax_number || '|' || email FROM invoices"
         )
-        assert ADDRESS["recipient"] not in "".join(stored) and INVOICE_EMAIL not in "".join(stored)
+        assert ADDRESS["recipient"] not in "".join(stored)
+        assert INVOICE_EMAIL not in "".join(stored)
         assert stored[0].startswith(f"{cipher.current_version}:")
         async with services.db.session() as session:
             order = await session.get(Order, "1")
             invoice = await session.get(InvoiceRecord, "1")
-        assert order is not None and order.mailing_address == ADDRESS
+        assert order is not None
+        assert order.mailing_address == ADDRESS
         assert invoice is not None
         assert (invoice.title, invoice.tax_number, invoice.email) == (
             COMPANY["name"],

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
-
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa

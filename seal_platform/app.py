@@ -24,6 +24,7 @@ from seal_platform import (
     api_events,
     api_orders,
     api_payments,
+    api_personal_data,
     api_reminders,
     api_seals,
     api_staff,
@@ -110,6 +111,7 @@ def routers(settings: PlatformSettings) -> list[APIRouter]:
     listed += [api_orders.router, api_documents.router, api_seals.router]
     listed += [api_payments.router, api_payments.public_router, api_staff.router]
     listed.append(api_reminders.router)  # the scheduler's service endpoints
+    listed.append(api_personal_data.router)  # the user's copy and deletion (issue 15)
     listed.append(api_ca.router)  # CRL and OCSP, public
     listed.append(api_station.router)  # the production station's bridge
     listed.append(console_router.router)  # the staff console

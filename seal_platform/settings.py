@@ -109,6 +109,9 @@ class PlatformSettings(BaseSettings):
     sms_template_register: str = ""
     sms_template_login: str = ""
     sms_template_cancel_seal: str = ""
+    # Codes confirming a copy of the user's data (导出我的信息) and the deletion of the account.
+    sms_template_export_data: str = ""
+    sms_template_delete_account: str = ""
     sms_tencent_app_id: str = ""  # SmsSdkAppId
     sms_region: str = ""  # "ap-guangzhou" (Tencent) / "cn-hangzhou" (Alibaba) when empty
     # Host of the provider's API, only to point at a private endpoint or a test double.

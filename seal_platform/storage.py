@@ -32,6 +32,11 @@ class BlobStore(Protocol):
 
     async def get(self, digest: str) -> bytes: ...
 
+    async def delete(self, digest: str) -> bool:
+        """Remove the blob (retention, account deletion); ``False`` when it was not there.
+        The caller checks that no other document row still names the digest."""
+        ...
+
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -90,6 +95,18 @@ class LocalBlobStore:
 
     async def get(self, digest: str) -> bytes:
         return await asyncio.to_thread(self._get_sync, digest)
+
+    async def delete(self, digest: str) -> bool:
+        path = self._path(digest)
+
+        def remove() -> bool:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return False
+            return True
+
+        return await asyncio.to_thread(remove)
 
     async def rotate(self) -> int:
         """Re-encrypt every blob not under the current key (plain ones too), one atomic
@@ -196,6 +213,16 @@ class S3BlobStore:
         if sha256_hex(response.content) != digest:
             raise UpstreamError("stored blob is corrupt", code="blob_corrupt", digest=digest)
         return response.content
+
+    async def delete(self, digest: str) -> bool:
+        response = await self._send("DELETE", digest)
+        if response.status_code == 404:
+            return False
+        if response.status_code >= 300:
+            raise UpstreamError(
+                "object store refused the delete", code="storage_failed", status=response.status_code
+            )
+        return True
 
 
 def blob_store_from_settings(settings: PlatformSettings, clock: Clock) -> BlobStore:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ from bot.platform_events import PlatformEventConsumer
 from bot.secure_page.links import PageLinks
 from bot.secure_page.router import password_page_router
 from bot.secure_page.service import PasswordPages
+from bot.redaction.forget import forget_account
 from bot.security_headers import SecurityHeaders
 from bot.settings import Settings
 from bot.support.service import SupportDesk
@@ -230,6 +232,7 @@ async def build_container(
     )
     page_links = PageLinks(settings.secret_key.get_secret_value(), settings.public_base_url)
     handler_services.password_page = page_links.url
+    handler_services.forget_account = functools.partial(forget_account, store)
     hooks = EngineHooks(event_handlers=catalogue.event_handlers())
     home = catalogue.home()
     wechat_settings, telegram_settings = WeChatSettings(), TelegramSettings()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import Response
 from pydantic import BaseModel, Field
 
-from seal_platform import personal_data, sms
+from seal_platform import personal_data, retention, sms
 from seal_platform.accounts import get_account
 from seal_platform.auth import AccountDep, ServicesDep, service_router
 
@@ -38,6 +38,12 @@ class DeletionPreviewOut(BaseModel):
 class DeletedOut(BaseModel):
     documents: int
     orders_kept: int
+
+
+class RetentionOut(BaseModel):
+    scans: int
+    sms_codes: int
+    logins: int
 
 
 @router.post("/me/export", response_class=Response)
@@ -87,3 +93,10 @@ async def delete_my_account(body: CodeConfirm, services: ServicesDep, account: A
         )
     await personal_data.remove_blobs(services, deleted.orphan_blobs)
     return DeletedOut(documents=deleted.documents, orders_kept=deleted.orders_kept)
+
+
+@router.post("/service/retention", response_model=RetentionOut)
+async def apply_retention(services: ServicesDep) -> RetentionOut:
+    """Delete what is past its retention period (the scheduler calls it with its housekeeping)."""
+    report = await retention.apply_retention(services)
+    return RetentionOut(scans=report.scans, sms_codes=report.sms_codes, logins=report.logins)

@@ -44,6 +44,11 @@ class PlatformSettings(BaseSettings):
     database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     # Threads hashing passwords (argon2id, 64 MiB each); more queue in the hasher's pool.
     password_hash_workers: int = Field(default=2, ge=1)
+    # Retention (seal_platform/retention.py, docs/privacy.md): scans of ended orders, SMS code
+    # records and expired login records are deleted this many days later.
+    scan_retention_days: int = Field(default=180, ge=1)
+    sms_record_retention_days: int = Field(default=30, ge=1)
+    login_record_retention_days: int = Field(default=90, ge=1)
 
     def check_production(self) -> None:
         """Raise ``ValueError`` with one line naming the first demo part left on in production."""

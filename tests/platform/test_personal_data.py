@@ -6,15 +6,24 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
 
+from seal_platform.clock import FrozenClock
 from seal_platform.services import PlatformServices
 from seal_platform.sms import ConsoleSmsProvider
 from tests.platform.conftest import ADULT_ID_NUMBER, MakeAccount, TestAccount
-from tests.platform.test_orders_support import ADDRESS, COMPANY, new_enterprise_order, png_bytes, upload
+from tests.platform.test_orders_support import (
+    ADDRESS,
+    COMPANY,
+    another_company,
+    new_enterprise_order,
+    png_bytes,
+    upload,
+)
 
 
 async def code_for(
@@ -144,3 +153,41 @@ async def test_deletion_erases_personal_data_keeps_orders_pseudonymised_and_ends
     # the number is free again
     sent = await api.post("/v1/sms-codes", json={"phone": account.phone, "purpose": "register"})
     assert sent.status_code == 201, sent.text
+
+
+async def test_retention_deletes_scans_of_ended_orders_and_old_sms_and_login_records_on_schedule(
+    api: httpx.AsyncClient,
+    make_account: MakeAccount,
+    platform_services: PlatformServices,
+    clock: FrozenClock,
+) -> None:
+    account = await make_account(realname=True)
+    ended = await new_enterprise_order(api, account)
+    await api.post(f"/v1/orders/{ended['id']}/cancel", headers=account.headers)
+    clock.advance(timedelta(days=100))
+    other = await make_account(realname=True)
+    kept = await new_enterprise_order(api, other, company=another_company(7))
+    assert len(blob_files(platform_services)) == 1  # both orders' scans are the same image
+
+    # day 179: no scan is due yet; both SMS codes are past 30 days, and the first account's
+    # login expired (30 days) more than 90 days ago
+    clock.advance(timedelta(days=79))
+    first = (await api.post("/v1/service/retention")).json()
+    assert first == {"scans": 0, "sms_codes": 2, "logins": 1}
+    clock.advance(timedelta(days=2))
+    second = (await api.post("/v1/service/retention")).json()
+    assert second == {"scans": 2, "sms_codes": 0, "logins": 0}
+    assert len(blob_files(platform_services)) == 1  # the open order still names the same bytes
+    async with platform_services.db.engine.connect() as conn:
+        documents = dict((await conn.execute(sa.text("SELECT id, documents FROM orders"))).all())
+        assert json.loads(documents[ended["id"]]) == {}
+        assert len(json.loads(documents[kept["id"]])) == 2
+        logged = (
+            (await conn.execute(sa.text("SELECT after FROM audit_entries WHERE action = 'retention'")))
+            .scalars()
+            .all()
+        )
+    assert len(logged) == 2  # each run that deleted something, with its counts
+    clock.advance(timedelta(days=200))
+    third = (await api.post("/v1/service/retention")).json()
+    assert third == {"scans": 0, "sms_codes": 0, "logins": 1}

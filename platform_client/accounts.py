@@ -98,12 +98,16 @@ class AccountsAPI(SubAPI):
 
     async def deletion_preview(self, token: str) -> DeletionPreview:
         """What stands in the way of deleting the account, and what would be kept."""
-        return self._parse(DeletionPreview, await self._request("GET", "/v1/me/deletion", account_token=token))
+        return self._parse(
+            DeletionPreview, await self._request("GET", "/v1/me/deletion", account_token=token)
+        )
 
     async def delete_account(self, token: str, sms_code: str) -> AccountDeleted:
         """Delete the account (code purpose ``delete_account``); ``Conflict`` with code
         ``account_deletion_blocked`` while a seal is live or an order is open."""
-        data = await self._request("POST", "/v1/me/deletion", json={"sms_code": sms_code}, account_token=token)
+        data = await self._request(
+            "POST", "/v1/me/deletion", json={"sms_code": sms_code}, account_token=token
+        )
         return self._parse(AccountDeleted, data)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -14,9 +13,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from bot.errors import StorageError
+from observability.personal_numbers import Kind, keep_ends, replace_personal_numbers
 
 _PREFIX = "v1:"
 SEALED_MARK = "$sealed"
+# What display masks hide (a six-digit code or a card is already redacted before storage).
+_DISPLAYED = frozenset({Kind.ID_NUMBER, Kind.MOBILE})
 
 
 class SecretBox:
@@ -49,15 +51,10 @@ def is_sealed(value: Any) -> bool:
 
 def mask(value: str) -> str:
     """Keep the first 3 and last 2 characters of an identifier: 110***2X, 138****5678."""
-    text = str(value)
-    if len(text) <= 5:
-        return "*" * len(text)
-    return text[:3] + "*" * (len(text) - 5) + text[-2:]
-
-
-_ID_LIKE = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|1[3-9]\d{9})(?![0-9A-Za-z])")
+    return keep_ends(str(value))
 
 
 def mask_text(text: str) -> str:
-    """Mask ID numbers and mobile numbers wherever they appear in free text (for logs)."""
-    return _ID_LIKE.sub(lambda m: mask(m.group(0)), text)
+    """Mask ID numbers and mobile numbers wherever they appear in free text (display: staff
+    views, suggestion buttons), by the shared rule set (``observability.personal_numbers``)."""
+    return replace_personal_numbers(text, lambda _kind, number: mask(number), _DISPLAYED)

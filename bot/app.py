@@ -47,10 +47,10 @@ from bot.engine.sqlite_store import SqliteConversationStore
 from bot.engine.store import ConversationStore, SqlConversationStore
 from bot.errors import ConfigError
 from bot.platform_events import PlatformEventConsumer
+from bot.redaction.forget import forget_account
 from bot.secure_page.links import PageLinks
 from bot.secure_page.router import password_page_router
 from bot.secure_page.service import PasswordPages
-from bot.redaction.forget import forget_account
 from bot.security_headers import SecurityHeaders
 from bot.settings import Settings
 from bot.support.service import SupportDesk
@@ -241,7 +241,7 @@ async def build_container(
         store=store,
         flows=catalogue.flows(),
         catalog=Catalog([ENGINE_LOCALES, catalogue.LOCALES]),
-        box=SecretBox(settings.secret_key.get_secret_value()),
+        box=answers_box(settings),
         media=media,
         services=handler_services,
         locks=ConversationLocks(_distributed_lock(settings, db)),
@@ -349,6 +349,11 @@ def media_retention_duty(container: Container) -> TimedDuty:
         return float(await media.purge_older_than(container.engine.clock.now() - timedelta(days=days)))
 
     return TimedDuty("media_retention", 3600.0, purge)
+
+
+def answers_box(settings: Settings) -> SecretBox:
+    """The key of sealed answers: the current secret seals, older ones still open."""
+    return SecretBox(settings.secret_key.get_secret_value(), settings.old_secret_keys.get_secret_value())
 
 
 def media_keyring(settings: Settings) -> Keyring:

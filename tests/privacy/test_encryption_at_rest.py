@@ -8,15 +8,20 @@ import os
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from bot.app import embedded_platform_services, media_keyring
+from bot.app import answers_box, build_container, embedded_platform_services, media_keyring
 from bot.engine.media import LocalMediaStore
+from bot.engine.secrets_box import SecretBox, is_sealed
+from bot.engine.tables import conversations
 from bot.key_rotation import rotate_keys
 from bot.settings import Settings
+from bot.testing import ChatHarness, ManualClock, RecordingSender
+from dbkit.engine import make_engine
 from dbkit.envelope import Keyring, key_id_of
 from seal_platform.accounts import Account
 from seal_platform.field_crypto import left_to_rotate
@@ -187,3 +192,67 @@ async def _addresses(services: PlatformServices) -> list[dict[str, str]]:
     async with services.db.session() as session:
         orders = (await session.execute(sa.select(Order).order_by(Order.id))).scalars().all()
     return [dict(o.mailing_address or {}) for o in orders]
+
+
+async def test_rotate_keys_reseals_conversation_answers_and_a_half_done_run_reads_throughout(
+    tmp_path: Path,
+) -> None:
+    old = service_settings(tmp_path)
+    clock, sender = ManualClock(), RecordingSender(channel="test")
+    container = await build_container(old, clock=clock, extra_senders={"test": sender})
+    chat = ChatHarness(container.engine, container.dispatcher, sender, clock)
+    for user in ("a", "b", "c"):
+        await chat.say("登录", user=user)
+        await chat.say("13800138511", user=user)  # a sensitive answer: sealed in the state
+    await container.stop()
+
+    new = Settings(
+        **{
+            **old.model_dump(),
+            "secret_key": SecretStr("the-new-secret-key-0123456789"),
+            "old_secret_keys": SecretStr(old.secret_key.get_secret_value()),
+        }
+    )
+    box = answers_box(new)
+    db = make_engine(new.database_url)
+    try:
+        # "kill -9" after the first conversation: only that state was resealed
+        async with db.begin() as conn:
+            first = (await conn.execute(sa.select(conversations).order_by(conversations.c.id))).first()
+            assert first is not None
+            fresh, count = box.reseal(first.state)
+            assert count >= 1
+            await conn.execute(
+                sa.update(conversations).where(conversations.c.id == first.id).values(state=fresh)
+            )
+        assert all(sealed_values_open(state, box) for state in await states(db))
+    finally:
+        await db.dispose()
+
+    counts = await rotate_keys(new)
+    assert counts["sealed_answers"] >= 2  # the other two conversations
+    assert (await rotate_keys(new))["sealed_answers"] == 0
+    only_new = SecretBox("the-new-secret-key-0123456789")
+    db = make_engine(new.database_url)
+    try:
+        for state in await states(db):
+            assert sealed_values_open(state, only_new)
+    finally:
+        await db.dispose()
+
+
+async def states(db: Any) -> list[Any]:
+    async with db.connect() as conn:
+        return list((await conn.execute(sa.select(conversations.c.state))).scalars())
+
+
+def sealed_values_open(value: Any, box: SecretBox) -> bool:
+    """Every sealed value inside ``value`` opens with ``box`` (raises otherwise)."""
+    if is_sealed(value):
+        box.open(value)
+        return True
+    if isinstance(value, dict):
+        return all(sealed_values_open(v, box) for v in value.values())
+    if isinstance(value, list):
+        return all(sealed_values_open(v, box) for v in value)
+    return True

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from seal_platform.clock import FrozenClock
 from seal_platform.services import PlatformServices
 from seal_platform.sms import ConsoleSmsProvider
-from tests.platform.conftest import ADULT_ID_NUMBER, MakeAccount, TestAccount
+from tests.platform import conftest as platform_fixtures
+from tests.platform.conftest import ADULT_ID_NUMBER, MakeAccount
 from tests.platform.test_orders_support import (
     ADDRESS,
     COMPANY,
@@ -27,7 +28,7 @@ from tests.platform.test_orders_support import (
 
 
 async def code_for(
-    api: httpx.AsyncClient, sms: ConsoleSmsProvider, account: TestAccount, purpose: str
+    api: httpx.AsyncClient, sms: ConsoleSmsProvider, account: platform_fixtures.TestAccount, purpose: str
 ) -> str:
     sent = await api.post(
         "/v1/sms-codes", json={"phone": account.phone, "purpose": purpose}, headers=account.headers

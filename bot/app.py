@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from bot.engine.store import ConversationStore, SqlConversationStore
 from bot.errors import ConfigError
 from bot.media_storage import media_store_for
 from bot.platform_events import PlatformEventConsumer
+from bot.redaction.forget import forget_account
 from bot.secure_page.links import PageLinks
 from bot.secure_page.router import password_page_router
 from bot.secure_page.service import PasswordPages
@@ -177,7 +179,9 @@ async def embedded_platform_services(settings: Settings, clock: Clock | None = N
         platform_settings.check_production()
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    await platform_migrate.upgrade(platform_settings.database_url)
+    from seal_platform.security import field_cipher_of
+
+    await platform_migrate.upgrade(platform_settings.database_url, field_cipher_of(platform_settings))
     return build_platform_services(platform_settings, clock)
 
 
@@ -233,6 +237,7 @@ async def build_container(
     )
     page_links = PageLinks(settings.secret_key.get_secret_value(), settings.public_base_url)
     handler_services.password_page = page_links.url
+    handler_services.forget_account = functools.partial(forget_account, store)
     hooks = EngineHooks(event_handlers=catalogue.event_handlers())
     home = catalogue.home()
     wechat_settings, telegram_settings = WeChatSettings(), TelegramSettings()
@@ -241,7 +246,7 @@ async def build_container(
         store=store,
         flows=catalogue.flows(),
         catalog=Catalog([ENGINE_LOCALES, catalogue.LOCALES]),
-        box=SecretBox(settings.secret_key.get_secret_value()),
+        box=answers_box(settings),
         media=media,
         services=handler_services,
         locks=ConversationLocks(_distributed_lock(settings, db)),
@@ -358,6 +363,11 @@ def media_retention_duty(container: Container) -> TimedDuty:
         return float(await media.purge_older_than(container.engine.clock.now() - timedelta(days=days)))
 
     return TimedDuty("media_retention", 3600.0, purge)
+
+
+def answers_box(settings: Settings) -> SecretBox:
+    """The key of sealed answers: the current secret seals, older ones still open."""
+    return SecretBox(settings.secret_key.get_secret_value(), settings.old_secret_keys.get_secret_value())
 
 
 def attach_password_page(app: FastAPI, container: Container) -> None:

@@ -90,8 +90,12 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
     asyncio.run(migrate.upgrade(settings.database_url))
     if settings.platform_mode == "embedded":
         from seal_platform import migrate as platform_migrate
+        from seal_platform.security import field_cipher_of
+        from seal_platform.settings import PlatformSettings
 
-        asyncio.run(platform_migrate.upgrade(settings.embedded_platform_database_url()))
+        # The embedded platform's secret comes from PLATFORM_SECRET_KEY, as bot.app reads it.
+        cipher = field_cipher_of(PlatformSettings())
+        asyncio.run(platform_migrate.upgrade(settings.embedded_platform_database_url(), cipher))
     print("migrations applied")
     return 0
 

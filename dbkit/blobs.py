@@ -263,6 +263,15 @@ class SealedBlobs:
             raise BlobCorrupt(f"{digest}: content does not match its hash")
         return data
 
+    async def delete_content(self, digest: str) -> bool:
+        """Remove a content-addressed value (retention, account deletion); ``False`` when it
+        was not there."""
+        key = self.content_key(digest)
+        if not await self.backend.exists(key):
+            return False
+        await self.backend.delete(key)
+        return True
+
     async def put_named(self, name: str, data: bytes) -> None:
         await self.backend.write(check_key(name), self._seal(data, name))
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -20,9 +22,14 @@ def alembic_config(url: str, script_location: Path, version_table: str) -> Confi
     return config
 
 
-async def upgrade(url: str, script_location: Path, version_table: str) -> None:
-    """Bring the database to head (a no-op when it is there already)."""
+async def upgrade(
+    url: str, script_location: Path, version_table: str, *, attributes: Mapping[str, Any] | None = None
+) -> None:
+    """Bring the database to head (a no-op when it is there already). ``attributes`` reach the
+    migrations as ``context.config.attributes`` (e.g. a key a data migration needs)."""
     engine = make_engine(url)
+    config = alembic_config(url, script_location, version_table)
+    config.attributes.update(attributes or {})
     try:
         async with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
@@ -31,7 +38,7 @@ async def upgrade(url: str, script_location: Path, version_table: str) -> None:
                 await conn.execute(
                     sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": version_table}
                 )
-            await conn.run_sync(_upgrade, alembic_config(url, script_location, version_table))
+            await conn.run_sync(_upgrade, config)
     finally:
         await engine.dispose()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,6 +24,9 @@ class HandlerServices:
     # Makes the single-use link of the secure password page: (conversation, purpose, nonce,
     # expiry) -> URL. Passwords are typed only there, never in a chat.
     password_page: Callable[[ConversationKey, str, str, datetime], str] | None = None
+    # Erases what the bot's own stores hold of a deleted account (platform account id) in every
+    # conversation bound to it; returns how many stored messages were affected.
+    forget_account: Callable[[str], Awaitable[int]] | None = None
 
 
 def services(ctx: Ctx) -> HandlerServices:

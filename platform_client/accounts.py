@@ -88,3 +88,44 @@ class AccountsAPI(SubAPI):
             "POST", "/v1/me/realname", json={"name": name, "id_number": id_number}, account_token=token
         )
         return self._parse(Account, data)
+
+    async def export_my_data(self, token: str, sms_code: str) -> bytes:
+        """A ZIP of everything the platform holds about the account (code purpose ``export_data``)."""
+        response = await self._transport.call_raw(
+            "POST", "/v1/me/export", json={"sms_code": sms_code}, account_token=token
+        )
+        return response.content
+
+    async def deletion_preview(self, token: str) -> DeletionPreview:
+        """What stands in the way of deleting the account, and what would be kept."""
+        return self._parse(
+            DeletionPreview, await self._request("GET", "/v1/me/deletion", account_token=token)
+        )
+
+    async def delete_account(self, token: str, sms_code: str) -> AccountDeleted:
+        """Delete the account (code purpose ``delete_account``); ``Conflict`` with code
+        ``account_deletion_blocked`` while a seal is live or an order is open."""
+        data = await self._request(
+            "POST", "/v1/me/deletion", json={"sms_code": sms_code}, account_token=token
+        )
+        return self._parse(AccountDeleted, data)
+
+
+class DeletionBlocker(PlatformModel):
+    kind: str
+    id: str
+    type: str
+    status: str
+
+
+class DeletionPreview(PlatformModel):
+    blockers: list[DeletionBlocker]
+    kept_orders: int
+    kept_invoices: int
+    kept_certificates: int
+    documents: int
+
+
+class AccountDeleted(PlatformModel):
+    documents: int
+    orders_kept: int

@@ -13,7 +13,7 @@ class PlatformModel(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-SmsPurpose = Literal["register", "login", "cancel_seal", "reset_password"]
+SmsPurpose = Literal["register", "login", "cancel_seal", "reset_password", "export_data", "delete_account"]
 
 
 class SmsCodeSent(PlatformModel):

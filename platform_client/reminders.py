@@ -57,6 +57,16 @@ class ReconcileReport(PlatformModel):
     failed: tuple[str, ...]
 
 
+class RetentionReport(PlatformModel):
+    scans: int
+    sms_codes: int
+    logins: int
+
+    @property
+    def total(self) -> int:
+        return self.scans + self.sms_codes + self.logins
+
+
 def _iso(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("aware datetimes only: the platform compares in UTC")
@@ -128,6 +138,11 @@ class RemindersAPI(SubAPI):
         """Settle orders past their payment deadline (paid at the provider, or expired)."""
         data = await self._request("POST", "/v1/service/reconcile-payments")
         return self._parse(ReconcileReport, data)
+
+    async def apply_retention(self) -> RetentionReport:
+        """Delete what the platform keeps past its retention periods (scans of ended orders,
+        SMS code and login records); the counts of this run."""
+        return self._parse(RetentionReport, await self._request("POST", "/v1/service/retention"))
 
     async def send_reminder_sms(self, account_id: str, seal_id: str, threshold: int) -> ReminderSmsReceipt:
         """Text the expiry reminder of a seal to its account's own phone (the platform writes

@@ -1,4 +1,5 @@
-"""Conversation housekeeping: stale flows put aside, old dedupe records deleted.
+"""Conversation housekeeping: stale flows put aside, old dedupe records deleted, and inactive
+conversations and old transcripts deleted (retention).
 
 A flow nobody touched for a day is paused the way the menu pauses it (``ConversationState.paused``,
 answers kept): the user's next message then gets the menu with "continue where I left off"
@@ -18,7 +19,8 @@ from bot.engine.context import Ctx
 from bot.engine.messages import ConversationKey
 from bot.engine.runtime import Engine
 from bot.engine.state import Owner
-from bot.engine.tables import conversations, inbound_receipts
+from bot.engine.store import OutboxStatus
+from bot.engine.tables import conversations, inbound_receipts, outbox
 
 log = logging.getLogger("sealbot.scheduler.housekeeping")
 
@@ -91,3 +93,33 @@ async def purge_dedupe_records(db: AsyncEngine, now: datetime, *, older_than: ti
             inbound_receipts.delete().where(inbound_receipts.c.received_at < now - older_than)
         )
     return int(result.rowcount or 0)
+
+
+async def prune_conversations(db: AsyncEngine, now: datetime, *, older_than: timedelta) -> int:
+    """Retention: delivered replies older than ``older_than`` are deleted, and so is every
+    conversation nobody wrote in for that long (with its receipts), unless staff own it or it
+    waits for an event. Returns how many rows went."""
+    cutoff = now - older_than
+    last_touched = sa.func.coalesce(conversations.c.last_inbound_at, conversations.c.updated_at)
+    idle = sa.select(conversations.c.id).where(
+        last_touched < cutoff,
+        conversations.c.updated_at < cutoff,
+        conversations.c.owner == Owner.BOT,
+        conversations.c.wait_deadline.is_(None),
+    )
+    done = (OutboxStatus.SENT, OutboxStatus.FAILED)
+    async with db.begin() as conn:
+        ids = list((await conn.execute(idle)).scalars())
+        replies = await conn.execute(
+            outbox.delete().where(
+                sa.or_(
+                    sa.and_(outbox.c.status.in_(done), outbox.c.created_at < cutoff),
+                    outbox.c.conversation_id.in_(ids),
+                )
+            )
+        )
+        receipts = await conn.execute(
+            inbound_receipts.delete().where(inbound_receipts.c.conversation_id.in_(ids))
+        )
+        gone = await conn.execute(conversations.delete().where(conversations.c.id.in_(ids)))
+    return int(replies.rowcount or 0) + int(receipts.rowcount or 0) + int(gone.rowcount or 0)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.engine.outbox import OutboxDispatcher
 from bot.engine.runtime import Engine
 from platform_client.reminders import RemindersAPI
-from scheduler.housekeeping import pause_stale_conversations, purge_dedupe_records
+from scheduler.housekeeping import pause_stale_conversations, prune_conversations, purge_dedupe_records
 from scheduler.metrics import MetricsRegistry
 from scheduler.reminders import ReminderJob
 from scheduler.settings import SchedulerSettings
@@ -98,6 +98,11 @@ def service_duties(
         idle = timedelta(hours=settings.stale_after_hours)
         return float(await pause_stale_conversations(engine, db, clock.now(), idle=idle))
 
+    async def retention() -> float:
+        retention = timedelta(days=settings.conversation_retention_days)
+        pruned = await prune_conversations(db, clock.now(), older_than=retention)
+        return float(pruned + (await platform.apply_retention()).total)
+
     return [
         TimedDuty("reminders", settings.reminders_every_seconds, send_reminders),
         TimedDuty("engine_timeouts", settings.timeouts_every_seconds, fire_timeouts),
@@ -105,6 +110,7 @@ def service_duties(
         TimedDuty("payment_reconcile", settings.reconcile_every_seconds, reconcile_payments),
         TimedDuty("dedupe_purge", settings.purge_every_seconds, purge_dedupe),
         TimedDuty("stale_conversations", settings.stale_every_seconds, pause_stale),
+        TimedDuty("retention", settings.retention_every_seconds, retention),
     ]
 
 

@@ -57,6 +57,11 @@ class SchedulerSettings(BaseSettings):
     # A flow untouched for this long is put aside (answers kept) so the next message is not
     # taken as the answer to a question asked long ago.
     stale_after_hours: float = Field(default=24.0, gt=0)
+    # Retention (docs/privacy.md): a conversation nobody wrote in for this long is deleted with
+    # its transcript, and delivered replies older than this are deleted in any conversation.
+    # The platform's own periods (scans, SMS and login records) are its settings.
+    conversation_retention_days: int = Field(default=180, ge=31)
+    retention_every_seconds: float = Field(default=3600.0, gt=0)
 
     @field_validator("thresholds_days")
     @classmethod

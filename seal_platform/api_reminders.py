@@ -260,13 +260,14 @@ async def _live_seal(session: AsyncSession, account_id: str, seal_id: str) -> tu
 
 async def _account_email(session: AsyncSession, account_id: str) -> str | None:
     """The address the account last gave for an e-invoice: the only one it ever gave us."""
-    email: str | None = await session.scalar(
+    # The column is encrypted (a fresh nonce each time), so "not empty" is decided here, on
+    # the decrypted values, not by comparing ciphertexts in SQL.
+    emails = await session.scalars(
         sa.select(InvoiceRecord.email)
-        .where(InvoiceRecord.account_id == account_id, InvoiceRecord.email != "")
+        .where(InvoiceRecord.account_id == account_id, InvoiceRecord.email.is_not(None))
         .order_by(InvoiceRecord.requested_at.desc())
-        .limit(1)
     )
-    return email
+    return next((email for email in emails if email), None)
 
 
 class ReminderEmailIn(BaseModel):

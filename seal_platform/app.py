@@ -26,6 +26,7 @@ from seal_platform import (
     api_notices,
     api_orders,
     api_payments,
+    api_personal_data,
     api_reminders,
     api_seals,
     api_staff,
@@ -42,13 +43,14 @@ from seal_platform.console import sandbox as console_sandbox
 from seal_platform.db import Database
 from seal_platform.errors import InvalidInput, PlatformError
 from seal_platform.events import EventNotifier, notifier_for
+from seal_platform.field_crypto import bind_field_cipher
 from seal_platform.invoicing import InvoicingProvider
 from seal_platform.payments.base import PaymentProvider
 from seal_platform.payments.sandbox import SandboxProvider
 from seal_platform.payments.wechatpay import WeChatPayProvider
 from seal_platform.production.ca import CertificateAuthority
 from seal_platform.realname import LocalRealNameVerifier, RealNameVerifier
-from seal_platform.security import FieldCipher, PasswordHasher
+from seal_platform.security import FieldCipher, PasswordHasher, field_cipher_of
 from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
 from seal_platform.sms import SmsProvider
@@ -122,6 +124,7 @@ def routers(settings: PlatformSettings) -> list[APIRouter]:
     listed += [api_orders.router, api_documents.router, api_seals.router]
     listed += [api_payments.router, api_payments.public_router, api_staff.router]
     listed.append(api_reminders.router)  # the scheduler's service endpoints
+    listed.append(api_personal_data.router)  # the user's copy and deletion (issue 15)
     listed.append(api_ca.router)  # CRL and OCSP, public
     listed.append(api_station.router)  # the production station's bridge
     listed.append(console_router.router)  # the staff console
@@ -170,13 +173,15 @@ def build_platform_services(
         sms_provider=sms_provider or build_sms_provider(settings),
         realname_verifier=realname_verifier or LocalRealNameVerifier(),
         password_hasher=password_hasher or PasswordHasher(max_workers=settings.password_hash_workers),
-        field_cipher=field_cipher or FieldCipher.from_secret(settings.secret_key.get_secret_value()),
+        field_cipher=field_cipher or field_cipher_of(settings),
         event_notifier=event_notifier or notifier_for(db),
         blob_store=blob_store or storage.documents,
         ca_store=storage.ca,
         invoicing=invoicing,
         certificate_authority=certificate_authority,
     )
+    # Mailing addresses and invoice data are encrypted by their column types with this cipher.
+    bind_field_cipher(db.engine, services.field_cipher)
     mail_outbox.install(
         mail_outbox.MailDispatcher(
             services,

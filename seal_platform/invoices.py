@@ -29,6 +29,7 @@ from seal_platform.db import Base
 from seal_platform.documents import Document, DocumentKind, store_document
 from seal_platform.errors import Conflict, InvalidInput, NotFound, PlatformError, RuleViolation
 from seal_platform.events import publish
+from seal_platform.field_crypto import EncryptedText
 from seal_platform.invoicing import Amounts, InvoiceOrder, IssuedFile, IssuedInvoice, tax_rate
 from seal_platform.invoicing.adapters import (
     check_against_order,
@@ -73,9 +74,10 @@ class InvoiceRecord(Base):
     # One invoice per order.
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), unique=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
-    title: Mapped[str] = mapped_column(String(200))
-    tax_number: Mapped[str | None] = mapped_column(String(20), default=None)
-    email: Mapped[str] = mapped_column(String(200))
+    # The buyer's details are personal data (a person's name, an e-mail): encrypted at rest.
+    title: Mapped[str] = mapped_column(EncryptedText("invoices.title"))
+    tax_number: Mapped[str | None] = mapped_column(EncryptedText("invoices.tax_number"), default=None)
+    email: Mapped[str] = mapped_column(EncryptedText("invoices.email"))
     amount_fen: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), index=True)
     invoice_number: Mapped[str | None] = mapped_column(String(20), default=None)

@@ -7,6 +7,7 @@ from pathlib import Path
 from alembic.config import Config
 
 from dbkit import migrations
+from seal_platform.security import FieldCipher
 
 VERSION_TABLE = "alembic_version_platform"
 
@@ -18,8 +19,11 @@ def alembic_config(url: str) -> Config:
     return migrations.alembic_config(url, SCRIPTS, VERSION_TABLE)
 
 
-async def upgrade(url: str) -> None:
-    await migrations.upgrade(url, SCRIPTS, VERSION_TABLE)
+async def upgrade(url: str, field_cipher: FieldCipher | None = None) -> None:
+    """``field_cipher``: lets a migration that introduces field encryption encrypt the rows
+    already stored (without it they stay readable and ``sealbot rotate-keys`` encrypts them)."""
+    attributes = {"field_cipher": field_cipher} if field_cipher is not None else {}
+    await migrations.upgrade(url, SCRIPTS, VERSION_TABLE, attributes=attributes)
 
 
 def import_all_models() -> None:

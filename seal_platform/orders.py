@@ -24,6 +24,7 @@ from dbkit.types import UtcDateTime
 from seal_platform.db import Base
 from seal_platform.errors import NotFound, RuleViolation
 from seal_platform.events import publish
+from seal_platform.field_crypto import EncryptedJSON
 from seal_platform.notices import queue_order_notice
 
 
@@ -140,7 +141,10 @@ class Order(Base):
     seal_id: Mapped[str | None] = mapped_column(ForeignKey("seals.id"), default=None, index=True)
     years: Mapped[int | None] = mapped_column(Integer, default=None)
     amount_fen: Mapped[int] = mapped_column(Integer, default=0)
-    mailing_address: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Recipient name, phone and address: personal data, encrypted at rest (field_crypto).
+    mailing_address: Mapped[dict[str, Any] | None] = mapped_column(
+        EncryptedJSON("orders.mailing_address"), default=None
+    )
     # role -> document id, e.g. {"business_licence": "...", "impression_form_enterprise": "..."}
     documents: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     # Type-specific request data, e.g. the new company details of a change.

@@ -21,6 +21,7 @@ import sys
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
 from argon2 import PasswordHasher as _Argon2Hasher
 from argon2 import Type
@@ -29,6 +30,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pydantic import SecretStr
 
 TOKEN_BYTES = 32
 HASH_THREAD_NICENESS = 10
@@ -142,11 +144,14 @@ class FieldDecryptionError(Exception):
 
 
 class FieldCipher:
-    """AES-256-GCM for sensitive columns, as ``<version>:<base64url(nonce || ciphertext)>``.
+    """AES-256-GCM for sensitive columns, as ``<key id>:<base64url(nonce || ciphertext)>``.
 
-    The version names the key so that a new key can be introduced while old rows still decrypt.
-    ``context`` (e.g. ``"account.id_number"``) is bound as associated data: a ciphertext copied
-    into another column or row kind fails to decrypt instead of leaking there.
+    The key id names the key (a digest of it, never the key) so that a new secret can be
+    introduced while rows written under an earlier one still decrypt, and ``sealbot rotate-keys``
+    can tell which rows are not yet under the current key. ``v1`` is the label of values written
+    before key ids existed: it is tried against every key of the ring. ``context`` (e.g.
+    ``"account.id_number"``) is bound as associated data: a ciphertext copied into another column
+    or row kind fails to decrypt instead of leaking there.
     """
 
     def __init__(self, keys: Mapping[str, bytes], current_version: str) -> None:
@@ -159,7 +164,23 @@ class FieldCipher:
 
     @classmethod
     def from_secret(cls, secret: str) -> FieldCipher:
-        return cls({"v1": derive_key(secret, "field-encryption/v1")}, "v1")
+        return cls.from_secrets(secret)
+
+    @classmethod
+    def from_secrets(cls, secret: str, old_secrets: str = "") -> FieldCipher:
+        """The current secret writes; ``old_secrets`` (comma-separated) are still read."""
+        keys: dict[str, bytes] = {}
+        for each in [secret, *(s.strip() for s in old_secrets.split(",") if s.strip())]:
+            key = derive_key(each, "field-encryption/v1")
+            keys.setdefault(field_key_id(key), key)
+        return cls(keys, field_key_id(derive_key(secret, "field-encryption/v1")))
+
+    @property
+    def current_version(self) -> str:
+        return self._current
+
+    def is_current(self, stored: str) -> bool:
+        return stored.partition(":")[0] == self._current
 
     def encrypt(self, plaintext: str, *, context: str) -> str:
         nonce = secrets.token_bytes(NONCE_BYTES)
@@ -168,12 +189,43 @@ class FieldCipher:
 
     def decrypt(self, stored: str, *, context: str) -> str:
         version, sep, payload = stored.partition(":")
-        aead = self._keys.get(version)
-        if not sep or aead is None:
+        if version == LEGACY_FIELD_VERSION and version not in self._keys:
+            candidates = list(self._keys.values())
+        else:
+            aead = self._keys.get(version)
+            candidates = [aead] if aead is not None else []
+        if not sep or not candidates:
             raise FieldDecryptionError(f"unknown ciphertext version {version!r}")
         try:
             raw = base64.urlsafe_b64decode(payload.encode("ascii"))
-            plaintext = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode())
-        except (InvalidTag, ValueError) as exc:
-            raise FieldDecryptionError("ciphertext does not decrypt under its key") from exc
-        return plaintext.decode("utf-8")
+        except ValueError as exc:
+            raise FieldDecryptionError("ciphertext is not base64") from exc
+        for aead in candidates:
+            try:
+                plaintext = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode())
+            except (InvalidTag, ValueError):
+                continue
+            return plaintext.decode("utf-8")
+        raise FieldDecryptionError("ciphertext does not decrypt under its key")
+
+
+LEGACY_FIELD_VERSION = "v1"
+
+
+def field_key_id(key: bytes) -> str:
+    """A stable, non-secret name of a field key (12 hex digits)."""
+    return hashlib.sha256(b"field-key-id\x00" + key).hexdigest()[:12]
+
+
+class _SecretSettings(Protocol):
+    @property
+    def secret_key(self) -> SecretStr: ...
+    @property
+    def old_secret_keys(self) -> SecretStr: ...
+
+
+def field_cipher_of(settings: _SecretSettings) -> FieldCipher:
+    """The field cipher of the platform's settings: writes under the current secret, reads old ones."""
+    return FieldCipher.from_secrets(
+        settings.secret_key.get_secret_value(), settings.old_secret_keys.get_secret_value()
+    )

@@ -44,6 +44,11 @@ class PlatformSettings(BaseSettings):
     database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     # Threads hashing passwords (argon2id, 64 MiB each); more queue in the hasher's pool.
     password_hash_workers: int = Field(default=2, ge=1)
+    # Retention (seal_platform/retention.py, docs/privacy.md): scans of ended orders, SMS code
+    # records and expired login records are deleted this many days later.
+    scan_retention_days: int = Field(default=180, ge=1)
+    sms_record_retention_days: int = Field(default=30, ge=1)
+    login_record_retention_days: int = Field(default=90, ge=1)
 
     def check_production(self) -> None:
         """Raise ``ValueError`` with one line naming the first demo part left on in production."""
@@ -111,6 +116,9 @@ class PlatformSettings(BaseSettings):
     sms_template_register: str = ""
     sms_template_login: str = ""
     sms_template_cancel_seal: str = ""
+    # Codes confirming a copy of the user's data (导出我的信息) and the deletion of the account.
+    sms_template_export_data: str = ""
+    sms_template_delete_account: str = ""
     sms_tencent_app_id: str = ""  # SmsSdkAppId
     sms_region: str = ""  # "ap-guangzhou" (Tencent) / "cn-hangzhou" (Alibaba) when empty
     # Host of the provider's API, only to point at a private endpoint or a test double.

@@ -60,6 +60,8 @@ class SmsPurpose(StrEnum):
     LOGIN = "login"
     CANCEL_SEAL = "cancel_seal"
     RESET_PASSWORD = "reset_password"
+    EXPORT_DATA = "export_data"
+    DELETE_ACCOUNT = "delete_account"
 
 
 PURPOSE_LABELS = {
@@ -67,10 +69,14 @@ PURPOSE_LABELS = {
     SmsPurpose.LOGIN: "登录",
     SmsPurpose.CANCEL_SEAL: "注销印章",
     SmsPurpose.RESET_PASSWORD: "重置密码",
+    SmsPurpose.EXPORT_DATA: "导出个人信息",
+    SmsPurpose.DELETE_ACCOUNT: "注销账号",
 }
 
 # Codes that confirm an action of a logged-in account go only to that account's own phone.
-ACCOUNT_BOUND_PURPOSES = frozenset({SmsPurpose.CANCEL_SEAL})
+ACCOUNT_BOUND_PURPOSES = frozenset(
+    {SmsPurpose.CANCEL_SEAL, SmsPurpose.EXPORT_DATA, SmsPurpose.DELETE_ACCOUNT}
+)
 
 
 class SmsCode(Base):

@@ -22,7 +22,9 @@ from collections.abc import Sequence
 from fastapi import FastAPI
 from pydantic import ValidationError
 
+from observability.security_headers import SecurityHeaders
 from seal_platform import migrate
+from seal_platform.security import field_cipher_of
 from seal_platform.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ async def prepare(settings: PlatformSettings) -> None:
     from seal_platform.console.bootstrap import ensure_bootstrap_admin
     from seal_platform.seals import certificate_authority
 
-    await migrate.upgrade(settings.database_url)
+    await migrate.upgrade(settings.database_url, field_cipher_of(settings))
     services = build_platform_services(settings)
     try:
         await certificate_authority(services)
@@ -61,7 +63,12 @@ async def prepare(settings: PlatformSettings) -> None:
 def create_standalone_app(settings: PlatformSettings) -> FastAPI:
     from seal_platform.app import build_platform_services, create_platform_app
 
-    return create_platform_app(build_platform_services(settings))
+    app = create_platform_app(build_platform_services(settings))
+    # Embedded, the bot's app adds these; served on its own, the platform (console, pay page,
+    # API) must not be framed or sniffed either.
+    https = settings.public_base_url.startswith("https://")
+    app.add_middleware(SecurityHeaders, prefixes=("/",), https=https)
+    return app
 
 
 def _serve(settings: PlatformSettings, args: argparse.Namespace) -> int:
@@ -73,7 +80,7 @@ def _serve(settings: PlatformSettings, args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: PlatformSettings, _args: argparse.Namespace) -> int:
-    asyncio.run(migrate.upgrade(settings.database_url))
+    asyncio.run(migrate.upgrade(settings.database_url, field_cipher_of(settings)))
     print("platform migrations applied")
     return 0
 

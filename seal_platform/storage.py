@@ -60,6 +60,11 @@ class BlobStore(Protocol):
 
     async def get(self, digest: str) -> bytes: ...
 
+    async def delete(self, digest: str) -> bool:
+        """Remove the blob (retention, account deletion); ``False`` when it was not there.
+        The caller checks that no other document row still names the digest."""
+        ...
+
 
 class ContentBlobStore:
     """``BlobStore`` over the shared port, its errors in the platform's terms."""
@@ -82,6 +87,12 @@ class ContentBlobStore:
             raise UpstreamError("stored blob is corrupt", code="blob_corrupt", digest=digest) from exc
         except BlobUnavailable as exc:
             raise UpstreamError("object store unreachable", code="storage_unavailable") from exc
+
+    async def delete(self, digest: str) -> bool:
+        try:
+            return await self.blobs.delete_content(digest)
+        except BlobUnavailable as exc:
+            raise UpstreamError("object store refused the delete", code="storage_failed") from exc
 
     async def rotate(self) -> int:
         """Re-encrypt every blob not under the current key (see ``SealedBlobs.rotate``)."""

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.engine.secrets_box import mask
+from observability.personal_numbers import Kind, luhn_valid, replace_personal_numbers
 
 # How long after the password page the chat watches for the password typed in clear.
 ECHO_WINDOW = timedelta(minutes=30)
@@ -38,9 +39,6 @@ PASSWORD_MARK = "[已隐藏的密码 / password removed]"
 CODE_MARK = "[已隐藏的数字 / number removed]"
 
 _ONLY_DIGITS = re.compile(r"^\s*\d[\d\s-]{2,12}\d\s*$")
-_CODE = re.compile(r"(?<![0-9A-Za-z])\d{6}(?![0-9A-Za-z])")
-_ID_OR_PHONE = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|1[3-9]\d{9})(?![0-9A-Za-z])")
-_CARD = re.compile(r"(?<![0-9A-Za-z])\d(?:[ -]?\d){15,18}(?![0-9A-Za-z])")
 _PASSWORD_LIKE = re.compile(r"^\S{8,64}$")
 
 
@@ -50,28 +48,20 @@ class Redacted:
     password: bool = False  # the account's password was typed: warn the user
 
 
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        n = int(ch)
-        if i % 2 == 1:
-            n = n * 2 - 9 if n > 4 else n * 2
-        total += n
-    return total % 10 == 0
-
-
-def _mask_card(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group(0))
-    if not _luhn(digits):
-        return match.group(0)
-    return "*" * (len(digits) - 4) + digits[-4:]
+def _stored_form(kind: Kind, number: str) -> str | None:
+    if kind is Kind.CARD:
+        digits = re.sub(r"\D", "", number)
+        # Not a card unless its check digit says so (order numbers, long amounts stay).
+        return "*" * (len(digits) - 4) + digits[-4:] if luhn_valid(digits) else None
+    if kind is Kind.CODE:
+        return CODE_MARK
+    return mask(number)
 
 
 def mask_free_text(text: str) -> str:
-    """Bank cards (Luhn-valid 16-19 digits), ID numbers, mobiles and 6-digit codes in text."""
-    text = _CARD.sub(_mask_card, text)
-    text = _ID_OR_PHONE.sub(lambda m: mask(m.group(0)), text)
-    return _CODE.sub(CODE_MARK, text)
+    """Bank cards (Luhn-valid 16-19 digits), ID numbers, mobiles and 6-digit codes in text, by
+    the shared rule set (``observability.personal_numbers``)."""
+    return replace_personal_numbers(text, _stored_form)
 
 
 def _scrypt(password: str, salt: bytes) -> bytes:

@@ -62,6 +62,8 @@ ACTION_LABELS = {
     "complete": "签收完成",
     "issue_invoice": "开具发票",
     "preview_document": "查看材料",
+    "view_order": "查看订单详情",
+    "reveal_value": "查看完整信息",
     "create_staff_user": "新建员工",
     "reset_staff_password": "重置密码",
     "disable_staff_user": "停用员工",

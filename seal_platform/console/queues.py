@@ -109,7 +109,12 @@ class OrderCard:
 
     @property
     def address(self) -> dict[str, Any]:
-        return dict(self.order.mailing_address or {})
+        """The mailing address with the recipient's phone masked (a reveal shows it whole)."""
+        address = dict(self.order.mailing_address or {})
+        phone = str(address.get("phone") or "")
+        if phone:
+            address["phone"] = phone[:3] + "****" + phone[-4:] if len(phone) == 11 else "*" * len(phone)
+        return address
 
 
 async def _cards(session: AsyncSession, orders: Sequence[Order]) -> list[OrderCard]:

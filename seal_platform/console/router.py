@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from seal_platform import invoices, staff_actions
 from seal_platform.api_documents import _read_limited as read_limited
-from seal_platform.console import queues, staff_admin
+from seal_platform.console import personal_reads, queues, staff_admin
 from seal_platform.console.auth import (
     ConsoleContext,
     LoginRequired,
@@ -536,34 +536,80 @@ async def orders_page(
     return _page(ctx, "orders.html", "orders", cards=cards, status=status, q=q, statuses=STATUS_LABELS)
 
 
-@router.get("/orders/{order_id}")
-async def order_page(order_id: str, ctx: AnyStaff) -> Response:
+async def _order_page(
+    ctx: ConsoleContext, order_id: str, revealed: personal_reads.Revealed | None
+) -> Response:
+    """The order's details; opening them is a read of personal data, so it is on record."""
     async with ctx.services.db.session() as session:
         detail = await queues.order_detail(session, order_id)
-    if detail is None:
-        raise NotFound("order not found", order_id=order_id)
-    return _page(ctx, "order.html", "orders", detail=detail, card=detail.card, StaffRole=StaffRole)
+        if detail is None:
+            raise NotFound("order not found", order_id=order_id)
+        if revealed is None:
+            personal_reads.record_read(
+                session,
+                ctx.services,
+                ctx.staff,
+                action="view_order",
+                object_type="order",
+                object_id=order_id,
+                what={},
+            )
+    return _page(
+        ctx,
+        "order.html",
+        "orders",
+        detail=detail,
+        card=detail.card,
+        StaffRole=StaffRole,
+        revealed=revealed,
+        revealable=personal_reads.REVEALABLE,
+    )
+
+
+@router.get("/orders/{order_id}")
+async def order_page(order_id: str, ctx: AnyStaff) -> Response:
+    return await _order_page(ctx, order_id, None)
+
+
+@router.post("/orders/{order_id}/reveal")
+async def reveal(
+    order_id: str,
+    ctx: AnyStaffAction,
+    field: Annotated[str, Form(max_length=32)],
+    reason: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """One full value of the order, after a reason, recorded in the audit log."""
+    async with ctx.services.db.session() as session:
+        revealed = await personal_reads.reveal(session, ctx.services, ctx.staff, order_id, field, reason)
+    return await _order_page(ctx, order_id, revealed)
 
 
 @router.get("/documents/{document_id}")
-async def document(document_id: str, ctx: AnyStaff) -> Response:
+async def document(
+    document_id: str, ctx: AnyStaff, reason: Annotated[str, Query(max_length=200)] = ""
+) -> Response:
+    """A scan is shown for the work in the staff member's queue or after a reason; every read
+    of any document is in the audit log with its purpose."""
     services = ctx.services
     async with services.db.session() as session:
         found = await get_document_any(session, document_id)
         readers = DOCUMENT_READERS.get(found.kind, ())
         if not has_any_role(ctx.staff, readers):
             raise Forbidden("您的角色无权查看这份材料。", code="console_role_required")
+        purpose: str | None = reason.strip() or found.kind
         if found.kind in AUDITED_VIEWS:
-            staff_actions.record_audit(
-                session,
-                actor=ctx.staff.actor,
-                action="preview_document",
-                object_type="document",
-                object_id=found.id,
-                before=None,
-                after={"kind": found.kind},
-                at=services.clock.now(),
-            )
+            purpose = await personal_reads.scan_purpose(session, ctx.staff, found, reason)
+            if purpose is None:
+                return _page(ctx, "reason.html", "orders", 403, document_id=found.id)
+        personal_reads.record_read(
+            session,
+            services,
+            ctx.staff,
+            action="preview_document",
+            object_type="document",
+            object_id=found.id,
+            what={"kind": found.kind, "reason": purpose or ""},
+        )
     data = await read_content(services, found)
     return Response(
         data,

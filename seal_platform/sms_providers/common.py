@@ -85,6 +85,8 @@ def templates_from(settings: PlatformSettings) -> dict[SmsPurpose, str]:
         SmsPurpose.REGISTER: settings.sms_template_register,
         SmsPurpose.LOGIN: settings.sms_template_login,
         SmsPurpose.CANCEL_SEAL: settings.sms_template_cancel_seal,
+        SmsPurpose.EXPORT_DATA: settings.sms_template_export_data,
+        SmsPurpose.DELETE_ACCOUNT: settings.sms_template_delete_account,
     }
 
 

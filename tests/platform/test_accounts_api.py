@@ -330,7 +330,7 @@ async def test_realname_verification_stores_masked_and_encrypted_id(
     assert row is not None
     assert row.id_number_enc is not None
     assert ADULT_ID_NUMBER not in row.id_number_enc
-    assert row.id_number_enc.startswith("v1:")
+    assert row.id_number_enc.startswith(platform_services.field_cipher.current_version + ":")  # its key id
     assert account_id_number(platform_services, row) == ADULT_ID_NUMBER
 
 

@@ -106,3 +106,13 @@ def test_a_bad_setting_is_one_line_naming_it(tmp_path: Path) -> None:
         "sealbot-platform: configuration error: PLATFORM_UPLOAD_MAX_BYTES: "
         "Input should be a valid integer, unable to parse string as an integer"
     ]
+
+
+def test_the_console_and_the_api_carry_the_security_headers(platform_service: str) -> None:
+    for path in ("/console/login", "/v1/prices"):
+        response = httpx.get(platform_service + path, timeout=5)
+        assert response.headers["x-frame-options"] == "DENY", path
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"], path
+        assert response.headers["x-content-type-options"] == "nosniff", path
+        assert response.headers["referrer-policy"] == "same-origin", path
+        assert "strict-transport-security" not in response.headers  # the test runs on http

@@ -6,15 +6,28 @@ from __future__ import annotations
 
 import os
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import pytest
+import sqlalchemy as sa
 from pydantic import SecretStr
 
+from bot.app import answers_box, build_container, embedded_platform_services
 from bot.engine.media import LocalMediaStore
+from bot.engine.secrets_box import SecretBox, is_sealed
+from bot.engine.tables import conversations
 from bot.key_rotation import rotate_keys
 from bot.media_storage import media_keyring
 from bot.settings import Settings
+from bot.testing import ChatHarness, ManualClock, RecordingSender
+from dbkit.engine import make_engine
 from dbkit.envelope import Keyring, key_id_of
+from seal_platform.accounts import Account
+from seal_platform.field_crypto import left_to_rotate
+from seal_platform.orders import Order
+from seal_platform.services import PlatformServices
 from tests.conversations.conftest import Service, service_settings
 from tests.privacy.scans import noisy_png
 
@@ -109,3 +122,140 @@ async def test_chat_media_is_deleted_after_the_retention_period(service: Service
     assert not old_path.exists()
     assert await container.engine.media.get(new.media_id) == noisy_png(2)
     assert container.metrics.job("media_retention").last_result == 1.0
+
+
+async def test_rotate_keys_re_encrypts_the_platform_fields_and_a_half_done_run_reads_throughout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = service_settings(tmp_path)
+    monkeypatch.setenv("PLATFORM_SECRET_KEY", "platform-old-secret-0123456789")
+    addresses = [
+        {"recipient": f"收件人{n}", "phone": f"1380013850{n}", "address": f"人民路 {n} 号"} for n in range(3)
+    ]
+    services = await embedded_platform_services(settings)
+    try:
+        await _orders_with(services, addresses)
+    finally:
+        await services.db.dispose()
+
+    monkeypatch.setenv("PLATFORM_SECRET_KEY", "platform-new-secret-9876543210")
+    monkeypatch.setenv("PLATFORM_OLD_SECRET_KEYS", "platform-old-secret-0123456789")
+    services = await embedded_platform_services(settings)
+    cipher = services.field_cipher
+    try:
+        async with services.db.engine.connect() as conn:
+            assert await conn.run_sync(left_to_rotate, cipher) == 3
+        # "kill -9" after the first value: only that one is under the new key; all still read
+        async with services.db.engine.begin() as conn:
+            (first,) = (
+                await conn.execute(sa.text("SELECT mailing_address FROM orders WHERE id = 'o0'"))
+            ).one()
+            plain = cipher.decrypt(first, context="orders.mailing_address")
+            fresh = cipher.encrypt(plain, context="orders.mailing_address")
+            await conn.execute(
+                sa.text("UPDATE orders SET mailing_address = :v WHERE id = 'o0'"), {"v": fresh}
+            )
+        assert await _addresses(services) == addresses
+    finally:
+        await services.db.dispose()
+
+    assert (await rotate_keys(settings))["platform_fields"] == 2  # the rest
+    assert (await rotate_keys(settings))["platform_fields"] == 0
+    monkeypatch.delenv("PLATFORM_OLD_SECRET_KEYS")  # the old secret can go now
+    services = await embedded_platform_services(settings)
+    try:
+        assert await _addresses(services) == addresses
+        async with services.db.engine.connect() as conn:
+            stored = (await conn.execute(sa.text("SELECT mailing_address FROM orders"))).scalars().all()
+        assert all(value.startswith(services.field_cipher.current_version + ":") for value in stored)
+    finally:
+        await services.db.dispose()
+
+
+async def _orders_with(services: PlatformServices, addresses: list[dict[str, str]]) -> None:
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    async with services.db.session() as session:
+        session.add(Account(id="a1", phone="13800138509", password_hash="x", created_at=now))
+        await session.flush()
+        for n, address in enumerate(addresses):
+            session.add(
+                Order(
+                    id=f"o{n}",
+                    account_id="a1",
+                    type="enterprise_seal",
+                    status="draft",
+                    created_at=now,
+                    updated_at=now,
+                    mailing_address=address,
+                )
+            )
+
+
+async def _addresses(services: PlatformServices) -> list[dict[str, str]]:
+    async with services.db.session() as session:
+        orders = (await session.execute(sa.select(Order).order_by(Order.id))).scalars().all()
+    return [dict(o.mailing_address or {}) for o in orders]
+
+
+async def test_rotate_keys_reseals_conversation_answers_and_a_half_done_run_reads_throughout(
+    tmp_path: Path,
+) -> None:
+    old = service_settings(tmp_path)
+    clock, sender = ManualClock(), RecordingSender(channel="test")
+    container = await build_container(old, clock=clock, extra_senders={"test": sender})
+    chat = ChatHarness(container.engine, container.dispatcher, sender, clock)
+    for user in ("a", "b", "c"):
+        await chat.say("登录", user=user)
+        await chat.say("13800138511", user=user)  # a sensitive answer: sealed in the state
+    await container.stop()
+
+    new = Settings(
+        **{
+            **old.model_dump(),
+            "secret_key": SecretStr("the-new-secret-key-0123456789"),
+            "old_secret_keys": SecretStr(old.secret_key.get_secret_value()),
+        }
+    )
+    box = answers_box(new)
+    db = make_engine(new.database_url)
+    try:
+        # "kill -9" after the first conversation: only that state was resealed
+        async with db.begin() as conn:
+            first = (await conn.execute(sa.select(conversations).order_by(conversations.c.id))).first()
+            assert first is not None
+            fresh, count = box.reseal(first.state)
+            assert count >= 1
+            await conn.execute(
+                sa.update(conversations).where(conversations.c.id == first.id).values(state=fresh)
+            )
+        assert all(sealed_values_open(state, box) for state in await states(db))
+    finally:
+        await db.dispose()
+
+    counts = await rotate_keys(new)
+    assert counts["sealed_answers"] >= 2  # the other two conversations
+    assert (await rotate_keys(new))["sealed_answers"] == 0
+    only_new = SecretBox("the-new-secret-key-0123456789")
+    db = make_engine(new.database_url)
+    try:
+        for state in await states(db):
+            assert sealed_values_open(state, only_new)
+    finally:
+        await db.dispose()
+
+
+async def states(db: Any) -> list[Any]:
+    async with db.connect() as conn:
+        return list((await conn.execute(sa.select(conversations.c.state))).scalars())
+
+
+def sealed_values_open(value: Any, box: SecretBox) -> bool:
+    """Every sealed value inside ``value`` opens with ``box`` (raises otherwise)."""
+    if is_sealed(value):
+        box.open(value)
+        return True
+    if isinstance(value, dict):
+        return all(sealed_values_open(v, box) for v in value.values())
+    if isinstance(value, list):
+        return all(sealed_values_open(v, box) for v in value)
+    return True

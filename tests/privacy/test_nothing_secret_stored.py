@@ -1,6 +1,8 @@
-"""After a full registration through the page, an SMS-code login, and the password typed by
-mistake at the home menu, neither the password nor any SMS code is found in any table or file
-of the bot's and the platform's databases or in the data directory."""
+"""After a full registration through the page, an SMS-code login, the password typed by mistake
+at the home menu, a paid order with a mailing address and an invoice request, neither the
+password, any SMS code, the ID number, the recipient's phone and street, the invoice title and
+e-mail nor a scan byte is found in any table or file of the bot's and the platform's databases
+or in the data directory."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -22,10 +25,17 @@ from bot.testing import ChatHarness, ManualClock, RecordingSender
 from tests.contract.postgres import PG_URL, require_postgres
 from tests.conversations.conftest import Service
 from tests.password_page import use_page
+from tests.platform.test_orders_support import ADDRESS, COMPANY
 from tests.privacy.scans import noisy_png
 
 PHONE = "13800138301"
 PASSWORD = "Xq7secretPass99"
+# What the applicant gives for shipping and the invoice: stored only encrypted.
+RECIPIENT_PHONE = "13912345678"
+STREET = "滨江大道 8848 号 17 楼"
+INVOICE_TITLE = "杭州青禾隐私测试科技有限公司"
+INVOICE_EMAIL = "qinghe.finance@example.cn"
+ID_NUMBER = "360426199101010071"
 
 
 def pages_of(service: Service) -> PasswordPages:
@@ -76,10 +86,48 @@ async def scenario(service: Service) -> list[str]:
     await chat.upload(scan, "licence.png", user="second")
     platform = service.container.platform
     session = await platform.accounts.login_password(PHONE, PASSWORD)
-    await platform.documents.upload(session.token, "business_licence", scan, filename="licence.png")
+    licence = await platform.documents.upload(session.token, "business_licence", scan, filename="licence.png")
+    await paid_order_with_invoice(service, session.token, licence.id)
     await service.settle()
     await service.container.stop()  # flush and close both databases (SQLite WAL included)
-    return [PASSWORD, register_code, login_code, "6222021234567890128", "6222 0212 3456 7890 128", SCAN_MARK]
+    return [
+        PASSWORD,
+        register_code,
+        login_code,
+        "6222021234567890128",
+        "6222 0212 3456 7890 128",
+        RECIPIENT_PHONE,
+        STREET,
+        INVOICE_TITLE,
+        INVOICE_EMAIL,
+        ID_NUMBER,
+        SCAN_MARK,
+    ]
+
+
+async def paid_order_with_invoice(service: Service, token: str, licence_id: str) -> None:
+    """Real name, an enterprise order with a mailing address, paid on the sandbox page, and an
+    invoice requested: the personal values the platform must keep only encrypted."""
+    platform = service.container.platform
+    await platform.accounts.verify_realname(token, name="张三", id_number=ID_NUMBER)
+    form = await platform.documents.upload(token, "impression_form", noisy_png(5), filename="form.png")
+    order = await platform.orders.create(
+        token,
+        {
+            "type": "enterprise_seal",
+            "company": COMPANY,
+            "years": 1,
+            "mailing_address": {**ADDRESS, "phone": RECIPIENT_PHONE, "address": STREET},
+            "documents": {"business_licence": licence_id, "impression_form_enterprise": form.id},
+        },
+    )
+    await platform.orders.submit(token, order.id)
+    payment = await platform.orders.start_payment(token, order.id)
+    transport = httpx.ASGITransport(app=service.container.platform_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://platform.embedded") as web:
+        pressed = await web.post(f"/pay/{payment.id}")
+        assert pressed.status_code == 303, pressed.text
+    await platform.invoices.request(token, order.id, title=INVOICE_TITLE, email=INVOICE_EMAIL)
 
 
 async def test_no_password_code_or_scan_reaches_storage_on_sqlite(

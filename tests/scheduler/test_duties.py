@@ -6,18 +6,19 @@ import argparse
 import asyncio
 import io
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI
 
 from bot.engine.state import PAUSED
-from bot.engine.tables import inbound_receipts
+from bot.engine.tables import conversations, inbound_receipts, outbox
 from scheduler.cli import add_scheduler_commands, reminders_run_now_command, write_preview, write_run_report
 from scheduler.console import reminders_console_router
 from scheduler.deliveries import Status
-from scheduler.housekeeping import pause_stale_conversations, purge_dedupe_records
+from scheduler.housekeeping import pause_stale_conversations, prune_conversations, purge_dedupe_records
 from scheduler.jobs import DutyRunner, TimedDuty, build_scheduler, service_duties
 from scheduler.metrics import MetricsRegistry
 from scheduler.preview import preview_reminders
@@ -52,6 +53,38 @@ async def test_old_dedupe_records_are_purged_and_recent_ones_kept(bot: Bot) -> N
     async with db.connect() as conn:
         left = (await conn.execute(inbound_receipts.select())).all()
     assert len(left) == 1
+
+
+async def test_retention_deletes_idle_conversations_and_old_replies_on_schedule(bot: Bot) -> None:
+    await bot.chat.say("你好", user="idle")
+    bot.chat.clock.advance(100 * DAY)
+    await bot.chat.say("你好", user="active")
+    db = bot.deliveries.engine
+
+    async def count(table: Any) -> int:
+        async with db.connect() as conn:
+            return len((await conn.execute(table.select())).all())
+
+    assert await count(conversations) == 2
+    bot.chat.clock.advance(79 * DAY)  # 179 days after the idle chat's last message: kept
+    assert await prune_conversations(db, bot.chat.clock.now(), older_than=180 * DAY) == 0
+    bot.chat.clock.advance(2 * DAY)
+    assert await prune_conversations(db, bot.chat.clock.now(), older_than=180 * DAY) > 0
+    async with db.connect() as conn:
+        left = (await conn.execute(sa.select(conversations.c.user_id))).scalars().all()
+        replies = (await conn.execute(sa.select(outbox.c.conversation_id))).scalars().all()
+    assert left == ["active"]
+    assert replies  # the active chat's replies are younger than the period
+    # the active chat's replies too, once they are older than the period
+    bot.chat.clock.advance(100 * DAY)
+    await bot.chat.say("还在吗", user="active")
+    await prune_conversations(db, bot.chat.clock.now(), older_than=180 * DAY)
+    async with db.connect() as conn:
+        kept = (await conn.execute(sa.select(outbox.c.created_at))).scalars().all()
+    assert kept
+    assert all(
+        bot.chat.clock.now() - (at if at.tzinfo else at.replace(tzinfo=UTC)) < 180 * DAY for at in kept
+    )
 
 
 async def test_each_duty_run_is_counted_and_a_failure_does_not_stop_the_next() -> None:
@@ -121,6 +154,7 @@ async def test_the_service_duties_all_run_against_the_real_engine_and_platform(
         "payment_reconcile",
         "dedupe_purge",
         "stale_conversations",
+        "retention",
     }
     assert all(metrics.job(d.name).failures == 0 for d in duties), metrics.snapshot()
     assert metrics.job("reminders").last_result >= 1

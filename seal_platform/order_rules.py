@@ -521,7 +521,7 @@ async def confirm_cancellation(
         event_data={"seal_id": seal.id},
     )
     publish(session, account.id, "seal.cancelled", {"seal_id": seal.id, "order_id": order.id})
-    await revoke_replaced(services, seal.certificate_serial, order)
+    await revoke_replaced(session, services, seal.certificate_serial, order)
     return order
 
 
@@ -674,7 +674,7 @@ async def complete_ukey_job(
         change = order.details.get("change", {})
         if order.type == OrderType.CHANGE and change:
             await _apply_change_to_company(session, seal.company_id, change, now)
-        await revoke_replaced(services, replaced_serial, order)
+        await revoke_replaced(session, services, replaced_serial, order)
     seal.updated_at = now
     return await transition(
         session,

@@ -294,7 +294,7 @@ async def _produce_reissue(session: AsyncSession, services: PlatformServices, or
     await _store_artefacts(session, services, seal, written.issued)
     seal.updated_at = now
     # the lost key's certificate must not sign anything any more
-    await revoke_replaced(services, previous["certificate_serial"], order)
+    await revoke_replaced(session, services, previous["certificate_serial"], order)
     return {"seal_ids": [seal.id], "replaced": previous, "key_serial": seal.key_serial}
 
 

@@ -285,11 +285,9 @@ async def job_event(ctx: Ctx, event: ExternalEvent) -> Outcome | None:
         if stage == "awaiting_confirmation":
             ctx.say("ukey.stage_confirm")
         elif stage == "awaiting_pin":
-            warning = (data.get("data") or {}).get("warning")
-            pin = (data.get("data") or {}).get("pin")
-            ctx.say("ukey.stage_new_pin" if pin == "new_user" else "ukey.stage_pin")
-            if warning:
-                ctx.say("ukey.stage_pin_warning")
+            detail = dict(data.get("data") or {})
+            ctx.say("ukey.stage_new_pin" if detail.get("pin") == "new_user" else "ukey.stage_pin")
+            _warn_of_earlier_wrong_pins(ctx, detail)
         elif stage == "awaiting_certificate":
             ctx.say("ukey.stage_certificate")
         return Stay()
@@ -301,6 +299,28 @@ async def job_event(ctx: Ctx, event: ExternalEvent) -> Outcome | None:
         ctx.set("result", dict(data.get("data") or {}))
         return Next()
     return Stay()  # job_queued: already explained when submitted
+
+
+def _warn_of_earlier_wrong_pins(ctx: Ctx, detail: dict[str, Any]) -> None:
+    """Warn only when the key itself reported wrong tries before this PIN entry.
+
+    The bridge sends the key's flags (``wrong_pin_before``, ``final_try``, ``tries_left``) with
+    a request for the current PIN. A new PIN (after an unlock) is never about earlier tries,
+    whatever note the PC shows with it; a bridge too old to send the flags sends a ``warning``
+    only when the key reported them, so that is read as such for the current PIN alone.
+    """
+    if detail.get("pin") != "user":
+        return
+    reported = detail.get("wrong_pin_before") if "wrong_pin_before" in detail else bool(detail.get("warning"))
+    if not reported:
+        return
+    left = detail.get("tries_left")
+    if detail.get("final_try") or left == 1:
+        ctx.say("ukey.stage_pin_final_try")
+    elif isinstance(left, int):
+        ctx.say("ukey.stage_pin_warning_left", tries_left=left)
+    else:
+        ctx.say("ukey.stage_pin_warning")
 
 
 def _say_failure(ctx: Ctx, data: dict[str, Any]) -> None:

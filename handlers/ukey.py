@@ -37,6 +37,8 @@ OCTET_STRING_TAG = 4
 EVENT_PREFIX = "ukey."
 RESET_PIN = "12345678"
 JOBS_MEMORY = "ukey_jobs"  # memory[JOBS_MEMORY]: order id (or pin:<seal>) -> the job submitted for it
+TOLD_MEMORY = "ukey_told"  # memory[TOLD_MEMORY]: the latest finished jobs whose end the user was told
+TOLD_KEPT = 20
 ORDER_JOB_TYPES = {"renewal": "renewal", "change": "change", "unlock": "unlock"}
 # What looks like a PIN typed into the chat by mistake: 4 to 16 digits or letters, nothing else.
 LOOKS_LIKE_PIN = re.compile(r"^[0-9A-Za-z]{4,16}$")
@@ -276,6 +278,11 @@ def _is_our_job(ctx: Ctx, event: ExternalEvent) -> bool:
 async def job_event(ctx: Ctx, event: ExternalEvent) -> Outcome | None:
     kind = event.type.removeprefix(EVENT_PREFIX)
     data = event.data
+    if kind != "job_succeeded" and ctx.get("told_failure") == _attempt_key(
+        data.get("job_id"), data.get("attempt")
+    ):
+        # news of an attempt whose failure was told when the step was taken up again: old
+        return Stay()
     if kind == "job_started":
         ctx.set("failure", None)
         ctx.say("ukey.job_sent", device=data.get("device_name") or "PC")
@@ -292,6 +299,10 @@ async def job_event(ctx: Ctx, event: ExternalEvent) -> Outcome | None:
             ctx.say("ukey.stage_certificate")
         return Stay()
     if kind in ("job_failed", "job_interrupted"):
+        if kind == "job_failed" and ctx.get("told_failure") == _attempt_key(
+            data.get("job_id"), data.get("attempt")
+        ):
+            return Stay(reprompt=True)  # said when the step was taken up again: just the wait
         _say_failure(ctx, data)
         await _offer_next(ctx)
         return Stay()
@@ -479,6 +490,63 @@ def say_done(
     )
 
 
+def _attempt_key(job_id: object, attempt: object) -> str:
+    return f"{job_id}:{attempt}"
+
+
+def _remember_told(ctx: Ctx, job_id: object) -> None:
+    told: list[str] = ctx.memory.setdefault(TOLD_MEMORY, [])
+    if job_id and str(job_id) not in told:
+        told.append(str(job_id))
+        del told[:-TOLD_KEPT]
+
+
+async def resume_ukey_step(ctx: Ctx) -> Outcome | None:
+    """``Flow.on_resume``: the job may have ended while this step was put aside (or kept as a
+    draft, where no event reaches it), or its order may have moved on. The hub's record of the
+    job and the platform's order decide, not the events the run happened to queue:
+
+    - the job succeeded: the order is completed now (or was, by the push) and the step ends;
+      the done message is said once: if the push said it already, one line says so;
+    - the order no longer waits for a UKey step (given up, completed, cancelled): said, ended;
+    - the job failed: its reason is said once, and the wait offers 重试 and 放弃办理;
+    - otherwise the wait continues where it was.
+    """
+    hub = hub_of(ctx)
+    if hub is None or ctx.session is None:
+        return None
+    job_id = ctx.get("job_id")
+    view = None
+    if job_id:
+        try:
+            view = await hub.get_job(account_id(ctx), job_id)
+        except UnknownJob:
+            view = None
+    if view is not None and view.status == "succeeded":
+        if str(job_id) in ctx.memory.get(TOLD_MEMORY, []):
+            ctx.say("ukey.resume_done_already", process=ctx.t(f"ukey.job_{ctx.get('job_type', 'renewal')}"))
+            return Finish()
+        ctx.set("result", dict((view.result or {}).get("data") or {}))
+        _remember_told(ctx, job_id)
+        return await complete(ctx)
+    order_id = ctx.get("order_id")
+    if order_id:
+        try:
+            order = await services(ctx).platform.orders.get(token(ctx), order_id)
+        except PlatformClientError as exc:
+            return await on_platform_error(ctx, exc)
+        if order.status != "awaiting_ukey":
+            ctx.say_text(order_status_text(ctx, order))
+            ctx.say("ukey.no_step_now")
+            return Finish()
+    if view is not None and view.status == "failed":
+        told = _attempt_key(view.job_id, view.attempt)
+        if ctx.get("told_failure") != told:
+            _say_failure(ctx, dict(view.result or {}))
+            ctx.set("told_failure", told)
+    return None
+
+
 async def job_finished_elsewhere(ctx: Ctx, event: ExternalEvent) -> None:
     """A job ended while its conversation was on another process: finish the order now and say so
     (the put-aside UKey step finds the order completed when the user goes back to it)."""
@@ -493,6 +561,7 @@ async def job_finished_elsewhere(ctx: Ctx, event: ExternalEvent) -> None:
     if not order_id:
         if data.get("job_type") == "pin_change":
             ctx.say("ukey.done_pin_change")
+            _remember_told(ctx, data.get("job_id"))
         return
     orders = services(ctx).platform.orders
     try:
@@ -505,6 +574,7 @@ async def job_finished_elsewhere(ctx: Ctx, event: ExternalEvent) -> None:
             ctx.say("ukey.finished_elsewhere_failed", options=[ctx.option("@resume", "home.resume")])
             return
     say_done(ctx, str(data.get("job_type")), order.result, job_result, str(order.seal_id))
+    _remember_told(ctx, data.get("job_id"))
 
 
 async def device_paired(ctx: Ctx, event: ExternalEvent) -> None:
@@ -517,6 +587,7 @@ UKEY = Flow(
     title="ukey.title",
     help="ukey.help",
     requires_login=True,
+    on_resume=resume_ukey_step,
     steps=(
         Action("load", run=load_job),
         Action("check_bridge", run=check_bridge),

@@ -8,6 +8,9 @@ wrong PIN with the tries left, locked (unlock offered), wrong key, no key, key r
 declined, done. A job that succeeds completes the platform order with the key's serial.
 """
 
+# Over 600 lines: one flow whose steps (pairing, job, completion, resume after the job moved on)
+# share the job's state and its wording; the pairing wait is the piece to move out if it grows.
+
 from __future__ import annotations
 
 import contextlib

@@ -130,6 +130,12 @@ class SealWorld:
     # ---- staff and payments ---------------------------------------------------------------------
 
     async def staff(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await self.staff_call(path, body)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def staff_call(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        """A staff API call as staff would make it, answer unchecked (for refusals)."""
         if self._staff is None:
             if not self._staff_created:
                 async with self.platform_services.db.session() as session:
@@ -146,9 +152,7 @@ class SealWorld:
             )
             assert login.status_code == 201, login.text
             self._staff = {"X-Staff-Token": login.json()["token"]}
-        response = await self.api.post(f"/v1/staff{path}", json=body or {}, headers=self._staff)
-        assert response.status_code == 200, response.text
-        return dict(response.json())
+        return await self.api.post(f"/v1/staff{path}", json=body or {}, headers=self._staff)
 
     async def pay(self, applicant: Applicant, order_id: str) -> None:
         """Press "pay" on the sandbox page of the order's payment, as the payer's browser would."""

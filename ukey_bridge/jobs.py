@@ -371,8 +371,10 @@ class JobRunner:
             raise TokenOperationFailed("the production job carries no SO PIN")
         subject = {str(k): str(v) for k, v in dict(job.params.get("subject", {})).items()}
         profile = backend.key_profile
+        # each step is reported as it starts: the console shows production as it happens
+        await link.progress(job.job_id, Stage.WORKING, {"step": "init_token"})
         token = await self._production_token(backend, label, so_pin)
-        await link.progress(job.job_id, Stage.WORKING, {"key_serial": token.serial})
+        await link.progress(job.job_id, Stage.WORKING, {"step": "generate_key", "key_serial": token.serial})
 
         session = await backend.open_session(token.slot_id, read_write=True)
         try:
@@ -395,16 +397,17 @@ class JobRunner:
             for handle in await find_seal_objects(session, key_id):
                 await session.destroy_object(handle)
             csr = await build_csr(session, pair.private, public_key, subject, profile)
-            await link.progress(job.job_id, Stage.AWAITING_CERTIFICATE)
+            await link.progress(job.job_id, Stage.AWAITING_CERTIFICATE, {"step": "certify"})
             issued = await link.request_certificate(job.job_id, csr)
             if not same_public_key(public_key, x509.load_der_x509_certificate(issued.cert_der).public_key()):
                 raise CertificateMismatch("the issued certificate is for another key")
             await self._step("issue")
-            await link.progress(job.job_id, Stage.WRITING)
+            await link.progress(job.job_id, Stage.WRITING, {"step": "write"})
             await session.create_object(certificate_template(issued.cert_der, key_id, job_label(job.job_id)))
             await self._step("write_certificate")
             await session.create_object(seseal_template(issued.seseal_der, key_id))
             await self._step("write_seal")
+            await link.progress(job.job_id, Stage.WORKING, {"step": "verify"})
             written = await self._new_certificate_on_key(session, key_id, public_key)
             seals = await find_seal_objects(session, key_id)
             seal_der = await read_object_value(session, seals[0]) if len(seals) == 1 else b""

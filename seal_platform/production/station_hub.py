@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from seal_platform.errors import PlatformError
-from seal_platform.production.station import Certify, KeyOrder, ProducedKey, StationFailed, failure_of
+from seal_platform.production.progress import StepSink, no_progress
+from seal_platform.production.station import (
+    Certify,
+    KeyOrder,
+    ProducedKey,
+    StationFailed,
+    failure_of,
+    step_of,
+)
 from seal_platform.services import PlatformServices
 from ukey_bridge import protocol as wire
 from ukey_bridge.errors import ProtocolError
@@ -44,6 +52,7 @@ class PairingRefused(PlatformError):
 class _Pending:
     certify: Certify
     done: asyncio.Future[wire.JobResult]
+    progress: StepSink = no_progress
 
 
 @dataclass
@@ -112,8 +121,9 @@ class StationHub:
                     StationFailed("the production station went offline", code="station_disconnected")
                 )
 
-    def online(self) -> list[str]:
-        return [live.name for live in self._live.values()]
+    def online(self, staff: str | None = None) -> list[str]:
+        """The names of the stations online (of ``staff`` only, when given)."""
+        return [live.name for live in self._live.values() if staff is None or live.staff == staff]
 
     async def handle_frame(self, device_id: str, frame: str) -> None:
         live = self._live.get(device_id)
@@ -125,6 +135,11 @@ class StationHub:
             return
         if isinstance(message, wire.CertificateRequest):
             await self._on_csr(live, message)
+        elif isinstance(message, wire.JobProgress):
+            pending = live.pending.get(message.job_id)
+            step = step_of(message.stage, message.detail)
+            if pending is not None and step is not None:
+                pending.progress(step)
         elif isinstance(message, wire.JobResult):
             pending = live.pending.get(message.job_id)
             if pending is not None and not pending.done.done():
@@ -160,15 +175,25 @@ class StationHub:
 
     # -- the ProductionStation port -----------------------------------------------------------
 
-    async def produce(self, order: KeyOrder, certify: Certify) -> ProducedKey:
-        if not self._live:
+    def _station_for(self, staff: str | None) -> _Live:
+        """The station paired by (or for) the staff member who asked; never a colleague's."""
+        mine = [live for live in self._live.values() if staff is None or live.staff == staff]
+        if not mine:
             raise StationFailed(
-                "no production station is online: run `ukey-bridge run` on the production PC",
+                "您的制作台不在线：请在配对给您账号的制作台电脑上运行 ukey-bridge run 后重试"
+                "（制作不会交给其他同事的制作台）。",
                 code="station_offline",
+                staff=staff,
             )
-        live = next(iter(self._live.values()))
+        idle = [live for live in mine if not live.pending]
+        return (idle or mine)[0]
+
+    async def produce(
+        self, order: KeyOrder, certify: Certify, progress: StepSink = no_progress
+    ) -> ProducedKey:
+        live = self._station_for(order.staff)
         done: asyncio.Future[wire.JobResult] = asyncio.get_running_loop().create_future()
-        live.pending[order.job_id] = _Pending(certify, done)
+        live.pending[order.job_id] = _Pending(certify, done, progress)
         offer = wire.with_signature(
             wire.JobOffer(
                 sig="",

@@ -316,3 +316,33 @@ async def test_the_audit_log_lists_who_did_what_and_filters_by_action(
         assert shown in rows[0]
     by_order = await admin.get("/audit", object_id=order["id"])
     assert by_order.text.count('class="audit-row"') == 2
+
+
+async def test_the_production_page_polls_the_steps_the_station_reports_for_the_order(
+    api: httpx.AsyncClient, make_account: MakeAccount, console_for: StaffFactory
+) -> None:
+    order = await order_under_review(api, make_account)
+    admin = await console_for("root", ["admin"])
+    assert "审核通过" in await admin.act(f"/orders/{order['id']}/approve")
+    page = await admin.get("/production")
+    assert "production-progress" in page.text
+    assert "/static/production.js" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    script = await admin.get("/static/production.js")
+    assert script.status_code == 200
+    assert "production-progress" in script.text
+    before = (await admin.get(f"/orders/{order['id']}/production-progress")).json()
+    assert before["steps"] == [] and before["running"] is False
+
+    assert "已制作" in await admin.act(f"/orders/{order['id']}/produce")
+    after = (await admin.get(f"/orders/{order['id']}/production-progress")).json()
+    assert after["steps"] == ["init_token", "generate_key", "certify", "write", "verify"]
+    assert after["labels"] == [
+        "初始化空白 UKey",
+        "在 UKey 内生成密钥",
+        "签发证书与电子印章",
+        "写入证书与电子印章",
+        "读回校验",
+    ]
+    assert after["running"] is False
+    assert after["staff"] == "root"

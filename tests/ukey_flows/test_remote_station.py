@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import uvicorn
 
+from seal_platform.production.progress import production_progress
 from seal_platform.production.station_hub import StationHub, station_hub
 from tests.softhsm_fixtures import SoftHsmStore, slots_shown
 from tests.ukey_bridge.support import ScriptedPrompt
 from tests.ukey_flows.conftest import BridgeSide, free_port, short_sleep
+from ukey_bridge.backend import TokenBackend
 from ukey_bridge.client import BridgeClient
+from ukey_bridge.fake_backend import FakeBackend, FakeToken
 from ukey_bridge.jobs import JobRunner
 from ukey_bridge.pairing import pair
 
@@ -90,3 +93,63 @@ async def test_production_with_no_station_online_is_refused_and_records_nothing(
     with pytest.raises(AssertionError, match="station_offline"):
         await world.active_seal(applicant)
     assert (await world.api.get("/v1/seals", headers=applicant.headers)).json() == []
+
+
+async def _station(
+    side: BridgeSide, hub: StationHub, platform_url: str, staff: str, backend: Callable[[], TokenBackend]
+) -> tuple[BridgeClient, asyncio.Task[None]]:
+    credential = await pair(f"{platform_url}/station", hub.create_code(staff), device_name=staff)
+    clock = side.world.service.clock
+    client = BridgeClient(
+        credential,
+        JobRunner(backend, ScriptedPrompt()),
+        sleep=short_sleep,
+        clock=lambda: clock.now().timestamp(),
+    )
+    task = asyncio.create_task(client.run_forever())
+    await asyncio.wait_for(client.connected.wait(), 10)
+    return client, task
+
+
+async def test_production_runs_on_the_clicking_staff_members_own_station_and_reports_each_step(
+    bridge_side: BridgeSide, softhsm_store: SoftHsmStore
+) -> None:
+    world = bridge_side.world
+    hub = remote_station(bridge_side)
+    applicant = await world.applicant()
+    colleague_key = FakeToken("COLLEAGUE0001", "", user_pin="", so_pin="", initialised=False)
+    async with served_platform(bridge_side) as platform_url:
+        tasks = []
+        try:
+            # a colleague's station is online, with a blank key in it
+            _c, task = await _station(
+                bridge_side, hub, platform_url, "wang.producer", lambda: FakeBackend([colleague_key])
+            )
+            tasks.append(task)
+            order_id = await world.approved_order(applicant)
+            refused = await world.staff_call(f"/orders/{order_id}/produce")
+            assert refused.status_code == 409
+            assert refused.json()["code"] == "station_offline"
+            assert "您的制作台不在线" in refused.json()["message"]
+            assert colleague_key.initialised is False, "never handed to a colleague's station"
+            assert (await world.api.get("/v1/seals", headers=applicant.headers)).json() == []
+
+            # the clicking staff member's own station takes it
+            _c, task = await _station(
+                bridge_side, hub, platform_url, "seal-tests-admin", softhsm_store.backend
+            )
+            tasks.append(task)
+            assert len(hub.online("seal-tests-admin")) == 1
+            assert len(hub.online()) == 2
+            produced = await world.staff_call(f"/orders/{order_id}/produce")
+            assert produced.status_code == 200, produced.text
+        finally:
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    assert colleague_key.initialised is False
+    progress = production_progress(world.platform_services).view(order_id)
+    assert progress["steps"] == ["init_token", "generate_key", "certify", "write", "verify"]
+    assert progress["running"] is False
+    assert progress["error"] is None

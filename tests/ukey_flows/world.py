@@ -174,6 +174,16 @@ class SealWorld:
 
     async def active_seal(self, applicant: Applicant) -> dict[str, Any]:
         """A company seal through the platform's own steps: order, pay, approve, produce, ship."""
+        order_id = await self.approved_order(applicant)
+        await self.staff(f"/orders/{order_id}/produce")
+        await self.staff(f"/orders/{order_id}/ship", {"waybill": "SF1234567890123"})
+        seals = (await self.api.get("/v1/seals", headers=applicant.headers)).json()
+        (seal,) = seals
+        assert seal["status"] == "active", seal
+        return dict(seal)
+
+    async def approved_order(self, applicant: Applicant) -> str:
+        """A company seal order paid and approved: production is next."""
         documents = {
             "business_licence": await self.upload(applicant, "business_licence"),
             "impression_form_enterprise": await self.upload(applicant, "impression_form"),
@@ -192,12 +202,7 @@ class SealWorld:
         assert submitted.status_code == 200, submitted.text
         await self.pay(applicant, order_id)
         await self.staff(f"/orders/{order_id}/approve")
-        await self.staff(f"/orders/{order_id}/produce")
-        await self.staff(f"/orders/{order_id}/ship", {"waybill": "SF1234567890123"})
-        seals = (await self.api.get("/v1/seals", headers=applicant.headers)).json()
-        (seal,) = seals
-        assert seal["status"] == "active", seal
-        return dict(seal)
+        return str(order_id)
 
     async def set_seal(self, seal_id: str, **columns: Any) -> None:
         """Move a seal where a conversation test needs it (its expiry, its status)."""

@@ -367,7 +367,16 @@ async def reject(
 async def production_page(ctx: ProducerPage) -> Response:
     async with ctx.services.db.session() as session:
         cards = await queues.production_queue(session)
-    return _page(ctx, "production.html", "production", cards=cards, **_station_view(ctx))
+    stations = await _my_stations(ctx)
+    return _page(ctx, "production.html", "production", cards=cards, stations=stations, **_station_view(ctx))
+
+
+async def _my_stations(ctx: ConsoleContext) -> list[Any]:
+    from seal_platform.production.station_hub import station_hub
+
+    if ctx.services.settings.production_station != "remote":
+        return []
+    return list(await station_hub(ctx.services).stations_of(ctx.staff.username))
 
 
 def _station_view(ctx: ConsoleContext) -> dict[str, Any]:
@@ -379,6 +388,27 @@ def _station_view(ctx: ConsoleContext) -> dict[str, Any]:
         # production runs on the station of whoever clicks: show this staff member's own
         "stations_online": station_hub(ctx.services).online(ctx.staff.username) if remote else [],
     }
+
+
+@router.post("/station/{device_id}/unpair")
+async def station_unpair(
+    request: Request, device_id: str, ctx: ProducerAction, confirm: Annotated[str, Form()] = ""
+) -> Response:
+    """Unpair one of this staff member's stations, after the confirmation box was ticked."""
+    from seal_platform.production.station_hub import station_hub
+
+    if confirm != "yes":
+        kind, text = "error", "解除配对前请勾选确认：解除后这台电脑不能再作为制作台连接。"
+    elif await station_hub(ctx.services).unpair(device_id, ctx.staff.username, by=ctx.staff.username):
+        kind, text = (
+            "ok",
+            "制作台已解除配对：这台电脑不能再连接；它正在制作的 UKey 已转给您的另一台在线制作台（没有则需重试）。",
+        )
+    else:
+        kind, text = "error", "找不到这台制作台，或它已经解除配对。"
+    async with ctx.services.db.session() as session:
+        await flash_to(session, request.cookies.get(SESSION_COOKIE), kind, text)
+    return _redirect(f"{ctx.base}/production")
 
 
 @router.get("/orders/{order_id}/production-progress")

@@ -332,7 +332,8 @@ async def test_the_production_page_polls_the_steps_the_station_reports_for_the_o
     assert script.status_code == 200
     assert "production-progress" in script.text
     before = (await admin.get(f"/orders/{order['id']}/production-progress")).json()
-    assert before["steps"] == [] and before["running"] is False
+    assert before["steps"] == []
+    assert before["running"] is False
 
     assert "已制作" in await admin.act(f"/orders/{order['id']}/produce")
     after = (await admin.get(f"/orders/{order['id']}/production-progress")).json()
@@ -346,3 +347,31 @@ async def test_the_production_page_polls_the_steps_the_station_reports_for_the_o
     ]
     assert after["running"] is False
     assert after["staff"] == "root"
+
+
+async def test_a_station_is_unpaired_from_the_console_only_after_confirming_and_can_no_longer_connect(
+    console_for: StaffFactory, platform_services: PlatformServices
+) -> None:
+    from seal_platform.production.station_hub import station_hub
+    from ukey_bridge import protocol as wire
+
+    hub = station_hub(platform_services)
+    admin = await console_for("root", ["admin"])
+    paired = await hub.redeem(hub.create_code("root"), "制作台A")
+    hello = wire.Hello(
+        device_id=paired["device_id"], secret=paired["secret"], client_version="1", host_name="A"
+    )
+    assert await hub.authenticate(hello) == "root"
+    assert [s.name for s in await hub.stations_of("root")] == ["制作台A"]
+
+    unconfirmed = await admin.act(f"/station/{paired['device_id']}/unpair")
+    assert "请勾选确认" in unconfirmed
+    assert await hub.authenticate(hello) == "root", "nothing happens without the confirmation"
+
+    done = await admin.act(f"/station/{paired['device_id']}/unpair", {"confirm": "yes"})
+    assert "已解除配对" in done
+    assert await hub.authenticate(hello) is None
+    assert hub.valid_secret(paired["device_id"], paired["secret"]), "refused as revoked, not as forged"
+    assert await hub.stations_of("root") == []
+    again = await admin.act(f"/station/{paired['device_id']}/unpair", {"confirm": "yes"})
+    assert "已经解除配对" in again

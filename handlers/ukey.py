@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from bot.bridge.hub import BridgeHub, NoBridgePaired, UnknownJob
 from bot.engine.context import Ctx
-from bot.engine.flow import Action, Finish, Flow, GoTo, Next, Outcome, Stay, Wait
+from bot.engine.flow import Action, Choice, Finish, Flow, GoTo, Next, Outcome, Stay, Wait
 from bot.engine.messages import ExternalEvent, Option
 from bot.engine.tokens import bind
 from handlers.my_seals import local_date, on_platform_error, order_status_text
@@ -240,6 +240,25 @@ def _memory_key(ctx: Ctx) -> str:
     return str(ctx.get("order_id") or ctx.get("_arg"))
 
 
+async def pick_pc(ctx: Ctx) -> Outcome | None:
+    """Several online PCs report the seal's UKey: the user picks one (asked by the ``pc``
+    choice) instead of the first one to connect taking the job."""
+    pcs = bridge_hub(ctx).pcs_for_key(account_id(ctx), ctx.get("key_serial"))
+    ctx.set("pcs", [[device_id, name] for device_id, name in pcs] if len(pcs) > 1 else None)
+    return None
+
+
+async def pc_options(ctx: Ctx) -> Sequence[Option]:
+    listed = [Option(str(device_id), str(name)) for device_id, name in ctx.get("pcs") or []]
+    return [*listed, Option("any", ctx.t("ukey.pc_any"))]
+
+
+def _chosen_pc(ctx: Ctx) -> str | None:
+    chosen = ctx.get("pc")
+    known = {str(device_id) for device_id, _name in ctx.get("pcs") or []}
+    return str(chosen) if chosen in known else None
+
+
 async def submit(ctx: Ctx) -> Outcome | None:
     hub = bridge_hub(ctx)
     jobs: dict[str, str] = ctx.memory.setdefault(JOBS_MEMORY, {})
@@ -258,7 +277,11 @@ async def submit(ctx: Ctx) -> Outcome | None:
             return None
     try:
         job_id = await hub.submit_job(
-            account_id(ctx), ctx.get("job_type"), dict(ctx.get("params")), str(ctx.key)
+            account_id(ctx),
+            ctx.get("job_type"),
+            dict(ctx.get("params")),
+            str(ctx.key),
+            device_id=_chosen_pc(ctx),
         )
     except NoBridgePaired:
         return GoTo("check_bridge")
@@ -605,6 +628,16 @@ UKEY = Flow(
             options=bridge_options,
             on_option=bridge_option,
             depends_on=("check_bridge",),
+        ),
+        Action("pick_pc", run=pick_pc),
+        Choice(
+            "pc",
+            prompt="ukey.ask_pc",
+            label="ukey.pc_label",
+            options=pc_options,
+            prompt_params=lambda ctx: {"count": len(ctx.get("pcs") or [])},
+            when=lambda a: bool(a.get("pcs")),
+            depends_on=("pick_pc",),
         ),
         Action("submit", run=submit),
         Wait(

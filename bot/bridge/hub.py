@@ -284,9 +284,25 @@ class BridgeHub:
 
     # -- jobs for the chat flows ------------------------------------------------------------
 
+    def pcs_for_key(self, account_id: str, key_serial: str | None) -> list[tuple[str, str]]:
+        """(device id, name) of the account's online PCs that report the seal's UKey, for the
+        chat to let the user pick one when there are several."""
+        return [
+            (live.device_id, live.name)
+            for live in self._live.values()
+            if live.account_id == account_id and live.tokens is not None and key_serial in live.tokens
+        ]
+
     async def submit_job(
-        self, account_id: str, job_type: str, params: dict[str, Any], conversation_ref: str
+        self,
+        account_id: str,
+        job_type: str,
+        params: dict[str, Any],
+        conversation_ref: str,
+        *,
+        device_id: str | None = None,
     ) -> str:
+        """Queue a job; ``device_id``: only that PC of the account may take it (the user's pick)."""
         if job_type not in JOB_TYPES:
             raise ValueError(f"unknown bridge job type {job_type!r}")
         if not await self.list_devices(account_id):
@@ -301,6 +317,7 @@ class BridgeHub:
                     job_type=job_type,
                     params=dict(params),
                     conversation_ref=conversation_ref,
+                    device_choice=device_id,
                     status="pending",
                     attempt=0,
                     created_at=now,
@@ -595,7 +612,13 @@ class BridgeHub:
                     await self._send_job(holder, job)
                 continue
             # a PC that reports the seal's key first; one that reports other keys never gets it
-            free = [live for live in lives if live.device_id not in busy and live.can_take(job)]
+            free = [
+                live
+                for live in lives
+                if live.device_id not in busy
+                and live.can_take(job)
+                and job.device_choice in (None, live.device_id)
+            ]
             free.sort(key=lambda live: live.tokens is None)
             if not free:
                 continue  # waits for a PC with the key

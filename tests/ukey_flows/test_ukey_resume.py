@@ -150,3 +150,33 @@ async def test_a_job_that_failed_while_put_aside_says_why_once_and_offers_a_retr
     assert resumed.count(words["wrong"]) == 1, resumed
     assert words["retry"] in offered, (resumed, offered)
     assert _count(bridge_side, words["wrong"]) == 1, "the failure is told once"
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+async def test_saying_reissue_while_a_cancelled_reissue_is_put_aside_starts_anew(
+    bridge_side: BridgeSide, lang: str
+) -> None:
+    """The reissue put aside holds an order that was cancelled elsewhere: asking for a reissue
+    again says so in one line and asks from the start, for the same seal."""
+    world = bridge_side.world
+    chat = world.chat
+    english = lang == "en"
+    applicant = await world.applicant(lang=lang)
+    seal = await world.active_seal(applicant)
+    await chat.say("reissue" if english else "补办")
+    await chat.say("王五")
+    await chat.say("13800138000")
+    await chat.say("广东省 广州市 天河区")
+    await chat.say("天河路 100 号 20 楼")
+    await chat.tap("All correct" if english else "确认无误")
+    order = await world.order_of_seal(applicant, str(seal["id"]), "reissue")
+    await chat.say("menu" if english else "菜单")  # the payment wait is put aside
+    await world.service.container.platform.orders.cancel(applicant.token, order["id"])
+    again = joined(await chat.say("reissue" if english else "补办"))
+    code = str(order["id"])[:8].upper()
+    if english:
+        assert f'The unfinished "Reissue a seal" order {code} is cancelled and cannot go on' in again
+        assert "Who should receive the new UKey?" in again
+    else:
+        assert f"上次未完成的「印章补办」订单 {code} 已取消，不能再继续，现在为您重新办理。" in again
+        assert "收件人" in again

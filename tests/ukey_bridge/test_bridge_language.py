@@ -3,6 +3,7 @@ UKEY_BRIDGE_LANG=en or an English system locale): confirmations, PIN prompts, jo
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import pytest
@@ -85,3 +86,34 @@ async def test_terminal_prompt_in_english_when_chosen() -> None:
     prompt = TerminalPinPrompt(read_secret=read_secret, out=io.StringIO(), texts=Texts("en"))
     assert await prompt.ask_pin(PinRequest(PinKind.NEW_USER, SERIAL, "Seal key", optional=True)) is None
     assert asked == ["New UKey PIN (empty to keep 12345678): "]
+
+
+async def test_the_local_pin_page_is_in_chinese_and_takes_the_pin_once() -> None:
+    import httpx
+
+    from ukey_bridge.local_page import LocalPagePinPrompt
+
+    links: list[str] = []
+    announced = asyncio.Event()
+
+    def announce(link: str) -> None:
+        links.append(link)
+        announced.set()
+
+    prompt = LocalPagePinPrompt(announce=announce)
+    try:
+        asked = asyncio.create_task(prompt.ask_pin(PinRequest(PinKind.USER, SERIAL, "Seal key")))
+        await asyncio.wait_for(announced.wait(), 5)
+        async with httpx.AsyncClient() as http:
+            page = await http.get(links[0])
+            assert "UKey 密码" in page.text
+            assert "确定" in page.text
+            assert "取消" in page.text
+            answer = await http.post(links[0], data={"action": "ok", "pin": PIN})
+            assert "可以关闭此页面" in answer.text
+            again = await http.get(links[0])
+            assert again.status_code == 403
+            assert "此链接无效或已失效" in again.text
+        assert await asked == PIN
+    finally:
+        await prompt.close()

@@ -8,7 +8,9 @@ flow explains each refusal and sends a new code when the old one cannot be used 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Choice, Field, Finish, Flow, GoTo, Outcome
@@ -30,6 +32,7 @@ from handlers.my_seals import (
     seal_steps,
 )
 from handlers.next_steps import AFTER_SEAL_PROCESS
+from handlers.order_words import money, order_number, seen_order, status_words, type_words
 from handlers.services import services, token
 from platform_client.errors import PlatformClientError, RateLimited
 
@@ -115,17 +118,7 @@ async def confirm_cancellation(ctx: Ctx) -> Outcome | None:
             return GoTo("send_code")
         if exc.code == "seal_busy":
             # the code stays valid: once that order is finished or withdrawn, the user can return
-            details = exc.details or {}
-            ctx.say(
-                "cancel.busy",
-                order=ctx.t(f"orders.type.{details.get('order_type', '')}")
-                if ctx.t.catalog.has(f"orders.type.{details.get('order_type', '')}")
-                else details.get("order_type", ""),
-                status=ctx.t(f"orders.status.{details.get('status', '')}")
-                if ctx.t.catalog.has(f"orders.status.{details.get('status', '')}")
-                else details.get("status", ""),
-            )
-            return None
+            return _busy(ctx, dict(exc.details or {}))
         return await on_platform_error(ctx, exc)
     at = order.result.get("seal_cancelled_at")
     ctx.say(
@@ -134,6 +127,65 @@ async def confirm_cancellation(ctx: Ctx) -> Outcome | None:
         date=local_date(datetime.fromisoformat(at)) if at else local_date(ctx.now),
     )
     return None
+
+
+def _busy(ctx: Ctx, details: dict[str, Any]) -> Outcome | None:
+    """A paid order on the seal is in progress. When the platform allows it (nothing was made
+    for it yet) the user is offered to withdraw it with a refund, confirming first; otherwise
+    the chat says to wait for it (or ask support)."""
+    order_type, status = str(details.get("order_type", "")), str(details.get("status", ""))
+    if details.get("withdrawable") and details.get("order_id"):
+        ctx.set("busy_order_id", str(details["order_id"]))
+        ctx.set("busy_order_type", order_type)
+        ctx.set("busy_amount_fen", int(details.get("amount_fen") or 0))
+        ctx.say(
+            "cancel.busy_withdrawable",
+            order=type_words(ctx, order_type),
+            code=seen_order(ctx, str(details["order_id"]), details.get("order_code")),
+            amount=money(int(details.get("amount_fen") or 0)),
+            status=status_words(ctx, status),
+        )
+        return None
+    ctx.say("cancel.busy", order=type_words(ctx, order_type), status=status_words(ctx, status))
+    return None
+
+
+def _may_withdraw(answers: Mapping[str, Any]) -> bool:
+    return bool(answers.get("busy_order_id"))
+
+
+async def withdraw_options(ctx: Ctx) -> Sequence[Option]:
+    key = f"cancel.withdraw_label.{ctx.get('busy_order_type')}"
+    label = ctx.t(key) if ctx.t.catalog.has(key) else ctx.t("cancel.withdraw_label.other")
+    return [Option("withdraw", label), Option("keep", ctx.t("cancel.keep_seal"))]
+
+
+def _withdraw_params(ctx: Ctx) -> dict[str, Any]:
+    return {
+        "code": order_number(ctx, str(ctx.get("busy_order_id"))),
+        "order": type_words(ctx, str(ctx.get("busy_order_type", ""))),
+        "amount": money(int(ctx.get("busy_amount_fen") or 0)),
+    }
+
+
+async def withdraw_then_cancel(ctx: Ctx) -> Outcome | None:
+    """Confirmed: withdraw the other order (refunded), then cancel the seal with the same code."""
+    if ctx.get("withdraw_offer") != "withdraw" or ctx.get("withdraw_sure") != "yes":
+        ctx.say("cancel.busy_kept")
+        return Finish()
+    order_id = str(ctx.get("busy_order_id"))
+    try:
+        await services(ctx).platform.orders.withdraw(token(ctx), order_id)
+    except PlatformClientError as exc:
+        if exc.code in ("not_withdrawable", "invalid_transition"):
+            # staff started on it meanwhile: it cannot be taken back any more
+            ctx.say("cancel.withdraw_too_late", code=order_number(ctx, order_id))
+            return Finish()
+        return await on_platform_error(ctx, exc)
+    ctx.say("cancel.withdrawn", **_withdraw_params(ctx))
+    for name in ("busy_order_id", "busy_order_type", "busy_amount_fen"):
+        ctx.set(name, None)
+    return await confirm_cancellation(ctx)
 
 
 async def withdraw(ctx: Ctx) -> Outcome | None:
@@ -172,6 +224,24 @@ CANCEL = Flow(
             "code", prompt="cancel.ask_code", label="cancel.code", parse=parse_code, depends_on=("send_code",)
         ),
         Action("confirm", run=confirm_cancellation, depends_on=("code",)),
+        Choice(
+            "withdraw_offer",
+            prompt="cancel.ask_withdraw",
+            label="cancel.withdraw_offer_label",
+            options=withdraw_options,
+            when=_may_withdraw,
+            depends_on=("confirm",),
+        ),
+        Choice(
+            "withdraw_sure",
+            prompt="cancel.ask_withdraw_sure",
+            label="cancel.withdraw_sure_label",
+            options=(Option("yes", "cancel.withdraw_yes"), Option("no", "cancel.withdraw_no")),
+            prompt_params=_withdraw_params,
+            when=lambda a: _may_withdraw(a) and a.get("withdraw_offer") == "withdraw",
+            depends_on=("withdraw_offer",),
+        ),
+        Action("withdrawn", run=withdraw_then_cancel, when=_may_withdraw, depends_on=("withdraw_offer",)),
     ),
 )
 

@@ -8,6 +8,9 @@ wrong PIN with the tries left, locked (unlock offered), wrong key, no key, key r
 declined, done. A job that succeeds completes the platform order with the key's serial.
 """
 
+# Over 600 lines: one flow whose steps (pairing, job, completion, resume after the job moved on)
+# share the job's state and its wording; the pairing wait is the piece to move out if it grows.
+
 from __future__ import annotations
 
 import contextlib
@@ -23,7 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from bot.bridge.hub import BridgeHub, NoBridgePaired, UnknownJob
 from bot.engine.context import Ctx
-from bot.engine.flow import Action, Finish, Flow, GoTo, Next, Outcome, Stay, Wait
+from bot.engine.flow import Action, Choice, Finish, Flow, GoTo, Next, Outcome, Stay, Wait
 from bot.engine.messages import ExternalEvent, Option
 from bot.engine.tokens import bind
 from handlers.my_seals import local_date, on_platform_error, order_status_text
@@ -37,6 +40,8 @@ OCTET_STRING_TAG = 4
 EVENT_PREFIX = "ukey."
 RESET_PIN = "12345678"
 JOBS_MEMORY = "ukey_jobs"  # memory[JOBS_MEMORY]: order id (or pin:<seal>) -> the job submitted for it
+TOLD_MEMORY = "ukey_told"  # memory[TOLD_MEMORY]: the latest finished jobs whose end the user was told
+TOLD_KEPT = 20
 ORDER_JOB_TYPES = {"renewal": "renewal", "change": "change", "unlock": "unlock"}
 # What looks like a PIN typed into the chat by mistake: 4 to 16 digits or letters, nothing else.
 LOOKS_LIKE_PIN = re.compile(r"^[0-9A-Za-z]{4,16}$")
@@ -235,6 +240,25 @@ def _memory_key(ctx: Ctx) -> str:
     return str(ctx.get("order_id") or ctx.get("_arg"))
 
 
+async def pick_pc(ctx: Ctx) -> Outcome | None:
+    """Several online PCs report the seal's UKey: the user picks one (asked by the ``pc``
+    choice) instead of the first one to connect taking the job."""
+    pcs = bridge_hub(ctx).pcs_for_key(account_id(ctx), ctx.get("key_serial"))
+    ctx.set("pcs", [[device_id, name] for device_id, name in pcs] if len(pcs) > 1 else None)
+    return None
+
+
+async def pc_options(ctx: Ctx) -> Sequence[Option]:
+    listed = [Option(str(device_id), str(name)) for device_id, name in ctx.get("pcs") or []]
+    return [*listed, Option("any", ctx.t("ukey.pc_any"))]
+
+
+def _chosen_pc(ctx: Ctx) -> str | None:
+    chosen = ctx.get("pc")
+    known = {str(device_id) for device_id, _name in ctx.get("pcs") or []}
+    return str(chosen) if chosen in known else None
+
+
 async def submit(ctx: Ctx) -> Outcome | None:
     hub = bridge_hub(ctx)
     jobs: dict[str, str] = ctx.memory.setdefault(JOBS_MEMORY, {})
@@ -253,7 +277,11 @@ async def submit(ctx: Ctx) -> Outcome | None:
             return None
     try:
         job_id = await hub.submit_job(
-            account_id(ctx), ctx.get("job_type"), dict(ctx.get("params")), str(ctx.key)
+            account_id(ctx),
+            ctx.get("job_type"),
+            dict(ctx.get("params")),
+            str(ctx.key),
+            device_id=_chosen_pc(ctx),
         )
     except NoBridgePaired:
         return GoTo("check_bridge")
@@ -276,6 +304,11 @@ def _is_our_job(ctx: Ctx, event: ExternalEvent) -> bool:
 async def job_event(ctx: Ctx, event: ExternalEvent) -> Outcome | None:
     kind = event.type.removeprefix(EVENT_PREFIX)
     data = event.data
+    if kind != "job_succeeded" and ctx.get("told_failure") == _attempt_key(
+        data.get("job_id"), data.get("attempt")
+    ):
+        # news of an attempt whose failure was told when the step was taken up again: old
+        return Stay()
     if kind == "job_started":
         ctx.set("failure", None)
         ctx.say("ukey.job_sent", device=data.get("device_name") or "PC")
@@ -285,15 +318,17 @@ async def job_event(ctx: Ctx, event: ExternalEvent) -> Outcome | None:
         if stage == "awaiting_confirmation":
             ctx.say("ukey.stage_confirm")
         elif stage == "awaiting_pin":
-            warning = (data.get("data") or {}).get("warning")
-            pin = (data.get("data") or {}).get("pin")
-            ctx.say("ukey.stage_new_pin" if pin == "new_user" else "ukey.stage_pin")
-            if warning:
-                ctx.say("ukey.stage_pin_warning")
+            detail = dict(data.get("data") or {})
+            ctx.say("ukey.stage_new_pin" if detail.get("pin") == "new_user" else "ukey.stage_pin")
+            _warn_of_earlier_wrong_pins(ctx, detail)
         elif stage == "awaiting_certificate":
             ctx.say("ukey.stage_certificate")
         return Stay()
     if kind in ("job_failed", "job_interrupted"):
+        if kind == "job_failed" and ctx.get("told_failure") == _attempt_key(
+            data.get("job_id"), data.get("attempt")
+        ):
+            return Stay(reprompt=True)  # said when the step was taken up again: just the wait
         _say_failure(ctx, data)
         await _offer_next(ctx)
         return Stay()
@@ -301,6 +336,28 @@ async def job_event(ctx: Ctx, event: ExternalEvent) -> Outcome | None:
         ctx.set("result", dict(data.get("data") or {}))
         return Next()
     return Stay()  # job_queued: already explained when submitted
+
+
+def _warn_of_earlier_wrong_pins(ctx: Ctx, detail: dict[str, Any]) -> None:
+    """Warn only when the key itself reported wrong tries before this PIN entry.
+
+    The bridge sends the key's flags (``wrong_pin_before``, ``final_try``, ``tries_left``) with
+    a request for the current PIN. A new PIN (after an unlock) is never about earlier tries,
+    whatever note the PC shows with it; a bridge too old to send the flags sends a ``warning``
+    only when the key reported them, so that is read as such for the current PIN alone.
+    """
+    if detail.get("pin") != "user":
+        return
+    reported = detail.get("wrong_pin_before") if "wrong_pin_before" in detail else bool(detail.get("warning"))
+    if not reported:
+        return
+    left = detail.get("tries_left")
+    if detail.get("final_try") or left == 1:
+        ctx.say("ukey.stage_pin_final_try")
+    elif isinstance(left, int):
+        ctx.say("ukey.stage_pin_warning_left", tries_left=left)
+    else:
+        ctx.say("ukey.stage_pin_warning")
 
 
 def _say_failure(ctx: Ctx, data: dict[str, Any]) -> None:
@@ -459,6 +516,63 @@ def say_done(
     )
 
 
+def _attempt_key(job_id: object, attempt: object) -> str:
+    return f"{job_id}:{attempt}"
+
+
+def _remember_told(ctx: Ctx, job_id: object) -> None:
+    told: list[str] = ctx.memory.setdefault(TOLD_MEMORY, [])
+    if job_id and str(job_id) not in told:
+        told.append(str(job_id))
+        del told[:-TOLD_KEPT]
+
+
+async def resume_ukey_step(ctx: Ctx) -> Outcome | None:
+    """``Flow.on_resume``: the job may have ended while this step was put aside (or kept as a
+    draft, where no event reaches it), or its order may have moved on. The hub's record of the
+    job and the platform's order decide, not the events the run happened to queue:
+
+    - the job succeeded: the order is completed now (or was, by the push) and the step ends;
+      the done message is said once: if the push said it already, one line says so;
+    - the order no longer waits for a UKey step (given up, completed, cancelled): said, ended;
+    - the job failed: its reason is said once, and the wait offers 重试 and 放弃办理;
+    - otherwise the wait continues where it was.
+    """
+    hub = hub_of(ctx)
+    if hub is None or ctx.session is None:
+        return None
+    job_id = ctx.get("job_id")
+    view = None
+    if job_id:
+        try:
+            view = await hub.get_job(account_id(ctx), job_id)
+        except UnknownJob:
+            view = None
+    if view is not None and view.status == "succeeded":
+        if str(job_id) in ctx.memory.get(TOLD_MEMORY, []):
+            ctx.say("ukey.resume_done_already", process=ctx.t(f"ukey.job_{ctx.get('job_type', 'renewal')}"))
+            return Finish()
+        ctx.set("result", dict((view.result or {}).get("data") or {}))
+        _remember_told(ctx, job_id)
+        return await complete(ctx)
+    order_id = ctx.get("order_id")
+    if order_id:
+        try:
+            order = await services(ctx).platform.orders.get(token(ctx), order_id)
+        except PlatformClientError as exc:
+            return await on_platform_error(ctx, exc)
+        if order.status != "awaiting_ukey":
+            ctx.say_text(order_status_text(ctx, order))
+            ctx.say("ukey.no_step_now")
+            return Finish()
+    if view is not None and view.status == "failed":
+        told = _attempt_key(view.job_id, view.attempt)
+        if ctx.get("told_failure") != told:
+            _say_failure(ctx, dict(view.result or {}))
+            ctx.set("told_failure", told)
+    return None
+
+
 async def job_finished_elsewhere(ctx: Ctx, event: ExternalEvent) -> None:
     """A job ended while its conversation was on another process: finish the order now and say so
     (the put-aside UKey step finds the order completed when the user goes back to it)."""
@@ -473,6 +587,7 @@ async def job_finished_elsewhere(ctx: Ctx, event: ExternalEvent) -> None:
     if not order_id:
         if data.get("job_type") == "pin_change":
             ctx.say("ukey.done_pin_change")
+            _remember_told(ctx, data.get("job_id"))
         return
     orders = services(ctx).platform.orders
     try:
@@ -485,6 +600,7 @@ async def job_finished_elsewhere(ctx: Ctx, event: ExternalEvent) -> None:
             ctx.say("ukey.finished_elsewhere_failed", options=[ctx.option("@resume", "home.resume")])
             return
     say_done(ctx, str(data.get("job_type")), order.result, job_result, str(order.seal_id))
+    _remember_told(ctx, data.get("job_id"))
 
 
 async def device_paired(ctx: Ctx, event: ExternalEvent) -> None:
@@ -497,6 +613,7 @@ UKEY = Flow(
     title="ukey.title",
     help="ukey.help",
     requires_login=True,
+    on_resume=resume_ukey_step,
     steps=(
         Action("load", run=load_job),
         Action("check_bridge", run=check_bridge),
@@ -511,6 +628,16 @@ UKEY = Flow(
             options=bridge_options,
             on_option=bridge_option,
             depends_on=("check_bridge",),
+        ),
+        Action("pick_pc", run=pick_pc),
+        Choice(
+            "pc",
+            prompt="ukey.ask_pc",
+            label="ukey.pc_label",
+            options=pc_options,
+            prompt_params=lambda ctx: {"count": len(ctx.get("pcs") or [])},
+            when=lambda a: bool(a.get("pcs")),
+            depends_on=("pick_pc",),
         ),
         Action("submit", run=submit),
         Wait(

@@ -124,6 +124,10 @@ class OrdersAPI(SubAPI):
         """Give up a paid order's UKey step: the order is cancelled and its payment refunded."""
         return await self._action(token, order_id, "abandon-ukey-step")
 
+    async def withdraw(self, token: str, order_id: str) -> Order:
+        """Withdraw a paid order before anything is made for it: cancelled, payment refunded."""
+        return await self._action(token, order_id, "withdraw")
+
     async def confirm_cancellation(self, token: str, order_id: str, sms_code: str) -> Order:
         return await self._action(token, order_id, "confirm-cancellation", {"sms_code": sms_code})
 

@@ -126,6 +126,14 @@ async def abandon_ukey_step(order_id: str, services: ServicesDep, account: Accou
         return OrderOut.of(await order_rules.abandon_ukey_step(session, services, account, order))
 
 
+@router.post("/orders/{order_id}/withdraw", response_model=OrderOut)
+async def withdraw(order_id: str, services: ServicesDep, account: AccountDep) -> OrderOut:
+    """Withdraw a paid order before anything is made for it; the payment is refunded."""
+    async with services.db.session() as session:
+        order = await get_order(session, account.id, order_id)
+        return OrderOut.of(await order_rules.withdraw_paid_order(session, services, account, order))
+
+
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut)
 async def cancel(order_id: str, services: ServicesDep, account: AccountDep) -> OrderOut:
     async with services.db.session() as session:

@@ -30,9 +30,24 @@ class PairIn(BaseModel):
 @router.post("/pair")
 async def pair(body: PairIn, services: ServicesDep) -> JSONResponse:
     try:
-        return JSONResponse(station_hub(services).redeem(body.code))
+        return JSONResponse(await station_hub(services).redeem(body.code, body.device_name))
     except PairingRefused:
         return JSONResponse({"error": "invalid_code"}, status_code=400)
+
+
+class UnpairIn(BaseModel):
+    device_id: str = Field(min_length=1, max_length=96)
+    secret: str = Field(min_length=1, max_length=128)
+
+
+@router.post("/unpair")
+async def unpair(body: UnpairIn, services: ServicesDep) -> JSONResponse:
+    """``ukey-bridge unpair`` on the station PC: it proves it holds the credential it gives back."""
+    hub = station_hub(services)
+    if not hub.valid_secret(body.device_id, body.secret):
+        return JSONResponse({"revoked": False}, status_code=403)
+    staff = body.device_id.rsplit(".", 1)[0]
+    return JSONResponse({"revoked": await hub.unpair(body.device_id, staff, by=staff)})
 
 
 @router.websocket("/ws")
@@ -46,10 +61,14 @@ async def station_socket(websocket: WebSocket) -> None:
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await websocket.close(code=CLOSE_AUTH_FAILED)
         return
-    staff = hub.authenticate(hello) if isinstance(hello, wire.Hello) else None
+    staff = await hub.authenticate(hello) if isinstance(hello, wire.Hello) else None
     if staff is None or not isinstance(hello, wire.Hello):
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-            await websocket.send_text(wire.AuthFailed(reason="bad_credential").encode())
+            # a credential the platform made but staff unpaired: the bridge says so and stops
+            revoked = isinstance(hello, wire.Hello) and hub.valid_secret(hello.device_id, hello.secret)
+            await websocket.send_text(
+                wire.AuthFailed(reason="revoked" if revoked else "bad_credential").encode()
+            )
             await websocket.close(code=CLOSE_AUTH_FAILED)
         return
     lock = asyncio.Lock()
@@ -58,8 +77,12 @@ async def station_socket(websocket: WebSocket) -> None:
         async with lock:
             await websocket.send_text(text)
 
+    async def close() -> None:
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await websocket.close(code=CLOSE_AUTH_FAILED)
+
     try:
-        await send(hub.attach(hello, staff, send).encode())
+        await send(hub.attach(hello, staff, send, close).encode())
         while True:
             frame = await websocket.receive_text()
             # one job's frame never ends the connection: the hub answers or ignores it
@@ -67,4 +90,4 @@ async def station_socket(websocket: WebSocket) -> None:
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
-        hub.detach(hello.device_id, send)
+        await hub.detach(hello.device_id, send)

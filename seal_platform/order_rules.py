@@ -527,7 +527,7 @@ async def confirm_cancellation(
         "seal.cancelled",
         {"seal_id": seal.id, "order_id": order.id, "order_code": order.code},
     )
-    await revoke_replaced(services, seal.certificate_serial, order)
+    await revoke_replaced(session, services, seal.certificate_serial, order)
     return order
 
 
@@ -686,7 +686,7 @@ async def complete_ukey_job(
         change = order.details.get("change", {})
         if order.type == OrderType.CHANGE and change:
             await _apply_change_to_company(session, seal.company_id, change, now)
-        await revoke_replaced(services, replaced_serial, order)
+        await revoke_replaced(session, services, replaced_serial, order)
     seal.updated_at = now
     return await transition(
         session,
@@ -781,29 +781,40 @@ async def check_nothing_in_progress(session: AsyncSession, seal: Seal, *, exclud
             "this seal has an order in progress: cancel or finish it first",
             code="seal_busy",
             order_id=other.id,
+            order_code=other.code,
             order_type=other.type,
             status=other.status,
+            amount_fen=other.amount_fen,
+            # whether the applicant may withdraw it for a refund and then cancel the seal
+            withdrawable=can_withdraw(other),
         )
 
 
-# -- giving up a UKey step (frees the seal; the payment goes to refund) --------------------------
+# -- giving up a paid order for a refund (frees the seal) ---------------------------------------
+
+# Paid orders on a seal that can still be given up, with the payment refunded: nothing has been
+# made for them yet (no key written, no certificate issued). A reissue in production or shipped,
+# or a completed step, cannot be taken back.
+WITHDRAWABLE: dict[OrderType, frozenset[OrderStatus]] = {
+    OrderType.REISSUE: frozenset({OrderStatus.PAID}),
+    OrderType.CHANGE: frozenset({OrderStatus.UNDER_REVIEW, OrderStatus.REJECTED, OrderStatus.AWAITING_UKEY}),
+    OrderType.RENEWAL: frozenset({OrderStatus.AWAITING_UKEY}),
+    OrderType.UNLOCK: frozenset({OrderStatus.AWAITING_UKEY}),
+}
 
 
-async def abandon_ukey_step(
-    session: AsyncSession, services: PlatformServices, account: Account, order: Order
+def can_withdraw(order: Order) -> bool:
+    return OrderStatus(order.status) in WITHDRAWABLE.get(OrderType(order.type), frozenset())
+
+
+async def _cancel_with_refund(
+    session: AsyncSession, services: PlatformServices, account: Account, order: Order, marker: str
 ) -> Order:
-    """The applicant gives up the UKey step of a paid renewal, change or unlock: the order is
-    cancelled, which frees the seal for other orders, and its payment is marked for refund."""
+    """Cancel a paid order and mark its payments for refund; ``marker`` names why in its result."""
     from sqlalchemy import update
 
     from seal_platform.payments import Payment, PaymentStatus
 
-    if order.status != OrderStatus.AWAITING_UKEY:
-        raise RuleViolation(
-            "only an order waiting for its UKey step can be given up",
-            code="invalid_transition",
-            **{"from": order.status, "to": OrderStatus.CANCELLED.value},
-        )
     now = services.clock.now()
     paid = list(
         await session.scalars(
@@ -834,12 +845,35 @@ async def abandon_ukey_step(
         OrderStatus.CANCELLED,
         now=now,
         actor=f"account:{account.id}",
-        changes={
-            "result": {
-                **order.result,
-                "ukey_step_abandoned_at": now.isoformat(),
-                "refund_required": bool(paid),
-            }
-        },
+        changes={"result": {**order.result, marker: now.isoformat(), "refund_required": bool(paid)}},
         event_data={"seal_id": order.seal_id, "refund_required": bool(paid)},
     )
+
+
+async def abandon_ukey_step(
+    session: AsyncSession, services: PlatformServices, account: Account, order: Order
+) -> Order:
+    """The applicant gives up the UKey step of a paid renewal, change or unlock: the order is
+    cancelled, which frees the seal for other orders, and its payment is marked for refund."""
+    if order.status != OrderStatus.AWAITING_UKEY:
+        raise RuleViolation(
+            "only an order waiting for its UKey step can be given up",
+            code="invalid_transition",
+            **{"from": order.status, "to": OrderStatus.CANCELLED.value},
+        )
+    return await _cancel_with_refund(session, services, account, order, "ukey_step_abandoned_at")
+
+
+async def withdraw_paid_order(
+    session: AsyncSession, services: PlatformServices, account: Account, order: Order
+) -> Order:
+    """The applicant withdraws a paid order on a seal before anything is made for it (to cancel
+    the seal, say): the order is cancelled and its payment marked for refund."""
+    if not can_withdraw(order):
+        raise RuleViolation(
+            "this order can no longer be withdrawn",
+            code="not_withdrawable",
+            order_type=order.type,
+            status=order.status,
+        )
+    return await _cancel_with_refund(session, services, account, order, "withdrawn_at")

@@ -90,8 +90,13 @@ TRANSITIONS: dict[OrderType, frozenset[tuple[OrderStatus, OrderStatus]]] = {
     OrderType.BUNDLE: _PAYMENT | _REVIEW | {(S.APPROVED, S.IN_PRODUCTION)} | _DELIVERY,
     OrderType.RENEWAL: _PAYMENT | {(S.PAID, S.AWAITING_UKEY)} | _UKEY,
     OrderType.UNLOCK: _PAYMENT | {(S.PAID, S.AWAITING_UKEY)} | _UKEY,
-    OrderType.CHANGE: _PAYMENT | _REVIEW | {(S.APPROVED, S.AWAITING_UKEY)} | _UKEY,
-    OrderType.REISSUE: _PAYMENT | {(S.PAID, S.IN_PRODUCTION)} | _DELIVERY,
+    # A paid change or reissue may be withdrawn with a refund until anything is made for it
+    # (``order_rules.WITHDRAWABLE``), e.g. so that the seal can be cancelled.
+    OrderType.CHANGE: _PAYMENT
+    | _REVIEW
+    | {(S.APPROVED, S.AWAITING_UKEY), (S.UNDER_REVIEW, S.CANCELLED), (S.REJECTED, S.CANCELLED)}
+    | _UKEY,
+    OrderType.REISSUE: _PAYMENT | {(S.PAID, S.IN_PRODUCTION), (S.PAID, S.CANCELLED)} | _DELIVERY,
     # No payment: confirmed by a fresh SMS code, then done.
     OrderType.CANCELLATION: frozenset({(S.DRAFT, S.COMPLETED), (S.DRAFT, S.CANCELLED)}),
 }

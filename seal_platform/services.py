@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from seal_platform.invoicing import InvoicingProvider
     from seal_platform.payments.base import PaymentProvider
     from seal_platform.production.ca import CertificateAuthority
+    from seal_platform.production.progress import ProductionProgress
     from seal_platform.production.station import ProductionStation
     from seal_platform.production.station_hub import StationHub
     from seal_platform.realname import RealNameVerifier
@@ -70,6 +71,8 @@ class PlatformServices:
     production_station: ProductionStation | None = None
     # The paired remote stations (``production.station_hub``); made on first use.
     station_hub: StationHub | None = None
+    # What each production run is doing now (``production.progress``); made on first use.
+    production_progress: ProductionProgress | None = None
 
 
 def get_services(request: Request) -> PlatformServices:

@@ -23,9 +23,10 @@ from dbkit.types import UtcDateTime
 from seal_platform.companies import Company, legal_rep_id
 from seal_platform.db import Base
 from seal_platform.documents import store_seal_artefacts
-from seal_platform.errors import Forbidden, InvalidInput, RuleViolation
+from seal_platform.errors import Forbidden, InvalidInput, PlatformError, RuleViolation
 from seal_platform.orders import NEW_SEAL_TYPES, Order, OrderStatus, OrderType, get_order_any, transition
 from seal_platform.pricing import NEW_SEAL_KINDS
+from seal_platform.production.progress import StepSink, no_progress, production_progress
 from seal_platform.production.revocation import revoke_replaced
 from seal_platform.production.station import KeyOrder, StationFailed, so_pin_for, token_label
 from seal_platform.production.stations import production_station
@@ -185,6 +186,8 @@ async def _write_key(
     *,
     years: int,
     valid_to: datetime | None = None,
+    staff: str | None = None,
+    progress: StepSink = no_progress,
 ) -> _WrittenKey:
     """Have the production station make the holder's key on a blank UKey and certify it.
 
@@ -206,7 +209,7 @@ async def _write_key(
     so_pin = so_pin_for(services, job_id)
     subject = {"common_name": holder.holder_name, "serial_number": holder.seal_code}
     produced = await production_station(services).produce(
-        KeyOrder(job_id, token_label(job_id), so_pin, subject), certify
+        KeyOrder(job_id, token_label(job_id), so_pin, subject, staff=staff), certify, progress
     )
     if not issued_for:
         raise StationFailed(
@@ -232,7 +235,12 @@ def _seal_job_id(order: Order, kind: SealKind) -> str:
 
 
 async def _produce_new_seals(
-    session: AsyncSession, services: PlatformServices, order: Order, company: Company
+    session: AsyncSession,
+    services: PlatformServices,
+    order: Order,
+    company: Company,
+    staff: str,
+    progress: StepSink,
 ) -> list[str]:
     now = services.clock.now()
     seal_ids: list[str] = []
@@ -247,7 +255,14 @@ async def _produce_new_seals(
             legal_rep_id=legal_rep_id(services, company),
             seal_code=code,
         )
-        written = await _write_key(services, holder, _seal_job_id(order, kind), years=order.years or 1)
+        written = await _write_key(
+            services,
+            holder,
+            _seal_job_id(order, kind),
+            years=order.years or 1,
+            staff=staff,
+            progress=progress,
+        )
         seal = Seal(
             account_id=order.account_id,
             company_id=company.id,
@@ -268,7 +283,9 @@ async def _produce_new_seals(
     return seal_ids
 
 
-async def _produce_reissue(session: AsyncSession, services: PlatformServices, order: Order) -> dict[str, Any]:
+async def _produce_reissue(
+    session: AsyncSession, services: PlatformServices, order: Order, staff: str, progress: StepSink
+) -> dict[str, Any]:
     """A new key for an existing seal: new key pair, certificate and SESeal, same seal code and
     the same end date (a reissue replaces the key, it sells no time)."""
     seal = await session.get(Seal, order.seal_id)
@@ -287,14 +304,16 @@ async def _produce_reissue(session: AsyncSession, services: PlatformServices, or
         legal_rep_id=legal_rep_id(services, company),
         seal_code=seal.seal_code,
     )
-    written = await _write_key(services, holder, f"reissue-{order.id}", years=1, valid_to=valid_to)
+    written = await _write_key(
+        services, holder, f"reissue-{order.id}", years=1, valid_to=valid_to, staff=staff, progress=progress
+    )
     previous = {"key_serial": seal.key_serial, "certificate_serial": seal.certificate_serial}
     seal.key_serial = written.key_serial
     seal.so_pin_encrypted = written.so_pin_encrypted
     await _store_artefacts(session, services, seal, written.issued)
     seal.updated_at = now
     # the lost key's certificate must not sign anything any more
-    await revoke_replaced(services, previous["certificate_serial"], order)
+    await revoke_replaced(session, services, previous["certificate_serial"], order)
     return {"seal_ids": [seal.id], "replaced": previous, "key_serial": seal.key_serial}
 
 
@@ -311,13 +330,24 @@ async def produce(
         from seal_platform.orders import invalid_transition
 
         raise invalid_transition(order, OrderStatus.IN_PRODUCTION)
-    if order_type == OrderType.REISSUE:
-        result = await _produce_reissue(session, services, order)
-    else:
-        company = await session.get(Company, order.company_id)
-        if company is None:
-            raise RuleViolation("the order's company is gone", code="company_missing")
-        result = {"seal_ids": await _produce_new_seals(session, services, order, company)}
+    board = production_progress(services)
+    progress = board.begin(order.id, staff.username)
+    try:
+        if order_type == OrderType.REISSUE:
+            result = await _produce_reissue(session, services, order, staff.username, progress)
+        else:
+            company = await session.get(Company, order.company_id)
+            if company is None:
+                raise RuleViolation("the order's company is gone", code="company_missing")
+            result = {
+                "seal_ids": await _produce_new_seals(
+                    session, services, order, company, staff.username, progress
+                )
+            }
+    except Exception as exc:
+        board.end(order.id, error=exc.code if isinstance(exc, PlatformError) else "station_failed")
+        raise
+    board.end(order.id)
     return await _audited_transition(
         session,
         services,

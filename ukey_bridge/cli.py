@@ -101,10 +101,14 @@ async def _run(args: argparse.Namespace, store: CredentialStore, out: TextIO) ->
     if args.pin_entry == "browser":
         from ukey_bridge.local_page import LocalPagePinPrompt
 
-        prompt = LocalPagePinPrompt(announce=lambda url: print(t("open_page", url=url), file=out, flush=True))
+        prompt = LocalPagePinPrompt(
+            announce=lambda url: print(t("open_page", url=url), file=out, flush=True), texts=t
+        )
     else:
-        prompt = TerminalPinPrompt(out=out)
-    runner = JobRunner(lambda: Pkcs11Backend(config), prompt, journal=JobJournal(store.config_dir / "jobs"))
+        prompt = TerminalPinPrompt(out=out, texts=t)
+    runner = JobRunner(
+        lambda: Pkcs11Backend(config), prompt, journal=JobJournal(store.config_dir / "jobs"), texts=t
+    )
 
     async def inserted() -> list[str]:
         backend = Pkcs11Backend(config)
@@ -124,52 +128,52 @@ async def _run(args: argparse.Namespace, store: CredentialStore, out: TextIO) ->
         print(t("already_running"), file=out)
         return 4
     except CredentialRevoked as exc:
-        print(str(exc), file=out)
+        unpaired = exc.reason in ("revoked", "unknown_device", "bad_credential")
+        print(t("revoked_run") if unpaired else t("refused_run", reason=exc.reason), file=out)
         return 3
     return 0
 
 
 async def _status(args: argparse.Namespace, store: CredentialStore, out: TextIO) -> int:
+    t = Texts(pick_language(args.lang))
     if not store.exists():
-        print(
-            "Not paired. Ask the chat for a pairing code, then run `ukey-bridge pair CODE --server URL`.",
-            file=out,
-        )
+        print(t("not_paired"), file=out)
         return 1
     credential = store.load()
-    print(f"Paired: yes, as “{credential.device_name}” (device {credential.device_id})", file=out)
-    print(f"Server: {credential.server_url}", file=out)
+    print(t("status_paired", name=credential.device_name, device_id=credential.device_id), file=out)
+    print(t("status_server", server=credential.server_url), file=out)
     status_path = store.config_dir / STATUS_FILE
     online = False
     if status_path.exists():
         online = bool(json.loads(status_path.read_text("utf-8")).get("online"))
-    print(f"Online: {'yes' if online else 'no (is `ukey-bridge run` running?)'}", file=out)
+    print(t("status_online_yes") if online else t("status_online_no"), file=out)
     settings = _settings(store.config_dir, args)
     if settings.module is None:
-        print("UKey: no PKCS#11 module configured", file=out)
+        print(t("status_no_module"), file=out)
         return 0
     backend = Pkcs11Backend(Pkcs11Config(settings.module, settings.key_profile))
     try:
         tokens = await backend.list_tokens()
     except BridgeError as exc:
-        print(f"UKey: cannot read ({exc})", file=out)
+        print(t("status_cannot_read", error=exc), file=out)
         return 0
     finally:
         await backend.close()
     if not tokens:
-        print("UKey: none inserted", file=out)
+        print(t("status_no_token"), file=out)
     for token in tokens:
         flags = [
-            name
-            for name, on in (
-                ("PIN count low", token.pin.count_low),
-                ("final PIN try", token.pin.final_try),
-                ("PIN locked", token.pin.locked),
-                ("PIN to be changed", token.pin.to_be_changed),
+            t(key)
+            for key, on in (
+                ("flag_count_low", token.pin.count_low),
+                ("flag_final_try", token.pin.final_try),
+                ("flag_locked", token.pin.locked),
+                ("flag_to_be_changed", token.pin.to_be_changed),
             )
             if on
         ]
-        print(f"UKey: {token.label} serial {token.serial} {', '.join(flags) or 'PIN ok'}", file=out)
+        shown = t("flag_separator").join(flags) or t("flag_pin_ok")
+        print(t("status_token", label=token.label, serial=token.serial, flags=shown), file=out)
     return 0
 
 

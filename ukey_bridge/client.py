@@ -187,7 +187,8 @@ class BridgeClient:
             raise CredentialRevoked(
                 "The service no longer accepts this bridge (it was unpaired). Pair it again from the chat."
                 if reply.reason in ("revoked", "unknown_device", "bad_credential")
-                else f"The service refused this bridge: {reply.reason}"
+                else f"The service refused this bridge: {reply.reason}",
+                reason=reply.reason,
             )
         if not isinstance(reply, Welcome) or reply.account_id != self.credential.account_id:
             raise ProtocolError("the service did not welcome this bridge")

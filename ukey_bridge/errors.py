@@ -107,7 +107,14 @@ class PairingFailed(BridgeError):
 
 
 class CredentialRevoked(BridgeError):
-    """The server no longer accepts this bridge's credential: it was unpaired from chat."""
+    """The server no longer accepts this bridge's credential: it was unpaired from chat.
+
+    ``reason`` is the service's AuthFailed reason (``unsupported_version`` is not an unpairing).
+    """
+
+    def __init__(self, message: str, *, reason: str = "revoked") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class NotPaired(BridgeError):

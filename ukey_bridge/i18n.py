@@ -34,3 +34,6 @@ class Texts:
 
     def __call__(self, key: str, **params: object) -> str:
         return _catalog(self.language)[key].format(**params)
+
+
+CHINESE = Texts(DEFAULT_LANGUAGE)  # what a component speaks unless it is given the user's choice

@@ -34,6 +34,7 @@ from ukey_bridge.errors import (
     TokenOperationFailed,
     WrongToken,
 )
+from ukey_bridge.i18n import CHINESE, Texts
 from ukey_bridge.journal import JobJournal
 from ukey_bridge.keys import (
     KeyPair,
@@ -91,13 +92,18 @@ async def _no_hook(_step: str) -> None:
     return None
 
 
-def pin_warning(state: PinState) -> str | None:
+def wrong_pin_reported(state: PinState) -> bool:
+    """Whether the key itself says a wrong PIN was typed before (PKCS#11 count-low/final-try)."""
+    return state.final_try or state.count_low
+
+
+def pin_warning(state: PinState, t: Texts = CHINESE) -> str | None:
     if state.final_try:
-        return "This is the final try: a wrong PIN now locks the key."
+        return t("pin_final_try")
     if state.tries_left is not None and state.count_low:
-        return f"A wrong PIN was typed before: {state.tries_left} tries are left."
+        return t("pin_wrong_before_count", tries=state.tries_left)
     if state.count_low:
-        return "A wrong PIN was typed before: only a few tries are left."
+        return t("pin_wrong_before")
     return None
 
 
@@ -160,7 +166,9 @@ class JobRunner:
         *,
         journal: JobJournal | None = None,
         step_hook: StepHook | None = None,
+        texts: Texts = CHINESE,
     ) -> None:
+        self._t = texts
         self._backend_factory = backend_factory
         self._prompt = prompt
         self._journal = journal
@@ -175,7 +183,7 @@ class JobRunner:
         try:
             report = await self._dispatch(backend, job, link)
         except BridgeError as exc:
-            report = report_for_error(exc)
+            report = report_for_error(exc, self._t)
         finally:
             await backend.close()
         if report.succeeded and self._journal is not None:
@@ -197,6 +205,11 @@ class JobRunner:
 
     # -- shared steps -----------------------------------------------------------------------
 
+    def _user_pin_request(self, token: TokenInfo) -> PinRequest:
+        return PinRequest(
+            PinKind.USER, token.serial, token.label, pin_warning(token.pin, self._t), state=token.pin
+        )
+
     async def _find_token(self, backend: TokenBackend, expected_serial: str | None) -> TokenInfo:
         tokens = await backend.list_tokens()
         if not tokens:
@@ -214,11 +227,15 @@ class JobRunner:
             raise PinEntryCancelled("it was declined at the PC")
 
     async def _ask_pin(self, job: Job, link: ServerLink, request: PinRequest) -> str | None:
-        await link.progress(
-            job.job_id,
-            Stage.AWAITING_PIN,
-            {"pin": request.kind.value, "warning": request.warning},
-        )
+        detail: dict[str, Any] = {"pin": request.kind.value, "warning": request.warning}
+        if request.state is not None:
+            # what the key reports, so the chat warns only when a wrong PIN was really typed
+            detail.update(
+                wrong_pin_before=wrong_pin_reported(request.state),
+                final_try=request.state.final_try,
+                tries_left=request.state.tries_left,
+            )
+        await link.progress(job.job_id, Stage.AWAITING_PIN, detail)
         return await self._prompt.ask_pin(request)
 
     async def _required_pin(self, job: Job, link: ServerLink, request: PinRequest) -> str:
@@ -232,7 +249,12 @@ class JobRunner:
     async def _read_key_info(self, backend: TokenBackend, job: Job, link: ServerLink) -> JobReport:
         serial = job.params.get("key_serial")
         token = await self._find_token(backend, str(serial) if serial else None)
-        await self._confirm(job, link, "Read the UKey's information", (f"key {token.serial} {token.label}",))
+        await self._confirm(
+            job,
+            link,
+            self._t("job_read_title"),
+            (self._t("job_read_key", serial=token.serial, label=token.label),),
+        )
         session = await backend.open_session(token.slot_id, read_write=False)
         try:
             certificates = [_certificate_summary(c) for c in await list_certificates(session)]
@@ -240,7 +262,11 @@ class JobRunner:
             await session.close()
         data = {"token": _token_summary(token), "certificates": certificates}
         return JobReport(
-            Outcome.SUCCEEDED, f"Read key {token.serial}.", token.pin.tries_left, token.pin.final_try, data
+            Outcome.SUCCEEDED,
+            self._t("done_read", serial=token.serial),
+            token.pin.tries_left,
+            token.pin.final_try,
+            data,
         )
 
     # -- renewal and change -----------------------------------------------------------------
@@ -255,19 +281,13 @@ class JobRunner:
         if token.pin.locked:
             raise PinLocked("the PIN is locked")
         await self._step("find_token")
-        verb = "Renew" if job.job_type is JobType.RENEWAL else "Change"
         await self._confirm(
             job,
             link,
-            f"{verb} the seal certificate on UKey {token.serial}",
-            (
-                "A new key pair is made on the UKey and a new certificate and seal are written to it.",
-                "The old certificate stays until the new one is checked.",
-            ),
+            self._t(f"job_{job.job_type.value}_title", serial=token.serial),
+            (self._t("job_replace_new"), self._t("job_replace_old")),
         )
-        pin = await self._required_pin(
-            job, link, PinRequest(PinKind.USER, token.serial, token.label, pin_warning(token.pin))
-        )
+        pin = await self._required_pin(job, link, self._user_pin_request(token))
         await self._step("pin")
 
         session = await backend.open_session(token.slot_id, read_write=True)
@@ -322,7 +342,7 @@ class JobRunner:
             }
         finally:
             await session.close()
-        return JobReport(Outcome.SUCCEEDED, "The new certificate and seal are on the UKey.", data=data)
+        return JobReport(Outcome.SUCCEEDED, self._t("done_replace"), data=data)
 
     # -- production (the station) ----------------------------------------------------------
 
@@ -351,8 +371,10 @@ class JobRunner:
             raise TokenOperationFailed("the production job carries no SO PIN")
         subject = {str(k): str(v) for k, v in dict(job.params.get("subject", {})).items()}
         profile = backend.key_profile
+        # each step is reported as it starts: the console shows production as it happens
+        await link.progress(job.job_id, Stage.WORKING, {"step": "init_token"})
         token = await self._production_token(backend, label, so_pin)
-        await link.progress(job.job_id, Stage.WORKING, {"key_serial": token.serial})
+        await link.progress(job.job_id, Stage.WORKING, {"step": "generate_key", "key_serial": token.serial})
 
         session = await backend.open_session(token.slot_id, read_write=True)
         try:
@@ -375,16 +397,17 @@ class JobRunner:
             for handle in await find_seal_objects(session, key_id):
                 await session.destroy_object(handle)
             csr = await build_csr(session, pair.private, public_key, subject, profile)
-            await link.progress(job.job_id, Stage.AWAITING_CERTIFICATE)
+            await link.progress(job.job_id, Stage.AWAITING_CERTIFICATE, {"step": "certify"})
             issued = await link.request_certificate(job.job_id, csr)
             if not same_public_key(public_key, x509.load_der_x509_certificate(issued.cert_der).public_key()):
                 raise CertificateMismatch("the issued certificate is for another key")
             await self._step("issue")
-            await link.progress(job.job_id, Stage.WRITING)
+            await link.progress(job.job_id, Stage.WRITING, {"step": "write"})
             await session.create_object(certificate_template(issued.cert_der, key_id, job_label(job.job_id)))
             await self._step("write_certificate")
             await session.create_object(seseal_template(issued.seseal_der, key_id))
             await self._step("write_seal")
+            await link.progress(job.job_id, Stage.WORKING, {"step": "verify"})
             written = await self._new_certificate_on_key(session, key_id, public_key)
             seals = await find_seal_objects(session, key_id)
             seal_der = await read_object_value(session, seals[0]) if len(seals) == 1 else b""
@@ -404,7 +427,7 @@ class JobRunner:
             "new_certificate": _certificate_summary(written),
             "seseal_sha256": hashlib.sha256(seal_der).hexdigest(),
         }
-        return JobReport(Outcome.SUCCEEDED, f"Seal written to UKey {token.serial}.", data=data)
+        return JobReport(Outcome.SUCCEEDED, self._t("done_produce", serial=token.serial), data=data)
 
     async def _ensure_key_pair(
         self, session: TokenSession, profile: KeyProfile, key_id: bytes, label: str
@@ -460,8 +483,8 @@ class JobRunner:
         await self._confirm(
             job,
             link,
-            f"Unlock UKey {token.serial}",
-            (f"The PIN is reset to {RESET_PIN}; you can set a new one right after.",),
+            self._t("job_unlock_title", serial=token.serial),
+            (self._t("job_unlock_detail", pin=RESET_PIN),),
         )
         session = await backend.open_session(token.slot_id, read_write=True)
         try:
@@ -470,7 +493,7 @@ class JobRunner:
             except (PinIncorrect, PinLocked) as exc:
                 return JobReport(
                     Outcome.SO_PIN_REJECTED,
-                    "The key refused the issuer's unlock code; support will contact you.",
+                    self._t("so_pin_rejected"),
                     data={"so_locked": isinstance(exc, PinLocked)},
                 )
             await session.init_pin(RESET_PIN)
@@ -486,7 +509,7 @@ class JobRunner:
                 PinKind.NEW_USER,
                 token.serial,
                 token.label,
-                f"The PIN is now {RESET_PIN}. Type a new PIN, or leave it empty to keep {RESET_PIN}.",
+                self._t("pin_reset_new", pin=RESET_PIN),
                 optional=True,
             ),
         )
@@ -494,9 +517,7 @@ class JobRunner:
         if new_pin:
             await self._set_pin(backend, token, RESET_PIN, new_pin)
             pin_changed = True
-        message = "The UKey is unlocked" + (
-            " and has your new PIN." if pin_changed else f"; its PIN is {RESET_PIN}."
-        )
+        message = self._t("done_unlock_new_pin") if pin_changed else self._t("done_unlock", pin=RESET_PIN)
         return JobReport(
             Outcome.SUCCEEDED, message, data={"key_serial": token.serial, "pin_changed": pin_changed}
         )
@@ -506,10 +527,8 @@ class JobRunner:
         token = await self._find_token(backend, serial)
         if token.pin.locked:
             raise PinLocked("the PIN is locked")
-        await self._confirm(job, link, f"Change the PIN of UKey {token.serial}", ())
-        old = await self._required_pin(
-            job, link, PinRequest(PinKind.USER, token.serial, token.label, pin_warning(token.pin))
-        )
+        await self._confirm(job, link, self._t("job_pin_change_title", serial=token.serial), ())
+        old = await self._required_pin(job, link, self._user_pin_request(token))
         session = await backend.open_session(token.slot_id, read_write=True)
         try:
             # the current PIN is checked before a new one is asked for
@@ -520,7 +539,7 @@ class JobRunner:
             await self._step("set_pin")
         finally:
             await session.close()
-        return JobReport(Outcome.SUCCEEDED, "The UKey PIN was changed.", data={"key_serial": token.serial})
+        return JobReport(Outcome.SUCCEEDED, self._t("done_pin_change"), data={"key_serial": token.serial})
 
     async def _set_pin(self, backend: TokenBackend, token: TokenInfo, old: str, new: str) -> None:
         session = await backend.open_session(token.slot_id, read_write=True)

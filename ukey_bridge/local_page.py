@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from ukey_bridge.errors import PinEntryCancelled
+from ukey_bridge.i18n import CHINESE, Texts
 from ukey_bridge.pin_prompt import JobExplanation, PinKind, PinRequest
 
 MAX_BODY = 4096
@@ -36,7 +37,10 @@ def _page(title: str, lines: list[str], fields: str, token: str) -> str:
 
 
 class LocalPagePinPrompt:
-    def __init__(self, *, announce: Callable[[str], None], host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, *, announce: Callable[[str], None], host: str = "127.0.0.1", texts: Texts = CHINESE
+    ) -> None:
+        self._t = texts
         self._announce = announce
         self._host = host
         self._server: asyncio.Server | None = None
@@ -69,7 +73,10 @@ class LocalPagePinPrompt:
                 self._question = None
 
     async def confirm(self, explanation: JobExplanation) -> bool:
-        fields = "<button name='action' value='yes'>Run it</button> <button name='action' value='no'>Cancel</button>"
+        fields = (
+            f"<button name='action' value='yes'>{self._t('page_run')}</button> "
+            f"<button name='action' value='no'>{self._t('page_cancel')}</button>"
+        )
         answer = await self._ask(explanation.title, list(explanation.details), fields)
         return answer.get("action") == "yes"
 
@@ -79,15 +86,16 @@ class LocalPagePinPrompt:
             lines.append(request.warning)
         if request.kind is PinKind.USER:
             fields = (
-                "<input type='password' name='pin' autofocus> <button name='action' value='ok'>OK</button>"
+                "<input type='password' name='pin' autofocus> "
+                f"<button name='action' value='ok'>{self._t('page_ok')}</button>"
             )
         else:
             fields = (
                 "<input type='password' name='pin' autofocus> <input type='password' name='pin2'> "
-                "<button name='action' value='ok'>Set PIN</button>"
+                f"<button name='action' value='ok'>{self._t('page_set_pin')}</button>"
             )
-        fields += " <button name='action' value='cancel'>Cancel</button>"
-        answer = await self._ask("UKey PIN", lines, fields)
+        fields += f" <button name='action' value='cancel'>{self._t('page_cancel')}</button>"
+        answer = await self._ask(self._t("page_pin_title"), lines, fields)
         if answer.get("action") != "ok":
             raise PinEntryCancelled("PIN entry was cancelled")
         pin = answer.get("pin", "")
@@ -130,7 +138,7 @@ class LocalPagePinPrompt:
         method, path = request_line[0], request_line[1]
         question = self._question
         if question is None or not secrets.compare_digest(path.lstrip("/"), question.token):
-            return "403 Forbidden", "This link is not valid (any more)."
+            return "403 Forbidden", html.escape(self._t("page_invalid"))
         if method == "GET":
             return "200 OK", question.page
         if method != "POST":
@@ -143,4 +151,4 @@ class LocalPagePinPrompt:
         self._question = None  # one answer per link
         if not question.answer.done():
             question.answer.set_result(fields)
-        return "200 OK", "<p>Thank you. You can close this page.</p>"
+        return "200 OK", f"<p>{html.escape(self._t('page_thanks'))}</p>"

@@ -19,6 +19,7 @@ from ukey_bridge.errors import (
     TokenRemoved,
     WrongToken,
 )
+from ukey_bridge.i18n import CHINESE, Texts
 from ukey_bridge.protocol import JobResult, Outcome
 
 
@@ -45,58 +46,44 @@ class JobReport:
         )
 
 
-def wrong_pin_message(exc: PinIncorrect) -> str:
+def wrong_pin_message(exc: PinIncorrect, t: Texts = CHINESE) -> str:
     if exc.final_try or exc.tries_left == 1:
-        return "The PIN is wrong. One try is left: another wrong PIN locks the key."
+        return t("err_wrong_pin_final")
     if exc.tries_left is not None:
-        return f"The PIN is wrong. {exc.tries_left} tries are left."
+        return t("err_wrong_pin_count", tries=exc.tries_left)
     if exc.count_low:
-        return "The PIN is wrong, and the key says only a few tries are left."
-    return "The PIN is wrong."
+        return t("err_wrong_pin_low")
+    return t("err_wrong_pin")
 
 
-def report_for_error(exc: BridgeError) -> JobReport:
+def report_for_error(exc: BridgeError, t: Texts = CHINESE) -> JobReport:
     """Plain words for every way a job can stop; the key is never left half-written."""
     if isinstance(exc, NoTokenPresent):
-        return JobReport(Outcome.NO_KEY, "No UKey is inserted. Insert the key and run the job again.")
+        return JobReport(Outcome.NO_KEY, t("err_no_key"))
     if isinstance(exc, WrongToken):
         return JobReport(
             Outcome.WRONG_KEY,
-            f"The inserted UKey is not the one for this seal (expected serial {exc.expected_serial}).",
+            t("err_wrong_key", serial=exc.expected_serial),
             data={"expected_serial": exc.expected_serial, "found_serials": exc.found_serials},
         )
     if isinstance(exc, TokenNotBlank):
-        return JobReport(
-            Outcome.KEY_NOT_BLANK,
-            "The inserted UKey is not blank. Insert a new, blank key and run the job again.",
-            data={"found_serials": exc.found_serials},
-        )
+        return JobReport(Outcome.KEY_NOT_BLANK, t("err_not_blank"), data={"found_serials": exc.found_serials})
     if isinstance(exc, TokenRemoved):
-        return JobReport(
-            Outcome.KEY_REMOVED,
-            "The UKey was removed during the job. The key still works; insert it and run the job again.",
-        )
+        return JobReport(Outcome.KEY_REMOVED, t("err_removed"))
     if isinstance(exc, PinIncorrect):
         return JobReport(
-            Outcome.WRONG_PIN, wrong_pin_message(exc), tries_left=exc.tries_left, final_try=exc.final_try
+            Outcome.WRONG_PIN, wrong_pin_message(exc, t), tries_left=exc.tries_left, final_try=exc.final_try
         )
     if isinstance(exc, PinLocked):
-        return JobReport(
-            Outcome.PIN_LOCKED, "The UKey PIN is locked after too many wrong tries. An unlock is needed.", 0
-        )
+        return JobReport(Outcome.PIN_LOCKED, t("err_locked"), 0)
     if isinstance(exc, PinLengthInvalid):
-        return JobReport(Outcome.PIN_INVALID, "The key does not accept a PIN of that length.")
+        return JobReport(Outcome.PIN_INVALID, t("err_pin_length"))
     if isinstance(exc, PinEntryCancelled):
-        return JobReport(Outcome.DECLINED, f"The job was not run on the PC: {exc}.")
+        return JobReport(Outcome.DECLINED, t("err_declined"))
     if isinstance(exc, ConnectionLost):
-        return JobReport(
-            Outcome.CONNECTION_LOST,
-            "The connection to the service dropped. The key still works; the job resumes when it is back.",
-        )
+        return JobReport(Outcome.CONNECTION_LOST, t("err_connection"))
     if isinstance(exc, IssuanceFailed):
-        return JobReport(Outcome.ISSUANCE_FAILED, f"The service could not issue the certificate: {exc}.")
+        return JobReport(Outcome.ISSUANCE_FAILED, t("err_issuance", reason=exc))
     if isinstance(exc, CertificateMismatch):
-        return JobReport(
-            Outcome.CERT_MISMATCH, "The issued certificate does not match the new key; the old one is kept."
-        )
-    return JobReport(Outcome.FAILED, f"The job failed: {exc}.")
+        return JobReport(Outcome.CERT_MISMATCH, t("err_mismatch"))
+    return JobReport(Outcome.FAILED, t("err_failed", reason=exc))

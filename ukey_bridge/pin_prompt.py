@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, TextIO
 
+from ukey_bridge.backend import PinState
 from ukey_bridge.errors import PinEntryCancelled
+from ukey_bridge.i18n import CHINESE, Texts
+
+RESET_PIN = "12345678"  # what an unlock sets; kept when no new PIN is typed
+YES = frozenset({"y", "yes", "是", "好", "确定", "办理"})
 
 
 class PinKind(StrEnum):
@@ -37,6 +42,8 @@ class PinRequest:
     key_label: str
     warning: str | None = None
     optional: bool = False  # the person may skip (setting a new PIN after an unlock)
+    # the key's own PIN flags when the current PIN is asked: the chat warns from these only
+    state: PinState | None = None
 
 
 class PinPrompt(Protocol):
@@ -65,7 +72,9 @@ class TerminalPinPrompt:
         read_line: Callable[[str], str] = input,
         read_secret: Callable[[str], str] = getpass.getpass,
         out: TextIO | None = None,
+        texts: Texts = CHINESE,
     ) -> None:
+        self._t = texts
         self._read_line = read_line
         self._read_secret = read_secret
         self._out = out or sys.stdout
@@ -81,10 +90,10 @@ class TerminalPinPrompt:
             for line in explanation.details:
                 self._print(f"   {line}")
             try:
-                answer = await asyncio.to_thread(self._read_line, "Run this on your UKey now? [y/N] ")
+                answer = await asyncio.to_thread(self._read_line, self._t("prompt_confirm"))
             except EOFError:
                 return False
-            return answer.strip().lower() in {"y", "yes"}
+            return answer.strip().lower() in YES
 
     async def ask_pin(self, request: PinRequest) -> str | None:
         async with self._lock:
@@ -93,13 +102,17 @@ class TerminalPinPrompt:
             try:
                 if request.kind is PinKind.USER:
                     return await asyncio.to_thread(
-                        self._read_secret, f"UKey PIN for {request.key_label or request.key_serial}: "
+                        self._read_secret, self._t("prompt_pin", name=request.key_label or request.key_serial)
                     )
-                hint = " (empty to keep 12345678)" if request.optional else ""
-                first = await asyncio.to_thread(self._read_secret, f"New UKey PIN{hint}: ")
+                question = (
+                    self._t("prompt_new_pin_optional", pin=RESET_PIN)
+                    if request.optional
+                    else self._t("prompt_new_pin")
+                )
+                first = await asyncio.to_thread(self._read_secret, question)
                 if not first and request.optional:
                     return None
-                second = await asyncio.to_thread(self._read_secret, "Type the new PIN again: ")
+                second = await asyncio.to_thread(self._read_secret, self._t("prompt_new_pin_again"))
             except (EOFError, KeyboardInterrupt) as exc:
                 raise PinEntryCancelled("PIN entry was cancelled") from exc
             if first != second:

@@ -264,8 +264,13 @@ class BridgeHub:
     async def _requeue_jobs_of(self, device_id: str) -> None:
         async with self._db.session() as session:
             for job in await session.scalars(self._sent_to(device_id)):
-                job.status, job.stage, job.device_id = "pending", None, None
-                job.updated_at = self._clock()
+                self._back_to_queue(job)
+
+    def _back_to_queue(self, job: BridgeJob) -> None:
+        """The one way a job is offered again: pending, held by no PC, its stage forgotten (the
+        next dispatch sends it to a PC that can take it, the same one if it is back)."""
+        job.status, job.stage, job.device_id = "pending", None, None
+        job.updated_at = self._clock()
 
     async def revoke_by_credential(self, device_id: str, secret: str) -> bool:
         """``ukey-bridge unpair``: the PC proves it holds the credential it gives back."""
@@ -279,9 +284,25 @@ class BridgeHub:
 
     # -- jobs for the chat flows ------------------------------------------------------------
 
+    def pcs_for_key(self, account_id: str, key_serial: str | None) -> list[tuple[str, str]]:
+        """(device id, name) of the account's online PCs that report the seal's UKey, for the
+        chat to let the user pick one when there are several."""
+        return [
+            (live.device_id, live.name)
+            for live in self._live.values()
+            if live.account_id == account_id and live.tokens is not None and key_serial in live.tokens
+        ]
+
     async def submit_job(
-        self, account_id: str, job_type: str, params: dict[str, Any], conversation_ref: str
+        self,
+        account_id: str,
+        job_type: str,
+        params: dict[str, Any],
+        conversation_ref: str,
+        *,
+        device_id: str | None = None,
     ) -> str:
+        """Queue a job; ``device_id``: only that PC of the account may take it (the user's pick)."""
         if job_type not in JOB_TYPES:
             raise ValueError(f"unknown bridge job type {job_type!r}")
         if not await self.list_devices(account_id):
@@ -296,6 +317,7 @@ class BridgeHub:
                     job_type=job_type,
                     params=dict(params),
                     conversation_ref=conversation_ref,
+                    device_choice=device_id,
                     status="pending",
                     attempt=0,
                     created_at=now,
@@ -316,8 +338,7 @@ class BridgeHub:
                 raise UnknownJob(job_id)
             held_by_absent_pc = job.status == "sent" and (job.device_id or "") not in self._live
             if job.status == "failed" or held_by_absent_pc:
-                job.status, job.stage, job.device_id = "pending", None, None
-                job.updated_at = self._clock()
+                self._back_to_queue(job)
         await self._dispatch_account(account_id)
 
     async def abandon_job(self, account_id: str, job_id: str) -> None:
@@ -411,12 +432,9 @@ class BridgeHub:
         async with self._db.session() as session:
             jobs = list(await session.scalars(self._sent_to(live.device_id)))
         for job in jobs:
-            await self._emit(
+            await self._emit_job(
                 UpdateKind.JOB_INTERRUPTED,
-                job.account_id,
-                job.conversation_ref,
-                job_id=job.id,
-                job_type=job.job_type,
+                job,
                 device_id=live.device_id,
                 outcome=wire.Outcome.CONNECTION_LOST.value,
                 reason="the PC went offline during the job",
@@ -470,12 +488,9 @@ class BridgeHub:
             row = await session.get(BridgeJob, job.id)
             if row is not None:
                 row.stage, row.updated_at = progress.stage, self._clock()
-        await self._emit(
+        await self._emit_job(
             UpdateKind.JOB_STAGE,
-            job.account_id,
-            job.conversation_ref,
-            job_id=job.id,
-            job_type=job.job_type,
+            job,
             device_id=live.device_id,
             stage=progress.stage,
             data=dict(progress.detail),
@@ -562,13 +577,9 @@ class BridgeHub:
             job.status = "succeeded" if outcome == wire.Outcome.SUCCEEDED else "failed"
             job.result = {**payload, "outcome": outcome}
             job.updated_at = self._clock()
-            account_id, ref, job_type, status = job.account_id, job.conversation_ref, job.job_type, job.status
-        await self._emit(
-            UpdateKind.JOB_SUCCEEDED if status == "succeeded" else UpdateKind.JOB_FAILED,
-            account_id,
-            ref,
-            job_id=job_id,
-            job_type=job_type,
+        await self._emit_job(
+            UpdateKind.JOB_SUCCEEDED if job.status == "succeeded" else UpdateKind.JOB_FAILED,
+            job,
             device_id=live.device_id,
             outcome=outcome,
             reason=reason or payload.get("reason"),
@@ -577,7 +588,7 @@ class BridgeHub:
             final_try=bool(payload.get("final_try", False)),
             data=dict(payload.get("data") or {}),
         )
-        await self._dispatch_account(account_id)
+        await self._dispatch_account(job.account_id)
 
     async def _dispatch_account(self, account_id: str) -> None:
         """Send the oldest unfinished job to an online bridge of the account, one at a time per PC."""
@@ -601,7 +612,13 @@ class BridgeHub:
                     await self._send_job(holder, job)
                 continue
             # a PC that reports the seal's key first; one that reports other keys never gets it
-            free = [live for live in lives if live.device_id not in busy and live.can_take(job)]
+            free = [
+                live
+                for live in lives
+                if live.device_id not in busy
+                and live.can_take(job)
+                and job.device_choice in (None, live.device_id)
+            ]
             free.sort(key=lambda live: live.tokens is None)
             if not free:
                 continue  # waits for a PC with the key
@@ -646,15 +663,7 @@ class BridgeHub:
         live.sent_jobs.add(job.id)
         await live.send(offer.encode())
         if first_send:
-            await self._emit(
-                UpdateKind.JOB_STARTED,
-                job.account_id,
-                job.conversation_ref,
-                job_id=job.id,
-                job_type=job.job_type,
-                device_id=live.device_id,
-                device_name=live.name,
-            )
+            await self._emit_job(UpdateKind.JOB_STARTED, job, device_id=live.device_id, device_name=live.name)
 
     async def _fail_unsent(self, job: BridgeJob, outcome: str, reason: str) -> None:
         async with self._db.session() as session:
@@ -664,14 +673,12 @@ class BridgeHub:
             row.status = "failed"
             row.result = {"outcome": outcome, "reason": reason, "message": reason}
             row.updated_at = self._clock()
+        await self._emit_job(UpdateKind.JOB_FAILED, job, outcome=outcome, reason=reason)
+
+    async def _emit_job(self, kind: UpdateKind, job: BridgeJob, **fields: Any) -> None:
+        """News of ``job`` for the conversation that submitted it."""
         await self._emit(
-            UpdateKind.JOB_FAILED,
-            job.account_id,
-            job.conversation_ref,
-            job_id=job.id,
-            job_type=job.job_type,
-            outcome=outcome,
-            reason=reason,
+            kind, job.account_id, job.conversation_ref, job_id=job.id, job_type=job.job_type, **fields
         )
 
     async def _emit(self, kind: UpdateKind, account_id: str, ref: str | None, **fields: Any) -> None:

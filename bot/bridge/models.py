@@ -61,6 +61,8 @@ class BridgeJob(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     account_id: Mapped[str] = mapped_column(String(64))
     device_id: Mapped[str | None] = mapped_column(String(32))
+    # the PC the user picked in the chat (several had the seal's UKey); None: any that has it
+    device_choice: Mapped[str | None] = mapped_column(String(32), default=None)
     job_type: Mapped[str] = mapped_column(String(32))
     # never holds the SO PIN: that is fetched when the job is sent
     params: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -577,27 +577,37 @@ class FlowInterpreter:
                         await self.advance(ctx, flow)
                     return
             await self.prompt(ctx, flow, step)
-        # Events that arrived while the flow was put aside are handled now, in order.
+        # Events that arrived while the flow was put aside are handled now, in order, until
+        # one moves the run on: news that keeps it waiting (a stage) must not hide a later one
+        # that ends the wait, and the wait's status is said once, after them.
         queued = run.answers.pop(QUEUED, [])
+        reprompt = announce and entered_before
         for item in queued:
             event = ExternalEvent(item["event_id"], item["type"], item["data"])
             if step.accepts and step.accepts(ctx, event):
-                await self._resolve_wait(ctx, flow, step, event)
-                return
-        if announce and entered_before:
+                stayed = await self._resolve_wait(ctx, flow, step, event, defer_prompt=True)
+                if stayed is None:
+                    return
+                reprompt = reprompt or stayed.reprompt
+        if reprompt:
             await self.prompt(ctx, flow, step)
 
-    async def _resolve_wait(self, ctx: Ctx, flow: Flow, step: Wait, event: ExternalEvent) -> None:
+    async def _resolve_wait(
+        self, ctx: Ctx, flow: Flow, step: Wait, event: ExternalEvent, *, defer_prompt: bool = False
+    ) -> Stay | None:
+        """The ``Stay`` when the run keeps waiting (its prompt left to the caller when
+        ``defer_prompt``), else None: the run moved on."""
         outcome = await step.on_event(ctx, event) if step.on_event else None
         if isinstance(outcome, Stay):
-            if outcome.reprompt:
+            if outcome.reprompt and not defer_prompt:
                 await self.prompt(ctx, flow, step)
-            return
+            return outcome
         ctx.run.wait_deadline = None
         if outcome is None or isinstance(outcome, Next):
             progress.mark_done(ctx.run, step.name)
         if await self.apply(ctx, flow, outcome):
             await self.advance(ctx, flow)
+        return None
 
     async def _on_timeout(self, ctx: Ctx, event: ExternalEvent) -> bool:
         run = ctx.state.run

@@ -126,8 +126,24 @@ _REFUSALS = {
     "station_issuance_failed": "平台未能为这枚 UKey 签发证书，未记录为已制作：请稍后重试。",
     "station_failed": "制作台写入 UKey 失败，未记录为已制作：请重试。",
     "station_not_configured": "制作台未配置 PKCS#11 模块（PLATFORM_STATION_PKCS11_MODULE）。",
+    "station_offline": "您的制作台不在线：请在配对给您账号的制作台电脑上运行 ukey-bridge run 后重试（制作不会交给其他同事的制作台）。",
+    "station_disconnected": "制作过程中制作台断开了连接，未记录为已制作：请确认制作台在线后重试，制作会从中断处继续。",
+    "station_timeout": "制作台长时间没有回应，未记录为已制作：请检查制作台电脑后重试。",
+    "station_busy": "制作台拒绝了这次制作（可能正在制作另一枚 UKey）：请稍后重试。",
     "seal_cancelled": "这枚印章已注销，不能再制作。",
     "seal_term_ended": "这枚印章的有效期已结束，请先续期。",
+}
+
+
+REFUSAL_TEXTS = _REFUSALS
+
+# The steps a production station reports (seal_platform/production/progress.py), as staff read them.
+PRODUCTION_STEP_LABELS = {
+    "init_token": "初始化空白 UKey",
+    "generate_key": "在 UKey 内生成密钥",
+    "certify": "签发证书与电子印章",
+    "write": "写入证书与电子印章",
+    "verify": "读回校验",
 }
 
 

@@ -32,7 +32,9 @@ CHINA_TIME = timezone(timedelta(hours=8), "CST")
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; "
+        # scripts only from the console itself (the production page's progress poll)
+        "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; "
+        "form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Frame-Options": "DENY",

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +34,14 @@ from seal_platform.console.auth import (
     has_any_role,
     page,
 )
-from seal_platform.console.labels import ACTION_LABELS, ROLE_LABELS, STATUS_LABELS, refusal_text
+from seal_platform.console.labels import (
+    ACTION_LABELS,
+    PRODUCTION_STEP_LABELS,
+    REFUSAL_TEXTS,
+    ROLE_LABELS,
+    STATUS_LABELS,
+    refusal_text,
+)
 from seal_platform.console.lockout import LoginLocked, purge_stale
 from seal_platform.console.previews import impression_png
 from seal_platform.console.rendering import SECURITY_HEADERS, STATIC, console_base, render
@@ -298,6 +305,15 @@ async def logout(request: Request, ctx: AnyStaffAction) -> Response:
     return response
 
 
+@router.get("/static/production.js")
+async def production_script() -> Response:
+    return Response(
+        (STATIC / "production.js").read_bytes(),
+        media_type="text/javascript; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
+
+
 @router.get("/static/console.css")
 async def stylesheet() -> Response:
     return Response(
@@ -369,7 +385,16 @@ async def reject(
 async def production_page(ctx: ProducerPage) -> Response:
     async with ctx.services.db.session() as session:
         cards = await queues.production_queue(session)
-    return _page(ctx, "production.html", "production", cards=cards, **_station_view(ctx))
+    stations = await _my_stations(ctx)
+    return _page(ctx, "production.html", "production", cards=cards, stations=stations, **_station_view(ctx))
+
+
+async def _my_stations(ctx: ConsoleContext) -> list[Any]:
+    from seal_platform.production.station_hub import station_hub
+
+    if ctx.services.settings.production_station != "remote":
+        return []
+    return list(await station_hub(ctx.services).stations_of(ctx.staff.username))
 
 
 def _station_view(ctx: ConsoleContext) -> dict[str, Any]:
@@ -378,8 +403,43 @@ def _station_view(ctx: ConsoleContext) -> dict[str, Any]:
     remote = ctx.services.settings.production_station == "remote"
     return {
         "station_mode": ctx.services.settings.production_station,
-        "stations_online": station_hub(ctx.services).online() if remote else [],
+        # production runs on the station of whoever clicks: show this staff member's own
+        "stations_online": station_hub(ctx.services).online(ctx.staff.username) if remote else [],
     }
+
+
+@router.post("/station/{device_id}/unpair")
+async def station_unpair(
+    request: Request, device_id: str, ctx: ProducerAction, confirm: Annotated[str, Form()] = ""
+) -> Response:
+    """Unpair one of this staff member's stations, after the confirmation box was ticked."""
+    from seal_platform.production.station_hub import station_hub
+
+    if confirm != "yes":
+        kind, text = "error", "解除配对前请勾选确认：解除后这台电脑不能再作为制作台连接。"
+    elif await station_hub(ctx.services).unpair(device_id, ctx.staff.username, by=ctx.staff.username):
+        kind, text = (
+            "ok",
+            "制作台已解除配对：这台电脑不能再连接；它正在制作的 UKey 已转给您的另一台在线制作台（没有则需重试）。",
+        )
+    else:
+        kind, text = "error", "找不到这台制作台，或它已经解除配对。"
+    async with ctx.services.db.session() as session:
+        await flash_to(session, request.cookies.get(SESSION_COOKIE), kind, text)
+    return _redirect(f"{ctx.base}/production")
+
+
+@router.get("/orders/{order_id}/production-progress")
+async def production_progress_view(order_id: str, ctx: ProducerPage) -> Response:
+    """The steps the station has reported for the order's current (or last) production run,
+    polled by the production page while its 制作 request is running."""
+    from seal_platform.production.progress import production_progress
+
+    view = production_progress(ctx.services).view(order_id)
+    view["labels"] = [PRODUCTION_STEP_LABELS.get(step, step) for step in view["steps"]]
+    if view["error"]:
+        view["error_text"] = REFUSAL_TEXTS.get(view["error"], "制作失败，未记录为已制作：请重试。")
+    return JSONResponse(view, headers={"Cache-Control": "no-store"})
 
 
 @router.post("/station/pair-code")

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from seal_platform.errors import RuleViolation
+from seal_platform.production.progress import StepSink, no_progress
 from ukey_bridge.backend import TokenBackend
 from ukey_bridge.errors import IssuanceFailed
 from ukey_bridge.fake_backend import FakeBackend, FakeToken
@@ -51,6 +52,8 @@ class KeyOrder:
     label: str
     so_pin: str
     subject: dict[str, str]
+    # the staff member who asked: a remote production runs on their own paired station only
+    staff: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,9 +86,18 @@ def failure_of(report: JobReport) -> StationFailed:
 
 
 class ProductionStation(Protocol):
-    async def produce(self, order: KeyOrder, certify: Certify) -> ProducedKey:
-        """Write a new seal on a blank key; raises ``StationFailed``."""
+    async def produce(
+        self, order: KeyOrder, certify: Certify, progress: StepSink = no_progress
+    ) -> ProducedKey:
+        """Write a new seal on a blank key, telling ``progress`` each step it starts (one of
+        ``progress.STEPS``); raises ``StationFailed``."""
         ...
+
+
+def step_of(stage: str, detail: dict[str, Any] | None) -> str | None:
+    """The production step a progress report of the bridge's ``produce`` job names."""
+    step = (detail or {}).get("step")
+    return str(step) if step else None
 
 
 def so_pin_for(services: PlatformServices, job_id: str) -> str:
@@ -115,11 +127,14 @@ class _NoPeople:
 
 
 class _CertifyLink:
-    def __init__(self, certify: Certify) -> None:
+    def __init__(self, certify: Certify, progress: StepSink) -> None:
         self._certify = certify
+        self._progress = progress
 
     async def progress(self, job_id: str, stage: Stage, detail: dict[str, Any] | None = None) -> None:
-        return None
+        step = step_of(stage.value, detail)
+        if step is not None:
+            self._progress(step)
 
     async def request_certificate(self, job_id: str, csr_der: bytes) -> IssuedCertificate:
         try:
@@ -134,13 +149,15 @@ class RunnerStation:
     def __init__(self, backend_factory: Callable[[], TokenBackend]) -> None:
         self._runner = JobRunner(backend_factory, _NoPeople())
 
-    async def produce(self, order: KeyOrder, certify: Certify) -> ProducedKey:
+    async def produce(
+        self, order: KeyOrder, certify: Certify, progress: StepSink = no_progress
+    ) -> ProducedKey:
         job = Job(
             order.job_id,
             JobType.PRODUCE,
             {"label": order.label, "so_pin": order.so_pin, "subject": order.subject},
         )
-        report = await self._runner.run(job, _CertifyLink(certify))
+        report = await self._runner.run(job, _CertifyLink(certify, progress))
         if not report.succeeded:
             raise failure_of(report)
         return ProducedKey(

@@ -23,7 +23,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from seal_platform.errors import PlatformError
-from seal_platform.production.station import Certify, KeyOrder, ProducedKey, StationFailed, failure_of
+from seal_platform.production import station_devices
+from seal_platform.production.progress import StepSink, no_progress
+from seal_platform.production.station import (
+    Certify,
+    KeyOrder,
+    ProducedKey,
+    StationFailed,
+    failure_of,
+    step_of,
+)
 from seal_platform.services import PlatformServices
 from ukey_bridge import protocol as wire
 from ukey_bridge.errors import ProtocolError
@@ -33,6 +42,7 @@ CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 CODE_TTL = timedelta(minutes=10)
 JOB_TIMEOUT_SECONDS = 300.0
 Sender = Callable[[str], Awaitable[None]]
+Closer = Callable[[], Awaitable[None]]
 
 
 class PairingRefused(PlatformError):
@@ -42,8 +52,11 @@ class PairingRefused(PlatformError):
 
 @dataclass
 class _Pending:
+    order: KeyOrder
     certify: Certify
     done: asyncio.Future[wire.JobResult]
+    progress: StepSink = no_progress
+    attempt: int = 0
 
 
 @dataclass
@@ -53,6 +66,7 @@ class _Live:
     name: str
     signing_key: bytes
     send: Sender
+    close: Closer
     pending: dict[str, _Pending] = field(default_factory=dict)
 
 
@@ -75,24 +89,62 @@ class StationHub:
         key = self._services.settings.secret_key.get_secret_value().encode()
         return hmac.new(key, f"station-device:{device_id}".encode(), hashlib.sha256).hexdigest()
 
-    def redeem(self, code: str) -> dict[str, str]:
+    async def redeem(self, code: str, device_name: str = "PC") -> dict[str, str]:
         entry = self._codes.pop("".join(ch for ch in code.upper() if ch.isalnum()), None)
-        if entry is None or entry[1] <= self._services.clock.now():
+        now = self._services.clock.now()
+        if entry is None or entry[1] <= now:
             raise PairingRefused("the pairing code is not valid or has expired")
         device_id = f"{entry[0]}.{secrets.token_hex(8)}"
+        async with self._services.db.session() as session:
+            await station_devices.record_pairing(session, device_id, entry[0], device_name, now)
+            await session.commit()
         return {"device_id": device_id, "account_id": _account(entry[0]), "secret": self._secret(device_id)}
 
-    def authenticate(self, hello: wire.Hello) -> str | None:
-        """The staff username of a valid station credential."""
-        if not hmac.compare_digest(self._secret(hello.device_id), hello.secret):
+    def valid_secret(self, device_id: str, secret: str) -> bool:
+        return hmac.compare_digest(self._secret(device_id), secret)
+
+    async def authenticate(self, hello: wire.Hello) -> str | None:
+        """The staff username of a valid station credential that was not unpaired."""
+        if not self.valid_secret(hello.device_id, hello.secret):
             return None
-        return hello.device_id.rsplit(".", 1)[0]
+        staff = hello.device_id.rsplit(".", 1)[0]
+        async with self._services.db.session() as session:
+            if await station_devices.is_revoked(session, hello.device_id):
+                return None
+            # paired before stations were recorded: recorded now, so it can be unpaired
+            now = self._services.clock.now()
+            await station_devices.record_pairing(session, hello.device_id, staff, hello.host_name, now)
+            await session.commit()
+        return staff
+
+    async def unpair(self, device_id: str, staff: str, *, by: str) -> bool:
+        """Unpair a station of ``staff``: it can no longer connect, its connection is closed
+        now, and a production it was running goes to another of the staff member's stations
+        that is online (else it fails with nothing recorded, to be retried)."""
+        async with self._services.db.session() as session:
+            done = await station_devices.revoke(session, device_id, staff, by, self._services.clock.now())
+            await session.commit()
+        if not done:
+            return False
+        live = self._live.pop(device_id, None)
+        if live is not None:
+            await self._reoffer(live, "station_unpaired")
+            await live.close()
+        return True
+
+    async def stations_of(self, staff: str) -> list[station_devices.StationInfo]:
+        async with self._services.db.session() as session:
+            rows = await station_devices.paired_stations(session, staff)
+        return [
+            station_devices.StationInfo(r.device_id, r.name, r.paired_at, r.device_id in self._live)
+            for r in rows
+        ]
 
     # -- connections ------------------------------------------------------------------------
 
-    def attach(self, hello: wire.Hello, staff: str, send: Sender) -> wire.Welcome:
+    def attach(self, hello: wire.Hello, staff: str, send: Sender, close: Closer) -> wire.Welcome:
         self._live[hello.device_id] = _Live(
-            hello.device_id, staff, hello.host_name, wire.signing_key(hello.secret), send
+            hello.device_id, staff, hello.host_name, wire.signing_key(hello.secret), send, close
         )
         return wire.Welcome(
             device_id=hello.device_id,
@@ -101,19 +153,35 @@ class StationHub:
             heartbeat_seconds=20.0,
         )
 
-    def detach(self, device_id: str, send: Sender) -> None:
+    async def detach(self, device_id: str, send: Sender) -> None:
         live = self._live.get(device_id)
         if live is None or live.send is not send:
             return
         del self._live[device_id]
-        for pending in live.pending.values():
-            if not pending.done.done():
-                pending.done.set_exception(
-                    StationFailed("the production station went offline", code="station_disconnected")
-                )
+        await self._reoffer(live, "station_disconnected")
 
-    def online(self) -> list[str]:
-        return [live.name for live in self._live.values()]
+    async def _reoffer(self, gone: _Live, code: str) -> None:
+        """The jobs of a station that went away go to another online station of the same staff
+        member (the job id stays, so a key it half-made is resumed there if it is moved); with
+        none online they fail, nothing recorded, and staff retry."""
+        for job_id, pending in list(gone.pending.items()):
+            gone.pending.pop(job_id, None)
+            if pending.done.done():
+                continue
+            others = [live for live in self._live.values() if live.staff == gone.staff]
+            if others:
+                await self._offer(others[0], pending)
+                continue
+            message = (
+                "制作台已解除配对，未记录为已制作：请在您的另一台制作台上重试。"
+                if code == "station_unpaired"
+                else "制作过程中制作台断开了连接，未记录为已制作：请重试。"
+            )
+            pending.done.set_exception(StationFailed(message, code=code))
+
+    def online(self, staff: str | None = None) -> list[str]:
+        """The names of the stations online (of ``staff`` only, when given)."""
+        return [live.name for live in self._live.values() if staff is None or live.staff == staff]
 
     async def handle_frame(self, device_id: str, frame: str) -> None:
         live = self._live.get(device_id)
@@ -125,6 +193,11 @@ class StationHub:
             return
         if isinstance(message, wire.CertificateRequest):
             await self._on_csr(live, message)
+        elif isinstance(message, wire.JobProgress):
+            pending = live.pending.get(message.job_id)
+            step = step_of(message.stage, message.detail)
+            if pending is not None and step is not None:
+                pending.progress(step)
         elif isinstance(message, wire.JobResult):
             pending = live.pending.get(message.job_id)
             if pending is not None and not pending.done.done():
@@ -160,38 +233,35 @@ class StationHub:
 
     # -- the ProductionStation port -----------------------------------------------------------
 
-    async def produce(self, order: KeyOrder, certify: Certify) -> ProducedKey:
-        if not self._live:
+    def _station_for(self, staff: str | None) -> _Live:
+        """The station paired by (or for) the staff member who asked; never a colleague's."""
+        mine = [live for live in self._live.values() if staff is None or live.staff == staff]
+        if not mine:
             raise StationFailed(
-                "no production station is online: run `ukey-bridge run` on the production PC",
+                "您的制作台不在线：请在配对给您账号的制作台电脑上运行 ukey-bridge run 后重试"
+                "（制作不会交给其他同事的制作台）。",
                 code="station_offline",
+                staff=staff,
             )
-        live = next(iter(self._live.values()))
+        idle = [live for live in mine if not live.pending]
+        return (idle or mine)[0]
+
+    async def produce(
+        self, order: KeyOrder, certify: Certify, progress: StepSink = no_progress
+    ) -> ProducedKey:
+        live = self._station_for(order.staff)
         done: asyncio.Future[wire.JobResult] = asyncio.get_running_loop().create_future()
-        live.pending[order.job_id] = _Pending(certify, done)
-        offer = wire.with_signature(
-            wire.JobOffer(
-                sig="",
-                job_id=order.job_id,
-                account_id=_account(live.staff),
-                device_id=live.device_id,
-                job_type=wire.JobType.PRODUCE.value,
-                params={"label": order.label, "so_pin": order.so_pin, "subject": order.subject},
-                nonce=secrets.token_hex(16),
-                issued_at=self._services.clock.now().timestamp(),
-                attempt=1,
-            ),
-            live.signing_key,
-        )
+        pending = _Pending(order, certify, done, progress)
         try:
-            await live.send(offer.encode())
+            await self._offer(live, pending)
             result = await asyncio.wait_for(done, JOB_TIMEOUT_SECONDS)
         except TimeoutError as exc:
             raise StationFailed(
                 "the production station did not answer in time", code="station_timeout"
             ) from exc
         finally:
-            live.pending.pop(order.job_id, None)
+            for station in self._live.values():
+                station.pending.pop(order.job_id, None)
         report = JobReport(
             wire.Outcome(result.outcome) if result.outcome in set(wire.Outcome) else wire.Outcome.FAILED,
             result.message,
@@ -204,6 +274,27 @@ class StationHub:
             certificate_sha256=str(dict(report.data["new_certificate"])["sha256"]),
             seseal_sha256=str(report.data["seseal_sha256"]),
         )
+
+    async def _offer(self, live: _Live, pending: _Pending) -> None:
+        """Send the production job to ``live`` (again, with the next attempt number)."""
+        pending.attempt += 1
+        live.pending[pending.order.job_id] = pending
+        order = pending.order
+        offer = wire.with_signature(
+            wire.JobOffer(
+                sig="",
+                job_id=order.job_id,
+                account_id=_account(live.staff),
+                device_id=live.device_id,
+                job_type=wire.JobType.PRODUCE.value,
+                params={"label": order.label, "so_pin": order.so_pin, "subject": order.subject},
+                nonce=secrets.token_hex(16),
+                issued_at=self._services.clock.now().timestamp(),
+                attempt=pending.attempt,
+            ),
+            live.signing_key,
+        )
+        await live.send(offer.encode())
 
 
 def _account(staff_username: str) -> str:

@@ -183,7 +183,7 @@ async def test_job_submitted_while_offline_is_persisted_and_runs_when_bridge_con
             await task
     assert failed.outcome == "wrong_pin"
     assert failed.tries_left == 5
-    assert "5 tries are left" in (failed.message or "")
+    assert "还剩 5 次机会" in (failed.message or ""), "the bridge speaks Chinese unless told otherwise"
     assert backend.tokens["UK7"].user_failures == 1
 
 
@@ -214,8 +214,13 @@ def test_cli_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None
         assert command in out
 
 
-async def test_cli_pair_status_unpair_round_trip(service: Service, tmp_path: Path) -> None:
+async def test_cli_pair_status_unpair_round_trip(
+    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import io
+
+    for variable in ("UKEY_BRIDGE_LANG", "LC_ALL", "LANG"):
+        monkeypatch.delenv(variable, raising=False)
 
     config = tmp_path / "cli-config"
     code = await service.hub.create_pairing_code(ACCOUNT, conversation_ref="conv-cli")
@@ -246,6 +251,12 @@ async def test_cli_pair_status_unpair_round_trip(service: Service, tmp_path: Pat
     assert await cli.run_command(parser.parse_args(["--config-dir", str(config), "status"]), out) == 0
     assert "Desk" in out.getvalue()
     assert service.url in out.getvalue()
+    assert "在线：否" in out.getvalue(), "status speaks Chinese by default"
+    assert "配对：已配对" in out.getvalue()
+
+    out = io.StringIO()
+    english = parser.parse_args(["--config-dir", str(config), "--lang", "en", "status"])
+    assert await cli.run_command(english, out) == 0
     assert "Online: no" in out.getvalue()
 
     out = io.StringIO()

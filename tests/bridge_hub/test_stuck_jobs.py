@@ -1,7 +1,8 @@
 """Bridge jobs that never get stuck: a job leaves an unpaired PC for another, a PC that drops
 mid-job is told to the chat and 重试 hands the job to a PC that is online, an SO PIN the
 platform will not release fails that one job, an error while serving a frame keeps the
-connection, and a second `ukey-bridge run` on the same pairing says so and exits."""
+connection, a PC whose key was pulled out gives the job up to the PC that has it on 重试, and a
+second `ukey-bridge run` on the same pairing says so and exits."""
 
 from __future__ import annotations
 
@@ -170,3 +171,54 @@ async def test_a_job_waits_while_no_online_pc_has_the_key_and_goes_when_it_is_in
         inserted.append("UKS1")
         done = await service.updates.wait_for(UpdateKind.JOB_SUCCEEDED, job_id)
     assert done.device_id == credential.device_id
+
+
+async def test_a_pc_whose_key_was_pulled_reports_no_key_and_retry_goes_to_the_pc_that_has_it(
+    service: Service,
+) -> None:
+    """PC-A reported the key, then it was pulled out and put into PC-B: A's job ends with
+    no_key, A's next report lacks the key, and 重试 sends the job to B, not to A again."""
+    first, second = await paired_pc(service, "PC-A"), await paired_pc(service, "PC-B")
+    backend = key()
+    pulled = FakeBackend([])
+    in_first, in_second = ["UKS1"], []
+
+    async def first_reports() -> list[str]:
+        return list(in_first)
+
+    async def second_reports() -> list[str]:
+        return list(in_second)
+
+    def first_backend() -> FakeBackend:
+        in_first.clear()  # gone by the time the job looks: the next report says so
+        in_second.append("UKS1")
+        return pulled
+
+    async with (
+        running(
+            BridgeClient(
+                first,
+                JobRunner(first_backend, ScriptedPrompt(pins=[PIN, "246802"])),
+                token_serials=first_reports,
+                heartbeat_seconds=0.05,
+            )
+        ),
+        running(
+            BridgeClient(
+                second,
+                JobRunner(lambda: backend, ScriptedPrompt(pins=[PIN, "246802"])),
+                token_serials=second_reports,
+                heartbeat_seconds=0.05,
+            )
+        ),
+    ):
+        await asyncio.sleep(0.2)
+        job_id = await service.hub.submit_job(ACCOUNT, "pin_change", {"key_serial": "UKS1"}, "c")
+        failed = await service.updates.wait_for(UpdateKind.JOB_FAILED, job_id)
+        assert failed.device_id == first.device_id
+        assert failed.outcome == "no_key"
+        await asyncio.sleep(0.3)  # both PCs report what they hold now
+        await service.hub.retry_job(ACCOUNT, job_id)
+        done = await service.updates.wait_for(UpdateKind.JOB_SUCCEEDED, job_id)
+    assert done.device_id == second.device_id
+    assert backend.tokens["UKS1"].user_pin == "246802"

@@ -316,3 +316,62 @@ async def test_the_audit_log_lists_who_did_what_and_filters_by_action(
         assert shown in rows[0]
     by_order = await admin.get("/audit", object_id=order["id"])
     assert by_order.text.count('class="audit-row"') == 2
+
+
+async def test_the_production_page_polls_the_steps_the_station_reports_for_the_order(
+    api: httpx.AsyncClient, make_account: MakeAccount, console_for: StaffFactory
+) -> None:
+    order = await order_under_review(api, make_account)
+    admin = await console_for("root", ["admin"])
+    assert "审核通过" in await admin.act(f"/orders/{order['id']}/approve")
+    page = await admin.get("/production")
+    assert "production-progress" in page.text
+    assert "/static/production.js" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    script = await admin.get("/static/production.js")
+    assert script.status_code == 200
+    assert "production-progress" in script.text
+    before = (await admin.get(f"/orders/{order['id']}/production-progress")).json()
+    assert before["steps"] == []
+    assert before["running"] is False
+
+    assert "已制作" in await admin.act(f"/orders/{order['id']}/produce")
+    after = (await admin.get(f"/orders/{order['id']}/production-progress")).json()
+    assert after["steps"] == ["init_token", "generate_key", "certify", "write", "verify"]
+    assert after["labels"] == [
+        "初始化空白 UKey",
+        "在 UKey 内生成密钥",
+        "签发证书与电子印章",
+        "写入证书与电子印章",
+        "读回校验",
+    ]
+    assert after["running"] is False
+    assert after["staff"] == "root"
+
+
+async def test_a_station_is_unpaired_from_the_console_only_after_confirming_and_can_no_longer_connect(
+    console_for: StaffFactory, platform_services: PlatformServices
+) -> None:
+    from seal_platform.production.station_hub import station_hub
+    from ukey_bridge import protocol as wire
+
+    hub = station_hub(platform_services)
+    admin = await console_for("root", ["admin"])
+    paired = await hub.redeem(hub.create_code("root"), "制作台A")
+    hello = wire.Hello(
+        device_id=paired["device_id"], secret=paired["secret"], client_version="1", host_name="A"
+    )
+    assert await hub.authenticate(hello) == "root"
+    assert [s.name for s in await hub.stations_of("root")] == ["制作台A"]
+
+    unconfirmed = await admin.act(f"/station/{paired['device_id']}/unpair")
+    assert "请勾选确认" in unconfirmed
+    assert await hub.authenticate(hello) == "root", "nothing happens without the confirmation"
+
+    done = await admin.act(f"/station/{paired['device_id']}/unpair", {"confirm": "yes"})
+    assert "已解除配对" in done
+    assert await hub.authenticate(hello) is None
+    assert hub.valid_secret(paired["device_id"], paired["secret"]), "refused as revoked, not as forged"
+    assert await hub.stations_of("root") == []
+    again = await admin.act(f"/station/{paired['device_id']}/unpair", {"confirm": "yes"})
+    assert "已经解除配对" in again

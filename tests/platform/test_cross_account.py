@@ -41,6 +41,7 @@ ROUTES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", "/v1/orders/{order_id}/resubmit"): {},
     ("POST", "/v1/orders/{order_id}/confirm-cancellation"): {"sms_code": "123456"},
     ("POST", "/v1/orders/{order_id}/abandon-ukey-step"): None,
+    ("POST", "/v1/orders/{order_id}/withdraw"): None,
     ("GET", "/v1/orders/{order_id}/history"): None,
     ("POST", "/v1/orders/{order_id}/invoice"): {"title": "某某公司", "email": "finance@example.cn"},
     ("GET", "/v1/invoices/{invoice_id}"): None,

@@ -486,8 +486,11 @@ async def test_cancellation_is_refused_while_a_paid_reissue_is_in_progress_then_
     assert refused.json()["code"] == "seal_busy"
     assert refused.json()["details"] == {
         "order_id": reissue["id"],
+        "order_code": reissue["code"],  # the number the user knows it by
         "order_type": "reissue",
         "status": "paid",
+        "amount_fen": 15000,
+        "withdrawable": True,  # nothing made for it yet: the chat may offer to withdraw it
     }
     assert (await api.get(f"/v1/seals/{seal['id']}", headers=account.headers)).json()["status"] == "active"
 
@@ -501,3 +504,42 @@ async def test_cancellation_is_refused_while_a_paid_reissue_is_in_progress_then_
     )
     assert accepted.status_code == 200, accepted.text
     assert (await api.get(f"/v1/seals/{seal['id']}", headers=account.headers)).json()["status"] == "cancelled"
+
+
+async def test_a_paid_reissue_is_withdrawn_with_a_refund_until_production_starts(
+    api: httpx.AsyncClient, make_account: MakeAccount, admin: Staff, platform_services: PlatformServices
+) -> None:
+    account = await make_account(realname=True)
+    seal = await active_seal(api, account, admin)
+    draft = await create_order(
+        api, account, {"type": "reissue", "seal_id": seal["id"], "mailing_address": ADDRESS}
+    )
+    not_paid = await api.post(f"/v1/orders/{draft['id']}/withdraw", headers=account.headers)
+    assert not_paid.status_code == 409, "an unpaid order is simply cancelled, not withdrawn"
+    assert not_paid.json()["code"] == "not_withdrawable"
+    await submit(api, account, draft["id"])
+    await pay_in_sandbox(api, account, draft["id"])
+    withdrawn = await api.post(f"/v1/orders/{draft['id']}/withdraw", headers=account.headers)
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert withdrawn.json()["status"] == "cancelled"
+    assert withdrawn.json()["result"]["refund_required"] is True
+    from sqlalchemy import select
+
+    from seal_platform.payments import Payment
+
+    async with platform_services.db.session() as session:
+        statuses = list(await session.scalars(select(Payment.status).where(Payment.order_id == draft["id"])))
+    assert statuses == ["refund_required"]
+    refused = await staff_post(api, admin, f"/orders/{draft['id']}/produce")
+    assert refused.status_code == 409, "staff cannot produce a withdrawn reissue"
+
+    second = await create_order(
+        api, account, {"type": "reissue", "seal_id": seal["id"], "mailing_address": ADDRESS}
+    )
+    await submit(api, account, second["id"])
+    await pay_in_sandbox(api, account, second["id"])
+    assert (await staff_post(api, admin, f"/orders/{second['id']}/produce")).status_code == 200
+    too_late = await api.post(f"/v1/orders/{second['id']}/withdraw", headers=account.headers)
+    assert too_late.status_code == 409
+    assert too_late.json()["code"] == "not_withdrawable"
+    assert too_late.json()["details"]["status"] == "in_production"

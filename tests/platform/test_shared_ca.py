@@ -137,7 +137,9 @@ async def test_a_revocation_made_on_one_host_is_in_the_other_hosts_answers(
         cert = ca.issue_seal_certificate(
             ec.generate_private_key(ec.SECP256R1()).public_key(), subject, years=1
         )
-        await revoke(first, format(cert.serial_number, "x"), RevocationReason.KEY_LOST)
+        async with first.db.session() as session:  # revoked in the transaction of its change
+            await revoke(session, first, format(cert.serial_number, "x"), RevocationReason.KEY_LOST)
+            await session.commit()
         crl = x509.load_der_x509_crl(await current_crl(second))
         assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
     finally:

@@ -128,3 +128,16 @@ def test_production_mode_refuses_the_simulated_station() -> None:
         "PLATFORM_PRODUCTION_STATION: demo simulates the UKey; use remote (or local) in production"
     ]
     assert station_refusals("remote") == []
+
+
+async def test_every_step_is_reported_as_it_starts_in_order_and_a_removal_stops_at_the_write() -> None:
+    steps: list[str] = []
+    await RunnerStation(lambda: FakeBackend([blank_key()])).produce(ORDER, Certifier(), steps.append)
+    assert steps == ["init_token", "generate_key", "certify", "write", "verify"]
+
+    backend = FakeBackend([blank_key("FAKE0002")])
+    backend.pull_out_at("create_object")
+    stopped: list[str] = []
+    with pytest.raises(StationFailed):
+        await RunnerStation(lambda: backend).produce(ORDER, Certifier(), stopped.append)
+    assert stopped == ["init_token", "generate_key", "certify", "write"], "no read-back after a failed write"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.ukey_bridge.support import CALink, ScriptedPrompt, SmallCA, seed_credential, working_pairs
 from ukey_bridge.backend import TokenBackend
 from ukey_bridge.fake_backend import FakeBackend, FakeToken
+from ukey_bridge.i18n import Texts
 from ukey_bridge.jobs import Job, JobRunner
 from ukey_bridge.journal import JobJournal
 from ukey_bridge.protocol import JobType, Outcome
@@ -27,27 +30,47 @@ def pin_job(job_id: str) -> Job:
     return Job(job_id, JobType.PIN_CHANGE, {"key_serial": SERIAL})
 
 
-async def test_wrong_pins_count_down_warn_on_final_try_then_lock(ca: SmallCA) -> None:
+WORDS = {
+    "zh-CN": (
+        "还剩 2 次机会",
+        "这把 UKey 之前输错过密码：还剩 2 次机会。",
+        "再输错 UKey 将被锁定",
+        "这是最后一次机会",
+    ),
+    "en": (
+        "2 tries are left",
+        "A wrong PIN was typed before: 2 tries are left.",
+        "locks the key",
+        "final try",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+async def test_wrong_pins_count_down_warn_on_final_try_then_lock(ca: SmallCA, language: str) -> None:
+    """Said on the PC in the bridge's language (Chinese unless English is chosen)."""
     backend = fake(max_tries=3)
     link = CALink(ca)
+    t = Texts(language)
+    left, warned, locks, final = WORDS[language]
 
-    first = await JobRunner(lambda: backend, ScriptedPrompt(pins=["000000", "111111"])).run(
-        pin_job("a"), link
-    )
+    first_prompt = ScriptedPrompt(pins=["000000", "111111"])
+    first = await JobRunner(lambda: backend, first_prompt, texts=t).run(pin_job("a"), link)
+    assert first_prompt.requests[0].warning is None, "a clean key: nothing to warn of"
     assert first.outcome is Outcome.WRONG_PIN
     assert first.tries_left == 2
-    assert "2 tries are left" in first.message
+    assert left in first.message
 
     second_prompt = ScriptedPrompt(pins=["000000", "111111"])
-    second = await JobRunner(lambda: backend, second_prompt).run(pin_job("b"), link)
-    assert second_prompt.requests[0].warning == "A wrong PIN was typed before: 2 tries are left."
+    second = await JobRunner(lambda: backend, second_prompt, texts=t).run(pin_job("b"), link)
+    assert second_prompt.requests[0].warning == warned
     assert second.outcome is Outcome.WRONG_PIN
     assert second.final_try is True
-    assert "locks the key" in second.message
+    assert locks in second.message
 
     third_prompt = ScriptedPrompt(pins=["000000", "111111"])
-    third = await JobRunner(lambda: backend, third_prompt).run(pin_job("c"), link)
-    assert third_prompt.requests[0].warning == "This is the final try: a wrong PIN now locks the key."
+    third = await JobRunner(lambda: backend, third_prompt, texts=t).run(pin_job("c"), link)
+    assert final in (third_prompt.requests[0].warning or "")
     assert third.outcome is Outcome.PIN_LOCKED
     assert third.tries_left == 0
 
@@ -93,7 +116,7 @@ async def test_no_key_inserted(ca: SmallCA) -> None:
     backend.pull_out(SERIAL)
     report = await JobRunner(lambda: backend, ScriptedPrompt(pins=[PIN])).run(pin_job("a"), CALink(ca))
     assert report.outcome is Outcome.NO_KEY
-    assert "No UKey is inserted" in report.message
+    assert "没有检测到 UKey" in report.message
 
 
 async def test_declined_on_pc_runs_nothing(ca: SmallCA) -> None:
@@ -118,7 +141,7 @@ async def test_key_pulled_out_while_writing_certificate_keeps_old_pair_and_rerun
 
     report = await JobRunner(lambda: backend, ScriptedPrompt(pins=[PIN])).run(job, CALink(ca))
     assert report.outcome is Outcome.KEY_REMOVED
-    assert "removed" in report.message
+    assert "UKey 被拔出" in report.message
 
     backend.removal_trigger = None
     backend.insert(backend.tokens[SERIAL])

@@ -104,7 +104,7 @@ async def test_wrong_pin_on_softhsm_reports_wrong_pin_and_leaves_key_untouched(
     report = await runner.run(renewal_job(softhsm, old.cert_sha256), CALink(ca))
 
     assert report.outcome is Outcome.WRONG_PIN
-    assert "wrong" in report.message.lower()
+    assert "密码不正确" in report.message
     pairs = await working_pairs(softhsm.backend(), softhsm.serial, pin=USER_PIN)
     assert [p.cert_sha256 for p in pairs] == [old.cert_sha256]
 

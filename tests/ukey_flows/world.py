@@ -135,6 +135,12 @@ class SealWorld:
     # ---- staff and payments ---------------------------------------------------------------------
 
     async def staff(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await self.staff_call(path, body)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def staff_call(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        """A staff API call as staff would make it, answer unchecked (for refusals)."""
         if self._staff is None:
             if not self._staff_created:
                 async with self.platform_services.db.session() as session:
@@ -151,9 +157,7 @@ class SealWorld:
             )
             assert login.status_code == 201, login.text
             self._staff = {"X-Staff-Token": login.json()["token"]}
-        response = await self.api.post(f"/v1/staff{path}", json=body or {}, headers=self._staff)
-        assert response.status_code == 200, response.text
-        return dict(response.json())
+        return await self.api.post(f"/v1/staff{path}", json=body or {}, headers=self._staff)
 
     async def pay(self, applicant: Applicant, order_id: str) -> None:
         """Press "pay" on the sandbox page of the order's payment, as the payer's browser would."""
@@ -175,6 +179,16 @@ class SealWorld:
 
     async def active_seal(self, applicant: Applicant) -> dict[str, Any]:
         """A company seal through the platform's own steps: order, pay, approve, produce, ship."""
+        order_id = await self.approved_order(applicant)
+        await self.staff(f"/orders/{order_id}/produce")
+        await self.staff(f"/orders/{order_id}/ship", {"waybill": "SF1234567890123"})
+        seals = (await self.api.get("/v1/seals", headers=applicant.headers)).json()
+        (seal,) = seals
+        assert seal["status"] == "active", seal
+        return dict(seal)
+
+    async def approved_order(self, applicant: Applicant) -> str:
+        """A company seal order paid and approved: production is next."""
         documents = {
             "business_licence": await self.upload(applicant, "business_licence"),
             "impression_form_enterprise": await self.upload(applicant, "impression_form"),
@@ -193,12 +207,7 @@ class SealWorld:
         assert submitted.status_code == 200, submitted.text
         await self.pay(applicant, order_id)
         await self.staff(f"/orders/{order_id}/approve")
-        await self.staff(f"/orders/{order_id}/produce")
-        await self.staff(f"/orders/{order_id}/ship", {"waybill": "SF1234567890123"})
-        seals = (await self.api.get("/v1/seals", headers=applicant.headers)).json()
-        (seal,) = seals
-        assert seal["status"] == "active", seal
-        return dict(seal)
+        return str(order_id)
 
     def install_station(self, backend: Callable[[], TokenBackend]) -> None:
         """Staff's production station writes new seals on the blank keys of ``backend``."""

@@ -28,19 +28,20 @@ from bot.bridge.router import bridge_router
 from bot.bridge.wiring import install_bridge
 from bot.channels.base import Channel, start_in_order, stop_in_reverse
 from bot.channels.http_errors import install_input_refusals
-from bot.channels.telegram.channel import TelegramChannel
+from bot.channels.telegram.channel import TelegramChannel, make_bot
 from bot.channels.telegram.settings import TelegramSettings
 from bot.channels.terminal import TerminalChannel
 from bot.channels.webchat import WebChatChannel
 from bot.channels.webchat.sessions import WebSessions
 from bot.channels.wechat.channel import WeChatChannel, passive_window_for
+from bot.channels.wechat.quota import CustomerServiceQuota
 from bot.channels.wechat.settings import WeChatSettings
 from bot.engine.i18n import Catalog
 from bot.engine.locks import ConversationLocks, DistributedLock, PostgresAdvisoryLock, RedisLock
 from bot.engine.media import LocalMediaStore
 from bot.engine.outbox import OutboxDispatcher
 from bot.engine.ports import ChannelSender, Clock, SystemClock
-from bot.engine.runtime import Engine, EngineHooks
+from bot.engine.runtime import Engine, EngineHooks, PassiveWindow
 from bot.engine.secrets_box import SecretBox
 from bot.engine.sqlite_store import SqliteConversationStore
 from bot.engine.store import ConversationStore, SqlConversationStore
@@ -75,33 +76,50 @@ ENGINE_LOCALES = Path(__file__).parent / "locales"
 PAGE_PREFIXES = ("/chat", "/console", "/support", "/secure", "/platform/console", "/platform/pay")
 
 if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from telegram import Bot as TelegramBot
+
     from seal_platform.services import PlatformServices
 
 
-@dataclass
-class Container:
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Core:
+    """The first phase of the composition: what every later part is built on (settings,
+    databases, the store, the platform and its client, the engine). Other packages' wiring
+    (``install_bridge``, ``install_support``) takes this, so they are built before the
+    ``Container``, which is made last with every field set."""
+
     settings: Settings
     db: AsyncEngine
     store: ConversationStore
     engine: Engine
-    dispatcher: OutboxDispatcher
     platform: PlatformClient
+    # the platform in this process (embedded mode); None when it is a separate service
+    platform_app: FastAPI | None = None
+    platform_services: PlatformServices | None = None
+    metrics: MetricsRegistry = field(default_factory=MetricsRegistry)
+    # called on stop, newest first (coroutines are awaited): what wiring opened beside the core
+    closers: list[Callable[[], Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Container(Core):
+    """The whole service, every part built before it (frozen: nothing is wired afterwards)."""
+
+    dispatcher: OutboxDispatcher
     events: PlatformEventConsumer
     webchat: WebChatChannel
-    platform_app: Any = None
-    platform_services: Any = None
-    reminders: ReminderJob | None = None
-    deliveries: DeliveryStore | None = None
-    reminder_reach: ReminderReach | None = None
-    metrics: MetricsRegistry = field(default_factory=MetricsRegistry)
-    scheduler: Any = None
-    support: SupportDesk | None = None
-    bridge: BridgeHub | None = None
-    password_pages: PasswordPages | None = None
+    support: SupportDesk
+    bridge: BridgeHub
+    password_pages: PasswordPages
+    deliveries: DeliveryStore
+    reminders: ReminderJob
+    reminder_reach: ReminderReach
+    # built with its duties, started by ``start`` (APScheduler ships no types)
+    scheduler: AsyncIOScheduler
     # the terminal chat, then WeChat / Telegram when enabled by their settings (web chat is
     # ``webchat``); started in this order, stopped in reverse
-    channels: list[Channel] = field(default_factory=list)
-    closers: list[Callable[[], Any]] = field(default_factory=list)
+    channels: list[Channel]
     wechat: WeChatChannel | None = None
     telegram: TelegramChannel | None = None
 
@@ -109,31 +127,11 @@ class Container:
         await start_in_order([self.webchat, *self.channels])
         await self.dispatcher.start()
         await self.events.start()
-        if self.reminders is not None:
-            duties = service_duties(
-                settings=self.reminders.settings,
-                engine=self.engine,
-                db=self.db,
-                dispatcher=self.dispatcher,
-                platform=self.platform.reminders,
-                reminders=self.reminders,
-            )
-            if self.support is not None:
-                desk = self.support
-
-                async def support_timeouts() -> float:
-                    report = await desk.check_timeouts()
-                    return float(len(report.escalated) + len(report.handed_back))
-
-                duties.append(TimedDuty("support_timeouts", 30.0, support_timeouts))
-            duties.append(media_retention_duty(self))
-            self.scheduler = build_scheduler(duties, self.metrics)
-            self.scheduler.start()
+        self.scheduler.start()
 
     async def stop(self) -> None:
-        if self.scheduler is not None:
+        if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-            self.scheduler = None
         await self.events.stop()
         await self.dispatcher.stop()
         await stop_in_reverse([self.webchat, *self.channels])
@@ -181,7 +179,7 @@ async def embedded_platform_services(settings: Settings, clock: Clock | None = N
     return build_platform_services(platform_settings, clock)
 
 
-async def _embedded_platform(settings: Settings, clock: Clock | None) -> tuple[Any, Any]:
+async def _embedded_platform(settings: Settings, clock: Clock | None) -> tuple[PlatformServices, FastAPI]:
     from seal_platform.app import create_platform_app
     from seal_platform.console.bootstrap import ensure_bootstrap_admin
 
@@ -190,14 +188,12 @@ async def _embedded_platform(settings: Settings, clock: Clock | None) -> tuple[A
     return services, create_platform_app(services)
 
 
-async def build_container(
-    settings: Settings,
-    *,
-    clock: Clock | None = None,
-    extra_senders: dict[str, ChannelSender] | None = None,
-) -> Container:
+async def build_core(
+    settings: Settings, *, clock: Clock, hooks: EngineHooks, passive_windows: list[PassiveWindow]
+) -> Core:
+    """Phase one: databases migrated, the store, the platform (in this process or remote)
+    and its client, and the engine on them."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    clock = clock or SystemClock()
     await migrate.upgrade(settings.database_url)
     db = make_engine(settings.database_url)
     # On SQLite (the embedded default) one writer thread with group commit; on PostgreSQL the
@@ -206,9 +202,12 @@ async def build_container(
         SqliteConversationStore(db) if db.dialect.name == "sqlite" else SqlConversationStore(db)
     )
 
-    platform_app = platform_services = None
+    platform_app: FastAPI | None = None
+    platform_services: PlatformServices | None = None
+    closers: list[Callable[[], Any]] = []
     if settings.platform_mode == "embedded":
         platform_services, platform_app = await _embedded_platform(settings, clock)
+        closers.append(platform_services.db.dispose)
         transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=platform_app)
         base_url = "http://platform.embedded"
     else:
@@ -225,28 +224,59 @@ async def build_container(
         sms_dev_page=(settings.public_base_url + "/platform/dev/sms")
         if platform_services is not None and platform_services.settings.dev_pages
         else None,
+        password_page=page_links(settings).url,
     )
-    page_links = PageLinks(settings.secret_key.get_secret_value(), settings.public_base_url)
-    handler_services.password_page = page_links.url
-    hooks = EngineHooks(event_handlers=catalogue.event_handlers())
     home = catalogue.home()
-    wechat_settings, telegram_settings = WeChatSettings(), TelegramSettings()
-    media = LocalMediaStore(settings.data_dir / "media", media_keyring(settings))
     engine = Engine(
         store=store,
         flows=catalogue.flows(),
         catalog=Catalog([ENGINE_LOCALES, catalogue.LOCALES]),
         box=SecretBox(settings.secret_key.get_secret_value()),
-        media=media,
+        media=LocalMediaStore(settings.data_dir / "media", media_keyring(settings)),
         services=handler_services,
         locks=ConversationLocks(_distributed_lock(settings, db)),
         clock=clock,
         home=home,
         intents=home.intents.match,
         hooks=hooks,
-        passive_windows=[passive_window_for(wechat_settings)] if wechat_settings.enabled else [],
+        passive_windows=passive_windows,
     )
-    webchat = WebChatChannel(
+    return Core(
+        settings=settings,
+        db=db,
+        store=store,
+        engine=engine,
+        platform=platform,
+        platform_app=platform_app,
+        platform_services=platform_services,
+        closers=closers,
+    )
+
+
+@dataclass(frozen=True)
+class _ChannelSettings:
+    """What the channels need before the support desk is built (the desk needs their bot and
+    quota, and they need the desk's hooks): their settings, the Telegram bot, the WeChat quota."""
+
+    wechat: WeChatSettings
+    telegram: TelegramSettings
+    telegram_bot: TelegramBot | None
+    wechat_quota: CustomerServiceQuota | None
+
+
+def _channel_settings(core: Core) -> _ChannelSettings:
+    wechat, telegram = WeChatSettings(), TelegramSettings()
+    return _ChannelSettings(
+        wechat=wechat,
+        telegram=telegram,
+        telegram_bot=make_bot(telegram) if telegram.enabled else None,
+        wechat_quota=CustomerServiceQuota(core.db, wechat.appid, core.store) if wechat.enabled else None,
+    )
+
+
+def _webchat(core: Core) -> WebChatChannel:
+    settings, engine, store = core.settings, core.engine, core.store
+    return WebChatChannel(
         engine=engine,
         store=store,
         max_upload_bytes=settings.max_upload_bytes,
@@ -259,14 +289,64 @@ async def build_container(
             absolute=timedelta(hours=settings.web_absolute_hours),
         ),
     )
+
+
+async def build_container(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    extra_senders: dict[str, ChannelSender] | None = None,
+    support_settings: SupportSettings | None = None,
+) -> Container:
+    """The service, built in phases so that each part is given what it needs when it is made:
+    the core (store, platform, engine); the channels' settings, bot and quota; the support
+    desk on them; the channels, given the desk's hooks; delivery (outbox, platform events);
+    the bridge, password pages and reminders; then the container, with every field set."""
+    clock = clock or SystemClock()
+    hooks = EngineHooks(event_handlers=catalogue.event_handlers())
+    wechat_settings = WeChatSettings()
+    core = await build_core(
+        settings,
+        clock=clock,
+        hooks=hooks,
+        passive_windows=[passive_window_for(wechat_settings)] if wechat_settings.enabled else [],
+    )
+    engine, store, db, platform = core.engine, core.store, core.db, core.platform
+
+    parts = _channel_settings(core)
+    support = install_support(
+        core,
+        support_settings or SupportSettings(),
+        telegram_bot=parts.telegram_bot,
+        wechat_quota=parts.wechat_quota,
+    )
+
+    webchat = _webchat(core)
     wechat = (
-        WeChatChannel(settings=wechat_settings, engine=engine, store=store, db=db, media=media, clock=clock)
-        if wechat_settings.enabled
+        WeChatChannel(
+            settings=parts.wechat,
+            engine=engine,
+            store=store,
+            db=db,
+            media=engine.media,
+            clock=clock,
+            quota=parts.wechat_quota,
+            transfer_to_kf=support.transfers_to_wechat_kf,
+        )
+        if parts.wechat.enabled
         else None
     )
     telegram = (
-        TelegramChannel(settings=telegram_settings, engine=engine, store=store, media=media, clock=clock)
-        if telegram_settings.enabled
+        TelegramChannel(
+            settings=parts.telegram,
+            engine=engine,
+            store=store,
+            media=engine.media,
+            clock=clock,
+            bot=parts.telegram_bot,
+            staff_desk=support.telegram,
+        )
+        if parts.telegram.enabled
         else None
     )
     channels: list[Channel] = [TerminalChannel(), *[c for c in (wechat, telegram) if c is not None]]
@@ -280,60 +360,77 @@ async def build_container(
     )
     hooks.after_commit.append(dispatcher.kick)
     events = PlatformEventConsumer(platform, engine, store, clock, poll_seconds=settings.event_poll_seconds)
-    container = Container(
-        settings=settings,
-        db=db,
-        store=store,
-        engine=engine,
-        dispatcher=dispatcher,
-        platform=platform,
-        events=events,
-        webchat=webchat,
-        platform_app=platform_app,
-        platform_services=platform_services,
-        channels=channels,
-        wechat=wechat,
-        telegram=telegram,
-    )
-    container.password_pages = PasswordPages(engine=engine, platform=platform, links=page_links)
-    container.deliveries = DeliveryStore(db)
+    if core.platform_services is not None:
+        core.platform_services.event_notifier.subscribe(events.wake)
+
+    bridge = install_bridge(core)
+    password_pages = PasswordPages(engine=engine, platform=platform, links=page_links(settings))
+    deliveries = DeliveryStore(db)
     reach = ReminderReach(
         platform=platform.reminders,
         secret=settings.secret_key.get_secret_value(),
         public_url=settings.public_base_url,
         clock=clock,
-        wechat=next((c for c in channels if isinstance(c, WeChatChannel)), None),
+        wechat=wechat,
     )
-    container.reminder_reach = reach
-    container.reminders = ReminderJob(
+    reminders = ReminderJob(
         platform=platform.reminders,
         engine=engine,
-        deliveries=container.deliveries,
+        deliveries=deliveries,
         settings=SchedulerSettings(),
         clock=clock,
         proactive=reach.proactive,
         sms=reach.sms,
         mail=reach.mail,
-        metrics=container.metrics,
+        metrics=core.metrics,
     )
-    container.bridge = install_bridge(container)
-    container.support = install_support(
-        container,
-        SupportSettings(),
-        telegram_bot=telegram.bot if telegram else None,
-        wechat_quota=wechat.quota if wechat else None,
+    duties = service_duties(
+        settings=reminders.settings,
+        engine=engine,
+        db=db,
+        dispatcher=dispatcher,
+        platform=platform.reminders,
+        reminders=reminders,
     )
-    if telegram is not None and container.support.telegram is not None:
-        telegram.processor.staff_desk = container.support.telegram
-    if wechat is not None:
-        wechat.receiver.transfer_to_kf = container.support.transfers_to_wechat_kf
-    if platform_services is not None:
-        platform_services.event_notifier.subscribe(events.wake)
-        container.closers.append(platform_services.db.dispose)
-    return container
+    duties += [support_timeouts_duty(support), media_retention_duty(core)]
+
+    return Container(
+        settings=settings,
+        db=db,
+        store=store,
+        engine=engine,
+        platform=platform,
+        platform_app=core.platform_app,
+        platform_services=core.platform_services,
+        metrics=core.metrics,
+        closers=core.closers,
+        dispatcher=dispatcher,
+        events=events,
+        webchat=webchat,
+        support=support,
+        bridge=bridge,
+        password_pages=password_pages,
+        deliveries=deliveries,
+        reminders=reminders,
+        reminder_reach=reach,
+        scheduler=build_scheduler(duties, core.metrics),
+        channels=channels,
+        wechat=wechat,
+        telegram=telegram,
+    )
 
 
-def media_retention_duty(container: Container) -> TimedDuty:
+def support_timeouts_duty(desk: SupportDesk) -> TimedDuty:
+    """Escalates tickets waiting too long and hands idle ones back to the bot."""
+
+    async def run() -> float:
+        report = await desk.check_timeouts()
+        return float(len(report.escalated) + len(report.handed_back))
+
+    return TimedDuty("support_timeouts", 30.0, run)
+
+
+def media_retention_duty(container: Core) -> TimedDuty:
     """Chat media older than ``media_retention_days`` is deleted (counted in the metrics)."""
     media = container.engine.media
     days = container.settings.media_retention_days
@@ -346,6 +443,11 @@ def media_retention_duty(container: Container) -> TimedDuty:
     return TimedDuty("media_retention", 3600.0, purge)
 
 
+def page_links(settings: Settings) -> PageLinks:
+    """Signs the secure password page's single-use links (the same key on every worker)."""
+    return PageLinks(settings.secret_key.get_secret_value(), settings.public_base_url)
+
+
 def media_keyring(settings: Settings) -> Keyring:
     """The keys of the chat media store (scans pass through it): current and older secrets."""
     return Keyring.from_secrets(
@@ -355,20 +457,17 @@ def media_keyring(settings: Settings) -> Keyring:
 
 def attach_password_page(app: FastAPI, container: Container) -> None:
     """The secure password page at /secure/password (passwords are never typed in a chat)."""
-    if container.password_pages is not None:
-        app.include_router(
-            password_page_router(
-                container.password_pages,
-                https=container.settings.is_https,
-                after_login=container.webchat.sessions.logged_in_elsewhere,
-            )
+    app.include_router(
+        password_page_router(
+            container.password_pages,
+            https=container.settings.is_https,
+            after_login=container.webchat.sessions.logged_in_elsewhere,
         )
+    )
 
 
 def _reminders_page(container: Container) -> APIRouter:
     """The staff view of upcoming and sent reminders (behind the support login)."""
-    assert container.reminders is not None
-    assert container.deliveries is not None
     job, deliveries = container.reminders, container.deliveries
 
     async def forecast(days: float) -> list[PreviewLine]:
@@ -384,7 +483,6 @@ def _reminders_page(container: Container) -> APIRouter:
     async def phone_of(account_id: str) -> str:
         return (await container.platform.reminders.contact(account_id)).phone
 
-    assert container.support is not None
     return reminders_console_router(
         deliveries,
         forecast,
@@ -409,13 +507,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for channel in container.channels:
             if channel.router is not None:
                 app.include_router(channel.router)
-        if container.bridge is not None:
-            app.include_router(bridge_router(container.bridge))
-        if container.support is not None and container.support.router is not None:
+        app.include_router(bridge_router(container.bridge))
+        if container.support.router is not None:
             app.include_router(container.support.router)
-            app.include_router(_reminders_page(container))
-        if container.reminder_reach is not None:
-            app.include_router(container.reminder_reach.router())
+        app.include_router(_reminders_page(container))
+        app.include_router(container.reminder_reach.router())
         if container.platform_app is not None:
             app.mount("/platform", container.platform_app)
         await container.start()

@@ -52,7 +52,6 @@ def _chat(settings: Settings, args: argparse.Namespace) -> int:
         sender = TerminalSender(sys.stdout)
         container = await build_container(settings, extra_senders={"terminal": sender})
         try:
-            assert container.password_pages is not None
             page = TerminalPasswordPage(container.password_pages, args.user, sys.stdout)
             await terminal_loop(
                 container.engine,

@@ -1,9 +1,10 @@
 """The composition root: the one place that builds adapters and wires them into the core.
 
-``build_container`` assembles the service from settings; ``create_app`` is the ASGI app that
-``sealbot serve`` runs. In the embedded default the platform runs in this process, mounted at
-``/platform``, and the bot reaches it through ``httpx.ASGITransport``: the same client code path
-as a remote platform over HTTP.
+``build_container`` assembles the service from settings, in phases (``bot.core.build_core``
+first); ``create_app`` is the ASGI app that ``sealbot serve`` runs, with ``/healthz``,
+``/readyz`` and ``/metrics`` (``docs/deploy.md``). In the embedded default the platform runs in
+this process, mounted at ``/platform``, and the bot reaches it through ``httpx.ASGITransport``:
+the same client code path as a remote platform over HTTP.
 """
 
 from __future__ import annotations
@@ -11,18 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import httpx
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import PlainTextResponse, RedirectResponse
-from sqlalchemy.ext.asyncio import AsyncEngine
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from bot import migrate
 from bot.bridge.hub import BridgeHub
 from bot.bridge.router import bridge_router
 from bot.bridge.wiring import install_bridge
@@ -31,23 +28,23 @@ from bot.channels.http_errors import install_input_refusals
 from bot.channels.telegram.channel import TelegramChannel, make_bot
 from bot.channels.telegram.settings import TelegramSettings
 from bot.channels.terminal import TerminalChannel
+from bot.channels.webchat import CHANNEL as WEB_CHANNEL
 from bot.channels.webchat import WebChatChannel
 from bot.channels.webchat.sessions import WebSessions
+from bot.channels.webchat.wakeups import WakeUps
 from bot.channels.wechat.channel import WeChatChannel, passive_window_for
 from bot.channels.wechat.quota import CustomerServiceQuota
 from bot.channels.wechat.settings import WeChatSettings
-from bot.engine.i18n import Catalog
-from bot.engine.locks import ConversationLocks, DistributedLock, PostgresAdvisoryLock, RedisLock
-from bot.engine.media import LocalMediaStore
+from bot.core import Core as Core
+from bot.core import build_core, media_retention_duty, metrics_sync_duty, page_links, sync_metrics
+from bot.core import embedded_platform_services as embedded_platform_services
+from bot.core import media_keyring as media_keyring
 from bot.engine.outbox import OutboxDispatcher
 from bot.engine.ports import ChannelSender, Clock, SystemClock
-from bot.engine.runtime import Engine, EngineHooks, PassiveWindow
-from bot.engine.secrets_box import SecretBox
-from bot.engine.sqlite_store import SqliteConversationStore
-from bot.engine.store import ConversationStore, SqlConversationStore
-from bot.errors import ConfigError
-from bot.platform_events import PlatformEventConsumer
-from bot.secure_page.links import PageLinks
+from bot.engine.runtime import EngineHooks
+from bot.health import Check, Readiness, RedisCheck, bus_check, database_check, platform_check
+from bot.platform_events import EventAnnouncer, PlatformEventConsumer
+from bot.request_ids import RequestIds
 from bot.secure_page.router import password_page_router
 from bot.secure_page.service import PasswordPages
 from bot.security_headers import SecurityHeaders
@@ -55,15 +52,10 @@ from bot.settings import Settings
 from bot.support.service import SupportDesk
 from bot.support.settings import SupportSettings
 from bot.support.wiring import install_support, staff_required
-from dbkit.engine import make_engine
-from dbkit.envelope import Keyring
 from handlers import catalogue
-from handlers.services import HandlerServices
-from platform_client.client import PlatformClient
 from scheduler.console import reminders_console_router
 from scheduler.deliveries import DeliveryStore
 from scheduler.jobs import TimedDuty, build_scheduler, service_duties
-from scheduler.metrics import MetricsRegistry
 from scheduler.preview import PreviewLine, preview_reminders
 from scheduler.reminders import ReminderJob
 from scheduler.settings import SchedulerSettings
@@ -71,35 +63,12 @@ from scheduler.wiring import ReminderReach
 
 log = logging.getLogger("sealbot")
 
-ENGINE_LOCALES = Path(__file__).parent / "locales"
 # The HTML pages (and their APIs) that get CSP, no framing, nosniff and a referrer policy.
 PAGE_PREFIXES = ("/chat", "/console", "/support", "/secure", "/platform/console", "/platform/pay")
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from telegram import Bot as TelegramBot
-
-    from seal_platform.services import PlatformServices
-
-
-@dataclass(frozen=True, kw_only=True, eq=False)
-class Core:
-    """The first phase of the composition: what every later part is built on (settings,
-    databases, the store, the platform and its client, the engine). Other packages' wiring
-    (``install_bridge``, ``install_support``) takes this, so they are built before the
-    ``Container``, which is made last with every field set."""
-
-    settings: Settings
-    db: AsyncEngine
-    store: ConversationStore
-    engine: Engine
-    platform: PlatformClient
-    # the platform in this process (embedded mode); None when it is a separate service
-    platform_app: FastAPI | None = None
-    platform_services: PlatformServices | None = None
-    metrics: MetricsRegistry = field(default_factory=MetricsRegistry)
-    # called on stop, newest first (coroutines are awaited): what wiring opened beside the core
-    closers: list[Callable[[], Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -115,6 +84,8 @@ class Container(Core):
     deliveries: DeliveryStore
     reminders: ReminderJob
     reminder_reach: ReminderReach
+    # what /readyz checks: the database, the platform, the bus, Redis when configured
+    readiness: Readiness
     # built with its duties, started by ``start`` (APScheduler ships no types)
     scheduler: AsyncIOScheduler
     # the terminal chat, then WeChat / Telegram when enabled by their settings (web chat is
@@ -124,16 +95,25 @@ class Container(Core):
     telegram: TelegramChannel | None = None
 
     async def start(self) -> None:
+        # The bus first: what starts next subscribes to it (and a bus that cannot connect yet
+        # keeps trying in the background; the sweeps cover meanwhile).
+        await self.bus.start()
         await start_in_order([self.webchat, *self.channels])
+        await self.support.feed.start()
         await self.dispatcher.start()
         await self.events.start()
         self.scheduler.start()
+
+    def sync_metrics(self) -> None:
+        """Copy the numbers kept outside the Prometheus metrics into them (before a scrape)."""
+        sync_metrics(self)
 
     async def stop(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await self.events.stop()
         await self.dispatcher.stop()
+        await self.support.feed.stop()
         await stop_in_reverse([self.webchat, *self.channels])
         await self.platform.shutdown()
         await self.store.close()
@@ -143,114 +123,8 @@ class Container(Core):
             result = close()
             if asyncio.iscoroutine(result):
                 await result
+        await self.bus.close()
         await self.db.dispose()
-
-
-def _distributed_lock(settings: Settings, db: AsyncEngine) -> DistributedLock | None:
-    backend = settings.lock_backend
-    if backend == "auto":
-        backend = "postgres" if settings.database_url.startswith("postgresql") else "local"
-    if backend == "postgres":
-        return PostgresAdvisoryLock(db)
-    if backend == "redis":
-        assert settings.redis_url is not None
-        return RedisLock(settings.redis_url)
-    return None
-
-
-async def embedded_platform_services(settings: Settings, clock: Clock | None = None) -> PlatformServices:
-    """The in-process platform's services, its database migrated to head."""
-    from seal_platform import migrate as platform_migrate
-    from seal_platform.app import build_platform_services
-    from seal_platform.settings import PlatformSettings
-
-    platform_settings = PlatformSettings(
-        database_url=settings.embedded_platform_database_url(),
-        data_dir=settings.data_dir / "platform",
-        service_key=settings.platform_service_key,
-        public_base_url=settings.public_base_url + "/platform",
-        production=settings.production,
-    )
-    try:
-        platform_settings.check_production()
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
-    await platform_migrate.upgrade(platform_settings.database_url)
-    return build_platform_services(platform_settings, clock)
-
-
-async def _embedded_platform(settings: Settings, clock: Clock | None) -> tuple[PlatformServices, FastAPI]:
-    from seal_platform.app import create_platform_app
-    from seal_platform.console.bootstrap import ensure_bootstrap_admin
-
-    services = await embedded_platform_services(settings, clock)
-    await ensure_bootstrap_admin(services)
-    return services, create_platform_app(services)
-
-
-async def build_core(
-    settings: Settings, *, clock: Clock, hooks: EngineHooks, passive_windows: list[PassiveWindow]
-) -> Core:
-    """Phase one: databases migrated, the store, the platform (in this process or remote)
-    and its client, and the engine on them."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    await migrate.upgrade(settings.database_url)
-    db = make_engine(settings.database_url)
-    # On SQLite (the embedded default) one writer thread with group commit; on PostgreSQL the
-    # SQLAlchemy store, which many workers share.
-    store: ConversationStore = (
-        SqliteConversationStore(db) if db.dialect.name == "sqlite" else SqlConversationStore(db)
-    )
-
-    platform_app: FastAPI | None = None
-    platform_services: PlatformServices | None = None
-    closers: list[Callable[[], Any]] = []
-    if settings.platform_mode == "embedded":
-        platform_services, platform_app = await _embedded_platform(settings, clock)
-        closers.append(platform_services.db.dispose)
-        transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=platform_app)
-        base_url = "http://platform.embedded"
-    else:
-        transport = httpx.AsyncHTTPTransport(retries=0)
-        base_url = settings.platform_url
-    platform = PlatformClient(
-        base_url=base_url, service_key=settings.platform_service_key.get_secret_value(), transport=transport
-    )
-    await platform.initialize()
-
-    handler_services = HandlerServices(
-        platform=platform,
-        public_base_url=settings.public_base_url,
-        sms_dev_page=(settings.public_base_url + "/platform/dev/sms")
-        if platform_services is not None and platform_services.settings.dev_pages
-        else None,
-        password_page=page_links(settings).url,
-    )
-    home = catalogue.home()
-    engine = Engine(
-        store=store,
-        flows=catalogue.flows(),
-        catalog=Catalog([ENGINE_LOCALES, catalogue.LOCALES]),
-        box=SecretBox(settings.secret_key.get_secret_value()),
-        media=LocalMediaStore(settings.data_dir / "media", media_keyring(settings)),
-        services=handler_services,
-        locks=ConversationLocks(_distributed_lock(settings, db)),
-        clock=clock,
-        home=home,
-        intents=home.intents.match,
-        hooks=hooks,
-        passive_windows=passive_windows,
-    )
-    return Core(
-        settings=settings,
-        db=db,
-        store=store,
-        engine=engine,
-        platform=platform,
-        platform_app=platform_app,
-        platform_services=platform_services,
-        closers=closers,
-    )
 
 
 @dataclass(frozen=True)
@@ -279,6 +153,7 @@ def _webchat(core: Core) -> WebChatChannel:
     return WebChatChannel(
         engine=engine,
         store=store,
+        wakeups=WakeUps(core.bus, channel=WEB_CHANNEL, sweep_seconds=settings.web_poll_sweep_seconds),
         max_upload_bytes=settings.max_upload_bytes,
         sessions=WebSessions(
             secret=settings.secret_key.get_secret_value(),
@@ -356,12 +231,25 @@ async def build_container(
     senders.update(extra_senders or {})
     # One process owns an SQLite database: what it finds "sending" at start, a dead one left.
     dispatcher = OutboxDispatcher(
-        store, senders, clock, reclaim_at_start=db.dialect.name == "sqlite", box=engine.box
+        store,
+        senders,
+        clock,
+        reclaim_at_start=db.dialect.name == "sqlite",
+        box=engine.box,
+        observer=core.telemetry,
+        after_sent=[webchat.wakeups.delivered],
     )
     hooks.after_commit.append(dispatcher.kick)
-    events = PlatformEventConsumer(platform, engine, store, clock, poll_seconds=settings.event_poll_seconds)
+    events = PlatformEventConsumer(
+        platform, engine, store, clock, poll_seconds=settings.event_poll_seconds, bus=core.bus
+    )
     if core.platform_services is not None:
+        # The platform in this process wakes this worker's consumer at once, and the others
+        # through the bus (they share the platform's database).
+        announcer = EventAnnouncer(core.bus)
         core.platform_services.event_notifier.subscribe(events.wake)
+        core.platform_services.event_notifier.subscribe(announcer)
+        core.closers.append(announcer.close)
 
     bridge = install_bridge(core)
     password_pages = PasswordPages(engine=engine, platform=platform, links=page_links(settings))
@@ -392,7 +280,8 @@ async def build_container(
         platform=platform.reminders,
         reminders=reminders,
     )
-    duties += [support_timeouts_duty(support), media_retention_duty(core)]
+    duties += [support_timeouts_duty(support), media_retention_duty(core), metrics_sync_duty(core)]
+    readiness = _readiness(core)
 
     return Container(
         settings=settings,
@@ -400,6 +289,8 @@ async def build_container(
         store=store,
         engine=engine,
         platform=platform,
+        bus=core.bus,
+        telemetry=core.telemetry,
         platform_app=core.platform_app,
         platform_services=core.platform_services,
         metrics=core.metrics,
@@ -413,11 +304,25 @@ async def build_container(
         deliveries=deliveries,
         reminders=reminders,
         reminder_reach=reach,
+        readiness=readiness,
         scheduler=build_scheduler(duties, core.metrics),
         channels=channels,
         wechat=wechat,
         telegram=telegram,
     )
+
+
+def _readiness(core: Core) -> Readiness:
+    checks: dict[str, Check] = {
+        "database": database_check(core.db),
+        "platform": platform_check(core.platform),
+        "bus": bus_check(core.bus),
+    }
+    if core.settings.redis_url:
+        redis = RedisCheck(core.settings.redis_url)
+        checks["redis"] = redis
+        core.closers.append(redis.close)
+    return Readiness(checks)
 
 
 def support_timeouts_duty(desk: SupportDesk) -> TimedDuty:
@@ -428,31 +333,6 @@ def support_timeouts_duty(desk: SupportDesk) -> TimedDuty:
         return float(len(report.escalated) + len(report.handed_back))
 
     return TimedDuty("support_timeouts", 30.0, run)
-
-
-def media_retention_duty(container: Core) -> TimedDuty:
-    """Chat media older than ``media_retention_days`` is deleted (counted in the metrics)."""
-    media = container.engine.media
-    days = container.settings.media_retention_days
-
-    async def purge() -> float:
-        if not isinstance(media, LocalMediaStore):
-            return 0.0
-        return float(await media.purge_older_than(container.engine.clock.now() - timedelta(days=days)))
-
-    return TimedDuty("media_retention", 3600.0, purge)
-
-
-def page_links(settings: Settings) -> PageLinks:
-    """Signs the secure password page's single-use links (the same key on every worker)."""
-    return PageLinks(settings.secret_key.get_secret_value(), settings.public_base_url)
-
-
-def media_keyring(settings: Settings) -> Keyring:
-    """The keys of the chat media store (scans pass through it): current and older secrets."""
-    return Keyring.from_secrets(
-        settings.secret_key.get_secret_value(), settings.old_secret_keys.get_secret_value(), purpose=b"media"
-    )
 
 
 def attach_password_page(app: FastAPI, container: Container) -> None:
@@ -522,6 +402,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="sealbot", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(SecurityHeaders, prefixes=PAGE_PREFIXES, https=settings.is_https)
+    # outermost: every line logged while handling a request names it (JSON logs)
+    app.add_middleware(RequestIds)
     install_input_refusals(app)
 
     @app.get("/", include_in_schema=False)
@@ -537,20 +419,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        return await readiness_response(getattr(app.state, "container", None))
+
     if not settings.production:
         # In production /metrics is served only on the admin port (bot.admin).
         @app.get("/metrics", include_in_schema=False)
-        async def metrics() -> PlainTextResponse:
+        async def metrics() -> Response:
             return metrics_response(app.state.container)
 
     return app
 
 
-def metrics_response(container: Container) -> PlainTextResponse:
-    lines = [
-        f"sealbot_outbox_sent_total {container.dispatcher.sent}",
-        f"sealbot_outbox_failed_total {container.dispatcher.failed}",
-        f"sealbot_store_write_transactions_total {container.store.write_transactions}",
-    ]
-    lines += [f"sealbot_{name} {value:g}" for name, value in sorted(container.metrics.snapshot().items())]
-    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+async def readiness_response(container: Container | None) -> JSONResponse:
+    """``/readyz``: 200 when every dependency answers, else 503 naming what is down."""
+    if container is None:
+        return JSONResponse({"status": "unready", "checks": {"service": "starting"}}, status_code=503)
+    ready, body = await container.readiness.report()
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def metrics_response(container: Container) -> Response:
+    """The Prometheus exposition: this worker's metrics, or every worker's on this host under
+    multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``)."""
+    container.sync_metrics()
+    return Response(container.telemetry.render(), media_type=container.telemetry.metrics.content_type)

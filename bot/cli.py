@@ -19,19 +19,30 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.app import create_app
 
     app = create_app(settings)
+    # With JSON logs uvicorn's own lines go through the root logger's JSON handler too.
+    log_config = None if settings.log_json else uvicorn.config.LOGGING_CONFIG
     if not settings.admin_port:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            log_config=log_config,
+        )
         return 0
     from bot.admin import create_admin_app
 
     level = settings.log_level.lower()
-    public = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level=level))
+    public = uvicorn.Server(
+        uvicorn.Config(app, host=settings.host, port=settings.port, log_level=level, log_config=log_config)
+    )
     admin = uvicorn.Server(
         uvicorn.Config(
             create_admin_app(app),
             host=settings.admin_host,
             port=settings.admin_port,
             log_level=level,
+            log_config=log_config,
             lifespan="off",
         )
     )
@@ -184,7 +195,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"sealbot: configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from observability.logs import configure
+
+    # One handler on the root logger: JSON lines (request and conversation ids, personal
+    # numbers masked) with SEALBOT_LOG_JSON=true, readable text otherwise.
+    configure(settings.log_level, json_lines=settings.log_json)
     # one line per platform call would drown the service's own log
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # APScheduler logs every run of every job at INFO; failures still show as warnings

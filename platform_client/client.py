@@ -60,3 +60,8 @@ class PlatformClient(PlatformTransportClient):
     reminders = mount(RemindersAPI)
     staff_sessions = mount(StaffSessionsAPI)
     operator = mount(OperatorAPI)
+
+    async def ready(self) -> None:
+        """Returns when the platform is ready (it reached its database); raises
+        ``PlatformClientError`` otherwise (unreachable, or 503 with the reason)."""
+        await self.call("GET", "/readyz")

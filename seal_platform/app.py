@@ -22,6 +22,7 @@ from seal_platform import (
     api_checks,
     api_documents,
     api_events,
+    api_health,
     api_orders,
     api_payments,
     api_reminders,
@@ -105,7 +106,8 @@ def invalid_request(exc: RequestValidationError) -> InvalidInput:
 
 def routers(settings: PlatformSettings) -> list[APIRouter]:
     """The whole API surface, one line per concept module."""
-    listed = [api_accounts.router, api_events.router, api_checks.router]
+    listed = [api_health.router]  # liveness and readiness, public
+    listed += [api_accounts.router, api_events.router, api_checks.router]
     listed += [api_orders.router, api_documents.router, api_seals.router]
     listed += [api_payments.router, api_payments.public_router, api_staff.router]
     listed.append(api_reminders.router)  # the scheduler's service endpoints

@@ -31,7 +31,7 @@ from bot.engine.runtime import Engine
 from handlers.ukey import HUB_KEY
 
 if TYPE_CHECKING:
-    from bot.app import Core
+    from bot.core import Core
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Protocol
@@ -30,6 +30,15 @@ class OutboxStore(Outbox, Conversations, Protocol):
     """What the dispatcher needs: the outbox, and owners read just before sending."""
 
 
+class DeliveryObserver(Protocol):
+    """Told of every attempt's outcome (metrics): delivered after ``lag`` seconds in the
+    outbox, or failed (to be retried or not)."""
+
+    def delivered(self, message: OutboundMessage, lag: float) -> None: ...
+
+    def failed(self, message: OutboundMessage, *, retryable: bool) -> None: ...
+
+
 class OutboxDispatcher:
     def __init__(
         self,
@@ -45,7 +54,12 @@ class OutboxDispatcher:
         idle_poll: float = 1.0,
         reclaim_at_start: bool = False,
         box: SecretBox | None = None,
+        observer: DeliveryObserver | None = None,
+        after_sent: Sequence[Callable[[list[OutboundMessage]], None]] = (),
     ) -> None:
+        """``after_sent`` callbacks are called with each batch once it is recorded as sent:
+        from then on readers of the delivered messages (a web chat's poll on any worker) see
+        them."""
         self.store = store
         self.box = box  # opens the sealed full text of private replies just before sending
         self.senders = dict(senders)
@@ -59,6 +73,8 @@ class OutboxDispatcher:
         # One process owns the database (the embedded default): whatever is marked "sending"
         # at start was being sent by a process that died, so it need not wait for its lease.
         self.reclaim_at_start = reclaim_at_start
+        self.observer = observer
+        self.after_sent = list(after_sent)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.sent = 0
@@ -80,9 +96,14 @@ class OutboxDispatcher:
         # per message); a message queued by the bot before staff took over is held here.
         owners = await self.store.owners_of(list({m.key for m in messages if m.origin is Origin.BOT}))
         sent = await asyncio.gather(*(self._deliver(m, owners) for m in messages))
-        delivered = [m.outbox_id for m, ok in zip(messages, sent, strict=True) if ok]
+        delivered = [m for m, ok in zip(messages, sent, strict=True) if ok]
         if delivered:
-            await self.store.mark_sent_many(delivered, self.clock.now())
+            await self.store.mark_sent_many([m.outbox_id for m in delivered], self.clock.now())
+            for callback in self.after_sent:
+                try:
+                    callback(delivered)
+                except Exception:  # a listener's bug must not stop deliveries
+                    log.exception("after_sent callback failed")
         return len(messages)
 
     async def drain(self, *, rounds: int = 100) -> None:
@@ -116,6 +137,9 @@ class OutboxDispatcher:
             await self._failed(message, DeliveryFailed(f"sender error: {exc!r}"))
             return False
         self.sent += 1
+        if self.observer is not None:
+            lag = (self.clock.now() - message.created_at).total_seconds()
+            self.observer.delivered(message, max(0.0, lag))
         return True
 
     def _opened(self, message: OutboundMessage) -> OutboundMessage:
@@ -129,7 +153,10 @@ class OutboxDispatcher:
 
     async def _failed(self, message: OutboundMessage, exc: DeliveryFailed) -> None:
         attempts = message.attempt
-        if not exc.retryable or attempts >= self.max_attempts:
+        final = not exc.retryable or attempts >= self.max_attempts
+        if self.observer is not None:
+            self.observer.failed(message, retryable=not final)
+        if final:
             self.failed += 1
             log.warning("giving up on outbox %s: %s", message.outbox_id, exc.reason)
             await self.store.mark_final(message.outbox_id, OutboxStatus.FAILED, exc.reason)

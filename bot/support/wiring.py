@@ -10,14 +10,15 @@ from typing import TYPE_CHECKING
 from fastapi import HTTPException, Request
 
 from bot.engine.runtime import Engine
+from bot.support.feed import InboxFeed
 from bot.support.service import SupportDesk
 from bot.support.settings import SupportSettings
 
 if TYPE_CHECKING:
     from telegram import Bot
 
-    from bot.app import Core
     from bot.channels.wechat.quota import CustomerServiceQuota
+    from bot.core import Core
     from bot.support.auth import ConsoleSession
 
 
@@ -53,6 +54,7 @@ def install_support(
         settings=settings,
         clock=core.engine.clock,
         quotas={"wechat": WeChatQuotaReader(wechat_quota)} if wechat_quota is not None else None,
+        feed=InboxFeed(core.bus),
     )
     attach_hooks(core.engine, desk)
     if telegram_bot is not None and settings.telegram_desk_chat_id is not None:

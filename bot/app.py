@@ -43,7 +43,7 @@ from bot.engine.outbox import OutboxDispatcher
 from bot.engine.ports import ChannelSender, Clock, SystemClock
 from bot.engine.runtime import EngineHooks
 from bot.health import Check, Readiness, RedisCheck, bus_check, database_check, platform_check
-from bot.platform_events import EventAnnouncer, PlatformEventConsumer
+from bot.platform_events import EVENTS_TOPIC, PlatformEventConsumer
 from bot.request_ids import RequestIds
 from bot.secure_page.router import password_page_router
 from bot.secure_page.service import PasswordPages
@@ -52,6 +52,7 @@ from bot.settings import Settings
 from bot.support.service import SupportDesk
 from bot.support.settings import SupportSettings
 from bot.support.wiring import install_support, staff_required
+from dbkit.bus import Announcer
 from handlers import catalogue
 from scheduler.console import reminders_console_router
 from scheduler.deliveries import DeliveryStore
@@ -246,7 +247,7 @@ async def build_container(
     if core.platform_services is not None:
         # The platform in this process wakes this worker's consumer at once, and the others
         # through the bus (they share the platform's database).
-        announcer = EventAnnouncer(core.bus)
+        announcer = Announcer(core.bus, EVENTS_TOPIC)
         core.platform_services.event_notifier.subscribe(events.wake)
         core.platform_services.event_notifier.subscribe(announcer)
         core.closers.append(announcer.close)

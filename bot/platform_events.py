@@ -20,41 +20,13 @@ from bot.engine.messages import ExternalEvent
 from bot.engine.ports import Clock
 from bot.engine.runtime import Engine
 from bot.engine.store import ConversationStore
-from dbkit.bus import BusError, EventBus, Subscription
+from dbkit.bus import PLATFORM_EVENTS_TOPIC, EventBus, Subscription
 from platform_client.client import PlatformClient
 from platform_client.errors import PlatformClientError
 
 log = logging.getLogger("sealbot.platform_events")
 CURSOR = "platform-events"
-# Published (no data) after a platform commit that added events; see ``announce_events``.
-EVENTS_TOPIC = "platform.events"
-
-
-class EventAnnouncer:
-    """Publishes ``platform.events`` on the bus when the platform in this process committed
-    events (its ``EventNotifier`` listener: synchronous, inside the commit path, so it only
-    schedules the publication)."""
-
-    def __init__(self, bus: EventBus) -> None:
-        self._bus = bus
-        self._pending: set[asyncio.Task[None]] = set()
-
-    def __call__(self) -> None:
-        with contextlib.suppress(RuntimeError):  # no running loop: nobody to tell
-            task = asyncio.get_running_loop().create_task(self._publish())
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
-
-    async def _publish(self) -> None:
-        try:
-            await self._bus.publish(EVENTS_TOPIC, {})
-        except BusError as exc:
-            # The other workers' consumers read the feed on their next poll anyway.
-            log.warning("platform events not announced on the bus: %s", exc)
-
-    async def close(self) -> None:
-        if self._pending:
-            await asyncio.gather(*set(self._pending), return_exceptions=True)
+EVENTS_TOPIC = PLATFORM_EVENTS_TOPIC
 
 
 class PlatformEventConsumer:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from dbkit.bus import PLATFORM_EVENTS_TOPIC, Announcer, RedisBus
 from seal_platform import (
     api_accounts,
     api_ca,
@@ -55,7 +56,9 @@ from seal_platform.storage import BlobStore, blob_store_from_settings
 def create_platform_app(services: PlatformServices) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        # Run only as a separate service: mounted in the bot (embedded), the bot announces.
+        async with announce_events(services):
+            yield
 
     app = FastAPI(
         title="Seal platform API",
@@ -79,6 +82,26 @@ def create_platform_app(services: PlatformServices) -> FastAPI:
     for router in routers(services.settings):
         app.include_router(router)
     return app
+
+
+@asynccontextmanager
+async def announce_events(services: PlatformServices) -> AsyncIterator[None]:
+    """With ``PLATFORM_REDIS_URL``, every commit that added events is announced on the bot
+    workers' event bus (``platform.events``) while the app runs."""
+    url = services.settings.redis_url
+    if not url:
+        yield
+        return
+    bus = RedisBus(url, prefix=services.settings.bus_prefix)
+    await bus.start()
+    announcer = Announcer(bus, PLATFORM_EVENTS_TOPIC)
+    unsubscribe = services.event_notifier.subscribe(announcer)
+    try:
+        yield
+    finally:
+        unsubscribe()
+        await announcer.close()
+        await bus.close()
 
 
 def problem_response(exc: PlatformError) -> JSONResponse:

@@ -44,6 +44,11 @@ class PlatformSettings(BaseSettings):
     database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     # Threads hashing passwords (argon2id, 64 MiB each); more queue in the hasher's pool.
     password_hash_workers: int = Field(default=2, ge=1)
+    # Run as a separate service: after a commit that added events, announce it on the bot
+    # workers' event bus (Redis pub/sub; the same URL and prefix as the workers'
+    # SEALBOT_REDIS_URL and SEALBOT_BUS_PREFIX), so they read the feed at once, not a poll later.
+    redis_url: str | None = None
+    bus_prefix: str = "sealbot:bus:"
 
     def check_production(self) -> None:
         """Raise ``ValueError`` with one line naming the first demo part left on in production."""

@@ -35,6 +35,13 @@ def create_admin_app(public_app: FastAPI) -> FastAPI:
 
         return metrics_response(container())
 
+    @admin.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        """Readiness with the reason of each failed check (the public port says only which)."""
+        from bot.app import readiness_response
+
+        return await readiness_response(getattr(public_app.state, "container", None))
+
     @admin.get("/platform/openapi.json", include_in_schema=False)
     async def platform_openapi() -> JSONResponse:
         platform_app = container().platform_app

@@ -422,7 +422,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
-        return await readiness_response(getattr(app.state, "container", None))
+        # In production the public answer names what is down, not why (the log says why).
+        return await readiness_response(
+            getattr(app.state, "container", None), reasons=not settings.production
+        )
 
     if not settings.production:
         # In production /metrics is served only on the admin port (bot.admin).
@@ -433,11 +436,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def readiness_response(container: Container | None) -> JSONResponse:
-    """``/readyz``: 200 when every dependency answers, else 503 naming what is down."""
+async def readiness_response(container: Container | None, *, reasons: bool = True) -> JSONResponse:
+    """``/readyz``: 200 when every dependency answers, else 503 naming what is down (and why,
+    with ``reasons``)."""
     if container is None:
         return JSONResponse({"status": "unready", "checks": {"service": "starting"}}, status_code=503)
-    ready, body = await container.readiness.report()
+    ready, body = await container.readiness.report(reasons=reasons)
     return JSONResponse(body, status_code=200 if ready else 503)
 
 

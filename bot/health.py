@@ -12,6 +12,7 @@ dependency is back (the bus reconnects on its own).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.errors import SealbotError
 from dbkit.bus import EventBus
 from platform_client.client import PlatformClient
+
+log = logging.getLogger("sealbot.health")
 
 CHECK_SECONDS = 3.0
 
@@ -43,11 +46,20 @@ class Readiness:
     def __init__(self, checks: Mapping[str, Check], *, timeout: float = CHECK_SECONDS) -> None:
         self.checks = dict(checks)
         self.timeout = timeout
+        self._failing: set[str] = set()
 
     async def run(self) -> list[CheckResult]:
         names = list(self.checks)
-        results = await asyncio.gather(*(self._one(name) for name in names))
-        return list(results)
+        results = list(await asyncio.gather(*(self._one(name) for name in names)))
+        for result in results:
+            # Logged when a check turns bad and when it is good again, not on every probe.
+            if not result.ok and result.name not in self._failing:
+                self._failing.add(result.name)
+                log.warning("not ready: %s: %s", result.name, result.detail)
+            elif result.ok and result.name in self._failing:
+                self._failing.discard(result.name)
+                log.info("ready again: %s", result.name)
+        return results
 
     async def _one(self, name: str) -> CheckResult:
         try:
@@ -59,13 +71,15 @@ class Readiness:
             return CheckResult(name, False, _reason(exc))
         return CheckResult(name, True, "ok")
 
-    async def report(self) -> tuple[bool, dict[str, Any]]:
-        """Whether every check passed, and the JSON body of ``/readyz``."""
+    async def report(self, *, reasons: bool = True) -> tuple[bool, dict[str, Any]]:
+        """Whether every check passed, and the JSON body of ``/readyz``. Without ``reasons``
+        (the public port in production) a failed check says only ``down``: the reason names
+        internal hosts and is in the log."""
         results = await self.run()
         ready = all(r.ok for r in results)
         body = {
             "status": "ready" if ready else "unready",
-            "checks": {r.name: r.detail for r in results},
+            "checks": {r.name: r.detail if r.ok or reasons else "down" for r in results},
         }
         return ready, body
 

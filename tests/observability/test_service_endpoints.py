@@ -126,6 +126,28 @@ async def test_a_database_that_does_not_answer_is_reported_with_its_reason() -> 
     assert "nobody" not in result.detail  # no connection URL in the reason
 
 
+async def test_without_reasons_a_failed_check_says_down_and_the_reason_goes_to_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def refused() -> None:
+        raise ConnectionRefusedError("Connect call failed ('10.0.0.7', 5432)")
+
+    async def fine() -> None:
+        return None
+
+    readiness = Readiness({"database": refused, "bus": fine})
+    with caplog.at_level(logging.INFO, logger="sealbot.health"):
+        ready, public = await readiness.report(reasons=False)
+        _, operator = await readiness.report()
+    assert not ready
+    assert public == {"status": "unready", "checks": {"database": "down", "bus": "ok"}}
+    assert "10.0.0.7" in operator["checks"]["database"]
+    # said once when it turned bad, not on every probe
+    assert [r.getMessage() for r in caplog.records].count(
+        "not ready: database: ConnectionRefusedError: Connect call failed ('10.0.0.7', 5432)"
+    ) == 1
+
+
 class _Lines(logging.Handler):
     def __init__(self) -> None:
         super().__init__()

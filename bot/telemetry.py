@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bot.engine.messages import Inbound, OutboundMessage
+from bot.engine.messages import Inbound, InboundKind, OutboundMessage
 from observability.metrics import Metrics
 from scheduler.metrics import MetricsRegistry
 
@@ -81,7 +81,9 @@ class ServiceTelemetry:
     # ---- the seams ---------------------------------------------------------------------------
 
     def inbound(self, inbound: Inbound) -> None:
-        self.metrics.messages_in.labels(channel=inbound.key.channel).inc()
+        # What users send; outside events (payments, jobs, timeouts) are not messages in.
+        if inbound.kind is not InboundKind.EVENT:
+            self.metrics.messages_in.labels(channel=inbound.key.channel).inc()
 
     def delivered(self, message: OutboundMessage, lag: float) -> None:
         channel = message.key.channel

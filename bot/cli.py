@@ -198,8 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from observability.logs import configure
 
     # One handler on the root logger: JSON lines (request and conversation ids, personal
-    # numbers masked) with SEALBOT_LOG_JSON=true, readable text otherwise.
-    configure(settings.log_level, json_lines=settings.log_json)
+    # numbers masked) with SEALBOT_LOG_JSON=true, readable text otherwise. Like basicConfig,
+    # it leaves alone a logging set up by whoever runs us (a test runner, an embedding app).
+    if not logging.getLogger().handlers:
+        configure(settings.log_level, json_lines=settings.log_json)
     # one line per platform call would drown the service's own log
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # APScheduler logs every run of every job at INFO; failures still show as warnings

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -183,3 +186,25 @@ async def test_log_lines_of_a_request_carry_its_request_id_and_conversation(
     [duplicate] = [line for line in lines.lines if str(line["msg"]).startswith("duplicate delivery")]
     assert duplicate["request_id"] == "req-from-nginx-1"
     assert str(duplicate["conversation_id"]).startswith("web:")
+
+
+def test_the_command_line_logs_json_lines_when_asked(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SEALBOT_", "PLATFORM_"))}
+    env.update(
+        SEALBOT_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/bot.db",
+        SEALBOT_DATA_DIR=str(tmp_path / "var"),
+        SEALBOT_LOG_JSON="true",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "migrate"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert lines, "migrate logged nothing"
+    assert {line["logger"] for line in lines} >= {"alembic.runtime.migration"}
+    assert all({"ts", "level", "logger", "msg"} <= set(line) for line in lines)

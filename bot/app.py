@@ -38,7 +38,6 @@ from bot.channels.wechat.settings import WeChatSettings
 from bot.core import Core as Core
 from bot.core import build_core, media_retention_duty, metrics_sync_duty, page_links, sync_metrics
 from bot.core import embedded_platform_services as embedded_platform_services
-from bot.core import media_keyring as media_keyring
 from bot.engine.outbox import OutboxDispatcher
 from bot.engine.ports import ChannelSender, Clock, SystemClock
 from bot.engine.runtime import EngineHooks
@@ -54,6 +53,7 @@ from bot.support.settings import SupportSettings
 from bot.support.wiring import install_support, staff_required
 from dbkit.bus import Announcer
 from handlers import catalogue
+from platform_client.client import PlatformClient
 from scheduler.console import reminders_console_router
 from scheduler.deliveries import DeliveryStore
 from scheduler.jobs import TimedDuty, build_scheduler, service_duties
@@ -149,6 +149,11 @@ def _channel_settings(core: Core) -> _ChannelSettings:
     )
 
 
+async def _operator_name(platform: PlatformClient) -> str:
+    operator = await platform.operator.get()
+    return operator.company or operator.service_name
+
+
 def _webchat(core: Core) -> WebChatChannel:
     settings, engine, store = core.settings, core.engine, core.store
     return WebChatChannel(
@@ -156,6 +161,8 @@ def _webchat(core: Core) -> WebChatChannel:
         store=store,
         wakeups=WakeUps(core.bus, channel=WEB_CHANNEL, sweep_seconds=settings.web_poll_sweep_seconds),
         max_upload_bytes=settings.max_upload_bytes,
+        trusted_proxies=settings.trusted_proxy_networks,
+        operator_name=lambda: _operator_name(core.platform),
         sessions=WebSessions(
             secret=settings.secret_key.get_secret_value(),
             engine=engine,
@@ -230,12 +237,17 @@ async def build_container(
     for channel in channels:
         senders[channel.sender.channel] = channel.sender
     senders.update(extra_senders or {})
-    # One process owns an SQLite database: what it finds "sending" at start, a dead one left.
+    # What a dead process left "sending" goes out again at once: at start, and on PostgreSQL,
+    # where workers share the outbox, whenever another worker's presence lock is found free.
     dispatcher = OutboxDispatcher(
         store,
         senders,
         clock,
-        reclaim_at_start=db.dialect.name == "sqlite",
+        # What a dead process left "sending" goes out again at once: at start, and on
+        # PostgreSQL, where workers share the outbox, whenever another worker's presence lock
+        # is found free.
+        reclaim_at_start=True,
+        reclaim_every=10.0 if db.dialect.name == "postgresql" else None,
         box=engine.box,
         observer=core.telemetry,
         after_sent=[webchat.wakeups.delivered],
@@ -262,6 +274,7 @@ async def build_container(
         clock=clock,
         wechat=wechat,
     )
+    reach.offer_consent(engine)  # the 订阅通知 consent page, offered in the chat on WeChat
     reminders = ReminderJob(
         platform=platform.reminders,
         engine=engine,

@@ -8,9 +8,27 @@ import getpass
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from bot.errors import ConfigError
 from bot.settings import Settings, load_settings
+
+
+def public_server_config(app: Any, settings: Settings) -> Any:
+    """The public port's server. X-Forwarded-For is honoured only from the configured proxies
+    (``SEALBOT_TRUSTED_PROXIES``): uvicorn would otherwise believe any local process."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=bool(settings.trusted_proxy_networks),
+        forwarded_allow_ips=settings.trusted_proxies or None,
+        # With JSON logs uvicorn's own lines go through the root logger's JSON handler too.
+        log_config=None if settings.log_json else uvicorn.config.LOGGING_CONFIG,
+    )
 
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
@@ -19,23 +37,14 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.app import create_app
 
     app = create_app(settings)
-    # With JSON logs uvicorn's own lines go through the root logger's JSON handler too.
     log_config = None if settings.log_json else uvicorn.config.LOGGING_CONFIG
     if not settings.admin_port:
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level.lower(),
-            log_config=log_config,
-        )
+        uvicorn.Server(public_server_config(app, settings)).run()
         return 0
     from bot.admin import create_admin_app
 
     level = settings.log_level.lower()
-    public = uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_level=level, log_config=log_config)
-    )
+    public = uvicorn.Server(public_server_config(app, settings))
     admin = uvicorn.Server(
         uvicorn.Config(
             create_admin_app(app),
@@ -92,11 +101,20 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 def _staff_add(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import embedded_platform_services
-    from seal_platform.console.bootstrap import create_staff_user
-
-    password = args.password or getpass.getpass("password for the new staff user: ")
-
+    from seal_platform.console.bootstrap import create_staff_user, generate_password
     from seal_platform.errors import PlatformError
+
+    if settings.platform_mode == "remote":
+        print(
+            "sealbot staff-add: the platform runs as its own service: "
+            "run `sealbot-platform staff-add` where it runs",
+            file=sys.stderr,
+        )
+        return 2
+    if args.generate_password:
+        password = generate_password()
+    else:
+        password = args.password or getpass.getpass("password for the new staff user: ")
 
     async def run() -> None:
         services = await embedded_platform_services(settings)
@@ -105,6 +123,9 @@ def _staff_add(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await services.db.dispose()
         print(f"staff user {user.username} created with roles {', '.join(args.roles)}")
+        if args.generate_password:
+            # Shown here once and stored nowhere else: note it now.
+            print(f"password (shown once): {password}")
 
     try:
         asyncio.run(run())
@@ -157,14 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.set_defaults(handler=_chat)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(handler=_migrate)
     staff = sub.add_parser("staff-add", help="create a staff user of the embedded platform's console")
-    staff.add_argument("username")
-    staff.add_argument(
-        "--roles",
-        nargs="+",
-        default=["support"],
-        choices=["reviewer", "producer", "shipper", "finance", "support", "admin"],
-    )
-    staff.add_argument("--password", help="prompted for when omitted")
+    from seal_platform.standalone import add_staff_arguments
+
+    add_staff_arguments(staff)
     staff.set_defaults(handler=_staff_add)
     sub.add_parser(
         "rotate-keys", help="re-encrypt stored files under the current secret key (safe to interrupt)"

@@ -21,19 +21,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import migrate
 from bot.engine.i18n import Catalog
 from bot.engine.locks import ConversationLocks, DistributedLock, PostgresAdvisoryLock, RedisLock
-from bot.engine.media import LocalMediaStore
+from bot.engine.media import SharedMediaStore
 from bot.engine.ports import Clock
 from bot.engine.runtime import Engine, EngineHooks, PassiveWindow
 from bot.engine.secrets_box import SecretBox
 from bot.engine.sqlite_store import SqliteConversationStore
 from bot.engine.store import ConversationStore, SqlConversationStore
 from bot.errors import ConfigError
+from bot.media_storage import media_store_for
 from bot.secure_page.links import PageLinks
 from bot.settings import Settings
 from bot.telemetry import ServiceTelemetry
 from dbkit.bus import EventBus, InProcessBus, PostgresBus, RedisBus
 from dbkit.engine import make_engine
-from dbkit.envelope import Keyring
 from handlers import catalogue
 from handlers.services import HandlerServices
 from platform_client.client import PlatformClient
@@ -181,7 +181,7 @@ async def build_core(
         flows=catalogue.flows(),
         catalog=Catalog([ENGINE_LOCALES, catalogue.LOCALES]),
         box=SecretBox(settings.secret_key.get_secret_value()),
-        media=LocalMediaStore(settings.data_dir / "media", media_keyring(settings)),
+        media=media_store_for(settings, db, clock),
         services=handler_services,
         locks=ConversationLocks(_distributed_lock(settings, db), observe_wait=telemetry.lock_waited),
         clock=clock,
@@ -228,7 +228,7 @@ def media_retention_duty(container: Core) -> TimedDuty:
     days = container.settings.media_retention_days
 
     async def purge() -> float:
-        if not isinstance(media, LocalMediaStore):
+        if not isinstance(media, SharedMediaStore):
             return 0.0
         return float(await media.purge_older_than(container.engine.clock.now() - timedelta(days=days)))
 
@@ -238,10 +238,3 @@ def media_retention_duty(container: Core) -> TimedDuty:
 def page_links(settings: Settings) -> PageLinks:
     """Signs the secure password page's single-use links (the same key on every worker)."""
     return PageLinks(settings.secret_key.get_secret_value(), settings.public_base_url)
-
-
-def media_keyring(settings: Settings) -> Keyring:
-    """The keys of the chat media store (scans pass through it): current and older secrets."""
-    return Keyring.from_secrets(
-        settings.secret_key.get_secret_value(), settings.old_secret_keys.get_secret_value(), purpose=b"media"
-    )

@@ -6,6 +6,7 @@ what an operator needs when the service refuses to start.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +16,23 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.errors import ConfigError
 
 DEV_SECRET = "embedded-dev-secret-change-me"
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(value: str) -> tuple[Network, ...]:
+    """``"10.0.0.0/8, 127.0.0.1"`` -> networks; raises ValueError naming a bad entry."""
+    networks: list[Network] = []
+    for part in value.split(","):
+        entry = part.strip()
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError as exc:
+            raise ValueError(f"not an IP address or network: {entry!r}") from exc
+    return tuple(networks)
 
 
 class Settings(BaseSettings):
@@ -65,10 +83,21 @@ class Settings(BaseSettings):
     # Files that passed through chats (scans, QR codes) are deleted after this many days; the
     # platform keeps its own copy of every accepted scan under its own retention.
     media_retention_days: int = Field(default=30, ge=1)
+    # Where chat media are kept (``bot.media_storage``): "auto" is the bot's database on
+    # PostgreSQL (every worker on every host reads what another stored) and files on SQLite.
+    storage_backend: Literal["auto", "local", "database", "s3"] = "auto"
+    s3_endpoint_url: str = ""
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key: SecretStr = SecretStr("")
+    s3_secret_key: SecretStr = SecretStr("")
     # Serves /metrics and the platform's API docs on 127.0.0.1 at this port; in production these
     # are not on the public port at all (0: no admin port).
     admin_port: int = Field(default=0, ge=0, le=65535)
     admin_host: str = "127.0.0.1"
+    # Proxies in front of the service (comma-separated addresses or networks): only a request
+    # coming from one of them has its X-Forwarded-For read (the web chat's client address).
+    trusted_proxies: str = ""
 
     @field_validator("database_url")
     @classmethod
@@ -83,6 +112,16 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @property
     def is_https(self) -> bool:
@@ -106,6 +145,10 @@ class Settings(BaseSettings):
             raise ConfigError("SEALBOT_REDIS_URL: required when SEALBOT_BUS_BACKEND=redis")
         if self.bus_backend == "postgres" and not self.database_url.startswith("postgresql"):
             raise ConfigError("SEALBOT_BUS_BACKEND: a postgres bus needs a PostgreSQL SEALBOT_DATABASE_URL")
+        if self.storage_backend == "s3" and not (self.s3_endpoint_url and self.s3_bucket):
+            raise ConfigError(
+                "SEALBOT_S3_ENDPOINT_URL, SEALBOT_S3_BUCKET: required when SEALBOT_STORAGE_BACKEND=s3"
+            )
         if self.lock_backend == "postgres" and not self.database_url.startswith("postgresql"):
             raise ConfigError("SEALBOT_LOCK_BACKEND: postgres locks need a PostgreSQL SEALBOT_DATABASE_URL")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
@@ -24,6 +25,12 @@ async def upgrade(url: str, script_location: Path, version_table: str) -> None:
     engine = make_engine(url)
     try:
         async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Workers on several hosts start at once: one migrates, the others wait for it
+                # and then find the schema at head (the lock ends with this transaction).
+                await conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": version_table}
+                )
             await conn.run_sync(_upgrade, alembic_config(url, script_location, version_table))
     finally:
         await engine.dispose()

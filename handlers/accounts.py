@@ -77,6 +77,12 @@ def sms_identity(ctx: Ctx) -> str:
     return f"{ctx.key.channel}:{ctx.key.user_id}"[:128]
 
 
+def sms_client_ip(ctx: Ctx) -> str | None:
+    """The web chat visitor's address, which the platform's per-IP SMS limit counts (other
+    channels have none: their identity is the chat user)."""
+    return ctx.inbound.client_ip if ctx.inbound is not None else None
+
+
 async def send_code(ctx: Ctx, purpose: str) -> Outcome | None:
     phone = ctx.get("phone")
     captcha_token = ctx.get("captcha_token") or None
@@ -85,6 +91,7 @@ async def send_code(ctx: Ctx, purpose: str) -> Outcome | None:
             phone,
             purpose,  # type: ignore[arg-type]
             identity=sms_identity(ctx),
+            client_ip=sms_client_ip(ctx),
             captcha_token=captcha_token,
             captcha_answer=(ctx.get("captcha") or None) if captcha_token else None,
         )

@@ -51,7 +51,7 @@ from bot.engine.flow import (
 from bot.engine.messages import FileRef, Option
 from handlers.checks import platform_check
 from handlers.next_steps import AFTER_ORDER
-from handlers.order_words import money, session_lost, short_id, status_words, type_words
+from handlers.order_words import money, order_number, seen_order, session_lost, status_words, type_words
 from handlers.payment import is_paid, payment_steps
 from handlers.platform_errors import explain
 from handlers.services import services, token
@@ -153,7 +153,7 @@ async def refuse_second_seal(ctx: Ctx, code: str, details: Mapping[str, Any]) ->
         options.append(ctx.option("@go:my_orders", "orders.title"))
         ctx.say(
             "apply.seal_order_open",
-            order=short_id(order_id),
+            order=seen_order(ctx, order_id, details.get("order_code")),
             status=status_words(ctx, str(details.get("status", ""))),
             options=options,
         )
@@ -196,7 +196,7 @@ def seal_on_record(kind: SealKind) -> StepCode:
                     and order.company_id
                     and await uscc_of(order.company_id) == uscc
                 ):
-                    details = {"order_id": order.id, "status": order.status}
+                    details = {"order_id": order.id, "order_code": order.code, "status": order.status}
                     return await refuse_second_seal(ctx, "seal_order_open", details)
         except NotAuthenticated:
             return session_lost(ctx)
@@ -472,6 +472,7 @@ def make_draft(kind: SealKind) -> StepCode:
                 return GoTo("legal_rep_id")
             return Finish()
         ctx.set(ORDER_ID, order.id)
+        seen_order(ctx, order.id, order.code)
         ctx.set(DRAFT_PRINT, _company_fingerprint(ctx))
         return None
 
@@ -544,7 +545,7 @@ def send_forms(kind: SealKind) -> StepCode:
                 return Finish()
             file = await ctx.media.put(
                 pdf,
-                filename=f"impression-form-{seal_kind}-{short_id(order_id)}.pdf",
+                filename=f"impression-form-{seal_kind}-{order_number(ctx, order_id)}.pdf",
                 content_type="application/pdf",
             )
             ctx.document(file, caption=ctx.t(f"apply.form_caption_{seal_kind}"))
@@ -613,7 +614,7 @@ def submit(kind: SealKind) -> StepCode:
             return _step_to_fix(exc)
         ctx.say(
             "apply.submitted",
-            order=short_id(order.id),
+            order=seen_order(ctx, order.id, order.code),
             process=type_words(ctx, order.type),
             amount=money(order.amount_fen),
         )

@@ -13,7 +13,14 @@ from datetime import datetime
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Choice, Field, Finish, Flow, GoTo, Outcome
 from bot.engine.messages import Option
-from handlers.accounts import ask_captcha, captcha_step, masked_phone, parse_code, sms_identity
+from handlers.accounts import (
+    ask_captcha,
+    captcha_step,
+    masked_phone,
+    parse_code,
+    sms_client_ip,
+    sms_identity,
+)
 from handlers.my_seals import (
     chosen_seal,
     local_date,
@@ -68,6 +75,7 @@ async def send_code(ctx: Ctx) -> Outcome | None:
             "cancel_seal",
             token=token(ctx),
             identity=sms_identity(ctx),
+            client_ip=sms_client_ip(ctx),
             captcha_token=captcha_token,
             captcha_answer=(ctx.get("captcha") or None) if captcha_token else None,
         )

@@ -17,7 +17,7 @@ from bot.engine.messages import ExternalEvent, FileRef, Option
 from handlers.checks import platform_check
 from handlers.menu import MenuItem
 from handlers.next_steps import AFTER_INVOICE
-from handlers.order_words import money, session_lost, short_id, type_words
+from handlers.order_words import event_order_number, money, order_number, seen_order, session_lost, type_words
 from handlers.payment import PAID_STATUSES
 from handlers.platform_errors import explain
 from handlers.services import services, token
@@ -54,7 +54,7 @@ async def load(ctx: Ctx) -> Outcome | None:
             o.id,
             ctx.t(
                 "invoice.order_item",
-                order=short_id(o.id),
+                order=seen_order(ctx, o.id, o.code),
                 process=type_words(ctx, o.type),
                 amount=money(o.amount_fen),
             ),
@@ -66,7 +66,7 @@ async def load(ctx: Ctx) -> Outcome | None:
     if wanted:
         picked = next((c for c in choices if c[0] == wanted), None)
         if picked is None:
-            ctx.say("invoice.not_this_order", order=short_id(str(wanted)))
+            ctx.say("invoice.not_this_order", order=order_number(ctx, str(wanted)))
         else:
             ctx.set("order", picked[0])
             ctx.set("_label.order", picked[1])
@@ -152,7 +152,7 @@ async def request(ctx: Ctx) -> Outcome | None:
         **dict(ctx.memory.get(REMEMBERED) or {}),
         **{k: v for k, v in details.items() if v},
     }
-    order, amount = short_id(invoice.order_id), money(invoice.amount_fen)
+    order, amount = seen_order(ctx, invoice.order_id, invoice.order_code), money(invoice.amount_fen)
     if invoice.email:
         ctx.say("invoice.requested_email", order=order, amount=amount, email=invoice.email)
     else:
@@ -214,7 +214,7 @@ async def invoice_file(ctx: Ctx, invoice_id: str, number: str) -> FileRef:
 async def on_issued(ctx: Ctx, event: ExternalEvent) -> None:
     """The e-invoice is issued: fetch the PDF and send it as a file."""
     invoice_id = str(event.data.get("invoice_id", ""))
-    order = short_id(str(event.data.get("order_id", "")))
+    order = event_order_number(ctx, event)
     number = str(event.data.get("invoice_number", ""))
     emailed = str(event.data.get("emailed_to") or "")
     # Mail is mentioned only when the platform says it mailed the invoice.
@@ -236,7 +236,7 @@ async def send_again(ctx: Ctx) -> Outcome | None:
     try:
         invoice = await services(ctx).platform.invoices.get(token(ctx), str(ctx.get("_arg", "")))
         if invoice.status != "issued":
-            ctx.say("invoice.not_issued_yet", order=short_id(invoice.order_id))
+            ctx.say("invoice.not_issued_yet", order=seen_order(ctx, invoice.order_id, invoice.order_code))
             return Finish()
         file = await invoice_file(ctx, invoice.id, invoice.invoice_number or "")
     except NotAuthenticated:

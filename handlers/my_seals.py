@@ -24,7 +24,7 @@ from bot.engine.flow import (
 )
 from bot.engine.messages import ExternalEvent, Option
 from handlers.menu import MenuItem
-from handlers.order_words import session_lost, short_id, status_words, type_words
+from handlers.order_words import order_number, seen_order, session_lost, status_words, type_words
 from handlers.platform_errors import explain
 from handlers.services import services, token
 from platform_client.errors import NotAuthenticated, PlatformClientError
@@ -166,7 +166,7 @@ def order_status_text(ctx: Ctx, order: Order) -> str:
     return ctx.t(
         "seals.order_status",
         process=type_words(ctx, order.type),
-        order=short_id(order.id),
+        order=seen_order(ctx, order.id, order.code),
         status=status_words(ctx, order.status),
     )
 
@@ -196,7 +196,8 @@ async def resume_order_run(ctx: Ctx) -> Outcome | None:
         return None
     process = ctx.t(ctx.flow.title) if ctx.flow else ""
     reason = status_words(ctx, order.status) if order is not None else status_words(ctx, "cancelled")
-    ctx.say("seals.resume_order_ended", process=process, order=short_id(order_id), status=reason)
+    number = seen_order(ctx, order.id, order.code) if order is not None else order_number(ctx, order_id)
+    ctx.say("seals.resume_order_ended", process=process, order=number, status=reason)
     prefill = {"_arg": ctx.get("seal_id")} if ctx.get("seal_id") else {}
     return StartFlow(ctx.run.flow, prefill=prefill)
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 from bot.engine.context import Ctx
 from bot.engine.flow import Outcome, StartFlow
+from bot.engine.messages import ExternalEvent
 
 CHINA = timezone(timedelta(hours=8), "CST")  # no daylight saving: a fixed offset is exact
 
@@ -35,11 +36,30 @@ def type_words(ctx: Ctx, order_type: str) -> str:
     return ctx.t(key) if ctx.t.catalog.has(key) else order_type
 
 
-def short_id(order_id: str) -> str:
-    """The order number users see and say, the same one the platform prints on the pay page,
-    the forms and the invoice (``seal_platform.orders.order_code``; the bot does not import the
-    platform, so the one-line rule is repeated here)."""
-    return order_id[:8].upper()
+ORDER_CODES = "_order_codes"  # state.memory: {order id: order number} of orders this chat has seen
+ORDER_CODES_KEEP = 40
+UNKNOWN_NUMBER = "—"
+
+
+def seen_order(ctx: Ctx, order_id: str, code: str | None) -> str:
+    """Remember the order number the platform gave for ``order_id`` (its answers and events carry
+    it as ``code`` / ``order_code``; the bot never derives it) and return it."""
+    if not order_id or not code:
+        return order_number(ctx, order_id)
+    codes = {k: v for k, v in ctx.memory.get(ORDER_CODES, {}).items() if k != order_id}
+    codes[order_id] = code
+    ctx.memory[ORDER_CODES] = dict(list(codes.items())[-ORDER_CODES_KEEP:])
+    return code
+
+
+def order_number(ctx: Ctx, order_id: str) -> str:
+    """The number of an order this chat was told about (every step that names an order by its
+    id alone comes after an answer or event that carried the number)."""
+    return str(ctx.memory.get(ORDER_CODES, {}).get(order_id) or UNKNOWN_NUMBER)
+
+
+def event_order_number(ctx: Ctx, event: ExternalEvent) -> str:
+    return seen_order(ctx, str(event.data.get("order_id", "")), event.data.get("order_code"))
 
 
 def local_time(ctx: Ctx, moment: datetime) -> str:

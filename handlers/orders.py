@@ -20,9 +20,18 @@ from bot.engine.context import Ctx
 from bot.engine.flow import Action, Choice, Finish, Flow, Outcome, StartFlow
 from bot.engine.messages import ExternalEvent, Option
 from handlers.menu import MenuItem
-from handlers.order_words import local_time, money, session_lost, short_id, status_words, type_words
+from handlers.order_words import (
+    event_order_number,
+    local_time,
+    money,
+    seen_order,
+    session_lost,
+    status_words,
+    type_words,
+)
 from handlers.payment import PAID_STATUSES, announce_paid_once
 from handlers.platform_errors import explain
+from handlers.reminders import offer_consent
 from handlers.services import services, token
 from platform_client.errors import NotAuthenticated, PlatformClientError
 from platform_client.invoices import Invoice
@@ -36,7 +45,7 @@ REORDERABLE = frozenset({*NEW_SEAL_TYPES, "reissue", "change", "renewal", "unloc
 def order_label(ctx: Ctx, order: Order) -> str:
     return ctx.t(
         "orders.list_item",
-        order=short_id(order.id),
+        order=seen_order(ctx, order.id, order.code),
         process=type_words(ctx, order.type),
         status=status_words(ctx, order.status),
         amount=money(order.amount_fen),
@@ -166,7 +175,11 @@ def say_detail(
     ctx: Ctx, order: Order, history: Sequence[OrderTransition] = (), invoice: Invoice | None = None
 ) -> None:
     lines = [
-        ctx.t("orders.detail_head", order=short_id(order.id), process=type_words(ctx, order.type)),
+        ctx.t(
+            "orders.detail_head",
+            order=seen_order(ctx, order.id, order.code),
+            process=type_words(ctx, order.type),
+        ),
         ctx.t("orders.detail_status", status=status_words(ctx, order.status)),
         ctx.t("orders.detail_amount", amount=money(order.amount_fen)),
         ctx.t("orders.detail_created", date=local_time(ctx, order.created_at)),
@@ -217,7 +230,11 @@ async def load_cancellable(ctx: Ctx) -> Outcome | None:
         ctx.say_text(explain(ctx, exc))
         return Finish()
     if order.status not in {"draft", "awaiting_payment"}:
-        ctx.say("orders.not_cancellable", order=short_id(order.id), status=status_words(ctx, order.status))
+        ctx.say(
+            "orders.not_cancellable",
+            order=seen_order(ctx, order.id, order.code),
+            status=status_words(ctx, order.status),
+        )
         return Finish()
     ctx.set("order_id", order.id)
     ctx.set("_order_label", order_label(ctx, order))
@@ -235,7 +252,7 @@ async def cancel(ctx: Ctx) -> Outcome | None:
     except PlatformClientError as exc:
         ctx.say_text(explain(ctx, exc))
         return Finish()
-    ctx.say("orders.cancelled", order=short_id(order.id))
+    ctx.say("orders.cancelled", order=seen_order(ctx, order.id, order.code))
     return None
 
 
@@ -268,7 +285,11 @@ async def reorder(ctx: Ctx) -> Outcome | None:
     try:
         old = await orders.get(token(ctx), ctx.get("_arg"))
         if old.type not in REORDERABLE or old.status not in {"expired", "cancelled"}:
-            ctx.say("orders.not_reorderable", order=short_id(old.id), status=status_words(ctx, old.status))
+            ctx.say(
+                "orders.not_reorderable",
+                order=seen_order(ctx, old.id, old.code),
+                status=status_words(ctx, old.status),
+            )
             return Finish()
         body: dict[str, object] = {"type": old.type, "documents": dict(old.documents)}
         if old.seal_id:
@@ -289,7 +310,12 @@ async def reorder(ctx: Ctx) -> Outcome | None:
     except PlatformClientError as exc:
         ctx.say_text(explain(ctx, exc))
         return Finish()
-    ctx.say("orders.reordered", old=short_id(old.id), order=short_id(new.id), amount=money(new.amount_fen))
+    ctx.say(
+        "orders.reordered",
+        old=seen_order(ctx, old.id, old.code),
+        order=seen_order(ctx, new.id, new.code),
+        amount=money(new.amount_fen),
+    )
     return StartFlow("pay_order", prefill={"order_id": new.id})
 
 
@@ -314,6 +340,7 @@ def _process(ctx: Ctx, event: ExternalEvent) -> str:
 
 
 async def on_paid(ctx: Ctx, event: ExternalEvent) -> None:
+    event_order_number(ctx, event)  # remembered for the announcement
     announce_paid_once(ctx, _order_id(event), int(event.data.get("amount_fen") or 0))
 
 
@@ -323,14 +350,14 @@ async def on_under_review(ctx: Ctx, event: ExternalEvent) -> None:
         if event.data.get("from") == "resubmitted"
         else "orders.push_under_review"
     )
-    ctx.say(key, order=short_id(_order_id(event)), process=_process(ctx, event))
+    ctx.say(key, order=event_order_number(ctx, event), process=_process(ctx, event))
 
 
 async def on_rejected(ctx: Ctx, event: ExternalEvent) -> None:
     order_id = _order_id(event)
     ctx.say(
         "orders.push_rejected",
-        order=short_id(order_id),
+        order=event_order_number(ctx, event),
         process=_process(ctx, event),
         reason=event.data.get("reason") or ctx.t("orders.no_reason"),
         options=[
@@ -341,11 +368,11 @@ async def on_rejected(ctx: Ctx, event: ExternalEvent) -> None:
 
 
 async def on_approved(ctx: Ctx, event: ExternalEvent) -> None:
-    ctx.say("orders.push_approved", order=short_id(_order_id(event)), process=_process(ctx, event))
+    ctx.say("orders.push_approved", order=event_order_number(ctx, event), process=_process(ctx, event))
 
 
 async def on_in_production(ctx: Ctx, event: ExternalEvent) -> None:
-    ctx.say("orders.push_in_production", order=short_id(_order_id(event)), process=_process(ctx, event))
+    ctx.say("orders.push_in_production", order=event_order_number(ctx, event), process=_process(ctx, event))
     if ctx.session is None:
         return
     # The impression exists from production on: show the applicant what their seal looks like.
@@ -365,7 +392,10 @@ async def on_in_production(ctx: Ctx, event: ExternalEvent) -> None:
 async def on_shipped(ctx: Ctx, event: ExternalEvent) -> None:
     waybill = str(event.data.get("waybill", ""))
     ctx.say(
-        "orders.push_shipped", order=short_id(_order_id(event)), process=_process(ctx, event), waybill=waybill
+        "orders.push_shipped",
+        order=event_order_number(ctx, event),
+        process=_process(ctx, event),
+        waybill=waybill,
     )
     url = event.data.get("tracking_url")
     if url:
@@ -373,14 +403,16 @@ async def on_shipped(ctx: Ctx, event: ExternalEvent) -> None:
 
 
 async def on_completed(ctx: Ctx, event: ExternalEvent) -> None:
-    ctx.say("orders.push_completed", order=short_id(_order_id(event)), process=_process(ctx, event))
+    ctx.say("orders.push_completed", order=event_order_number(ctx, event), process=_process(ctx, event))
+    # A natural moment to ask a WeChat user to allow the seal's expiry reminders.
+    offer_consent(ctx)
 
 
 async def on_expired(ctx: Ctx, event: ExternalEvent) -> None:
     order_id = _order_id(event)
     ctx.say(
         "orders.push_expired",
-        order=short_id(order_id),
+        order=event_order_number(ctx, event),
         process=_process(ctx, event),
         options=[ctx.option(f"@go:reorder:{order_id}", "orders.do_reorder")],
     )

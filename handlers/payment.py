@@ -38,7 +38,15 @@ import qrcode
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Answers, Condition, Finish, Flow, Next, Outcome, Step, Wait
 from bot.engine.messages import ExternalEvent, Option
-from handlers.order_words import local_time, money, session_lost, short_id, status_words
+from handlers.order_words import (
+    event_order_number,
+    local_time,
+    money,
+    order_number,
+    seen_order,
+    session_lost,
+    status_words,
+)
 from handlers.platform_errors import explain
 from handlers.services import services, token
 from platform_client.errors import NotAuthenticated, PlatformClientError
@@ -86,11 +94,13 @@ def announce_paid_once(ctx: Ctx, order_id: str, amount_fen: int) -> None:
     if announced(ctx, order_id):
         return
     ctx.memory[ANNOUNCED] = [*ctx.memory.get(ANNOUNCED, []), order_id][-ANNOUNCED_KEEP:]
-    ctx.say("payment.paid", order=short_id(order_id), amount=money(amount_fen))
+    ctx.say("payment.paid", order=order_number(ctx, order_id), amount=money(amount_fen))
 
 
 def _announce_paid(ctx: Ctx, name: str, order: Order | None, order_id: str, amount_fen: int | None) -> None:
     ctx.set(paid_key(name), True)
+    if order is not None:
+        seen_order(ctx, order.id, order.code)
     announce_paid_once(ctx, order_id, order.amount_fen if order is not None else amount_fen or 0)
 
 
@@ -131,7 +141,9 @@ def payment_steps(
                 return Next()
             if order.status != "awaiting_payment":
                 ctx.say(
-                    "payment.not_payable", order=short_id(order.id), status=status_words(ctx, order.status)
+                    "payment.not_payable",
+                    order=seen_order(ctx, order.id, order.code),
+                    status=status_words(ctx, order.status),
                 )
                 return Finish()
             payment = await orders.start_payment(token(ctx), order.id)
@@ -145,19 +157,21 @@ def payment_steps(
             ctx.wait_until(order.payment_deadline + DEADLINE_GRACE)
             ctx.say(
                 "payment.how_to_pay",
-                order=short_id(order.id),
+                order=seen_order(ctx, order.id, order.code),
                 amount=money(payment.amount_fen),
                 deadline=local_time(ctx, order.payment_deadline),
             )
         else:
             ctx.say(
-                "payment.how_to_pay_no_deadline", order=short_id(order.id), amount=money(payment.amount_fen)
+                "payment.how_to_pay_no_deadline",
+                order=seen_order(ctx, order.id, order.code),
+                amount=money(payment.amount_fen),
             )
         if payment.code_url:
             ctx.link(payment.code_url, ctx.t("payment.link_caption", amount=money(payment.amount_fen)))
             qr = await ctx.media.put(
                 await qr_png(payment.code_url),
-                filename=f"pay-{short_id(order.id)}.png",
+                filename=f"pay-{seen_order(ctx, order.id, order.code)}.png",
                 content_type="image/png",
             )
             ctx.image(qr, caption=ctx.t("payment.qr_caption"))
@@ -169,6 +183,7 @@ def payment_steps(
         )
 
     async def on_event(ctx: Ctx, event: ExternalEvent) -> Outcome | None:
+        event_order_number(ctx, event)
         if event.type == "order.paid":
             _announce_paid(ctx, name, None, order_id(ctx), event.data.get("amount_fen"))
             return None
@@ -217,7 +232,7 @@ def payment_steps(
         return _gone(ctx, "timeout", order_id(ctx))
 
     def status_params(ctx: Ctx) -> dict[str, Any]:
-        return {"order": short_id(order_id(ctx))}
+        return {"order": order_number(ctx, order_id(ctx))}
 
     return (
         Wait(
@@ -240,7 +255,7 @@ def payment_steps(
 def _gone(ctx: Ctx, why: str, order_id: str) -> Outcome:
     """The order can no longer be paid: say why and offer the same application as a new order."""
     options = [] if why == "cancelled" else [ctx.option(f"@go:reorder:{order_id}", "payment.new_order")]
-    ctx.say(f"payment.gone_{why}", order=short_id(order_id), options=options)
+    ctx.say(f"payment.gone_{why}", order=order_number(ctx, order_id), options=options)
     return Finish(show_home=why == "cancelled")
 
 

@@ -8,16 +8,22 @@ spells the same memory names: handlers do not import the scheduler).
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Choice, Finish, Flow, Outcome
-from bot.engine.messages import Option
+from bot.engine.messages import ConversationKey, Option
 from handlers.menu import MenuItem
+from handlers.services import HandlerServices
 
 OPT_OUT = "reminders_opt_out"
 OPT_OUT_AT = "reminders_opt_out_at"
 CHOSEN_CHANNELS = "reminders_channels"
 CHOSEN_AT = "reminders_channels_at"
 ALL_CHANNELS = ("chat", "sms", "email")
+# Where the composition root puts the 订阅通知 consent page (scheduler.consent_page) in
+# ``HandlerServices.extra``; handlers do not import the scheduler, so it is named here.
+CONSENT_PAGE = "reminder_consent_page"
 # The choices offered: the channels each one keeps, most complete first.
 CHANNEL_SETS = {
     "all": ("chat", "sms", "email"),
@@ -25,6 +31,23 @@ CHANNEL_SETS = {
     "chat": ("chat",),
     "sms": ("sms",),
 }
+
+
+class ConsentPage(Protocol):
+    def url(self, key: ConversationKey, locale: str) -> str | None: ...
+
+
+def offer_consent(ctx: Ctx) -> None:
+    """On WeChat, a link to allow the reminder 订阅通知, when reminders may use the chat: outside
+    the 48-hour window WeChat delivers only what the user allowed there."""
+    found = ctx.services.extra.get(CONSENT_PAGE) if isinstance(ctx.services, HandlerServices) else None
+    if found is None or opted_out(ctx) or "chat" not in chosen_channels(ctx):
+        return
+    page: ConsentPage = found
+    url = page.url(ctx.key, ctx.locale)
+    if url:
+        ctx.say("reminders.consent.ask")
+        ctx.link(url, ctx.t("reminders.consent.link"))
 
 
 def opted_out(ctx: Ctx) -> bool:
@@ -45,6 +68,7 @@ async def turn_off(ctx: Ctx) -> Outcome | None:
 async def turn_on(ctx: Ctx) -> Outcome | None:
     record(ctx, off=False)
     ctx.say("reminders.settings.now_on")
+    offer_consent(ctx)
     return None
 
 
@@ -82,6 +106,7 @@ async def apply_channels(ctx: Ctx) -> Outcome | None:
     ctx.memory[CHOSEN_CHANNELS] = list(wanted)
     ctx.memory[CHOSEN_AT] = ctx.now.isoformat()
     ctx.say("reminders.channels.saved", current=_channels_text(ctx)["current"])
+    offer_consent(ctx)
     return None
 
 

@@ -14,7 +14,7 @@ from bot.engine.context import Ctx
 from bot.engine.flow import Action, Answers, Choice, Finish, Flow, GoTo, Outcome, Upload
 from bot.engine.messages import FileRef, Option
 from handlers.apply_common import ROLE_UPLOAD_KIND
-from handlers.order_words import session_lost, short_id, status_words, type_words
+from handlers.order_words import seen_order, session_lost, status_words, type_words
 from handlers.platform_errors import explain
 from handlers.services import services, token
 from platform_client.errors import NotAuthenticated, PlatformClientError
@@ -52,14 +52,16 @@ async def load(ctx: Ctx) -> Outcome | None:
         return Finish()
     if order.status != "rejected":
         ctx.say(
-            "orders.resubmit_not_rejected", order=short_id(order.id), status=status_words(ctx, order.status)
+            "orders.resubmit_not_rejected",
+            order=seen_order(ctx, order.id, order.code),
+            status=status_words(ctx, order.status),
         )
         return Finish()
     ctx.set("order_id", order.id)
     ctx.set("_roles", [role for role in order.documents if role in ROLE_LABELS])
     ctx.say(
         "orders.resubmit_intro",
-        order=short_id(order.id),
+        order=seen_order(ctx, order.id, order.code),
         process=type_words(ctx, order.type),
         reason=order.reject_reason or ctx.t("orders.no_reason"),
     )
@@ -117,7 +119,11 @@ async def resubmit(ctx: Ctx) -> Outcome | None:
     except PlatformClientError as exc:
         ctx.say_text(explain(ctx, exc))
         return Finish()
-    ctx.say("orders.resubmitted", order=short_id(order.id), status=status_words(ctx, order.status))
+    ctx.say(
+        "orders.resubmitted",
+        order=seen_order(ctx, order.id, order.code),
+        status=status_words(ctx, order.status),
+    )
     return None
 
 

@@ -15,6 +15,7 @@ from platform_client.checks import ChecksAPI
 from platform_client.documents import DocumentsAPI
 from platform_client.events import EventsAPI
 from platform_client.invoices import InvoicesAPI
+from platform_client.notices import NoticesAPI
 from platform_client.operator import OperatorAPI
 from platform_client.orders import OrdersAPI
 from platform_client.reminders import RemindersAPI
@@ -60,6 +61,7 @@ class PlatformClient(PlatformTransportClient):
     reminders = mount(RemindersAPI)
     staff_sessions = mount(StaffSessionsAPI)
     operator = mount(OperatorAPI)
+    notices = mount(NoticesAPI)
 
     async def ready(self) -> None:
         """Returns when the platform is ready (it reached its database); raises

@@ -11,6 +11,7 @@ from platform_client.models import PlatformModel
 class Invoice(PlatformModel):
     id: str
     order_id: str
+    order_code: str  # the order's number as people see it
     title: str
     tax_number: str | None = None
     email: str

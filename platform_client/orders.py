@@ -19,6 +19,7 @@ PayChannel = Literal["native", "jsapi"]
 
 class Order(PlatformModel):
     id: str
+    code: str  # the order number people see and say; ``id`` stays internal
     type: str
     status: str
     company_id: str | None = None

@@ -40,6 +40,11 @@ class ReminderSmsReceipt(PlatformModel):
     phone_masked: str
 
 
+class ReminderEmailReceipt(PlatformModel):
+    message_id: str
+    email_masked: str
+
+
 class AccountContact(PlatformModel):
     phone: str
     phone_masked: str
@@ -133,6 +138,18 @@ class RemindersAPI(SubAPI):
             json={"account_id": account_id, "seal_id": seal_id, "threshold": threshold},
         )
         return self._parse(ReminderSmsReceipt, data)
+
+    async def send_reminder_email(
+        self, account_id: str, seal_id: str, subject: str, text: str
+    ) -> ReminderEmailReceipt:
+        """Mail the expiry reminder of a seal to its account's own address (the platform
+        chooses the address and checks the seal)."""
+        data = await self._request(
+            "POST",
+            "/v1/service/reminder-email",
+            json={"account_id": account_id, "seal_id": seal_id, "subject": subject, "text": text},
+        )
+        return self._parse(ReminderEmailReceipt, data)
 
     async def contact(self, account_id: str) -> AccountContact:
         """The account's phone and e-mail address (for reminders and staff follow-up)."""

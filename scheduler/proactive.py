@@ -69,10 +69,6 @@ class ReminderSms(Protocol):
 
 
 class ReminderMail(Protocol):
-    async def address(self, account_id: str) -> str | None:
-        """The account's e-mail address, if it has one."""
-        ...
-
-    async def send(self, to: str, subject: str, text: str) -> str:
-        """Send one e-mail; returns its Message-ID."""
+    async def send(self, account_id: str, seal_id: str, subject: str, text: str) -> str:
+        """Mail one reminder to the account's own address; returns its Message-ID."""
         ...

@@ -405,9 +405,6 @@ class ReminderJob:
         if route == "email":
             if self.mail is None:
                 raise DeliveryFailed("no e-mail sender configured", retryable=False)
-            address = await self.mail.address(delivery.account_id)
-            if not address:
-                raise DeliveryFailed("the account has no e-mail address", retryable=False)
             t = Translator(self.engine.catalog, preferences.locale)
             subject, text = compose_mail(
                 self._facts(delivery),
@@ -416,7 +413,7 @@ class ReminderJob:
                 zone=self.zone,
                 renewal_window_days=self.settings.renewal_window_days,
             )
-            message_id = await self.mail.send(address, subject, text)
+            message_id = await self.mail.send(delivery.account_id, delivery.seal_id, subject, text)
             return _Sent("email", message_id, "email")
         raise DeliveryFailed(f"unknown channel {route!r}", retryable=False)
 

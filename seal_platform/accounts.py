@@ -99,8 +99,9 @@ async def request_sms_code(
     *,
     account: Account | None = None,
     origin: sms.SendOrigin | None = None,
-) -> sms.SentCode:
-    """Send a code after checking that the purpose makes sense for this phone.
+) -> sms.ReservedCode:
+    """Reserve a code after checking that the purpose makes sense for this phone; the caller
+    commits, releases its session and then sends it with ``sms.deliver_code``.
 
     Registration codes go only to new numbers and login codes only to registered ones (an SMS
     costs money and annoys the owner of a mistyped number). Account-bound purposes such as
@@ -111,14 +112,14 @@ async def request_sms_code(
             raise NotAuthenticated("请先登录", code="account_token_missing")
         if normalise_mobile(phone) != account.phone:
             raise Conflict("验证码只能发送到本账号的手机号", code="phone_not_account_phone")
-        return await sms.send_code(session, services, account.phone, purpose, origin)
+        return await sms.reserve_code(session, services, account.phone, purpose, origin)
     phone = normalise_mobile(phone)
     existing = await _account_by_phone(session, phone)
     if purpose is sms.SmsPurpose.REGISTER and existing is not None:
         raise Conflict("该手机号已注册，请直接登录", code="phone_registered")
     if purpose in (sms.SmsPurpose.LOGIN, sms.SmsPurpose.RESET_PASSWORD) and existing is None:
         raise NotFound("该手机号尚未注册", code="account_not_found")
-    return await sms.send_code(session, services, phone, purpose, origin)
+    return await sms.reserve_code(session, services, phone, purpose, origin)
 
 
 async def register(

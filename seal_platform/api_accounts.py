@@ -16,7 +16,7 @@ from seal_platform import accounts, captcha
 from seal_platform.accounts import Account, IssuedSession
 from seal_platform.auth import AccountDep, AccountTokenDep, ServicesDep, service_router
 from seal_platform.errors import InvalidInput, NotAuthenticated
-from seal_platform.sms import ACCOUNT_BOUND_PURPOSES, SendOrigin, SmsPurpose
+from seal_platform.sms import ACCOUNT_BOUND_PURPOSES, SendOrigin, SmsPurpose, deliver_code
 
 router = service_router(prefix="/v1", tags=["accounts"])
 
@@ -131,9 +131,11 @@ async def send_sms_code(body: SmsCodeRequest, services: ServicesDep, token: Acco
             captcha_token=body.captcha_token,
             captcha_answer=body.captcha_answer,
         )
-        sent = await accounts.request_sms_code(
+        reserved = await accounts.request_sms_code(
             session, services, body.phone, body.purpose, account=account, origin=origin
         )
+    # Committed and released: the gateway may take seconds, and no connection waits for it.
+    sent = await deliver_code(services, reserved)
     return SmsCodeSent(
         phone=sent.phone,
         purpose=sent.purpose,

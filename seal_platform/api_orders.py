@@ -23,6 +23,7 @@ router = service_router(prefix="/v1", tags=["orders"])
 
 class OrderOut(BaseModel):
     id: str
+    code: str  # the order number people see (``orders.order_code``)
     type: str
     status: str
     company_id: str | None
@@ -176,7 +177,10 @@ async def request_invoice(
     """Ask for the e-invoice of a paid order; ``invoice.issued`` follows when finance issues it."""
     async with services.db.session() as session:
         order = await get_order(session, account.id, order_id)
-        return InvoiceOut.of(await invoices.request_invoice(session, services, order, body))
+        invoice = await invoices.request_invoice(session, services, order, body)
+    if invoices.issues_automatically(services):
+        invoice = await invoices.issue_requested(services, invoice)
+    return InvoiceOut.of(invoice)
 
 
 class InvoiceOptions(BaseModel):

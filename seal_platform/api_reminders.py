@@ -5,8 +5,10 @@ Only the service credential is needed (no account token): the scheduler acts for
 own duties, not for one applicant.
 
 ``POST /v1/service/reminder-sms`` texts an expiry reminder to the account's own phone through
-the platform's SMS provider; ``GET /v1/service/accounts/{id}/contact`` gives the scheduler (and
-the staff follow-up of an unreachable reminder) the account's phone and e-mail address.
+the platform's SMS provider, and ``POST /v1/service/reminder-email`` mails one to the account's
+own address through the platform's SMTP server (``PLATFORM_SMTP_*``); ``GET
+/v1/service/accounts/{id}/contact`` gives the scheduler (and the staff follow-up of an
+unreachable reminder) the account's phone and e-mail address.
 
 ``GET /v1/service/expiring-seals`` pages through live seals whose ``valid_to`` falls in
 ``(since, until]`` with a keyset cursor on ``(valid_to, id)``. The partial index below holds only
@@ -21,15 +23,18 @@ from datetime import datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
+import aiosmtplib
 import sqlalchemy as sa
 from fastapi import Query
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from seal_platform.accounts import Account
 from seal_platform.auth import ServicesDep, service_router
 from seal_platform.companies import Company
-from seal_platform.errors import InvalidInput, NotFound, RuleViolation
+from seal_platform.errors import InvalidInput, NotFound, RuleViolation, UpstreamError
 from seal_platform.invoices import InvoiceRecord
+from seal_platform.mail import mail_enabled, reminder_message, send_mail
 from seal_platform.payments.reconcile import reconcile_unpaid
 from seal_platform.seals import Seal, SealStatus, as_utc
 from seal_platform.sms import SIGNATURE, SmsMessage
@@ -217,17 +222,13 @@ async def reminder_sms(services: ServicesDep, body: ReminderSmsIn) -> ReminderSm
     company, seal, expiry date, how to renew). The text is made here from the platform's own
     records, so the bot cannot send arbitrary text to an arbitrary number."""
     async with services.db.session() as session:
-        seal = await session.get(Seal, body.seal_id)
-        if seal is None or seal.account_id != body.account_id:
-            raise NotFound("seal not found", seal_id=body.seal_id)
-        if seal.status not in LIVE_STATUSES or seal.valid_to is None:
-            raise RuleViolation("the seal does not expire", code="seal_not_live", seal_id=seal.id)
+        seal, valid_to = await _live_seal(session, body.account_id, body.seal_id)
         account = await session.get(Account, seal.account_id)
         company = await session.get(Company, seal.company_id)
         if account is None or company is None:
             raise NotFound("account not found", account_id=body.account_id)
         phone = account.phone
-        date = as_utc(seal.valid_to).astimezone(REMINDER_ZONE).date()
+        date = as_utc(valid_to).astimezone(REMINDER_ZONE).date()
         params = {
             "company": company.name,
             "seal": f"{KIND_LABELS.get(seal.kind, seal.kind)}（编码{seal.seal_code}）",
@@ -246,16 +247,81 @@ async def reminder_sms(services: ServicesDep, body: ReminderSmsIn) -> ReminderSm
     return ReminderSmsOut(message_id=f"sms-{uuid.uuid4()}", phone_masked=mask_mobile(phone))
 
 
+async def _live_seal(session: AsyncSession, account_id: str, seal_id: str) -> tuple[Seal, datetime]:
+    """The account's own seal that still expires, and when (a reminder about anything else is
+    refused)."""
+    seal = await session.get(Seal, seal_id)
+    if seal is None or seal.account_id != account_id:
+        raise NotFound("seal not found", seal_id=seal_id)
+    if seal.status not in LIVE_STATUSES or seal.valid_to is None:
+        raise RuleViolation("the seal does not expire", code="seal_not_live", seal_id=seal.id)
+    return seal, seal.valid_to
+
+
+async def _account_email(session: AsyncSession, account_id: str) -> str | None:
+    """The address the account last gave for an e-invoice: the only one it ever gave us."""
+    email: str | None = await session.scalar(
+        sa.select(InvoiceRecord.email)
+        .where(InvoiceRecord.account_id == account_id, InvoiceRecord.email != "")
+        .order_by(InvoiceRecord.requested_at.desc())
+        .limit(1)
+    )
+    return email
+
+
+class ReminderEmailIn(BaseModel):
+    account_id: str = Field(max_length=36)
+    seal_id: str = Field(max_length=36)
+    subject: str = Field(min_length=1, max_length=200)
+    text: str = Field(min_length=1, max_length=10_000)
+
+
+class ReminderEmailOut(BaseModel):
+    message_id: str
+    email_masked: str
+
+
+def mask_email(address: str) -> str:
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+@router.post("/reminder-email", response_model=ReminderEmailOut)
+async def reminder_email(services: ServicesDep, body: ReminderEmailIn) -> ReminderEmailOut:
+    """Mail an expiry reminder to the account's own address. The bot writes the words (in the
+    user's language); the platform chooses the address and checks that the seal is the
+    account's and still expires, so a reminder can go nowhere else and be about nothing else.
+
+    Refusals: ``mail_not_configured`` and ``no_email`` (409), ``email_refused`` or
+    ``smtp_refused`` for a permanent SMTP refusal (409); a 4xx answer or no connection is
+    ``smtp_unavailable`` (502, worth trying again)."""
+    settings = services.settings
+    if not mail_enabled(settings):
+        raise RuleViolation("e-mail is not configured on the platform", code="mail_not_configured")
+    async with services.db.session() as session:
+        await _live_seal(session, body.account_id, body.seal_id)
+        email = await _account_email(session, body.account_id)
+    if not email:
+        raise RuleViolation("the account has no e-mail address", code="no_email")
+    message = reminder_message(settings, email, body.subject, body.text)
+    try:
+        await send_mail(settings, message)
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        raise RuleViolation("the e-mail address was refused", code="email_refused") from exc
+    except aiosmtplib.SMTPResponseException as exc:
+        if exc.code >= 500:
+            raise RuleViolation(f"smtp {exc.code}: {exc.message}", code="smtp_refused") from exc
+        raise UpstreamError(f"smtp {exc.code}: {exc.message}", code="smtp_unavailable") from exc
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise UpstreamError(f"smtp unavailable: {type(exc).__name__}", code="smtp_unavailable") from exc
+    return ReminderEmailOut(message_id=str(message["Message-ID"]), email_masked=mask_email(email))
+
+
 @router.get("/accounts/{account_id}/contact", response_model=ContactOut)
 async def account_contact(services: ServicesDep, account_id: str) -> ContactOut:
     async with services.db.session() as session:
         account = await session.get(Account, account_id)
         if account is None:
             raise NotFound("account not found", account_id=account_id)
-        email = await session.scalar(
-            sa.select(InvoiceRecord.email)
-            .where(InvoiceRecord.account_id == account_id)
-            .order_by(InvoiceRecord.requested_at.desc())
-            .limit(1)
-        )
+        email = await _account_email(session, account_id)
         return ContactOut(phone=account.phone, phone_masked=mask_mobile(account.phone), email=email)

@@ -165,8 +165,8 @@ async def invoice_queue(
 
 @router.post("/invoices/{invoice_id}/issue", response_model=InvoiceOut)
 async def issue_invoice(invoice_id: str, services: ServicesDep, staff: Finance) -> InvoiceOut:
-    async with services.db.session() as session:
-        return InvoiceOut.of(await invoices.issue(session, services, invoice_id, actor=staff.actor))
+    # No session here: the provider is called between the two short ones ``issue`` opens.
+    return InvoiceOut.of(await invoices.issue(services, invoice_id, actor=staff.actor))
 
 
 @router.post("/invoices/{invoice_id}/upload", response_model=InvoiceOut)

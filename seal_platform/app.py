@@ -9,6 +9,7 @@ of the platform's import graph, so its imports sit at the top of the file.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
@@ -24,6 +25,7 @@ from seal_platform import (
     api_documents,
     api_events,
     api_health,
+    api_notices,
     api_orders,
     api_payments,
     api_reminders,
@@ -31,6 +33,9 @@ from seal_platform import (
     api_staff,
     api_station,
     dev_pages,
+    mail,
+    mail_outbox,
+    notices,
     operator,
 )
 from seal_platform.clock import Clock, SystemClock
@@ -50,15 +55,23 @@ from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
 from seal_platform.sms import SmsProvider
 from seal_platform.sms_providers import build_sms_provider
-from seal_platform.storage import BlobStore, blob_store_from_settings
+from seal_platform.storage import BlobStore, storage_from_settings
 
 
 def create_platform_app(services: PlatformServices) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # Run only as a separate service: mounted in the bot (embedded), the bot announces.
-        async with announce_events(services):
-            yield
+        # Only a standalone platform runs this (a mounted app's lifespan is not): mail left due by
+        # an SMTP outage or a restart goes out without waiting for the next commit, and commits
+        # that added events are announced on the bot workers' bus (PLATFORM_REDIS_URL).
+        dispatcher = mail_outbox.dispatcher_for(services.db)
+        sweep = asyncio.create_task(dispatcher.sweep_forever()) if dispatcher is not None else None
+        try:
+            async with announce_events(services):
+                yield
+        finally:
+            if sweep is not None:
+                sweep.cancel()
 
     app = FastAPI(
         title="Seal platform API",
@@ -138,6 +151,7 @@ def routers(settings: PlatformSettings) -> list[APIRouter]:
     listed.append(api_station.router)  # the production station's bridge
     listed.append(console_router.router)  # the staff console
     listed.append(operator.router)  # who runs the service (issue 11)
+    listed.append(api_notices.router)  # opt-in e-mailed status notices
     if settings.payment_provider == "sandbox" and not settings.production:
         listed.append(api_payments.sandbox_pages)
     if not settings.production:
@@ -172,6 +186,7 @@ def build_platform_services(
         max_overflow=settings.database_max_overflow,
         pool_timeout_seconds=settings.database_pool_timeout_seconds,
     )
+    storage = storage_from_settings(settings, clock, db.engine)
     services = PlatformServices(
         settings=settings,
         db=db,
@@ -182,9 +197,17 @@ def build_platform_services(
         password_hasher=password_hasher or PasswordHasher(max_workers=settings.password_hash_workers),
         field_cipher=field_cipher or FieldCipher.from_secret(settings.secret_key.get_secret_value()),
         event_notifier=event_notifier or notifier_for(db),
-        blob_store=blob_store or blob_store_from_settings(settings, clock),
+        blob_store=blob_store or storage.documents,
+        ca_store=storage.ca,
         invoicing=invoicing,
         certificate_authority=certificate_authority,
+    )
+    mail_outbox.install(
+        mail_outbox.MailDispatcher(
+            services,
+            renderers={mail.INVOICE_MAIL: mail.render_invoice, notices.NOTICE_MAIL: notices.render_notice},
+            send=lambda message: mail.send_mail(services.settings, message),
+        )
     )
     if payment_providers is not None:
         services.payment_providers.update(payment_providers)

@@ -13,12 +13,16 @@ it run in-process today and as a separate service tomorrow.
 - A saturated pool is ``PlatformBusy`` (HTTP 503, ``retry_after``) after the short
   ``database_pool_timeout_seconds``, not a 500 after SQLAlchemy's default 30 s: the bot tells
   the user at once that the system is busy.
+
+Work that must wait for a commit and must not hold a connection (handing mail to the SMTP
+server, ``mail_outbox``) runs as a ``follow_up`` task; ``settle`` awaits those still running,
+and ``dispose`` settles first so that a stopping process finishes what it started.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -52,6 +56,23 @@ class Database(dbkit_database.Database):
     def __init__(self, url: str, *, pool_timeout_seconds: float = 30.0, **engine_options: Any) -> None:
         super().__init__(url, pool_timeout=pool_timeout_seconds, **engine_options)
         self.pool_timeout_seconds = pool_timeout_seconds
+        self.follow_ups: set[asyncio.Task[None]] = set()
+
+    def follow_up(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run ``work`` as a task of its own (kept referenced until done; see the module)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self.follow_ups.add(task)
+        task.add_done_callback(self.follow_ups.discard)
+        return task
+
+    async def settle(self) -> None:
+        """Wait for the follow-up tasks, including those they start meanwhile."""
+        while self.follow_ups:
+            await asyncio.gather(*list(self.follow_ups), return_exceptions=True)
+
+    async def dispose(self) -> None:
+        await self.settle()
+        await super().dispose()
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -1,10 +1,18 @@
 """Invoices (发票) of paid orders: requested by the applicant, issued through the invoicing port
 (``seal_platform.invoicing``: the tax system via Nuonuo, or finance's upload; a drawn sample in
 the embedded default), delivered as a document, e-mailed when SMTP is set, and announced with an
-``invoice.issued`` event."""
+``invoice.issued`` event.
+
+``issue`` holds no session while the provider works (Nuonuo is asked, then polled for seconds):
+one short transaction reads the request, the provider is called with the session released, and
+a second one records the result only if the invoice is still requested. The e-mail is queued in
+that second transaction and sent after it commits (``mail_outbox``): a rolled-back issue never
+mails.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from datetime import date, datetime
@@ -18,8 +26,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from dbkit.types import UtcDateTime
 from seal_platform.db import Base
-from seal_platform.documents import DocumentKind, store_document
-from seal_platform.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from seal_platform.documents import Document, DocumentKind, store_document
+from seal_platform.errors import Conflict, InvalidInput, NotFound, PlatformError, RuleViolation
 from seal_platform.events import publish
 from seal_platform.invoicing import Amounts, InvoiceOrder, IssuedFile, IssuedInvoice, tax_rate
 from seal_platform.invoicing.adapters import (
@@ -28,11 +36,14 @@ from seal_platform.invoicing.adapters import (
     read_invoice_xml,
     sniff_upload,
 )
-from seal_platform.mail import email_invoice
+from seal_platform.mail import queue_invoice_mail
+from seal_platform.notices import queue_invoice_notice
 from seal_platform.orders import Order, OrderStatus, order_code
 from seal_platform.payments.pay_page import ORDER_TYPE_LABELS
 from seal_platform.services import PlatformServices
 from seal_platform.validation import normalise_credit_code
+
+log = logging.getLogger(__name__)
 
 # An invoice may be requested once the order is paid, whatever happened after.
 INVOICEABLE = frozenset(
@@ -73,6 +84,10 @@ class InvoiceRecord(Base):
     issued_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     issued_by: Mapped[str | None] = mapped_column(String(120), default=None)
 
+    @property
+    def order_code(self) -> str:
+        return order_code(self.order_id)
+
 
 class InvoiceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -93,6 +108,7 @@ class InvoiceRequest(BaseModel):
 class InvoiceOut(BaseModel):
     id: str
     order_id: str
+    order_code: str  # the order number people see (``orders.order_code``)
     title: str
     tax_number: str | None
     email: str
@@ -130,10 +146,27 @@ async def request_invoice(
             session.add(invoice)
     except IntegrityError as exc:
         raise Conflict("this order already has an invoice", code="invoice_exists", order_id=order.id) from exc
-    # Finance upload manual invoices themselves: nothing to issue automatically then.
-    if services.settings.invoice_auto_issue and services.settings.effective_invoice_provider != "manual":
-        return await issue(session, services, invoice.id, actor="system")
     return invoice
+
+
+def issues_automatically(services: PlatformServices) -> bool:
+    """Whether a request is issued at once (``issue_requested`` after its commit); finance upload
+    manual invoices themselves."""
+    settings = services.settings
+    return settings.invoice_auto_issue and settings.effective_invoice_provider != "manual"
+
+
+async def issue_requested(services: PlatformServices, invoice: InvoiceRecord) -> InvoiceRecord:
+    """Issue a just-requested invoice at once (the caller's transaction has committed).
+
+    A provider failure leaves the request in finance's queue instead of undoing it: the
+    applicant asked, and finance can issue it again from the console.
+    """
+    try:
+        return await issue(services, invoice.id, actor="system")
+    except PlatformError as exc:
+        log.warning("invoice %s not issued automatically: %s", invoice.id, exc.code)
+        return invoice
 
 
 def _drawer(services: PlatformServices, actor: str) -> str:
@@ -159,18 +192,32 @@ async def _requested(session: AsyncSession, invoice_id: str) -> tuple[InvoiceRec
     return invoice, order
 
 
-async def issue(
-    session: AsyncSession, services: PlatformServices, invoice_id: str, *, actor: str
-) -> InvoiceRecord:
-    """Issue through the configured adapter (``invoicing``), store the files, tell the bot."""
-    invoice, order = await _requested(session, invoice_id)
+async def issue(services: PlatformServices, invoice_id: str, *, actor: str) -> InvoiceRecord:
+    """Issue through the configured adapter (``invoicing``), store the files, tell the bot.
+
+    Opens its own sessions (the caller holds none): the provider is called between them.
+    """
+    async with services.db.session() as session:
+        invoice, order = await _requested(session, invoice_id)
+        request = _invoice_order(services, invoice, order, actor)
+    issued = await provider_for(services).issue(request)
+    async with services.db.session() as session:
+        # Still requested? Another issue may have won meanwhile; the provider deduplicates by
+        # ``reference``, so the loser's call issued nothing new.
+        invoice, order = await _requested(session, invoice_id)
+        return await _record_issued(session, services, invoice, order, issued, actor=actor)
+
+
+def _invoice_order(
+    services: PlatformServices, invoice: InvoiceRecord, order: Order, actor: str
+) -> InvoiceOrder:
     settings = services.settings
     remarks = f"订单号 {order_code(order.id)}"
     if settings.invoice_seller_address:
         remarks += f"；销方地址电话：{settings.invoice_seller_address}"
     if settings.invoice_seller_bank:
         remarks += f"；销方开户行及账号：{settings.invoice_seller_bank}"
-    request = InvoiceOrder(
+    return InvoiceOrder(
         reference=invoice.id,
         buyer_name=invoice.title,
         buyer_tax_number=invoice.tax_number or "",
@@ -180,8 +227,6 @@ async def issue(
         drawer=_drawer(services, actor),
         remarks=remarks,
     )
-    issued = await provider_for(services).issue(request)
-    return await _record_issued(session, services, invoice, order, issued, actor=actor)
 
 
 async def issue_uploaded(
@@ -241,9 +286,9 @@ async def _record_issued(
 ) -> InvoiceRecord:
     now = services.clock.now()
     number = issued.number
-    stored_ids: list[str] = []
+    stored: list[Document] = []
     for file in issued.files:
-        stored = await store_document(
+        document = await store_document(
             session,
             services,
             account_id=invoice.account_id,
@@ -252,8 +297,8 @@ async def _record_issued(
             content_type=file.content_type,
             filename=file.filename,
         )
-        stored_ids.append(stored.id)
-    document_id = stored_ids[0]
+        stored.append(document)
+    document_id = stored[0].id
     moved = await session.execute(
         update(InvoiceRecord)
         .where(InvoiceRecord.id == invoice.id, InvoiceRecord.status == InvoiceStatus.REQUESTED)
@@ -281,7 +326,23 @@ async def _record_issued(
         after={"status": invoice.status, "invoice_number": number, "document_id": document_id},
         at=now,
     )
-    emailed = await email_invoice(services, invoice, issued)
+    emailed = queue_invoice_mail(
+        session,
+        services.settings,
+        now=now,
+        account_id=invoice.account_id,
+        to=invoice.email,
+        issued=issued,
+        documents=stored,
+    )
+    await queue_invoice_notice(
+        session,
+        account_id=invoice.account_id,
+        order_code=order_code(order.id),
+        number=number,
+        mailed_to=invoice.email if emailed else None,
+        now=now,
+    )
     publish(
         session,
         invoice.account_id,
@@ -289,6 +350,7 @@ async def _record_issued(
         {
             "invoice_id": invoice.id,
             "order_id": order.id,
+            "order_code": order_code(order.id),
             "document_id": document_id,
             "invoice_number": number,
             "emailed_to": invoice.email if emailed else None,

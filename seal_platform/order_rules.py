@@ -283,6 +283,7 @@ async def check_no_second_seal(
         details = {"status": other.status}
         if other.account_id == account_id:
             details["order_id"] = other.id
+            details["order_code"] = other.code
         raise RuleViolation(
             "this company has an order for this seal in progress", code="seal_order_open", **details
         )
@@ -520,14 +521,25 @@ async def confirm_cancellation(
         changes={"result": {**order.result, "seal_cancelled_at": now.isoformat()}},
         event_data={"seal_id": seal.id},
     )
-    publish(session, account.id, "seal.cancelled", {"seal_id": seal.id, "order_id": order.id})
+    publish(
+        session,
+        account.id,
+        "seal.cancelled",
+        {"seal_id": seal.id, "order_id": order.id, "order_code": order.code},
+    )
     await revoke_replaced(services, seal.certificate_serial, order)
     return order
 
 
 def describe(order: Order) -> dict[str, Any]:
     """The order's one-line summary for pay pages and notifications."""
-    return {"order_id": order.id, "type": order.type, "amount_fen": order.amount_fen, "years": order.years}
+    return {
+        "order_id": order.id,
+        "order_code": order.code,
+        "type": order.type,
+        "amount_fen": order.amount_fen,
+        "years": order.years,
+    }
 
 
 # -- the UKey step of renewal, change and unlock ---------------------------------------------
@@ -809,7 +821,12 @@ async def abandon_ukey_step(
             session,
             order.account_id,
             "payment.refund_required",
-            {"order_id": order.id, "payment_id": payment.id, "amount_fen": payment.amount_fen},
+            {
+                "order_id": order.id,
+                "order_code": order.code,
+                "payment_id": payment.id,
+                "amount_fen": payment.amount_fen,
+            },
         )
     return await transition(
         session,

@@ -4,7 +4,8 @@ One table of allowed (from, to) pairs per order type is the whole state machine;
 is the only code that changes ``Order.status``. It is a conditional UPDATE (``WHERE status =
 expected``), so of two concurrent transitions from the same state exactly one wins, and the
 loser gets the same ``invalid_transition`` refusal as a forbidden move. Every transition is
-recorded in ``OrderTransition`` and published to the bot as ``order.<new status>``.
+recorded in ``OrderTransition`` and published to the bot as ``order.<new status>``; the main ones
+are also e-mailed to an account that opted in (``notices``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dbkit.types import UtcDateTime
 from seal_platform.db import Base
 from seal_platform.errors import NotFound, RuleViolation
 from seal_platform.events import publish
+from seal_platform.notices import queue_order_notice
 
 
 class OrderType(StrEnum):
@@ -155,6 +157,11 @@ class Order(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
+    @property
+    def code(self) -> str:
+        """The order number people see (``order_code``), carried in every order answer."""
+        return order_code(self.id)
+
 
 class OrderTransition(Base):
     """The history of an order: every status change, who made it and why."""
@@ -173,7 +180,8 @@ class OrderTransition(Base):
 
 def order_code(order_id: str) -> str:
     """The order number people see and say (chat, pay page, forms, invoice, console): the first
-    eight characters of the id, upper case; the full id stays internal. The bot shows the same."""
+    eight characters of the id, upper case; the full id stays internal. Order answers and events
+    carry it (``code``, ``order_code``), so the bot shows it without knowing this rule."""
     return order_id[:8].upper()
 
 
@@ -237,11 +245,22 @@ async def transition(
         f"order.{to.value}",
         {
             "order_id": order.id,
+            "order_code": order.code,
             "order_type": order.type,
             "from": from_status.value,
             "to": to.value,
             **(event_data or {}),
         },
+    )
+    await queue_order_notice(
+        session,
+        account_id=order.account_id,
+        status=to.value,
+        order_code=order_code(order.id),
+        order_type=order.type,
+        amount_fen=order.amount_fen,
+        data={"reason": reason, **(event_data or {})},
+        now=now,
     )
     following = AUTOMATIC_NEXT.get((OrderType(order.type), to))
     if follow_automatic and following is not None:

@@ -23,10 +23,17 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from dbkit.blobs import BlobCorrupt, BlobUnavailable, LocalBlobBackend, SealedBlobs, database_lock
 from dbkit.types import UtcDateTime
 from seal_platform.db import Base
-from seal_platform.errors import NotFound, RuleViolation
-from seal_platform.production.ca import CertificateAuthority, OrganisationSubject, PersonSubject
+from seal_platform.errors import NotFound, RuleViolation, UpstreamError
+from seal_platform.production.ca import (
+    CA_FILES,
+    CaStoreError,
+    CertificateAuthority,
+    OrganisationSubject,
+    PersonSubject,
+)
 from seal_platform.production.impression import draw_enterprise_seal, draw_personal_seal
 from seal_platform.production.impression import seal_code as make_seal_code
 from seal_platform.production.seseal import SealKind as SESealKind
@@ -154,16 +161,43 @@ class IssuedSeal:
     seseal_der: bytes
 
 
-def certificate_authority(services: PlatformServices) -> CertificateAuthority:
-    """The platform CA, loaded (or created on first start) under ``data_dir/ca``."""
+CA_LOCK = "seal_platform.ca"
+
+
+def ca_store(services: PlatformServices) -> SealedBlobs:
+    """Where the CA's files are: the shared store the bootstrap chose, else ``data_dir/ca``."""
+    if services.ca_store is not None:
+        return services.ca_store
+    return SealedBlobs(LocalBlobBackend(Path(services.settings.data_dir) / "ca"), None, fanout=0)
+
+
+async def certificate_authority(services: PlatformServices) -> CertificateAuthority:
+    """The platform CA, the same for every process on every host: loaded from the shared store,
+    and created by the very first process under a database lock, so that workers starting at
+    the same moment make exactly one CA."""
+    if services.certificate_authority is not None:
+        return services.certificate_authority
+    store = ca_store(services)
+    secret = services.settings.secret_key.get_secret_value().encode()
+    try:
+        async with database_lock(services.db.engine, CA_LOCK):
+            files = {}
+            for name in CA_FILES:
+                data = await store.get_named_or_none(name)
+                if data is not None:
+                    files[name] = data
+            ca, changed = await asyncio.to_thread(
+                CertificateAuthority.assemble, files, secret, services.clock, where="the CA store"
+            )
+            for name, data in changed.items():
+                await store.put_named(name, data)
+    except BlobCorrupt as exc:
+        raise CaStoreError(f"a CA file does not open: {exc}") from exc
+    except BlobUnavailable as exc:
+        raise UpstreamError("the CA store is unreachable", code="storage_unavailable") from exc
+    base = services.settings.public_base_url.rstrip("/")
+    ca.crl_url, ca.ocsp_url = f"{base}/ca/crl", f"{base}/ca/ocsp"
     if services.certificate_authority is None:
-        ca = CertificateAuthority.load_or_create(
-            Path(services.settings.data_dir) / "ca",
-            services.settings.secret_key.get_secret_value().encode(),
-            services.clock,
-        )
-        base = services.settings.public_base_url.rstrip("/")
-        ca.crl_url, ca.ocsp_url = f"{base}/ca/crl", f"{base}/ca/ocsp"
         services.certificate_authority = ca
     return services.certificate_authority
 
@@ -223,7 +257,7 @@ async def issue_seal(
     """Certify ``public_key`` (SubjectPublicKeyInfo DER/PEM or a CSR) for the holder, draw the
     impression and make the SESeal; ``valid_to`` keeps a current term instead of ``years``.
     CPU-bound: runs in a thread."""
-    ca = certificate_authority(services)
+    ca = await certificate_authority(services)
     return await asyncio.to_thread(_issue_sync, ca, holder, public_key, years, services.clock.now(), valid_to)
 
 

@@ -24,6 +24,7 @@ from seal_platform.db import Database
 from seal_platform.settings import PlatformSettings
 
 if TYPE_CHECKING:
+    from dbkit.blobs import SealedBlobs
     from seal_platform.console.sessions import SessionPolicy
     from seal_platform.events import EventNotifier
     from seal_platform.invoicing import InvoicingProvider
@@ -56,9 +57,12 @@ class PlatformServices:
     # Keyed by provider name ("sandbox", "wechatpay"); the sandbox needs the services it belongs
     # to, so the bootstrap fills this right after construction.
     payment_providers: dict[str, PaymentProvider] = field(default_factory=dict)
-    # Loaded (or created) under ``data_dir/ca`` on first use by ``seals.certificate_authority``:
-    # key generation is slow and most processes never issue a seal.
+    # Loaded (or created once, under a database lock) from ``ca_store`` by
+    # ``seals.load_certificate_authority``, at start-up or on first use.
     certificate_authority: CertificateAuthority | None = None
+    # Where the CA's keys, certificates and revocations live (``storage.storage_from_settings``);
+    # ``None``: files under ``data_dir/ca``.
+    ca_store: SealedBlobs | None = None
     # ``None``: the console's own defaults (see ``console.sessions.session_policy``).
     console_session_policy: SessionPolicy | None = None
     # Where new seals are written onto blank keys; ``None``: the station chosen by settings, made

@@ -78,7 +78,9 @@ class PlatformSettings(BaseSettings):
     upload_max_bytes: int = 10 * 1024 * 1024
     # Larger images are refused as decompression bombs (Pillow's own limit is about 89 MP).
     upload_max_pixels: int = 40_000_000
-    storage_backend: str = Field(default="local", pattern="^(local|s3)$")
+    # Where documents and the CA's keys live (``seal_platform.storage``): "auto" is the
+    # platform's database on PostgreSQL (shared by every host) and files on SQLite.
+    storage_backend: str = Field(default="auto", pattern="^(auto|local|database|s3)$")
     s3_endpoint_url: str = ""
     s3_bucket: str = ""
     s3_region: str = "us-east-1"

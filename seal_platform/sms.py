@@ -8,6 +8,13 @@ Attempts are reserved *before* the comparison, in their own committed transactio
 fails makes its caller roll back, and counting first means parallel guesses cannot exceed the
 limit. Hence the rule for callers: call ``verify_code`` while holding no session (it opens its
 own; a request never holds two connections), then ``consume_code`` in the transaction that acts.
+
+Sending is split the same way, because a gateway may take seconds and a pooled connection held
+meanwhile starves every other request: ``reserve_code`` checks the limits and records the code
+(``delivery`` = pending) in the caller's short transaction; ``deliver_code``, called with no
+session held, talks to the provider and then records the outcome (sent / failed) in a second
+short transaction. A failed send still counts toward every limit except the resend cooldown, so
+the user may ask again at once, and its code can never be used.
 """
 
 from __future__ import annotations
@@ -40,6 +47,12 @@ CODE_DIGITS = 6
 # Bounds the cost of one phone number (and of abuse aimed at someone else's phone) per day.
 DAILY_LIMIT_PER_PHONE = 20
 SIGNATURE = "【电子印章】"
+
+
+class Delivery(StrEnum):
+    PENDING = "pending"  # recorded; the provider is being asked (or the process died meanwhile)
+    SENT = "sent"
+    FAILED = "failed"  # the provider refused or failed: counts toward the limits, never verifies
 
 
 class SmsPurpose(StrEnum):
@@ -76,6 +89,8 @@ class SmsCode(Base):
     client_ip: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
     # The solved captcha this send used up; unique, so one solution allows one SMS.
     captcha_nonce: Mapped[str | None] = mapped_column(String(32), unique=True, default=None)
+    # ``Delivery``; rows of before the column existed were sent within their transaction.
+    delivery: Mapped[str] = mapped_column(String(16), default=Delivery.SENT.value, server_default="sent")
 
 
 @dataclass(frozen=True)
@@ -176,14 +191,27 @@ class SentCode:
     resend_after_seconds: int
 
 
-async def send_code(
+@dataclass(frozen=True)
+class ReservedCode:
+    """A code recorded by ``reserve_code`` and not yet handed to the provider."""
+
+    id: int
+    message: SmsMessage
+    sent: SentCode
+
+
+async def reserve_code(
     session: AsyncSession,
     services: PlatformServices,
     phone: str,
     purpose: SmsPurpose,
     origin: SendOrigin | None = None,
-) -> SentCode:
-    """Issue a new code for (phone, purpose) and send it; the previous code stops counting."""
+) -> ReservedCode:
+    """Check every limit and record a new code for (phone, purpose), pending delivery.
+
+    The previous code stops counting. Nothing is sent: commit, release the session, then call
+    ``deliver_code`` (see the module).
+    """
     origin = origin or SendOrigin()
     phone = normalise_mobile(phone)
     settings = services.settings
@@ -206,19 +234,19 @@ async def send_code(
 
     code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
     expires_at = now + timedelta(seconds=settings.sms_code_ttl_seconds)
-    session.add(
-        SmsCode(
-            phone=phone,
-            purpose=purpose.value,
-            code_hash=keyed_digest(_code_key(services), code),
-            created_at=now,
-            expires_at=expires_at,
-            attempts=0,
-            identity=(origin.identity or None) and origin.identity[:128],
-            client_ip=(origin.client_ip or None) and origin.client_ip[:64],
-            captcha_nonce=captcha_nonce,
-        )
+    row = SmsCode(
+        phone=phone,
+        purpose=purpose.value,
+        code_hash=keyed_digest(_code_key(services), code),
+        created_at=now,
+        expires_at=expires_at,
+        attempts=0,
+        identity=(origin.identity or None) and origin.identity[:128],
+        client_ip=(origin.client_ip or None) and origin.client_ip[:64],
+        captcha_nonce=captcha_nonce,
+        delivery=Delivery.PENDING.value,
     )
+    session.add(row)
     await session.flush()
     minutes = max(1, settings.sms_code_ttl_seconds // 60)
     text = (
@@ -231,19 +259,53 @@ async def send_code(
         template="verification_code",
         params={"code": code, "purpose": purpose.value, "minutes": str(minutes)},
     )
-    try:
-        await services.sms_provider.send(message)
-    except PlatformError:
-        raise  # the provider's own answer for the user (rate limited, number blocked, ...)
-    except Exception as exc:
-        # The caller's transaction rolls back, so no code exists that was never delivered.
-        raise UpstreamError("短信发送失败，请稍后再试", code="sms_send_failed") from exc
-    return SentCode(
+    sent = SentCode(
         phone=phone,
         purpose=purpose,
         expires_at=expires_at,
         resend_after_seconds=settings.sms_resend_cooldown_seconds,
     )
+    return ReservedCode(id=row.id, message=message, sent=sent)
+
+
+async def deliver_code(services: PlatformServices, reserved: ReservedCode) -> SentCode:
+    """Hand a reserved code to the provider, then record the outcome in a short transaction.
+
+    The caller must hold no session: the provider may take seconds, and this opens its own
+    session afterwards. On failure the code is marked failed (it never verifies, the cooldown
+    does not apply, the limits still count it) and the provider's refusal is raised.
+    """
+    try:
+        await services.sms_provider.send(reserved.message)
+    except PlatformError:
+        await _record_delivery(services, reserved.id, Delivery.FAILED)
+        raise  # the provider's own answer for the user (rate limited, number blocked, ...)
+    except Exception as exc:
+        await _record_delivery(services, reserved.id, Delivery.FAILED)
+        raise UpstreamError("短信发送失败，请稍后再试", code="sms_send_failed") from exc
+    await _record_delivery(services, reserved.id, Delivery.SENT)
+    return reserved.sent
+
+
+async def _record_delivery(services: PlatformServices, code_id: int, outcome: Delivery) -> None:
+    async with services.db.session() as session:
+        await session.execute(
+            update(SmsCode)
+            .where(SmsCode.id == code_id, SmsCode.delivery == Delivery.PENDING.value)
+            .values(delivery=outcome.value)
+        )
+
+
+async def send_code(
+    services: PlatformServices,
+    phone: str,
+    purpose: SmsPurpose,
+    origin: SendOrigin | None = None,
+) -> SentCode:
+    """``reserve_code`` in its own short transaction, then ``deliver_code`` (no session held)."""
+    async with services.db.session() as session:
+        reserved = await reserve_code(session, services, phone, purpose, origin)
+    return await deliver_code(services, reserved)
 
 
 async def verify_code(services: PlatformServices, *, phone: str, purpose: SmsPurpose | str, code: str) -> int:
@@ -298,9 +360,16 @@ async def consume_code(session: AsyncSession, services: PlatformServices, code_i
 
 
 async def _latest_code(session: AsyncSession, phone: str, purpose: SmsPurpose) -> SmsCode | None:
+    """The newest code of (phone, purpose) not known to have failed: a failed send leaves the
+    previous code the one the user holds, and a pending one may have reached the phone (the
+    provider answered, then the process died before recording it)."""
     return await session.scalar(
         select(SmsCode)
-        .where(SmsCode.phone == phone, SmsCode.purpose == purpose.value)
+        .where(
+            SmsCode.phone == phone,
+            SmsCode.purpose == purpose.value,
+            SmsCode.delivery != Delivery.FAILED.value,
+        )
         .order_by(SmsCode.id.desc())
         .limit(1)
         .execution_options(populate_existing=True)

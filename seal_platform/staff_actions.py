@@ -200,7 +200,7 @@ async def _write_key(
         return IssuedCertificate(
             cert.public_bytes(Encoding.DER),
             issued.seseal_der,
-            certificate_authority(services).chain_pem().decode(),
+            (await certificate_authority(services)).chain_pem().decode(),
         )
 
     so_pin = so_pin_for(services, job_id)

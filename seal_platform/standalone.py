@@ -7,12 +7,14 @@ worker at it with ``SEALBOT_PLATFORM_MODE=remote`` and ``SEALBOT_PLATFORM_URL``.
 
     sealbot-platform migrate     # apply the platform's migrations
     sealbot-platform serve       # migrate, then serve the API and the staff console
+    sealbot-platform staff-add admin --roles admin --generate-password   # the first admin
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import sys
 from collections.abc import Sequence
@@ -39,13 +41,17 @@ def load_platform_settings() -> PlatformSettings:
 
 
 async def prepare(settings: PlatformSettings) -> None:
-    """What must exist before the first request: the schema at head and a first admin."""
+    """What must exist before the first request: the schema at head, the CA (created once for
+    every process on every host, under a database lock) and, on the embedded default only, a
+    first admin (see ``console.bootstrap``)."""
     from seal_platform.app import build_platform_services
     from seal_platform.console.bootstrap import ensure_bootstrap_admin
+    from seal_platform.seals import certificate_authority
 
     await migrate.upgrade(settings.database_url)
     services = build_platform_services(settings)
     try:
+        await certificate_authority(services)
         await ensure_bootstrap_admin(services)
     finally:
         # The server's event loop opens its own connections; none may outlive this one.
@@ -72,6 +78,52 @@ def _migrate(settings: PlatformSettings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def _staff_add(settings: PlatformSettings, args: argparse.Namespace) -> int:
+    from seal_platform.app import build_platform_services
+    from seal_platform.console.bootstrap import create_staff_user, generate_password
+    from seal_platform.errors import PlatformError
+
+    if args.generate_password:
+        password = generate_password()
+    else:
+        password = args.password or getpass.getpass("password for the new staff user: ")
+
+    async def run() -> None:
+        await migrate.upgrade(settings.database_url)
+        services = build_platform_services(settings)
+        try:
+            user = await create_staff_user(services, args.username, password, args.roles)
+        finally:
+            await services.db.dispose()
+        print(f"staff user {user.username} created with roles {', '.join(args.roles)}")
+        if args.generate_password:
+            # Shown here once and stored nowhere else: note it now.
+            print(f"password (shown once): {password}")
+
+    try:
+        asyncio.run(run())
+    except PlatformError as exc:
+        print(f"sealbot-platform staff-add: refused: {exc.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def add_staff_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``staff-add``, the same for ``sealbot`` and ``sealbot-platform``."""
+    parser.add_argument("username")
+    parser.add_argument(
+        "--roles",
+        nargs="+",
+        default=["support"],
+        choices=["reviewer", "producer", "shipper", "finance", "support", "admin"],
+    )
+    secret = parser.add_mutually_exclusive_group()
+    secret.add_argument("--password", help="prompted for when omitted")
+    secret.add_argument(
+        "--generate-password", action="store_true", help="make a random password and print it once"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sealbot-platform", description="电子印章平台 / seal platform service"
@@ -82,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8100)
     serve.set_defaults(handler=_serve)
     sub.add_parser("migrate", help="apply the platform's database migrations").set_defaults(handler=_migrate)
+    staff = sub.add_parser("staff-add", help="create a staff user of the console (the first admin too)")
+    add_staff_arguments(staff)
+    staff.set_defaults(handler=_staff_add)
     return parser
 
 

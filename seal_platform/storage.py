@@ -1,28 +1,56 @@
-"""Blob storage addressed by content: the SHA-256 of the bytes is the key.
+"""The platform's files in the shared store: documents addressed by content, and the CA.
 
 Content addressing makes writes idempotent (the same scan uploaded twice is stored once) and
-lets a reader detect corruption. ``LocalBlobStore`` is the embedded default; ``S3BlobStore``
-speaks the S3 REST API (path-style, AWS Signature V4) through httpx, so any S3-compatible
-store (MinIO, Ceph, COS, OSS in S3 mode) works without an SDK.
+lets a reader detect corruption. Where the bytes go is ``PLATFORM_STORAGE_BACKEND``:
+
+- ``local``: files under ``PLATFORM_DATA_DIR`` (``blobs/``, ``ca/``), one host;
+- ``database``: the ``platform_blobs`` table of the platform's own database, so every platform
+  process on every host sees the same documents and the same CA;
+- ``s3``: an S3-compatible bucket (``dbkit.s3``);
+- ``auto`` (default): ``database`` on PostgreSQL, ``local`` on SQLite.
+
+Every backend holds values sealed under the platform's secret key (``dbkit.envelope``); the
+port is ``dbkit.blobs``, this module translates its errors into the platform's.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import hmac
-import os
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import quote, urlsplit
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dbkit.envelope import EnvelopeError, Keyring, write_private
+from dbkit.blobs import (
+    BlobBackend,
+    BlobCorrupt,
+    BlobNotFound,
+    BlobUnavailable,
+    LocalBlobBackend,
+    SealedBlobs,
+    SqlBlobBackend,
+    blob_table,
+    sha256_hex,
+)
+from dbkit.envelope import Keyring
+from dbkit.s3 import S3Backend
 from seal_platform.clock import Clock
+from seal_platform.db import Base
 from seal_platform.errors import NotFound, UpstreamError
 from seal_platform.settings import PlatformSettings
+
+__all__ = [
+    "BlobStore",
+    "LocalBlobStore",
+    "PlatformStorage",
+    "S3BlobStore",
+    "sha256_hex",
+    "storage_from_settings",
+]
+
+blobs_table = blob_table(Base.metadata, "platform_blobs")
 
 
 class BlobStore(Protocol):
@@ -33,88 +61,43 @@ class BlobStore(Protocol):
     async def get(self, digest: str) -> bytes: ...
 
 
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+class ContentBlobStore:
+    """``BlobStore`` over the shared port, its errors in the platform's terms."""
 
-
-def _check_digest(digest: str) -> str:
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise NotFound("blob not found", digest=digest)
-    return digest
-
-
-class LocalBlobStore:
-    """Files under ``root/ab/cd/<digest>``, written atomically (temp file + rename). With a key
-    ring the files are encrypted (the digest is the plain bytes' hash) and private (0600/0700)."""
-
-    def __init__(self, root: Path, keyring: Keyring | None = None) -> None:
-        self.root = root
-        self.keyring = keyring
-
-    def _path(self, digest: str) -> Path:
-        digest = _check_digest(digest)
-        return self.root / digest[:2] / digest[2:4] / digest
-
-    def _put_sync(self, data: bytes, digest: str) -> None:
-        path = self._path(digest)
-        if path.exists():
-            return
-        sealed = self.keyring.seal(data, digest.encode()) if self.keyring is not None else data
-        self._write_sealed(path, sealed)
-
-    def _write_sealed(self, path: Path, stored: bytes) -> None:
-        """Atomically (temp file + rename), 0600 in 0700 directories."""
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.root, 0o700)
-        path.parent.parent.mkdir(exist_ok=True, mode=0o700)
-        write_private(path, stored)
-
-    def _get_sync(self, digest: str) -> bytes:
-        try:
-            data = self._path(digest).read_bytes()
-        except FileNotFoundError as exc:
-            raise NotFound("blob not found", digest=digest) from exc
-        if self.keyring is not None:
-            try:
-                data = self.keyring.open(data, digest.encode())
-            except EnvelopeError as exc:
-                raise UpstreamError("stored blob does not open", code="blob_corrupt", digest=digest) from exc
-        if sha256_hex(data) != digest:
-            raise UpstreamError("stored blob is corrupt", code="blob_corrupt", digest=digest)
-        return data
+    def __init__(self, blobs: SealedBlobs) -> None:
+        self.blobs = blobs
 
     async def put(self, data: bytes) -> str:
-        digest = sha256_hex(data)
-        await asyncio.to_thread(self._put_sync, data, digest)
-        return digest
+        try:
+            return await self.blobs.put_content(data)
+        except BlobUnavailable as exc:
+            raise UpstreamError("object store refused the write", code="storage_failed") from exc
 
     async def get(self, digest: str) -> bytes:
-        return await asyncio.to_thread(self._get_sync, digest)
+        try:
+            return await self.blobs.get_content(digest)
+        except BlobNotFound as exc:
+            raise NotFound("blob not found", digest=digest) from exc
+        except BlobCorrupt as exc:
+            raise UpstreamError("stored blob is corrupt", code="blob_corrupt", digest=digest) from exc
+        except BlobUnavailable as exc:
+            raise UpstreamError("object store unreachable", code="storage_unavailable") from exc
 
     async def rotate(self) -> int:
-        """Re-encrypt every blob not under the current key (plain ones too), one atomic
-        replace per file: an interrupted run leaves every blob readable with the old or new key."""
-        keyring = self.keyring
-        if keyring is None:
-            return 0
-
-        def run() -> int:
-            count = 0
-            for path in sorted(self.root.glob("??/??/*")):
-                if len(path.name) != 64 or path.name.startswith("."):
-                    continue
-                stored = path.read_bytes()
-                if not keyring.is_current(stored):
-                    plain = keyring.open(stored, path.name.encode())
-                    self._write_sealed(path, keyring.seal(plain, path.name.encode()))
-                    count += 1
-            return count
-
-        return await asyncio.to_thread(run)
+        """Re-encrypt every blob not under the current key (see ``SealedBlobs.rotate``)."""
+        return await self.blobs.rotate()
 
 
-class S3BlobStore:
-    """An S3-compatible bucket, path-style URLs, requests signed with AWS Signature V4."""
+class LocalBlobStore(ContentBlobStore):
+    """Files under ``root/ab/cd/<digest>``, 0600 in 0700 directories, sealed with ``keyring``."""
+
+    def __init__(self, root: Path, keyring: Keyring | None = None) -> None:
+        super().__init__(SealedBlobs(LocalBlobBackend(root), keyring, fanout=2))
+        self.root = root
+
+
+class S3BlobStore(ContentBlobStore):
+    """Documents in an S3-compatible bucket under ``prefix``, keyed by their digest."""
 
     def __init__(
         self,
@@ -127,90 +110,81 @@ class S3BlobStore:
         clock: Clock,
         prefix: str = "blobs/",
         transport: httpx.AsyncBaseTransport | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
-        self._endpoint = endpoint_url.rstrip("/")
-        self._bucket = bucket
-        self._region = region
-        self._access_key = access_key
-        self._secret_key = secret_key
-        self._clock = clock
-        self._prefix = prefix
-        self._client = httpx.AsyncClient(transport=transport, timeout=30)
+        self.backend = S3Backend(
+            endpoint_url=endpoint_url,
+            bucket=bucket,
+            region=region,
+            access_key=access_key,
+            secret_key=secret_key,
+            now=clock.now,
+            prefix=prefix,
+            transport=transport,
+        )
+        super().__init__(SealedBlobs(self.backend, keyring, fanout=0))
 
     def _url_path(self, digest: str) -> str:
-        return f"/{self._bucket}/{quote(self._prefix + digest, safe='/')}"
+        return self.backend.url_path(digest)
 
     def signed_headers(self, method: str, path: str, payload: bytes, now: datetime) -> dict[str, str]:
-        host = urlsplit(self._endpoint).netloc
-        amz_date = now.strftime("%Y%m%dT%H%M%SZ")
-        day = amz_date[:8]
-        payload_hash = sha256_hex(payload)
-        headers = {"host": host, "x-amz-content-sha256": payload_hash, "x-amz-date": amz_date}
-        signed = ";".join(sorted(headers))
-        canonical = "\n".join(
-            [
-                method,
-                path,
-                "",
-                "".join(f"{k}:{headers[k]}\n" for k in sorted(headers)),
-                signed,
-                payload_hash,
-            ]
-        )
-        scope = f"{day}/{self._region}/s3/aws4_request"
-        to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, sha256_hex(canonical.encode())])
-        key = ("AWS4" + self._secret_key).encode()
-        for part in (day, self._region, "s3", "aws4_request"):
-            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-        signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-        headers["authorization"] = (
-            f"AWS4-HMAC-SHA256 Credential={self._access_key}/{scope}, SignedHeaders={signed}, Signature={signature}"
-        )
-        return headers
-
-    async def _send(self, method: str, digest: str, payload: bytes = b"") -> httpx.Response:
-        path = self._url_path(_check_digest(digest))
-        headers = self.signed_headers(method, path, payload, self._clock.now())
-        try:
-            return await self._client.request(method, self._endpoint + path, content=payload, headers=headers)
-        except httpx.HTTPError as exc:
-            raise UpstreamError("object store unreachable", code="storage_unavailable") from exc
-
-    async def put(self, data: bytes) -> str:
-        digest = sha256_hex(data)
-        response = await self._send("PUT", digest, data)
-        if response.status_code >= 300:
-            raise UpstreamError(
-                "object store refused the write", code="storage_failed", status=response.status_code
-            )
-        return digest
-
-    async def get(self, digest: str) -> bytes:
-        response = await self._send("GET", digest)
-        if response.status_code == 404:
-            raise NotFound("blob not found", digest=digest)
-        if response.status_code >= 300:
-            raise UpstreamError(
-                "object store refused the read", code="storage_failed", status=response.status_code
-            )
-        if sha256_hex(response.content) != digest:
-            raise UpstreamError("stored blob is corrupt", code="blob_corrupt", digest=digest)
-        return response.content
+        return self.backend.signed_headers(method, path, payload, now)
 
 
-def blob_store_from_settings(settings: PlatformSettings, clock: Clock) -> BlobStore:
-    """The configured store (the bootstrap builds it once; tests pass their own). Local files
-    are sealed at rest under the platform's secret key (older keys still open them)."""
-    if settings.storage_backend == "s3":
-        return S3BlobStore(
-            endpoint_url=settings.s3_endpoint_url,
-            bucket=settings.s3_bucket,
-            region=settings.s3_region,
-            access_key=settings.s3_access_key.get_secret_value(),
-            secret_key=settings.s3_secret_key.get_secret_value(),
-            clock=clock,
-        )
+@dataclass(frozen=True)
+class PlatformStorage:
+    """The two stores the bootstrap builds from settings: documents and the CA's material."""
+
+    documents: ContentBlobStore
+    ca: SealedBlobs
+    backend: str
+
+
+def storage_backend_for(settings: PlatformSettings) -> str:
+    if settings.storage_backend != "auto":
+        return settings.storage_backend
+    return "database" if settings.database_url.startswith("postgresql") else "local"
+
+
+def storage_from_settings(settings: PlatformSettings, clock: Clock, engine: AsyncEngine) -> PlatformStorage:
+    """The configured stores, sealed under the platform's secret key (older keys still open)."""
     keyring = Keyring.from_secrets(
         settings.secret_key.get_secret_value(), settings.old_secret_keys.get_secret_value()
     )
-    return LocalBlobStore(Path(settings.data_dir) / "blobs", keyring)
+    backend = storage_backend_for(settings)
+    if backend == "database" and not settings.database_url.startswith("postgresql"):
+        # Revocations are stored from inside an open order transaction: on SQLite a second
+        # writing connection would wait for that transaction's own write lock.
+        raise ValueError("PLATFORM_STORAGE_BACKEND=database needs a PostgreSQL PLATFORM_DATABASE_URL")
+    if backend == "s3" and not (settings.s3_endpoint_url and settings.s3_bucket):
+        raise ValueError(
+            "PLATFORM_S3_ENDPOINT_URL, PLATFORM_S3_BUCKET: required when PLATFORM_STORAGE_BACKEND=s3"
+        )
+    documents: BlobBackend
+    ca: BlobBackend
+    fanout = 2
+    if backend == "s3":
+
+        def s3(prefix: str) -> S3Backend:
+            return S3Backend(
+                endpoint_url=settings.s3_endpoint_url,
+                bucket=settings.s3_bucket,
+                region=settings.s3_region,
+                access_key=settings.s3_access_key.get_secret_value(),
+                secret_key=settings.s3_secret_key.get_secret_value(),
+                now=clock.now,
+                prefix=prefix,
+            )
+
+        documents, ca, fanout = s3("blobs/"), s3("ca/"), 0
+    elif backend == "database":
+        documents = SqlBlobBackend(engine, blobs_table, "documents", now=clock.now)
+        ca = SqlBlobBackend(engine, blobs_table, "ca", now=clock.now)
+    else:
+        documents = LocalBlobBackend(Path(settings.data_dir) / "blobs")
+        ca = LocalBlobBackend(Path(settings.data_dir) / "ca")
+    return PlatformStorage(
+        documents=ContentBlobStore(SealedBlobs(documents, keyring, fanout=fanout)),
+        ca=SealedBlobs(ca, keyring, fanout=0),
+        backend=backend,
+    )

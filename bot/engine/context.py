@@ -116,11 +116,31 @@ class Ctx:
     def say_text(self, text: str, *, options: Sequence[Option] = (), origin: Origin = Origin.BOT) -> None:
         self.replies.append(QueuedReply(Reply(ReplyKind.TEXT, text=text, options=tuple(options)), origin))
 
-    def say_private(self, text: str, masked: str, *, options: Sequence[Option] = ()) -> None:
+    def say_private(
+        self,
+        text: str,
+        masked: str,
+        *,
+        options: Sequence[Option] = (),
+        private_labels: Sequence[str] | None = None,
+    ) -> None:
         """A message with the owner's own sensitive answers in full (a summary to check):
-        ``masked`` is what transcripts, staff views and the history keep."""
+        ``masked`` is what transcripts, staff views and the history keep. ``private_labels``:
+        the options' labels in full (one per option), likewise only for the recipient."""
         reply = Reply(ReplyKind.TEXT, text=masked, options=tuple(options))
-        self.replies.append(QueuedReply(reply, Origin.BOT, private_text=text if text != masked else None))
+        labels = tuple(private_labels) if private_labels is not None else None
+        if labels is not None and (
+            len(labels) != len(reply.options) or labels == tuple(o.label for o in reply.options)
+        ):
+            labels = None
+        self.replies.append(
+            QueuedReply(
+                reply,
+                Origin.BOT,
+                private_text=text if text != masked or labels else None,
+                private_labels=labels,
+            )
+        )
 
     def image(self, file: FileRef, caption: str = "") -> None:
         self.replies.append(QueuedReply(Reply(ReplyKind.IMAGE, text=caption, file=file), Origin.BOT))

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import os
+import logging
 import re
 from datetime import datetime
 from pathlib import Path
 
 from bot.engine.messages import FileRef
 from bot.errors import StorageError
-from dbkit.envelope import EnvelopeError, Keyring, write_private
+from dbkit.blobs import BlobBackend, BlobCorrupt, BlobNotFound, BlobUnavailable, LocalBlobBackend, SealedBlobs
+from dbkit.envelope import Keyring
+
+log = logging.getLogger(__name__)
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xd8\xff", "image/jpeg"),
@@ -40,88 +42,55 @@ def safe_filename(name: str) -> str:
     return cleaned or "file"
 
 
-class LocalMediaStore:
-    """Files under ``root/ab/<sha256>``: encrypted with the key ring (scans are personal data),
-    0600 in 0700 directories. The id is the hash of the plain bytes, so the same upload is
-    stored once and a reader can check what it got."""
+class SharedMediaStore:
+    """Chat files in the shared store (``dbkit.blobs``): local files, the bot's database or an
+    S3 bucket, sealed with the key ring (scans are personal data). The id is the hash of the
+    plain bytes, so the same upload is stored once and a reader checks what it got: a file
+    stored by one worker is read by any other."""
 
-    def __init__(self, root: Path, keyring: Keyring | None = None) -> None:
-        self.root = root
+    def __init__(self, backend: BlobBackend, keyring: Keyring | None = None) -> None:
+        self.backend = backend
         self.keyring = keyring
-
-    def _path(self, media_id: str) -> Path:
-        if not re.fullmatch(r"[0-9a-f]{64}", media_id):
-            raise StorageError("bad media id")
-        return self.root / media_id[:2] / media_id
-
-    def _seal(self, data: bytes, media_id: str) -> bytes:
-        return self.keyring.seal(data, media_id.encode()) if self.keyring else data
-
-    def _write(self, path: Path, stored: bytes) -> None:
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.root, 0o700)
-        write_private(path, stored)
+        self.blobs = SealedBlobs(backend, keyring, fanout=1)
 
     async def put(self, data: bytes, *, filename: str, content_type: str) -> FileRef:
-        media_id = hashlib.sha256(data).hexdigest()
-        path = self._path(media_id)
-
-        def write() -> None:
-            if not path.exists():
-                self._write(path, self._seal(data, media_id))
-
-        await asyncio.to_thread(write)
+        try:
+            media_id = await self.blobs.put_content(data)
+        except BlobUnavailable as exc:
+            raise StorageError(f"media store unavailable: {exc}") from exc
         return FileRef(media_id, safe_filename(filename), content_type, len(data))
 
     async def get(self, media_id: str) -> bytes:
-        path = self._path(media_id)
+        if not re.fullmatch(r"[0-9a-f]{64}", media_id):
+            raise StorageError("bad media id")
         try:
-            stored = await asyncio.to_thread(path.read_bytes)
-        except FileNotFoundError as exc:
+            return await self.blobs.get_content(media_id)
+        except BlobNotFound as exc:
             raise StorageError(f"media {media_id} not found") from exc
-        if self.keyring is None:
-            return stored
-        try:
-            return self.keyring.open(stored, media_id.encode())
-        except EnvelopeError as exc:
+        except BlobCorrupt as exc:
+            # Logged once here; the caller answers the user as for a missing file (send again).
+            log.warning("media %s refused: %s", media_id, exc)
             raise StorageError(f"media {media_id} does not open: {exc}") from exc
+        except BlobUnavailable as exc:
+            raise StorageError(f"media store unavailable: {exc}") from exc
 
     async def purge_older_than(self, cutoff: datetime) -> int:
         """Delete files last written before ``cutoff`` (retention: the platform keeps its own
         copy of every scan it accepted; this store only passes files through chats)."""
-        limit = cutoff.timestamp()
-
-        def run() -> int:
-            count = 0
-            for path in self.root.glob("??/*"):
-                if re.fullmatch(r"[0-9a-f]{64}", path.name) and path.stat().st_mtime < limit:
-                    path.unlink(missing_ok=True)
-                    count += 1
-            return count
-
-        return await asyncio.to_thread(run)
+        return await self.blobs.purge_content_written_before(cutoff)
 
     async def rotate(self) -> int:
         """Re-encrypt every file not under the current key (plain ones too); each file is
-        replaced atomically, so an interrupted run leaves every file readable."""
-        keyring = self.keyring
-        if keyring is None:
-            return 0
+        replaced on its own, so an interrupted run leaves every file readable."""
+        return await self.blobs.rotate()
 
-        def run() -> int:
-            count = 0
-            for path in sorted(self.root.glob("??/*")):
-                if not re.fullmatch(r"[0-9a-f]{64}", path.name):
-                    continue
-                stored = path.read_bytes()
-                if keyring.is_current(stored):
-                    continue
-                plain = keyring.open(stored, path.name.encode())
-                self._write(path, keyring.seal(plain, path.name.encode()))
-                count += 1
-            return count
 
-        return await asyncio.to_thread(run)
+class LocalMediaStore(SharedMediaStore):
+    """Files under ``root/ab/<sha256>``, 0600 in 0700 directories (the embedded default)."""
+
+    def __init__(self, root: Path, keyring: Keyring | None = None) -> None:
+        super().__init__(LocalBlobBackend(root), keyring)
+        self.root = root
 
 
 class MemoryMediaStore:

@@ -7,10 +7,10 @@ numbers). Everything here is a frozen value: safe to log (after masking), hash a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +92,9 @@ class Inbound:
     # The user's language as the channel reports it (Telegram language_code, browser); only a
     # hint for a new conversation: the user's own choice wins.
     language_hint: str | None = None
+    # The web chat visitor's address (see bot.channels.webchat.client_address): only passed to
+    # the platform's SMS abuse limits, never stored with the message.
+    client_ip: str | None = None
 
     @classmethod
     def text_message(cls, key: ConversationKey, message_id: str, text: str, **kw: Any) -> Inbound:
@@ -173,6 +176,27 @@ class Reply:
     @classmethod
     def text_reply(cls, text: str, options: tuple[Option, ...] = ()) -> Reply:
         return cls(kind=ReplyKind.TEXT, text=text, options=options)
+
+
+class Opener(Protocol):
+    def open(self, sealed: dict[str, str]) -> Any: ...
+
+
+def opened(reply: Reply, box: Opener | None) -> Reply:
+    """The reply as its recipient reads it: the sealed full text (and full button labels, where
+    sealed with it) in place of the masked copy. Without a key the masked copy, never an error."""
+    if reply.sealed is None:
+        return reply
+    if box is None:
+        return replace(reply, sealed=None)
+    private = box.open(reply.sealed)
+    if isinstance(private, dict):
+        labels = list(private.get("labels") or [])
+        options = reply.options
+        if len(labels) == len(options):
+            options = tuple(Option(o.token, str(label)) for o, label in zip(options, labels, strict=True))
+        return replace(reply, text=str(private.get("text", reply.text)), options=options, sealed=None)
+    return replace(reply, text=str(private), sealed=None)
 
 
 class Origin(StrEnum):

@@ -11,12 +11,13 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Protocol
 
-from bot.engine.messages import ConversationKey, Origin, OutboundMessage
+from bot.engine.messages import ConversationKey, Origin, OutboundMessage, opened
 from bot.engine.ports import ChannelSender, Clock
 from bot.engine.secrets_box import SecretBox
 from bot.engine.state import Owner
@@ -53,6 +54,7 @@ class OutboxDispatcher:
         backoff_cap: float = 300.0,
         idle_poll: float = 1.0,
         reclaim_at_start: bool = False,
+        reclaim_every: float | None = None,
         box: SecretBox | None = None,
         observer: DeliveryObserver | None = None,
         after_sent: Sequence[Callable[[list[OutboundMessage]], None]] = (),
@@ -70,11 +72,15 @@ class OutboxDispatcher:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.idle_poll = idle_poll
-        # One process owns the database (the embedded default): whatever is marked "sending"
-        # at start was being sent by a process that died, so it need not wait for its lease.
+        # What a dead process was sending need not wait for its lease to run out: taken back
+        # at start (one process owns an SQLite file, so all of it) and, where several workers
+        # share the outbox, every ``reclaim_every`` seconds (the store knows which workers
+        # are gone; see ``SqlConversationStore.reclaim_leases``).
         self.reclaim_at_start = reclaim_at_start
         self.observer = observer
         self.after_sent = list(after_sent)
+        self.reclaim_every = reclaim_every
+        self._next_reclaim = 0.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.sent = 0
@@ -145,11 +151,9 @@ class OutboxDispatcher:
     def _opened(self, message: OutboundMessage) -> OutboundMessage:
         """The recipient gets the full text of a private reply; without the key (a dispatcher
         built without one) the masked copy is sent, never an error."""
-        sealed = message.reply.sealed
-        if sealed is None:
+        if message.reply.sealed is None:
             return message
-        text = str(self.box.open(sealed)) if self.box is not None else message.reply.text
-        return replace(message, reply=replace(message.reply, text=text, sealed=None))
+        return replace(message, reply=opened(message.reply, self.box))
 
     async def _failed(self, message: OutboundMessage, exc: DeliveryFailed) -> None:
         attempts = message.attempt
@@ -175,6 +179,7 @@ class OutboxDispatcher:
                 reclaimed = await self.store.reclaim_leases()
                 if reclaimed:
                     log.info("took back %d message(s) a stopped process was sending", reclaimed)
+                self._next_reclaim = time.monotonic() + (self.reclaim_every or 0.0)
             self._task = asyncio.create_task(self._loop(), name="outbox-dispatcher")
 
     async def stop(self) -> None:
@@ -184,9 +189,18 @@ class OutboxDispatcher:
                 await self._task
             self._task = None
 
+    async def _reclaim_if_due(self) -> None:
+        if self.reclaim_every is None or time.monotonic() < self._next_reclaim:
+            return
+        self._next_reclaim = time.monotonic() + self.reclaim_every
+        reclaimed = await self.store.reclaim_leases()
+        if reclaimed:
+            log.info("took back %d message(s) a stopped worker was sending", reclaimed)
+
     async def _loop(self) -> None:
         while True:
             try:
+                await self._reclaim_if_due()
                 busy = await self.run_once()
             except Exception:
                 log.exception("outbox round failed")

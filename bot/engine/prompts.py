@@ -28,14 +28,14 @@ async def choice_options(ctx: Ctx, step: Choice) -> Sequence[Option]:
 SUGGESTION = "ref:"  # a suggestion button names its place in the list, never the value
 
 
-async def suggestion_refs(ctx: Ctx, step: Field) -> list[Option]:
+async def suggestion_refs(ctx: Ctx, step: Field, *, reveal: bool = False) -> list[Option]:
     """A Field's suggestions as buttons that carry a reference, not the value (a phone number
     would otherwise sit in the outbox and the channel's payloads); a sensitive field's label
-    is masked too."""
+    is masked too, unless ``reveal`` (the labels the owner alone reads, sealed)."""
     if step.suggestions is None:
         return []
     return [
-        Option(f"{SUGGESTION}{i}", mask_text(o.label) if step.sensitive else o.label)
+        Option(f"{SUGGESTION}{i}", mask_text(o.label) if step.sensitive and not reveal else o.label)
         for i, o in enumerate(await step.suggestions(ctx))
     ]
 
@@ -81,6 +81,7 @@ async def prompt(ctx: Ctx, flow: Flow, step: Step, flows: FlowRegistry) -> None:
         confirmation(ctx, flow, flows)
         return
     private = ""  # the prompt with the owner's sensitive answers in full, when it shows any
+    full_labels: dict[str, str] = {}  # option token -> its label in full, for the owner alone
     if isinstance(step, Summary):
         text, private, options = summary(ctx, flow, step)
     elif isinstance(step, Wait):
@@ -100,6 +101,8 @@ async def prompt(ctx: Ctx, flow: Flow, step: Step, flows: FlowRegistry) -> None:
         params = dict(step.prompt_params(ctx)) if step.prompt_params else {}
         text = ctx.t(step.prompt, **params)
         options = await suggestion_refs(ctx, step)
+        if step.sensitive:
+            full_labels = {o.token: o.label for o in await suggestion_refs(ctx, step, reveal=True)}
         if PREVIOUS + step.name in ctx.answers:
             # Edited from the summary: show what it was (in full to the owner alone).
             before = ctx.answers[PREVIOUS + step.name]
@@ -118,9 +121,15 @@ async def prompt(ctx: Ctx, flow: Flow, step: Step, flows: FlowRegistry) -> None:
         o if o.token.startswith("@") else Option(bind(run.run_id, run.visit, o.token), o.label)
         for o in options
     ]
+    labels = [full_labels.get(o.token, o.label) for o in options]
     scoped += bound(run, navigation(ctx, flow, step))
+    labels += [o.label for o in scoped[len(labels) :]]
     ctx.state.last_menu = [o.token for o in scoped]
-    if private and private != text:
+    if full_labels and labels != [o.label for o in scoped]:
+        # Suggestions of a sensitive field (使用 <the owner's phone>): in full for the owner,
+        # sealed; the outbox, transcripts and the history keep the masked labels.
+        ctx.say_private(private or text, text, options=scoped, private_labels=labels)
+    elif private and private != text:
         ctx.say_private(private, text, options=scoped)
     elif text or scoped:
         ctx.say_text(text, options=scoped)

@@ -279,7 +279,10 @@ class Engine:
     def _seal_private(self, queued: QueuedReply) -> Reply:
         if queued.private_text is None:
             return queued.reply
-        return replace(queued.reply, sealed=self.box.seal(queued.private_text))
+        if queued.private_labels is None:
+            return replace(queued.reply, sealed=self.box.seal(queued.private_text))
+        private = {"text": queued.private_text, "labels": list(queued.private_labels)}
+        return replace(queued.reply, sealed=self.box.seal(private))
 
     def _inbound_body(self, inbound: Inbound | None, stored_text: str | None) -> dict[str, Any]:
         if inbound is None:

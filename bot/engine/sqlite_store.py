@@ -25,13 +25,14 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from bot.engine.messages import ConversationKey, Origin, OutboundMessage, Reply
 from bot.engine.ports import Clock, SystemClock
@@ -47,6 +48,7 @@ Job = tuple[Operation, bool, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
 Outcome = tuple["asyncio.Future[Any]", Any, Exception | None]
 
 MAX_BATCH = 256
+MAX_PREPARED = 256
 
 
 def ts(value: datetime | None) -> str | None:
@@ -189,6 +191,8 @@ class SqliteConversationStore:
         if not path or path == ":memory:":
             raise StorageError("SqliteConversationStore needs a database file")
         self._writer = _Writer(path)
+        # prepared statements of ``write``: id -> (the statement, kept alive; its compiled form)
+        self._compiled: dict[int, tuple[sa.Insert | sa.Update | sa.Delete, SQLCompiler]] = {}
         self._writer.start()
         self._writer.ready.result(timeout=30)
 
@@ -660,19 +664,44 @@ class SqliteConversationStore:
 
         return await self._run(cursor, atomic=False)
 
-    async def write(self, statement: sa.Insert | sa.Update | sa.Delete) -> int:
+    async def write(
+        self, statement: sa.Insert | sa.Update | sa.Delete, params: Mapping[str, Any] | None = None
+    ) -> int:
         """A SQLAlchemy statement, compiled here and run by the writer thread inside its
         current batch (group commit); values are written in the formats SQLAlchemy's SQLite
-        readers expect, as everything in this module is."""
-        compiled = statement.compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})
-        params = compiled.construct_params()
+        readers expect, as everything in this module is.
+
+        A statement written with ``params`` is a prepared one its caller keeps: it is compiled
+        once and reused (see ``TableWrites``). One written without them carries its values and
+        is compiled each time."""
+        if params is None:
+            compiled = statement.compile(
+                dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True}
+            )
+            bound = compiled.construct_params()
+        else:
+            compiled = self._prepared(statement)
+            bound = compiled.construct_params(dict(params))
         sql = str(compiled)
-        values = tuple(_sql_value(params[name]) for name in compiled.positiontup or ())
+        values = tuple(_sql_value(bound[name]) for name in compiled.positiontup or ())
 
         def write(conn: sqlite3.Connection) -> int:
             return int(conn.execute(sql, values).rowcount)
 
         return await self._run(write, atomic=False)
+
+    def _prepared(self, statement: sa.Insert | sa.Update | sa.Delete) -> SQLCompiler:
+        entry = self._compiled.get(id(statement))
+        # the statement is kept beside its compiled form, so its id cannot be reused meanwhile
+        if entry is not None and entry[0] is statement:
+            return entry[1]
+        if len(self._compiled) >= MAX_PREPARED:  # callers keep a handful; this is a safety net
+            self._compiled.clear()
+        compiled = statement.compile(dialect=self.engine.dialect)
+        if "POSTCOMPILE" in str(compiled):
+            raise ValueError("a prepared statement cannot expand IN lists; pass its values inline")
+        self._compiled[id(statement)] = (statement, compiled)
+        return compiled
 
     async def set_cursor(self, name: str, position: int, now: datetime) -> None:
         await self._execute(

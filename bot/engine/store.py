@@ -14,7 +14,10 @@ crash lose nothing the user was told and a redelivery see the same reply.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +30,8 @@ from bot.engine.messages import ConversationKey, Origin, OutboundMessage, Reply
 from bot.engine.ports import Clock, SystemClock
 from bot.engine.tables import conversations, event_cursor, inbound_receipts, outbox
 from bot.errors import StorageError, VersionConflict
+
+log = logging.getLogger("sealbot.store")
 
 
 class OutboxStatus:
@@ -66,6 +71,9 @@ class QueuedReply:
     # The unmasked text for the recipient (``reply.text`` is the masked copy); the runtime
     # seals it into ``reply.sealed`` before anything is stored.
     private_text: str | None = None
+    # The unmasked button labels, one per option of ``reply`` (a suggestion 使用 <the owner's
+    # phone>): sealed with the text, never stored in clear.
+    private_labels: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -172,9 +180,16 @@ class TableWrites(Protocol):
     records, quota), batched with the engine's own: on the embedded SQLite default they join
     the same group-commit transactions instead of racing them for the file's one write lock.
     A statement is one atomic write; refusals are expressed in SQL (``ON CONFLICT DO
-    NOTHING``, a ``WHERE``) and read from the returned row count."""
+    NOTHING``, a ``WHERE``) and read from the returned row count.
 
-    async def write(self, statement: sa.Insert | sa.Update | sa.Delete) -> int: ...
+    On the message path a module builds its statement once, with ``sa.bindparam`` placeholders,
+    and passes each call's values as ``params``: compiling a statement costs more than the
+    write itself (a quarter of the WeChat edge's CPU under load), and a store may then compile
+    each such statement once."""
+
+    async def write(
+        self, statement: sa.Insert | sa.Update | sa.Delete, params: Mapping[str, Any] | None = None
+    ) -> int: ...
 
     async def close(self) -> None: ...
 
@@ -196,9 +211,22 @@ def _aware(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+# pg_advisory_lock(PRESENCE_LOCKS, worker): held by each live worker on a connection of its own,
+# so that PostgreSQL itself says which workers died (their locks go with their sessions). The
+# two-key form is a key space apart from the conversations' single-key locks.
+PRESENCE_LOCKS = 0x5EA1B07
+
+
+def _presence_key(worker_id: str) -> int:
+    return int(worker_id[:8], 16) - 2**31  # a signed int4 from the random id
+
+
 class SqlConversationStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, worker_id: str | None = None) -> None:
         self.engine = engine
+        # names this process's outbox leases (a new one at every start)
+        self.worker_id = worker_id or uuid.uuid4().hex
+        self._presence: AsyncConnection | None = None
         # SQLite has one writer per database: connections that race for it spin in its busy
         # handler (sleeping up to 100 ms a turn). Queueing this process's writers on a lock
         # instead keeps the file's write lock busy and nobody asleep. PostgreSQL writers need
@@ -211,7 +239,15 @@ class SqlConversationStore:
         return self._transactions
 
     async def close(self) -> None:
-        """The engine is the caller's (the container disposes of it with the other tables)."""
+        """The engine is the caller's (the container disposes of it with the other tables);
+        the presence connection is this store's, and closing it says the worker has gone."""
+        if self._presence is not None:
+            presence, self._presence = self._presence, None
+            with contextlib.suppress(sa.exc.SQLAlchemyError, OSError):
+                # the connection goes back to the pool, which would keep a session lock alive
+                await presence.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+            with contextlib.suppress(sa.exc.SQLAlchemyError, OSError):
+                await presence.close()
 
     # The one boundary where driver errors become the engine's: every read and write of this
     # store goes through ``_reading`` or ``_writing``.
@@ -422,7 +458,12 @@ class SqlConversationStore:
                 result = await conn.execute(
                     outbox.update()
                     .where(outbox.c.id == row.id, outbox.c.status == row.status)
-                    .values(status=OutboxStatus.SENDING, lease_until=now + lease, attempts=row.attempts + 1)
+                    .values(
+                        status=OutboxStatus.SENDING,
+                        lease_until=now + lease,
+                        leased_by=self.worker_id,
+                        attempts=row.attempts + 1,
+                    )
                 )
                 if result.rowcount == 1:
                     claimed.append(self._message(row, row.attempts + 1))
@@ -548,17 +589,85 @@ class SqlConversationStore:
             return int(result.rowcount)
 
     async def reclaim_leases(self) -> int:
-        """At start-up: what a crashed process was sending goes back to pending at once
-        instead of when its lease runs out. Only safe while no other live worker holds leases,
-        so the container calls it for the embedded (single-process) database; several workers
-        on PostgreSQL rely on lease expiry."""
-        async with self._writing() as conn:
-            result = await conn.execute(
-                outbox.update()
-                .where(outbox.c.status == OutboxStatus.SENDING)
-                .values(status=OutboxStatus.PENDING, lease_until=None)
+        """What a dead worker was sending goes back to pending at once instead of when its
+        lease runs out (60 s): after ``kill -9`` and a restart the replies leave in seconds.
+
+        On SQLite one process owns the file, so every lease found is a dead process's. On
+        PostgreSQL several workers share the outbox: each holds an advisory lock named by its
+        ``worker_id`` for as long as it runs, and only the leases of workers whose lock can be
+        taken (their session ended with them) are taken back. Called at start and then
+        periodically by the dispatcher."""
+        if self.engine.dialect.name != "postgresql":
+            async with self._writing() as conn:
+                result = await conn.execute(
+                    outbox.update()
+                    .where(outbox.c.status == OutboxStatus.SENDING)
+                    .values(status=OutboxStatus.PENDING, lease_until=None, leased_by=None)
+                )
+                return int(result.rowcount)
+        presence = await self._present()
+        async with self._reading() as conn:
+            leasers: list[str] = list(
+                (
+                    await conn.execute(
+                        sa.select(outbox.c.leased_by)
+                        .where(
+                            outbox.c.status == OutboxStatus.SENDING,
+                            outbox.c.leased_by.is_not(None),
+                            outbox.c.leased_by != self.worker_id,
+                        )
+                        .distinct()
+                    )
+                ).scalars()
             )
-            return int(result.rowcount)
+        reclaimed = 0
+        for leaser in leasers:
+            args = {"space": PRESENCE_LOCKS, "key": _presence_key(leaser)}
+            try:
+                gone = (
+                    await presence.execute(sa.text("SELECT pg_try_advisory_lock(:space, :key)"), args)
+                ).scalar()
+            except sa.exc.SQLAlchemyError as exc:
+                raise StorageError(f"presence check failed: {exc.__class__.__name__}") from exc
+            if not gone:
+                continue  # that worker is alive: its leases are its own
+            try:
+                async with self._writing() as conn:
+                    result = await conn.execute(
+                        outbox.update()
+                        .where(outbox.c.status == OutboxStatus.SENDING, outbox.c.leased_by == leaser)
+                        .values(status=OutboxStatus.PENDING, lease_until=None, leased_by=None)
+                    )
+                    reclaimed += int(result.rowcount)
+            finally:
+                with contextlib.suppress(sa.exc.SQLAlchemyError):
+                    await presence.execute(sa.text("SELECT pg_advisory_unlock(:space, :key)"), args)
+        return reclaimed
+
+    async def _present(self) -> AsyncConnection:
+        """This worker's presence: its advisory lock, on a connection kept for it. A lost
+        connection (the server restarted) is opened again and the lock taken again."""
+        if self._presence is not None:
+            try:
+                await self._presence.execute(sa.text("SELECT 1"))
+                return self._presence
+            except sa.exc.SQLAlchemyError:
+                log.warning("outbox presence connection lost; announcing this worker again")
+                with contextlib.suppress(sa.exc.SQLAlchemyError, OSError):
+                    await self._presence.close()
+                self._presence = None
+        try:
+            presence = await self.engine.connect()
+            # the lock belongs to the session; autocommit keeps no transaction open beside it
+            await presence.execution_options(isolation_level="AUTOCOMMIT")
+            await presence.execute(
+                sa.text("SELECT pg_advisory_lock(:space, :key)"),
+                {"space": PRESENCE_LOCKS, "key": _presence_key(self.worker_id)},
+            )
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"presence lock failed: {exc.__class__.__name__}") from exc
+        self._presence = presence
+        return presence
 
     async def release_held(self, key: ConversationKey) -> int:
         """Discard bot messages held while staff owned the conversation (they are stale)."""
@@ -691,9 +800,12 @@ class SqlConversationStore:
             ).scalar()
         return int(value or 0)
 
-    async def write(self, statement: sa.Insert | sa.Update | sa.Delete) -> int:
+    async def write(
+        self, statement: sa.Insert | sa.Update | sa.Delete, params: Mapping[str, Any] | None = None
+    ) -> int:
         async with self._writing() as conn:
-            result = await conn.execute(statement)
+            # SQLAlchemy's own compiled cache serves repeated statements here
+            result = await conn.execute(statement, dict(params) if params else None)
             return int(result.rowcount)
 
     async def set_cursor(self, name: str, position: int, now: datetime) -> None:

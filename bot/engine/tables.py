@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from bot.db import Base
+from dbkit.blobs import blob_table
 
 metadata = Base.metadata
 
@@ -56,6 +57,9 @@ outbox = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False, index=True),
     sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+    # the worker that holds the lease (SqlConversationStore.worker_id): a dead worker's leases
+    # are taken back at once by the others, not when they run out
+    sa.Column("leased_by", sa.String(32), nullable=True),
     sa.Column("in_reply_to", sa.String(160), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
@@ -69,3 +73,7 @@ event_cursor = sa.Table(
     sa.Column("position", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# Files passing through chats when they are kept in the database (``bot.engine.media``): every
+# worker on every host reads what another one stored.
+blobs = blob_table(metadata, "bot_blobs")

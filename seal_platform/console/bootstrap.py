@@ -1,8 +1,14 @@
 """The first admin: on a fresh platform nobody could log in to the console to create staff.
 
-``ensure_bootstrap_admin`` creates user ``admin`` with a random password when no staff user
-exists at all, writes the password to ``<data_dir>/admin-password.txt`` (mode 0600) and logs
-where it is, once. ``create_staff_user`` is what the operator CLI calls.
+In the embedded default (one host, SQLite, production off) ``ensure_bootstrap_admin`` creates
+user ``admin`` with a random password when no staff user exists at all, writes the password to
+``<data_dir>/admin-password.txt`` (mode 0600) and logs where it is, once.
+
+In production, and on PostgreSQL (several hosts, where a file on one of them is found by
+nobody and lingers), no password is ever written to a file: the start logs that there is no
+staff user yet, and the operator creates the first admin with ``sealbot-platform staff-add``
+(remote mode) or ``sealbot staff-add`` (embedded), which prints a generated password once.
+``create_staff_user`` is what those commands call.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from seal_platform.console.staff_admin import add_staff_user, parse_roles
 from seal_platform.errors import Conflict
 from seal_platform.services import PlatformServices
+from seal_platform.settings import PlatformSettings
 from seal_platform.staff import StaffRole, StaffUser
 
 log = logging.getLogger(__name__)
@@ -43,13 +50,30 @@ def _write_secret(path: Path, text: str) -> None:
         os.close(fd)
 
 
+def writes_password_file(settings: PlatformSettings) -> bool:
+    """Only the embedded default leaves the first admin's password in a file (README)."""
+    return not settings.production and settings.database_url.startswith("sqlite")
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(18)
+
+
 async def ensure_bootstrap_admin(services: PlatformServices) -> str | None:
-    """The new admin's password when this call created it; ``None`` when staff already exist."""
+    """The new admin's password when this call created it; ``None`` when staff already exist,
+    or when this deployment creates its first admin with the CLI instead."""
     async with services.db.session() as session:
         existing = await session.scalar(select(func.count()).select_from(StaffUser))
     if existing:
         return None
-    password = secrets.token_urlsafe(18)
+    if not writes_password_file(services.settings):
+        log.warning(
+            "no staff user yet: create the first admin with "
+            "`sealbot-platform staff-add admin --roles admin --generate-password` "
+            "(embedded: `sealbot staff-add ...`); the password is shown once, never stored in a file"
+        )
+        return None
+    password = generate_password()
     try:
         async with services.db.session() as session:
             await add_staff_user(

@@ -156,9 +156,27 @@ async def _perform(
 ) -> RedirectResponse:
     """Run one action in its own unit of work; its outcome is the next page's message."""
     services = ctx.services
-    try:
+
+    async def in_one_transaction() -> None:
         async with services.db.session() as session:
             await operation(session)
+
+    return await _perform_alone(request, ctx, in_one_transaction, done=done, back=back)
+
+
+async def _perform_alone(
+    request: Request,
+    ctx: ConsoleContext,
+    operation: Callable[[], Awaitable[object]],
+    *,
+    done: str,
+    back: str,
+) -> RedirectResponse:
+    """Like ``_perform`` for an action that opens its own sessions (it calls a provider between
+    them, holding none)."""
+    services = ctx.services
+    try:
+        await operation()
     except Forbidden:
         raise
     except PlatformError as exc:
@@ -468,10 +486,10 @@ async def invoices_page(ctx: FinancePage) -> Response:
 
 @router.post("/invoices/{invoice_id}/issue")
 async def issue_invoice(request: Request, invoice_id: str, ctx: FinanceAction) -> Response:
-    return await _perform(
+    return await _perform_alone(
         request,
         ctx,
-        lambda session: invoices.issue(session, ctx.services, invoice_id, actor=ctx.staff.actor),
+        lambda: invoices.issue(ctx.services, invoice_id, actor=ctx.staff.actor),
         done="发票已开具，将发送给申请人。",
         back=f"{ctx.base}/invoices",
     )

@@ -224,7 +224,12 @@ async def apply_transaction(
             session,
             order.account_id,
             "payment.refund_required",
-            {"order_id": order.id, "payment_id": payment.id, "amount_fen": payment.amount_fen},
+            {
+                "order_id": order.id,
+                "order_code": order.code,
+                "payment_id": payment.id,
+                "amount_fen": payment.amount_fen,
+            },
         )
         return payment
     await transition(

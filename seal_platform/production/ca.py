@@ -399,50 +399,55 @@ _ISSUING = "issuing-ca"
 _MAKER = "seal-maker"
 
 
+CA_FILES = tuple(f"{name}{suffix}" for name in (_ROOT, _ISSUING, _MAKER) for suffix in (".pem", ".key.pem"))
+
+
 class _Store:
-    """PEM files in one directory: ``NAME.pem`` (certificate) and ``NAME.key.pem`` (key)."""
+    """The CA's files by name (``NAME.pem`` certificate, ``NAME.key.pem`` key), in memory:
+    read from wherever they are kept, and what changed is written back by the caller."""
 
-    def __init__(self, directory: Path, passphrase: bytes) -> None:
-        self.directory = directory
+    def __init__(self, files: dict[str, bytes], passphrase: bytes, where: str) -> None:
+        self.files = dict(files)
+        self.changed: dict[str, bytes] = {}
         self._passphrase = passphrase
-
-    def paths(self, name: str) -> tuple[Path, Path]:
-        return self.directory / f"{name}.pem", self.directory / f"{name}.key.pem"
+        self._where = where
 
     def exists(self, name: str) -> bool:
-        certificate_path, key_path = self.paths(name)
-        present = certificate_path.exists(), key_path.exists()
+        present = f"{name}.pem" in self.files, f"{name}.key.pem" in self.files
         if present[0] != present[1]:
-            raise CaStoreError(f"{self.directory}: only one of {name}.pem and {name}.key.pem exists")
+            raise CaStoreError(f"{self._where}: only one of {name}.pem and {name}.key.pem exists")
         return present[0]
 
     def load(self, name: str) -> CertifiedKey:
-        certificate_path, key_path = self.paths(name)
-        certificate = x509.load_pem_x509_certificate(certificate_path.read_bytes())
+        certificate = x509.load_pem_x509_certificate(self.files[f"{name}.pem"])
         try:
-            key = serialization.load_pem_private_key(key_path.read_bytes(), password=self._passphrase)
+            key = serialization.load_pem_private_key(self.files[f"{name}.key.pem"], password=self._passphrase)
         except (ValueError, TypeError) as exc:
-            raise CaStoreError(f"cannot decrypt {key_path}: was the platform secret key changed?") from exc
+            raise CaStoreError(
+                f"cannot decrypt {self._where}/{name}.key.pem: was the platform secret key changed?"
+            ) from exc
         if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
-            raise CaStoreError(f"{key_path} holds an unsupported key type")
+            raise CaStoreError(f"{self._where}/{name}.key.pem holds an unsupported key type")
         if key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         ) != certificate.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         ):
-            raise CaStoreError(f"{key_path} does not belong to {certificate_path}")
+            raise CaStoreError(f"{self._where}/{name}.key.pem does not belong to {name}.pem")
         return CertifiedKey(certificate, key)
 
     def save(self, name: str, certified: CertifiedKey) -> None:
-        certificate_path, key_path = self.paths(name)
         key_pem = certified.private_key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.BestAvailableEncryption(self._passphrase),
         )
         # Key first: a certificate without its key is the state the loader reports as broken.
-        _write_atomically(key_path, key_pem, mode=0o600)
-        _write_atomically(certificate_path, certified.certificate.public_bytes(serialization.Encoding.PEM))
+        for file_name, data in (
+            (f"{name}.key.pem", key_pem),
+            (f"{name}.pem", certified.certificate.public_bytes(serialization.Encoding.PEM)),
+        ):
+            self.files[file_name] = self.changed[file_name] = data
 
 
 def _write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
@@ -494,33 +499,58 @@ class CertificateAuthority:
         algorithm: SigningAlgorithm | str = "ecdsa-p256",
         organisation: str = "sealbot 电子印章平台",
     ) -> CertificateAuthority:
-        """Load the CA from ``directory``, creating the root, issuing CA and seal maker on
-        first start, and renewing the seal maker certificate when it nears its end.
+        """Load the CA from PEM files in ``directory`` (under a file lock), creating it there on
+        first use; the platform itself keeps it in its shared store (``seals``)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        with _directory_lock(directory):
+            files = {
+                name: (directory / name).read_bytes() for name in CA_FILES if (directory / name).exists()
+            }
+            authority, changed = cls.assemble(
+                files, secret, clock, algorithm=algorithm, organisation=organisation, where=str(directory)
+            )
+            for name, data in changed.items():
+                _write_atomically(directory / name, data, mode=0o600 if name.endswith(".key.pem") else 0o644)
+        return authority
 
-        ``algorithm`` applies to keys created now; keys already on disk keep theirs.
+    @classmethod
+    def assemble(
+        cls,
+        files: dict[str, bytes],
+        secret: bytes,
+        clock: Clock,
+        *,
+        algorithm: SigningAlgorithm | str = "ecdsa-p256",
+        organisation: str = "sealbot 电子印章平台",
+        where: str = "the CA store",
+    ) -> tuple[CertificateAuthority, dict[str, bytes]]:
+        """The CA from its stored files (names in ``CA_FILES``), creating the root, issuing CA
+        and seal maker when there are none and renewing the seal maker certificate when it nears
+        its end; returns the files to store (new or replaced). The caller holds the lock that
+        makes this happen once.
+
+        ``algorithm`` applies to keys created now; keys already stored keep theirs.
         """
         chosen = algorithm_named(algorithm) if isinstance(algorithm, str) else algorithm
-        directory.mkdir(parents=True, exist_ok=True)
-        store = _Store(directory, derive_key_passphrase(secret))
-        with _directory_lock(directory):
-            root_exists, issuing_exists = store.exists(_ROOT), store.exists(_ISSUING)
-            if root_exists != issuing_exists:
-                raise CaStoreError(f"{directory}: the root and the issuing CA must both exist or neither")
-            now = clock.now()
-            if root_exists:
-                root, issuing = store.load(_ROOT), store.load(_ISSUING)
-                chosen = _algorithm_of(issuing.private_key, chosen)
-            else:
-                root = _make_root(chosen, organisation, now)
-                issuing = _make_issuing(chosen, organisation, root, now)
-                store.save(_ROOT, root)
-                store.save(_ISSUING, issuing)
-            maker: CertifiedKey | None = store.load(_MAKER) if store.exists(_MAKER) else None
-            if maker is None or maker.certificate.not_valid_after_utc - now < SEAL_MAKER_RENEW_BEFORE:
-                maker = _make_seal_maker(chosen, organisation, issuing, now)
-                store.save(_MAKER, maker)
+        store = _Store(files, derive_key_passphrase(secret), where)
+        root_exists, issuing_exists = store.exists(_ROOT), store.exists(_ISSUING)
+        if root_exists != issuing_exists:
+            raise CaStoreError(f"{where}: the root and the issuing CA must both exist or neither")
+        now = clock.now()
+        if root_exists:
+            root, issuing = store.load(_ROOT), store.load(_ISSUING)
+            chosen = _algorithm_of(issuing.private_key, chosen)
+        else:
+            root = _make_root(chosen, organisation, now)
+            issuing = _make_issuing(chosen, organisation, root, now)
+            store.save(_ROOT, root)
+            store.save(_ISSUING, issuing)
+        maker: CertifiedKey | None = store.load(_MAKER) if store.exists(_MAKER) else None
+        if maker is None or maker.certificate.not_valid_after_utc - now < SEAL_MAKER_RENEW_BEFORE:
+            maker = _make_seal_maker(chosen, organisation, issuing, now)
+            store.save(_MAKER, maker)
         seal_maker = SealMaker(maker.certificate, maker.private_key, _algorithm_of(maker.private_key, chosen))
-        return cls(root, issuing, seal_maker, clock, chosen)
+        return cls(root, issuing, seal_maker, clock, chosen), store.changed
 
     @property
     def root_certificate(self) -> x509.Certificate:

@@ -15,7 +15,6 @@ import pytest
 from PIL import Image
 from reportlab.pdfgen import canvas
 
-from bot.engine.secrets_box import mask
 from tests.browser.chat_page import apply_with_real_name, register, send, tap, wait_for_bot
 from tests.browser.conftest import LiveService
 
@@ -60,7 +59,8 @@ def test_bundle_application_summary_card_timeline_and_next_steps(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser_page
     register(page, live_service, PHONE)
-    assert page.locator("header").inner_text() == "电子印章办理助手"  # no English tail in a Chinese UI
+    # the operator (default settings: its service name), then the page's words, all in Chinese
+    assert page.locator("header").inner_text() == "电子印章服务 · 电子印章办理助手"
 
     apply_with_real_name(page)  # the real-name summary shows the ID number in full
     tap(page, "企业公章 + 法人章")
@@ -73,7 +73,7 @@ def test_bundle_application_summary_card_timeline_and_next_steps(
     ):
         send(page, answer)
         wait_for_bot(page, prompt)
-    tap(page, f"使用 {mask(PHONE)}")  # sensitive suggestion labels are masked (privacy)
+    tap(page, f"使用 {PHONE}")  # the owner reads their own phone; stored labels are masked
     wait_for_bot(page, "营业执照副本扫描件")
     page.set_input_files("#file", str(png(tmp_path / "licence.png", (190, 20, 20))))
     wait_for_bot(page, "身份证人像面")

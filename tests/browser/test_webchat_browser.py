@@ -53,3 +53,28 @@ def test_registration_and_login_in_the_web_chat(
     # the page keeps the whole conversation after a reload (it is read back from the server)
     page.reload()
     wait_for_bot(page, "登录成功")
+
+
+OPERATOR = "广州示例印章服务有限公司"
+
+
+@pytest.fixture
+def operator_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLATFORM_OPERATOR_COMPANY", OPERATOR)
+
+
+def test_the_header_names_the_operator_in_the_pages_language(
+    operator_settings: None, live_service: LiveService, browser_page: Any
+) -> None:
+    page = browser_page
+    page.goto(live_service.url + "/chat")
+    wait_for_bot(page, "电子印章办理助手")
+    assert page.locator("header").inner_text() == f"{OPERATOR} · 电子印章办理助手"  # no English in it
+    assert page.title() == f"{OPERATOR} · 电子印章办理助手"
+    english = page.context.browser.new_context(locale="en-US").new_page()
+    try:
+        english.goto(live_service.url + "/chat")
+        english.locator(".msg.bot .bubble").first.wait_for(timeout=15_000)
+        assert english.locator("header").inner_text() == f"{OPERATOR} · E-seal assistant"
+    finally:
+        english.context.close()

@@ -8,7 +8,7 @@ import asyncio
 
 import sqlalchemy as sa
 
-from bot.channels.wechat.tables import wechat_subscriptions
+from bot.channels.wechat.tables import wechat_deliveries, wechat_subscriptions
 from bot.engine.messages import ConversationKey
 from bot.engine.store import OutboxStatus
 from bot.engine.tables import outbox
@@ -189,3 +189,31 @@ async def test_qr_scene_opens_the_named_flow_on_follow(wechat: WeChatRig) -> Non
     row = await wechat.stack.store.get(key())
     assert row is not None
     assert row.state["run"]["flow"] == "form"
+
+
+async def test_a_passive_summary_shows_the_owner_full_values_while_stored_copies_stay_sealed(
+    wechat: WeChatRig,
+) -> None:
+    server = wechat.server
+    id_number = "11010519491231002X"
+    menu = await passive(wechat, server.text(OPENID, "菜单"))
+    await passive(wechat, server.text(OPENID, option_numbers(menu)["测试表单"]))
+    kinds = await passive(wechat, server.text(OPENID, "王芳"))
+    await passive(wechat, server.menu_tap(OPENID, option_links(kinds)["个人"], "个人"))
+    await passive(wechat, server.text(OPENID, "30"))
+    await passive(wechat, server.text(OPENID, id_number))
+    upload = server.media(OPENID, "file", wechat.fake.add_media(PDF, "application/pdf", "scan.pdf"))
+    summary = await passive(wechat, upload)
+    assert "王芳" in summary
+    assert id_number in summary  # the owner checks what they typed, in the passive reply too
+    # WeChat's retry of the same delivery gets the same full answer, read from the sealed record
+    assert await passive(wechat, upload) == summary
+    await wechat.settle()
+    assert wechat.fake.customer_messages() == []
+    stored = [m.reply.text for m in await wechat.stack.store.delivered(key(), 0, 100)]
+    assert not any(id_number in text for text in stored)
+    assert any("110*************2X" in text for text in stored)  # the masked copy is what is kept
+    async with wechat.stack.store.engine.connect() as conn:
+        recorded = [str(b) for b in (await conn.execute(sa.select(wechat_deliveries.c.body))).scalars()]
+    assert recorded
+    assert not any(id_number in body for body in recorded)

@@ -407,11 +407,17 @@ async def test_leases_of_a_stopped_process_are_reclaimed_at_start(store: Convers
     (b1,) = await put(store, B, "b1")
     assert {m.outbox_id for m in await store.claim_due(T0, limit=10, lease=LEASE)} == {a1, b1}
     await store.mark_sent_many([b1], T0)
-    # the process dies here, a1 marked "sending" with a lease of a minute
-    assert await store.reclaim_leases() == 1
-    again = await store.claim_due(T0 + timedelta(seconds=1), limit=10, lease=LEASE)
-    assert [(m.outbox_id, m.attempt) for m in again] == [(a1, 2)]
-    assert a2 > a1
+    # the process dies here, a1 marked "sending" with a lease of a minute; the next process on
+    # this database is a new store (on PostgreSQL, a new worker id)
+    await store.close()
+    restarted = type(store)(store.engine)  # type: ignore[call-arg,attr-defined]
+    try:
+        assert await restarted.reclaim_leases() == 1
+        again = await restarted.claim_due(T0 + timedelta(seconds=1), limit=10, lease=LEASE)
+        assert [(m.outbox_id, m.attempt) for m in again] == [(a1, 2)]
+        assert a2 > a1
+    finally:
+        await restarted.close()
 
 
 async def test_undelivered_lists_queued_and_held_messages(store: ConversationStore) -> None:
@@ -440,6 +446,34 @@ async def test_table_writes_join_the_store_and_report_row_counts(store: Conversa
     assert await store.cursor("feed") == 9
     await store.set_cursor("feed", 8, later)  # never back: the written value is comparable
     assert await store.cursor("feed") == 9
+
+
+async def test_a_prepared_write_takes_each_calls_values(store: ConversationStore) -> None:
+    """The message path keeps its statements and passes values per call; a store that
+    compiles them once must not reuse one call's values for the next."""
+    import sqlalchemy as sa
+
+    from bot.engine.store import insert_for
+    from bot.engine.tables import event_cursor
+
+    dialect = store.engine.dialect.name  # type: ignore[attr-defined]
+    prepared = (
+        insert_for(dialect)(event_cursor)
+        .values(name=sa.bindparam("name"), position=sa.bindparam("position"), updated_at=sa.bindparam("at"))
+        .on_conflict_do_nothing()
+    )
+    assert await store.write(prepared, {"name": "one", "position": 3, "at": T0}) == 1
+    assert await store.write(prepared, {"name": "two", "position": 5, "at": T0}) == 1
+    assert await store.write(prepared, {"name": "one", "position": 4, "at": T0}) == 0
+    assert (await store.cursor("one"), await store.cursor("two")) == (3, 5)
+    moving = (
+        event_cursor.update()
+        .where(event_cursor.c.name == sa.bindparam("target"))
+        .values(position=sa.bindparam("position"))
+    )
+    assert await store.write(moving, {"target": "two", "position": 11}) == 1
+    assert await store.write(moving, {"target": "none", "position": 12}) == 0
+    assert (await store.cursor("one"), await store.cursor("two")) == (3, 11)
 
 
 async def test_replies_held_or_scheduled_for_later_do_not_starve_due_ones(store: ConversationStore) -> None:

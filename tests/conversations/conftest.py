@@ -30,6 +30,8 @@ class Service:
         if relay is not None:
             await relay.drain()
         await self.container.dispatcher.drain()
+        # The platform's mail goes out after its commits, in tasks of its own (``mail_outbox``).
+        await self.container.platform_services.db.settle()
 
 
 def service_settings(tmp_path: Path) -> Settings:

@@ -197,13 +197,13 @@ async def apply_enterprise_until_payment(
     await chat.say(uscc, user=user)
     await chat.say("李四", user=user)
     await chat.say(LEGAL_REP_ID, user=user)
-    await chat.tap(mask(PHONE), user=user)
+    await chat.tap(PHONE, user=user)
     await chat.upload(png_scan(), "licence.png", user=user)
     forms = await chat.tap("1 yr" if english else "1 年", user=user)
     assert ("impression form" if english else "印模采集表") in joined(forms)
     await chat.upload(pdf_scan(), "form.pdf", user=user)
     await chat.say("王五", user=user)
-    await chat.tap(mask(PHONE), user=user)
+    await chat.tap(PHONE, user=user)
     await chat.say("广东省 广州市 天河区", user=user)
     summary = await chat.say("天河路 100 号 20 楼", user=user)
     assert company in joined(summary)
@@ -227,11 +227,16 @@ async def test_company_seal_application_in_chinese_from_intent_to_payment_and_re
     await chat.say("李四")
     phone_step = await chat.say(LEGAL_REP_ID)
     assert "联系人手机号" in joined(phone_step)
-    # the account's phone, one tap; the button shows it masked and carries a reference only
-    masked = f"使用 {mask(PHONE)}"
-    assert masked in [o.label for o in chat.options()]
-    assert not any(PHONE in o.token or PHONE in o.label for o in chat.options())
-    licence_step = await chat.tap(masked)
+    # the account's phone, one tap: the owner reads it in full, the button carries a reference
+    # only, and the label kept in the outbox (transcripts, staff views, history) is masked
+    full = f"使用 {PHONE}"
+    assert full in [o.label for o in chat.options()]
+    assert not any(PHONE in o.token for o in chat.options())
+    stored = await service.container.store.delivered(chat.key("u1"), 0, 1000)
+    stored_labels = [o.label for m in stored for o in m.reply.options]
+    assert f"使用 {mask(PHONE)}" in stored_labels
+    assert not any(PHONE in label for label in stored_labels)
+    licence_step = await chat.tap(full)
     assert "营业执照" in joined(licence_step)
     assert "10 MB" in joined(licence_step)
     years_step = await chat.upload(png_scan(), "licence.png")
@@ -259,7 +264,7 @@ async def test_company_seal_application_in_chinese_from_intent_to_payment_and_re
 
     await chat.upload(pdf_scan(), "form.pdf")
     await chat.say("王五")
-    await chat.tap(mask(PHONE))
+    await chat.tap(PHONE)
     await chat.say("广东省广州市天河区")
     summary = joined(await chat.say("天河路 100 号 20 楼"))
     assert COMPANY in summary

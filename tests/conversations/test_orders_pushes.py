@@ -113,7 +113,7 @@ async def test_my_orders_lists_status_in_words_and_offers_what_can_be_done(servi
     assert "请选择要查看的订单" in joined(listed)
     detail = await chat.tap("待支付")
     assert "状态：待支付" in joined(detail)
-    assert order.id[:8].upper() in joined(detail)
+    assert order.code in joined(detail)
     assert {"去支付", "取消订单"} <= {o.label for o in chat.options()}
     confirm = await chat.tap("取消订单")
     assert "确定要取消订单" in joined(confirm)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 
 from bot.engine.messages import ReplyKind
-from bot.engine.secrets_box import mask
 from tests.conversations.conftest import Service
 from tests.conversations.test_accounts import pages_of, register
 from tests.conversations.test_apply_enterprise import (
@@ -41,7 +40,7 @@ async def until_summary(service: Service, *, english: bool = False) -> str:
     await chat.tap("The company seal only" if english else "只办企业公章")
     for answer in (COMPANY, USCC, "李四", LEGAL_REP_ID):
         await chat.say(answer)
-    await chat.tap(mask(PHONE))  # suggestion labels of sensitive fields are masked (privacy)
+    await chat.tap(PHONE)  # the owner reads their own phone in full; stored labels are masked
     await chat.upload(png_scan(), "licence.png")
     await chat.tap("1 yr" if english else "1 年")
     await chat.upload(pdf_scan(), "form.pdf")
@@ -167,7 +166,7 @@ async def test_a_second_company_seal_while_one_is_on_its_way_is_stopped_after_th
     await chat.tap(fresh)  # a company on file is offered first
     await chat.say(COMPANY)
     stopped = joined(await chat.say(USCC))
-    code = order.id[:8].upper()
+    code = order.code  # the platform's order number, as its answers carry it
     if english:
         assert (
             f"Order {code} for this company's seal of this kind is already in progress (under review)"
@@ -192,7 +191,7 @@ async def test_the_data_on_file_is_offered_and_filled_in(service: Service) -> No
     assert f"已填入「{COMPANY}」上次的信息" in filled
     assert "法定代表人的身份证号码" in filled  # the one thing the platform keeps sealed
     await chat.say(LEGAL_REP_ID)
-    await chat.tap(mask(PHONE))  # suggestion labels of sensitive fields are masked (privacy)
+    await chat.tap(PHONE)  # the owner reads their own phone in full; stored labels are masked
     await chat.upload(png_scan(), "front.png")
     await chat.upload(png_scan(colour=(20, 20, 200)), "back.png")
     await chat.tap("1 年")

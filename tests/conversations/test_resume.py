@@ -122,18 +122,16 @@ async def test_a_reissue_whose_order_was_cancelled_elsewhere_starts_anew_when_as
     await world.service.container.platform.orders.cancel(applicant.token, order["id"])
     again = joined(await chat.say("补办"))
     assert INTERNAL_ERROR_ZH not in again
-    code = str(order["id"])[:8].upper()
+    code = order["code"]  # the order number the platform gives
     assert f"上次未完成的「印章补办」订单 {code} 已取消，不能再继续，现在为您重新办理。" in again
     assert "收件人" in again  # asked from the start, for the same seal
     assert "我已支付" not in [o.label for o in chat.options()]
 
 
 async def test_a_cancelled_renewal_put_aside_starts_anew_in_english(world: SealWorld) -> None:
-    from datetime import timedelta
-
     applicant = await world.applicant(lang="en")
     seal = await world.active_seal(applicant)
-    await world.set_seal(str(seal["id"]), valid_to=world.now() + timedelta(days=20))
+    applicant = await world.expiring_in(applicant, seal, 20)
     chat = world.chat
     await chat.say("renew")
     await chat.tap("1 year")
@@ -143,5 +141,5 @@ async def test_a_cancelled_renewal_put_aside_starts_anew_in_english(world: SealW
     await world.service.container.platform.orders.cancel(applicant.token, order["id"])
     again = joined(await chat.tap("Continue"))
     assert INTERNAL_ERROR_EN not in again
-    code = str(order["id"])[:8].upper()
+    code = order["code"]  # the order number the platform gives
     assert f'The unfinished "Renew a seal" order {code} is cancelled and cannot go on' in again

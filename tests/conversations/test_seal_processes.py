@@ -20,10 +20,12 @@ async def world(service: Service) -> AsyncIterator[SealWorld]:
     await made.close()
 
 
-async def seal_expiring_in(world: SealWorld, applicant: Applicant, days: int) -> dict[str, object]:
+async def seal_expiring_in(
+    world: SealWorld, applicant: Applicant, days: int
+) -> tuple[dict[str, object], Applicant]:
+    """A produced seal, and the applicant (logged in again) once the clock leaves it ``days``."""
     seal = await world.active_seal(applicant)
-    await world.set_seal(str(seal["id"]), valid_to=world.now() + timedelta(days=days))
-    return seal
+    return seal, await world.expiring_in(applicant, seal, days)
 
 
 async def test_my_seals_lists_type_status_expiry_and_offers_what_applies_now(world: SealWorld) -> None:
@@ -44,7 +46,7 @@ async def test_my_seals_lists_type_status_expiry_and_offers_what_applies_now(wor
 
 async def test_renewal_too_early_says_the_date_it_opens_in_chinese_and_english(world: SealWorld) -> None:
     applicant = await world.applicant()
-    seal = await seal_expiring_in(world, applicant, 90)
+    seal, applicant = await seal_expiring_in(world, applicant, 90)
     opens = (world.now() + timedelta(days=30)).astimezone().date()
     answer = joined(await world.chat.say("我要续期"))
     assert "暂时不能续期" in answer
@@ -62,7 +64,7 @@ async def test_renewal_in_the_window_asks_years_takes_payment_and_starts_the_uke
     world: SealWorld,
 ) -> None:
     applicant = await world.applicant()
-    seal = await seal_expiring_in(world, applicant, 30)
+    seal, applicant = await seal_expiring_in(world, applicant, 30)
     chat = world.chat
     years = joined(await chat.say("renew my seal"))
     assert "现在可以续期" in years
@@ -252,7 +254,7 @@ async def test_english_my_seals_change_and_unlock(world: SealWorld) -> None:
 
 async def test_english_renewal_in_the_window_reaches_the_ukey_step(world: SealWorld) -> None:
     applicant = await world.applicant(lang="en")
-    seal = await seal_expiring_in(world, applicant, 30)
+    seal, applicant = await seal_expiring_in(world, applicant, 30)
     chat = world.chat
     years = joined(await chat.say("renew my seal"))
     assert "For how many years" in years

@@ -63,6 +63,39 @@ def _known(prefix: str) -> set[str]:
     return {prefix + name.upper() for name in model.model_fields}
 
 
+def _recipe_settings() -> set[str]:
+    """Every SEALBOT_/PLATFORM_ setting the compose file, the units, the image and the example
+    environment file set."""
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    names = {name for service in compose["services"].values() for name in service.get("environment") or {}}
+    names |= set(compose["x-bot-env"])
+    for unit in (DEPLOY / "systemd").glob("*.service"):
+        names |= set(re.findall(r"^Environment=(\w+)=", unit.read_text(), flags=re.MULTILINE))
+    names |= set(re.findall(r"\b((?:SEALBOT|PLATFORM)_\w+)=", (DEPLOY / "Dockerfile").read_text()))
+    names |= set(re.findall(r"^(\w+)=", (DEPLOY / "sealbot.env.example").read_text(), flags=re.MULTILINE))
+    return {name for name in names if name.startswith(("SEALBOT_", "PLATFORM_"))}
+
+
+def test_the_deploy_page_names_every_setting_a_multi_host_deployment_needs() -> None:
+    page = (ROOT / "docs" / "deploy.md").read_text()
+    named = set(re.findall(r"`((?:SEALBOT|PLATFORM)_[A-Z0-9_]+)`", page))
+    # What the recipes set, and what makes files and the CA shared (not set by the recipes,
+    # because "auto" picks the database on PostgreSQL).
+    needed = _recipe_settings() | {
+        "SEALBOT_STORAGE_BACKEND",
+        "PLATFORM_STORAGE_BACKEND",
+        "SEALBOT_SECRET_KEY",
+        "PLATFORM_SECRET_KEY",
+    }
+    needed |= {
+        f"{prefix}_S3_{part}"
+        for prefix in ("SEALBOT", "PLATFORM")
+        for part in ("ENDPOINT_URL", "BUCKET", "REGION", "ACCESS_KEY", "SECRET_KEY")
+    }
+    assert needed - named == set()
+    assert named - _known("SEALBOT_") - _known("PLATFORM_") == set(), "the page names a setting nobody reads"
+
+
 def test_every_setting_the_recipe_sets_is_read_by_the_services() -> None:
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     names = {name for service in compose["services"].values() for name in service.get("environment") or {}}

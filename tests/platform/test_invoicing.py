@@ -116,6 +116,8 @@ async def test_nuonuo_issues_the_invoice_and_it_is_stored_delivered_and_emailed(
         )
         issued = await api.post(f"/v1/staff/invoices/{invoice_id}/issue", headers=finance.headers)
         assert issued.status_code == 200, issued.text
+        # Handed to the SMTP server after the commit, by a task of its own.
+        await platform_services.db.settle()
         _check_mail(mailbox)
 
     assert issued.json()["invoice_number"] == "26442000000000012345"

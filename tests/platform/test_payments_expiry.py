@@ -139,3 +139,27 @@ async def test_submitting_sets_a_deadline_from_the_setting(
         minutes=platform_services.settings.order_payment_timeout_minutes
     )
     assert deadline == expected
+
+
+async def test_order_answers_and_events_carry_the_order_number_people_see(
+    api: httpx.AsyncClient, applicant: Applicant, platform_services: PlatformServices
+) -> None:
+    from sqlalchemy import select
+
+    from seal_platform.events import PlatformEvent
+    from seal_platform.orders import order_code
+
+    order_id, _payment = await awaiting_payment(api, applicant)
+    one = (await api.get(f"/v1/orders/{order_id}", headers=applicant.headers)).json()
+    assert one["code"] == order_code(order_id)
+    listed = (await api.get("/v1/orders", headers=applicant.headers)).json()
+    assert [o["code"] for o in listed] == [order_code(order_id)]
+    async with platform_services.db.session() as session:
+        events = list(
+            await session.scalars(
+                select(PlatformEvent).where(PlatformEvent.account_id == applicant.account_id)
+            )
+        )
+    about_the_order = [e for e in events if e.data.get("order_id") == order_id]
+    assert about_the_order
+    assert all(e.data.get("order_code") == order_code(order_id) for e in about_the_order)

@@ -12,6 +12,7 @@ from seal_platform.services import PlatformServices
 from seal_platform.sms import (
     DAILY_LIMIT_PER_PHONE,
     ConsoleSmsProvider,
+    Delivery,
     SmsCode,
     SmsMessage,
     SmsPurpose,
@@ -138,8 +139,7 @@ async def test_code_is_consumed_by_its_first_use(
     platform_app: object, platform_services: PlatformServices, console_sms: ConsoleSmsProvider
 ) -> None:
     phone = new_phone()
-    async with platform_services.db.session() as session:
-        await send_code(session, platform_services, phone, SmsPurpose.LOGIN)
+    await send_code(platform_services, phone, SmsPurpose.LOGIN)
     code = console_sms.last_code(phone)
     await check_code(platform_services, phone=phone, purpose="login", code=code)
     with pytest.raises(InvalidInput) as again:
@@ -151,8 +151,7 @@ async def test_code_of_one_purpose_does_not_confirm_another(
     platform_app: object, platform_services: PlatformServices, console_sms: ConsoleSmsProvider
 ) -> None:
     phone = new_phone()
-    async with platform_services.db.session() as session:
-        await send_code(session, platform_services, phone, SmsPurpose.LOGIN)
+    await send_code(platform_services, phone, SmsPurpose.LOGIN)
     with pytest.raises(InvalidInput) as refused:
         await check_code(
             platform_services,
@@ -167,8 +166,7 @@ async def test_wrong_attempts_are_counted_although_the_callers_transaction_rolls
     platform_app: object, platform_services: PlatformServices, console_sms: ConsoleSmsProvider
 ) -> None:
     phone = new_phone()
-    async with platform_services.db.session() as session:
-        await send_code(session, platform_services, phone, SmsPurpose.LOGIN)
+    await send_code(platform_services, phone, SmsPurpose.LOGIN)
     for _ in range(2):
         with pytest.raises(InvalidInput):
             await check_code(platform_services, phone=phone, purpose="login", code="000000x")
@@ -183,18 +181,23 @@ class FailingProvider:
         raise ConnectionError("gateway down")
 
 
-async def test_provider_failure_is_upstream_error_and_leaves_no_code(
+async def test_provider_failure_is_upstream_error_and_leaves_a_failed_code_that_never_verifies(
     platform_app: object, platform_services: PlatformServices
 ) -> None:
     platform_services.sms_provider = FailingProvider()
     phone = new_phone()
     with pytest.raises(UpstreamError) as failed:
-        async with platform_services.db.session() as session:
-            await send_code(session, platform_services, phone, SmsPurpose.REGISTER)
+        await send_code(platform_services, phone, SmsPurpose.REGISTER)
     assert failed.value.code == "sms_send_failed"
     assert isinstance(failed.value.__cause__, ConnectionError)
     async with platform_services.db.session() as session:
-        assert await session.get(SmsCode, 1) is None
+        row = await session.get(SmsCode, 1)
+    assert row is not None
+    assert row.delivery == Delivery.FAILED
+    # Nobody received that code: it is never accepted, whatever is typed.
+    with pytest.raises(InvalidInput) as refused:
+        await verify_code(platform_services, phone=phone, purpose="register", code="123456")
+    assert refused.value.code == "sms_code_missing"
 
 
 async def test_dev_page_lists_codes_with_masked_phone(
@@ -215,8 +218,7 @@ async def test_parallel_guesses_cannot_exceed_the_attempt_limit(
     platform_app: object, platform_services: PlatformServices, console_sms: ConsoleSmsProvider
 ) -> None:
     phone = new_phone()
-    async with platform_services.db.session() as session:
-        await send_code(session, platform_services, phone, SmsPurpose.LOGIN)
+    await send_code(platform_services, phone, SmsPurpose.LOGIN)
     code = console_sms.last_code(phone)
 
     async def guess() -> str:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from bot.app import media_keyring
 from bot.engine.media import LocalMediaStore
 from bot.key_rotation import rotate_keys
+from bot.media_storage import media_keyring
 from bot.settings import Settings
 from dbkit.envelope import Keyring, key_id_of
 from tests.conversations.conftest import Service, service_settings
@@ -74,7 +74,9 @@ async def test_rotate_keys_re_encrypts_and_an_interrupted_run_leaves_everything_
     # "kill -9" after one file: only that file was replaced; all three still open
     first = old.data_dir / "media" / refs[0].media_id[:2] / refs[0].media_id
     interrupted = LocalMediaStore(old.data_dir / "media", keyring)
-    interrupted._write(first, keyring.seal(files[0], refs[0].media_id.encode()))
+    await interrupted.backend.write(
+        first.relative_to(interrupted.root).as_posix(), keyring.seal(files[0], refs[0].media_id.encode())
+    )
     for ref, data in zip(refs, files, strict=True):
         assert await interrupted.get(ref.media_id) == data
     counts = await rotate_keys(new)

@@ -34,10 +34,10 @@ async def services(tmp_path: Path) -> AsyncIterator[PlatformServices]:
     await services.db.dispose()
 
 
-def seal_certificate(services: PlatformServices) -> x509.Certificate:
+async def seal_certificate(services: PlatformServices) -> x509.Certificate:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = OrganisationSubject("广州瑞术科技有限公司", "91110000600037341L")
-    return certificate_authority(services).issue_seal_certificate(key.public_key(), subject, years=1)
+    return (await certificate_authority(services)).issue_seal_certificate(key.public_key(), subject, years=1)
 
 
 def ocsp_request(cert: x509.Certificate, issuer: x509.Certificate) -> bytes:
@@ -46,7 +46,7 @@ def ocsp_request(cert: x509.Certificate, issuer: x509.Certificate) -> bytes:
 
 
 async def test_certificates_point_to_the_crl_and_the_ocsp_responder(services: PlatformServices) -> None:
-    cert = seal_certificate(services)
+    cert = await seal_certificate(services)
     points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     assert points[0].full_name == [x509.UniformResourceIdentifier("https://seal.example/platform/ca/crl")]
     access = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
@@ -62,7 +62,7 @@ async def test_the_crl_has_a_next_update_and_is_re_signed_when_a_day_old(service
     assert crl.next_update_utc is not None
     assert crl.next_update_utc - crl.last_update_utc == timedelta(days=2)
     # the issuing CA key is an issuer key type; public_key() is typed with every key type
-    assert crl.is_signature_valid(certificate_authority(services).issuing_certificate.public_key())  # type: ignore[arg-type]
+    assert crl.is_signature_valid((await certificate_authority(services)).issuing_certificate.public_key())  # type: ignore[arg-type]
     services.clock.advance(timedelta(hours=23))
     assert await current_crl(services) == first, "less than a day old: served as it is"
     services.clock.advance(timedelta(hours=2))
@@ -71,7 +71,7 @@ async def test_the_crl_has_a_next_update_and_is_re_signed_when_a_day_old(service
 
 
 async def test_a_revocation_publishes_a_new_crl_with_the_first_reason(services: PlatformServices) -> None:
-    cert = seal_certificate(services)
+    cert = await seal_certificate(services)
     serial = format(cert.serial_number, "x")
     await revoke(services, serial, RevocationReason.KEY_LOST)
     await revoke(services, serial, RevocationReason.CANCELLED)  # a second revocation changes nothing
@@ -88,8 +88,8 @@ async def test_a_revocation_publishes_a_new_crl_with_the_first_reason(services: 
 async def test_ocsp_answers_good_then_revoked_unknown_for_another_issuer_and_refuses_garbage(
     services: PlatformServices,
 ) -> None:
-    ca = certificate_authority(services)
-    cert = seal_certificate(services)
+    ca = await certificate_authority(services)
+    cert = await seal_certificate(services)
     good = ocsp.load_der_ocsp_response(
         await ocsp_answer(services, ocsp_request(cert, ca.issuing_certificate))
     )

@@ -3,24 +3,26 @@ bot database with the real renewal flow behind the reminder's button, and one cl
 sides. Accounts are registered through the platform's API (SMS code and all) and chat
 identities log in with the session the platform issued.
 
-Seals are the one thing written straight into the platform's tables (``add_seal``, ``renew``,
-``cancel``): producing them through review, production and the UKey renewal is the business of
-the platform and ukey-flow suites; here only their expiry matters."""
+Seals are made as the product makes them (``tests/scheduler/seals.py``): applied for, paid,
+approved, produced at the station and shipped; renewed and cancelled by real orders. Their
+expiry moves only with the shared clock."""
 
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.channels.local_server import serve_locally
+from bot.channels.wechat.fake_server import FakeWeChat, create_app
 from bot.engine.context import Ctx
 from bot.engine.flow import FlowRegistry
 from bot.engine.locks import ConversationLocks
@@ -40,15 +42,16 @@ from scheduler.proactive import ProactiveDelivery
 from scheduler.reminders import ReminderJob
 from scheduler.settings import SchedulerSettings
 from seal_platform.app import build_platform_services, create_platform_app
-from seal_platform.companies import Company
 from seal_platform.db import Base as PlatformBase
-from seal_platform.seals import Seal, SealStatus
+from seal_platform.seals import SealStatus
 from seal_platform.security import PasswordHasher
 from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
 from tests.platform.conftest import import_all_platform_modules
+from tests.scheduler.seals import HOLDER, HOLDER_ID, PASSWORD, SealMaker, SealPlan
 
 SERVICE_KEY = "scheduler-test-service-key"
+APPID, SECRET = "wx_walk_appid", "walk-secret"
 # 2026-11-28 10:00 in Shanghai: inside the default send window.
 START = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 
@@ -72,12 +75,13 @@ class Platform:
     services: PlatformServices
     app: FastAPI
     client: PlatformClient
+    maker: SealMaker
+    sessions: dict[str, Session]
+    owners: dict[str, str] = field(default_factory=dict)
 
     @property
     def reminders(self) -> RemindersAPI:
         return RemindersAPI(self.client)
-
-    sessions: dict[str, Session] = field(default_factory=dict)
 
     async def add_account(self) -> str:
         """Register as a user would: an SMS code to a new phone, then the account."""
@@ -95,11 +99,18 @@ class Platform:
                 json={
                     "phone": phone,
                     "sms_code": sms.last_code(phone, "register"),
-                    "password": "Remind2026ok",
+                    "password": PASSWORD,
                 },
             )
-        assert registered.status_code == 201, registered.text
-        body = registered.json()
+            assert registered.status_code == 201, registered.text
+            body = registered.json()
+            # real-name verified, as the platform requires before a seal is applied for
+            verified = await api.post(
+                "/v1/me/realname",
+                json={"name": HOLDER, "id_number": HOLDER_ID},
+                headers={"X-Account-Token": body["session"]["token"]},
+            )
+            assert verified.status_code == 200, verified.text
         account_id = str(body["account"]["id"])
         self.sessions[account_id] = Session(
             account_id=account_id, token=body["session"]["token"], phone=phone
@@ -115,50 +126,35 @@ class Platform:
         kind: str = "enterprise",
         status: SealStatus = SealStatus.ACTIVE,
     ) -> str:
-        now = self.services.clock.now()
-        n = next(_numbers)
-        async with self.services.db.session() as session:
-            company = Company(
-                id=str(uuid.uuid4()),
-                account_id=account_id,
-                name=name,
-                uscc=f"91110000{n:09d}X"[:18],
-                legal_rep_name="张三",
-                legal_rep_id_encrypted="sealed",
-                legal_rep_id_masked="3604**********0071",
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(company)
-            await session.flush()
-            seal = Seal(
-                id=str(uuid.uuid4()),
-                account_id=account_id,
-                company_id=company.id,
-                kind=kind,
-                status=status.value,
-                holder_name=name,
-                seal_code=f"{n:013d}",
-                valid_from=now - timedelta(days=365),
-                valid_to=now + expires_in,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(seal)
-        return seal.id
+        """One seal made through the product; the clock moves until it has ``expires_in`` left."""
+        [seal_id] = await self.add_seals(
+            [SealPlan(account_id, expires_in, name, kind, cancelled=status == SealStatus.CANCELLED)]
+        )
+        return seal_id
+
+    async def add_seals(self, plans: Sequence[SealPlan]) -> list[str]:
+        """Several seals at once, each with its own time left at the one moment the clock ends on."""
+        made = await self.maker.make(plans)
+        self.owners.update({seal_id: plan.account_id for seal_id, plan in zip(made, plans, strict=True)})
+        return made
+
+    async def request_invoice(self, account_id: str, email: str) -> None:
+        """The account asks for its orders' e-invoices, giving this address."""
+        await self.maker.request_invoice(account_id, email)
 
     async def renew(self, seal_id: str, *, years: int = 1) -> None:
-        async with self.services.db.session() as session:
-            seal = await session.get(Seal, seal_id)
-            assert seal is not None
-            assert seal.valid_to is not None
-            seal.valid_to = seal.valid_to + timedelta(days=365 * years)
+        await self.maker.renew(self.owners[seal_id], seal_id, years=years)
 
     async def cancel(self, seal_id: str) -> None:
-        async with self.services.db.session() as session:
-            seal = await session.get(Seal, seal_id)
-            assert seal is not None
-            seal.status = SealStatus.CANCELLED.value
+        await self.maker.cancel(self.owners[seal_id], seal_id)
+
+
+@pytest.fixture
+async def recorder() -> AsyncIterator[tuple[FakeWeChat, str]]:
+    """The fake WeChat API on 127.0.0.1, recording every request; and its base URL."""
+    fake = FakeWeChat(APPID, SECRET)
+    async with serve_locally(create_app(fake)) as base:
+        yield fake, base
 
 
 @pytest.fixture
@@ -167,13 +163,22 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-async def platform(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Platform]:
+def platform_overrides() -> dict[str, Any]:
+    """Platform settings a test module changes (a module overrides this fixture)."""
+    return {}
+
+
+@pytest.fixture
+async def platform(
+    tmp_path: Path, clock: ManualClock, platform_overrides: dict[str, Any]
+) -> AsyncIterator[Platform]:
     settings = PlatformSettings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'platform.db'}",
         data_dir=tmp_path / "platform-data",
         service_key=SERVICE_KEY,
         dev_pages=False,
+        **platform_overrides,
     )
     services = build_platform_services(
         settings, clock, password_hasher=PasswordHasher(time_cost=1, memory_cost_kib=1024, parallelism=1)
@@ -184,7 +189,14 @@ async def platform(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Platform
     app = create_platform_app(services)
     client = PlatformClient("http://platform.test", SERVICE_KEY, transport=httpx.ASGITransport(app=app))
     await client.initialize()
-    yield Platform(services, app, client)
+    api = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://platform.test",
+        headers={"Authorization": f"Bearer {SERVICE_KEY}"},
+    )
+    sessions: dict[str, Session] = {}
+    yield Platform(services, app, client, SealMaker(services, api, client, clock, sessions), sessions)
+    await api.aclose()
     await client.shutdown()
     await services.db.dispose()
 
@@ -245,8 +257,10 @@ async def make_bot(
     settings: SchedulerSettings | None = None,
     proactive: Sequence[ProactiveDelivery] = (),
     locks: ConversationLocks | None = None,
+    channel: str = "test",
 ) -> Bot:
     chat = await ChatHarness.create(
+        channel=channel,
         flows=flows(),
         db_url=db_url,
         db=db,

@@ -22,6 +22,7 @@ from scheduler.jobs import DutyRunner, TimedDuty, build_scheduler, service_dutie
 from scheduler.metrics import MetricsRegistry
 from scheduler.preview import preview_reminders
 from tests.scheduler.conftest import Bot, Platform, scheduler_settings
+from tests.scheduler.seals import SealPlan
 
 DAY = timedelta(days=1)
 
@@ -151,8 +152,12 @@ async def test_preview_lists_the_next_days_without_sending_or_claiming(platform:
 
 async def test_the_staff_page_lists_upcoming_and_sent_reminders(platform: Platform, bot: Bot) -> None:
     account = await platform.add_account()
-    await platform.add_seal(account, expires_in=7 * DAY - timedelta(hours=1), name="已发送<公司>")
-    await platform.add_seal(account, expires_in=40 * DAY, name="即将提醒公司")
+    await platform.add_seals(
+        [
+            SealPlan(account, 7 * DAY - timedelta(hours=1), name="已发送<公司>"),
+            SealPlan(account, 40 * DAY, name="即将提醒公司"),
+        ]
+    )
     await bot.bind("u1", account)
     await bot.run()
 
@@ -229,10 +234,14 @@ async def test_an_unreachable_reminder_is_shown_to_staff_with_a_call_task(
 
 async def test_run_now_prints_each_decision_and_channel(platform: Platform, bot: Bot) -> None:
     reached = await platform.add_account()
-    seal = await platform.add_seal(reached, expires_in=7 * DAY - timedelta(hours=1), name="已送达公司")
-    await bot.bind("u1", reached)
     lost = await platform.add_account()
-    lost_seal = await platform.add_seal(lost, expires_in=30 * DAY - timedelta(hours=1), name="联系不上公司")
+    seal, lost_seal = await platform.add_seals(
+        [
+            SealPlan(reached, 7 * DAY - timedelta(hours=1), name="已送达公司"),
+            SealPlan(lost, 30 * DAY - timedelta(hours=1), name="联系不上公司"),
+        ]
+    )
+    await bot.bind("u1", reached)
     report = await bot.job.run_once(explain=True)
     await bot.chat.dispatcher.drain()
     synced = await bot.job.sync_outbox(bot.chat.clock.now())

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 
-from seal_platform.seals import SealStatus
+from bot.errors import DeliveryFailed
+from scheduler.sms import PlatformReminderMail
 from tests.scheduler.conftest import Platform
+from tests.scheduler.seals import SealPlan
 
 DAY = timedelta(days=1)
 
@@ -16,9 +19,11 @@ async def test_expiring_seals_are_paged_in_expiry_order_without_gaps_or_cancelle
     platform: Platform,
 ) -> None:
     account = await platform.add_account()
-    wanted = [await platform.add_seal(account, expires_in=(d + 1) * DAY) for d in range(5)]
-    await platform.add_seal(account, expires_in=2 * DAY, status=SealStatus.CANCELLED)
-    await platform.add_seal(account, expires_in=400 * DAY)  # outside the range
+    made = await platform.add_seals(
+        [SealPlan(account, (d + 1) * DAY) for d in range(5)]
+        + [SealPlan(account, 2 * DAY, cancelled=True), SealPlan(account, 400 * DAY)]  # 400: outside the range
+    )
+    wanted = made[:5]
     now = platform.services.clock.now()
     seen = [
         s.seal_id
@@ -31,8 +36,7 @@ async def test_expiring_seals_are_paged_in_expiry_order_without_gaps_or_cancelle
 
 async def test_seal_states_report_renewals_and_cancellations(platform: Platform) -> None:
     account = await platform.add_account()
-    renewed = await platform.add_seal(account, expires_in=10 * DAY)
-    cancelled = await platform.add_seal(account, expires_in=10 * DAY)
+    renewed, cancelled = await platform.add_seals([SealPlan(account, 10 * DAY), SealPlan(account, 10 * DAY)])
     before = await platform.reminders.seal_states([renewed, cancelled, "no-such-seal"])
     await platform.renew(renewed)
     await platform.cancel(cancelled)
@@ -70,3 +74,13 @@ async def test_a_malformed_cursor_is_refused(platform: Platform) -> None:
 async def test_reconcile_reports_nothing_when_no_order_is_overdue(platform: Platform) -> None:
     report = await platform.reminders.reconcile_payments()
     assert (report.paid, report.expired, report.failed) == ((), (), ())
+
+
+async def test_without_smtp_settings_the_platform_refuses_reminder_email_and_the_job_moves_on(
+    platform: Platform,
+) -> None:
+    account = await platform.add_account()
+    seal = await platform.add_seal(account, expires_in=7 * DAY)
+    with pytest.raises(DeliveryFailed) as refused:
+        await PlatformReminderMail(platform.reminders).send(account, seal, "主题", "正文")
+    assert (refused.value.reason, refused.value.retryable) == ("no e-mail sender configured", False)

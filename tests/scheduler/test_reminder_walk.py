@@ -8,40 +8,42 @@ from __future__ import annotations
 
 import asyncio
 import email
+import email.utils
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 from email.message import Message
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from bot.channels.local_server import serve_locally
 from bot.channels.wechat.api import WeChatApi
-from bot.channels.wechat.fake_server import FakeWeChat, create_app
+from bot.channels.wechat.fake_server import FakeWeChat
 from bot.channels.wechat.proactive import WeChatReach, WeChatReminderSettings, field_value
 from bot.channels.wechat.quota import CustomerServiceQuota
 from bot.channels.wechat.subscriptions import SubscriptionConsents
 from bot.channels.wechat.token import StableTokenProvider
+from bot.errors import DeliveryFailed
 from bot.testing import ManualClock
 from scheduler.deliveries import Status
-from scheduler.mail import SmtpMailer, SmtpSettings
 from scheduler.proactive import ReminderNotice
 from scheduler.renew_links import RenewLinks
-from scheduler.sms import PlatformContacts, PlatformReminderSms
+from scheduler.sms import PlatformReminderMail, PlatformReminderSms
 from seal_platform.sms import ConsoleSms, ConsoleSmsProvider
-from tests.scheduler.conftest import Bot, Platform, make_bot
+from tests.scheduler.conftest import APPID, SECRET, Bot, Platform, make_bot
+from tests.scheduler.seals import SealPlan
 
 DAY = timedelta(days=1)
-APPID, SECRET = "wx_walk_appid", "walk-secret"
 SUBSCRIBE_TPL, TEMPLATE_TPL = "TPL_SUBSCRIBE_EXPIRY", "TPL_TEMPLATE_EXPIRY"
 PUBLIC = "https://bot.example.com"
 NAME = "长风科技有限公司"
-# The seal expires 61 days after START (10:00 in Shanghai), so each reminder falls due at 10:00.
-EXPIRY = "2027年1月28日"
+# The seal is produced a year before it expires; the clock then stands 61 days before expiry at
+# 10:00 in Shanghai (START's time of day), so each reminder falls due at 10:00: 2027-11-28.
+EXPIRY = "2027年11月28日"
 STEPS = [(60, 1), (30, 31), (7, 54), (1, 60), (-1, 62)]
 
 
@@ -66,18 +68,14 @@ async def smtp() -> AsyncIterator[tuple[SmtpSink, int]]:
 
 
 @pytest.fixture
-async def recorder() -> AsyncIterator[tuple[FakeWeChat, str]]:
-    fake = FakeWeChat(APPID, SECRET)
-    async with serve_locally(create_app(fake)) as base:
-        yield fake, base
-
-
-class InvoiceEmail(PlatformContacts):
-    """The account's e-mail as the platform would give it after an invoice request (the
-    address is fixed here; the SMTP path below it is the real one)."""
-
-    async def email(self, account_id: str) -> str | None:
-        return "finance@changfeng.example"
+def platform_overrides(smtp: tuple[SmtpSink, int]) -> dict[str, Any]:
+    """The platform mails (invoices and reminders) through the local SMTP server."""
+    return {
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp[1],
+        "smtp_security": "none",
+        "smtp_from": "reminders@seal.example",
+    }
 
 
 def reminder_sms(world: World) -> list[ConsoleSms]:
@@ -131,14 +129,7 @@ async def build(
     if path in ("sms",):
         bot.job.sms = PlatformReminderSms(platform.reminders)
     if path == "email":
-        smtp_settings = SmtpSettings(
-            _env_file=None,  # type: ignore[call-arg]
-            host="127.0.0.1",
-            port=smtp_port,
-            security="none",
-            sender="reminders@seal.example",
-        )
-        bot.job.mail = SmtpMailer(smtp_settings, InvoiceEmail(platform.reminders))
+        bot.job.mail = PlatformReminderMail(platform.reminders)
     return World(bot, wechat, sms_provider, http)
 
 
@@ -171,9 +162,13 @@ async def test_one_seal_walks_every_threshold_by_each_policy_path(
 ) -> None:
     async with world_for(path, platform, clock, tmp_path, recorder, smtp[1]) as world:
         bot, fake, sink = world.bot, recorder[0], smtp[0]
-        start = clock.now()
         account = await platform.add_account()
         seal = await platform.add_seal(account, expires_in=61 * DAY, name=NAME)
+        start = clock.now()
+        if path == "email":
+            # The only address the platform has: the one given for the order's e-invoice.
+            await platform.request_invoice(account, "finance@changfeng.example")
+        mailed = len(sink.mails)
         if path in ("chat", "subscribe", "template"):
             await bot.bind("u1", account)
         for n, (threshold, day) in enumerate(STEPS, start=1):
@@ -221,13 +216,13 @@ async def test_one_seal_walks_every_threshold_by_each_policy_path(
                 assert delivery.reason is None
                 assert delivery.last_error == "chat: no chat identity bound"
             elif path == "email":
-                assert len(sink.mails) == n
+                assert len(sink.mails) == mailed + n
                 envelope, mail = sink.mails[-1]
                 assert envelope.rcpt_tos == ["finance@changfeng.example"]
-                assert mail["From"] == "reminders@seal.example"
+                assert email.utils.parseaddr(mail["From"])[1] == "reminders@seal.example"
                 verb = "已于" if threshold == -1 else "将于"
                 assert str(email.header.make_header(email.header.decode_header(mail["Subject"]))) == (
-                    f"【电子印章】企业印章「{NAME}」{verb} 2027-01-28 到期"
+                    f"【电子印章】企业印章「{NAME}」{verb} 2027-11-28 到期"
                 )
                 assert (delivery.status, delivery.channel) == (Status.SENT, "email")
                 assert delivery.provider_message_id == mail["Message-ID"]
@@ -373,3 +368,35 @@ def test_keyword_values_keep_to_wechats_rules() -> None:
     assert field_value("thing5", "days_left", notice) == "剩余7天"
     assert field_value("number6", "days_left", notice) == "7"
     assert field_value("character_string7", "seal", notice) == "-"
+
+
+async def test_reminder_email_goes_only_to_the_accounts_own_address_about_its_own_seal(
+    platform: Platform, smtp: tuple[SmtpSink, int]
+) -> None:
+    sink = smtp[0]
+    without, with_address = await platform.add_account(), await platform.add_account()
+    own_seal, other_seal = await platform.add_seals(
+        [SealPlan(with_address, 7 * DAY, name=NAME), SealPlan(without, 7 * DAY, name="无邮箱有限公司")]
+    )
+    mail = PlatformReminderMail(platform.reminders)
+    with pytest.raises(DeliveryFailed) as no_address:
+        await mail.send(without, other_seal, "主题", "正文")
+    assert (no_address.value.reason, no_address.value.retryable) == (
+        "the account has no e-mail address",
+        False,
+    )
+    await platform.request_invoice(with_address, "owner@changfeng.example")
+    with pytest.raises(DeliveryFailed) as not_its_seal:
+        await mail.send(with_address, other_seal, "主题", "正文")
+    assert not_its_seal.value.reason.startswith("e-mail refused (not_found)")
+    assert not_its_seal.value.retryable is False
+    mailed = len(sink.mails)
+    message_id = await mail.send(with_address, own_seal, "【电子印章】到期提醒", "您的印章即将到期。")
+    [(envelope, message)] = sink.mails[mailed:]
+    assert envelope.rcpt_tos == ["owner@changfeng.example"]
+    assert message["Message-ID"] == message_id
+    assert (
+        str(email.header.make_header(email.header.decode_header(message["Subject"])))
+        == "【电子印章】到期提醒"
+    )
+    assert message.get_payload(decode=True).decode("utf-8").strip() == "您的印章即将到期。"

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from scheduler.deliveries import Status
 from tests.scheduler.conftest import Bot, Platform
+from tests.scheduler.seals import SealPlan
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -45,8 +46,12 @@ async def test_the_reminder_names_the_seal_and_date_and_its_button_starts_renewa
     platform: Platform, bot: Bot
 ) -> None:
     account = await platform.add_account()
-    seal = await platform.add_seal(account, expires_in=30 * DAY + timedelta(hours=1), name="蓝海贸易有限公司")
-    await platform.add_seal(account, expires_in=300 * DAY, name="另一家有限公司")
+    seal, _ = await platform.add_seals(
+        [
+            SealPlan(account, 30 * DAY + timedelta(hours=1), name="蓝海贸易有限公司"),
+            SealPlan(account, 300 * DAY, name="另一家有限公司"),
+        ]
+    )
     await bot.bind("u1", account)
     await bot.run()
 

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from scheduler.deliveries import Status
 from tests.scheduler.conftest import Bot, Platform, make_bot, scheduler_settings
 
 DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def platform_overrides() -> dict[str, Any]:
+    # Renewal opens 90 days before expiry here, so a seal can be renewed before its first
+    # (60-day) reminder is due.
+    return {"renewal_window_days": 90}
 
 
 async def statuses(bot: Bot) -> dict[int, str]:
@@ -21,17 +31,18 @@ async def test_nothing_is_sent_during_quiet_hours_and_the_reminder_goes_when_the
     account = await platform.add_account()
     await platform.add_seal(account, expires_in=40 * DAY)
     await bot.bind("u1", account)
+    morning = bot.chat.clock.now()  # 10:00 in Shanghai
     # 22:30 in Shanghai, ten days later: the 30-day reminder is due, but it is night.
-    bot.chat.clock.at = datetime(2026, 12, 8, 14, 30, tzinfo=UTC)
+    bot.chat.clock.at = morning + 10 * DAY + timedelta(hours=12, minutes=30)
     await bot.run()
     assert bot.reminders_to("u1") == []
     assert await statuses(bot) == {30: Status.DEFERRED}
 
-    bot.chat.clock.at = datetime(2026, 12, 9, 0, 59, tzinfo=UTC)  # 08:59 local
+    bot.chat.clock.at = morning + 10 * DAY + timedelta(hours=22, minutes=59)  # 08:59 local
     await bot.run()
     assert bot.reminders_to("u1") == []
 
-    bot.chat.clock.at = datetime(2026, 12, 9, 1, 0, tzinfo=UTC)  # 09:00 local
+    bot.chat.clock.at = morning + 11 * DAY - timedelta(hours=1)  # 09:00 local
     await bot.run()
     assert len(bot.reminders_to("u1")) == 1
     assert await statuses(bot) == {30: Status.SENT}
@@ -59,10 +70,11 @@ async def test_a_renewal_cancels_a_reminder_held_back_by_quiet_hours(platform: P
     account = await platform.add_account()
     seal = await platform.add_seal(account, expires_in=40 * DAY)
     await bot.bind("u1", account)
-    bot.chat.clock.at = datetime(2026, 12, 8, 14, 30, tzinfo=UTC)  # night: held back
+    morning = bot.chat.clock.now()
+    bot.chat.clock.at = morning + 10 * DAY + timedelta(hours=12, minutes=30)  # night: held back
     await bot.run()
     await platform.renew(seal)
-    bot.chat.clock.at = datetime(2026, 12, 9, 1, 0, tzinfo=UTC)  # morning
+    bot.chat.clock.at = morning + 11 * DAY - timedelta(hours=1)  # 09:00
     await bot.run()
     assert bot.reminders_to("u1") == []
     assert await statuses(bot) == {30: Status.SUPERSEDED}

@@ -13,6 +13,7 @@ from bot.testing import ManualClock
 from scheduler.deliveries import Status
 from tests.contract.postgres import fresh_schema, schema_engine
 from tests.scheduler.conftest import Bot, Platform, make_bot
+from tests.scheduler.seals import SealPlan
 
 pytestmark = pytest.mark.postgres
 
@@ -31,13 +32,17 @@ async def test_two_workers_racing_send_each_reminder_once(platform: Platform, cl
         first = await worker(platform, clock, schema)
         second = await worker(platform, clock, schema)
         try:
-            users = []
-            for n in range(12):
-                account = await platform.add_account()
-                # spread over the thresholds: some due now, some later in the run
-                await platform.add_seal(account, expires_in=(3 + n * 6) * DAY + timedelta(hours=1))
-                users.append(f"user{n}")
-                await first.bind(users[-1], account)
+            accounts = [await platform.add_account() for _ in range(12)]
+            # spread over the thresholds: some due now, some later in the run
+            await platform.add_seals(
+                [
+                    SealPlan(account, (3 + n * 6) * DAY + timedelta(hours=1))
+                    for n, account in enumerate(accounts)
+                ]
+            )
+            users = [f"user{n}" for n in range(12)]
+            for user, account in zip(users, accounts, strict=True):
+                await first.bind(user, account)
             for _ in range(75):
                 await asyncio.gather(first.run(), second.run(), first.run(), second.run())
                 clock.advance(DAY)

@@ -25,7 +25,7 @@ async def revocation_verdicts(
     api: httpx.AsyncClient, services: PlatformServices, certificate_pem: str, at: datetime
 ) -> tuple[str, str]:
     """(what openssl verify said, openssl ocsp's status word) for the certificate."""
-    ca = certificate_authority(services)
+    ca = await certificate_authority(services)
     crl = await api.get("/ca/crl")
     assert crl.status_code == 200
     assert crl.headers["content-type"] == "application/pkix-crl"

@@ -1,6 +1,6 @@
 """What the seal-process tests need around a chat: an applicant logged in from the chat, an
-active seal made by the platform's own staff steps, payments through the sandbox page, and a
-seal's expiry or key moved to where a test wants it."""
+active seal made by the platform's own staff steps, payments through the sandbox page, and the
+shared clock moved until a seal's expiry is where a test wants it."""
 
 from __future__ import annotations
 
@@ -13,10 +13,8 @@ from typing import Any
 
 import httpx
 from PIL import Image
-from sqlalchemy import update
 
 from seal_platform.production.station import RunnerStation
-from seal_platform.seals import Seal
 from seal_platform.staff import StaffRole, create_staff_user
 from tests.conversations.conftest import Service
 from tests.password_page import use_page
@@ -57,6 +55,7 @@ class Applicant:
     phone: str
     token: str
     account_id: str
+    lang: str = "zh"
 
     @property
     def headers(self) -> dict[str, str]:
@@ -103,17 +102,18 @@ class SealWorld:
         row = await self.service.container.store.get(self.chat.key(user))
         assert row is not None
         assert row.platform_account_id is not None
-        return Applicant(user, phone, token, row.platform_account_id)
+        return Applicant(user, phone, token, row.platform_account_id, lang)
 
     async def advance(self, delta: timedelta, applicant: Applicant) -> Applicant:
         """Move the one shared clock; sessions that ended meanwhile are opened again, as the
         applicant (in the chat and on the platform) and staff would."""
         self.service.clock.advance(delta)
         self._staff = None
-        said = joined(await self.chat.say("登录", user=applicant.user))
-        if "手机" in said:
+        english = applicant.lang == "en"
+        said = joined(await self.chat.say("log in" if english else "登录", user=applicant.user))
+        if ("mobile number" if english else "手机") in said:
             await self.chat.say(applicant.phone, user=applicant.user)
-            await self.chat.tap("密码", user=applicant.user)
+            await self.chat.tap("password" if english else "密码", user=applicant.user)
             # The password is typed on the secure page, never in the chat (privacy).
             assert self.service.container.password_pages is not None
             view, _ = await use_page(
@@ -125,7 +125,12 @@ class SealWorld:
             )
             assert view.status == "done", view
         session = await self.service.container.platform.accounts.login_password(applicant.phone, PASSWORD)
-        return Applicant(applicant.user, applicant.phone, session.token, applicant.account_id)
+        return Applicant(applicant.user, applicant.phone, session.token, applicant.account_id, applicant.lang)
+
+    async def expiring_in(self, applicant: Applicant, seal: dict[str, Any], days: int) -> Applicant:
+        """Move the shared clock until ``seal`` has ``days`` left (its expiry is never edited)."""
+        valid_to = datetime.fromisoformat(str(seal["valid_to"]))
+        return await self.advance(valid_to - self.now() - timedelta(days=days), applicant)
 
     # ---- staff and payments ---------------------------------------------------------------------
 
@@ -194,11 +199,6 @@ class SealWorld:
         (seal,) = seals
         assert seal["status"] == "active", seal
         return dict(seal)
-
-    async def set_seal(self, seal_id: str, **columns: Any) -> None:
-        """Move a seal where a conversation test needs it (its expiry, its status)."""
-        async with self.platform_services.db.session() as session:
-            await session.execute(update(Seal).where(Seal.id == seal_id).values(**columns))
 
     def install_station(self, backend: Callable[[], TokenBackend]) -> None:
         """Staff's production station writes new seals on the blank keys of ``backend``."""

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
+import logging
 import re
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,14 +23,17 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from bot.channels.base import ChannelLifecycle, SimpleHealth
+from bot.channels.webchat.client_address import client_ip
+from bot.channels.webchat.history import media_url, merged_history
 from bot.channels.webchat.sessions import COOKIE, WebSession, WebSessions
 from bot.channels.webchat.wakeups import WakeUps
 from bot.engine.i18n import normalise_locale
 from bot.engine.media import sniff
-from bot.engine.messages import ConversationKey, FileRef, Inbound, OutboundMessage
+from bot.engine.messages import ConversationKey, FileRef, Inbound, OutboundMessage, opened
 from bot.engine.runtime import Engine, PassiveWindow
 from bot.engine.secrets_box import SecretBox
 from bot.engine.store import ConversationStore
+from bot.settings import Network
 from dbkit.bus import InProcessBus
 
 CHANNEL = "web"
@@ -34,6 +41,33 @@ ACCOUNT = "main"
 PAGE = Path(__file__).parent / "static" / "chat.html"
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 POLL_SECONDS = 25.0
+OPERATOR_TTL = 300.0  # seconds the operator's name is kept before it is asked again
+HISTORY_LIMIT = 1000  # bot messages a (re)load reads at once, with the user's own between them
+
+
+log = logging.getLogger(__name__)
+
+
+class OperatorName:
+    """The operator's name for the page header (from the platform's operator identity), kept a
+    few minutes: the page must open even when the platform is slow or down (then no name)."""
+
+    def __init__(self, fetch: Callable[[], Awaitable[str]] | None) -> None:
+        self._fetch = fetch
+        self._value: str | None = None
+        self._until = 0.0
+
+    async def get(self) -> str | None:
+        if self._fetch is None:
+            return None
+        now = time.monotonic()
+        if now >= self._until:
+            try:
+                self._value = (await asyncio.wait_for(self._fetch(), 2.0)).strip() or None
+            except Exception:  # any failure only costs the header its name
+                log.warning("operator identity unavailable for the web chat header", exc_info=True)
+            self._until = now + OPERATOR_TTL
+        return self._value
 
 
 class SendBody(BaseModel):
@@ -59,8 +93,8 @@ class WebChatSender:
 def message_json(message: OutboundMessage, box: SecretBox | None = None) -> dict[str, Any]:
     """``box`` opens the full text of a private reply (a summary to check); without it the
     masked copy is shown, as in a history read back after a reload."""
-    reply = message.reply
-    text = str(box.open(reply.sealed)) if box is not None and reply.sealed is not None else reply.text
+    reply = opened(message.reply, box)
+    text = reply.text
     return {
         "id": message.outbox_id,
         "kind": reply.kind.value,
@@ -69,7 +103,7 @@ def message_json(message: OutboundMessage, box: SecretBox | None = None) -> dict
         "options": [{"token": o.token, "label": o.label} for o in reply.options],
         "url": reply.url,
         "file": {
-            "url": f"/chat/api/media/{reply.file.media_id}?name={reply.file.filename}",
+            "url": media_url(reply.file),
             "name": reply.file.filename,
             "type": reply.file.content_type,
         }
@@ -91,10 +125,14 @@ class WebChatChannel(ChannelLifecycle):
         store: ConversationStore,
         max_upload_bytes: int,
         sessions: WebSessions,
+        trusted_proxies: Sequence[Network] = (),
+        operator_name: Callable[[], Awaitable[str]] | None = None,
         wakeups: WakeUps | None = None,
     ) -> None:
         """``wakeups`` carries "a reply was delivered" between workers (its ``delivered`` is
         the outbox's ``after_sent`` callback); without one, polls wake in this process only."""
+        self.trusted_proxies = tuple(trusted_proxies)
+        self.operator = OperatorName(operator_name)
         self.engine = engine
         self.store = store
         self.sessions = sessions
@@ -130,7 +168,11 @@ class WebChatChannel(ChannelLifecycle):
 
         @router.get("", response_class=HTMLResponse)
         async def page(request: Request) -> Response:
-            response = HTMLResponse(PAGE.read_text(encoding="utf-8"))
+            operator = html.escape(await self.operator.get() or "", quote=True)
+            page_html = PAGE.read_text(encoding="utf-8").replace(
+                'data-operator=""', f'data-operator="{operator}"'
+            )
+            response = HTMLResponse(page_html)
             session = await self.sessions.read(request.cookies.get(COOKIE)) or self.sessions.new()
             self.sessions.set_cookie(response, session)
             return response
@@ -144,10 +186,13 @@ class WebChatChannel(ChannelLifecycle):
                 raise HTTPException(status_code=422, detail="bad client_id")
             message_id = f"w:{body.client_id}"
             hint = normalise_locale(body.lang) if body.lang else None
+            address = client_ip(request, self.trusted_proxies)
             if body.token:
-                inbound = Inbound.choice(key, message_id, body.token, language_hint=hint)
+                inbound = Inbound.choice(key, message_id, body.token, language_hint=hint, client_ip=address)
             elif body.text is not None and body.text.strip():
-                inbound = Inbound.text_message(key, message_id, body.text, language_hint=hint)
+                inbound = Inbound.text_message(
+                    key, message_id, body.text, language_hint=hint, client_ip=address
+                )
             else:
                 raise HTTPException(status_code=422, detail="text or token required")
             replies = await self.engine.handle(inbound)
@@ -183,9 +228,15 @@ class WebChatChannel(ChannelLifecycle):
 
         @router.get("/api/messages")
         async def messages(
-            request: Request, response: Response, after: int = 0, wait: float = POLL_SECONDS
+            request: Request,
+            response: Response,
+            after: int = 0,
+            wait: float = POLL_SECONDS,
+            history: bool = False,
         ) -> dict[str, Any]:
             key = await self._key(request, response)
+            if history:
+                return {"messages": await self._history(key)}
             deadline = asyncio.get_running_loop().time() + max(0.0, min(wait, POLL_SECONDS))
             while True:
                 with self.wakeups.waiting(key) as woken:
@@ -219,6 +270,15 @@ class WebChatChannel(ChannelLifecycle):
             )
 
         return router
+
+    async def _history(self, key: ConversationKey) -> list[dict[str, Any]]:
+        """Everything shown so far, the user's own messages and uploads included, as stored:
+        masked and redacted (the full values were for the moment of checking)."""
+        found = await self.store.delivered(key, 0, HISTORY_LIMIT)
+        entries = await self.store.inbound_log(key, HISTORY_LIMIT * 2)
+        # Messages past the limit reach the page through its poll, which only carries the
+        # bot's side: the user's later messages then wait for the next reload.
+        return merged_history(found, entries, message_json, complete=len(found) < HISTORY_LIMIT)
 
     async def _may_see(self, key: ConversationKey, media_id: str) -> bool:
         """Only files sent to this conversation, or uploaded in it, are served to it."""

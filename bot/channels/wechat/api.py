@@ -180,6 +180,18 @@ class WeChatApi:
         result: dict[str, Any] = await self._call(lambda c: c.post(path, data=body))
         return str(result.get("msgid", ""))
 
+    # ---- JS-SDK ----------------------------------------------------------------------------
+
+    async def jsapi_ticket(self) -> tuple[str, int]:
+        """The JS-SDK ticket (``ticket/getticket?type=jsapi``) and its lifetime in seconds."""
+        result: dict[str, Any] = await self._call(
+            lambda c: c.get("ticket/getticket", params={"type": "jsapi"})
+        )
+        ticket = str(result.get("ticket") or "")
+        if not ticket:
+            raise WeChatApiError(None, "ticket/getticket answered without a ticket")
+        return ticket, int(result.get("expires_in", 7200))
+
     # ---- menu ------------------------------------------------------------------------------
 
     async def create_menu(self, menu: dict[str, Any]) -> None:

@@ -125,7 +125,7 @@ class WeChatChannel(ChannelLifecycle):
             else None
         )
         self.nonces = NonceLedger(db, store, appid, timedelta(seconds=settings.timestamp_window))
-        self.passive = PassiveAnswers(db, store, appid, wake=self._wake(engine))
+        self.passive = PassiveAnswers(db, store, appid, wake=self._wake(engine), box=engine.box)
         self.receiver = WeChatReceiver(
             settings=settings,
             engine=engine,

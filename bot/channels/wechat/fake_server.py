@@ -3,7 +3,7 @@
 wechatpy and the stable-token client talk to it through ``WECHAT_API_BASE_URL``. It issues
 access tokens, checks them on every call (40001 for a stale one), records customer-service,
 template and subscription messages, stores uploaded media and serves media for download,
-keeps the menu, and can be told to answer the next calls of a path with an errcode
+keeps the menu, issues the JS-SDK ticket, and can be told to answer the next calls of a path with an errcode
 (45015 outside the window, 45047 over the count, 40001, ...).
 
 Run it by hand with ``python -m bot.channels.wechat.fake_server --port 8082``.
@@ -49,6 +49,7 @@ class FakeWeChat:
     tokens_issued: list[str] = field(default_factory=list)
     media: dict[str, FakeMedia] = field(default_factory=dict)
     menu: dict[str, Any] | None = None
+    jsapi_tickets: list[str] = field(default_factory=list)
     # path -> errcodes for the next calls of that path, consumed in order
     failures: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
 
@@ -131,6 +132,12 @@ class FakeWeChat:
                 media_type=stored.content_type,
                 headers={"Content-Disposition": f'attachment; filename="{stored.filename}"'},
             )
+        if path == "ticket/getticket":
+            if query.get("type") != "jsapi":
+                return _err(40097, "invalid args")
+            if not self.jsapi_tickets:
+                self.jsapi_tickets.append(secrets.token_urlsafe(32))
+            return _ok(ticket=self.jsapi_tickets[-1], expires_in=7200)
         if path == "menu/create":
             if not isinstance(body, dict) or not body.get("button"):
                 return _err(40016, "invalid button size")

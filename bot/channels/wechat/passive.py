@@ -7,11 +7,16 @@ text replies with ``claim_passive``, which only returns what the dispatcher has 
 nothing after the deadline. Replies the answer does not carry are released at once. What one delivery id
 was answered with is recorded, so WeChat's retries (and identical deliveries racing each other)
 get the same answer: the first request to reserve the id decides, the others wait for it.
+
+A private reply (a summary to check) is answered with its full text, opened from the outbox's
+sealed copy just as the dispatcher does for the customer-service API; the answer recorded for
+retries is kept sealed, so the full text is never stored in clear.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
@@ -21,8 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.wechat.render import passive_text
 from bot.channels.wechat.tables import wechat_deliveries
-from bot.engine.messages import OutboundMessage, Reply
+from bot.engine.messages import OutboundMessage, Reply, opened
 from bot.engine.ports import Clock
+from bot.engine.secrets_box import SecretBox, is_sealed
 from bot.engine.store import Outbox, TableWrites, insert_for
 
 SUCCESS = "success"
@@ -41,12 +47,36 @@ class PassiveAnswers:
         *,
         wake: Callable[[list[OutboundMessage]], None] = lambda _messages: None,
         poll: float = 0.05,
+        box: SecretBox | None = None,
     ) -> None:
         self.db = db
         self.store = store
         self.appid = appid
         self.wake = wake  # tells the dispatcher that released replies are due
         self.poll = poll
+        # Opens private replies for the recipient and seals the recorded answer; without it
+        # the masked copy is answered and recorded, never an error.
+        self.box = box
+        # prepared once: both run for every passive answer
+        table = wechat_deliveries
+        self._reserving = (
+            insert_for(db.dialect.name)(table)
+            .values(
+                appid=sa.bindparam("appid"),
+                delivery_id=sa.bindparam("delivery_id"),
+                body=None,
+                created_at=sa.bindparam("created_at"),
+            )
+            .on_conflict_do_nothing()
+        )
+        self._recording = (
+            table.update()
+            # a WHERE placeholder may not share a column's name in an UPDATE (SQLAlchemy)
+            .where(
+                table.c.appid == sa.bindparam("b_appid"), table.c.delivery_id == sa.bindparam("b_delivery_id")
+            )
+            .values(body=sa.bindparam("body"))
+        )
 
     def _where(self, delivery_id: str) -> sa.ColumnElement[bool]:
         return sa.and_(
@@ -54,20 +84,32 @@ class PassiveAnswers:
         )
 
     async def _reserve(self, delivery_id: str, now: datetime) -> bool:
-        insert = insert_for(self.db.dialect.name)(wechat_deliveries).values(
-            appid=self.appid, delivery_id=delivery_id, body=None, created_at=now
-        )
-        return await self.store.write(insert.on_conflict_do_nothing()) == 1
+        params = {"appid": self.appid, "delivery_id": delivery_id, "created_at": now}
+        return await self.store.write(self._reserving, params) == 1
 
     async def recorded(self, delivery_id: str) -> str | None:
         async with self.db.connect() as conn:
             body = (
                 await conn.execute(sa.select(wechat_deliveries.c.body).where(self._where(delivery_id)))
             ).scalar()
-        return str(body) if body is not None else None
+        return self._unseal(str(body)) if body is not None else None
 
     async def _record(self, delivery_id: str, body: str) -> None:
-        await self.store.write(wechat_deliveries.update().where(self._where(delivery_id)).values(body=body))
+        stored = body if self.box is None or body == SUCCESS else json.dumps(self.box.seal(body))
+        params = {"b_appid": self.appid, "b_delivery_id": delivery_id, "body": stored}
+        await self.store.write(self._recording, params)
+
+    def _unseal(self, stored: str) -> str:
+        if self.box is None or not stored.startswith("{"):
+            return stored
+        try:
+            sealed = json.loads(stored)
+        except ValueError:
+            return stored
+        return str(self.box.open(sealed)) if is_sealed(sealed) else stored
+
+    def _opened(self, reply: Reply) -> Reply:
+        return opened(reply, self.box)
 
     async def answer(
         self,
@@ -110,7 +152,7 @@ class PassiveAnswers:
         clock: Clock,
         deadline: datetime,
     ) -> tuple[str | None, set[int]]:
-        fits, _ = render([m.reply for m in messages])
+        fits, _ = render([self._opened(m.reply) for m in messages])
         # in order, all at once: the store stops at a reply the dispatcher already took, so
         # nothing later can overtake it in the chat
         claimed = await self.store.claim_passive(
@@ -118,7 +160,7 @@ class PassiveAnswers:
         )
         if not claimed:
             return None, set()
-        _, text = render([m.reply for m in claimed])
+        _, text = render([self._opened(m.reply) for m in claimed])
         return text, {m.outbox_id for m in claimed}
 
     async def forget_before(self, cutoff: datetime) -> int:

@@ -4,6 +4,7 @@ allowance with a fresh one (WeChat does not add them up)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,9 +23,11 @@ class _OwnWrites:
     def __init__(self, db: AsyncEngine) -> None:
         self.db = db
 
-    async def write(self, statement: sa.Insert | sa.Update | sa.Delete) -> int:
+    async def write(
+        self, statement: sa.Insert | sa.Update | sa.Delete, params: Mapping[str, Any] | None = None
+    ) -> int:
         async with self.db.begin() as conn:
-            return int((await conn.execute(statement)).rowcount)
+            return int((await conn.execute(statement, dict(params) if params else None)).rowcount)
 
     async def close(self) -> None:
         """The engine is the caller's."""
@@ -51,6 +54,7 @@ class CustomerServiceQuota:
         # opening an allowance is on every message's path: batched with the engine's writes
         # when the bot's store is given (the support desk reads the quota without it)
         self.writes: TableWrites = writes or _OwnWrites(db)
+        self._opening = self._prepare_open()
 
     def _where(self, openid: str) -> sa.ColumnElement[bool]:
         return sa.and_(wechat_cs_quota.c.appid == self.appid, wechat_cs_quota.c.openid == openid)
@@ -58,31 +62,41 @@ class CustomerServiceQuota:
     async def open(self, openid: str, *, allowance: int, lasts: timedelta, now: datetime) -> None:
         """One upsert: a new allowance replaces the old one, except that a click after a
         message must not shrink a larger, longer allowance."""
+        params = {
+            "appid": self.appid,
+            "openid": openid,
+            "allowance": allowance,
+            "opened_at": now,
+            "expires_at": now + lasts,
+        }
+        await self.writes.write(self._opening, params)
+
+    def _prepare_open(self) -> sa.Insert:
+        """The upsert of ``open``, prepared once: it runs for every message and click."""
         table = wechat_cs_quota
         insert = insert_for(self.db.dialect.name)(table).values(
-            appid=self.appid,
-            openid=openid,
-            allowance=allowance,
+            appid=sa.bindparam("appid"),
+            openid=sa.bindparam("openid"),
+            allowance=sa.bindparam("allowance"),
             used=0,
-            opened_at=now,
-            expires_at=now + lasts,
+            opened_at=sa.bindparam("opened_at"),
+            expires_at=sa.bindparam("expires_at"),
         )
         new = insert.excluded
         keep_old = sa.and_(
             table.c.expires_at > new.expires_at, table.c.allowance - table.c.used > new.allowance
         )
-        await self.writes.write(
-            insert.on_conflict_do_update(
-                index_elements=[table.c.appid, table.c.openid],
-                set_={
-                    "allowance": new.allowance,
-                    "used": 0,
-                    "opened_at": new.opened_at,
-                    "expires_at": new.expires_at,
-                },
-                where=sa.not_(keep_old),
-            )
+        upsert: sa.Insert = insert.on_conflict_do_update(
+            index_elements=[table.c.appid, table.c.openid],
+            set_={
+                "allowance": new.allowance,
+                "used": 0,
+                "opened_at": new.opened_at,
+                "expires_at": new.expires_at,
+            },
+            where=sa.not_(keep_old),
         )
+        return upsert
 
     async def get(self, openid: str, now: datetime) -> Allowance | None:
         async with self.db.connect() as conn:

@@ -1,0 +1,238 @@
+"""One contract for every backend of the shared storage port (``dbkit.blobs``): local files,
+the blob table on SQLite and on PostgreSQL, and S3 (an in-memory S3 behind httpx.MockTransport
+that answers PUT, GET, HEAD, DELETE and ListObjectsV2; no network).
+
+Each test uses two instances of the backend, as two workers on two hosts hold them: what one
+stores, the other reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
+
+import httpx
+import pytest
+
+from bot.engine.tables import blobs as bot_blobs
+from bot.testing import create_schema
+from dbkit.blobs import BlobBackend, BlobCorrupt, BlobNotFound, LocalBlobBackend, SealedBlobs, SqlBlobBackend
+from dbkit.engine import make_engine
+from dbkit.envelope import Keyring, key_id_of
+from dbkit.s3 import S3Backend
+from tests.contract.postgres import fresh_schema, schema_engine
+
+OLD = Keyring.from_secrets("the-old-secret-0123456789", purpose=b"contract")
+NEW = Keyring.from_secrets("the-new-secret-0123456789", "the-old-secret-0123456789", purpose=b"contract")
+
+
+class FakeS3:
+    """An S3 bucket in memory: objects by path, with their LastModified from ``now``."""
+
+    def __init__(self, now: Callable[[], datetime]) -> None:
+        self.now = now
+        self.objects: dict[str, tuple[bytes, datetime]] = {}
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        assert request.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AK/")
+        assert request.headers["x-amz-content-sha256"] == hashlib.sha256(request.content).hexdigest()
+        path = request.url.path
+        if request.method == "PUT":
+            self.objects[path] = (request.content, self.now())
+            return httpx.Response(200)
+        if request.method == "DELETE":
+            self.objects.pop(path, None)
+            return httpx.Response(204)
+        if request.method == "GET" and request.url.query:
+            return self._list(path, parse_qs(request.url.query.decode()))
+        if path not in self.objects:
+            return httpx.Response(404)
+        return httpx.Response(200, content=self.objects[path][0] if request.method == "GET" else b"")
+
+    def _list(self, bucket_path: str, query: dict[str, list[str]]) -> httpx.Response:
+        assert query["list-type"] == ["2"]
+        prefix = bucket_path + "/" + query.get("prefix", [""])[0]
+        items = "".join(
+            f"<Contents><Key>{escape(path[len(bucket_path) + 1 :])}</Key>"
+            f"<LastModified>{stamp.strftime('%Y-%m-%dT%H:%M:%S.000Z')}</LastModified></Contents>"
+            for path, (_data, stamp) in sorted(self.objects.items())
+            if path.startswith(prefix)
+        )
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+            f"<IsTruncated>false</IsTruncated>{items}</ListBucketResult>"
+        )
+        return httpx.Response(200, content=body.encode())
+
+
+@dataclass
+class Workers:
+    one: BlobBackend
+    two: BlobBackend
+    # Make what ``key`` holds look written ``age`` ago (file time, row time or object time).
+    age: Callable[[str, timedelta], Awaitable[None]]
+    # The time the backend stamps writes with.
+    now: Callable[[], datetime]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.at
+
+
+@pytest.fixture(params=["local", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "s3"])
+async def workers(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Workers]:
+    clock = Clock()
+    if request.param == "local":
+        root = tmp_path / "blobs"
+
+        async def age_file(key: str, age: timedelta) -> None:
+            stamp = (datetime.now(UTC) - age).timestamp()
+            os.utime(root / key, (stamp, stamp))
+
+        yield Workers(LocalBlobBackend(root), LocalBlobBackend(root), age_file, lambda: datetime.now(UTC))
+        return
+    if request.param == "s3":
+        fake = FakeS3(clock.now)
+
+        def s3() -> S3Backend:
+            return S3Backend(
+                endpoint_url="http://s3.test",
+                bucket="sealbot",
+                region="cn-north-1",
+                access_key="AK",
+                secret_key="SK",
+                now=clock.now,
+                prefix="media/",
+                transport=httpx.MockTransport(fake.handle),
+            )
+
+        async def age_object(key: str, age: timedelta) -> None:
+            path = f"/sealbot/media/{key}"
+            fake.objects[path] = (fake.objects[path][0], clock.now() - age)
+
+        yield Workers(s3(), s3(), age_object, clock.now)
+        return
+
+    async def age_row(key: str, age: timedelta) -> None:
+        engine = engines[0]
+        async with engine.begin() as conn:
+            table = bot_blobs
+            await conn.execute(table.update().where(table.c.key == key).values(updated_at=clock.now() - age))
+
+    if request.param == "sqlite":
+        engines = [make_engine(f"sqlite+aiosqlite:///{tmp_path}/blobs.db") for _ in range(2)]
+        await create_schema(engines[0])
+        yield Workers(
+            SqlBlobBackend(engines[0], bot_blobs, "media", now=clock.now),
+            SqlBlobBackend(engines[1], bot_blobs, "media", now=clock.now),
+            age_row,
+            clock.now,
+        )
+        for engine in engines:
+            await engine.dispose()
+        return
+    async with fresh_schema() as schema:
+        engines = [schema_engine(schema) for _ in range(2)]
+        yield Workers(
+            SqlBlobBackend(engines[0], bot_blobs, "media", now=clock.now),
+            SqlBlobBackend(engines[1], bot_blobs, "media", now=clock.now),
+            age_row,
+            clock.now,
+        )
+        for engine in engines:
+            await engine.dispose()
+
+
+def scan(n: int = 0) -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + bytes([n]) * 2048 + os.urandom(16)
+
+
+async def test_a_file_stored_by_one_worker_is_read_by_another_sealed_and_stored_once(
+    workers: Workers,
+) -> None:
+    one, two = SealedBlobs(workers.one, OLD), SealedBlobs(workers.two, OLD)
+    data = scan()
+    digest = await one.put_content(data)
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert await two.put_content(data) == digest  # the same upload again: one stored value
+    assert await workers.two.keys() == [f"{digest[:2]}/{digest}"]
+    assert await two.get_content(digest) == data
+    stored = await workers.one.read(f"{digest[:2]}/{digest}")
+    assert key_id_of(stored) == OLD.current_id
+    assert data[8:40] not in stored
+
+
+async def test_a_missing_value_is_not_found(workers: Workers) -> None:
+    blobs = SealedBlobs(workers.one, OLD)
+    with pytest.raises(BlobNotFound):
+        await blobs.get_content("0" * 64)
+    with pytest.raises(BlobNotFound):
+        await blobs.get_named("ca/root-ca.pem")
+    assert await blobs.get_named_or_none("ca/root-ca.pem") is None
+    assert not await workers.one.exists("ab/" + "ab" * 32)
+
+
+async def test_a_tampered_or_swapped_value_is_refused(workers: Workers) -> None:
+    blobs = SealedBlobs(workers.one, OLD)
+    first, second = await blobs.put_content(scan(1)), await blobs.put_content(scan(2))
+    key_first, key_second = f"{first[:2]}/{first}", f"{second[:2]}/{second}"
+    # the sealed value of the second file put in the first one's place: its AAD does not match
+    await workers.one.write(key_first, await workers.one.read(key_second))
+    with pytest.raises(BlobCorrupt):
+        await blobs.get_content(first)
+    # a plain value whose bytes are not the ones its name promises
+    await workers.two.write(key_second, b"not the scan")
+    with pytest.raises(BlobCorrupt):
+        await SealedBlobs(workers.two, OLD).get_content(second)
+
+
+async def test_a_named_value_is_replaced_and_read_by_the_other_worker(workers: Workers) -> None:
+    await SealedBlobs(workers.one, OLD).put_named("root-ca.pem", b"first")
+    await SealedBlobs(workers.two, OLD).put_named("root-ca.pem", b"second")
+    assert await SealedBlobs(workers.one, OLD).get_named("root-ca.pem") == b"second"
+    with pytest.raises(BlobCorrupt):
+        await SealedBlobs(workers.one, Keyring.from_secrets("someone else's")).get_named("root-ca.pem")
+
+
+async def test_rotation_re_encrypts_every_value_once_and_old_keys_can_go(workers: Workers) -> None:
+    old = SealedBlobs(workers.one, OLD)
+    files = [scan(n) for n in range(3)]
+    digests = [await old.put_content(data) for data in files]
+    await old.put_named("revoked.json", b"{}")
+    rotating = SealedBlobs(workers.two, NEW)
+    assert await rotating.rotate() == 4
+    assert await rotating.rotate() == 0
+    only_new = SealedBlobs(
+        workers.one, Keyring.from_secrets("the-new-secret-0123456789", purpose=b"contract")
+    )
+    for digest, data in zip(digests, files, strict=True):
+        assert await only_new.get_content(digest) == data
+    assert await only_new.get_named("revoked.json") == b"{}"
+
+
+async def test_retention_deletes_content_written_before_the_cutoff_and_nothing_named(
+    workers: Workers,
+) -> None:
+    blobs = SealedBlobs(workers.one, OLD)
+    old_scan, new_scan = scan(1), scan(2)
+    old, new = await blobs.put_content(old_scan), await blobs.put_content(new_scan)
+    await blobs.put_named("root-ca.pem", b"kept")
+    for key in (f"{old[:2]}/{old}", "root-ca.pem"):
+        await workers.age(key, timedelta(days=31))
+    cutoff = workers.now() - timedelta(days=30)
+    assert await SealedBlobs(workers.two, OLD).purge_content_written_before(cutoff) == 1
+    with pytest.raises(BlobNotFound):
+        await blobs.get_content(old)
+    assert await blobs.get_content(new) == new_scan
+    assert await blobs.get_named("root-ca.pem") == b"kept"

@@ -309,6 +309,8 @@ class RedisBus(_ReconnectingBus):
                 if message is None:
                     await pubsub.ping()
                     continue
+                if message.get("type") != "pmessage":
+                    continue  # the answer to our ping, not a notification
                 notification = _decode(message["data"])
                 if notification is not None:
                     self._fan_out.deliver(notification)

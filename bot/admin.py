@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from bot.errors import SealbotError
 
@@ -30,10 +30,17 @@ def create_admin_app(public_app: FastAPI) -> FastAPI:
         return found
 
     @admin.get("/metrics", include_in_schema=False)
-    async def metrics() -> PlainTextResponse:
+    async def metrics() -> Response:
         from bot.app import metrics_response
 
         return metrics_response(container())
+
+    @admin.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        """Readiness with the reason of each failed check (the public port says only which)."""
+        from bot.app import readiness_response
+
+        return await readiness_response(getattr(public_app.state, "container", None))
 
     @admin.get("/platform/openapi.json", include_in_schema=False)
     async def platform_openapi() -> JSONResponse:

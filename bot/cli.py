@@ -26,6 +26,8 @@ def public_server_config(app: Any, settings: Settings) -> Any:
         log_level=settings.log_level.lower(),
         proxy_headers=bool(settings.trusted_proxy_networks),
         forwarded_allow_ips=settings.trusted_proxies or None,
+        # With JSON logs uvicorn's own lines go through the root logger's JSON handler too.
+        log_config=None if settings.log_json else uvicorn.config.LOGGING_CONFIG,
     )
 
 
@@ -35,6 +37,7 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.app import create_app
 
     app = create_app(settings)
+    log_config = None if settings.log_json else uvicorn.config.LOGGING_CONFIG
     if not settings.admin_port:
         uvicorn.Server(public_server_config(app, settings)).run()
         return 0
@@ -48,6 +51,7 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
             host=settings.admin_host,
             port=settings.admin_port,
             log_level=level,
+            log_config=log_config,
             lifespan="off",
         )
     )
@@ -68,7 +72,6 @@ def _chat(settings: Settings, args: argparse.Namespace) -> int:
         sender = TerminalSender(sys.stdout)
         container = await build_container(settings, extra_senders={"terminal": sender})
         try:
-            assert container.password_pages is not None
             page = TerminalPasswordPage(container.password_pages, args.user, sys.stdout)
             await terminal_loop(
                 container.engine,
@@ -212,7 +215,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"sealbot: configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from observability.logs import configure
+
+    # One handler on the root logger: JSON lines (request and conversation ids, personal
+    # numbers masked) with SEALBOT_LOG_JSON=true, readable text otherwise. Like basicConfig,
+    # it leaves alone a logging set up by whoever runs us (a test runner, an embedding app).
+    if not logging.getLogger().handlers:
+        configure(settings.log_level, json_lines=settings.log_json)
     # one line per platform call would drown the service's own log
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # APScheduler logs every run of every job at INFO; failures still show as warnings

@@ -25,7 +25,7 @@ _BATCH = 200
 
 
 async def rotate_keys(settings: Settings) -> dict[str, int]:
-    from bot.app import answers_box
+    from bot.core import answers_box
 
     db = make_engine(settings.database_url)
     try:

@@ -3,6 +3,11 @@
 The platform keeps an ordered event feed; this consumer reads it from a durable cursor and
 delivers each event with id ``platform:<id>``, which the engine deduplicates per conversation.
 Delivery is at-least-once (the cursor moves after delivery), handling exactly-once.
+
+The consumer reads the feed every ``poll_seconds`` and at once when woken: by the platform in
+this process (embedded) or by ``platform.events`` on the event bus, which the platform (or the
+worker whose embedded platform committed the event) publishes after each commit that added
+events.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ from bot.engine.messages import ExternalEvent
 from bot.engine.ports import Clock
 from bot.engine.runtime import Engine
 from bot.engine.store import ConversationStore
+from dbkit.bus import PLATFORM_EVENTS_TOPIC, EventBus, Subscription
 from platform_client.client import PlatformClient
 from platform_client.errors import PlatformClientError
 
 log = logging.getLogger("sealbot.platform_events")
 CURSOR = "platform-events"
+EVENTS_TOPIC = PLATFORM_EVENTS_TOPIC
 
 
 class PlatformEventConsumer:
@@ -31,17 +38,30 @@ class PlatformEventConsumer:
         clock: Clock,
         *,
         poll_seconds: float,
+        bus: EventBus | None = None,
+        settle_seconds: float = 3.5,
     ) -> None:
+        """On PostgreSQL the platform's feed holds back events younger than a few seconds
+        (``seal_platform.api_events.SETTLE``): a consumer woken for a new event reads at once
+        and once more after ``settle_seconds``, so the event arrives then, not a poll later."""
         self.client = client
         self.engine = engine
         self.store = store
         self.clock = clock
         self.poll_seconds = poll_seconds
+        self.settle_seconds = settle_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._bus = bus
+        self._subscription: Subscription | None = None
+        self._listener: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
+
+    async def _listen(self, subscription: Subscription) -> None:
+        async for _notification in subscription:
+            self.wake()
 
     async def run_once(self, limit: int = 100) -> int:
         after = await self.store.cursor(CURSOR)
@@ -59,16 +79,29 @@ class PlatformEventConsumer:
             pass
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="platform-events")
+        if self._bus is not None and self._listener is None:
+            self._subscription = self._bus.subscribe(EVENTS_TOPIC)
+            self._listener = asyncio.create_task(self._listen(self._subscription), name="platform-events-bus")
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="platform-events")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._subscription is not None:
+            self._subscription.close()
+            self._subscription = None
+        for task in (self._listener, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._listener = self._task = None
 
     async def _loop(self) -> None:
+        follow_up = False
         while True:
+            # Cleared before reading, not after: a wake-up that arrives while reading is kept,
+            # and answered by another read at once.
+            self._wake.clear()
             try:
                 busy = await self.run_once()
             except PlatformClientError as exc:
@@ -79,6 +112,8 @@ class PlatformEventConsumer:
                 busy = 0
             if busy:
                 continue
-            self._wake.clear()
+            timeout = min(self.poll_seconds, self.settle_seconds) if follow_up else self.poll_seconds
+            follow_up = False
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+                follow_up = True

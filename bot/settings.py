@@ -62,9 +62,21 @@ class Settings(BaseSettings):
     # process-local locks on SQLite (one process); "redis" uses redis_url.
     lock_backend: Literal["auto", "local", "postgres", "redis"] = "auto"
     redis_url: str | None = None
+    # The event bus that tells the other workers what this one did (a reply delivered, a
+    # ticket opened, a platform event): "auto" is Redis pub/sub when redis_url is set, else
+    # PostgreSQL LISTEN/NOTIFY on PostgreSQL, else in-process (SQLite: one process).
+    bus_backend: Literal["auto", "local", "postgres", "redis"] = "auto"
+    # Redis channels of the bus start with this, so several deployments can share a Redis.
+    bus_prefix: str = "sealbot:bus:"
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # One JSON object per log line (with request and conversation ids, personal numbers
+    # masked) instead of readable text: for log collectors in production.
+    log_json: bool = False
     event_poll_seconds: float = Field(default=2.0, gt=0)
+    # A web chat's long poll re-reads the database this often besides being woken through the
+    # event bus (what a notification lost while the bus reconnects can cost).
+    web_poll_sweep_seconds: float = Field(default=2.0, gt=0)
     # A logged-in web chat is logged out after this much inactivity, and after this long at all.
     web_idle_minutes: int = Field(default=30, ge=1)
     web_absolute_hours: int = Field(default=12, ge=1)
@@ -129,6 +141,10 @@ class Settings(BaseSettings):
             raise ConfigError("SEALBOT_PLATFORM_SERVICE_KEY: must be set to a private value in production")
         if self.lock_backend == "redis" and not self.redis_url:
             raise ConfigError("SEALBOT_REDIS_URL: required when SEALBOT_LOCK_BACKEND=redis")
+        if self.bus_backend == "redis" and not self.redis_url:
+            raise ConfigError("SEALBOT_REDIS_URL: required when SEALBOT_BUS_BACKEND=redis")
+        if self.bus_backend == "postgres" and not self.database_url.startswith("postgresql"):
+            raise ConfigError("SEALBOT_BUS_BACKEND: a postgres bus needs a PostgreSQL SEALBOT_DATABASE_URL")
         if self.storage_backend == "s3" and not (self.s3_endpoint_url and self.s3_bucket):
             raise ConfigError(
                 "SEALBOT_S3_ENDPOINT_URL, SEALBOT_S3_BUCKET: required when SEALBOT_STORAGE_BACKEND=s3"

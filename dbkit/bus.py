@@ -309,6 +309,8 @@ class RedisBus(_ReconnectingBus):
                 if message is None:
                     await pubsub.ping()
                     continue
+                if message.get("type") != "pmessage":
+                    continue  # the answer to our ping, not a notification
                 notification = _decode(message["data"])
                 if notification is not None:
                     self._fan_out.deliver(notification)
@@ -331,6 +333,47 @@ class RedisBus(_ReconnectingBus):
     async def _close_publisher(self) -> None:
         with contextlib.suppress(Exception):
             await self._publisher.aclose()
+
+
+# Published by the platform after a commit that added events to its feed (no data: consumers
+# read the feed). The platform and the bot share this name, hence here.
+PLATFORM_EVENTS_TOPIC = "platform.events"
+
+
+class Announcer:
+    """Publishes ``topic`` (no data) from synchronous code, such as a listener called inside a
+    commit: the publication is scheduled on the running loop. A bus that is down is logged once
+    per outage; consumers sweep meanwhile."""
+
+    def __init__(self, bus: EventBus, topic: str) -> None:
+        self._bus = bus
+        self.topic = topic
+        self._pending: set[asyncio.Task[None]] = set()
+        self._failing = False
+
+    def __call__(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a synchronous tool): nobody is listening here
+            return
+        task = loop.create_task(self._publish())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _publish(self) -> None:
+        try:
+            await self._bus.publish(self.topic, {})
+        except BusError as exc:
+            if not self._failing:
+                log.warning("event bus: %r not announced (%s); consumers will sweep", self.topic, exc)
+            self._failing = True
+        else:
+            self._failing = False
+
+    async def close(self) -> None:
+        """Wait for the publications already scheduled."""
+        if self._pending:
+            await asyncio.gather(*set(self._pending), return_exceptions=True)
 
 
 def _plain_dsn(url: str) -> str:

@@ -103,6 +103,54 @@ class Metrics:
             multiprocess_mode="livemax",
         )
 
+        # Kept from the first /metrics (dashboards and bench.wechat read them).
+        self.outbox_sent = Counter(
+            "sealbot_outbox_sent", "Replies the outbox delivered (every channel)", registry=registry
+        )
+        self.outbox_failed = Counter(
+            "sealbot_outbox_failed", "Replies the outbox gave up on (every channel)", registry=registry
+        )
+        self.store_write_transactions = Counter(
+            "sealbot_store_write_transactions",
+            "Write transactions of the conversation store",
+            registry=registry,
+        )
+        # The timed duties (reminders, timeouts, retention); each worker runs its own, so the
+        # gauges keep one value per process under multiprocess mode.
+        self.job_runs = Counter(
+            "sealbot_scheduler_job_runs", "Runs of a timed duty", ["job"], registry=registry
+        )
+        self.job_failures = Counter(
+            "sealbot_scheduler_job_failures", "Failed runs of a timed duty", ["job"], registry=registry
+        )
+        self.job_last_duration = Gauge(
+            "sealbot_scheduler_job_last_duration_seconds",
+            "How long the last run of a timed duty took",
+            ["job"],
+            registry=registry,
+            multiprocess_mode="liveall",
+        )
+        self.job_last_success = Gauge(
+            "sealbot_scheduler_job_last_success_timestamp",
+            "When a timed duty last succeeded (epoch seconds)",
+            ["job"],
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.job_last_result = Gauge(
+            "sealbot_scheduler_job_last_result",
+            "What the last run of a timed duty handled (items)",
+            ["job"],
+            registry=registry,
+            multiprocess_mode="liveall",
+        )
+        self.scheduler_events = Counter(
+            "sealbot_scheduler_events",
+            "What the timed duties counted (reminders sent, deferred, ...), by name",
+            ["event"],
+            registry=registry,
+        )
+
     def render(self) -> bytes:
         """The exposition text: this process's registry, or every worker's under multiprocess."""
         if multiprocess_mode():

@@ -62,3 +62,8 @@ class PlatformClient(PlatformTransportClient):
     staff_sessions = mount(StaffSessionsAPI)
     operator = mount(OperatorAPI)
     notices = mount(NoticesAPI)
+
+    async def ready(self) -> None:
+        """Returns when the platform is ready (it reached its database); raises
+        ``PlatformClientError`` otherwise (unreachable, or 503 with the reason)."""
+        await self.call("GET", "/readyz")

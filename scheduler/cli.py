@@ -48,9 +48,6 @@ async def _run_now(settings: Settings, *, out: TextIO) -> int:
     container = await build_container(settings)
     try:
         job = container.reminders
-        if job is None:
-            print("reminders are not configured", file=sys.stderr)
-            return 1
         report = await job.run_once(explain=True)
         # Chat reminders were queued: deliver them now and record what became of them.
         await container.dispatcher.drain()

@@ -17,12 +17,14 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from dbkit.bus import PLATFORM_EVENTS_TOPIC, Announcer, RedisBus
 from seal_platform import (
     api_accounts,
     api_ca,
     api_checks,
     api_documents,
     api_events,
+    api_health,
     api_notices,
     api_orders,
     api_payments,
@@ -62,11 +64,13 @@ def create_platform_app(services: PlatformServices) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Only a standalone platform runs this (a mounted app's lifespan is not): mail left due by
-        # an SMTP outage or a restart goes out without waiting for the next commit.
+        # an SMTP outage or a restart goes out without waiting for the next commit, and commits
+        # that added events are announced on the bot workers' bus (PLATFORM_REDIS_URL).
         dispatcher = mail_outbox.dispatcher_for(services.db)
         sweep = asyncio.create_task(dispatcher.sweep_forever()) if dispatcher is not None else None
         try:
-            yield
+            async with announce_events(services):
+                yield
         finally:
             if sweep is not None:
                 sweep.cancel()
@@ -95,6 +99,26 @@ def create_platform_app(services: PlatformServices) -> FastAPI:
     return app
 
 
+@asynccontextmanager
+async def announce_events(services: PlatformServices) -> AsyncIterator[None]:
+    """With ``PLATFORM_REDIS_URL``, every commit that added events is announced on the bot
+    workers' event bus (``platform.events``) while the app runs."""
+    url = services.settings.redis_url
+    if not url:
+        yield
+        return
+    bus = RedisBus(url, prefix=services.settings.bus_prefix)
+    await bus.start()
+    announcer = Announcer(bus, PLATFORM_EVENTS_TOPIC)
+    unsubscribe = services.event_notifier.subscribe(announcer)
+    try:
+        yield
+    finally:
+        unsubscribe()
+        await announcer.close()
+        await bus.close()
+
+
 def problem_response(exc: PlatformError) -> JSONResponse:
     """The one shape of every refusal: the platform's problem JSON."""
     headers = {}
@@ -120,7 +144,8 @@ def invalid_request(exc: RequestValidationError) -> InvalidInput:
 
 def routers(settings: PlatformSettings) -> list[APIRouter]:
     """The whole API surface, one line per concept module."""
-    listed = [api_accounts.router, api_events.router, api_checks.router]
+    listed = [api_health.router]  # liveness and readiness, public
+    listed += [api_accounts.router, api_events.router, api_checks.router]
     listed += [api_orders.router, api_documents.router, api_seals.router]
     listed += [api_payments.router, api_payments.public_router, api_staff.router]
     listed.append(api_reminders.router)  # the scheduler's service endpoints

@@ -49,6 +49,11 @@ class PlatformSettings(BaseSettings):
     scan_retention_days: int = Field(default=180, ge=1)
     sms_record_retention_days: int = Field(default=30, ge=1)
     login_record_retention_days: int = Field(default=90, ge=1)
+    # Run as a separate service: after a commit that added events, announce it on the bot
+    # workers' event bus (Redis pub/sub; the same URL and prefix as the workers'
+    # SEALBOT_REDIS_URL and SEALBOT_BUS_PREFIX), so they read the feed at once, not a poll later.
+    redis_url: str | None = None
+    bus_prefix: str = "sealbot:bus:"
 
     def check_production(self) -> None:
         """Raise ``ValueError`` with one line naming the first demo part left on in production."""

@@ -31,7 +31,7 @@ from bot.engine.runtime import Engine
 from handlers.ukey import HUB_KEY
 
 if TYPE_CHECKING:
-    from bot.app import Container
+    from bot.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class UpdateRelay:
                 await self._worker
 
 
-def install_bridge(container: Container) -> BridgeHub:
+def install_bridge(container: Core) -> BridgeHub:
     """The hub for ``container``: on the bot database, issuing through the platform, reporting
     to conversations. Include ``bot.bridge.router.bridge_router(hub)`` in the ASGI app."""
     engine = container.engine

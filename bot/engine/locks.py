@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
@@ -238,15 +239,29 @@ async def _stop(task: asyncio.Task[None]) -> None:
 
 
 class ConversationLocks:
-    def __init__(self, distributed: DistributedLock | None = None) -> None:
+    def __init__(
+        self,
+        distributed: DistributedLock | None = None,
+        *,
+        observe_wait: Callable[[float], None] | None = None,
+    ) -> None:
+        """``observe_wait`` is told how long each hold waited for its locks (metrics)."""
         self.local = KeyedLocks()
         self.distributed = distributed
+        self._observe_wait = observe_wait
 
     @asynccontextmanager
     async def hold(self, key: ConversationKey) -> AsyncIterator[None]:
+        asked = time.perf_counter()
         async with self.local.hold(key):
             if self.distributed is None:
+                self._waited(asked)
                 yield
             else:
                 async with self.distributed.hold(key):
+                    self._waited(asked)
                     yield
+
+    def _waited(self, asked: float) -> None:
+        if self._observe_wait is not None:
+            self._observe_wait(time.perf_counter() - asked)

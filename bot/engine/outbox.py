@@ -12,7 +12,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Protocol
@@ -31,6 +31,15 @@ class OutboxStore(Outbox, Conversations, Protocol):
     """What the dispatcher needs: the outbox, and owners read just before sending."""
 
 
+class DeliveryObserver(Protocol):
+    """Told of every attempt's outcome (metrics): delivered after ``lag`` seconds in the
+    outbox, or failed (to be retried or not)."""
+
+    def delivered(self, message: OutboundMessage, lag: float) -> None: ...
+
+    def failed(self, message: OutboundMessage, *, retryable: bool) -> None: ...
+
+
 class OutboxDispatcher:
     def __init__(
         self,
@@ -47,7 +56,12 @@ class OutboxDispatcher:
         reclaim_at_start: bool = False,
         reclaim_every: float | None = None,
         box: SecretBox | None = None,
+        observer: DeliveryObserver | None = None,
+        after_sent: Sequence[Callable[[list[OutboundMessage]], None]] = (),
     ) -> None:
+        """``after_sent`` callbacks are called with each batch once it is recorded as sent:
+        from then on readers of the delivered messages (a web chat's poll on any worker) see
+        them."""
         self.store = store
         self.box = box  # opens the sealed full text of private replies just before sending
         self.senders = dict(senders)
@@ -63,6 +77,8 @@ class OutboxDispatcher:
         # share the outbox, every ``reclaim_every`` seconds (the store knows which workers
         # are gone; see ``SqlConversationStore.reclaim_leases``).
         self.reclaim_at_start = reclaim_at_start
+        self.observer = observer
+        self.after_sent = list(after_sent)
         self.reclaim_every = reclaim_every
         self._next_reclaim = 0.0
         self._wake = asyncio.Event()
@@ -86,9 +102,14 @@ class OutboxDispatcher:
         # per message); a message queued by the bot before staff took over is held here.
         owners = await self.store.owners_of(list({m.key for m in messages if m.origin is Origin.BOT}))
         sent = await asyncio.gather(*(self._deliver(m, owners) for m in messages))
-        delivered = [m.outbox_id for m, ok in zip(messages, sent, strict=True) if ok]
+        delivered = [m for m, ok in zip(messages, sent, strict=True) if ok]
         if delivered:
-            await self.store.mark_sent_many(delivered, self.clock.now())
+            await self.store.mark_sent_many([m.outbox_id for m in delivered], self.clock.now())
+            for callback in self.after_sent:
+                try:
+                    callback(delivered)
+                except Exception:  # a listener's bug must not stop deliveries
+                    log.exception("after_sent callback failed")
         return len(messages)
 
     async def drain(self, *, rounds: int = 100) -> None:
@@ -122,6 +143,9 @@ class OutboxDispatcher:
             await self._failed(message, DeliveryFailed(f"sender error: {exc!r}"))
             return False
         self.sent += 1
+        if self.observer is not None:
+            lag = (self.clock.now() - message.created_at).total_seconds()
+            self.observer.delivered(message, max(0.0, lag))
         return True
 
     def _opened(self, message: OutboundMessage) -> OutboundMessage:
@@ -133,7 +157,10 @@ class OutboxDispatcher:
 
     async def _failed(self, message: OutboundMessage, exc: DeliveryFailed) -> None:
         attempts = message.attempt
-        if not exc.retryable or attempts >= self.max_attempts:
+        final = not exc.retryable or attempts >= self.max_attempts
+        if self.observer is not None:
+            self.observer.failed(message, retryable=not final)
+        if final:
             self.failed += 1
             log.warning("giving up on outbox %s: %s", message.outbox_id, exc.reason)
             await self.store.mark_final(message.outbox_id, OutboxStatus.FAILED, exc.reason)

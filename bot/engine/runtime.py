@@ -43,6 +43,7 @@ from bot.engine.store import Commit, ConversationStore, QueuedReply, Snapshot
 from bot.engine.tokens import label_digest
 from bot.errors import VersionConflict
 from bot.redaction import redact
+from observability.logs import bound as bound_log_ids
 
 # The flow offered when a user types their password into the chat (when the catalogue has it).
 RESET_PASSWORD_FLOW = "reset_password"
@@ -67,6 +68,8 @@ class EngineHooks:
     on_message_for_staff: OwnershipHook | None = None
     # called after every commit (e.g. to wake the outbox dispatcher)
     after_commit: list[Callable[[list[OutboundMessage]], None]] = field(default_factory=list)
+    # called as each message from a user arrives, before it is handled (metrics)
+    on_inbound: list[Callable[[Inbound], None]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -124,19 +127,23 @@ class Engine:
 
     async def handle(self, inbound: Inbound) -> list[OutboundMessage]:
         """Handle one delivery; returns the replies it produced (the same ones for a duplicate)."""
-        for attempt in range(self.MAX_CONFLICT_RETRIES):
-            async with self.locks.hold(inbound.key):
-                try:
-                    messages = await self._handle_locked(inbound)
-                except VersionConflict:
-                    # Another worker without our lock (lost lock, misconfiguration) won the
-                    # write; reading again and redoing the message is always safe because
-                    # nothing was committed.
-                    log.warning("version conflict on %s, attempt %d", inbound.key, attempt + 1)
-                    continue
-            for callback in self.hooks.after_commit:
-                callback(messages)
-            return messages
+        for observe in self.hooks.on_inbound:
+            observe(inbound)
+        # Every line logged while handling it names the conversation (JSON logs).
+        with bound_log_ids(conversation=str(inbound.key)):
+            for attempt in range(self.MAX_CONFLICT_RETRIES):
+                async with self.locks.hold(inbound.key):
+                    try:
+                        messages = await self._handle_locked(inbound)
+                    except VersionConflict:
+                        # Another worker without our lock (lost lock, misconfiguration) won the
+                        # write; reading again and redoing the message is always safe because
+                        # nothing was committed.
+                        log.warning("version conflict on %s, attempt %d", inbound.key, attempt + 1)
+                        continue
+                for callback in self.hooks.after_commit:
+                    callback(messages)
+                return messages
         raise VersionConflict(str(inbound.key))
 
     async def _handle_locked(self, inbound: Inbound) -> list[OutboundMessage]:

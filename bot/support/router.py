@@ -245,7 +245,7 @@ def make_router(
                     version = new
                     yield f"event: changed\ndata: {version}\n\n"
                 else:
-                    # Also a nudge: another worker's changes are not in this feed.
+                    # Also a nudge, should a change from another worker have been lost on the bus.
                     yield f"event: tick\ndata: {version}\n\n"
 
         return StreamingResponse(

@@ -110,13 +110,15 @@ class SupportDesk:
         settings: SupportSettings,
         clock: Clock,
         quotas: Mapping[str, ChannelQuota] | None = None,
+        feed: InboxFeed | None = None,
     ) -> None:
+        """``feed`` refreshes inbox pages; give it the event bus so every worker's pages do."""
         self.engine = engine
         self.store = store
         self.settings = settings
         self.clock = clock
         self.sessions = async_sessionmaker(db, expire_on_commit=False)
-        self.feed = InboxFeed()
+        self.feed = feed or InboxFeed()
         self.relays: list[DeskRelay] = []
         self.quotas: dict[str, ChannelQuota] = dict(quotas or {})
         self._wake_after_commit = False

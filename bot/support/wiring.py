@@ -1,4 +1,5 @@
-"""Plugs the support desk into a built service (``bot.app.Container``) without editing it."""
+"""Builds the support desk on the service's core (``bot.app.Core``): engine, store, database,
+platform. The composition root builds it before the channels, which are given its hooks."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ from typing import TYPE_CHECKING
 from fastapi import HTTPException, Request
 
 from bot.engine.runtime import Engine
+from bot.support.feed import InboxFeed
 from bot.support.service import SupportDesk
 from bot.support.settings import SupportSettings
 
 if TYPE_CHECKING:
     from telegram import Bot
 
-    from bot.app import Container
     from bot.channels.wechat.quota import CustomerServiceQuota
+    from bot.core import Core
     from bot.support.auth import ConsoleSession
 
 
@@ -27,16 +29,17 @@ def attach_hooks(engine: Engine, desk: SupportDesk) -> None:
 
 
 def install_support(
-    container: Container,
+    core: Core,
     settings: SupportSettings | None = None,
     *,
     telegram_bot: Bot | None = None,
     wechat_quota: CustomerServiceQuota | None = None,
 ) -> SupportDesk:
-    """Builds the desk on the container's engine, store and database, installs the engine
-    hooks and the console router (``desk.router``); returns the desk. With the Telegram
-    channel's bot and ``SUPPORT_TELEGRAM_DESK_CHAT_ID`` set, the staff group desk is added
-    (``desk.telegram``); with the WeChat channel's quota, the staff view shows what is left."""
+    """Builds the desk on the core's engine, store and database, installs the engine hooks
+    and the console router (``desk.router``); returns the desk. With the Telegram bot and
+    ``SUPPORT_TELEGRAM_DESK_CHAT_ID`` set, the staff group desk is added (``desk.telegram``, to
+    be given to the Telegram channel); with the WeChat channel's quota, the staff view shows
+    what is left."""
     from bot.support.auth import PlatformStaffAuthenticator
     from bot.support.records import PlatformCustomerRecords
     from bot.support.router import make_router
@@ -45,23 +48,23 @@ def install_support(
 
     settings = settings or SupportSettings()
     desk = SupportDesk(
-        engine=container.engine,
-        store=container.store,
-        db=container.db,
+        engine=core.engine,
+        store=core.store,
+        db=core.db,
         settings=settings,
-        clock=container.engine.clock,
+        clock=core.engine.clock,
+        quotas={"wechat": WeChatQuotaReader(wechat_quota)} if wechat_quota is not None else None,
+        feed=InboxFeed(core.bus),
     )
-    attach_hooks(container.engine, desk)
-    if wechat_quota is not None:
-        desk.quotas["wechat"] = WeChatQuotaReader(wechat_quota)
+    attach_hooks(core.engine, desk)
     if telegram_bot is not None and settings.telegram_desk_chat_id is not None:
         desk.telegram = TelegramDesk(bot=telegram_bot, chat_id=settings.telegram_desk_chat_id, desk=desk)
         desk.relays.append(desk.telegram)
     desk.router = make_router(
         desk,
-        authenticator=PlatformStaffAuthenticator(container.platform),
-        records=PlatformCustomerRecords(container.platform),
-        media=container.engine.media,
+        authenticator=PlatformStaffAuthenticator(core.platform),
+        records=PlatformCustomerRecords(core.platform),
+        media=core.engine.media,
         secure_cookies=settings.cookie_secure,
     )
     return desk

@@ -69,3 +69,47 @@ async def test_a_telegram_user_gets_the_menu_through_the_wired_service(
         assert accepted.status_code == 200
     # the fake user's Telegram language is English, so the menu comes in English
     await eventually(lambda: any("e-seal assistant" in text for text in telegram.sent_texts(7)))
+
+
+STAFF_GROUP = -1001234567890
+
+
+async def test_the_support_desk_is_wired_into_both_channels_when_the_service_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The desk and the channels need each other: the composition root builds the desk first
+    (on the Telegram bot and the WeChat quota) and gives the channels its hooks at construction.
+    A WeChat hand-off goes to WeChat's own 客服 when chosen; a staff reply in the Telegram staff
+    group's topic reaches the Telegram user."""
+    monkeypatch.setenv("SUPPORT_WECHAT_KF_TRANSFER", "true")
+    monkeypatch.setenv("SUPPORT_TELEGRAM_DESK_CHAT_ID", str(STAFF_GROUP))
+    async with wired_service(tmp_path, monkeypatch) as wired:
+        signer = WeChatServer(token=WX_TOKEN, appid=WX_APPID)
+        callback = signer.sign(signer.text("openid-kf", "人工"))
+        async with httpx.AsyncClient(base_url=wired.base) as http:
+            answer = await http.post("/wechat", params=callback.query, content=callback.body, timeout=15)
+            reply = signer.read_reply(answer.text)
+            assert reply is not None
+            assert reply["MsgType"] == "transfer_customer_service"
+
+            telegram = wired.telegram
+            secret = {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
+            await http.post("/telegram/hook-path", json=telegram.text_update(7, "人工"), headers=secret)
+            await eventually(lambda: bool(telegram.calls_of("createForumTopic")))
+            [created] = telegram.calls_of("createForumTopic")
+            assert isinstance(created.result, dict)
+            staff_reply = {
+                "update_id": telegram.next_update_id(),
+                "message": {
+                    "message_id": 9001,
+                    "date": 1_790_000_000,
+                    "chat": {"id": STAFF_GROUP, "type": "supergroup", "title": "客服组", "is_forum": True},
+                    "from": {"id": 777, "is_bot": False, "first_name": "Wang", "username": "wang"},
+                    "message_thread_id": created.result["message_thread_id"],
+                    "is_topic_message": True,
+                    "text": "您好，我是客服小王",
+                },
+            }
+            accepted = await http.post("/telegram/hook-path", json=staff_reply, headers=secret)
+            assert accepted.status_code == 200
+        await eventually(lambda: any("我是客服小王" in text for text in telegram.sent_texts(7)))

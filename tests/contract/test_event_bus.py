@@ -9,6 +9,7 @@ restart or a network cut would.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -179,3 +180,19 @@ async def test_the_listener_reconnects_by_itself_after_its_connection_is_cut(sha
     assert received is not None
     assert received.data == {"ok": True}
     subscription.close()
+
+
+async def test_an_idle_redis_listener_takes_its_pings_answers_for_no_notification(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The listener pings Redis every 5 s while idle; the answers are not notifications."""
+    await _require_redis()
+    bus = RedisBus(REDIS_URL, prefix=f"test-{uuid.uuid4().hex[:8]}:")
+    await bus.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="dbkit.bus"):
+            await asyncio.sleep(5.5)
+        assert bus.healthy
+    finally:
+        await bus.close()
+    assert [r.getMessage() for r in caplog.records] == []

@@ -14,7 +14,8 @@ import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from bot.app import answers_box, build_container, embedded_platform_services
+from bot.app import build_container, embedded_platform_services
+from bot.core import answers_box
 from bot.engine.media import LocalMediaStore
 from bot.engine.secrets_box import SecretBox, is_sealed
 from bot.engine.tables import conversations

@@ -43,6 +43,9 @@ async def test_the_admin_port_serves_metrics_and_the_platform_api_docs(tmp_path:
             metrics = await http.get("/metrics")
             schema = await http.get("/platform/openapi.json")
             docs = await http.get("/platform/docs")
+            ready = await http.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["checks"] == {"database": "ok", "platform": "ok", "bus": "ok"}
         assert metrics.status_code == 200
         assert "sealbot_outbox_sent_total" in metrics.text
         assert "/v1/staff/sessions" in schema.json()["paths"]

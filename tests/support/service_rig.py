@@ -1,5 +1,5 @@
-"""The whole service (engine, handlers, embedded platform) with the support desk installed, as
-``bot.app`` builds it plus the lines ``install_support`` asks the lead to add."""
+"""The whole service (engine, handlers, embedded platform) as ``bot.app`` builds it, with the
+support desk's settings of the test."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from bot.app import Container, build_container
 from bot.settings import Settings
 from bot.support.service import SupportDesk
 from bot.support.settings import SupportSettings
-from bot.support.wiring import install_support
 from bot.testing import ChatHarness, ManualClock, RecordingSender
 from seal_platform.staff import StaffRole, create_staff_user
 from tests.support.conftest import create_support_tables
@@ -80,9 +79,11 @@ async def build_support_service(
         public_base_url="http://127.0.0.1:8000",
         **settings,
     )
-    container = await build_container(bot_settings, clock=clock, extra_senders={"test": sender})
+    container = await build_container(
+        bot_settings, clock=clock, extra_senders={"test": sender}, support_settings=support_settings
+    )
     # The lead's migration will create these; until then the tests create them.
     await create_support_tables(container.db)
-    desk = install_support(container, support_settings)
+    desk = container.support
     chat = ChatHarness(container.engine, container.dispatcher, sender, clock)
     return SupportService(container, desk, chat, clock)

@@ -19,7 +19,6 @@ from fastapi.responses import RedirectResponse
 
 from bot.app import attach_password_page, build_container
 from bot.settings import Settings
-from bot.support.wiring import install_support
 from seal_platform.staff import StaffRole
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, free_port
 from tests.browser.password_page import use_password_page
@@ -33,13 +32,13 @@ ID_NUMBER = "360426199101010071"
 
 
 def create_support_app(settings: Settings) -> FastAPI:
-    """``bot.app.create_app`` with the support desk installed as the lead will wire it."""
+    """``bot.app.create_app`` with the support desk's settings of the test."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        container = await build_container(settings)
+        container = await build_container(settings, support_settings=desk_settings())
         await create_support_tables(container.db)
-        desk = install_support(container, desk_settings())
+        desk = container.support
         await add_staff(container, "alice", [StaffRole.SUPPORT])
         app.state.container = container
         container.webchat.attach(app)

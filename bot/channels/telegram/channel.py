@@ -12,7 +12,7 @@ from telegram.error import TelegramError
 from bot.channels.base import ChannelLifecycle
 from bot.channels.notices import ChannelNotices
 from bot.channels.telegram.polling import Poller
-from bot.channels.telegram.processor import UpdateProcessor
+from bot.channels.telegram.processor import StaffGroupDesk, UpdateProcessor
 from bot.channels.telegram.router import make_router
 from bot.channels.telegram.sender import ChatPacer, TelegramSender
 from bot.channels.telegram.settings import TelegramSettings
@@ -68,13 +68,21 @@ class TelegramChannel(ChannelLifecycle):
         media: MediaStore,
         clock: Clock | None = None,
         bot: Bot | None = None,
+        staff_desk: StaffGroupDesk | None = None,
     ) -> None:
+        """``bot`` is made from ``settings`` unless given (the composition root makes it first,
+        for the support desk's staff group, whose updates come back as ``staff_desk``)."""
         self.settings = settings
         self.engine = engine
         self.bot = bot or make_bot(settings)
         self.notices = ChannelNotices(engine.catalog, store)
         self.processor = UpdateProcessor(
-            bot=self.bot, engine=engine, media=media, notices=self.notices, settings=settings
+            bot=self.bot,
+            engine=engine,
+            media=media,
+            notices=self.notices,
+            settings=settings,
+            staff_desk=staff_desk,
         )
         self.router: APIRouter = make_router(settings, self.processor)
         self.sender = TelegramSender(self.bot, media, ChatPacer(settings.per_chat_interval))

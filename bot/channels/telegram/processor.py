@@ -62,6 +62,7 @@ class UpdateProcessor:
         media: MediaStore,
         notices: ChannelNotices,
         settings: TelegramSettings,
+        staff_desk: StaffGroupDesk | None = None,
     ) -> None:
         self.bot = bot
         self.engine = engine
@@ -69,9 +70,9 @@ class UpdateProcessor:
         self.notices = notices
         self.settings = settings
         self.recent = RecentUpdates()
-        # The support desk's staff supergroup, when one is configured (set by the composition
-        # root): its updates are staff replies, not a user's messages to the bot.
-        self.staff_desk: StaffGroupDesk | None = None
+        # The support desk's staff supergroup, when one is configured: its updates are staff
+        # replies, not a user's messages to the bot.
+        self.staff_desk = staff_desk
 
     @property
     def account(self) -> str:

@@ -9,6 +9,7 @@ conversation's delivered messages, so proactive pushes (payment, shipping) arriv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import logging
 import re
@@ -25,6 +26,7 @@ from bot.channels.base import ChannelLifecycle, SimpleHealth
 from bot.channels.webchat.client_address import client_ip
 from bot.channels.webchat.history import media_url, merged_history
 from bot.channels.webchat.sessions import COOKIE, WebSession, WebSessions
+from bot.channels.webchat.wakeups import WakeUps
 from bot.engine.i18n import normalise_locale
 from bot.engine.media import sniff
 from bot.engine.messages import ConversationKey, FileRef, Inbound, OutboundMessage, opened
@@ -32,6 +34,7 @@ from bot.engine.runtime import Engine, PassiveWindow
 from bot.engine.secrets_box import SecretBox
 from bot.engine.store import ConversationStore
 from bot.settings import Network
+from dbkit.bus import InProcessBus
 
 CHANNEL = "web"
 ACCOUNT = "main"
@@ -75,26 +78,16 @@ class SendBody(BaseModel):
 
 
 class WebChatSender:
-    """Delivery to the web is making the message visible to the page's poll: wake the pollers."""
+    """Delivery to the web is making the message visible to the page's poll: wake the pollers
+    of its conversation (the outbox then marks it sent, and tells other workers)."""
 
     channel = CHANNEL
 
-    def __init__(self) -> None:
-        self._changed = asyncio.Condition()
+    def __init__(self, wakeups: WakeUps) -> None:
+        self._wakeups = wakeups
 
     async def send(self, message: OutboundMessage) -> None:
-        # The dispatcher marks the message sent right after this returns; pollers re-read a
-        # moment later (see ``wait``), so they never miss it.
-        async with self._changed:
-            self._changed.notify_all()
-
-    async def wait(self, seconds: float) -> None:
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait(), seconds)
-            except TimeoutError:
-                return
-        await asyncio.sleep(0.05)
+        self._wakeups.wake_soon(message.key)
 
 
 def message_json(message: OutboundMessage, box: SecretBox | None = None) -> dict[str, Any]:
@@ -121,7 +114,7 @@ def message_json(message: OutboundMessage, box: SecretBox | None = None) -> dict
 
 class WebChatChannel(ChannelLifecycle):
     """The web chat at ``/chat``: its pages and API (the router), and the sender that wakes
-    long polls. Nothing outside to start or check."""
+    long polls (through ``wakeups``, on every worker). Nothing outside to check."""
 
     passive_window: PassiveWindow | None = None  # answers arrive by polling, through the outbox
 
@@ -134,15 +127,25 @@ class WebChatChannel(ChannelLifecycle):
         sessions: WebSessions,
         trusted_proxies: Sequence[Network] = (),
         operator_name: Callable[[], Awaitable[str]] | None = None,
+        wakeups: WakeUps | None = None,
     ) -> None:
+        """``wakeups`` carries "a reply was delivered" between workers (its ``delivered`` is
+        the outbox's ``after_sent`` callback); without one, polls wake in this process only."""
         self.trusted_proxies = tuple(trusted_proxies)
         self.operator = OperatorName(operator_name)
         self.engine = engine
         self.store = store
         self.sessions = sessions
         self.max_upload_bytes = max_upload_bytes
-        self.sender = WebChatSender()
+        self.wakeups = wakeups or WakeUps(InProcessBus(), channel=CHANNEL)
+        self.sender = WebChatSender(self.wakeups)
         self.router = self._build_router()
+
+    async def _start(self) -> None:
+        await self.wakeups.start()
+
+    async def _stop(self) -> None:
+        await self.wakeups.stop()
 
     def attach(self, app: FastAPI) -> None:
         app.include_router(self.router)
@@ -236,14 +239,17 @@ class WebChatChannel(ChannelLifecycle):
                 return {"messages": await self._history(key)}
             deadline = asyncio.get_running_loop().time() + max(0.0, min(wait, POLL_SECONDS))
             while True:
-                found = await self.store.delivered(key, after, 200)
-                remaining = deadline - asyncio.get_running_loop().time()
-                if found or remaining <= 0:
-                    # Live messages show the owner's answers in full; the history read back
-                    # on (re)load keeps them masked (a shared office PC).
-                    box = self.engine.box if after > 0 else None
-                    return {"messages": [message_json(m, box) for m in found]}
-                await self.sender.wait(min(remaining, 1.0))
+                with self.wakeups.waiting(key) as woken:
+                    found = await self.store.delivered(key, after, 200)
+                    remaining = deadline - asyncio.get_running_loop().time()
+                    if found or remaining <= 0:
+                        # Live messages show the owner's answers in full; the history read back
+                        # on (re)load keeps them masked (a shared office PC).
+                        box = self.engine.box if after > 0 else None
+                        return {"messages": [message_json(m, box) for m in found]}
+                    # Woken by a delivery on any worker; else re-read after the sweep interval.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(woken.wait(), min(remaining, self.wakeups.sweep_seconds))
 
         @router.get("/api/media/{media_id}")
         async def media(media_id: str, request: Request, response: Response, name: str = "file") -> Response:

@@ -31,7 +31,7 @@ from bot.channels.wechat.sender import WeChatSender
 from bot.channels.wechat.settings import WeChatSettings
 from bot.channels.wechat.subscriptions import SubscriptionConsents
 from bot.channels.wechat.token import StableTokenProvider
-from bot.engine.messages import OutboundMessage
+from bot.engine.messages import ConversationKey, OutboundMessage
 from bot.engine.ports import Clock, MediaStore, SystemClock
 from bot.engine.runtime import Engine, PassiveWindow
 from bot.engine.store import ConversationStore
@@ -74,9 +74,13 @@ class WeChatChannel(ChannelLifecycle):
         media: MediaStore,
         clock: Clock | None = None,
         http: httpx.AsyncClient | None = None,
+        quota: CustomerServiceQuota | None = None,
+        transfer_to_kf: Callable[[ConversationKey], bool] | None = None,
     ) -> None:
         """``db`` is the bot database, where the channel keeps its own tables (token, nonces,
-        deliveries, quota, consents)."""
+        deliveries, quota, consents). The composition root makes ``quota`` first when the
+        support desk reads it too; ``transfer_to_kf`` is the desk's rule for hand-offs that go
+        to WeChat's own 客服 system."""
         if not settings.appid or not settings.token.get_secret_value():
             raise ConfigError("WECHAT_APPID and WECHAT_TOKEN: required when the WeChat channel is enabled")
         self.settings = settings
@@ -94,7 +98,7 @@ class WeChatChannel(ChannelLifecycle):
             clock=self.clock.now,
         )
         self.api = WeChatApi(appid=appid, api_base_url=settings.api_base_url, tokens=self.tokens)
-        self.quota = CustomerServiceQuota(db, appid, store)
+        self.quota = quota or CustomerServiceQuota(db, appid, store)
         self.consents = SubscriptionConsents(db, appid)
         self.notices = ChannelNotices(engine.catalog, store)
         link_key = hashlib.sha256(
@@ -136,6 +140,7 @@ class WeChatChannel(ChannelLifecycle):
             cipher=cipher,
             clock=self.clock,
             background=self._spawn,
+            transfer_to_kf=transfer_to_kf,
         )
         self.router: APIRouter = make_router(self.receiver, self.links, media, self.clock)
         self._tasks: set[asyncio.Task[Any]] = set()

@@ -89,6 +89,7 @@ class WeChatReceiver:
         cipher: MessageCipher | None,
         clock: Clock,
         background: Callable[[Coroutine[Any, Any, Any]], None],
+        transfer_to_kf: Callable[[ConversationKey], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -104,8 +105,8 @@ class WeChatReceiver:
         self.clock = clock
         self._background = background
         self.token = settings.token.get_secret_value()
-        # Set by the composition root from the support desk's setting.
-        self.transfer_to_kf: Callable[[ConversationKey], bool] | None = None
+        # The support desk's rule: whether a hand-off goes to WeChat's own 客服 system.
+        self.transfer_to_kf = transfer_to_kf
 
     # ---- verification -----------------------------------------------------------------------
 

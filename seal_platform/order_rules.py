@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -422,6 +422,30 @@ def _check_complete(order: Order) -> None:
         raise RuleViolation("what changes is missing", code="change_details_missing")
 
 
+async def _one_submission_per_company_at_a_time(session: AsyncSession, uscc: str) -> None:
+    """Serialise the one-seal-per-kind check with the submission that follows it, per company.
+
+    Without this, two drafts of one company submitted at once both passed the check (each saw
+    no other order on its way) and both went on to payment. The company is the credit code,
+    shared by the company rows of every account, so the lock is keyed on it.
+    """
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        # held until the transaction ends: the loser's check then sees the winner's order
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"company-seal:{uscc}"}
+        )
+    else:
+        # SQLite: a transaction's first write takes the database's write lock, so the check
+        # and the submission run with no other writer between them
+        await session.execute(
+            update(Company)
+            .where(Company.uscc == uscc)
+            .values(updated_at=Company.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def submit_order(
     session: AsyncSession, services: PlatformServices, account: Account, order: Order
 ) -> Order:
@@ -432,6 +456,7 @@ async def submit_order(
     if order.type in NEW_SEAL_TYPES and order.company_id is not None:
         # Rechecked: another order of this company may have been paid since the draft.
         company = await get_company(session, account.id, order.company_id)
+        await _one_submission_per_company_at_a_time(session, company.uscc)
         await check_no_second_seal(session, account.id, order.type, company, exclude_order_id=order.id)
     if order.seal_id is not None:
         seal = await get_seal(session, account.id, order.seal_id)

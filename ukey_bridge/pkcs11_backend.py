@@ -38,7 +38,10 @@ from ukey_bridge.errors import (
 
 T = TypeVar("T")
 
+# A reader slot that is no longer there (hot-plug drivers drop the slot with the key; SoftHSM2
+# does so once a deleted token's module is reloaded) means the key was pulled out.
 _REMOVED = {
+    ck.CKR_SLOT_ID_INVALID,
     ck.CKR_DEVICE_REMOVED,
     ck.CKR_SESSION_HANDLE_INVALID,
     ck.CKR_SESSION_CLOSED,

@@ -30,6 +30,9 @@ CHROMIUM_ARGS = [
 ]
 
 
+SHUTDOWN_GRACE_S = 1
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -60,7 +63,14 @@ def live_service(tmp_path: Path) -> Iterator[LiveService]:
         event_poll_seconds=0.2,
     )
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # A chat page's long poll (25 s) does not end when the page goes away: the web chat does
+    # not watch for the client's disconnect, and uvicorn waits for open requests before it
+    # stops. The grace period bounds that wait; teardown took 15 s (the join's timeout) before.
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -74,7 +84,8 @@ def live_service(tmp_path: Path) -> Iterator[LiveService]:
         raise RuntimeError("service did not start")
     yield LiveService(f"http://127.0.0.1:{port}", app)
     server.should_exit = True
-    thread.join(timeout=15)
+    thread.join(timeout=SHUTDOWN_GRACE_S + 10)
+    assert not thread.is_alive(), "the served app did not shut down"
 
 
 @pytest.fixture

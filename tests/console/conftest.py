@@ -18,6 +18,7 @@ from tests.platform.conftest import (
     console_sms,
     make_account,
     platform_app,
+    platform_database,
     platform_services,
     platform_settings,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "console_sms",
     "make_account",
     "platform_app",
+    "platform_database",
     "platform_services",
     "platform_settings",
 ]

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import itertools
 import pkgutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 import seal_platform
 from platform_client.client import PlatformClient
@@ -23,6 +28,7 @@ from seal_platform.security import PasswordHasher
 from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
 from seal_platform.sms import ConsoleSmsProvider
+from tests.contract.postgres import PG_URL, require_postgres
 
 SERVICE_KEY = "test-service-key-0123456789"
 BASE_URL = "http://platform.test"
@@ -55,11 +61,60 @@ def clock() -> FrozenClock:
     return FrozenClock()
 
 
+# A module runs on both databases with ``pytestmark = ON_BOTH_DATABASES``; other modules stay on
+# SQLite. On PostgreSQL a module gets a database of its own and every test starts from empty tables.
+ON_BOTH_DATABASES = pytest.mark.platform_on_both_databases
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # tests that never touch the database (pure rule tables) run once
+    if "platform_database" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "platform_on_both_databases"
+    ):
+        metafunc.parametrize(
+            "platform_database",
+            ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+            indirect=True,
+        )
+
+
+async def _admin_execute(statement: str) -> None:
+    # CREATE/DROP DATABASE cannot run inside a transaction block
+    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(sa.text(statement))
+    finally:
+        await admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def platform_pg_url() -> Iterator[str]:
+    """A PostgreSQL database for one test module, dropped after it."""
+    asyncio.run(require_postgres())
+    base = make_url(PG_URL)
+    name = f"{base.database}_platform_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture
-def platform_settings(tmp_path: Path) -> PlatformSettings:
+def platform_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The platform's database URL: SQLite unless the module asks for both databases."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        url: str = request.getfixturevalue("platform_pg_url")
+        return url
+    return f"sqlite+aiosqlite:///{tmp_path / 'platform.db'}"
+
+
+@pytest.fixture
+def platform_settings(tmp_path: Path, platform_database: str) -> PlatformSettings:
     return PlatformSettings(
         _env_file=None,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'platform.db'}",
+        database_url=platform_database,
         data_dir=tmp_path / "platform-data",
         service_key=SERVICE_KEY,
         secret_key="test-secret-key-for-field-encryption",
@@ -93,6 +148,10 @@ async def platform_app(platform_services: PlatformServices) -> FastAPI:
     import_all_platform_modules()
     async with platform_services.db.engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
+        if conn.dialect.name == "postgresql":
+            # the module's database outlives a test: each test starts from empty tables
+            tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+            await conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     return create_platform_app(platform_services)
 
 

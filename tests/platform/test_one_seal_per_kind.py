@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from seal_platform.app import PlatformServices
 from seal_platform.seals import Seal
-from tests.platform.conftest import MakeAccount
+from tests.platform.conftest import ON_BOTH_DATABASES, MakeAccount
 from tests.platform.test_orders_support import (
     ADDRESS,
     COMPANY,
@@ -23,6 +23,8 @@ from tests.platform.test_orders_support import (
     submit,
     upload,
 )
+
+pytestmark = ON_BOTH_DATABASES
 
 __all__ = ["admin"]
 

@@ -6,7 +6,7 @@ import httpx
 
 from seal_platform.production.seseal import parse_seseal
 from seal_platform.services import PlatformServices
-from tests.platform.conftest import MakeAccount
+from tests.platform.conftest import ON_BOTH_DATABASES, MakeAccount
 from tests.platform.test_orders_support import (
     ADDRESS,
     COMPANY,
@@ -22,6 +22,8 @@ from tests.platform.test_orders_support import (
     submit,
     upload,
 )
+
+pytestmark = ON_BOTH_DATABASES
 
 __all__ = ["admin"]
 

@@ -13,7 +13,7 @@ from seal_platform.clock import FrozenClock
 from seal_platform.production.station import RunnerStation
 from seal_platform.services import PlatformServices
 from seal_platform.sms import ConsoleSmsProvider
-from tests.platform.conftest import MakeAccount
+from tests.platform.conftest import ON_BOTH_DATABASES, MakeAccount
 from tests.platform.conftest import TestAccount as Applicant
 from tests.platform.test_orders_support import (
     ADDRESS,
@@ -33,6 +33,8 @@ from tests.platform.test_orders_support import (
     upload,
 )
 from ukey_bridge.fake_backend import FakeBackend, FakeToken
+
+pytestmark = ON_BOTH_DATABASES
 
 __all__ = ["admin"]
 

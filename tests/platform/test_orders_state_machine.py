@@ -10,7 +10,7 @@ from seal_platform.errors import RuleViolation
 from seal_platform.orders import TRANSITIONS, Order, OrderStatus, OrderType, transition
 from seal_platform.services import PlatformServices
 from seal_platform.staff import StaffRole
-from tests.platform.conftest import MakeAccount
+from tests.platform.conftest import ON_BOTH_DATABASES, MakeAccount
 from tests.platform.test_orders_support import (
     ADDRESS,
     COMPANY,
@@ -23,6 +23,8 @@ from tests.platform.test_orders_support import (
     paid_enterprise_order,
     staff_post,
 )
+
+pytestmark = ON_BOTH_DATABASES
 
 __all__ = ["admin"]
 TERMINAL = {OrderStatus.COMPLETED, OrderStatus.CANCELLED, OrderStatus.EXPIRED}

@@ -10,10 +10,12 @@ import pytest
 from seal_platform.clock import FrozenClock
 from seal_platform.payments.reconcile import reconcile_unpaid
 from seal_platform.services import PlatformServices
-from tests.platform.conftest import MakeAccount
+from tests.platform.conftest import ON_BOTH_DATABASES, MakeAccount
 from tests.platform.conftest import TestAccount as Applicant
 from tests.platform.test_orders_support import event_types, new_enterprise_order, submit
 from tests.platform.test_payments_notifications import awaiting_payment, order_status, sandbox
+
+pytestmark = ON_BOTH_DATABASES
 
 
 @pytest.fixture

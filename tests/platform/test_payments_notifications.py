@@ -19,9 +19,11 @@ from seal_platform.orders import OrderTransition
 from seal_platform.payments import ProcessedNotification
 from seal_platform.payments.sandbox import SandboxProvider, SandboxSigner, transaction_resource
 from seal_platform.services import PlatformServices
-from tests.platform.conftest import MakeAccount
+from tests.platform.conftest import ON_BOTH_DATABASES, MakeAccount
 from tests.platform.conftest import TestAccount as Applicant
 from tests.platform.test_orders_support import event_types, new_enterprise_order, submit
+
+pytestmark = ON_BOTH_DATABASES
 
 NOTIFY = "/v1/payments/notify/sandbox"
 

@@ -10,15 +10,12 @@ reaches the chat through the platform's event feed, not an in-process bus.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import httpx
 import pytest
 
 from bench.topology import Cluster
-from tests.contract.postgres import PG_URL, require_postgres
 from tests.conversations.test_apply_enterprise import AGENT_ID, COMPANY, LEGAL_REP_ID, USCC, pdf_scan
+from tests.deploy.conftest import StartCluster
 from tests.deploy.webchat import Browser, sms_code
 from tests.privacy.scans import noisy_png
 
@@ -29,14 +26,8 @@ PASSWORD = "Rm7remotePass42"
 
 
 @pytest.fixture
-async def remote(tmp_path: Path) -> AsyncIterator[Cluster]:
-    await require_postgres()
-    topology = Cluster(tmp_path, PG_URL, workers=1)
-    try:
-        await topology.start()
-        yield topology
-    finally:
-        await topology.stop()
+async def remote(start_cluster: StartCluster) -> Cluster:
+    return await start_cluster(1)
 
 
 async def test_a_web_chat_user_registers_verifies_applies_and_is_told_of_the_payment_through_a_remote_platform(
@@ -77,9 +68,9 @@ async def test_a_web_chat_user_registers_verifies_applies_and_is_told_of_the_pay
         await chat.say("李四")
         await chat.say(LEGAL_REP_ID)
         assert "营业执照" in await chat.tap(PHONE)
-        await chat.upload(noisy_png(), "营业执照.png", expect="文件检查通过")
+        assert "文件检查通过" in await chat.upload(noisy_png(), "营业执照.png", expect="1 年 ¥300.00")
         assert "印模采集表" in await chat.tap("1 年")
-        await chat.upload(pdf_scan(), "印模采集表.pdf", expect="收件人")
+        await chat.upload(pdf_scan(), "印模采集表.pdf", expect="请输入收件人姓名")
         await chat.say("王五")
         await chat.tap(PHONE)
         await chat.say("广东省 广州市 天河区")
@@ -103,5 +94,10 @@ async def test_a_web_chat_user_registers_verifies_applies_and_is_told_of_the_pay
         # The platform's event reaches the chat by itself: no message from the user in between.
         assert "的付款 ¥300.00" in await chat.wait_for("已收到订单", since=mark)
         await chat.wait_for("已进入审核", since=mark)
+        # Neither process logged a failure on the way (a background loop that died, a refused call).
+        for process in (remote.platform, *remote.bots):
+            log = process.log.read_text(errors="replace")
+            assert "Traceback" not in log, (process.name, log[-3000:])
+            assert " ERROR " not in log, (process.name, log[-3000:])
     finally:
         await chat.aclose()

@@ -89,17 +89,15 @@ class Browser:
         raise AssertionError(f"no button {label!r} in {[shown(m) for m in self.seen[-5:]]}")
 
     async def upload(self, data: bytes, filename: str, expect: str) -> str:
-        """Send a file as the page's paper-clip does; returns the chat's answer containing ``expect``."""
+        """Send a file as the page's paper-clip does. The upload's answer does not name its
+        replies, so ``expect`` must be in the last of them (the next step's question or buttons);
+        returns everything said since the upload."""
         mark = len(self.seen)
         uploaded = await self.http.post(
             "/chat/api/upload", data={"client_id": self._client_id()}, files={"file": (filename, data)}
         )
         assert uploaded.status_code == 200, uploaded.text
         return await self.wait_for(expect, since=mark)
-
-    async def texts(self) -> list[str]:
-        await self.fetch()
-        return [shown(m) for m in self.seen]
 
     async def wait_for(self, expect: str, *, since: int = 0, within: float = 20.0) -> str:
         """Wait until a message after index ``since`` shows ``expect``; returns those messages."""

@@ -13,74 +13,25 @@ deployment must hold across workers:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from bench.topology import Cluster
 from bot.channels.webchat.sessions import COOKIE
-from tests.contract.postgres import PG_URL, require_postgres
+from tests.deploy.conftest import StartCluster
+from tests.deploy.webchat import Browser, sms_code
 
 pytestmark = pytest.mark.postgres
 
 PHONE = "13800138471"
 PASSWORD = "Xq7secretPass99"
-LINK = re.compile(r"/secure/password\?t=[A-Za-z0-9_.%-]+")
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-SMS_ROW = re.compile(r"<tr><td>([^<]+)</td><td>[^<]*</td><td class=code>(\d{6})</td>")
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    await require_postgres()
-    topology = Cluster(tmp_path, PG_URL, workers=3)
-    try:
-        await topology.start()
-        yield topology
-    finally:
-        await topology.stop()
-
-
-class Browser:
-    """One web-chat user behind the proxy, as the chat page's script talks to the service."""
-
-    def __init__(self, base: str) -> None:
-        self.http = httpx.AsyncClient(base_url=base, timeout=20)
-        self.count = 0
-
-    async def say(self, text: str) -> None:
-        self.count += 1
-        sent = await self.http.post(
-            "/chat/api/send", json={"client_id": f"client{self.count:04d}", "text": text}
-        )
-        assert sent.status_code == 200, sent.text
-
-    async def texts(self) -> list[str]:
-        got = await self.http.get("/chat/api/messages", params={"after": 0, "wait": 0})
-        assert got.status_code == 200, got.text
-        return [f"{m['text']} {m['url'] or ''}" for m in got.json()["messages"]]
-
-    async def wait_for(self, expect: str) -> list[str]:
-        for _ in range(200):
-            got = await self.texts()
-            if any(expect in text for text in got):
-                return got
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"{expect!r} never came: {got}")
-
-
-async def sms_code(web: httpx.AsyncClient, phone: str) -> str:
-    page = await web.get("/platform/dev/sms")
-    masked = phone[:3] + "****" + phone[-4:]
-    for shown, code in SMS_ROW.findall(page.text):
-        if shown == masked:
-            return str(code)
-    raise AssertionError(f"no code for {masked} on the SMS page")
+async def cluster(start_cluster: StartCluster) -> Cluster:
+    return await start_cluster(3)
 
 
 async def test_three_workers_behind_a_proxy_serve_one_registration_and_share_files(cluster: Cluster) -> None:
@@ -90,21 +41,13 @@ async def test_three_workers_behind_a_proxy_serve_one_registration_and_share_fil
 
     browser = Browser(cluster.proxy.url)
     try:
-        assert (await browser.http.get("/chat")).status_code == 200
+        await browser.open()
         await browser.say("注册")
-        await browser.say(PHONE)
-        await browser.wait_for("验证码已发送")
-        await browser.say(await sms_code(browser.http, PHONE))
-        url = LINK.search("\n".join(await browser.wait_for("/secure/password")))
-        assert url is not None
-        form = await browser.http.get(url.group(0))
-        csrf = CSRF.search(form.text)
-        assert csrf is not None
-        done = await browser.http.post(
-            url.group(0), data={"csrf": csrf.group(1), "password": PASSWORD, "confirm": PASSWORD}
-        )
-        assert "注册完成" in done.text
-        await browser.wait_for("注册成功")
+        assert "验证码已发送" in await browser.say(PHONE)
+        assert "/secure/password" in await browser.say(await sms_code(browser.http, PHONE))
+        mark = len(browser.seen)
+        await browser.use_password_page(PASSWORD, "注册完成")
+        await browser.wait_for("注册成功", since=mark)
 
         # Every worker took part in this one conversation.
         workers = {bot.url for bot in cluster.bots}
@@ -132,4 +75,4 @@ async def test_three_workers_behind_a_proxy_serve_one_registration_and_share_fil
             media = cluster.workdir / f"worker-{index}" / "media"
             assert not media.exists() or not any(p.is_file() for p in media.rglob("*"))
     finally:
-        await browser.http.aclose()
+        await browser.aclose()

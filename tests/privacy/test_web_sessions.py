@@ -101,8 +101,13 @@ async def test_the_cookie_rotates_at_login_and_logout_and_logout_clears_the_view
         after_logout = web.cookies[COOKIE]
         assert after_logout != after_login
         assert await status_with(wired.base, after_login) == 401
-        # this browser's view starts empty: nothing of the logged-in chat is shown any more
-        assert not any("注册成功" in t for t in await texts(web))
+        # this browser's view starts empty: nothing of the logged-in chat is shown any more,
+        # but the user is told the logout happened (it was answered in the old chat)
+        shown = await texts(web)
+        assert not any("注册成功" in t for t in shown)
+        assert [t for t in shown if "退出登录" in t] == [
+            "您已退出登录。这个浏览器里的聊天记录已清除；需要继续办理时请重新登录或注册。 "
+        ]
 
 
 async def test_pages_send_the_security_headers(wired: Wired) -> None:

@@ -15,6 +15,7 @@ logged out, with a notice.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -25,6 +26,7 @@ from datetime import datetime, timedelta
 from fastapi import Request, Response
 
 from bot.engine.context import Ctx
+from bot.engine.i18n import Translator
 from bot.engine.messages import ConversationKey, Origin
 from bot.engine.runtime import Engine
 from bot.engine.store import ConversationStore
@@ -142,8 +144,13 @@ class WebSessions:
         if account_after is None:
             # Logged out: this browser gets a new, empty chat; the old cookie stops working,
             # so what was shown and the media links of the logged-in chat are gone from here.
+            # The logout's own answer went to the old chat, which this browser no longer
+            # reads: the new one opens by saying it, in the language the user was using.
             await self.rotate(session)
-            return self.new()
+            fresh = self.new()
+            locale = row.state.get("locale") if row is not None else None
+            await self.engine.push(fresh.key, functools.partial(_say_logged_out, locale=locale))
+            return fresh
         await self._forget_login_time(session)
         return await self.rotate(session)
 
@@ -175,3 +182,10 @@ class WebSessions:
             max_age=COOKIE_DAYS * 24 * 3600,
             path="/",
         )
+
+
+async def _say_logged_out(ctx: Ctx, *, locale: str | None) -> None:
+    if isinstance(locale, str) and locale:
+        ctx.state.locale = locale
+        ctx.t = Translator(ctx.t.catalog, locale)
+    ctx.say_text(ctx.t("channels.web_logged_out"), origin=Origin.SYSTEM)

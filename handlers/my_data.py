@@ -190,7 +190,7 @@ async def delete(ctx: Ctx) -> Outcome | None:
         return Finish()
     forget = services(ctx).forget_account
     if forget is not None:
-        await forget(session.account_id)
+        await forget(session.account_id, ctx.key)
     ctx.logout()
     ctx.memory.clear()
     ctx.say("my_data.deleted")

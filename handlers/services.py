@@ -25,8 +25,9 @@ class HandlerServices:
     # expiry) -> URL. Passwords are typed only there, never in a chat.
     password_page: Callable[[ConversationKey, str, str, datetime], str] | None = None
     # Erases what the bot's own stores hold of a deleted account (platform account id) in every
-    # conversation bound to it; returns how many stored messages were affected.
-    forget_account: Callable[[str], Awaitable[int]] | None = None
+    # conversation bound to it except the one given (the engine is writing it); returns how many
+    # stored messages and conversation states were affected.
+    forget_account: Callable[[str, ConversationKey], Awaitable[int]] | None = None
 
 
 def services(ctx: Ctx) -> HandlerServices:

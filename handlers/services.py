@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.engine.context import Ctx
@@ -28,6 +28,8 @@ class HandlerServices:
     # conversation bound to it except the one given (the engine is writing it); returns how many
     # stored messages and conversation states were affected.
     forget_account: Callable[[str, ConversationKey], Awaitable[int]] | None = None
+    # How long a data export (导出我的信息) can be downloaded; then its file is deleted.
+    export_ttl: timedelta = timedelta(hours=24)
 
 
 def services(ctx: Ctx) -> HandlerServices:

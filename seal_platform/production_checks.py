@@ -18,7 +18,14 @@ PLACEHOLDER_SELLER_TAX_NUMBER = "91440101MA5CXXXX0X"
 # Every purpose an SMS code is sent for (``seal_platform.sms.SmsPurpose``, checked equal by a
 # test): a real provider sends each with its own approved template, so each must be configured
 # before start-up rather than fail on the first code of that kind.
-SMS_TEMPLATE_PURPOSES = ("register", "login", "cancel_seal", "reset_password", "export_data", "delete_account")
+SMS_TEMPLATE_PURPOSES = (
+    "register",
+    "login",
+    "cancel_seal",
+    "reset_password",
+    "export_data",
+    "delete_account",
+)
 
 
 def production_problems(settings: PlatformSettings) -> list[str]:

@@ -179,9 +179,9 @@ async def conversation_row(service: Service, user: str) -> sa.Row[tuple[int, str
     async with service.container.db.connect() as conn:
         row = (
             await conn.execute(
-                sa.select(conversations.c.version, conversations.c.platform_account_id, conversations.c.state).where(
-                    conversations.c.user_id == user
-                )
+                sa.select(
+                    conversations.c.version, conversations.c.platform_account_id, conversations.c.state
+                ).where(conversations.c.user_id == user)
             )
         ).one()
     return row

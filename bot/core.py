@@ -185,6 +185,7 @@ async def build_core(
         else None,
         password_page=page_links(settings).url,
         forget_account=functools.partial(forget_account, store),
+        export_ttl=timedelta(hours=settings.export_link_hours),
     )
     home = catalogue.home()
     engine = Engine(

@@ -15,6 +15,10 @@ class StorageError(SealbotError):
     pass
 
 
+class MediaExpired(StorageError):
+    """A file past its own expiry (a data export's download): refused, and deleted."""
+
+
 class VersionConflict(StorageError):
     """Someone else wrote the conversation since it was read (optimistic check on write)."""
 

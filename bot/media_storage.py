@@ -50,4 +50,4 @@ def media_store_for(settings: Settings, db: AsyncEngine, clock: Clock) -> Shared
         )
     else:
         backend = LocalBlobBackend(settings.data_dir / "media")
-    return SharedMediaStore(backend, media_keyring(settings))
+    return SharedMediaStore(backend, media_keyring(settings), now=clock.now)

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     # Files that passed through chats (scans, QR codes) are deleted after this many days; the
     # platform keeps its own copy of every accepted scan under its own retention.
     media_retention_days: int = Field(default=30, ge=1)
+    # A data export (导出我的信息) can be downloaded for this many hours, then it is deleted
+    # (PIPL: a copy of everything held should not outlive its purpose); 24 at most.
+    export_link_hours: int = Field(default=24, ge=1, le=24)
     # Where chat media are kept (``bot.media_storage``): "auto" is the bot's database on
     # PostgreSQL (every worker on every host reads what another stored) and files on SQLite.
     storage_backend: Literal["auto", "local", "database", "s3"] = "auto"

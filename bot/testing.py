@@ -121,7 +121,7 @@ class ChatHarness:
             flows=flows,
             catalog=Catalog([ENGINE_LOCALES, *catalog_dirs], strict=True),
             box=SecretBox(secret),
-            media=MemoryMediaStore(),
+            media=MemoryMediaStore(now=clock.now),
             services=services,
             clock=clock,
             home=home,

@@ -2,7 +2,9 @@
 注销账号 (delete the account), each confirmed with an SMS code sent to the account's phone.
 
 The ZIP is sent as a file of this conversation: the web chat serves it only to the browser of
-this conversation, a messenger only to this user. Deletion is first checked with the platform:
+this conversation, a messenger only to this user. It is kept for ``export_ttl`` (24 h at most),
+not for the retention of other chat files: after that the download is refused and the file
+deleted. Deletion is first checked with the platform:
 while a seal is live or an order is open it is refused with what stands in the way and what
 to do; otherwise the user is told what the law makes us keep (pseudonymised) before they
 confirm. After the deletion the bot forgets what its own stores hold of the account (chat
@@ -102,8 +104,13 @@ async def export(ctx: Ctx) -> Outcome | None:
             return again
         ctx.say_text(explain(ctx, exc))
         return Finish()
-    file = await ctx.media.put(archive, filename="my-data.zip", content_type="application/zip")
-    ctx.say("my_data.export_ready")
+    file = await ctx.media.put(
+        archive,
+        filename="my-data.zip",
+        content_type="application/zip",
+        expires_at=ctx.now + services(ctx).export_ttl,
+    )
+    ctx.say("my_data.export_ready", hours=int(services(ctx).export_ttl.total_seconds() // 3600))
     ctx.document(file, caption=ctx.t("my_data.export_caption"))
     return None
 
@@ -190,7 +197,7 @@ async def delete(ctx: Ctx) -> Outcome | None:
         return Finish()
     forget = services(ctx).forget_account
     if forget is not None:
-        await forget(session.account_id)
+        await forget(session.account_id, ctx.key)
     ctx.logout()
     ctx.memory.clear()
     ctx.say("my_data.deleted")

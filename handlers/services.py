@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.engine.context import Ctx
@@ -25,8 +25,11 @@ class HandlerServices:
     # expiry) -> URL. Passwords are typed only there, never in a chat.
     password_page: Callable[[ConversationKey, str, str, datetime], str] | None = None
     # Erases what the bot's own stores hold of a deleted account (platform account id) in every
-    # conversation bound to it; returns how many stored messages were affected.
-    forget_account: Callable[[str], Awaitable[int]] | None = None
+    # conversation bound to it except the one given (the engine is writing it); returns how many
+    # stored messages and conversation states were affected.
+    forget_account: Callable[[str, ConversationKey], Awaitable[int]] | None = None
+    # How long a data export (导出我的信息) can be downloaded; then its file is deleted.
+    export_ttl: timedelta = timedelta(hours=24)
 
 
 def services(ctx: Ctx) -> HandlerServices:

@@ -15,6 +15,17 @@ _DEV_PREFIX = "embedded-dev"
 # The seller tax number of the embedded default; settings take their default from here (this
 # module imports nothing of the platform at run time, so settings may import it).
 PLACEHOLDER_SELLER_TAX_NUMBER = "91440101MA5CXXXX0X"
+# Every purpose an SMS code is sent for (``seal_platform.sms.SmsPurpose``, checked equal by a
+# test): a real provider sends each with its own approved template, so each must be configured
+# before start-up rather than fail on the first code of that kind.
+SMS_TEMPLATE_PURPOSES = (
+    "register",
+    "login",
+    "cancel_seal",
+    "reset_password",
+    "export_data",
+    "delete_account",
+)
 
 
 def production_problems(settings: PlatformSettings) -> list[str]:
@@ -71,9 +82,7 @@ def _provider_settings(settings: PlatformSettings) -> list[str]:
         required = [
             "access_key_id",
             "sign_name",
-            "template_register",
-            "template_login",
-            "template_cancel_seal",
+            *(f"template_{purpose}" for purpose in SMS_TEMPLATE_PURPOSES),
         ]
         if settings.sms_provider == "tencent":
             required.append("tencent_app_id")

@@ -121,6 +121,7 @@ class PlatformSettings(BaseSettings):
     sms_template_register: str = ""
     sms_template_login: str = ""
     sms_template_cancel_seal: str = ""
+    sms_template_reset_password: str = ""  # 忘记登录密码
     # Codes confirming a copy of the user's data (导出我的信息) and the deletion of the account.
     sms_template_export_data: str = ""
     sms_template_delete_account: str = ""

@@ -5,15 +5,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.engine.messages import FileRef
-from bot.errors import StorageError
+from bot.errors import MediaExpired, StorageError
 from dbkit.blobs import BlobBackend, BlobCorrupt, BlobNotFound, BlobUnavailable, LocalBlobBackend, SealedBlobs
 from dbkit.envelope import Keyring
 
 log = logging.getLogger(__name__)
+
+# A file given a life of its own (a data export: 24 h, not the store's retention) has its expiry
+# kept beside it under this prefix, named by the file's hash.
+_EXPIRY = "expiry/"
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xd8\xff", "image/jpeg"),
@@ -46,16 +51,31 @@ class SharedMediaStore:
     """Chat files in the shared store (``dbkit.blobs``): local files, the bot's database or an
     S3 bucket, sealed with the key ring (scans are personal data). The id is the hash of the
     plain bytes, so the same upload is stored once and a reader checks what it got: a file
-    stored by one worker is read by any other."""
+    stored by one worker is read by any other.
 
-    def __init__(self, backend: BlobBackend, keyring: Keyring | None = None) -> None:
+    A file put with ``expires_at`` (a data export) is refused from then on and deleted by the
+    first read or purge after it, whatever the store's retention; the expiry is stored beside
+    the file, so every worker refuses it alike."""
+
+    def __init__(
+        self,
+        backend: BlobBackend,
+        keyring: Keyring | None = None,
+        *,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
         self.backend = backend
         self.keyring = keyring
         self.blobs = SealedBlobs(backend, keyring, fanout=1)
+        self.now = now or (lambda: datetime.now(UTC))
 
-    async def put(self, data: bytes, *, filename: str, content_type: str) -> FileRef:
+    async def put(
+        self, data: bytes, *, filename: str, content_type: str, expires_at: datetime | None = None
+    ) -> FileRef:
         try:
             media_id = await self.blobs.put_content(data)
+            if expires_at is not None:
+                await self.blobs.put_named(_EXPIRY + media_id, expires_at.isoformat().encode())
         except BlobUnavailable as exc:
             raise StorageError(f"media store unavailable: {exc}") from exc
         return FileRef(media_id, safe_filename(filename), content_type, len(data))
@@ -64,6 +84,9 @@ class SharedMediaStore:
         if not re.fullmatch(r"[0-9a-f]{64}", media_id):
             raise StorageError("bad media id")
         try:
+            if await self._expired(media_id):
+                await self._drop(media_id)
+                raise MediaExpired(f"media {media_id} expired")
             return await self.blobs.get_content(media_id)
         except BlobNotFound as exc:
             raise StorageError(f"media {media_id} not found") from exc
@@ -74,10 +97,33 @@ class SharedMediaStore:
         except BlobUnavailable as exc:
             raise StorageError(f"media store unavailable: {exc}") from exc
 
+    async def _expired(self, media_id: str) -> bool:
+        stored = await self.blobs.get_named_or_none(_EXPIRY + media_id)
+        if stored is None:
+            return False
+        return datetime.fromisoformat(stored.decode()) <= self.now()
+
+    async def _drop(self, media_id: str) -> None:
+        await self.blobs.delete_content(media_id)
+        await self.backend.delete(_EXPIRY + media_id)
+
     async def purge_older_than(self, cutoff: datetime) -> int:
         """Delete files last written before ``cutoff`` (retention: the platform keeps its own
-        copy of every scan it accepted; this store only passes files through chats)."""
-        return await self.blobs.purge_content_written_before(cutoff)
+        copy of every scan it accepted; this store only passes files through chats), and every
+        file past its own expiry."""
+        count = await self.blobs.purge_content_written_before(cutoff)
+        for key in await self.backend.keys():
+            if not key.startswith(_EXPIRY):
+                continue
+            media_id = key.removeprefix(_EXPIRY)
+            try:
+                expired = await self._expired(media_id)
+            except BlobCorrupt:
+                expired = True  # an expiry nobody can read keeps nothing alive
+            if expired:
+                count += int(await self.blobs.delete_content(media_id))
+                await self.backend.delete(key)
+        return count
 
     async def rotate(self) -> int:
         """Re-encrypt every file not under the current key (plain ones too); each file is
@@ -88,23 +134,36 @@ class SharedMediaStore:
 class LocalMediaStore(SharedMediaStore):
     """Files under ``root/ab/<sha256>``, 0600 in 0700 directories (the embedded default)."""
 
-    def __init__(self, root: Path, keyring: Keyring | None = None) -> None:
-        super().__init__(LocalBlobBackend(root), keyring)
+    def __init__(
+        self, root: Path, keyring: Keyring | None = None, *, now: Callable[[], datetime] | None = None
+    ) -> None:
+        super().__init__(LocalBlobBackend(root), keyring, now=now)
         self.root = root
 
 
 class MemoryMediaStore:
     """For tests and benchmarks: the same contract, in memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, now: Callable[[], datetime] | None = None) -> None:
         self.files: dict[str, bytes] = {}
+        self.expiry: dict[str, datetime] = {}
+        self.now = now or (lambda: datetime.now(UTC))
 
-    async def put(self, data: bytes, *, filename: str, content_type: str) -> FileRef:
+    async def put(
+        self, data: bytes, *, filename: str, content_type: str, expires_at: datetime | None = None
+    ) -> FileRef:
         media_id = hashlib.sha256(data).hexdigest()
         self.files[media_id] = data
+        if expires_at is not None:
+            self.expiry[media_id] = expires_at
         return FileRef(media_id, safe_filename(filename), content_type, len(data))
 
     async def get(self, media_id: str) -> bytes:
+        expires_at = self.expiry.get(media_id)
+        if expires_at is not None and expires_at <= self.now():
+            self.files.pop(media_id, None)
+            del self.expiry[media_id]
+            raise MediaExpired(f"media {media_id} expired")
         try:
             return self.files[media_id]
         except KeyError as exc:

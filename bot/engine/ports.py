@@ -23,7 +23,12 @@ class ChannelSender(Protocol):
 class MediaStore(Protocol):
     """Content-addressed storage for files that pass through chats (uploads, PDFs, QR codes)."""
 
-    async def put(self, data: bytes, *, filename: str, content_type: str) -> FileRef: ...
+    async def put(
+        self, data: bytes, *, filename: str, content_type: str, expires_at: datetime | None = None
+    ) -> FileRef:
+        """``expires_at``: the file is refused (:class:`bot.errors.MediaExpired`) and deleted
+        from then on, before the store's own retention (a data export)."""
+        ...
 
     async def get(self, media_id: str) -> bytes: ...
 

@@ -161,6 +161,12 @@ def _state_dict(state: ConversationState) -> dict[str, Any]:
     }
 
 
+def blank_state(locale: str | None, owner: str) -> dict[str, Any]:
+    """The stored form of a conversation that holds nothing of anyone (an account deleted
+    elsewhere): only its language and who holds it remain; nothing in it needs sealing."""
+    return {**_state_dict(ConversationState(locale=locale, owner=owner)), "format": STATE_FORMAT}
+
+
 class StateCodec:
     """Turns state into JSON and back, sealing what must not be readable at rest."""
 

@@ -29,6 +29,9 @@ AUDIT_ACTIONS = {
     "resolved": "已解决",
     "handed_back": "交还助手",
     "user_left": "用户已离开",
+    "view_conversation": "查看会话",
+    "read_transcript": "读取聊天记录",
+    "view_media": "查看文件",
 }
 
 

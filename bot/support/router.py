@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bot.engine.media import sniff
 from bot.engine.messages import ConversationKey
 from bot.engine.ports import MediaStore
+from bot.support import audit
 from bot.support.auth import (
     ConsoleSession,
     ConsoleSessions,
@@ -219,6 +220,29 @@ def make_router(
             canned=await desk.canned_answers(),
         )
 
+    @router.get("/audit", response_class=HTMLResponse)
+    async def audit_page(
+        request: Request,
+        actor: Annotated[str | None, Query(max_length=80)] = None,
+        action: Annotated[str | None, Query(max_length=32)] = None,
+        conversation: Annotated[str | None, Query(max_length=260)] = None,
+    ) -> Response:
+        """Admins only: every staff action and read, by staff member, action and conversation."""
+        session = await current(request)
+        if session is None:
+            return RedirectResponse("/support/login", status_code=303)
+        if not session.identity.is_admin:
+            raise HTTPException(status_code=403, detail="admins only")
+        entries = await desk.audit_search(actor=actor, action=action, conversation=conversation)
+        return page(
+            "audit.html",
+            staff=session,
+            entries=entries,
+            actor=actor,
+            action=action,
+            conversation=conversation,
+        )
+
     @router.get("/api/queue")
     async def queue(request: Request) -> JSONResponse:
         await staff_or_401(request)
@@ -287,6 +311,7 @@ def make_router(
         view = await build_view(desk.engine, desk.store, key)
         if view is None:
             raise HTTPException(status_code=404, detail="unknown conversation")
+        await desk.record_read(session.username, key, audit.VIEW_CONVERSATION)
         ticket = await desk.ticket_of(key)
         customer: CustomerRecordsView = await records.for_account(view.account_token)
         mine = ticket is not None and ticket.state == TicketState.CLAIMED and ticket.agent == session.username
@@ -307,8 +332,9 @@ def make_router(
 
     @router.get("/api/c/{raw_key}/transcript")
     async def transcript(request: Request, raw_key: str) -> JSONResponse:
-        await staff_or_401(request)
+        staff = await staff_or_401(request)
         key = _parse_key(raw_key)
+        await desk.record_read(staff.username, key, audit.READ_TRANSCRIPT)
         ticket = await desk.ticket_of(key)
         owner = await desk.store.owner_of(key)
         lines = await transcript_of(desk.store, key)
@@ -322,11 +348,12 @@ def make_router(
 
     @router.get("/c/{raw_key}/media/{media_id}")
     async def conversation_media(request: Request, raw_key: str, media_id: str) -> Response:
-        await staff_or_401(request)
+        staff = await staff_or_401(request)
         key = _parse_key(raw_key)
         view = await build_view(desk.engine, desk.store, key)
         if view is None or media_id not in uploaded_media(view):
             raise HTTPException(status_code=404, detail="not found")
+        await desk.record_read(staff.username, key, audit.VIEW_MEDIA, {"media_id": media_id})
         data = await media.get(media_id)
         kind = sniff(data)
         disposition = "inline" if kind.startswith("image/") or kind == "application/pdf" else "attachment"

@@ -659,8 +659,28 @@ class SupportDesk:
         return await self._open_ticket_of(key)
 
     async def audit_of(self, key: ConversationKey) -> list[Any]:
+        """What was done in a conversation (reads are on the admins' audit page)."""
         async with self.sessions() as session:
-            return list(await audit.entries(session, conversation=str(key)))
+            return list(await audit.entries(session, conversation=str(key), reads=False))
+
+    async def record_read(
+        self, actor: str, key: ConversationKey, action: str, what: dict[str, Any] | None = None
+    ) -> None:
+        """A staff member read a conversation's personal data; a transcript refresh of a page
+        that staff member opened moments ago is the same read (``audit.LIVE_VIEW``)."""
+        now = self.now()
+        async with self.sessions() as session, session.begin():
+            if action == audit.READ_TRANSCRIPT and await audit.read_since(
+                session, actor=actor, conversation=str(key), since=now - audit.LIVE_VIEW
+            ):
+                return
+            audit.record(session, actor=actor, action=action, conversation=str(key), at=now, after=what)
+
+    async def audit_search(
+        self, *, actor: str | None = None, action: str | None = None, conversation: str | None = None
+    ) -> list[Any]:
+        async with self.sessions() as session:
+            return list(await audit.search(session, actor=actor, action=action, conversation=conversation))
 
     async def quota_of(self, key: ConversationKey) -> QuotaLeft | None:
         quota = self.quotas.get(key.channel)

@@ -81,13 +81,9 @@ class CodeTable:
 
 
 def templates_from(settings: PlatformSettings) -> dict[SmsPurpose, str]:
-    return {
-        SmsPurpose.REGISTER: settings.sms_template_register,
-        SmsPurpose.LOGIN: settings.sms_template_login,
-        SmsPurpose.CANCEL_SEAL: settings.sms_template_cancel_seal,
-        SmsPurpose.EXPORT_DATA: settings.sms_template_export_data,
-        SmsPurpose.DELETE_ACCOUNT: settings.sms_template_delete_account,
-    }
+    """One template per purpose (``PLATFORM_SMS_TEMPLATE_<PURPOSE>``), every purpose included:
+    production checks refuse to start while one is empty."""
+    return {purpose: str(getattr(settings, f"sms_template_{purpose.value}")) for purpose in SmsPurpose}
 
 
 @dataclass(frozen=True)

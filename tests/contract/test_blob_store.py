@@ -20,8 +20,10 @@ from xml.sax.saxutils import escape
 import httpx
 import pytest
 
+from bot.engine.media import SharedMediaStore
 from bot.engine.tables import blobs as bot_blobs
-from bot.testing import create_schema
+from bot.errors import MediaExpired, StorageError
+from bot.testing import ManualClock, create_schema
 from dbkit.blobs import BlobBackend, BlobCorrupt, BlobNotFound, LocalBlobBackend, SealedBlobs, SqlBlobBackend
 from dbkit.engine import make_engine
 from dbkit.envelope import Keyring, key_id_of
@@ -236,3 +238,39 @@ async def test_retention_deletes_content_written_before_the_cutoff_and_nothing_n
         await blobs.get_content(old)
     assert await blobs.get_content(new) == new_scan
     assert await blobs.get_named("root-ca.pem") == b"kept"
+
+
+async def test_a_file_with_its_own_expiry_is_refused_by_every_worker_after_it_and_purged(
+    workers: Workers,
+) -> None:
+    """A data export: stored by one worker for 24 hours, refused by the other after them."""
+    clock = ManualClock()
+    one = SharedMediaStore(workers.one, OLD, now=clock.now)
+    two = SharedMediaStore(workers.two, OLD, now=clock.now)
+    export, kept = scan(3), scan(4)
+    file = await one.put(
+        export,
+        filename="my-data.zip",
+        content_type="application/zip",
+        expires_at=clock.now() + timedelta(hours=24),
+    )
+    other = await one.put(kept, filename="scan.png", content_type="image/png")
+    clock.advance(timedelta(hours=23))
+    assert await two.get(file.media_id) == export
+    clock.advance(timedelta(hours=1))
+    with pytest.raises(MediaExpired):
+        await two.get(file.media_id)
+    with pytest.raises(StorageError):
+        await one.get(file.media_id)  # deleted by the refusal, for every worker
+
+    again = await one.put(
+        export,
+        filename="my-data.zip",
+        content_type="application/zip",
+        expires_at=clock.now() + timedelta(hours=1),
+    )
+    clock.advance(timedelta(hours=2))
+    assert await two.purge_older_than(clock.now() - timedelta(days=30)) == 1  # nobody asked for it
+    assert not await workers.one.exists(one.blobs.content_key(again.media_id))
+    assert not any(key.startswith("expiry/") for key in await workers.one.keys())
+    assert await one.get(other.media_id) == kept

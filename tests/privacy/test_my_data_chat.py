@@ -173,3 +173,44 @@ async def test_deletion_in_english_erases_the_account_and_logs_out_every_chat(se
     kept = [body["text"] for body in bodies if body != {"text": "[已删除 / deleted]"}]
     assert len(bodies) >= 5
     assert kept == ["我的信息"]  # only what was sent after the deletion
+
+
+async def conversation_row(service: Service, user: str) -> sa.Row[tuple[int, str | None, dict[str, object]]]:
+    async with service.container.db.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(
+                    conversations.c.version, conversations.c.platform_account_id, conversations.c.state
+                ).where(conversations.c.user_id == user)
+            )
+        ).one()
+    return row
+
+
+async def test_deletion_empties_the_stored_state_of_every_other_chat_of_the_account(service: Service) -> None:
+    token = await registered(service)
+    order_id = await draft_order(service, token)
+    await service.container.platform.orders.cancel(token, order_id)
+    await log_in(service, "office-pc")
+    await service.chat.say("推送设置", user="office-pc")  # a process left open in the other chat
+    before = await conversation_row(service, "office-pc")
+    assert before.platform_account_id is not None
+    assert before.state["session"] is not None
+    assert before.state["run"] is not None or before.state["memory"]
+
+    await log_in(service, "u1")
+    await service.chat.say("注销账号")
+    await service.chat.tap("确定注销")
+    done = joined(await service.chat.say(service.sms_code(PHONE, "delete_account")))
+    assert "已注销" in done
+
+    after = await conversation_row(service, "office-pc")
+    assert after.version == before.version + 1
+    assert after.platform_account_id is None
+    state = after.state
+    assert state["session"] is None
+    assert state["run"] is None
+    assert state["stack"] == []
+    assert state["memory"] == {}
+    assert state["locale"] == before.state["locale"]
+    assert before.platform_account_id not in json.dumps(state)

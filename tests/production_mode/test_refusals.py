@@ -22,7 +22,9 @@ from bot.errors import ConfigError
 from bot.settings import Settings
 from seal_platform import migrate as platform_migrate
 from seal_platform.app import build_platform_services, create_platform_app
+from seal_platform.production_checks import SMS_TEMPLATE_PURPOSES
 from seal_platform.settings import PlatformSettings
+from seal_platform.sms import SmsPurpose
 
 # The platform loads the WeChat Pay keys when it starts (a malformed key refuses start-up), so
 # they are well-formed keys, if of nobody.
@@ -52,6 +54,9 @@ READY: dict[str, str] = {
     "PLATFORM_SMS_TEMPLATE_REGISTER": "1000001",
     "PLATFORM_SMS_TEMPLATE_LOGIN": "1000002",
     "PLATFORM_SMS_TEMPLATE_CANCEL_SEAL": "1000003",
+    "PLATFORM_SMS_TEMPLATE_RESET_PASSWORD": "1000004",
+    "PLATFORM_SMS_TEMPLATE_EXPORT_DATA": "1000005",
+    "PLATFORM_SMS_TEMPLATE_DELETE_ACCOUNT": "1000006",
     "PLATFORM_SMS_TENCENT_APP_ID": "1400000001",
     "PLATFORM_DEV_PAGES": "false",
     "PLATFORM_OPERATOR_COMPANY": "示例印章服务有限公司",
@@ -98,6 +103,9 @@ async def test_with_every_real_setting_the_embedded_platform_starts(
         ("PLATFORM_INVOICE_PROVIDER", "sandbox"),
         ("PLATFORM_SECRET_KEY", ""),
         ("PLATFORM_SMS_TEMPLATE_LOGIN", ""),
+        ("PLATFORM_SMS_TEMPLATE_RESET_PASSWORD", ""),
+        ("PLATFORM_SMS_TEMPLATE_EXPORT_DATA", ""),
+        ("PLATFORM_SMS_TEMPLATE_DELETE_ACCOUNT", ""),
         ("PLATFORM_WECHATPAY_APIV3_KEY", ""),
         ("PLATFORM_OPERATOR_COMPANY", ""),
         ("PLATFORM_PRODUCTION_STATION", "demo"),
@@ -112,6 +120,13 @@ async def test_a_demo_part_left_on_refuses_start_up_naming_its_setting(
     line = str(refused.value)
     assert line.startswith(name + ":")
     assert "\n" not in line
+
+
+def test_every_sms_purpose_has_a_template_setting_that_production_checks() -> None:
+    purposes = {purpose.value for purpose in SmsPurpose}
+    assert set(SMS_TEMPLATE_PURPOSES) == purposes
+    for purpose in purposes:
+        assert f"PLATFORM_SMS_TEMPLATE_{purpose.upper()}" in READY
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ from bot.engine.messages import ConversationKey, FileRef, Inbound, OutboundMessa
 from bot.engine.runtime import Engine, PassiveWindow
 from bot.engine.secrets_box import SecretBox
 from bot.engine.store import ConversationStore
+from bot.errors import MediaExpired, StorageError
 from bot.settings import Network
 from dbkit.bus import InProcessBus
 
@@ -256,7 +257,13 @@ class WebChatChannel(ChannelLifecycle):
             key = await self._key(request, response)
             if not await self._may_see(key, media_id):
                 raise HTTPException(status_code=404, detail="not found")
-            data = await self.engine.media.get(media_id)
+            try:
+                data = await self.engine.media.get(media_id)
+            except MediaExpired as exc:
+                # a data export past its 24 h: gone for good, unlike a file briefly unreadable
+                raise HTTPException(status_code=410, detail="expired") from exc
+            except StorageError as exc:
+                raise HTTPException(status_code=404, detail="not found") from exc
             kind = sniff(data)
             disposition = "inline" if kind.startswith("image/") else "attachment"
             safe = re.sub(r"[^\w.\-]", "_", name)[:80] or "file"

@@ -9,14 +9,13 @@ on a dedicated connection, or a Redis lock renewed while held. The version check
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from redis.exceptions import RedisError
@@ -152,6 +151,14 @@ class RedisLock:
     unreachable, messages are handled under the in-process lock only, and the version check
     guards concurrent writers: the user gets the real answer, never a bare 500. The outage is
     logged once when it starts and once when it ends, not per message.
+
+    Every Redis command runs in a task of its own that the caller awaits through
+    ``asyncio.shield``. redis-py sends with ``asyncio.wait_for``, which on Python 3.11 drops a
+    cancellation that arrives as the send completes (CPython gh-86296): a waiter cancelled at
+    that moment went on polling, took the lock once it was free and carried on as if never
+    cancelled, while whoever cancelled it waited on it, holding the lock. Through the shield the
+    caller's cancellation always arrives; the command finishes on its own, and a SET that won
+    the lock for a caller already gone is released by its token.
     """
 
     def __init__(
@@ -170,7 +177,11 @@ class RedisLock:
         self.ttl_ms = ttl_ms
         self.poll_s = poll_s
         self.prefix = prefix
+        self.timeout_s = timeout_s
         self._down = False
+        # Commands and releases that outlive a cancelled caller; kept so they are not collected
+        # mid-flight and so ``close`` can let them finish.
+        self._pending: set[asyncio.Task[Any]] = set()
 
     @asynccontextmanager
     async def hold(self, key: ConversationKey) -> AsyncIterator[None]:
@@ -191,28 +202,69 @@ class RedisLock:
         try:
             yield
         finally:
-            await _stop(renewer)
             try:
-                await self.client.eval(_RELEASE, 1, name, token)
-            except (RedisError, OSError) as exc:
-                self._lost(exc)  # the TTL frees the key
+                await _stop(renewer)
+            finally:
+                await self._release(name, token)
 
     async def _acquire(self, name: str, token: str) -> None:
         # Redis has no wait-for-release primitive here; polling is bounded by the TTL.
-        while not await self.client.set(name, token, nx=True, px=self.ttl_ms):  # noqa: ASYNC110
+        while True:
+            setting = self._command(self.client.set(name, token, nx=True, px=self.ttl_ms))
+            try:
+                taken = await asyncio.shield(setting)
+            except asyncio.CancelledError:
+                # The SET may have taken the lock, or may still: free it once it is done, in
+                # the background, so that cancelling never waits on Redis.
+                self._spawn(self._release_when_taken(setting, name, token))
+                raise
+            if taken:
+                return
             await asyncio.sleep(self.poll_s)
+
+    async def _release_when_taken(self, setting: asyncio.Task[Any], name: str, token: str) -> None:
+        await asyncio.wait({setting})
+        if setting.cancelled() or setting.exception() is not None or not setting.result():
+            return
+        await self._release(name, token)
+
+    async def _release(self, name: str, token: str) -> None:
+        try:
+            await asyncio.shield(self._command(self.client.eval(_RELEASE, 1, name, token)))
+        except (RedisError, OSError) as exc:
+            self._lost(exc)  # the TTL frees the key
 
     async def _renew(self, name: str, token: str) -> None:
         while True:
             await asyncio.sleep(self.ttl_ms / 3000)
             try:
-                renewed = await self.client.eval(_RENEW, 1, name, token, self.ttl_ms)
+                renewed = await asyncio.shield(
+                    self._command(self.client.eval(_RENEW, 1, name, token, self.ttl_ms))
+                )
             except (RedisError, OSError) as exc:
                 self._lost(exc)
                 continue
             if not renewed:
                 log.warning("redis lock %s was lost while held; the version check guards the write", name)
                 return
+
+    def _command(self, call: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(call)
+        self._pending.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _spawn(self, call: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(call)
+        self._pending.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled():
+            # Retrieved here because its awaiter may have been cancelled; an awaiter that is
+            # still there gets the same exception through the shield.
+            task.exception()
 
     def _lost(self, exc: BaseException) -> None:
         if not self._down:
@@ -229,13 +281,21 @@ class RedisLock:
             log.warning("redis lock server reachable again")
 
     async def close(self) -> None:
+        # Releases of cancelled waiters are bounded by the socket timeout; let them land.
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=2 * self.timeout_s)
         await self.client.aclose()
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancel a helper task and wait for it to end.
+
+    A cancellation of the caller while it waits is not swallowed (it propagates; the helper,
+    already cancelled, ends on its own)."""
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await asyncio.wait({task})
+    if not task.cancelled() and task.exception() is not None:
+        log.error("lock helper task failed", exc_info=task.exception())
 
 
 class ConversationLocks:

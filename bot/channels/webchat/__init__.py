@@ -9,7 +9,6 @@ conversation's delivered messages, so proactive pushes (payment, shipping) arriv
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
 import logging
 import re
@@ -47,6 +46,21 @@ HISTORY_LIMIT = 1000  # bot messages a (re)load reads at once, with the user's o
 
 
 log = logging.getLogger(__name__)
+
+
+async def client_gone(request: Request) -> None:
+    """Returns when the client has disconnected. A GET's body is empty, so after it the ASGI
+    server's next message is the disconnect (uvicorn sends it as soon as the socket closes)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _first_of(woken: asyncio.Event, gone: asyncio.Task[None], seconds: float) -> None:
+    waking = asyncio.create_task(woken.wait())
+    try:
+        await asyncio.wait({waking, gone}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waking.cancel()
 
 
 class OperatorName:
@@ -239,18 +253,24 @@ class WebChatChannel(ChannelLifecycle):
             if history:
                 return {"messages": await self._history(key)}
             deadline = asyncio.get_running_loop().time() + max(0.0, min(wait, POLL_SECONDS))
-            while True:
-                with self.wakeups.waiting(key) as woken:
-                    found = await self.store.delivered(key, after, 200)
-                    remaining = deadline - asyncio.get_running_loop().time()
-                    if found or remaining <= 0:
-                        # Live messages show the owner's answers in full; the history read back
-                        # on (re)load keeps them masked (a shared office PC).
-                        box = self.engine.box if after > 0 else None
-                        return {"messages": [message_json(m, box) for m in found]}
-                    # Woken by a delivery on any worker; else re-read after the sweep interval.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(woken.wait(), min(remaining, self.wakeups.sweep_seconds))
+            # A poll whose client went away (tab closed, proxy dropped it) ends at once: left
+            # waiting out its 25 s it would hold up a server that is shutting down.
+            gone = asyncio.create_task(client_gone(request))
+            try:
+                while True:
+                    with self.wakeups.waiting(key) as woken:
+                        found = await self.store.delivered(key, after, 200)
+                        remaining = deadline - asyncio.get_running_loop().time()
+                        if found or remaining <= 0 or gone.done():
+                            # Live messages show the owner's answers in full; the history read
+                            # back on (re)load keeps them masked (a shared office PC).
+                            box = self.engine.box if after > 0 else None
+                            return {"messages": [message_json(m, box) for m in found]}
+                        # Woken by a delivery on any worker or by the client leaving; else
+                        # re-read after the sweep interval.
+                        await _first_of(woken, gone, min(remaining, self.wakeups.sweep_seconds))
+            finally:
+                gone.cancel()
 
         @router.get("/api/media/{media_id}")
         async def media(media_id: str, request: Request, response: Response, name: str = "file") -> Response:

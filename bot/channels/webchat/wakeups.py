@@ -60,6 +60,10 @@ class WakeUps:
                 if not events:
                     del self._waiting[name]
 
+    def polls_waiting(self) -> int:
+        """How many long polls of this worker are waiting now."""
+        return sum(len(events) for events in self._waiting.values())
+
     def wake_here(self, name: str) -> None:
         for event in self._waiting.get(name, ()):
             event.set()

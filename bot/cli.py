@@ -13,6 +13,8 @@ from typing import Any
 from bot.errors import ConfigError
 from bot.settings import Settings, load_settings
 
+SHUTDOWN_GRACE_SECONDS = 5.0
+
 
 def public_server_config(app: Any, settings: Settings) -> Any:
     """The public port's server. X-Forwarded-For is honoured only from the configured proxies
@@ -28,6 +30,10 @@ def public_server_config(app: Any, settings: Settings) -> Any:
         forwarded_allow_ips=settings.trusted_proxies or None,
         # With JSON logs uvicorn's own lines go through the root logger's JSON handler too.
         log_config=None if settings.log_json else uvicorn.config.LOGGING_CONFIG,
+        # A web-chat poll of a browser still open waits up to 25 s, and uvicorn waits for
+        # requests in progress before it stops: bound that wait. Every answer is in the outbox
+        # already, so a poll cut here loses nothing (the page polls again on the next worker).
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
 
 

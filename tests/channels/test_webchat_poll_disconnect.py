@@ -127,3 +127,23 @@ async def test_a_poll_of_a_client_still_there_waits_and_is_woken_by_a_delivery(t
         answered = poll.result().json()["messages"]
         assert answered, "the woken poll brought nothing"
         assert woken_in < 5.0
+
+
+async def test_the_server_stops_within_its_grace_while_a_connected_client_is_polling(tmp_path: Path) -> None:
+    """A browser left open keeps a 25 s poll going; stopping the worker must not wait it out."""
+    from bot.cli import SHUTDOWN_GRACE_SECONDS
+
+    async with served(tmp_path) as server, httpx.AsyncClient(base_url=server.base, timeout=30) as web:
+        await web.get("/chat")
+        poll = asyncio.create_task(
+            web.get("/chat/api/messages", params={"after": 10**9, "wait": POLL_SECONDS})
+        )
+        await until(lambda: server.wakeups.polls_waiting() == 1, 5.0)
+        server.server.should_exit = True
+        started = time.monotonic()
+        done, _ = await asyncio.wait({server.task}, timeout=SHUTDOWN_GRACE_SECONDS + 3.0)
+        assert done, "the server waited for the open poll"
+        assert time.monotonic() - started < SHUTDOWN_GRACE_SECONDS + 3.0
+        poll.cancel()
+        with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+            await poll

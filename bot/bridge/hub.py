@@ -392,6 +392,10 @@ class BridgeHub:
             return False
         return await self.revoke_device(device.account_id, device.id)
 
+    def connected_here(self) -> int:
+        """How many bridges hold a WebSocket to this worker."""
+        return len(self._live)
+
     async def is_online(self, account_id: str) -> bool:
         """A PC of the account is connected to any worker."""
         return bool(await self._presence.online(account_id))

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import uvicorn
 from fastapi import FastAPI
 
@@ -22,6 +23,7 @@ from tests.bridge_hub.conftest import CAIssuer, Clock, FixedSoPins, Updates, fre
 from tests.ukey_bridge.support import ScriptedPrompt, SmallCA
 from ukey_bridge.client import BridgeClient
 from ukey_bridge.credential import DeviceCredential
+from ukey_bridge.errors import CredentialRevoked
 from ukey_bridge.fake_backend import FakeBackend, FakeToken
 from ukey_bridge.jobs import JobRunner
 from ukey_bridge.pairing import pair
@@ -137,6 +139,30 @@ async def test_a_job_whose_bus_notification_was_lost_is_offered_on_the_next_swee
                 started = await b.updates.wait_for(UpdateKind.JOB_STARTED, job_id)
             assert started.device_name == "PC on B"
             assert (await a.hub.get_job(ACCOUNT, job_id)).status == "sent"
+    finally:
+        await bus.close()
+        await db.dispose()
+
+
+async def test_a_pc_revoked_on_one_worker_is_disconnected_by_the_worker_holding_it(tmp_path: Path) -> None:
+    db = await make_db(tmp_path / "bot.db")
+    bus = InProcessBus()
+    await bus.start()
+    clock = Clock()
+    try:
+        async with worker(db, bus, clock) as a, worker(db, bus, clock) as b:
+            credential = await paired(b, "PC on B")
+            pc = BridgeClient(credential, JobRunner(key, HangingPrompt()), sleep=no_wait)
+            task = asyncio.create_task(pc.run_forever())
+            await asyncio.wait_for(pc.connected.wait(), 10)
+            assert b.hub.connected_here() == 1
+            assert await a.hub.revoke_device(ACCOUNT, credential.device_id)
+            # B closes the socket at once; the PC reconnects and is told it was unpaired
+            with pytest.raises(CredentialRevoked):
+                await asyncio.wait_for(task, 10)
+            assert b.hub.connected_here() == 0
+            assert not await a.hub.is_online(ACCOUNT)
+            assert not await b.hub.is_online(ACCOUNT)
     finally:
         await bus.close()
         await db.dispose()

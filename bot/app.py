@@ -103,6 +103,7 @@ class Container(Core):
         await self.support.feed.start()
         await self.dispatcher.start()
         await self.events.start()
+        await self.bridge.start()
         self.scheduler.start()
 
     def sync_metrics(self) -> None:
@@ -112,6 +113,7 @@ class Container(Core):
     async def stop(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self.bridge.stop()
         await self.events.stop()
         await self.dispatcher.stop()
         await self.support.feed.stop()

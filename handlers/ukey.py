@@ -177,7 +177,7 @@ async def _pairing_code(ctx: Ctx) -> None:
 
 async def check_bridge(ctx: Ctx) -> Outcome | None:
     hub = bridge_hub(ctx)
-    if hub.is_online(account_id(ctx)):
+    if await hub.is_online(account_id(ctx)):
         ctx.set("bridge", "online")
     elif await hub.list_devices(account_id(ctx)):
         ctx.set("bridge", "offline")
@@ -219,7 +219,7 @@ async def bridge_option(ctx: Ctx, value: str) -> Outcome | None:
 
 
 async def bridge_message(ctx: Ctx, text: str) -> Outcome | None:
-    if bridge_hub(ctx).is_online(account_id(ctx)):
+    if await bridge_hub(ctx).is_online(account_id(ctx)):
         ctx.say("ukey.bridge_online", device="PC")
         return Next()
     _warn_if_pin(ctx, text)
@@ -243,7 +243,7 @@ def _memory_key(ctx: Ctx) -> str:
 async def pick_pc(ctx: Ctx) -> Outcome | None:
     """Several online PCs report the seal's UKey: the user picks one (asked by the ``pc``
     choice) instead of the first one to connect taking the job."""
-    pcs = bridge_hub(ctx).pcs_for_key(account_id(ctx), ctx.get("key_serial"))
+    pcs = await bridge_hub(ctx).pcs_for_key(account_id(ctx), ctx.get("key_serial"))
     ctx.set("pcs", [[device_id, name] for device_id, name in pcs] if len(pcs) > 1 else None)
     return None
 
@@ -455,7 +455,7 @@ async def job_message(ctx: Ctx, text: str) -> Outcome | None:
         view = await bridge_hub(ctx).get_job(account_id(ctx), ctx.get("job_id"))
     except UnknownJob:
         return GoTo("submit")
-    online = bridge_hub(ctx).is_online(account_id(ctx))
+    online = await bridge_hub(ctx).is_online(account_id(ctx))
     if view.status == "pending" and not online:
         ctx.say("ukey.waiting_for_bridge")
     elif view.status == "failed" and ctx.get("failure") is None:

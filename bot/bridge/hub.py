@@ -2,21 +2,30 @@
 
 Jobs are rows first and messages second: a job is committed before it is sent, its status
 moves only on what the bridge reports, and a bridge that connects is sent every unfinished
-job of its account, so jobs survive restarts of either side. Presence is this process's set
-of open WebSockets (one hub process per deployment, or sticky routing for the WebSocket).
+job of its account, so jobs survive restarts of either side.
+
+Several workers each hold some bridges' WebSockets. Presence is a row per open connection
+(``bridge_presence``), so every worker sees which PCs are online; a job committed on one
+worker is announced on the event bus (``bridge.jobs``, the account and job ids only), and the
+worker holding a bridge of that account offers it. A periodic sweep refreshes this worker's
+presence rows, drops rows of workers that died, and offers unfinished jobs again, so a lost
+notification delays a job by one sweep and loses nothing.
 """
 
 # Over 600 lines: one concept, the service's side of every paired PC (pairing, presence, job dispatch,
-# re-offer and the wire protocol's replies), whose states must be read together; the pairing
-# store is the natural piece to move out first if it grows.
+# re-offer across workers and the wire protocol's replies), whose states must be read together;
+# presence rows live in bot/bridge/presence.py, and the pairing store is the next piece to move out.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
 import secrets
 import uuid
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,10 +33,16 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, or_, select, update
 
 from bot.bridge import protocol as wire
-from bot.bridge.models import BridgeDevice, BridgeJob, BridgePairFailure, BridgePairingCode, aware
+from bot.bridge.models import (
+    BridgeDevice,
+    BridgeJob,
+    BridgePairFailure,
+    BridgePairingCode,
+    aware,
+)
 from bot.bridge.ports import (
     CertificateIssuer,
     IssuanceRefused,
@@ -35,8 +50,10 @@ from bot.bridge.ports import (
     SoPinProvider,
     UpdateKind,
 )
+from bot.bridge.presence import PresenceStore
 from bot.db import Database, utcnow
 from bot.errors import SealbotError
+from dbkit.bus import BusError, EventBus, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +64,8 @@ MAX_REJECTIONS_PER_CODE = 5
 MAX_FAILURES_PER_IP = 10
 FAILURE_WINDOW = timedelta(minutes=10)
 HEARTBEAT_SECONDS = 20.0
+SWEEP_SECONDS = 15.0
+TOPIC = "bridge.jobs"
 
 FINAL_STATUSES = ("succeeded", "failed")
 JOB_TYPES = {t.value for t in wire.JobType}
@@ -117,6 +136,7 @@ class _Live:
     send: Sender
     close: Closer
     conversation_ref: str | None
+    connection_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     sent_jobs: set[str] = field(default_factory=set)
     # the UKey serials the PC reported; None until it reports (an older bridge never does)
     tokens: set[str] | None = None
@@ -143,6 +163,8 @@ class BridgeHub:
         so_pins: SoPinProvider,
         on_job_update: UpdateSink,
         clock: Clock = utcnow,
+        bus: EventBus | None = None,
+        sweep_seconds: float = SWEEP_SECONDS,
     ) -> None:
         self._db = db
         self._issuer = issuer
@@ -150,6 +172,94 @@ class BridgeHub:
         self._notify = on_job_update
         self._clock = clock
         self._live: dict[str, _Live] = {}
+        self._bus = bus
+        self.sweep_seconds = sweep_seconds
+        # names this worker's presence rows, and its own bus notifications (which it skips)
+        self.worker_id = secrets.token_hex(8)
+        self._presence = PresenceStore(db, self.worker_id, clock)
+        # one dispatch per account at a time here: the bus, the sweep and the sockets all start them
+        self._dispatching: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._subscription: Subscription | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._bus_failing = False
+
+    # -- across workers ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Hear jobs committed on other workers, and sweep now and then."""
+        if self._tasks:
+            return
+        if self._bus is not None:
+            self._subscription = self._bus.subscribe(TOPIC)
+            self._tasks.append(asyncio.create_task(self._listen(self._subscription), name="bridge-bus"))
+        self._tasks.append(asyncio.create_task(self._sweep_forever(), name="bridge-sweep"))
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            self._subscription.close()
+            self._subscription = None
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        # this worker's sockets end with it: its PCs are offline until they reconnect elsewhere
+        try:
+            await self._presence.leave()
+        except Exception:
+            log.warning("bridge presence: this worker's rows stay until they expire", exc_info=True)
+
+    async def _announce(
+        self, account_id: str, job_id: str | None = None, *, revoked: str | None = None
+    ) -> None:
+        """After a commit that gives the account's PCs work (or takes a PC away)."""
+        if self._bus is None:
+            return
+        data: dict[str, Any] = {"account_id": account_id, "job_id": job_id, "from": self.worker_id}
+        if revoked is not None:
+            data["revoked"] = revoked
+        try:
+            await self._bus.publish(TOPIC, data)
+        except BusError as exc:
+            if not self._bus_failing:
+                log.warning("bridge jobs: %s; other workers offer them on their sweep", exc)
+            self._bus_failing = True
+        else:
+            self._bus_failing = False
+
+    async def _listen(self, subscription: Subscription) -> None:
+        async for notification in subscription:
+            data = notification.data
+            if data.get("from") == self.worker_id:
+                continue
+            try:
+                revoked = data.get("revoked")
+                if isinstance(revoked, str):
+                    live = self._live.pop(revoked, None)
+                    if live is not None:
+                        await live.close()
+                account_id = str(data.get("account_id") or "")
+                if any(live.account_id == account_id for live in self._live.values()):
+                    await self._dispatch_account(account_id)
+            except Exception:
+                log.exception("bridge jobs: a notification for %s was not handled", data.get("account_id"))
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_seconds)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("bridge sweep failed; the next one tries again")
+
+    async def sweep(self) -> None:
+        """Refresh this worker's presence rows, forget dead workers' rows, offer unfinished jobs."""
+        lives = list(self._live.values())
+        for live in lives:
+            await self._seen(live)
+        await self._presence.expire([live.device_id for live in lives])
+        for account_id in sorted({live.account_id for live in lives}):
+            await self._dispatch_account(account_id)
 
     # -- pairing ----------------------------------------------------------------------------
 
@@ -224,6 +334,7 @@ class BridgeHub:
         return PairedDevice(device.id, device.account_id, secret)
 
     async def list_devices(self, account_id: str) -> list[DeviceInfo]:
+        online = {row.device_id for row in await self._presence.online(account_id)}
         async with self._db.session() as session:
             rows = await session.scalars(
                 select(BridgeDevice)
@@ -236,7 +347,7 @@ class BridgeHub:
                     d.name,
                     aware(d.created_at),
                     aware(d.last_seen_at) if d.last_seen_at else None,
-                    d.id in self._live,
+                    d.id in online,
                 )
                 for d in rows
             ]
@@ -251,9 +362,11 @@ class BridgeHub:
         live = self._live.pop(device_id, None)
         if live is not None:
             await live.close()
+        await self._presence.closed(device_id)
         await self._emit(UpdateKind.REVOKED, account_id, ref, device_id=device_id, device_name=name)
-        # its unfinished jobs go back to the queue for the account's other PCs
+        # its unfinished jobs go back to the queue for the account's other PCs, wherever they are
         await self._requeue_jobs_of(device_id)
+        await self._announce(account_id, revoked=device_id)
         await self._dispatch_account(account_id)
         return True
 
@@ -279,18 +392,23 @@ class BridgeHub:
             return False
         return await self.revoke_device(device.account_id, device.id)
 
-    def is_online(self, account_id: str) -> bool:
-        return any(live.account_id == account_id for live in self._live.values())
+    def connected_here(self) -> int:
+        """How many bridges hold a WebSocket to this worker."""
+        return len(self._live)
+
+    async def is_online(self, account_id: str) -> bool:
+        """A PC of the account is connected to any worker."""
+        return bool(await self._presence.online(account_id))
 
     # -- jobs for the chat flows ------------------------------------------------------------
 
-    def pcs_for_key(self, account_id: str, key_serial: str | None) -> list[tuple[str, str]]:
-        """(device id, name) of the account's online PCs that report the seal's UKey, for the
-        chat to let the user pick one when there are several."""
+    async def pcs_for_key(self, account_id: str, key_serial: str | None) -> list[tuple[str, str]]:
+        """(device id, name) of the account's online PCs (on any worker) that report the seal's
+        UKey, for the chat to let the user pick one when there are several."""
         return [
-            (live.device_id, live.name)
-            for live in self._live.values()
-            if live.account_id == account_id and live.tokens is not None and key_serial in live.tokens
+            (row.device_id, row.name)
+            for row in await self._presence.online(account_id)
+            if row.tokens is not None and key_serial in row.tokens
         ]
 
     async def submit_job(
@@ -327,18 +445,21 @@ class BridgeHub:
         await self._emit(
             UpdateKind.JOB_QUEUED, account_id, conversation_ref, job_id=job_id, job_type=job_type
         )
+        await self._announce(account_id, job_id)
         await self._dispatch_account(account_id)
         return job_id
 
     async def retry_job(self, account_id: str, job_id: str) -> None:
         """Run a failed job again under the same id (a rerun resumes its key-side work)."""
+        online = {row.device_id for row in await self._presence.online(account_id)}
         async with self._db.session() as session:
             job = await session.get(BridgeJob, job_id)
             if job is None or job.account_id != account_id:
                 raise UnknownJob(job_id)
-            held_by_absent_pc = job.status == "sent" and (job.device_id or "") not in self._live
+            held_by_absent_pc = job.status == "sent" and (job.device_id or "") not in online
             if job.status == "failed" or held_by_absent_pc:
                 self._back_to_queue(job)
+        await self._announce(account_id, job_id)
         await self._dispatch_account(account_id)
 
     async def abandon_job(self, account_id: str, job_id: str) -> None:
@@ -348,10 +469,13 @@ class BridgeHub:
             job = await session.get(BridgeJob, job_id)
             if job is None or job.account_id != account_id:
                 raise UnknownJob(job_id)
+            freed = job.status == "sent"
             if job.status not in FINAL_STATUSES:
                 job.status = "failed"
                 job.result = {"outcome": "abandoned", "message": "given up in the chat"}
                 job.updated_at = self._clock()
+        if freed:  # the PC that held it, on whichever worker, can take the next one
+            await self._announce(account_id, job_id)
 
     async def get_job(self, account_id: str, job_id: str) -> JobView:
         async with self._db.session() as session:
@@ -417,6 +541,7 @@ class BridgeHub:
             return  # already replaced by a newer connection of the same PC
         del self._live[device_id]
         await self._touch(device_id)
+        await self._presence.closed(device_id, live.connection_id)
         await self._emit(
             UpdateKind.OFFLINE,
             live.account_id,
@@ -440,11 +565,23 @@ class BridgeHub:
                 reason="the PC went offline during the job",
             )
 
+    async def _seen(self, live: _Live) -> None:
+        await self._presence.seen(
+            device_id=live.device_id,
+            account_id=live.account_id,
+            name=live.name,
+            connection_id=live.connection_id,
+            tokens=live.tokens,
+        )
+
     async def _touch(self, device_id: str) -> None:
         async with self._db.session() as session:
             device = await session.get(BridgeDevice, device_id)
             if device is not None:
                 device.last_seen_at = self._clock()
+        live = self._live.get(device_id)
+        if live is not None:
+            await self._seen(live)
 
     async def handle_frame(self, device_id: str, frame: str) -> None:
         live = self._live.get(device_id)
@@ -461,6 +598,7 @@ class BridgeHub:
             changed = live.tokens != set(message.serials)
             live.tokens = set(message.serials)
             if changed:  # a key was inserted: a job waiting for it can go now
+                await self._seen(live)
                 await self._dispatch_account(live.account_id)
         elif isinstance(message, wire.JobProgress):
             await self._on_progress(live, message)
@@ -591,7 +729,17 @@ class BridgeHub:
         await self._dispatch_account(job.account_id)
 
     async def _dispatch_account(self, account_id: str) -> None:
-        """Send the oldest unfinished job to an online bridge of the account, one at a time per PC."""
+        """Send the oldest unfinished job to an online bridge of the account, one at a time per PC.
+
+        Offering is idempotent: a job goes out once per connection (``sent_jobs``), and a
+        pending job is claimed by a conditional update, so two workers that both hold a PC of
+        the account never send it twice."""
+        if not any(live.account_id == account_id for live in self._live.values()):
+            return
+        async with self._dispatching[account_id]:
+            await self._dispatch_locked(account_id)
+
+    async def _dispatch_locked(self, account_id: str) -> None:
         lives = [live for live in self._live.values() if live.account_id == account_id]
         if not lives:
             return
@@ -626,6 +774,28 @@ class BridgeHub:
             busy.add(free[0].device_id)
 
     async def _send_job(self, live: _Live, job: BridgeJob) -> None:
+        now = self._clock()
+        # the claim: pending (for this PC or any), or already this PC's; another worker's PC
+        # that claimed it first wins, and this offer is not made
+        async with self._db.session() as session:
+            claimed = await session.execute(
+                update(BridgeJob)
+                .where(
+                    BridgeJob.id == job.id,
+                    or_(
+                        BridgeJob.status == "pending",
+                        and_(BridgeJob.status == "sent", BridgeJob.device_id == live.device_id),
+                    ),
+                )
+                .values(
+                    status="sent", device_id=live.device_id, attempt=BridgeJob.attempt + 1, updated_at=now
+                )
+                .returning(BridgeJob.attempt)
+            )
+            attempt = claimed.scalar_one_or_none()
+        if attempt is None:
+            return
+        first_send = job.status == "pending"
         params = dict(job.params)
         if job.job_type == wire.JobType.UNLOCK:
             try:
@@ -636,16 +806,6 @@ class BridgeHub:
                 # the platform will not release the SO PIN: that job fails, the PC stays online
                 await self._fail_unsent(job, wire.Outcome.SO_PIN_REJECTED.value, str(exc))
                 return
-        now = self._clock()
-        async with self._db.session() as session:
-            row = await session.get(BridgeJob, job.id)
-            if row is None:
-                return
-            first_send = row.status == "pending"
-            row.status, row.device_id = "sent", live.device_id
-            row.attempt += 1
-            row.updated_at = now
-            attempt = row.attempt
         offer = wire.with_signature(
             wire.JobOffer(
                 sig="",

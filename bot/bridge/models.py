@@ -74,3 +74,25 @@ class BridgeJob(Base):
     issued: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BridgePresence(Base):
+    """One open bridge WebSocket, on whichever worker holds it: every worker reads presence here.
+
+    ``last_seen`` moves on the bridge's heartbeats and the holding worker's sweep; a row not
+    refreshed for ``PRESENCE_TTL`` belongs to a worker that died and is ignored, then deleted.
+    """
+
+    __tablename__ = "bridge_presence"
+    __table_args__ = (Index("ix_bridge_presence_account_seen", "account_id", "last_seen"),)
+
+    device_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    worker_id: Mapped[str] = mapped_column(String(32))
+    # tells a newer connection of the same PC from the older one its worker is still closing
+    connection_id: Mapped[str] = mapped_column(String(32))
+    # the UKey serials the PC reported; None until it reports (an older bridge never does)
+    tokens: Mapped[list[str] | None] = mapped_column(JSON)
+    connected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))

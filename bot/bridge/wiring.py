@@ -117,6 +117,7 @@ def install_bridge(container: Core) -> BridgeHub:
         so_pins=PlatformSoPinProvider(container.platform, tokens),
         on_job_update=relay,
         clock=now,
+        bus=container.bus,
     )
     extra = engine.services.extra
     extra[HUB_KEY] = hub

@@ -14,7 +14,13 @@ from fastapi import FastAPI
 
 from bot.bridge.adapters import SoPinUnavailable
 from bot.bridge.hub import BridgeHub
-from bot.bridge.models import BridgeDevice, BridgeJob, BridgePairFailure, BridgePairingCode
+from bot.bridge.models import (
+    BridgeDevice,
+    BridgeJob,
+    BridgePairFailure,
+    BridgePairingCode,
+    BridgePresence,
+)
 from bot.bridge.ports import IssuedCredential, JobUpdate, UpdateKind
 from bot.bridge.router import bridge_router
 from bot.db import Base, Database
@@ -101,7 +107,7 @@ async def make_db(path: Path) -> Database:
     db = Database(f"sqlite+aiosqlite:///{path}")
     tables = [
         Base.metadata.tables[m.__tablename__]
-        for m in (BridgePairingCode, BridgePairFailure, BridgeDevice, BridgeJob)
+        for m in (BridgePairingCode, BridgePairFailure, BridgeDevice, BridgeJob, BridgePresence)
     ]
     async with db.engine.begin() as conn:
         await conn.run_sync(lambda sync: Base.metadata.create_all(sync, tables=tables))

@@ -52,13 +52,13 @@ async def test_pair_then_renewal_end_to_end_writes_new_certificate_read_back_by_
     confirmed = await service.updates.wait_for(UpdateKind.PAIRED)
     assert confirmed.device_name == "Office PC"
     assert confirmed.conversation_ref == "conv-1"
-    assert not service.hub.is_online(ACCOUNT)
+    assert not await service.hub.is_online(ACCOUNT)
 
     prompt = ScriptedPrompt(pins=[USER_PIN])
     runner = JobRunner(softhsm.backend, prompt, journal=JobJournal(tmp_path / "bridge" / "jobs"))
     client = BridgeClient(credential, runner, sleep=no_wait)
     async with running(client):
-        assert service.hub.is_online(ACCOUNT)
+        assert await service.hub.is_online(ACCOUNT)
         job_id = await service.hub.submit_job(
             ACCOUNT,
             "renewal",

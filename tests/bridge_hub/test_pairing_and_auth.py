@@ -96,7 +96,7 @@ async def test_revoked_bridge_is_refused_at_websocket_auth_and_stops(service: Se
     assert await service.hub.revoke_device(ACCOUNT, device.device_id)
     with pytest.raises(CredentialRevoked):
         await asyncio.wait_for(task, 10)
-    assert not service.hub.is_online(ACCOUNT)
+    assert not await service.hub.is_online(ACCOUNT)
     assert await service.hub.list_devices(ACCOUNT) == []
     await service.updates.wait_for(UpdateKind.REVOKED)
 

@@ -13,7 +13,7 @@ from typing import Any
 from bot.errors import ConfigError
 from bot.settings import Settings, load_settings
 
-SHUTDOWN_GRACE_SECONDS = 5.0
+SHUTDOWN_GRACE_SECONDS = 5
 
 
 def public_server_config(app: Any, settings: Settings) -> Any:

@@ -275,6 +275,7 @@ async def plan_production(
     company = await session.get(Company, order.company_id)
     if company is None:
         raise RuleViolation("the order's company is gone", code="company_missing")
+    plans: tuple[_SealPlan, ...]
     if order_type == OrderType.REISSUE:
         seal = await session.get(Seal, order.seal_id)
         if seal is None:

@@ -12,14 +12,15 @@ mails.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import ForeignKey, Integer, String, select, update
+from sqlalchemy import ForeignKey, Integer, String, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -85,6 +86,10 @@ class InvoiceRecord(Base):
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
     issued_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     issued_by: Mapped[str | None] = mapped_column(String(120), default=None)
+    # The "issuing" claim: set (conditionally) by the one caller that is asking the provider now,
+    # cleared when that call fails; a claim older than ``ISSUING_CLAIM_SECONDS`` is a crashed
+    # caller's and may be taken over.
+    issuing_since: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
 
     @property
     def order_code(self) -> str:
@@ -194,20 +199,65 @@ async def _requested(session: AsyncSession, invoice_id: str) -> tuple[InvoiceRec
     return invoice, order
 
 
+# Longer than any provider call with its polling (Nuonuo: 20 polls 3 s apart): a claim this
+# old belongs to a process that died mid-call.
+ISSUING_CLAIM_SECONDS = 600
+
+
+class InvoiceBeingIssued(RuleViolation):
+    """Another caller is asking the provider for this invoice right now."""
+
+
+async def _claim_issuing(session: AsyncSession, services: PlatformServices, invoice_id: str) -> None:
+    """Take the "issuing" claim with one conditional update: of two clicks at once, exactly
+    one finds the invoice requested and unclaimed (or its claim stale)."""
+    now = services.clock.now()
+    stale = now - timedelta(seconds=ISSUING_CLAIM_SECONDS)
+    claimed = await session.execute(
+        update(InvoiceRecord)
+        .where(
+            InvoiceRecord.id == invoice_id,
+            InvoiceRecord.status == InvoiceStatus.REQUESTED,
+            or_(InvoiceRecord.issuing_since.is_(None), InvoiceRecord.issuing_since < stale),
+        )
+        .values(issuing_since=now)
+        .returning(InvoiceRecord.id)
+    )
+    if claimed.scalar_one_or_none() is None:
+        raise InvoiceBeingIssued(
+            "the invoice is being issued by another request", code="invoice_being_issued"
+        )
+
+
+async def _release_issuing(services: PlatformServices, invoice_id: str) -> None:
+    async with services.db.session() as session:
+        await session.execute(
+            update(InvoiceRecord)
+            .where(InvoiceRecord.id == invoice_id, InvoiceRecord.status == InvoiceStatus.REQUESTED)
+            .values(issuing_since=None)
+        )
+
+
 async def issue(services: PlatformServices, invoice_id: str, *, actor: str) -> InvoiceRecord:
     """Issue through the configured adapter (``invoicing``), store the files, tell the bot.
 
-    Opens its own sessions (the caller holds none): the provider is called between them.
+    Opens its own sessions (the caller holds none): the provider is called between them. The
+    first, short transaction takes the "issuing" claim, so that only one caller reaches the
+    provider; a failure releases it, so that the invoice can be issued again.
     """
     async with services.db.session() as session:
         invoice, order = await _requested(session, invoice_id)
         request = _invoice_order(services, invoice, order, actor)
-    issued = await provider_for(services).issue(request)
-    async with services.db.session() as session:
-        # Still requested? Another issue may have won meanwhile; the provider deduplicates by
-        # ``reference``, so the loser's call issued nothing new.
-        invoice, order = await _requested(session, invoice_id)
-        return await _record_issued(session, services, invoice, order, issued, actor=actor)
+        await _claim_issuing(session, services, invoice_id)
+    try:
+        issued = await provider_for(services).issue(request)
+        async with services.db.session() as session:
+            invoice, order = await _requested(session, invoice_id)
+            return await _record_issued(session, services, invoice, order, issued, actor=actor)
+    except BaseException:
+        # cancelled or failed: the next click may ask the provider again
+        await asyncio.shield(_release_issuing(services, invoice_id))
+        raise
 
 
 def _invoice_order(
@@ -310,6 +360,7 @@ async def _record_issued(
             document_id=document_id,
             issued_at=now,
             issued_by=actor,
+            issuing_since=None,
         )
         .returning(InvoiceRecord.id)
     )

@@ -111,6 +111,7 @@ _REFUSALS = {
     "invalid_transition": "订单当前状态不允许此操作（可能已被其他同事处理），请刷新后查看。",
     "reason_required": "请填写驳回原因，说明申请人需要如何修改（至少4个字）。",
     "invoice_already_issued": "这张发票已经开具过了。",
+    "invoice_being_issued": "这张发票正在开具中（另一次点击已提交给开票服务）：请稍后刷新页面查看结果。",
     "staff_role_required": "您的角色无权执行此操作。",
     "not_found": "找不到这条记录。",
     "weak_password": "员工密码至少10位。",

@@ -31,7 +31,14 @@ from seal_platform.documents import Document, DocumentKind, store_document
 from seal_platform.errors import Conflict, InvalidInput, NotFound, PlatformError, RuleViolation
 from seal_platform.events import publish
 from seal_platform.field_crypto import EncryptedText
-from seal_platform.invoicing import Amounts, InvoiceOrder, IssuedFile, IssuedInvoice, tax_rate
+from seal_platform.invoicing import (
+    Amounts,
+    InvoiceOrder,
+    InvoiceStillPending,
+    IssuedFile,
+    IssuedInvoice,
+    tax_rate,
+)
 from seal_platform.invoicing.adapters import (
     check_against_order,
     provider_for,
@@ -90,6 +97,9 @@ class InvoiceRecord(Base):
     # cleared when that call fails; a claim older than ``ISSUING_CLAIM_SECONDS`` is a crashed
     # caller's and may be taken over.
     issuing_since: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # The provider's serial number of a request whose result had not come back: the next issue
+    # asks for that request instead of submitting again (``InvoiceStillPending``).
+    provider_serial: Mapped[str | None] = mapped_column(String(64), default=None)
 
     @property
     def order_code(self) -> str:
@@ -229,12 +239,14 @@ async def _claim_issuing(session: AsyncSession, services: PlatformServices, invo
         )
 
 
-async def _release_issuing(services: PlatformServices, invoice_id: str) -> None:
+async def _release_issuing(services: PlatformServices, invoice_id: str, serial: str | None) -> None:
+    """Give the claim back; ``serial``: the provider's request still pending, kept for the retry."""
+    kept = {"provider_serial": serial} if serial else {}
     async with services.db.session() as session:
         await session.execute(
             update(InvoiceRecord)
             .where(InvoiceRecord.id == invoice_id, InvoiceRecord.status == InvoiceStatus.REQUESTED)
-            .values(issuing_since=None)
+            .values(issuing_since=None, **kept)
         )
 
 
@@ -254,9 +266,10 @@ async def issue(services: PlatformServices, invoice_id: str, *, actor: str) -> I
         async with services.db.session() as session:
             invoice, order = await _requested(session, invoice_id)
             return await _record_issued(session, services, invoice, order, issued, actor=actor)
-    except BaseException:
+    except BaseException as exc:
         # cancelled or failed: the next click may ask the provider again
-        await asyncio.shield(_release_issuing(services, invoice_id))
+        serial = exc.serial if isinstance(exc, InvoiceStillPending) else None
+        await asyncio.shield(_release_issuing(services, invoice_id, serial))
         raise
 
 
@@ -278,6 +291,7 @@ def _invoice_order(
         amounts=amounts_of(services, invoice),
         drawer=_drawer(services, actor),
         remarks=remarks,
+        provider_serial=invoice.provider_serial or "",
     )
 
 

@@ -36,7 +36,14 @@ from bot.channels.wechat.channel import WeChatChannel, passive_window_for
 from bot.channels.wechat.quota import CustomerServiceQuota
 from bot.channels.wechat.settings import WeChatSettings
 from bot.core import Core as Core
-from bot.core import build_core, media_retention_duty, metrics_sync_duty, page_links, sync_metrics
+from bot.core import (
+    build_core,
+    media_retention_duty,
+    metrics_sync_duty,
+    page_links,
+    platform_mail_duty,
+    sync_metrics,
+)
 from bot.core import embedded_platform_services as embedded_platform_services
 from bot.engine.outbox import OutboxDispatcher
 from bot.engine.ports import ChannelSender, Clock, SystemClock
@@ -296,7 +303,12 @@ async def build_container(
         platform=platform.reminders,
         reminders=reminders,
     )
-    duties += [support_timeouts_duty(support), media_retention_duty(core), metrics_sync_duty(core)]
+    duties += [
+        support_timeouts_duty(support),
+        media_retention_duty(core),
+        metrics_sync_duty(core),
+        platform_mail_duty(core),
+    ]
     readiness = _readiness(core)
 
     return Container(

@@ -247,6 +247,29 @@ def media_retention_duty(container: Core) -> TimedDuty:
     return TimedDuty("media_retention", 3600.0, purge)
 
 
+PLATFORM_MAIL_SWEEP_SECONDS = 60.0
+
+
+def platform_mail_duty(core: Core) -> TimedDuty:
+    """The embedded platform's mail outbox, swept every minute.
+
+    A mounted platform app's start-up hook never runs, so its own sweep does not either: without
+    this, mail refused by a down SMTP server would wait for an in-process retry timer (lost on a
+    restart) or for the next mail. Claims are conditional, so every worker may sweep.
+    """
+
+    async def sweep() -> float:
+        services = core.platform_services
+        if services is None:  # a separate platform service sweeps its own outbox
+            return 0.0
+        from seal_platform.mail_outbox import dispatcher_for
+
+        dispatcher = dispatcher_for(services.db)
+        return 0.0 if dispatcher is None else float(await dispatcher.deliver_due())
+
+    return TimedDuty("platform_mail", PLATFORM_MAIL_SWEEP_SECONDS, sweep)
+
+
 def page_links(settings: Settings) -> PageLinks:
     """Signs the secure password page's single-use links (the same key on every worker)."""
     return PageLinks(settings.secret_key.get_secret_value(), settings.public_base_url)

@@ -121,8 +121,8 @@ async def reject(order_id: str, body: RejectIn, services: ServicesDep, staff: Re
 
 @router.post("/orders/{order_id}/produce", response_model=StaffOrderOut)
 async def produce(order_id: str, services: ServicesDep, staff: Producer) -> StaffOrderOut:
-    async with services.db.session() as session:
-        return _out(await staff_actions.produce(session, services, staff, order_id))
+    # opens its own short sessions: none is held while the station writes the keys
+    return _out(await staff_actions.produce(services, staff, order_id))
 
 
 @router.post("/orders/{order_id}/ship", response_model=StaffOrderOut)

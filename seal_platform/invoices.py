@@ -12,14 +12,15 @@ mails.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import ForeignKey, Integer, String, select, update
+from sqlalchemy import ForeignKey, Integer, String, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -30,7 +31,14 @@ from seal_platform.documents import Document, DocumentKind, store_document
 from seal_platform.errors import Conflict, InvalidInput, NotFound, PlatformError, RuleViolation
 from seal_platform.events import publish
 from seal_platform.field_crypto import EncryptedText
-from seal_platform.invoicing import Amounts, InvoiceOrder, IssuedFile, IssuedInvoice, tax_rate
+from seal_platform.invoicing import (
+    Amounts,
+    InvoiceOrder,
+    InvoiceStillPending,
+    IssuedFile,
+    IssuedInvoice,
+    tax_rate,
+)
 from seal_platform.invoicing.adapters import (
     check_against_order,
     provider_for,
@@ -85,6 +93,13 @@ class InvoiceRecord(Base):
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
     issued_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     issued_by: Mapped[str | None] = mapped_column(String(120), default=None)
+    # The "issuing" claim: set (conditionally) by the one caller that is asking the provider now,
+    # cleared when that call fails; a claim older than ``ISSUING_CLAIM_SECONDS`` is a crashed
+    # caller's and may be taken over.
+    issuing_since: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # The provider's serial number of a request whose result had not come back: the next issue
+    # asks for that request instead of submitting again (``InvoiceStillPending``).
+    provider_serial: Mapped[str | None] = mapped_column(String(64), default=None)
 
     @property
     def order_code(self) -> str:
@@ -194,20 +209,68 @@ async def _requested(session: AsyncSession, invoice_id: str) -> tuple[InvoiceRec
     return invoice, order
 
 
+# Longer than any provider call with its polling (Nuonuo: 20 polls 3 s apart): a claim this
+# old belongs to a process that died mid-call.
+ISSUING_CLAIM_SECONDS = 600
+
+
+class InvoiceBeingIssued(RuleViolation):
+    """Another caller is asking the provider for this invoice right now."""
+
+
+async def _claim_issuing(session: AsyncSession, services: PlatformServices, invoice_id: str) -> None:
+    """Take the "issuing" claim with one conditional update: of two clicks at once, exactly
+    one finds the invoice requested and unclaimed (or its claim stale)."""
+    now = services.clock.now()
+    stale = now - timedelta(seconds=ISSUING_CLAIM_SECONDS)
+    claimed = await session.execute(
+        update(InvoiceRecord)
+        .where(
+            InvoiceRecord.id == invoice_id,
+            InvoiceRecord.status == InvoiceStatus.REQUESTED,
+            or_(InvoiceRecord.issuing_since.is_(None), InvoiceRecord.issuing_since < stale),
+        )
+        .values(issuing_since=now)
+        .returning(InvoiceRecord.id)
+    )
+    if claimed.scalar_one_or_none() is None:
+        raise InvoiceBeingIssued(
+            "the invoice is being issued by another request", code="invoice_being_issued"
+        )
+
+
+async def _release_issuing(services: PlatformServices, invoice_id: str, serial: str | None) -> None:
+    """Give the claim back; ``serial``: the provider's request still pending, kept for the retry."""
+    kept = {"provider_serial": serial} if serial else {}
+    async with services.db.session() as session:
+        await session.execute(
+            update(InvoiceRecord)
+            .where(InvoiceRecord.id == invoice_id, InvoiceRecord.status == InvoiceStatus.REQUESTED)
+            .values(issuing_since=None, **kept)
+        )
+
+
 async def issue(services: PlatformServices, invoice_id: str, *, actor: str) -> InvoiceRecord:
     """Issue through the configured adapter (``invoicing``), store the files, tell the bot.
 
-    Opens its own sessions (the caller holds none): the provider is called between them.
+    Opens its own sessions (the caller holds none): the provider is called between them. The
+    first, short transaction takes the "issuing" claim, so that only one caller reaches the
+    provider; a failure releases it, so that the invoice can be issued again.
     """
     async with services.db.session() as session:
         invoice, order = await _requested(session, invoice_id)
         request = _invoice_order(services, invoice, order, actor)
-    issued = await provider_for(services).issue(request)
-    async with services.db.session() as session:
-        # Still requested? Another issue may have won meanwhile; the provider deduplicates by
-        # ``reference``, so the loser's call issued nothing new.
-        invoice, order = await _requested(session, invoice_id)
-        return await _record_issued(session, services, invoice, order, issued, actor=actor)
+        await _claim_issuing(session, services, invoice_id)
+    try:
+        issued = await provider_for(services).issue(request)
+        async with services.db.session() as session:
+            invoice, order = await _requested(session, invoice_id)
+            return await _record_issued(session, services, invoice, order, issued, actor=actor)
+    except BaseException as exc:
+        # cancelled or failed: the next click may ask the provider again
+        serial = exc.serial if isinstance(exc, InvoiceStillPending) else None
+        await asyncio.shield(_release_issuing(services, invoice_id, serial))
+        raise
 
 
 def _invoice_order(
@@ -228,6 +291,7 @@ def _invoice_order(
         amounts=amounts_of(services, invoice),
         drawer=_drawer(services, actor),
         remarks=remarks,
+        provider_serial=invoice.provider_serial or "",
     )
 
 
@@ -310,6 +374,7 @@ async def _record_issued(
             document_id=document_id,
             issued_at=now,
             issued_by=actor,
+            issuing_since=None,
         )
         .returning(InvoiceRecord.id)
     )

@@ -9,6 +9,7 @@ the same transaction.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,7 @@ from seal_platform.pricing import NEW_SEAL_KINDS
 from seal_platform.production.progress import StepSink, no_progress, production_progress
 from seal_platform.production.revocation import revoke_replaced
 from seal_platform.production.station import KeyOrder, StationFailed, so_pin_for, token_label
+from seal_platform.production.station_hub import StationHub
 from seal_platform.production.stations import production_station
 from seal_platform.seals import (
     IssuedSeal,
@@ -45,6 +47,8 @@ from seal_platform.staff import StaffRole, StaffUser
 from seal_platform.validation import normalise_sf_waybill
 from seal_platform.validity import kept_valid_to
 from ukey_bridge.jobs import IssuedCertificate
+
+_log = logging.getLogger(__name__)
 
 
 class AuditEntry(Base):
@@ -234,93 +238,31 @@ def _seal_job_id(order: Order, kind: SealKind) -> str:
     return f"produce-{order.id}-{kind.value}"
 
 
-async def _produce_new_seals(
-    session: AsyncSession,
-    services: PlatformServices,
-    order: Order,
-    company: Company,
-    staff: str,
-    progress: StepSink,
-) -> list[str]:
-    now = services.clock.now()
-    seal_ids: list[str] = []
-    for kind_name in NEW_SEAL_KINDS[order.type]:
-        kind = SealKind(kind_name)
-        code = await allocate_seal_code(session, company.uscc)
-        holder = SealHolder(
-            kind=kind,
-            company_name=company.name,
-            uscc=company.uscc,
-            legal_rep_name=company.legal_rep_name,
-            legal_rep_id=legal_rep_id(services, company),
-            seal_code=code,
-        )
-        written = await _write_key(
-            services,
-            holder,
-            _seal_job_id(order, kind),
-            years=order.years or 1,
-            staff=staff,
-            progress=progress,
-        )
-        seal = Seal(
-            account_id=order.account_id,
-            company_id=company.id,
-            kind=kind.value,
-            status=SealStatus.IN_PRODUCTION.value,
-            holder_name=holder.holder_name,
-            seal_code=code,
-            key_serial=written.key_serial,
-            so_pin_encrypted=written.so_pin_encrypted,
-            created_by_order_id=order.id,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(seal)
-        await session.flush()
-        await _store_artefacts(session, services, seal, written.issued)
-        seal_ids.append(seal.id)
-    return seal_ids
+@dataclass(frozen=True)
+class _SealPlan:
+    """One key a production run makes: for whom, under which stable job id, for how long."""
+
+    holder: SealHolder
+    job_id: str
+    years: int
+    valid_to: datetime | None = None
 
 
-async def _produce_reissue(
-    session: AsyncSession, services: PlatformServices, order: Order, staff: str, progress: StepSink
-) -> dict[str, Any]:
-    """A new key for an existing seal: new key pair, certificate and SESeal, same seal code and
-    the same end date (a reissue replaces the key, it sells no time)."""
-    seal = await session.get(Seal, order.seal_id)
-    company = await session.get(Company, order.company_id)
-    if seal is None or company is None:
-        raise RuleViolation("the order's seal is gone", code="seal_missing")
-    if seal.status == SealStatus.CANCELLED:
-        raise RuleViolation("a cancelled seal is not produced again", code="seal_cancelled")
-    now = services.clock.now()
-    valid_to = kept_valid_to(seal.valid_to, now)
-    holder = SealHolder(
-        kind=SealKind(seal.kind),
-        company_name=company.name,
-        uscc=company.uscc,
-        legal_rep_name=company.legal_rep_name,
-        legal_rep_id=legal_rep_id(services, company),
-        seal_code=seal.seal_code,
-    )
-    written = await _write_key(
-        services, holder, f"reissue-{order.id}", years=1, valid_to=valid_to, staff=staff, progress=progress
-    )
-    previous = {"key_serial": seal.key_serial, "certificate_serial": seal.certificate_serial}
-    seal.key_serial = written.key_serial
-    seal.so_pin_encrypted = written.so_pin_encrypted
-    await _store_artefacts(session, services, seal, written.issued)
-    seal.updated_at = now
-    # the lost key's certificate must not sign anything any more
-    await revoke_replaced(session, services, previous["certificate_serial"], order)
-    return {"seal_ids": [seal.id], "replaced": previous, "key_serial": seal.key_serial}
+@dataclass(frozen=True)
+class ProductionPlan:
+    """What a production run needs from the database, read in one short transaction so that
+    the wait for the station (minutes, at worst) holds no database connection."""
+
+    order_id: str
+    order_type: OrderType
+    expected: OrderStatus
+    seals: tuple[_SealPlan, ...]
 
 
-async def produce(
+async def plan_production(
     session: AsyncSession, services: PlatformServices, staff: StaffUser, order_id: str
-) -> Order:
-    """Make the seals of an approved order (or the new key of a paid reissue)."""
+) -> ProductionPlan:
+    """Refuse what may not be produced, before any certificate is issued, and say what to make."""
     _require(staff, StaffRole.PRODUCER)
     order = await get_order_any(session, order_id)
     order_type = OrderType(order.type)
@@ -330,24 +272,121 @@ async def produce(
         from seal_platform.orders import invalid_transition
 
         raise invalid_transition(order, OrderStatus.IN_PRODUCTION)
-    board = production_progress(services)
-    progress = board.begin(order.id, staff.username)
-    try:
-        if order_type == OrderType.REISSUE:
-            result = await _produce_reissue(session, services, order, staff.username, progress)
-        else:
-            company = await session.get(Company, order.company_id)
-            if company is None:
-                raise RuleViolation("the order's company is gone", code="company_missing")
-            result = {
-                "seal_ids": await _produce_new_seals(
-                    session, services, order, company, staff.username, progress
-                )
-            }
-    except Exception as exc:
-        board.end(order.id, error=exc.code if isinstance(exc, PlatformError) else "station_failed")
-        raise
-    board.end(order.id)
+    company = await session.get(Company, order.company_id)
+    if company is None:
+        raise RuleViolation("the order's company is gone", code="company_missing")
+    plans: tuple[_SealPlan, ...]
+    if order_type == OrderType.REISSUE:
+        seal = await session.get(Seal, order.seal_id)
+        if seal is None:
+            raise RuleViolation("the order's seal is gone", code="seal_missing")
+        _refuse_cancelled(seal)
+        holder = _holder(services, company, SealKind(seal.kind), seal.seal_code)
+        # a reissue replaces the key, it sells no time: the same end date
+        valid_to = kept_valid_to(seal.valid_to, services.clock.now())
+        plans = (_SealPlan(holder, f"reissue-{order.id}", 1, valid_to),)
+    else:
+        codes: list[str] = []
+        for _kind in NEW_SEAL_KINDS[order.type]:
+            # not in the database until recorded: the order's own seals must not share a code
+            code = await allocate_seal_code(session, company.uscc)
+            while code in codes:
+                code = await allocate_seal_code(session, company.uscc)
+            codes.append(code)
+        plans = tuple(
+            _SealPlan(
+                _holder(services, company, SealKind(kind), code),
+                _seal_job_id(order, SealKind(kind)),
+                order.years or 1,
+            )
+            for kind, code in zip(NEW_SEAL_KINDS[order.type], codes, strict=True)
+        )
+    return ProductionPlan(order.id, order_type, expected, plans)
+
+
+def _holder(services: PlatformServices, company: Company, kind: SealKind, code: str) -> SealHolder:
+    return SealHolder(
+        kind=kind,
+        company_name=company.name,
+        uscc=company.uscc,
+        legal_rep_name=company.legal_rep_name,
+        legal_rep_id=legal_rep_id(services, company),
+        seal_code=code,
+    )
+
+
+def _refuse_cancelled(seal: Seal) -> None:
+    if seal.status == SealStatus.CANCELLED:
+        raise RuleViolation("a cancelled seal is not produced again", code="seal_cancelled")
+
+
+async def _record_new_seals(
+    session: AsyncSession,
+    services: PlatformServices,
+    order: Order,
+    plan: ProductionPlan,
+    written: list[_WrittenKey],
+) -> dict[str, Any]:
+    now = services.clock.now()
+    seal_ids: list[str] = []
+    for seal_plan, key in zip(plan.seals, written, strict=True):
+        seal = Seal(
+            account_id=order.account_id,
+            company_id=order.company_id,
+            kind=seal_plan.holder.kind.value,
+            status=SealStatus.IN_PRODUCTION.value,
+            holder_name=seal_plan.holder.holder_name,
+            seal_code=seal_plan.holder.seal_code,
+            key_serial=key.key_serial,
+            so_pin_encrypted=key.so_pin_encrypted,
+            created_by_order_id=order.id,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(seal)
+        await session.flush()
+        await _store_artefacts(session, services, seal, key.issued)
+        seal_ids.append(seal.id)
+    return {"seal_ids": seal_ids}
+
+
+async def _record_reissue(
+    session: AsyncSession, services: PlatformServices, order: Order, written: _WrittenKey
+) -> dict[str, Any]:
+    """The new key of an existing seal: same seal code, same end date, the lost key revoked."""
+    seal = await session.get(Seal, order.seal_id)
+    if seal is None:
+        raise RuleViolation("the order's seal is gone", code="seal_missing")
+    # cancelled while the station was writing: the new key is not recorded
+    _refuse_cancelled(seal)
+    previous = {"key_serial": seal.key_serial, "certificate_serial": seal.certificate_serial}
+    seal.key_serial = written.key_serial
+    seal.so_pin_encrypted = written.so_pin_encrypted
+    await _store_artefacts(session, services, seal, written.issued)
+    seal.updated_at = services.clock.now()
+    # the lost key's certificate must not sign anything any more
+    await revoke_replaced(session, services, previous["certificate_serial"], order)
+    return {"seal_ids": [seal.id], "replaced": previous, "key_serial": seal.key_serial}
+
+
+async def _record_production(
+    session: AsyncSession,
+    services: PlatformServices,
+    staff: StaffUser,
+    plan: ProductionPlan,
+    written: list[_WrittenKey],
+) -> Order:
+    """The outcome, in its own short transaction: the order is checked again (it may have been
+    cancelled or produced meanwhile) before anything is recorded."""
+    order = await get_order_any(session, plan.order_id)
+    if order.status != plan.expected:
+        from seal_platform.orders import invalid_transition
+
+        raise invalid_transition(order, OrderStatus.IN_PRODUCTION)
+    if plan.order_type == OrderType.REISSUE:
+        result = await _record_reissue(session, services, order, written[0])
+    else:
+        result = await _record_new_seals(session, services, order, plan, written)
     return await _audited_transition(
         session,
         services,
@@ -358,6 +397,77 @@ async def produce(
         changes={"result": {**order.result, **result}},
         event_data={"seal_ids": result["seal_ids"]},
     )
+
+
+class ProductionRunning(RuleViolation):
+    """A production run of this order is already going on (a second click, a second tab)."""
+
+
+def _claim_run(services: PlatformServices, order_id: str, staff: str) -> StepSink:
+    board = production_progress(services)
+    # no await between the check and ``begin``: two clicks cannot both pass
+    if board.view(order_id)["running"]:
+        raise ProductionRunning(
+            "this order is already being produced", code="production_running", order_id=order_id
+        )
+    return board.begin(order_id, staff)
+
+
+async def _run_production(
+    services: PlatformServices, staff: StaffUser, plan: ProductionPlan, progress: StepSink
+) -> Order:
+    """Write the keys (no connection held while the station works), then record the outcome."""
+    board = production_progress(services)
+    try:
+        written = [
+            await _write_key(
+                services,
+                seal.holder,
+                seal.job_id,
+                years=seal.years,
+                valid_to=seal.valid_to,
+                staff=staff.username,
+                progress=progress,
+            )
+            for seal in plan.seals
+        ]
+        async with services.db.session() as session:
+            order = await _record_production(session, services, staff, plan, written)
+    except Exception as exc:
+        board.end(plan.order_id, error=exc.code if isinstance(exc, PlatformError) else "station_failed")
+        raise
+    board.end(plan.order_id)
+    return order
+
+
+async def produce(services: PlatformServices, staff: StaffUser, order_id: str) -> Order:
+    """Make the seals of an approved order (or the new key of a paid reissue) and wait for it."""
+    async with services.db.session() as session:
+        plan = await plan_production(session, services, staff, order_id)
+    progress = _claim_run(services, plan.order_id, staff.username)
+    return await _run_production(services, staff, plan, progress)
+
+
+async def start_production(services: PlatformServices, staff: StaffUser, order_id: str) -> None:
+    """Like ``produce``, but returns once the run has started: the run goes on as a task of its
+    own (the console polls its progress) and its outcome is on the progress board."""
+    async with services.db.session() as session:
+        plan = await plan_production(session, services, staff, order_id)
+    station = production_station(services)
+    if isinstance(station, StationHub):
+        # said at once rather than as the first poll's error
+        station.require_online(staff.username)
+    progress = _claim_run(services, plan.order_id, staff.username)
+
+    async def run() -> None:
+        try:
+            await _run_production(services, staff, plan, progress)
+        except PlatformError as exc:
+            _log.info("production of order %s refused: %s", plan.order_id, exc.code)
+        except Exception:
+            _log.exception("production of order %s failed", plan.order_id)
+
+    services.db.follow_up(run())
 
 
 def tracking_url(services: PlatformServices, waybill: str) -> str:

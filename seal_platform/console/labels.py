@@ -111,6 +111,7 @@ _REFUSALS = {
     "invalid_transition": "订单当前状态不允许此操作（可能已被其他同事处理），请刷新后查看。",
     "reason_required": "请填写驳回原因，说明申请人需要如何修改（至少4个字）。",
     "invoice_already_issued": "这张发票已经开具过了。",
+    "invoice_being_issued": "这张发票正在开具中（另一次点击已提交给开票服务）：请稍后刷新页面查看结果。",
     "staff_role_required": "您的角色无权执行此操作。",
     "not_found": "找不到这条记录。",
     "weak_password": "员工密码至少10位。",
@@ -130,6 +131,7 @@ _REFUSALS = {
     "station_disconnected": "制作过程中制作台断开了连接，未记录为已制作：请确认制作台在线后重试，制作会从中断处继续。",
     "station_timeout": "制作台长时间没有回应，未记录为已制作：请检查制作台电脑后重试。",
     "station_busy": "制作台拒绝了这次制作（可能正在制作另一枚 UKey）：请稍后重试。",
+    "production_running": "这笔订单正在制作中：请等待本次制作完成（页面会显示进度），不要重复点击。",
     "seal_cancelled": "这枚印章已注销，不能再制作。",
     "seal_term_ended": "这枚印章的有效期已结束，请先续期。",
 }

@@ -383,10 +383,26 @@ async def reject(
 
 @router.get("/production")
 async def production_page(ctx: ProducerPage) -> Response:
+    from seal_platform.production.progress import production_progress
+
     async with ctx.services.db.session() as session:
         cards = await queues.production_queue(session)
     stations = await _my_stations(ctx)
-    return _page(ctx, "production.html", "production", cards=cards, stations=stations, **_station_view(ctx))
+    board = production_progress(ctx.services)
+    # runs started from this page carry on in the background: their progress (or the last
+    # run's error) shows at once
+    running = {
+        card.order.id for card in cards if (view := board.view(card.order.id))["running"] or view["error"]
+    }
+    return _page(
+        ctx,
+        "production.html",
+        "production",
+        cards=cards,
+        stations=stations,
+        running=running,
+        **_station_view(ctx),
+    )
 
 
 async def _my_stations(ctx: ConsoleContext) -> list[Any]:
@@ -432,7 +448,7 @@ async def station_unpair(
 @router.get("/orders/{order_id}/production-progress")
 async def production_progress_view(order_id: str, ctx: ProducerPage) -> Response:
     """The steps the station has reported for the order's current (or last) production run,
-    polled by the production page while its 制作 request is running."""
+    polled by the production page while the run goes on in the background."""
     from seal_platform.production.progress import production_progress
 
     view = production_progress(ctx.services).view(order_id)
@@ -464,11 +480,13 @@ async def station_pair_code(request: Request, ctx: ProducerAction) -> Response:
 async def produce(
     request: Request, order_id: str, ctx: ProducerAction, return_to: ReturnTo = "queue"
 ) -> Response:
-    return await _perform(
+    """Start the production and answer at once: the run goes on in the background, holding no
+    database connection while the station works, and the page polls its progress."""
+    return await _perform_alone(
         request,
         ctx,
-        lambda session: staff_actions.produce(session, ctx.services, ctx.staff, order_id),
-        done=f"订单 {order_id[:8]} 的印章与证书已制作，进入邮寄队列。",
+        lambda: staff_actions.start_production(ctx.services, ctx.staff, order_id),
+        done=f"订单 {order_id[:8]} 已开始制作：请在制作台上按提示操作，完成后进入邮寄队列。",
         back=_back(ctx, return_to, "/production", order_id),
     )
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Protocol
+from typing import Any, Protocol
+
+from seal_platform.errors import UpstreamError
 
 FEN = Decimal("0.01")
 
@@ -80,6 +82,21 @@ class InvoiceOrder:
     amounts: Amounts
     drawer: str  # 开票人
     remarks: str
+    # The provider's id of a request made earlier for this invoice whose result had not come
+    # back (``InvoiceStillPending``): the adapter asks for that request's result instead of
+    # submitting the invoice again.
+    provider_serial: str = ""
+
+
+class InvoiceStillPending(UpstreamError):
+    """The provider accepted the request as ``serial`` but its result has not come back (yet):
+    a retry must ask for that request, not submit the invoice again."""
+
+    code = "invoice_result_pending"
+
+    def __init__(self, message: str, *, serial: str, **details: Any) -> None:
+        super().__init__(message, invoice_serial=serial, **details)
+        self.serial = serial
 
 
 class InvoicingProvider(Protocol):

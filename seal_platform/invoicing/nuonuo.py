@@ -1,6 +1,8 @@
 """Nuonuo open platform (诺诺开放平台) e-invoicing: ``nuonuo.OpeMplatform.requestBillingNew`` to
-ask for an invoice, ``nuonuo.OpeMplatform.queryInvoiceResult`` polled for the result, the issued
-PDF/OFD/XML downloaded from the URLs it returns.
+ask for an invoice, ``nuonuo.OpeMplatform.queryInvoiceResult`` polled for the result by the
+request's serial number (``invoiceSerialNum``), the issued PDF/OFD/XML downloaded from the URLs it
+returns. A request whose result did not come back is asked for again by that serial number, never
+submitted twice (Nuonuo refuses a repeated ``orderNo``).
 
 Signing (docs "开放平台加密参考", https://open.nuonuo.com): URL parameters ``senid`` (32 random
 characters), ``nonce`` (8 digits), ``timestamp`` (seconds) and ``appkey``; header
@@ -26,7 +28,7 @@ from typing import Any
 import httpx
 
 from seal_platform.errors import UpstreamError
-from seal_platform.invoicing import InvoiceOrder, IssuedFile, IssuedInvoice, yuan
+from seal_platform.invoicing import InvoiceOrder, InvoiceStillPending, IssuedFile, IssuedInvoice, yuan
 
 log = logging.getLogger(__name__)
 
@@ -124,26 +126,41 @@ class NuonuoInvoicing:
             }
         }
         async with httpx.AsyncClient(transport=self.transport, timeout=20.0) as http:
-            submitted = await self._call(http, REQUEST_METHOD, request)
-            serial = str((submitted or {}).get("invoiceSerialNum") or "")
+            serial = order.provider_serial
             if not serial:
-                raise NuonuoError("开票服务的回复不完整，请稍后再试", provider_method=REQUEST_METHOD)
-            for _ in range(self.max_polls):
+                submitted = await self._call(http, REQUEST_METHOD, request)
+                serial = str((submitted or {}).get("invoiceSerialNum") or "")
+                if not serial:
+                    raise NuonuoError("开票服务的回复不完整，请稍后再试", provider_method=REQUEST_METHOD)
+            # else: submitted before and not answered yet; Nuonuo refuses a repeated orderNo, so
+            # the retry asks for that request's result by its serial number
+            return await self._result(http, serial)
+
+    async def _result(self, http: httpx.AsyncClient, serial: str) -> IssuedInvoice:
+        """Poll ``queryInvoiceResult`` for ``serial``; while it is not final, or Nuonuo cannot
+        be reached, ``InvoiceStillPending`` keeps the serial for the retry."""
+        for _ in range(self.max_polls):
+            try:
                 results = await self._call(
                     http, QUERY_METHOD, {"serialNos": [serial], "isOfferInvoiceDetail": "0"}
                 )
-                result = results[0] if isinstance(results, list) and results else {}
-                status = str(result.get("status", ""))
-                if status == DONE:
+            except NuonuoError as exc:
+                raise InvoiceStillPending(exc.message, serial=serial, **exc.details) from exc
+            result = results[0] if isinstance(results, list) and results else {}
+            status = str(result.get("status", ""))
+            if status == DONE:
+                try:
                     return await self._issued(http, result)
-                if status not in PENDING:
-                    raise NuonuoError(
-                        "开票失败，请联系财务处理",
-                        provider_status=status,
-                        provider_message=str(result.get("failCause") or result.get("statusMsg") or ""),
-                    )
-                await self.sleep(self.poll_interval)
-        raise NuonuoError("开票结果尚未返回，请稍后再试", invoice_serial=serial)
+                except NuonuoError as exc:  # issued, but its files did not download: ask again
+                    raise InvoiceStillPending(exc.message, serial=serial, **exc.details) from exc
+            if status not in PENDING:
+                raise NuonuoError(
+                    "开票失败，请联系财务处理",
+                    provider_status=status,
+                    provider_message=str(result.get("failCause") or result.get("statusMsg") or ""),
+                )
+            await self.sleep(self.poll_interval)
+        raise InvoiceStillPending("开票结果尚未返回，请稍后再试", serial=serial)
 
     async def _issued(self, http: httpx.AsyncClient, result: dict[str, Any]) -> IssuedInvoice:
         number = str(result.get("invoiceNo") or "")

@@ -233,6 +233,10 @@ class StationHub:
 
     # -- the ProductionStation port -----------------------------------------------------------
 
+    def require_online(self, staff: str) -> None:
+        """Refuse (``station_offline``) unless one of ``staff``'s own stations is online."""
+        self._station_for(staff)
+
     def _station_for(self, staff: str | None) -> _Live:
         """The station paired by (or for) the staff member who asked; never a colleague's."""
         mine = [live for live in self._live.values() if staff is None or live.staff == staff]

@@ -3,6 +3,7 @@ sends it with each form, as a browser would; and the applicant steps that fill t
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,17 @@ class ConsoleClient:
         assert page.status_code == 200, page.text[:500]
         found = _FLASH.search(page.text)
         return found.group(1).strip() if found else ""
+
+    async def produce(self, order_id: str) -> tuple[str, dict[str, Any]]:
+        """Click 制作 and follow the run the way the page does (polling its progress until it
+        has finished); the click's message and the run's last progress view."""
+        message = await self.act(f"/orders/{order_id}/produce")
+        async with asyncio.timeout(30):
+            while True:
+                view = (await self.http.get(f"{self.prefix}/orders/{order_id}/production-progress")).json()
+                if not view["running"]:
+                    return message, dict(view)
+                await asyncio.sleep(0.05)
 
     async def login(self, username: str, password: str) -> httpx.Response:
         form = await self.get("/login")

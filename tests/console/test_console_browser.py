@@ -168,7 +168,10 @@ def test_staff_review_produce_ship_and_invoice_an_order_in_the_browser(
     page.click("#nav-production")
     page.locator(f"{card} img.impression").wait_for()
     page.click(f"{card} button.produce")
-    assert "已制作" in page.inner_text("#flash")
+    assert "已开始制作" in page.inner_text("#flash")
+    # the run goes on in the background: the page follows its steps and, once it has finished,
+    # reloads without the order (now in the shipping queue)
+    page.locator(card).wait_for(state="detached", timeout=20_000)
 
     # Shipping: a wrong waybill is refused on the page, the right one gives a tracking link.
     page.click("#nav-shipping")

@@ -158,8 +158,9 @@ async def test_a_refusal_of_the_state_machine_is_a_message_not_a_server_error(
 
 async def _produced(admin: ConsoleClient, order_id: str) -> None:
     assert "审核通过" in await admin.act(f"/orders/{order_id}/approve")
-    message = await admin.act(f"/orders/{order_id}/produce")
-    assert "已制作" in message, message
+    message, run = await admin.produce(order_id)
+    assert "已开始制作" in message, message
+    assert run["error"] is None, run
 
 
 async def test_production_then_shipping_with_a_validated_sf_waybill_and_a_tracking_link(
@@ -207,7 +208,7 @@ async def test_the_production_page_shows_the_impression_that_will_be_made(
     page = await admin.get("/production")
     assert f"/console/orders/{order['id']}/impression/enterprise.png" in page.text
     assert "印模预览" in page.text
-    await admin.act(f"/orders/{order['id']}/produce")
+    await admin.produce(order["id"])
     detail = await admin.get(f"/orders/{order['id']}")
     assert "已制作的印模" in detail.text
     produced = await admin.get(f"/orders/{order['id']}/impression/enterprise.png")
@@ -305,7 +306,7 @@ async def test_the_audit_log_lists_who_did_what_and_filters_by_action(
     order = await order_under_review(api, make_account)
     admin = await console_for("root", ["admin"])
     await admin.act(f"/orders/{order['id']}/approve")
-    await admin.act(f"/orders/{order['id']}/produce")
+    await admin.produce(order["id"])
 
     everything = await admin.get("/audit")
     assert everything.text.count('class="audit-row"') >= 3  # create_staff_user, approve, produce
@@ -335,8 +336,8 @@ async def test_the_production_page_polls_the_steps_the_station_reports_for_the_o
     assert before["steps"] == []
     assert before["running"] is False
 
-    assert "已制作" in await admin.act(f"/orders/{order['id']}/produce")
-    after = (await admin.get(f"/orders/{order['id']}/production-progress")).json()
+    message, after = await admin.produce(order["id"])
+    assert "已开始制作" in message
     assert after["steps"] == ["init_token", "generate_key", "certify", "write", "verify"]
     assert after["labels"] == [
         "初始化空白 UKey",

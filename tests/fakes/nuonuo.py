@@ -1,7 +1,8 @@
 """A fake Nuonuo open platform on 127.0.0.1: verifies each call's X-Nuonuo-Sign (HmacSHA1 over
 "a=services&l=v1&p=open&k=..&i=..&n=..&t=..&f=<body>" with the app secret), accepts
-``requestBillingNew``, answers ``queryInvoiceResult`` with "开票中" a given number of times and
-then "开票完成" with file URLs it serves itself."""
+``requestBillingNew`` (refusing an ``orderNo`` it has seen, as Nuonuo does), answers
+``queryInvoiceResult`` for the serial number it gave (``invoiceSerialNum``) with "开票中" a given
+number of times and then "开票完成" with file URLs it serves itself."""
 
 from __future__ import annotations
 
@@ -35,7 +36,14 @@ class FakeNuonuo:
     bad_signatures: int = 0
     fail_with: str | None = None  # a failure status for queryInvoiceResult, e.g. "22"
     base_url: str = ""
+    repeated_orders: int = 0  # requestBillingNew refused for an orderNo already submitted
     _polls: int = 0
+
+    @staticmethod
+    def serial_of(index: int) -> str:
+        """The serial number given to the ``index``-th accepted request (the first is the one
+        of Nuonuo's documentation example)."""
+        return str(22072015181902023731 + index)
 
     def signature_ok(self, query: dict[str, str], headers: dict[str, str], body: bytes) -> bool:
         if query.get("appkey") != APP_KEY or headers.get("accesstoken") != ACCESS_TOKEN:
@@ -61,14 +69,20 @@ class FakeNuonuo:
         self.methods.append(method)
         content = json.loads(body)
         if method == "nuonuo.OpeMplatform.requestBillingNew":
+            order_no = content["order"]["orderNo"]
+            if any(seen["orderNo"] == order_no for seen in self.orders):
+                self.repeated_orders += 1
+                return {"code": "E9106", "describe": f"订单编号{order_no}已存在，请勿重复提交"}
             self.orders.append(content["order"])
             return {
                 "code": "E0000",
                 "describe": "开票提交成功",
-                "result": {"invoiceSerialNum": "22072015181902023731"},
+                "result": {"invoiceSerialNum": self.serial_of(len(self.orders) - 1)},
             }
         if method == "nuonuo.OpeMplatform.queryInvoiceResult":
-            assert content["serialNos"] == ["22072015181902023731"]
+            known = [self.serial_of(i) for i in range(len(self.orders))]
+            if len(content["serialNos"]) != 1 or content["serialNos"][0] not in known:
+                return {"code": "E9999", "describe": "流水号不存在"}
             self._polls += 1
             if self._polls <= self.pending_polls:
                 return {

@@ -1,8 +1,9 @@
-// Live progress of a production run: while the 制作 request is running (the page waits for its
-// answer), ask the console every 700 ms which steps the station has reported and list them.
+// Live progress of a production run. The 制作 request only starts the run (it goes on in the
+// background); the page it returns to lists the steps the station reports, asking the console
+// every 700 ms, and reloads once the run has finished so that the order leaves the queue.
 (function () {
   "use strict";
-  function poll(list, url) {
+  function poll(list, url, timer) {
     fetch(url, { credentials: "same-origin", cache: "no-store" })
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (view) {
@@ -20,16 +21,18 @@
           failed.textContent = view.error_text;
           list.appendChild(failed);
         }
+        if (!view.running) {
+          window.clearInterval(timer.id);
+          if (!view.error) { window.location.reload(); }
+        }
       })
       .catch(function () { /* the next poll tries again */ });
   }
-  document.querySelectorAll("form.produce-form").forEach(function (form) {
-    form.addEventListener("submit", function () {
-      var list = form.parentNode.querySelector("ol.production-progress");
-      if (!list) { return; }
-      list.hidden = false;
-      var url = form.getAttribute("data-progress");
-      window.setInterval(function () { poll(list, url); }, 700);
-    });
-  });
+  function follow(list) {
+    list.hidden = false;
+    var url = list.getAttribute("data-progress");
+    var timer = {};
+    timer.id = window.setInterval(function () { poll(list, url, timer); }, 700);
+  }
+  document.querySelectorAll("ol.production-progress[data-running]").forEach(follow);
 })();

@@ -25,7 +25,8 @@ from seal_platform.security import PasswordHasher
 from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
 from seal_platform.sms import ConsoleSmsProvider
-from tests.browser.conftest import browser_page, free_port
+from tests.browser.conftest import browser_page
+from tests.fixtures.served import free_port
 from tests.platform.conftest import ADULT_ID_NUMBER, SERVICE_KEY, import_all_platform_modules, new_phone
 from tests.platform.conftest import TestAccount as Applicant
 from tests.platform.test_orders_support import COMPANY, USCC, paid_enterprise_order

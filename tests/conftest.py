@@ -1,0 +1,3 @@
+"""Fixtures shared across test packages: one per concept (docs: tests/fixtures/)."""
+
+pytest_plugins = ["tests.fixtures.served"]

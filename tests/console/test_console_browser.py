@@ -19,7 +19,6 @@ import uvicorn
 
 from seal_platform.app import build_platform_services, create_platform_app
 from seal_platform.clock import FrozenClock
-from seal_platform.console.bootstrap import create_staff_user
 from seal_platform.db import Base
 from seal_platform.security import PasswordHasher
 from seal_platform.services import PlatformServices
@@ -27,6 +26,7 @@ from seal_platform.settings import PlatformSettings
 from seal_platform.sms import ConsoleSmsProvider
 from tests.browser.conftest import browser_page
 from tests.fixtures.served import free_port
+from tests.fixtures.staff import add_staff
 from tests.platform.conftest import ADULT_ID_NUMBER, SERVICE_KEY, import_all_platform_modules, new_phone
 from tests.platform.conftest import TestAccount as Applicant
 from tests.platform.test_orders_support import COMPANY, USCC, paid_enterprise_order
@@ -70,10 +70,10 @@ def live_platform(tmp_path: Path) -> Iterator[LivePlatform]:
         import_all_platform_modules()
         async with services.db.engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
-        await create_staff_user(
-            services, "ops", WORKER_PASSWORD, ["reviewer", "producer", "shipper", "finance"]
+        await add_staff(
+            services, "ops", ["reviewer", "producer", "shipper", "finance"], password=WORKER_PASSWORD
         )
-        await create_staff_user(services, "auditor", AUDITOR_PASSWORD, ["admin"])
+        await add_staff(services, "auditor", ["admin"], password=AUDITOR_PASSWORD)
         # The server's event loop opens its own connections.
         await services.db.dispose()
 

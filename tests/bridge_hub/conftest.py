@@ -18,8 +18,6 @@ from bot.bridge.models import BridgeDevice, BridgeJob, BridgePairFailure, Bridge
 from bot.bridge.ports import IssuedCredential, JobUpdate, UpdateKind
 from bot.bridge.router import bridge_router
 from bot.db import Base, Database
-from tests.softhsm_fixtures import softhsm as softhsm
-from tests.softhsm_fixtures import softhsm_store as softhsm_store
 from tests.ukey_bridge.support import SO_PIN, SmallCA
 from ukey_bridge.client import BridgeClient
 

@@ -19,8 +19,6 @@ from bot.bridge.wiring import RELAY_KEY, UpdateRelay
 from bot.engine.messages import Option
 from tests.conversations.conftest import Service
 from tests.conversations.conftest import service as service
-from tests.softhsm_fixtures import softhsm as softhsm
-from tests.softhsm_fixtures import softhsm_store as softhsm_store
 from tests.ukey_bridge.support import ScriptedPrompt
 from tests.ukey_flows.world import SealWorld, joined, pairing_code
 from ukey_bridge.backend import TokenBackend

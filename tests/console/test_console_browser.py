@@ -5,8 +5,6 @@ all four actions."""
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from seal_platform.app import build_platform_services, create_platform_app
 from seal_platform.clock import FrozenClock
@@ -25,7 +22,7 @@ from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
 from seal_platform.sms import ConsoleSmsProvider
 from tests.browser.conftest import browser_page
-from tests.fixtures.served import free_port
+from tests.fixtures.served import free_port, serve_in_thread
 from tests.fixtures.staff import add_staff
 from tests.platform.conftest import ADULT_ID_NUMBER, SERVICE_KEY, import_all_platform_modules, new_phone
 from tests.platform.conftest import TestAccount as Applicant
@@ -78,19 +75,8 @@ def live_platform(tmp_path: Path) -> Iterator[LivePlatform]:
         await services.db.dispose()
 
     asyncio.run(prepare())
-    server = uvicorn.Server(
-        uvicorn.Config(create_platform_app(services), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("platform did not start")
-        time.sleep(0.05)
-    yield LivePlatform(f"http://127.0.0.1:{port}", services, sms)
-    server.should_exit = True
-    thread.join(timeout=15)
+    with serve_in_thread(create_platform_app(services), port) as url:
+        yield LivePlatform(url, services, sms)
 
 
 async def _applicant_with_invoice_request(live: LivePlatform) -> tuple[dict[str, Any], str]:

@@ -15,10 +15,9 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 
 from bot.channels.telegram.fake_server import FakeTelegram, _error, create_app
-from tests.fixtures.served import ServedProcess, free_port
+from tests.fixtures.served import ServedProcess, free_port, serve_in_thread
 
 TG_TOKEN = "4242:crash-token"
 TG_SECRET = "crash-webhook-secret"
@@ -47,25 +46,11 @@ class HoldingTelegram(FakeTelegram):
 @pytest.fixture
 def telegram() -> Iterator[tuple[HoldingTelegram, str]]:
     fake = HoldingTelegram(TG_TOKEN)
-    port = free_port()
-    # lifespan off: the fake has no startup; a short grace ends the held request on shutdown.
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(fake), host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-    )  # fmt: skip
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive(), "the fake Bot API stopped while starting"
-        assert time.monotonic() < deadline, "the fake Bot API did not start"
-        time.sleep(0.05)
-    yield fake, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    assert not thread.is_alive(), "the fake Bot API did not shut down"
+    with serve_in_thread(create_app(fake), free_port(), ready_path=None, lifespan="off") as base:
+        try:
+            yield fake, base
+        finally:
+            fake.release.set()  # a request still held (a failed test) ends before the server stops
 
 
 def telegram_service(tmp_path: Path, base: str, **env: str) -> ServedProcess:

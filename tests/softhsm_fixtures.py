@@ -4,7 +4,7 @@
 always offers: what a production station sees with a new key inserted. ``softhsm`` adds a
 token initialised by ``softhsm2-util`` for the bridge tests that start from an existing key.
 Both need OpenSC's ``pkcs11-tool`` too, which the tests use to read a token independently of
-the bridge's own PKCS#11 code. Each UKey test package's conftest imports these fixtures.
+the bridge's own PKCS#11 code. tests/conftest.py registers these fixtures for every package.
 """
 
 from __future__ import annotations

@@ -3,14 +3,12 @@ switched on by their settings and pointed at the fake API servers."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from bot.app import create_app
 from bot.channels.local_server import serve_locally
@@ -18,9 +16,8 @@ from bot.channels.telegram.fake_server import FakeTelegram
 from bot.channels.telegram.fake_server import create_app as create_telegram_app
 from bot.channels.wechat.fake_server import FakeWeChat
 from bot.channels.wechat.fake_server import create_app as create_wechat_app
-from bot.settings import Settings
-from tests.browser.conftest import LiveService, free_port
 from tests.channels.conftest import TG_SECRET, TG_TOKEN, WX_APPID, WX_SECRET, WX_TOKEN
+from tests.fixtures.served import LiveService, free_port, serve_in_loop, service_settings
 
 
 @dataclass
@@ -59,22 +56,6 @@ async def wired_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Asyn
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         port = free_port()
-        settings = Settings(
-            database_url=f"sqlite+aiosqlite:///{tmp_path}/bot.db",
-            data_dir=tmp_path / "var",
-            port=port,
-            public_base_url=f"http://127.0.0.1:{port}",
-        )
-        app = create_app(settings)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.05)
-        try:
-            yield Wired(f"http://127.0.0.1:{port}", app, wechat, telegram)
-        finally:
-            server.should_exit = True
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, 20)
+        app = create_app(service_settings(tmp_path, port))
+        async with serve_in_loop(app, port) as base:
+            yield Wired(base, app, wechat, telegram)

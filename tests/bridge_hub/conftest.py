@@ -2,14 +2,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from bot.bridge.adapters import SoPinUnavailable
@@ -24,8 +22,7 @@ from bot.bridge.models import (
 from bot.bridge.ports import IssuedCredential, JobUpdate, UpdateKind
 from bot.bridge.router import bridge_router
 from bot.db import Base, Database
-from tests.softhsm_fixtures import softhsm as softhsm
-from tests.softhsm_fixtures import softhsm_store as softhsm_store
+from tests.fixtures.served import free_port, serve_in_loop
 from tests.ukey_bridge.support import SO_PIN, SmallCA
 from ukey_bridge.client import BridgeClient
 
@@ -114,12 +111,6 @@ async def make_db(path: Path) -> Database:
     return db
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def ca() -> SmallCA:
     return SmallCA()
@@ -136,17 +127,10 @@ async def service(tmp_path: Path, ca: SmallCA) -> AsyncIterator[Service]:
     app = FastAPI()
     app.include_router(bridge_router(hub))
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.01)
     try:
-        yield Service(hub, f"http://127.0.0.1:{port}", db, updates, issuer, clock, so_pins)
+        async with serve_in_loop(app, port, lifespan="off") as base:
+            yield Service(hub, base, db, updates, issuer, clock, so_pins)
     finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
         await db.dispose()
 
 

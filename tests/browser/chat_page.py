@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.browser.conftest import LiveService
 from tests.browser.password_page import use_password_page
+from tests.fixtures.served import LiveService
 
 
 def send(page: Any, text: str) -> None:

@@ -13,7 +13,7 @@ from PIL import Image
 from reportlab.pdfgen import canvas
 
 from tests.browser.chat_page import apply_with_real_name, register, send, tap, wait_for_bot
-from tests.browser.conftest import LiveService
+from tests.fixtures.served import LiveService
 
 pytestmark = pytest.mark.browser
 

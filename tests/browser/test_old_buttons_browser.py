@@ -17,8 +17,8 @@ import pytest
 
 from bot.engine.secrets_box import mask
 from tests.browser.chat_page import apply_with_real_name, register, send, tap, wait_for_bot
-from tests.browser.conftest import LiveService
 from tests.browser.test_summary_card_browser import pdf, png
+from tests.fixtures.served import LiveService
 
 pytestmark = pytest.mark.browser
 

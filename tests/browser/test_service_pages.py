@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.browser.conftest import LiveService
+from tests.fixtures.served import LiveService
 
 
 def test_the_embedded_service_serves_chat_docs_console_and_metrics(live_service: LiveService) -> None:

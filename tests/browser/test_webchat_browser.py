@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import LiveService
 from tests.browser.password_page import use_password_page
+from tests.fixtures.served import LiveService
 
 pytestmark = pytest.mark.browser
 

@@ -11,12 +11,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import uvicorn
 
 from bot.app import create_app
 from bot.cli import public_server_config
-from bot.settings import Settings
-from tests.browser.conftest import free_port
+from tests.fixtures.served import free_port, serve_in_loop, service_settings
 
 CAPTCHA_PROMPT = "为防止滥用，请输入上图中的 4 个字符"
 SENT = "验证码已发送"
@@ -25,29 +23,12 @@ SENT = "验证码已发送"
 @contextlib.asynccontextmanager
 async def served(tmp_path: Path, trusted_proxies: str = "") -> AsyncIterator[tuple[str, object]]:
     port = free_port()
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/bot.db",
-        data_dir=tmp_path / "var",
-        host="127.0.0.1",
-        port=port,
-        public_base_url=f"http://127.0.0.1:{port}",
-        trusted_proxies=trusted_proxies,
-    )
+    settings = service_settings(tmp_path, port, host="127.0.0.1", trusted_proxies=trusted_proxies)
     app = create_app(settings)
     config = public_server_config(app, settings)
     config.log_level = "warning"
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", app
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 20)
+    async with serve_in_loop(app, port, config=config) as base:
+        yield base, app
 
 
 async def register_from_a_fresh_cookie(base: str, n: int, forwarded_for: str) -> str:

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from seal_platform.console.bootstrap import create_staff_user
 from seal_platform.services import PlatformServices
 from tests.console.support import STAFF_PASSWORD, ConsoleClient
+from tests.fixtures.staff import add_staff
 from tests.platform.conftest import (
     api,
     clock,
@@ -47,7 +47,7 @@ async def console_for(
     async def make(
         username: str, roles: list[str], *, ip: str = "127.0.0.1", login: bool = True
     ) -> ConsoleClient:
-        await create_staff_user(platform_services, username, STAFF_PASSWORD, roles)
+        await add_staff(platform_services, username, roles, password=STAFF_PASSWORD)
         client = ConsoleClient(
             httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=platform_app, client=(ip, 50000)),

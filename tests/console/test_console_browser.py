@@ -5,8 +5,6 @@ all four actions."""
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,17 +13,17 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from seal_platform.app import build_platform_services, create_platform_app
 from seal_platform.clock import FrozenClock
-from seal_platform.console.bootstrap import create_staff_user
 from seal_platform.db import Base
 from seal_platform.security import PasswordHasher
 from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
 from seal_platform.sms import ConsoleSmsProvider
-from tests.browser.conftest import browser_page, free_port
+from tests.browser.conftest import browser_page
+from tests.fixtures.served import free_port, serve_in_thread
+from tests.fixtures.staff import add_staff
 from tests.platform.conftest import ADULT_ID_NUMBER, SERVICE_KEY, import_all_platform_modules, new_phone
 from tests.platform.conftest import TestAccount as Applicant
 from tests.platform.test_orders_support import COMPANY, USCC, paid_enterprise_order
@@ -69,27 +67,16 @@ def live_platform(tmp_path: Path) -> Iterator[LivePlatform]:
         import_all_platform_modules()
         async with services.db.engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
-        await create_staff_user(
-            services, "ops", WORKER_PASSWORD, ["reviewer", "producer", "shipper", "finance"]
+        await add_staff(
+            services, "ops", ["reviewer", "producer", "shipper", "finance"], password=WORKER_PASSWORD
         )
-        await create_staff_user(services, "auditor", AUDITOR_PASSWORD, ["admin"])
+        await add_staff(services, "auditor", ["admin"], password=AUDITOR_PASSWORD)
         # The server's event loop opens its own connections.
         await services.db.dispose()
 
     asyncio.run(prepare())
-    server = uvicorn.Server(
-        uvicorn.Config(create_platform_app(services), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("platform did not start")
-        time.sleep(0.05)
-    yield LivePlatform(f"http://127.0.0.1:{port}", services, sms)
-    server.should_exit = True
-    thread.join(timeout=15)
+    with serve_in_thread(create_platform_app(services), port) as url:
+        yield LivePlatform(url, services, sms)
 
 
 async def _applicant_with_invoice_request(live: LivePlatform) -> tuple[dict[str, Any], str]:

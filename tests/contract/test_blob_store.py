@@ -127,6 +127,8 @@ async def workers(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         return
 
     async def age_row(key: str, age: timedelta) -> None:
+        # A direct write, allowed here: the blob store's own table, aged as the S3 fake above
+        # ages its objects (the sweep under test reads ``updated_at``).
         engine = engines[0]
         async with engine.begin() as conn:
             table = bot_blobs

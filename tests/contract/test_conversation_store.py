@@ -435,6 +435,8 @@ async def test_table_writes_join_the_store_and_report_row_counts(store: Conversa
     from bot.engine.store import insert_for
     from bot.engine.tables import event_cursor
 
+    # Direct table writes, allowed here: this is the store's own contract for raw writes.
+
     dialect = store.engine.dialect.name  # type: ignore[attr-defined]
     insert = insert_for(dialect)(event_cursor).values(name="feed", position=7, updated_at=T0)
     assert await store.write(insert.on_conflict_do_nothing()) == 1

@@ -21,9 +21,10 @@ from bot.engine.messages import Inbound, Reply, ReplyKind
 from bot.engine.secrets_box import mask
 from platform_client.orders import Order
 from seal_platform.orders import Order as OrderRow
-from seal_platform.staff import StaffRole, create_staff_user
+from seal_platform.staff import StaffRole
 from tests.conversations.conftest import Service
 from tests.conversations.test_accounts import register
+from tests.fixtures.staff import add_staff
 
 PHONE = "13800138000"
 AGENT_ID = "11010519491231002X"
@@ -171,11 +172,9 @@ class StaffDesk:
 
 
 async def staff_desk(service: Service) -> StaffDesk:
-    services = service.container.platform_services
-    async with services.db.session() as session:
-        await create_staff_user(
-            session, services, username="desk", password="desk-password-1", roles=[StaffRole.ADMIN]
-        )
+    await add_staff(
+        service.container.platform_services, "desk", [StaffRole.ADMIN], password="desk-password-1"
+    )
     login = await service.container.platform.staff.login("desk", "desk-password-1")
     return StaffDesk(service, login.token)
 

@@ -9,13 +9,9 @@ the reply exactly once, and the next message must go on from where the conversat
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -23,64 +19,12 @@ from typing import Any
 import httpx
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Served:
-    """One ``sealbot serve`` process on a fixed database, data directory and port."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PLATFORM_", "SEALBOT_"))}
-        self.env.update(
-            SEALBOT_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/bot.db",
-            SEALBOT_DATA_DIR=str(tmp_path / "var"),
-            SEALBOT_PORT=str(self.port),
-            SEALBOT_PUBLIC_BASE_URL=self.base,
-            SEALBOT_EVENT_POLL_SECONDS="0.2",
-        )
-        self.cwd = tmp_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve"],
-            env=self.env,
-            cwd=self.cwd,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, "sealbot serve exited while starting"
-            try:
-                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        pytest.fail("sealbot serve did not answer /healthz within 60 s")
-
-    def kill_9(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-        assert self.process.returncode == -signal.SIGKILL
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+from tests.fixtures.served import ServedProcess
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Any:
-    service = Served(tmp_path)
+def served(tmp_path: Path) -> Iterator[ServedProcess]:
+    service = ServedProcess(tmp_path)
     service.start()
     yield service
     service.stop()
@@ -107,7 +51,9 @@ def _wait_for(page: httpx.Client, ids: list[int]) -> list[dict[str, Any]]:
     pytest.fail(f"replies {ids} were never delivered")
 
 
-def test_a_reply_accepted_before_a_kill_9_is_delivered_once_and_the_chat_goes_on(served: Served) -> None:
+def test_a_reply_accepted_before_a_kill_9_is_delivered_once_and_the_chat_goes_on(
+    served: ServedProcess,
+) -> None:
     with httpx.Client(base_url=served.base, timeout=30) as page:
         assert page.get("/chat").status_code == 200  # the chat session cookie
         first = _send(page, "crash-msg-0001", "你好")
@@ -133,7 +79,7 @@ def test_a_reply_accepted_before_a_kill_9_is_delivered_once_and_the_chat_goes_on
 
 
 def test_a_kill_9_as_the_next_message_arrives_leaves_one_answer_after_the_resend(
-    served: Served,
+    served: ServedProcess,
 ) -> None:
     with httpx.Client(base_url=served.base, timeout=30) as page:
         assert page.get("/chat").status_code == 200

@@ -7,10 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import update
 
-from seal_platform.app import PlatformServices
-from seal_platform.seals import Seal
+from seal_platform.sms import ConsoleSmsProvider
 from tests.platform.conftest import ON_BOTH_DATABASES, MakeAccount
 from tests.platform.test_orders_support import (
     ADDRESS,
@@ -18,6 +16,7 @@ from tests.platform.test_orders_support import (
     Staff,
     active_seal,
     admin,
+    create_order,
     enterprise_documents,
     paid_enterprise_order,
     submit,
@@ -102,11 +101,21 @@ async def test_two_drafts_race_and_only_the_first_submitted_goes_on(
 
 
 async def test_a_cancelled_seal_leaves_room_for_a_new_one(
-    api: httpx.AsyncClient, make_account: MakeAccount, admin: Staff, platform_services: PlatformServices
+    api: httpx.AsyncClient, make_account: MakeAccount, admin: Staff, console_sms: ConsoleSmsProvider
 ) -> None:
     account = await make_account(realname=True)
     seal = await active_seal(api, account, admin)
-    async with platform_services.db.session() as session:
-        await session.execute(update(Seal).where(Seal.id == seal["id"]).values(status="cancelled"))
+    # Cancelled the way an applicant cancels one: a cancellation order confirmed by SMS code.
+    order = await create_order(api, account, {"type": "cancellation", "seal_id": seal["id"]})
+    sent = await api.post(
+        "/v1/sms-codes", json={"phone": account.phone, "purpose": "cancel_seal"}, headers=account.headers
+    )
+    assert sent.status_code == 201, sent.text
+    confirmed = await api.post(
+        f"/v1/orders/{order['id']}/confirm-cancellation",
+        json={"sms_code": console_sms.last_code(account.phone, "cancel_seal")},
+        headers=account.headers,
+    )
+    assert confirmed.status_code == 200, confirmed.text
     again = await order_attempt(api, account)
     assert again.status_code == 201, again.text

@@ -17,8 +17,9 @@ from sqlalchemy import select
 
 from seal_platform.events import PlatformEvent
 from seal_platform.services import PlatformServices
-from seal_platform.staff import StaffRole, create_staff_user
+from seal_platform.staff import StaffRole
 from seal_platform.validation import credit_code_check_char
+from tests.fixtures.staff import add_staff
 from tests.platform.conftest import MakeAccount
 from tests.platform.conftest import TestAccount as Applicant
 
@@ -129,8 +130,7 @@ class Staff:
 async def make_staff(
     api: httpx.AsyncClient, services: PlatformServices, username: str, roles: list[StaffRole]
 ) -> Staff:
-    async with services.db.session() as session:
-        await create_staff_user(session, services, username=username, password=STAFF_PASSWORD, roles=roles)
+    await add_staff(services, username, roles, password=STAFF_PASSWORD)
     response = await api.post("/v1/staff/sessions", json={"username": username, "password": STAFF_PASSWORD})
     assert response.status_code == 201, response.text
     return Staff(headers={"X-Staff-Token": response.json()["token"]}, username=username)

@@ -146,7 +146,8 @@ async def test_rotate_keys_re_encrypts_the_platform_fields_and_a_half_done_run_r
     try:
         async with services.db.engine.connect() as conn:
             assert await conn.run_sync(left_to_rotate, cipher) == 3
-        # "kill -9" after the first value: only that one is under the new key; all still read
+        # "kill -9" after the first value: only that one is under the new key; all still read.
+        # The direct write is the rotation's own step, done by hand to stop it half-way.
         async with services.db.engine.begin() as conn:
             (first,) = (
                 await conn.execute(sa.text("SELECT mailing_address FROM orders WHERE id = 'o0'"))
@@ -174,6 +175,8 @@ async def test_rotate_keys_re_encrypts_the_platform_fields_and_a_half_done_run_r
 
 
 async def _orders_with(services: PlatformServices, addresses: list[dict[str, str]]) -> None:
+    # Direct table writes, allowed here: this module tests the field cipher of these very
+    # columns (key rotation), and needs only rows holding ciphertext, not an order's history.
     now = datetime(2026, 11, 30, tzinfo=UTC)
     async with services.db.session() as session:
         session.add(Account(id="a1", phone="13800138509", password_hash="x", created_at=now))
@@ -220,7 +223,8 @@ async def test_rotate_keys_reseals_conversation_answers_and_a_half_done_run_read
     box = answers_box(new)
     db = make_engine(new.database_url)
     try:
-        # "kill -9" after the first conversation: only that state was resealed
+        # "kill -9" after the first conversation: only that state was resealed (the reseal's own
+        # write, done by hand to stop it half-way)
         async with db.begin() as conn:
             first = (await conn.execute(sa.select(conversations).order_by(conversations.c.id))).first()
             assert first is not None

@@ -21,12 +21,13 @@ from bot.engine.messages import ReplyKind
 from bot.settings import Settings
 from bot.testing import ChatHarness, ManualClock, RecordingSender
 from seal_platform.payments.sandbox import transaction_resource
-from seal_platform.staff import StaffRole, create_staff_user
+from seal_platform.staff import StaffRole
 from tests.fakes import nuonuo
 from tests.fakes.nuonuo import FakeNuonuo
 from tests.fakes.sms_gateways import KEY_ID, SECRET, FakeGateway
 from tests.fakes.sms_gateways import running as sms_running
 from tests.fakes.smtp import smtp_server
+from tests.fixtures.staff import add_staff
 from tests.password_page import use_page
 from tests.platform.conftest import ADULT_ID_NUMBER
 from tests.platform.conftest import TestAccount as Applicant
@@ -233,14 +234,7 @@ async def _walk(
             headers=account.headers,
         )
         assert requested.status_code == 201, requested.text
-        async with services.db.session() as session:
-            await create_staff_user(
-                session,
-                services,
-                username="finance.li",
-                password="finance-pass-2026",
-                roles=[StaffRole.FINANCE],
-            )
+        await add_staff(services, "finance.li", [StaffRole.FINANCE], password="finance-pass-2026")
         staff = await api.post(
             "/v1/staff/sessions", json={"username": "finance.li", "password": "finance-pass-2026"}
         )

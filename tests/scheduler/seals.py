@@ -23,10 +23,10 @@ from bot.bridge.adapters import PlatformCertificateIssuer
 from bot.engine.state import Session
 from bot.testing import ManualClock
 from platform_client.client import PlatformClient
-from seal_platform.console.bootstrap import create_staff_user
 from seal_platform.production.station import RunnerStation
 from seal_platform.services import PlatformServices
 from seal_platform.validation import credit_code_check_char
+from tests.fixtures.staff import add_staff
 from tests.ukey_bridge.support import ScriptedPrompt
 from ukey_bridge.backend import TokenBackend
 from ukey_bridge.fake_backend import FakeBackend, FakeToken
@@ -145,7 +145,7 @@ class SealMaker:
 
     async def _staff(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         if not self._staff_made:
-            await create_staff_user(self.services, STAFF[0], STAFF[1], ["admin"])
+            await add_staff(self.services, STAFF[0], ["admin"], password=STAFF[1])
             self._staff_made = True
         login = await self.api.post("/v1/staff/sessions", json={"username": STAFF[0], "password": STAFF[1]})
         assert login.status_code == 201, login.text

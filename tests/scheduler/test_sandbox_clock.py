@@ -9,16 +9,16 @@ import httpx
 import sqlalchemy as sa
 
 from scheduler.deliveries import Status
-from seal_platform.console.bootstrap import create_staff_user
 from seal_platform.staff_actions import AuditEntry
 from tests.console.support import STAFF_PASSWORD, ConsoleClient
+from tests.fixtures.staff import add_staff
 from tests.scheduler.conftest import Bot, Platform
 
 DAY = timedelta(days=1)
 
 
 async def staff_console(platform: Platform) -> ConsoleClient:
-    await create_staff_user(platform.services, "sandbox.staff", STAFF_PASSWORD, ["support"])
+    await add_staff(platform.services, "sandbox.staff", ["support"], password=STAFF_PASSWORD)
     client = ConsoleClient(
         httpx.AsyncClient(transport=httpx.ASGITransport(app=platform.app), base_url="http://platform.test")
     )

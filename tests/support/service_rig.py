@@ -15,7 +15,8 @@ from bot.settings import Settings
 from bot.support.service import SupportDesk
 from bot.support.settings import SupportSettings
 from bot.testing import ChatHarness, ManualClock, RecordingSender
-from seal_platform.staff import StaffRole, create_staff_user
+from seal_platform.staff import StaffRole
+from tests.fixtures.staff import add_staff as add_platform_staff
 from tests.support.conftest import create_support_tables
 
 STAFF_PASSWORD = "support-pass-2024"
@@ -63,9 +64,7 @@ class SupportService:
 
 
 async def add_staff(container: Container, username: str, roles: list[StaffRole]) -> None:
-    services = container.platform_services
-    async with services.db.session() as session:
-        await create_staff_user(session, services, username=username, password=STAFF_PASSWORD, roles=roles)
+    await add_platform_staff(container.platform_services, username, roles, password=STAFF_PASSWORD)
 
 
 async def build_support_service(

@@ -4,24 +4,21 @@ live, staff claim, reply and hand back, and the user carries on at the step they
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from bot.app import attach_password_page, build_container
 from bot.settings import Settings
 from seal_platform.staff import StaffRole
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, free_port
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.browser.password_page import use_password_page
+from tests.fixtures.served import free_port, serve_in_thread, service_settings
 from tests.support.conftest import create_support_tables, desk_settings
 from tests.support.service_rig import STAFF_PASSWORD, add_staff
 
@@ -78,31 +75,9 @@ class LiveSupport:
 @pytest.fixture
 def live_support(tmp_path: Path) -> Iterator[LiveSupport]:
     port = free_port()
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/bot.db",
-        data_dir=tmp_path / "var",
-        port=port,
-        public_base_url=f"http://127.0.0.1:{port}",
-        event_poll_seconds=0.2,
-    )
-    app = create_support_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        raise RuntimeError("service did not start")
-    yield LiveSupport(f"http://127.0.0.1:{port}", app)
-    server.should_exit = True
-    thread.join(timeout=15)
+    app = create_support_app(service_settings(tmp_path, port, event_poll_seconds=0.2))
+    with serve_in_thread(app, port) as url:
+        yield LiveSupport(url, app)
 
 
 @pytest.fixture

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from bot.bridge.hub import BridgeHub
@@ -19,20 +17,13 @@ from bot.bridge.wiring import RELAY_KEY, UpdateRelay
 from bot.engine.messages import Option
 from tests.conversations.conftest import Service
 from tests.conversations.conftest import service as service
-from tests.softhsm_fixtures import softhsm as softhsm
-from tests.softhsm_fixtures import softhsm_store as softhsm_store
+from tests.fixtures.served import free_port, serve_in_loop
 from tests.ukey_bridge.support import ScriptedPrompt
 from tests.ukey_flows.world import SealWorld, joined, pairing_code
 from ukey_bridge.backend import TokenBackend
 from ukey_bridge.client import BridgeClient
 from ukey_bridge.jobs import JobRunner
 from ukey_bridge.pairing import pair
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def short_sleep(_delay: float) -> None:
@@ -103,17 +94,10 @@ async def bridge_side(service: Service) -> AsyncIterator[BridgeSide]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     service.container.engine.services.public_base_url = url
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.01)
-    world = SealWorld(service)
-    relay = service.container.engine.services.extra[RELAY_KEY]
-    try:
-        yield BridgeSide(world, hub, relay, url)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-        await world.close()
+    async with serve_in_loop(app, port, lifespan="off"):
+        world = SealWorld(service)
+        relay = service.container.engine.services.extra[RELAY_KEY]
+        try:
+            yield BridgeSide(world, hub, relay, url)
+        finally:
+            await world.close()

@@ -8,10 +8,10 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-import uvicorn
 
 from seal_platform.production.progress import production_progress
 from seal_platform.production.station_hub import StationHub, station_hub
+from tests.fixtures.served import serve_in_loop
 from tests.softhsm_fixtures import SoftHsmStore, slots_shown
 from tests.ukey_bridge.support import ScriptedPrompt
 from tests.ukey_flows.conftest import BridgeSide, free_port, short_sleep
@@ -28,24 +28,8 @@ pytestmark = pytest.mark.softhsm
 @contextlib.asynccontextmanager
 async def served_platform(side: BridgeSide) -> AsyncIterator[str]:
     """The platform app on 127.0.0.1, where a station connects over a real WebSocket."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            side.world.service.container.platform_app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    async with serve_in_loop(side.world.service.container.platform_app, free_port(), lifespan="off") as base:
+        yield base
 
 
 def remote_station(side: BridgeSide) -> StationHub:

@@ -15,8 +15,9 @@ import httpx
 from PIL import Image
 
 from seal_platform.production.station import RunnerStation
-from seal_platform.staff import StaffRole, create_staff_user
+from seal_platform.staff import StaffRole
 from tests.conversations.conftest import Service
+from tests.fixtures.staff import add_staff
 from tests.password_page import use_page
 from ukey_bridge.backend import TokenBackend
 
@@ -143,14 +144,9 @@ class SealWorld:
         """A staff API call as staff would make it, answer unchecked (for refusals)."""
         if self._staff is None:
             if not self._staff_created:
-                async with self.platform_services.db.session() as session:
-                    await create_staff_user(
-                        session,
-                        self.platform_services,
-                        username="seal-tests-admin",
-                        password=STAFF_PASSWORD,
-                        roles=[StaffRole.ADMIN],
-                    )
+                await add_staff(
+                    self.platform_services, "seal-tests-admin", [StaffRole.ADMIN], password=STAFF_PASSWORD
+                )
                 self._staff_created = True
             login = await self.api.post(
                 "/v1/staff/sessions", json={"username": "seal-tests-admin", "password": STAFF_PASSWORD}

@@ -30,6 +30,7 @@ from ukey_bridge.errors import (
     TokenOperationFailed,
     TokenRemoved,
 )
+from ukey_bridge.i18n import Texts
 from ukey_bridge.jobs import Job, JobRunner
 from ukey_bridge.pkcs11_backend import Pkcs11Backend, Pkcs11Config
 from ukey_bridge.protocol import JobType, Outcome
@@ -130,7 +131,8 @@ async def test_the_job_on_a_final_try_key_warns_before_the_pin_and_reports_one_t
     prompt = ScriptedPrompt(pins=[WRONG_PIN])
     job = Job("job-final-try", JobType.PIN_CHANGE, {"key_serial": softhsm.serial})
 
-    report = await JobRunner(softhsm.backend, prompt).run(job, CALink(ca))
+    # the helper speaks Chinese by default; this test reads the English texts (--lang en)
+    report = await JobRunner(softhsm.backend, prompt, texts=Texts("en")).run(job, CALink(ca))
 
     assert prompt.requests[0].warning == "This is the final try: a wrong PIN now locks the key."
     assert (report.outcome, report.tries_left, report.final_try) == (Outcome.WRONG_PIN, 1, True)

@@ -25,7 +25,7 @@ import json
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -374,6 +374,77 @@ class Announcer:
         """Wait for the publications already scheduled."""
         if self._pending:
             await asyncio.gather(*set(self._pending), return_exceptions=True)
+
+
+class TopicPeer:
+    """One worker's place on a topic every worker both announces on and listens to.
+
+    ``announce`` publishes from synchronous code (an after-commit hook) without waiting; the
+    worker's own notifications come back through the bus and are skipped by their origin, since
+    it acted on them already. ``start`` hands the other workers' notifications to ``on_notice``.
+    A bus that is down is logged once per outage (``fallback`` says what covers meanwhile:
+    the users of a topic also sweep)."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        topic: str,
+        on_notice: Callable[[Mapping[str, Any]], None],
+        *,
+        fallback: str,
+        logger: logging.Logger = log,
+    ) -> None:
+        self._bus = bus
+        self.topic = topic
+        self._on_notice = on_notice
+        self._fallback = fallback
+        self._log = logger
+        self.origin = secrets.token_hex(6)
+        self._subscription: Subscription | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._publishing: set[asyncio.Task[None]] = set()
+        self._failing = False
+
+    def announce(self, data: Mapping[str, Any]) -> None:
+        with contextlib.suppress(RuntimeError):  # no running loop: nobody is listening here
+            task = asyncio.get_running_loop().create_task(self._publish({**data, "from": self.origin}))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
+
+    async def _publish(self, data: Mapping[str, Any]) -> None:
+        try:
+            await self._bus.publish(self.topic, data)
+        except BusError as exc:
+            if not self._failing:
+                self._log.warning("%s: %s; %s", self.topic, exc, self._fallback)
+            self._failing = True
+        else:
+            if self._failing:
+                self._log.info("%s: the event bus carries it again", self.topic)
+            self._failing = False
+
+    async def start(self) -> None:
+        if self._listener is None:
+            self._subscription = self._bus.subscribe(self.topic)
+            self._listener = asyncio.create_task(self._listen(self._subscription), name=f"bus-{self.topic}")
+
+    async def _listen(self, subscription: Subscription) -> None:
+        async for notification in subscription:
+            if notification.data.get("from") != self.origin:
+                self._on_notice(notification.data)
+
+    async def stop(self) -> None:
+        """Stop listening, then wait for the publications already scheduled."""
+        if self._subscription is not None:
+            self._subscription.close()
+            self._subscription = None
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        if self._publishing:
+            await asyncio.gather(*set(self._publishing), return_exceptions=True)
 
 
 def _plain_dsn(url: str) -> str:

@@ -20,7 +20,7 @@ from bot.channels.webchat.sessions import COOKIE
 from bot.channels.webchat.wakeups import WakeUps
 from bot.cli import public_server_config
 from bot.settings import Settings
-from tests.browser.conftest import free_port
+from tests.fixtures.served import free_port
 
 # A poll ends within this of its client leaving (the server notices a closed socket at once).
 ENDED_WITHIN_S = 1.0

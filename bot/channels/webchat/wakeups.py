@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from bot.engine.messages import ConversationKey, OutboundMessage
-from dbkit.bus import BusError, EventBus, Subscription
+from dbkit.bus import EventBus, TopicPeer
 
 log = logging.getLogger("sealbot.webchat")
 
@@ -32,17 +32,12 @@ SENDER_WAKE_DELAY = 0.05
 
 class WakeUps:
     def __init__(self, bus: EventBus, *, channel: str, sweep_seconds: float = 2.0) -> None:
-        self._bus = bus
         self._channel = channel
         self.sweep_seconds = sweep_seconds
-        # This worker's notifications come back to it through the bus: it has woken its own
-        # polls already, so it skips them.
-        self._origin = secrets.token_hex(6)
         self._waiting: dict[str, set[asyncio.Event]] = defaultdict(set)
-        self._subscription: Subscription | None = None
-        self._listener: asyncio.Task[None] | None = None
-        self._publishing: set[asyncio.Task[None]] = set()
-        self._bus_failing = False
+        self._peer = TopicPeer(
+            bus, TOPIC, self._heard, fallback="other workers' polls fall back to their sweep", logger=log
+        )
 
     @contextlib.contextmanager
     def waiting(self, key: ConversationKey) -> Iterator[asyncio.Event]:
@@ -80,45 +75,16 @@ class WakeUps:
         for name in names:
             self.wake_here(name)
         for start in range(0, len(names), KEYS_PER_NOTIFICATION):
-            task = asyncio.ensure_future(self._publish(names[start : start + KEYS_PER_NOTIFICATION]))
-            self._publishing.add(task)
-            task.add_done_callback(self._publishing.discard)
+            self._peer.announce({"keys": names[start : start + KEYS_PER_NOTIFICATION]})
 
-    async def _publish(self, names: list[str]) -> None:
-        try:
-            await self._bus.publish(TOPIC, {"keys": names, "from": self._origin})
-        except BusError as exc:
-            if not self._bus_failing:
-                log.warning("web chat wake-ups: %s; other workers' polls fall back to their sweep", exc)
-            self._bus_failing = True
-        else:
-            if self._bus_failing:
-                log.info("web chat wake-ups: the event bus carries them again")
-            self._bus_failing = False
+    def _heard(self, data: Mapping[str, Any]) -> None:
+        keys = data.get("keys")
+        if isinstance(keys, list):
+            for name in keys:
+                self.wake_here(str(name))
 
     async def start(self) -> None:
-        if self._listener is not None:
-            return
-        self._subscription = self._bus.subscribe(TOPIC)
-        self._listener = asyncio.create_task(self._listen(self._subscription), name="webchat-wakeups")
-
-    async def _listen(self, subscription: Subscription) -> None:
-        async for notification in subscription:
-            if notification.data.get("from") == self._origin:
-                continue
-            keys = notification.data.get("keys")
-            if isinstance(keys, list):
-                for name in keys:
-                    self.wake_here(str(name))
+        await self._peer.start()
 
     async def stop(self) -> None:
-        if self._subscription is not None:
-            self._subscription.close()
-            self._subscription = None
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
-        if self._publishing:
-            await asyncio.gather(*set(self._publishing), return_exceptions=True)
+        await self._peer.stop()

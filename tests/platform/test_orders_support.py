@@ -19,6 +19,7 @@ from seal_platform.events import PlatformEvent
 from seal_platform.services import PlatformServices
 from seal_platform.staff import StaffRole
 from seal_platform.validation import credit_code_check_char
+from tests.fixtures.seals import StaffCall, produced_seal
 from tests.fixtures.staff import add_staff
 from tests.platform.conftest import MakeAccount
 from tests.platform.conftest import TestAccount as Applicant
@@ -147,19 +148,22 @@ async def staff_post(
     return await api.post(f"/v1/staff{path}", json=body or {}, headers=staff.headers)
 
 
+def staff_caller(api: httpx.AsyncClient, staff: Staff) -> StaffCall:
+    """``staff``'s calls for the shared seal helper: each must answer 200."""
+
+    async def call(path: str, body: dict[str, Any] | None = None, /) -> dict[str, Any]:
+        response = await staff_post(api, staff, path, body)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    return call
+
+
 async def active_seal(
     api: httpx.AsyncClient, account: Applicant, staff: Staff, *, order_type: str = "enterprise_seal"
 ) -> dict[str, Any]:
     """Run a new-seal order from draft to shipped and return the active seal."""
-    order = await paid_enterprise_order(api, account)
-    oid = order["id"]
-    for step, body in (("approve", None), ("produce", None), ("ship", {"waybill": "SF1234567890123"})):
-        response = await staff_post(api, staff, f"/orders/{oid}/{step}", body)
-        assert response.status_code == 200, response.text
-    seals = await api.get("/v1/seals", headers=account.headers)
-    (seal,) = seals.json()
-    assert seal["status"] == "active"
-    return dict(seal)
+    return await produced_seal(api, account.headers, staff_caller(api, staff))
 
 
 async def event_types(services: PlatformServices, account_id: str) -> list[str]:

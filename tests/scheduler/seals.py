@@ -9,7 +9,6 @@ is moved until the seal is where a test wants it (``SealMaker.make``)."""
 
 from __future__ import annotations
 
-import io
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from PIL import Image
 
 from bot.bridge.adapters import PlatformCertificateIssuer
 from bot.engine.state import Session
@@ -26,6 +24,7 @@ from platform_client.client import PlatformClient
 from seal_platform.production.station import RunnerStation
 from seal_platform.services import PlatformServices
 from seal_platform.validation import credit_code_check_char
+from tests.fixtures.seals import SealOrder, produced_seal
 from tests.fixtures.staff import add_staff
 from tests.ukey_bridge.support import ScriptedPrompt
 from ukey_bridge.backend import TokenBackend
@@ -38,22 +37,7 @@ HOLDER = "李四"
 HOLDER_ID = "11010519491231002X"
 INITIAL_PIN = "12345678"
 STAFF = ("scheduler-staff", "scheduler-staff-pass-1")
-ADDRESS = {
-    "recipient": "王五",
-    "phone": "13800138000",
-    "province": "广东省",
-    "city": "广州市",
-    "district": "天河区",
-    "address": "天河路 100 号 20 楼",
-}
-
 _codes = itertools.count(1)
-
-
-def _png() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (60, 40), (200, 30, 30)).save(out, format="PNG")
-    return out.getvalue()
 
 
 def _uscc() -> str:
@@ -160,16 +144,6 @@ class SealMaker:
         pressed = await self.api.post(f"/pay/{payment.id}")
         assert pressed.status_code == 303, pressed.text
 
-    async def _upload(self, token: str, kind: str) -> str:
-        answer = await self.api.post(
-            "/v1/documents",
-            data={"kind": kind},
-            files={"file": ("scan.png", _png(), "image/png")},
-            headers={"X-Account-Token": token},
-        )
-        assert answer.status_code == 201, answer.text
-        return str(answer.json()["id"])
-
     async def _order(self, token: str, body: dict[str, Any]) -> str:
         created = await self.api.post("/v1/orders", json=body, headers={"X-Account-Token": token})
         assert created.status_code == 201, created.text
@@ -186,40 +160,20 @@ class SealMaker:
         """Apply, pay, approve, produce at the station and ship, now; the seal id and its end."""
         token = await self.log_in(plan.account_id)
         if plan.kind == "personal":
-            documents = {
-                "id_card_front": await self._upload(token, "id_card_front"),
-                "id_card_back": await self._upload(token, "id_card_back"),
-                "impression_form_personal": await self._upload(token, "impression_form"),
-            }
             company = {"name": "个人印章申请有限公司", "legal_rep_name": plan.name}
-            order_type = "personal_seal"
         else:
-            documents = {
-                "business_licence": await self._upload(token, "business_licence"),
-                "impression_form_enterprise": await self._upload(token, "impression_form"),
-            }
             company = {"name": plan.name, "legal_rep_name": HOLDER}
-            order_type = "enterprise_seal"
-        order_id = await self._order(
-            token,
-            {
-                "type": order_type,
-                "company": {**company, "uscc": _uscc(), "legal_rep_id": HOLDER_ID},
-                "years": years,
-                "mailing_address": ADDRESS,
-                "documents": documents,
-            },
+        seal = await produced_seal(
+            self.api,
+            {"X-Account-Token": token},
+            self._staff,
+            SealOrder(
+                kind="personal" if plan.kind == "personal" else "enterprise",
+                company={**company, "uscc": _uscc(), "legal_rep_id": HOLDER_ID},
+                years=years,
+            ),
         )
-        submitted = await self.api.post(f"/v1/orders/{order_id}/submit", headers={"X-Account-Token": token})
-        assert submitted.status_code == 200, submitted.text
-        await self._pay(token, order_id)
-        await self._staff(f"/orders/{order_id}/approve")
-        produced = await self._staff(f"/orders/{order_id}/produce")
-        [seal_id] = produced["result"]["seal_ids"]
-        await self._staff(f"/orders/{order_id}/ship", {"waybill": "SF1234567890123"})
-        seal = await self._seal(token, seal_id)
-        assert seal["status"] == "active", seal
-        return seal_id, datetime.fromisoformat(str(seal["valid_to"]))
+        return str(seal["id"]), datetime.fromisoformat(str(seal["valid_to"]))
 
     async def make(self, plans: Sequence[SealPlan]) -> list[str]:
         """Produce every planned seal and leave the clock where each has ``expires_in`` left.

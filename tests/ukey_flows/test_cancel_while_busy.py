@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.seals import ADDRESS
 from tests.ukey_flows.conftest import BridgeSide
-from tests.ukey_flows.world import ADDRESS, Applicant, SealWorld, joined
+from tests.ukey_flows.world import Applicant, SealWorld, joined
 
 WORDS = {
     "zh": {

@@ -12,11 +12,12 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from tests.fixtures.seals import ADDRESS, png_bytes
 from tests.softhsm_fixtures import SoftHsmStore, slots_shown
 from tests.ukey_bridge.support import ScriptedPrompt, SoftHsmToken
 from tests.ukey_flows.conftest import BridgeSide
 from tests.ukey_flows.revocation_check import revocation_verdicts
-from tests.ukey_flows.world import ADDRESS, joined, png_bytes
+from tests.ukey_flows.world import joined
 
 pytestmark = pytest.mark.softhsm
 

@@ -4,7 +4,6 @@ shared clock moved until a seal's expiry is where a test wants it."""
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,11 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from PIL import Image
 
 from seal_platform.production.station import RunnerStation
 from seal_platform.staff import StaffRole
 from tests.conversations.conftest import Service
+from tests.fixtures.seals import approved_order, png_bytes, produced_seal
 from tests.fixtures.staff import add_staff
 from tests.password_page import use_page
 from ukey_bridge.backend import TokenBackend
@@ -24,26 +23,6 @@ from ukey_bridge.backend import TokenBackend
 PASSWORD = "seal2024ok"
 ID_NUMBER = "11010519491231002X"
 STAFF_PASSWORD = "staff-password-1"
-COMPANY = {
-    "name": "北京示例科技有限公司",
-    "uscc": "91110000600037341L",
-    "legal_rep_name": "李四",
-    "legal_rep_id": ID_NUMBER,
-}
-ADDRESS = {
-    "recipient": "王五",
-    "phone": "13800138000",
-    "province": "广东省",
-    "city": "广州市",
-    "district": "天河区",
-    "address": "天河路 100 号 20 楼",
-}
-
-
-def png_bytes() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (60, 40), (200, 30, 30)).save(out, format="PNG")
-    return out.getvalue()
 
 
 def joined(texts: list[str]) -> str:
@@ -175,35 +154,11 @@ class SealWorld:
 
     async def active_seal(self, applicant: Applicant) -> dict[str, Any]:
         """A company seal through the platform's own steps: order, pay, approve, produce, ship."""
-        order_id = await self.approved_order(applicant)
-        await self.staff(f"/orders/{order_id}/produce")
-        await self.staff(f"/orders/{order_id}/ship", {"waybill": "SF1234567890123"})
-        seals = (await self.api.get("/v1/seals", headers=applicant.headers)).json()
-        (seal,) = seals
-        assert seal["status"] == "active", seal
-        return dict(seal)
+        return await produced_seal(self.api, applicant.headers, self.staff)
 
     async def approved_order(self, applicant: Applicant) -> str:
         """A company seal order paid and approved: production is next."""
-        documents = {
-            "business_licence": await self.upload(applicant, "business_licence"),
-            "impression_form_enterprise": await self.upload(applicant, "impression_form"),
-        }
-        body = {
-            "type": "enterprise_seal",
-            "company": COMPANY,
-            "years": 1,
-            "mailing_address": ADDRESS,
-            "documents": documents,
-        }
-        created = await self.api.post("/v1/orders", json=body, headers=applicant.headers)
-        assert created.status_code == 201, created.text
-        order_id = created.json()["id"]
-        submitted = await self.api.post(f"/v1/orders/{order_id}/submit", headers=applicant.headers)
-        assert submitted.status_code == 200, submitted.text
-        await self.pay(applicant, order_id)
-        await self.staff(f"/orders/{order_id}/approve")
-        return str(order_id)
+        return await approved_order(self.api, applicant.headers, self.staff)
 
     def install_station(self, backend: Callable[[], TokenBackend]) -> None:
         """Staff's production station writes new seals on the blank keys of ``backend``."""

@@ -19,16 +19,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Engine, Integer, String, event
+from sqlalchemy import JSON, Engine, Integer, String
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from dbkit.types import UtcDateTime
+from seal_platform.commit_signal import CommitSignal
 from seal_platform.db import Base, Database, utcnow
 
 log = logging.getLogger(__name__)
-
-_PENDING_KEY = "platform_events_pending"
 
 
 class PlatformEvent(Base):
@@ -88,23 +87,14 @@ def publish(session: AsyncSession, account_id: str | None, type: str, data: dict
     """Record an event in the caller's transaction; listeners wake when that transaction commits."""
     platform_event = PlatformEvent(account_id=account_id, type=type, data=data, created_at=utcnow())
     session.add(platform_event)
-    session.info[_PENDING_KEY] = True
+    _committed.mark(session)
     return platform_event
 
 
-@event.listens_for(Session, "after_commit")
-def _wake_after_commit(session: Session) -> None:
-    if not session.info.pop(_PENDING_KEY, False):
-        return
-    bind = session.bind
-    engine = bind if isinstance(bind, Engine) else getattr(bind, "engine", None)
-    notifier = _notifiers.get(engine) if isinstance(engine, Engine) else None
+def _notify(engine: Engine) -> None:
+    notifier = _notifiers.get(engine)
     if notifier is not None:
         notifier.notify()
 
 
-@event.listens_for(Session, "after_transaction_end")
-def _forget_after_rollback(session: Session, transaction: SessionTransaction) -> None:
-    # After a rolled-back outer transaction the published rows are gone: nothing to announce.
-    if transaction.parent is None:
-        session.info.pop(_PENDING_KEY, None)
+_committed = CommitSignal("platform_events_pending", _notify)

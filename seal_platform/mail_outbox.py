@@ -29,11 +29,12 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import aiosmtplib
-from sqlalchemy import JSON, Engine, Integer, String, event, select, update
+from sqlalchemy import JSON, Engine, Integer, String, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from dbkit.types import UtcDateTime
+from seal_platform.commit_signal import CommitSignal
 from seal_platform.db import Base, Database
 
 if TYPE_CHECKING:
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_PENDING_KEY = "platform_mail_pending"
 MAX_ATTEMPTS = 8
 # A claimed row is due again after this if its sender never reported back (it died).
 LEASE = timedelta(minutes=10)
@@ -117,7 +117,7 @@ def queue(
         created_at=now,
     )
     session.add(row)
-    session.info[_PENDING_KEY] = True
+    _committed.mark(session)
     return row
 
 
@@ -277,19 +277,10 @@ def dispatcher_for(db: Database) -> MailDispatcher | None:
     return _dispatchers.get(db.engine.sync_engine)
 
 
-@event.listens_for(Session, "after_commit")
-def _wake_after_commit(session: Session) -> None:
-    if not session.info.pop(_PENDING_KEY, False):
-        return
-    bind = session.bind
-    engine = bind if isinstance(bind, Engine) else getattr(bind, "engine", None)
-    dispatcher = _dispatchers.get(engine) if isinstance(engine, Engine) else None
+def _wake_dispatcher(engine: Engine) -> None:
+    dispatcher = _dispatchers.get(engine)
     if dispatcher is not None:
         dispatcher.wake()
 
 
-@event.listens_for(Session, "after_transaction_end")
-def _forget_after_rollback(session: Session, transaction: SessionTransaction) -> None:
-    # A rolled-back outer transaction took its queued rows with it: nothing to send.
-    if transaction.parent is None:
-        session.info.pop(_PENDING_KEY, None)
+_committed = CommitSignal("platform_mail_pending", _wake_dispatcher)

@@ -44,6 +44,9 @@ CRL_VALIDITY = timedelta(days=2)
 CRL_REFRESH = timedelta(days=1)
 OCSP_VALIDITY = timedelta(hours=1)
 _LEGACY_FILE = "revoked.json"
+# Data directories whose earlier file is known to be gone (imported, or never there): a CRL or
+# OCSP request then skips the file system. The file exists only from before an upgrade.
+_legacy_done: set[Path] = set()
 
 
 class RevocationReason:
@@ -211,9 +214,12 @@ async def _import_legacy_file(session: AsyncSession, services: PlatformServices)
     """Add the revocations kept by the earlier file-based version to the table; the caller
     commits, then ``_retire``s the file (a rollback leaves it for the next request)."""
     path = Path(services.settings.data_dir) / "ca" / _LEGACY_FILE
+    if path in _legacy_done:
+        return None
     try:
         text = await asyncio.to_thread(path.read_text, "utf-8")
     except FileNotFoundError:
+        _legacy_done.add(path)
         return None  # the usual case: nothing left from the earlier version
     raw: dict[str, dict[str, str]] = json.loads(text)
     for serial, item in raw.items():
@@ -235,3 +241,4 @@ async def _retire(path: Path | None) -> None:
         # another request may have retired it meanwhile
         with contextlib.suppress(FileNotFoundError):
             await asyncio.to_thread(path.replace, path.with_name(_LEGACY_FILE + ".imported"))
+        _legacy_done.add(path)

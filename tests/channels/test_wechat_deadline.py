@@ -135,8 +135,11 @@ async def test_the_welcome_reaches_a_new_follower_on_the_success_path(
 
 async def test_two_menu_clicks_in_one_second_both_take_effect(wechat: WeChatRig) -> None:
     at = int(datetime.now(UTC).timestamp())
-    await wechat.deliver(wechat.server.event(OPENID, "CLICK", "menu", create_time=at))
-    await wechat.deliver(wechat.server.event(OPENID, "CLICK", "form", create_time=at))
+    for click in ("menu", "form"):
+        response = await wechat.deliver(wechat.server.event(OPENID, "CLICK", click, create_time=at))
+        assert response.status_code == 200
+    # on a loaded machine a click may outlast the passive window and finish in the background
+    await wechat.channel.drain_background()
     log = await wechat.stack.store.inbound_log(key(), 10)
     assert len(log) == 2
     row = await wechat.stack.store.get(key())

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.callback_client import CallbackConnection, CallbackFailed
 from bot.channels.local_server import free_port, serve_locally
 from bot.channels.wechat.fake_server import FakeWeChat
 from bot.channels.wechat.fake_server import create_app as create_fake_api
@@ -179,51 +180,59 @@ def _prepare(index: int, messages: int, words: list[str]) -> User:
     return User(openid, callbacks)
 
 
-async def _user(user: User, base: str, client: httpx.AsyncClient, fake: FakeWeChat, totals: Totals) -> None:
+async def _user(user: User, base: str, fake: FakeWeChat, totals: Totals) -> None:
     openid = user.openid
-    for callback in user.callbacks:  # WeChat retries the same request
-        cs_before = len(fake.customer_messages(openid))
-        first_try = 0.0
-        passive: bool | None = None
-        for attempt in range(TRIES):
-            started = time.monotonic()
-            totals.requests += 1
-            try:
-                response = await client.post(
-                    f"{base}/wechat", params=callback.query, content=callback.body, timeout=WECHAT_TIMEOUT
-                )
-            except httpx.TransportError:  # a timeout or a dropped connection: WeChat retries
-                if attempt == 0:
-                    first_try = time.monotonic() - started
-                continue
-            elapsed = time.monotonic() - started
+    connection = CallbackConnection(base, seconds=WECHAT_TIMEOUT)
+    try:
+        for callback in user.callbacks:
+            await _message(openid, callback, connection, fake, totals)
+    finally:
+        await connection.close()
+
+
+async def _message(
+    openid: str, callback: Callback, connection: CallbackConnection, fake: FakeWeChat, totals: Totals
+) -> None:
+    cs_before = len(fake.customer_messages(openid))
+    first_try = 0.0
+    passive: bool | None = None
+    for attempt in range(TRIES):  # WeChat retries the same request
+        started = time.monotonic()
+        totals.requests += 1
+        try:
+            response = await connection.post("/wechat", callback.query, callback.body)
+        except CallbackFailed:  # a timeout or a dropped connection: WeChat retries
             if attempt == 0:
-                first_try = elapsed
-            if response.status_code != 200:
-                continue  # WeChat retries any error
-            # a passive reply (plain or encrypted XML) is shown; "success" is not
-            passive = response.text not in ("success", "")
-            break
-        outcome = Outcome(first_try, bool(passive))
-        if not passive:
-            # "success", or three tries without an answer: only the customer-service API can
-            # still reach the user
-            deadline = time.monotonic() + CS_WAIT
-            # the fake API records calls in this process; polling its list is the simplest watch
-            while time.monotonic() < deadline and len(fake.customer_messages(openid)) == cs_before:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-            # an answer of several messages arrives one by one (in order, per conversation): wait
-            # until the user's chat has been quiet for a while before the next message
-            count = len(fake.customer_messages(openid))
-            while count > cs_before and time.monotonic() < deadline:
-                await asyncio.sleep(QUIET)
-                now_count = len(fake.customer_messages(openid))
-                if now_count == count:
-                    break
-                count = now_count
-            outcome.via_cs = len(fake.customer_messages(openid)) - cs_before
-            outcome.seen = outcome.via_cs > 0
-        totals.outcomes.append(outcome)
+                first_try = time.monotonic() - started
+            continue
+        elapsed = time.monotonic() - started
+        if attempt == 0:
+            first_try = elapsed
+        if response.status != 200:
+            continue  # WeChat retries any error
+        # a passive reply (plain or encrypted XML) is shown; "success" is not
+        passive = response.text not in ("success", "")
+        break
+    outcome = Outcome(first_try, bool(passive))
+    if not passive:
+        # "success", or three tries without an answer: only the customer-service API can
+        # still reach the user
+        deadline = time.monotonic() + CS_WAIT
+        # the fake API records calls in this process; polling its list is the simplest watch
+        while time.monotonic() < deadline and len(fake.customer_messages(openid)) == cs_before:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        # an answer of several messages arrives one by one (in order, per conversation): wait
+        # until the user's chat has been quiet for a while before the next message
+        count = len(fake.customer_messages(openid))
+        while count > cs_before and time.monotonic() < deadline:
+            await asyncio.sleep(QUIET)
+            now_count = len(fake.customer_messages(openid))
+            if now_count == count:
+                break
+            count = now_count
+        outcome.via_cs = len(fake.customer_messages(openid)) - cs_before
+        outcome.seen = outcome.via_cs > 0
+    totals.outcomes.append(outcome)
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -250,10 +259,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
                 started = time.monotonic()
                 cpu_before = _cpu_seconds(args.pids)
                 await asyncio.gather(
-                    *(
-                        _user(user, bases[i % len(bases)], client, fake, totals)
-                        for i, user in enumerate(users)
-                    )
+                    *(_user(user, bases[i % len(bases)], fake, totals) for i, user in enumerate(users))
                 )
                 elapsed = time.monotonic() - started
                 cpu = _cpu_seconds(args.pids) - cpu_before

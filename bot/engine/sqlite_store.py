@@ -192,7 +192,7 @@ class SqliteConversationStore:
             raise StorageError("SqliteConversationStore needs a database file")
         self._writer = _Writer(path)
         # prepared statements of ``write``: id -> (the statement, kept alive; its compiled form)
-        self._compiled: dict[int, tuple[sa.Insert | sa.Update | sa.Delete, SQLCompiler]] = {}
+        self._compiled: dict[int, tuple[sa.Insert | sa.Update | sa.Delete | sa.Select[Any], SQLCompiler]] = {}
         self._writer.start()
         self._writer.ready.result(timeout=30)
 
@@ -690,7 +690,21 @@ class SqliteConversationStore:
 
         return await self._run(write, atomic=False)
 
-    def _prepared(self, statement: sa.Insert | sa.Update | sa.Delete) -> SQLCompiler:
+    async def exists(self, statement: sa.Select[Any], params: Mapping[str, Any]) -> bool:
+        """Read by the writer thread inside its current batch: a batch that changes nothing
+        is no write transaction, and the read skips the async pool's checkout and the
+        reader thread's round trips."""
+        compiled = self._prepared(statement)
+        bound = compiled.construct_params(dict(params))
+        sql = f"SELECT EXISTS ({compiled})"
+        values = tuple(_sql_value(bound[name]) for name in compiled.positiontup or ())
+
+        def exists(conn: sqlite3.Connection) -> bool:
+            return bool(conn.execute(sql, values).fetchone()[0])
+
+        return await self._run(exists, atomic=False)
+
+    def _prepared(self, statement: sa.Insert | sa.Update | sa.Delete | sa.Select[Any]) -> SQLCompiler:
         entry = self._compiled.get(id(statement))
         # the statement is kept beside its compiled form, so its id cannot be reused meanwhile
         if entry is not None and entry[0] is statement:

@@ -191,6 +191,13 @@ class TableWrites(Protocol):
         self, statement: sa.Insert | sa.Update | sa.Delete, params: Mapping[str, Any] | None = None
     ) -> int: ...
 
+    async def exists(self, statement: sa.Select[Any], params: Mapping[str, Any]) -> bool:
+        """Whether a prepared SELECT finds a row: the one check on the message path that must
+        see other workers' writes (a waiting customer-service backlog). The embedded store
+        reads it on its writer's connection, between batches: an async pool checkout cost
+        more than the query (a seventh of the WeChat edge's CPU under load)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -807,6 +814,10 @@ class SqlConversationStore:
             # SQLAlchemy's own compiled cache serves repeated statements here
             result = await conn.execute(statement, dict(params) if params else None)
             return int(result.rowcount)
+
+    async def exists(self, statement: sa.Select[Any], params: Mapping[str, Any]) -> bool:
+        async with self._reading() as conn:
+            return (await conn.execute(statement.limit(1), dict(params))).first() is not None
 
     async def set_cursor(self, name: str, position: int, now: datetime) -> None:
         """Move a cursor forward (never back). One upsert, so two workers creating the same

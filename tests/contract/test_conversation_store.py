@@ -478,6 +478,23 @@ async def test_a_prepared_write_takes_each_calls_values(store: ConversationStore
     assert (await store.cursor("one"), await store.cursor("two")) == (3, 11)
 
 
+async def test_a_prepared_existence_check_sees_each_calls_values_and_the_latest_writes(
+    store: ConversationStore,
+) -> None:
+    import sqlalchemy as sa
+
+    from bot.engine.tables import event_cursor
+
+    named = sa.select(event_cursor.c.name).where(event_cursor.c.name == sa.bindparam("name"))
+    assert await store.exists(named, {"name": "feed"}) is False
+    await store.set_cursor("feed", 1, T0)
+    assert await store.exists(named, {"name": "feed"}) is True
+    assert await store.exists(named, {"name": "other"}) is False
+    writes_before = store.write_transactions
+    assert await store.exists(named, {"name": "feed"}) is True
+    assert store.write_transactions == writes_before  # a read is no write
+
+
 async def test_replies_held_or_scheduled_for_later_do_not_starve_due_ones(store: ConversationStore) -> None:
     later = T0 + timedelta(hours=1)
     for n in range(60):  # more than any claiming window: held replies of 60 other users

@@ -29,6 +29,10 @@ class _OwnWrites:
         async with self.db.begin() as conn:
             return int((await conn.execute(statement, dict(params) if params else None)).rowcount)
 
+    async def exists(self, statement: sa.Select[Any], params: Mapping[str, Any]) -> bool:
+        async with self.db.connect() as conn:
+            return (await conn.execute(statement.limit(1), dict(params))).first() is not None
+
     async def close(self) -> None:
         """The engine is the caller's."""
 
@@ -55,6 +59,10 @@ class CustomerServiceQuota:
         # when the bot's store is given (the support desk reads the quota without it)
         self.writes: TableWrites = writes or _OwnWrites(db)
         self._opening = self._prepare_open()
+        self._waiting = sa.select(wechat_cs_backlog.c.id).where(
+            wechat_cs_backlog.c.appid == sa.bindparam("appid"),
+            wechat_cs_backlog.c.openid == sa.bindparam("openid"),
+        )
 
     def _where(self, openid: str) -> sa.ColumnElement[bool]:
         return sa.and_(wechat_cs_quota.c.appid == self.appid, wechat_cs_quota.c.openid == openid)
@@ -148,6 +156,10 @@ class CustomerServiceQuota:
                     appid=self.appid, openid=openid, reply=reply.to_dict(), created_at=now
                 )
             )
+
+    async def has_backlog(self, openid: str) -> bool:
+        """Whether messages wait for this user (checked after every message: usually none)."""
+        return await self.writes.exists(self._waiting, {"appid": self.appid, "openid": openid})
 
     async def backlog(self, openid: str) -> list[tuple[int, Reply]]:
         async with self.db.connect() as conn:

@@ -149,6 +149,8 @@ class WeChatSender:
         """After the user opened a new allowance: deliver what waited, oldest first."""
         openid = key.user_id
         sent = 0
+        if not await self.quota.has_backlog(openid):
+            return sent
         for backlog_id, reply in await self.quota.backlog(openid):
             now = self.clock.now()
             allowance = await self.quota.get(openid, now)

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -312,17 +312,9 @@ async def build_container(
     readiness = _readiness(core)
 
     return Container(
-        settings=settings,
-        db=db,
-        store=store,
-        engine=engine,
-        platform=platform,
-        bus=core.bus,
-        telemetry=core.telemetry,
-        platform_app=core.platform_app,
-        platform_services=core.platform_services,
-        metrics=core.metrics,
-        closers=core.closers,
+        # every field of the core as built: a field listed by hand here could be forgotten and
+        # silently take its default (a second, empty metrics registry)
+        **{part.name: getattr(core, part.name) for part in fields(Core)},
         dispatcher=dispatcher,
         events=events,
         webchat=webchat,

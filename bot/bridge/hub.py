@@ -50,7 +50,7 @@ from bot.bridge.ports import (
     SoPinProvider,
     UpdateKind,
 )
-from bot.bridge.presence import PresenceStore
+from bot.bridge.presence import PRESENCE_TTL, PresenceStore
 from bot.db import Database, utcnow
 from bot.errors import SealbotError
 from dbkit.bus import EventBus, TopicPeer
@@ -65,6 +65,7 @@ MAX_FAILURES_PER_IP = 10
 FAILURE_WINDOW = timedelta(minutes=10)
 HEARTBEAT_SECONDS = 20.0
 SWEEP_SECONDS = 15.0
+PRESENCE_REFRESH = PRESENCE_TTL / 2
 TOPIC = "bridge.jobs"
 
 FINAL_STATUSES = ("succeeded", "failed")
@@ -140,6 +141,8 @@ class _Live:
     sent_jobs: set[str] = field(default_factory=set)
     # the UKey serials the PC reported; None until it reports (an older bridge never does)
     tokens: set[str] | None = None
+    # when this worker last wrote the connection's presence row
+    seen_at: datetime | None = None
 
     def can_take(self, job: BridgeJob) -> bool:
         serial = job.params.get("key_serial")
@@ -239,8 +242,9 @@ class BridgeHub:
         """Refresh this worker's presence rows, forget dead workers' rows, offer unfinished jobs."""
         lives = list(self._live.values())
         for live in lives:
-            await self._seen(live)
-        await self._presence.expire([live.device_id for live in lives])
+            await self._keep_alive(live)
+        # the sockets held now, not at the start: one attached meanwhile keeps its fresh row
+        await self._presence.expire(list(self._live))
         for account_id in sorted({live.account_id for live in lives}):
             await self._dispatch_account(account_id)
 
@@ -549,6 +553,7 @@ class BridgeHub:
             )
 
     async def _seen(self, live: _Live) -> None:
+        now = self._clock()
         await self._presence.seen(
             device_id=live.device_id,
             account_id=live.account_id,
@@ -556,6 +561,14 @@ class BridgeHub:
             connection_id=live.connection_id,
             tokens=live.tokens,
         )
+        live.seen_at = now
+
+    async def _keep_alive(self, live: _Live) -> None:
+        """On a heartbeat or a sweep: the PC is still there. Its rows are written only when the
+        presence row is half-way to expiring (the sweep comes every ``SWEEP_SECONDS``, well
+        within the other half), not twice every 20 s for every PC."""
+        if live.seen_at is None or self._clock() - live.seen_at >= PRESENCE_REFRESH:
+            await self._touch(live.device_id)
 
     async def _touch(self, device_id: str) -> None:
         async with self._db.session() as session:
@@ -576,7 +589,7 @@ class BridgeHub:
             log.warning("bridge %s sent a bad frame: %s", device_id, exc)
             return
         if isinstance(message, wire.Heartbeat):
-            await self._touch(device_id)
+            await self._keep_alive(live)
         elif isinstance(message, wire.TokenReport):
             changed = live.tokens != set(message.serials)
             live.tokens = set(message.serials)

@@ -20,7 +20,7 @@ from bot.engine.messages import ExternalEvent
 from bot.engine.ports import Clock
 from bot.engine.runtime import Engine
 from bot.engine.store import ConversationStore
-from dbkit.bus import PLATFORM_EVENTS_TOPIC, EventBus, Subscription
+from dbkit.bus import PLATFORM_EVENTS_TOPIC, EventBus, TopicPeer
 from platform_client.client import PlatformClient
 from platform_client.errors import PlatformClientError
 
@@ -52,16 +52,15 @@ class PlatformEventConsumer:
         self.settle_seconds = settle_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._bus = bus
-        self._subscription: Subscription | None = None
-        self._listener: asyncio.Task[None] | None = None
+        # listens only: the platform (or the embedded one's announcer) publishes on the topic
+        self._listener = (
+            TopicPeer(bus, EVENTS_TOPIC, lambda _data: self.wake(), fallback="the feed is polled", logger=log)
+            if bus is not None
+            else None
+        )
 
     def wake(self) -> None:
         self._wake.set()
-
-    async def _listen(self, subscription: Subscription) -> None:
-        async for _notification in subscription:
-            self.wake()
 
     async def run_once(self, limit: int = 100) -> int:
         after = await self.store.cursor(CURSOR)
@@ -79,22 +78,19 @@ class PlatformEventConsumer:
             pass
 
     async def start(self) -> None:
-        if self._bus is not None and self._listener is None:
-            self._subscription = self._bus.subscribe(EVENTS_TOPIC)
-            self._listener = asyncio.create_task(self._listen(self._subscription), name="platform-events-bus")
+        if self._listener is not None:
+            await self._listener.start()
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name="platform-events")
 
     async def stop(self) -> None:
-        if self._subscription is not None:
-            self._subscription.close()
-            self._subscription = None
-        for task in (self._listener, self._task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._listener = self._task = None
+        if self._listener is not None:
+            await self._listener.stop()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
 
     async def _loop(self) -> None:
         follow_up = False

@@ -25,7 +25,7 @@ import json
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -341,75 +341,37 @@ PLATFORM_EVENTS_TOPIC = "platform.events"
 
 
 class Announcer:
-    """Publishes ``topic`` (no data) from synchronous code, such as a listener called inside a
-    commit: the publication is scheduled on the running loop. A bus that is down is logged once
-    per outage; consumers sweep meanwhile."""
-
-    def __init__(self, bus: EventBus, topic: str) -> None:
-        self._bus = bus
-        self.topic = topic
-        self._pending: set[asyncio.Task[None]] = set()
-        self._failing = False
-
-    def __call__(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no loop (a synchronous tool): nobody is listening here
-            return
-        task = loop.create_task(self._publish())
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def _publish(self) -> None:
-        try:
-            await self._bus.publish(self.topic, {})
-        except BusError as exc:
-            if not self._failing:
-                log.warning("event bus: %r not announced (%s); consumers will sweep", self.topic, exc)
-            self._failing = True
-        else:
-            self._failing = False
-
-    async def close(self) -> None:
-        """Wait for the publications already scheduled."""
-        if self._pending:
-            await asyncio.gather(*set(self._pending), return_exceptions=True)
-
-
-class TopicPeer:
-    """One worker's place on a topic every worker both announces on and listens to.
-
-    ``announce`` publishes from synchronous code (an after-commit hook) without waiting; the
-    worker's own notifications come back through the bus and are skipped by their origin, since
-    it acted on them already. ``start`` hands the other workers' notifications to ``on_notice``.
-    A bus that is down is logged once per outage (``fallback`` says what covers meanwhile:
-    the users of a topic also sweep)."""
+    """Publishes on ``topic`` from synchronous code, such as a listener called inside a commit:
+    the publication is scheduled on the running loop, not awaited. A bus that is down is logged
+    once per outage (``fallback`` says what covers meanwhile: consumers also sweep)."""
 
     def __init__(
         self,
         bus: EventBus,
         topic: str,
-        on_notice: Callable[[Mapping[str, Any]], None],
         *,
-        fallback: str,
+        fallback: str = "consumers will sweep",
         logger: logging.Logger = log,
     ) -> None:
         self._bus = bus
         self.topic = topic
-        self._on_notice = on_notice
         self._fallback = fallback
         self._log = logger
-        self.origin = secrets.token_hex(6)
-        self._subscription: Subscription | None = None
-        self._listener: asyncio.Task[None] | None = None
-        self._publishing: set[asyncio.Task[None]] = set()
+        self._pending: set[asyncio.Task[None]] = set()
         self._failing = False
 
+    def __call__(self) -> None:
+        """Announce with no data (the platform's event notifier calls it so)."""
+        self.announce({})
+
     def announce(self, data: Mapping[str, Any]) -> None:
-        with contextlib.suppress(RuntimeError):  # no running loop: nobody is listening here
-            task = asyncio.get_running_loop().create_task(self._publish({**data, "from": self.origin}))
-            self._publishing.add(task)
-            task.add_done_callback(self._publishing.discard)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a synchronous tool): nobody is listening here
+            return
+        task = loop.create_task(self._publish(dict(data)))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     async def _publish(self, data: Mapping[str, Any]) -> None:
         try:
@@ -423,6 +385,44 @@ class TopicPeer:
                 self._log.info("%s: the event bus carries it again", self.topic)
             self._failing = False
 
+    async def close(self) -> None:
+        """Wait for the publications already scheduled."""
+        if self._pending:
+            await asyncio.gather(*set(self._pending), return_exceptions=True)
+
+
+class TopicPeer:
+    """One worker's place on a topic every worker both announces on and listens to.
+
+    ``announce`` publishes from synchronous code (an after-commit hook) without waiting; the
+    worker's own notifications come back through the bus and are skipped by their origin, since
+    it acted on them already. ``start`` hands the other workers' notifications to ``on_notice``,
+    one at a time and in order (awaited when it is a coroutine function); one that raises is
+    logged and the next is handled. A peer that never announces is a listener to the topic.
+    A bus that is down is logged once per outage (``fallback`` says what covers meanwhile:
+    the users of a topic also sweep)."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        topic: str,
+        on_notice: Callable[[Mapping[str, Any]], Awaitable[None] | None],
+        *,
+        fallback: str,
+        logger: logging.Logger = log,
+    ) -> None:
+        self._bus = bus
+        self.topic = topic
+        self._on_notice = on_notice
+        self._log = logger
+        self.origin = secrets.token_hex(6)
+        self._announcer = Announcer(bus, topic, fallback=fallback, logger=logger)
+        self._subscription: Subscription | None = None
+        self._listener: asyncio.Task[None] | None = None
+
+    def announce(self, data: Mapping[str, Any]) -> None:
+        self._announcer.announce({**data, "from": self.origin})
+
     async def start(self) -> None:
         if self._listener is None:
             self._subscription = self._bus.subscribe(self.topic)
@@ -430,8 +430,14 @@ class TopicPeer:
 
     async def _listen(self, subscription: Subscription) -> None:
         async for notification in subscription:
-            if notification.data.get("from") != self.origin:
-                self._on_notice(notification.data)
+            if notification.data.get("from") == self.origin:
+                continue
+            try:
+                handled = self._on_notice(notification.data)
+                if handled is not None:
+                    await handled
+            except Exception:
+                self._log.exception("%s: a notification was not handled", self.topic)
 
     async def stop(self) -> None:
         """Stop listening, then wait for the publications already scheduled."""
@@ -443,8 +449,7 @@ class TopicPeer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
             self._listener = None
-        if self._publishing:
-            await asyncio.gather(*set(self._publishing), return_exceptions=True)
+        await self._announcer.close()
 
 
 def _plain_dsn(url: str) -> str:

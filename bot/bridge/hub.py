@@ -26,7 +26,7 @@ import logging
 import secrets
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,10 +50,10 @@ from bot.bridge.ports import (
     SoPinProvider,
     UpdateKind,
 )
-from bot.bridge.presence import PresenceStore
+from bot.bridge.presence import PRESENCE_TTL, PresenceStore
 from bot.db import Database, utcnow
 from bot.errors import SealbotError
-from dbkit.bus import BusError, EventBus, Subscription
+from dbkit.bus import EventBus, TopicPeer
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ MAX_FAILURES_PER_IP = 10
 FAILURE_WINDOW = timedelta(minutes=10)
 HEARTBEAT_SECONDS = 20.0
 SWEEP_SECONDS = 15.0
+PRESENCE_REFRESH = PRESENCE_TTL / 2
 TOPIC = "bridge.jobs"
 
 FINAL_STATUSES = ("succeeded", "failed")
@@ -140,6 +141,8 @@ class _Live:
     sent_jobs: set[str] = field(default_factory=set)
     # the UKey serials the PC reported; None until it reports (an older bridge never does)
     tokens: set[str] | None = None
+    # when this worker last wrote the connection's presence row
+    seen_at: datetime | None = None
 
     def can_take(self, job: BridgeJob) -> bool:
         serial = job.params.get("key_serial")
@@ -172,77 +175,60 @@ class BridgeHub:
         self._notify = on_job_update
         self._clock = clock
         self._live: dict[str, _Live] = {}
-        self._bus = bus
         self.sweep_seconds = sweep_seconds
-        # names this worker's presence rows, and its own bus notifications (which it skips)
+        # names this worker's presence rows
         self.worker_id = secrets.token_hex(8)
         self._presence = PresenceStore(db, self.worker_id, clock)
         # one dispatch per account at a time here: the bus, the sweep and the sockets all start them
         self._dispatching: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._subscription: Subscription | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._bus_failing = False
+        self._peer = (
+            TopicPeer(bus, TOPIC, self._heard, fallback="other workers offer them on their sweep", logger=log)
+            if bus is not None
+            else None
+        )
+        self._sweeper: asyncio.Task[None] | None = None
 
     # -- across workers ---------------------------------------------------------------------
 
     async def start(self) -> None:
         """Hear jobs committed on other workers, and sweep now and then."""
-        if self._tasks:
+        if self._sweeper is not None:
             return
-        if self._bus is not None:
-            self._subscription = self._bus.subscribe(TOPIC)
-            self._tasks.append(asyncio.create_task(self._listen(self._subscription), name="bridge-bus"))
-        self._tasks.append(asyncio.create_task(self._sweep_forever(), name="bridge-sweep"))
+        if self._peer is not None:
+            await self._peer.start()
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="bridge-sweep")
 
     async def stop(self) -> None:
-        if self._subscription is not None:
-            self._subscription.close()
-            self._subscription = None
-        for task in self._tasks:
-            task.cancel()
+        if self._peer is not None:
+            await self._peer.stop()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+                await self._sweeper
+            self._sweeper = None
         # this worker's sockets end with it: its PCs are offline until they reconnect elsewhere
         try:
             await self._presence.leave()
         except Exception:
             log.warning("bridge presence: this worker's rows stay until they expire", exc_info=True)
 
-    async def _announce(
-        self, account_id: str, job_id: str | None = None, *, revoked: str | None = None
-    ) -> None:
+    def _announce(self, account_id: str, job_id: str | None = None, *, revoked: str | None = None) -> None:
         """After a commit that gives the account's PCs work (or takes a PC away)."""
-        if self._bus is None:
+        if self._peer is None:
             return
-        data: dict[str, Any] = {"account_id": account_id, "job_id": job_id, "from": self.worker_id}
+        data: dict[str, Any] = {"account_id": account_id, "job_id": job_id}
         if revoked is not None:
             data["revoked"] = revoked
-        try:
-            await self._bus.publish(TOPIC, data)
-        except BusError as exc:
-            if not self._bus_failing:
-                log.warning("bridge jobs: %s; other workers offer them on their sweep", exc)
-            self._bus_failing = True
-        else:
-            self._bus_failing = False
+        self._peer.announce(data)
 
-    async def _listen(self, subscription: Subscription) -> None:
-        async for notification in subscription:
-            data = notification.data
-            if data.get("from") == self.worker_id:
-                continue
-            try:
-                revoked = data.get("revoked")
-                if isinstance(revoked, str):
-                    live = self._live.pop(revoked, None)
-                    if live is not None:
-                        await live.close()
-                account_id = str(data.get("account_id") or "")
-                if any(live.account_id == account_id for live in self._live.values()):
-                    await self._dispatch_account(account_id)
-            except Exception:
-                log.exception("bridge jobs: a notification for %s was not handled", data.get("account_id"))
+    async def _heard(self, data: Mapping[str, Any]) -> None:
+        """Another worker's ``_announce``."""
+        revoked = data.get("revoked")
+        if isinstance(revoked, str):
+            live = self._live.pop(revoked, None)
+            if live is not None:
+                await live.close()
+        await self._dispatch_account(str(data.get("account_id") or ""))
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -256,8 +242,9 @@ class BridgeHub:
         """Refresh this worker's presence rows, forget dead workers' rows, offer unfinished jobs."""
         lives = list(self._live.values())
         for live in lives:
-            await self._seen(live)
-        await self._presence.expire([live.device_id for live in lives])
+            await self._keep_alive(live)
+        # the sockets held now, not at the start: one attached meanwhile keeps its fresh row
+        await self._presence.expire(list(self._live))
         for account_id in sorted({live.account_id for live in lives}):
             await self._dispatch_account(account_id)
 
@@ -366,7 +353,7 @@ class BridgeHub:
         await self._emit(UpdateKind.REVOKED, account_id, ref, device_id=device_id, device_name=name)
         # its unfinished jobs go back to the queue for the account's other PCs, wherever they are
         await self._requeue_jobs_of(device_id)
-        await self._announce(account_id, revoked=device_id)
+        self._announce(account_id, revoked=device_id)
         await self._dispatch_account(account_id)
         return True
 
@@ -445,7 +432,7 @@ class BridgeHub:
         await self._emit(
             UpdateKind.JOB_QUEUED, account_id, conversation_ref, job_id=job_id, job_type=job_type
         )
-        await self._announce(account_id, job_id)
+        self._announce(account_id, job_id)
         await self._dispatch_account(account_id)
         return job_id
 
@@ -459,7 +446,7 @@ class BridgeHub:
             held_by_absent_pc = job.status == "sent" and (job.device_id or "") not in online
             if job.status == "failed" or held_by_absent_pc:
                 self._back_to_queue(job)
-        await self._announce(account_id, job_id)
+        self._announce(account_id, job_id)
         await self._dispatch_account(account_id)
 
     async def abandon_job(self, account_id: str, job_id: str) -> None:
@@ -475,7 +462,7 @@ class BridgeHub:
                 job.result = {"outcome": "abandoned", "message": "given up in the chat"}
                 job.updated_at = self._clock()
         if freed:  # the PC that held it, on whichever worker, can take the next one
-            await self._announce(account_id, job_id)
+            self._announce(account_id, job_id)
 
     async def get_job(self, account_id: str, job_id: str) -> JobView:
         async with self._db.session() as session:
@@ -566,6 +553,7 @@ class BridgeHub:
             )
 
     async def _seen(self, live: _Live) -> None:
+        now = self._clock()
         await self._presence.seen(
             device_id=live.device_id,
             account_id=live.account_id,
@@ -573,6 +561,14 @@ class BridgeHub:
             connection_id=live.connection_id,
             tokens=live.tokens,
         )
+        live.seen_at = now
+
+    async def _keep_alive(self, live: _Live) -> None:
+        """On a heartbeat or a sweep: the PC is still there. Its rows are written only when the
+        presence row is half-way to expiring (the sweep comes every ``SWEEP_SECONDS``, well
+        within the other half), not twice every 20 s for every PC."""
+        if live.seen_at is None or self._clock() - live.seen_at >= PRESENCE_REFRESH:
+            await self._touch(live.device_id)
 
     async def _touch(self, device_id: str) -> None:
         async with self._db.session() as session:
@@ -593,7 +589,7 @@ class BridgeHub:
             log.warning("bridge %s sent a bad frame: %s", device_id, exc)
             return
         if isinstance(message, wire.Heartbeat):
-            await self._touch(device_id)
+            await self._keep_alive(live)
         elif isinstance(message, wire.TokenReport):
             changed = live.tokens != set(message.serials)
             live.tokens = set(message.serials)

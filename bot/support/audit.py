@@ -41,12 +41,9 @@ def record(
 async def entries(
     session: AsyncSession, *, conversation: str | None = None, limit: int = 500, reads: bool = True
 ) -> list[SupportAudit]:
-    query = select(SupportAudit).order_by(SupportAudit.id.desc()).limit(limit)
-    if conversation is not None:
-        query = query.where(SupportAudit.conversation == conversation)
-    if not reads:
-        query = query.where(SupportAudit.action.not_in(READ_ACTIONS))
-    return list(reversed((await session.scalars(query)).all()))
+    """The latest ``limit`` entries, oldest first; ``reads=False`` leaves staff reads out."""
+    newest = await search(session, conversation=conversation, limit=limit, reads=reads)
+    return list(reversed(newest))
 
 
 async def search(
@@ -56,6 +53,7 @@ async def search(
     action: str | None = None,
     conversation: str | None = None,
     limit: int = 500,
+    reads: bool = True,
 ) -> list[SupportAudit]:
     """The newest entries first, narrowed by whichever of the filters is given."""
     query = select(SupportAudit).order_by(SupportAudit.id.desc()).limit(limit)
@@ -65,6 +63,8 @@ async def search(
         query = query.where(SupportAudit.action == action)
     if conversation:
         query = query.where(SupportAudit.conversation == conversation)
+    if not reads:
+        query = query.where(SupportAudit.action.not_in(READ_ACTIONS))
     return list((await session.scalars(query)).all())
 
 

@@ -73,14 +73,17 @@ def merged_history(
     times = [m.created_at for m in messages]
     shown = [e for e in entries if e["kind"] in SHOWN]
     anchors = [first_reply.get(e["message_id"]) for e in shown]
+    # the anchor of the next receipt that has one (the end if none), for each receipt
+    upper_bounds = [len(messages)] * len(shown)
+    for index in range(len(shown) - 2, -1, -1):
+        following = anchors[index + 1]
+        upper_bounds[index] = following if following is not None else upper_bounds[index + 1]
     positions: list[int] = []
     for index, entry in enumerate(shown):
         anchor = anchors[index]
         if anchor is None:
-            later = [a for a in anchors[index + 1 :] if a is not None]
-            upper = later[0] if later else len(messages)
             lower = positions[-1] if positions else 0
-            anchor = min(max(bisect_right(times, entry["at"]), lower), upper)
+            anchor = min(max(bisect_right(times, entry["at"]), lower), upper_bounds[index])
         positions.append(anchor)
     out: list[dict[str, Any]] = []
     placed = 0

@@ -325,10 +325,6 @@ async def job_event(ctx: Ctx, event: ExternalEvent) -> Outcome | None:
             ctx.say("ukey.stage_certificate")
         return Stay()
     if kind in ("job_failed", "job_interrupted"):
-        if kind == "job_failed" and ctx.get("told_failure") == _attempt_key(
-            data.get("job_id"), data.get("attempt")
-        ):
-            return Stay(reprompt=True)  # said when the step was taken up again: just the wait
         _say_failure(ctx, data)
         await _offer_next(ctx)
         return Stay()

@@ -546,7 +546,7 @@ async def resume_ukey_step(ctx: Ctx) -> Outcome | None:
             view = None
     if view is not None and view.status == "succeeded":
         if str(job_id) in ctx.memory.get(TOLD_MEMORY, []):
-            ctx.say("ukey.resume_done_already", process=ctx.t(f"ukey.job_{ctx.get('job_type', 'renewal')}"))
+            ctx.say("ukey.resume_done_already", **_job_status(ctx))
             return Finish()
         ctx.set("result", dict((view.result or {}).get("data") or {}))
         _remember_told(ctx, job_id)

@@ -139,12 +139,9 @@ def payment_steps(
             if order.status in PAID_STATUSES:
                 _announce_paid(ctx, name, order, order.id, None)
                 return Next()
+            number = seen_order(ctx, order.id, order.code)
             if order.status != "awaiting_payment":
-                ctx.say(
-                    "payment.not_payable",
-                    order=seen_order(ctx, order.id, order.code),
-                    status=status_words(ctx, order.status),
-                )
+                ctx.say("payment.not_payable", order=number, status=status_words(ctx, order.status))
                 return Finish()
             payment = await orders.start_payment(token(ctx), order.id)
         except NotAuthenticated:
@@ -157,21 +154,17 @@ def payment_steps(
             ctx.wait_until(order.payment_deadline + DEADLINE_GRACE)
             ctx.say(
                 "payment.how_to_pay",
-                order=seen_order(ctx, order.id, order.code),
+                order=number,
                 amount=money(payment.amount_fen),
                 deadline=local_time(ctx, order.payment_deadline),
             )
         else:
-            ctx.say(
-                "payment.how_to_pay_no_deadline",
-                order=seen_order(ctx, order.id, order.code),
-                amount=money(payment.amount_fen),
-            )
+            ctx.say("payment.how_to_pay_no_deadline", order=number, amount=money(payment.amount_fen))
         if payment.code_url:
             ctx.link(payment.code_url, ctx.t("payment.link_caption", amount=money(payment.amount_fen)))
             qr = await ctx.media.put(
                 await qr_png(payment.code_url),
-                filename=f"pay-{seen_order(ctx, order.id, order.code)}.png",
+                filename=f"pay-{number}.png",
                 content_type="image/png",
             )
             ctx.image(qr, caption=ctx.t("payment.qr_caption"))

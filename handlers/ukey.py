@@ -325,10 +325,6 @@ async def job_event(ctx: Ctx, event: ExternalEvent) -> Outcome | None:
             ctx.say("ukey.stage_certificate")
         return Stay()
     if kind in ("job_failed", "job_interrupted"):
-        if kind == "job_failed" and ctx.get("told_failure") == _attempt_key(
-            data.get("job_id"), data.get("attempt")
-        ):
-            return Stay(reprompt=True)  # said when the step was taken up again: just the wait
         _say_failure(ctx, data)
         await _offer_next(ctx)
         return Stay()
@@ -550,7 +546,7 @@ async def resume_ukey_step(ctx: Ctx) -> Outcome | None:
             view = None
     if view is not None and view.status == "succeeded":
         if str(job_id) in ctx.memory.get(TOLD_MEMORY, []):
-            ctx.say("ukey.resume_done_already", process=ctx.t(f"ukey.job_{ctx.get('job_type', 'renewal')}"))
+            ctx.say("ukey.resume_done_already", **_job_status(ctx))
             return Finish()
         ctx.set("result", dict((view.result or {}).get("data") or {}))
         _remember_told(ctx, job_id)

@@ -30,6 +30,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from bot.channels.wechat.errors import WeChatError
+from bot.channels.wechat.token import EARLY
 from bot.engine.i18n import Catalog
 from bot.engine.messages import ConversationKey
 from bot.engine.ports import Clock
@@ -47,8 +48,6 @@ PAGE_CSP = (
 )
 # What the open tag reports per template; "cancel" and "filter" mean nothing was decided.
 DECISIONS = frozenset({"accept", "reject", "ban"})
-# Refresh the cached ticket this long before WeChat's expiry.
-EARLY = timedelta(minutes=5)
 
 
 class ConsentLinkRefused(Exception):
@@ -131,8 +130,9 @@ class ConsentStore(Protocol):
 
 
 class JsapiTickets:
-    """The JS-SDK ticket, kept until shortly before it expires (WeChat limits how often it may
-    be fetched); concurrent page loads of one worker share one fetch."""
+    """The JS-SDK ticket, kept until ``EARLY`` before it expires, as the access token is
+    (WeChat limits how often it may be fetched); concurrent page loads of one worker share one
+    fetch."""
 
     def __init__(self, api: TicketApi, clock: Clock) -> None:
         self.api = api

@@ -128,8 +128,7 @@ async def _run(args: argparse.Namespace, store: CredentialStore, out: TextIO) ->
         print(t("already_running"), file=out)
         return 4
     except CredentialRevoked as exc:
-        unpaired = exc.reason in ("revoked", "unknown_device", "bad_credential")
-        print(t("revoked_run") if unpaired else t("refused_run", reason=exc.reason), file=out)
+        print(t("revoked_run") if exc.unpaired else t("refused_run", reason=exc.reason), file=out)
         return 3
     return 0
 

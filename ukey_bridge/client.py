@@ -25,7 +25,14 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from ukey_bridge.backoff import Backoff
 from ukey_bridge.credential import DeviceCredential
-from ukey_bridge.errors import BridgeError, ConnectionLost, CredentialRevoked, IssuanceFailed, ProtocolError
+from ukey_bridge.errors import (
+    UNPAIRED_REASONS,
+    BridgeError,
+    ConnectionLost,
+    CredentialRevoked,
+    IssuanceFailed,
+    ProtocolError,
+)
 from ukey_bridge.jobs import IssuedCertificate, Job, JobRunner
 from ukey_bridge.protocol import (
     JOB_MAX_AGE_SECONDS,
@@ -186,7 +193,7 @@ class BridgeClient:
         if isinstance(reply, AuthFailed):
             raise CredentialRevoked(
                 "The service no longer accepts this bridge (it was unpaired). Pair it again from the chat."
-                if reply.reason in ("revoked", "unknown_device", "bad_credential")
+                if reply.reason in UNPAIRED_REASONS
                 else f"The service refused this bridge: {reply.reason}",
                 reason=reply.reason,
             )

@@ -106,6 +106,10 @@ class PairingFailed(BridgeError):
         self.reason = reason
 
 
+# AuthFailed reasons that mean the pairing is gone (as opposed to, say, an unsupported version)
+UNPAIRED_REASONS = frozenset({"revoked", "unknown_device", "bad_credential"})
+
+
 class CredentialRevoked(BridgeError):
     """The server no longer accepts this bridge's credential: it was unpaired from chat.
 
@@ -115,6 +119,11 @@ class CredentialRevoked(BridgeError):
     def __init__(self, message: str, *, reason: str = "revoked") -> None:
         super().__init__(message)
         self.reason = reason
+
+    @property
+    def unpaired(self) -> bool:
+        """The pairing is gone (pair again); otherwise the service refused this version."""
+        return self.reason in UNPAIRED_REASONS
 
 
 class NotPaired(BridgeError):

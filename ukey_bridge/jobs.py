@@ -53,10 +53,8 @@ from ukey_bridge.keys import (
     seseal_template,
 )
 from ukey_bridge.outcomes import JobReport, report_for_error
-from ukey_bridge.pin_prompt import JobExplanation, PinKind, PinPrompt, PinRequest
+from ukey_bridge.pin_prompt import RESET_PIN, JobExplanation, PinKind, PinPrompt, PinRequest
 from ukey_bridge.protocol import JobType, Outcome, Stage
-
-RESET_PIN = "12345678"
 
 StepHook = Callable[[str], Awaitable[None]]
 BackendFactory = Callable[[], TokenBackend]

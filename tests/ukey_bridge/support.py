@@ -22,9 +22,9 @@ from cryptography.x509.oid import NameOID
 from ukey_bridge import ck
 from ukey_bridge.backend import KeyProfile, TokenBackend
 from ukey_bridge.errors import PinEntryCancelled
-from ukey_bridge.jobs import RESET_PIN, IssuedCertificate, Job, JobRunner
+from ukey_bridge.jobs import IssuedCertificate, Job, JobRunner
 from ukey_bridge.keys import key_id_for_job, list_certificates
-from ukey_bridge.pin_prompt import JobExplanation, PinKind, PinRequest
+from ukey_bridge.pin_prompt import RESET_PIN, JobExplanation, PinKind, PinRequest
 from ukey_bridge.pkcs11_backend import Pkcs11Backend, Pkcs11Config
 from ukey_bridge.protocol import JobType, Stage
 

@@ -26,8 +26,9 @@ from bot.bridge.router import bridge_router
 from bot.bridge.wiring import RELAY_KEY, UpdateRelay
 from bot.settings import Settings
 from bot.testing import ChatHarness, ManualClock, RecordingSender
+from tests.contract.postgres import fresh_databases
 from tests.conversations.conftest import Service
-from tests.multiworker.test_bus_across_workers import SLOW_SWEEP, fresh_databases
+from tests.multiworker.test_bus_across_workers import SLOW_SWEEP
 from tests.ukey_bridge.support import ScriptedPrompt
 from tests.ukey_flows.conftest import free_port, short_sleep
 from tests.ukey_flows.world import SealWorld, joined, pairing_code
@@ -73,7 +74,7 @@ class Cluster:
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
     clock = ManualClock()
     sender = RecordingSender(channel="test")
-    async with fresh_databases(2) as (bot_url, platform_url):
+    async with fresh_databases(2, "sealbot_workers") as (bot_url, platform_url):
         containers: list[Container] = []
         server: uvicorn.Server | None = None
         serving: asyncio.Task[None] | None = None

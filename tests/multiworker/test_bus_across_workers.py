@@ -15,40 +15,20 @@ from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from fastapi import FastAPI
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.app import Container, build_container
 from bot.platform_events import CURSOR
 from bot.settings import Settings
 from dbkit.bus import PostgresBus, RedisBus
 from seal_platform.events import publish
-from tests.contract.postgres import PG_URL, require_postgres
+from tests.contract.postgres import fresh_databases
 from tests.contract.test_event_bus import REDIS_URL
 from tests.contract.test_event_bus import _require_redis as require_redis
 
 pytestmark = pytest.mark.postgres
 
 SLOW_SWEEP = 30.0
-
-
-@asynccontextmanager
-async def fresh_databases(count: int) -> AsyncIterator[list[str]]:
-    await require_postgres()
-    names = [f"sealbot_workers_{uuid.uuid4().hex[:10]}" for _ in range(count)]
-    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            for name in names:
-                await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        yield [make_url(PG_URL).set(database=name).render_as_string(hide_password=False) for name in names]
-    finally:
-        async with admin.connect() as conn:
-            for name in names:
-                await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 @dataclass
@@ -75,7 +55,7 @@ async def two_workers(tmp_path: Path, bus: str = "postgres") -> AsyncIterator[Tw
     if bus == "redis":
         await require_redis()
     redis = {"redis_url": REDIS_URL, "bus_prefix": f"test-{uuid.uuid4().hex[:8]}:"} if bus == "redis" else {}
-    async with fresh_databases(2) as (bot_url, platform_url):
+    async with fresh_databases(2, "sealbot_workers") as (bot_url, platform_url):
         workers: list[Worker] = []
         try:
             for name in ("a", "b"):

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,6 +30,20 @@ from tests.contract.test_event_bus import _require_redis as require_redis
 pytestmark = pytest.mark.postgres
 
 SLOW_SWEEP = 30.0
+
+
+def worker_settings(bot_url: str, platform_url: str, data_dir: Path, **more: Any) -> Settings:
+    """One worker's settings on the two shared databases, its sweeps slowed to ``SLOW_SWEEP``."""
+    return Settings(
+        database_url=bot_url,
+        platform_database_url=platform_url,
+        data_dir=data_dir,
+        public_base_url="http://127.0.0.1:8000",
+        web_poll_sweep_seconds=SLOW_SWEEP,
+        event_poll_seconds=SLOW_SWEEP,
+        lock_backend="postgres",
+        **more,
+    )
 
 
 @dataclass
@@ -59,16 +74,7 @@ async def two_workers(tmp_path: Path, bus: str = "postgres") -> AsyncIterator[Tw
         workers: list[Worker] = []
         try:
             for name in ("a", "b"):
-                settings = Settings(
-                    database_url=bot_url,
-                    platform_database_url=platform_url,
-                    data_dir=tmp_path / name,
-                    public_base_url="http://127.0.0.1:8000",
-                    web_poll_sweep_seconds=SLOW_SWEEP,
-                    event_poll_seconds=SLOW_SWEEP,
-                    lock_backend="postgres",
-                    **redis,  # type: ignore[arg-type]
-                )
+                settings = worker_settings(bot_url, platform_url, tmp_path / name, **redis)
                 container = await build_container(settings)
                 await container.start()
                 transport = httpx.ASGITransport(app=_app(container))

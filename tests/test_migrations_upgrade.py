@@ -9,7 +9,6 @@ must still be there, and the schema at head must be exactly what the models desc
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Any
@@ -21,7 +20,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 
 from bot import migrate as bot_migrate
 from bot.db import Base as BotBase
@@ -29,7 +28,7 @@ from bot.model_registry import import_all_models as import_bot_models
 from dbkit.engine import make_engine
 from seal_platform import migrate as platform_migrate
 from seal_platform.db import Base as PlatformBase
-from tests.contract.postgres import PG_URL, require_postgres
+from tests.contract.postgres import fresh_databases
 
 SAMPLE_TIME = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -113,17 +112,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIt
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path}/upgrade.db"
         return
-    await require_postgres()
-    name = f"sealbot_mig_{uuid.uuid4().hex[:12]}"
-    admin = sa.ext.asyncio.create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with fresh_databases(1, "sealbot_mig") as (url,):
+        yield url
 
 
 @pytest.mark.parametrize("which", ["bot", "platform"])

@@ -16,8 +16,15 @@ from typing import Any
 import pytest
 
 from bot.engine.secrets_box import mask
-from tests.browser.chat_page import apply_with_real_name, register, send, tap, wait_for_bot
-from tests.browser.test_summary_card_browser import pdf, png
+from tests.browser.chat_page import (
+    answer_from_the_id_scans_to_the_address,
+    apply_with_real_name,
+    png,
+    register,
+    send,
+    tap,
+    wait_for_bot,
+)
 from tests.fixtures.served import LiveService
 
 pytestmark = pytest.mark.browser
@@ -125,23 +132,7 @@ def test_old_buttons_draft_reload_with_whole_history_and_confirmation_with_full_
     page.screenshot(path=str(SCREENSHOTS / "history-after-reload.png"), full_page=False)
 
     # The application goes on after the reload, and the summary shows what was typed in full.
-    page.set_input_files("#file", str(png(tmp_path / "front.png", (20, 190, 20))))
-    wait_for_bot(page, "国徽面")
-    page.set_input_files("#file", str(png(tmp_path / "back.png", (20, 20, 190))))
-    wait_for_bot(page, "证书有效期")
-    tap(page, "1 年")
-    wait_for_bot(page, "盖章后的企业公章印模采集表")
-    page.set_input_files("#file", str(pdf(tmp_path / "form-enterprise.pdf")))
-    wait_for_bot(page, "法人章印模采集表")
-    page.set_input_files("#file", str(pdf(tmp_path / "form-personal.pdf")))
-    wait_for_bot(page, "收件人姓名")
-    send(page, "王五")
-    wait_for_bot(page, "收件人手机号")
-    send(page, RECIPIENT_PHONE)
-    wait_for_bot(page, "收件地区")
-    send(page, "广东省 广州市 天河区")
-    wait_for_bot(page, "详细地址")
-    send(page, "天河路 100 号 20 楼")
+    answer_from_the_id_scans_to_the_address(page, tmp_path, RECIPIENT_PHONE)
     card = wait_for_bot(page, "请核对申请信息")
     text = card.inner_text()
     for shown in ("北京示例科技有限公司", "91110000600037341L", "李四", LEGAL_REP_ID, PHONE, RECIPIENT_PHONE):

@@ -6,16 +6,21 @@ card, the timeline and the menu after an action are saved under ``var/screenshot
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
-from reportlab.pdfgen import canvas
 
-from tests.browser.chat_page import apply_with_real_name, register, send, tap, wait_for_bot
+from tests.browser.chat_page import (
+    answer_from_the_id_scans_to_the_address,
+    apply_with_real_name,
+    png,
+    register,
+    send,
+    tap,
+    wait_for_bot,
+)
 from tests.fixtures.served import LiveService
 
 pytestmark = pytest.mark.browser
@@ -23,21 +28,6 @@ pytestmark = pytest.mark.browser
 PHONE = "13600136000"
 LEGAL_REP_ID = "360426199101010071"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
-
-
-def png(path: Path, colour: tuple[int, int, int]) -> Path:
-    out = io.BytesIO()
-    Image.new("RGB", (160, 100), colour).save(out, format="PNG")
-    path.write_bytes(out.getvalue())
-    return path
-
-
-def pdf(path: Path) -> Path:
-    page = canvas.Canvas(str(path))
-    page.drawString(72, 720, "stamped impression form")
-    page.showPage()
-    page.save()
-    return path
 
 
 def staff(live: LiveService, tmp_path: Path) -> httpx.Client:
@@ -77,23 +67,7 @@ def test_bundle_application_summary_card_timeline_and_next_steps(
     wait_for_bot(page, "营业执照副本扫描件")
     page.set_input_files("#file", str(png(tmp_path / "licence.png", (190, 20, 20))))
     wait_for_bot(page, "身份证人像面")
-    page.set_input_files("#file", str(png(tmp_path / "front.png", (20, 190, 20))))
-    wait_for_bot(page, "国徽面")
-    page.set_input_files("#file", str(png(tmp_path / "back.png", (20, 20, 190))))
-    wait_for_bot(page, "证书有效期")
-    tap(page, "1 年")
-    wait_for_bot(page, "盖章后的企业公章印模采集表")
-    page.set_input_files("#file", str(pdf(tmp_path / "form-enterprise.pdf")))
-    wait_for_bot(page, "法人章印模采集表")
-    page.set_input_files("#file", str(pdf(tmp_path / "form-personal.pdf")))
-    wait_for_bot(page, "收件人姓名")
-    send(page, "王五")
-    wait_for_bot(page, "收件人手机号")
-    send(page, "13912345678")
-    wait_for_bot(page, "收件地区")
-    send(page, "广东省 广州市 天河区")
-    wait_for_bot(page, "详细地址")
-    send(page, "天河路 100 号 20 楼")
+    answer_from_the_id_scans_to_the_address(page, tmp_path, "13912345678")
 
     card = wait_for_bot(page, "请核对申请信息")
     text = card.inner_text()

@@ -4,15 +4,17 @@ that logs in and posts forms the way a browser does (cookies, CSRF token from th
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from seal_platform.services import PlatformServices
-from tests.console.support import STAFF_PASSWORD, ConsoleClient
+from tests.console.support import STAFF_PASSWORD, ConsoleClient, order_under_review
 from tests.fixtures.staff import add_staff
 from tests.platform.conftest import (
+    MakeAccount,
     api,
     clock,
     console_sms,
@@ -77,3 +79,10 @@ def anonymous(platform_app: FastAPI) -> Callable[..., ConsoleClient]:
         )
 
     return make
+
+
+@pytest.fixture
+async def order(api: httpx.AsyncClient, make_account: MakeAccount) -> dict[str, Any]:
+    """An applicant's enterprise seal order, paid and waiting for review (its owner's account
+    at ``_account``)."""
+    return await order_under_review(api, make_account)

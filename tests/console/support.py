@@ -9,7 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
+from seal_platform.services import PlatformServices
+from seal_platform.staff_actions import AuditEntry
 from tests.platform.conftest import MakeAccount
 from tests.platform.test_orders_support import paid_enterprise_order
 
@@ -90,3 +93,15 @@ async def order_under_review(
     order = await paid_enterprise_order(api, account, company=company)
     assert order["status"] == "under_review"
     return {**order, "_account": account}
+
+
+async def audit_entries(services: PlatformServices, **where: str) -> list[AuditEntry]:
+    """The audit log's entries whose columns have the values given (``object_id=..., action=...``),
+    oldest first."""
+    async with services.db.session() as session:
+        rows = await session.scalars(
+            select(AuditEntry)
+            .where(*(getattr(AuditEntry, column) == value for column, value in where.items()))
+            .order_by(AuditEntry.id)
+        )
+        return list(rows)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
-from sqlalchemy import func, select
 
 from seal_platform.services import PlatformServices
-from seal_platform.staff_actions import AuditEntry
 from tests.console.conftest import StaffFactory
-from tests.console.support import order_under_review
-from tests.platform.conftest import MakeAccount
+from tests.console.support import audit_entries
 
 
 async def _status(api: httpx.AsyncClient, order: dict[str, object]) -> str:
@@ -20,18 +19,15 @@ async def _status(api: httpx.AsyncClient, order: dict[str, object]) -> str:
 
 async def _audit_count(services: PlatformServices) -> int:
     """Audit entries about orders (creating the test's staff members is audited too)."""
-    async with services.db.session() as session:
-        query = select(func.count()).select_from(AuditEntry).where(AuditEntry.object_type == "order")
-        return int(await session.scalar(query) or 0)
+    return len(await audit_entries(services, object_type="order"))
 
 
 async def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
+    order: dict[str, Any],
     api: httpx.AsyncClient,
-    make_account: MakeAccount,
     console_for: StaffFactory,
     platform_services: PlatformServices,
 ) -> None:
-    order = await order_under_review(api, make_account)
     reviewer = await console_for("csrf.reviewer", ["reviewer"])
 
     response = await reviewer.post(f"/orders/{order['id']}/approve", csrf=False)
@@ -43,9 +39,10 @@ async def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
 
 
 async def test_the_token_of_another_session_is_refused(
-    api: httpx.AsyncClient, make_account: MakeAccount, console_for: StaffFactory
+    order: dict[str, Any],
+    api: httpx.AsyncClient,
+    console_for: StaffFactory,
 ) -> None:
-    order = await order_under_review(api, make_account)
     victim = await console_for("victim", ["reviewer"])
     attacker = await console_for("attacker", ["reviewer"])
     await attacker.get("/review")
@@ -59,12 +56,11 @@ async def test_the_token_of_another_session_is_refused(
 
 
 async def test_a_shipper_cannot_approve_an_order(
+    order: dict[str, Any],
     api: httpx.AsyncClient,
-    make_account: MakeAccount,
     console_for: StaffFactory,
     platform_services: PlatformServices,
 ) -> None:
-    order = await order_under_review(api, make_account)
     shipper = await console_for("zhao.shipper", ["shipper"])
 
     response = await shipper.post(f"/orders/{order['id']}/approve")
@@ -93,9 +89,9 @@ async def test_admin_may_do_every_role_s_work(console_for: StaffFactory) -> None
 
 
 async def test_a_shipper_may_not_open_the_applicant_s_id_card_scans(
-    api: httpx.AsyncClient, make_account: MakeAccount, console_for: StaffFactory
+    order: dict[str, Any],
+    console_for: StaffFactory,
 ) -> None:
-    order = await order_under_review(api, make_account)
     shipper = await console_for("nosy.shipper", ["shipper"])
     document_id = order["documents"]["business_licence"]
     assert (await shipper.get(f"/documents/{document_id}")).status_code == 403

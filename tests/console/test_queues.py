@@ -7,12 +7,10 @@ from typing import Any
 
 import httpx
 from PIL import Image
-from sqlalchemy import select
 
 from seal_platform.services import PlatformServices
-from seal_platform.staff_actions import AuditEntry
 from tests.console.conftest import StaffFactory
-from tests.console.support import ConsoleClient, order_under_review
+from tests.console.support import ConsoleClient, audit_entries, order_under_review
 from tests.platform.conftest import MakeAccount
 from tests.platform.test_orders_support import COMPANY, USCC, another_company
 
@@ -22,21 +20,11 @@ async def _order(api: httpx.AsyncClient, order: dict[str, Any]) -> dict[str, Any
     return dict(response.json())
 
 
-async def _audit(services: PlatformServices, object_id: str) -> list[AuditEntry]:
-    async with services.db.session() as session:
-        rows = await session.scalars(
-            select(AuditEntry).where(AuditEntry.object_id == object_id).order_by(AuditEntry.id)
-        )
-        return list(rows)
-
-
 async def test_review_queue_shows_the_applicant_company_documents_and_impression_preview(
-    api: httpx.AsyncClient,
-    make_account: MakeAccount,
+    order: dict[str, Any],
     console_for: StaffFactory,
     platform_services: PlatformServices,
 ) -> None:
-    order = await order_under_review(api, make_account)
     reviewer = await console_for("li.reviewer", ["reviewer"])
 
     page = await reviewer.get("/review")
@@ -56,12 +44,10 @@ async def test_review_queue_shows_the_applicant_company_documents_and_impression
 
 
 async def test_a_reviewer_s_document_preview_is_served_and_audited(
-    api: httpx.AsyncClient,
-    make_account: MakeAccount,
+    order: dict[str, Any],
     console_for: StaffFactory,
     platform_services: PlatformServices,
 ) -> None:
-    order = await order_under_review(api, make_account)
     reviewer = await console_for("doc.reviewer", ["reviewer"])
     licence = order["documents"]["business_licence"]
 
@@ -71,14 +57,14 @@ async def test_a_reviewer_s_document_preview_is_served_and_audited(
     assert response.headers["content-type"] == "image/png"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.content.startswith(b"\x89PNG")
-    (entry,) = await _audit(platform_services, licence)
+    (entry,) = await audit_entries(platform_services, object_id=licence)
     assert (entry.actor, entry.action) == ("staff:doc.reviewer", "preview_document")
 
 
 async def test_the_impression_preview_is_drawn_from_the_order_before_production(
-    api: httpx.AsyncClient, make_account: MakeAccount, console_for: StaffFactory
+    order: dict[str, Any],
+    console_for: StaffFactory,
 ) -> None:
-    order = await order_under_review(api, make_account)
     reviewer = await console_for("seal.reviewer", ["reviewer"])
 
     response = await reviewer.get(f"/orders/{order['id']}/impression/enterprise.png")
@@ -95,12 +81,11 @@ async def test_the_impression_preview_is_drawn_from_the_order_before_production(
 
 
 async def test_approve_moves_the_order_to_production_and_is_audited_with_before_and_after(
+    order: dict[str, Any],
     api: httpx.AsyncClient,
-    make_account: MakeAccount,
     console_for: StaffFactory,
     platform_services: PlatformServices,
 ) -> None:
-    order = await order_under_review(api, make_account)
     reviewer = await console_for("li.reviewer", ["reviewer"])
     producer = await console_for("wang.producer", ["producer"])
 
@@ -110,7 +95,7 @@ async def test_approve_moves_the_order_to_production_and_is_audited_with_before_
     assert (await _order(api, order))["status"] == "approved"
     assert reviewer.last is not None
     assert f'id="order-{order["id"]}"' not in reviewer.last.text  # gone from the review queue
-    (entry,) = await _audit(platform_services, order["id"])
+    (entry,) = await audit_entries(platform_services, object_id=order["id"])
     assert entry.actor == "staff:li.reviewer"
     assert entry.action == "approve"
     assert entry.before is not None
@@ -122,9 +107,10 @@ async def test_approve_moves_the_order_to_production_and_is_audited_with_before_
 
 
 async def test_reject_needs_a_reason_and_sends_it_to_the_applicant(
-    api: httpx.AsyncClient, make_account: MakeAccount, console_for: StaffFactory
+    order: dict[str, Any],
+    api: httpx.AsyncClient,
+    console_for: StaffFactory,
 ) -> None:
-    order = await order_under_review(api, make_account)
     reviewer = await console_for("li.reviewer", ["reviewer"])
 
     refused = await reviewer.act(f"/orders/{order['id']}/reject", {"reason": "  "})
@@ -139,9 +125,10 @@ async def test_reject_needs_a_reason_and_sends_it_to_the_applicant(
 
 
 async def test_a_refusal_of_the_state_machine_is_a_message_not_a_server_error(
-    api: httpx.AsyncClient, make_account: MakeAccount, console_for: StaffFactory
+    order: dict[str, Any],
+    api: httpx.AsyncClient,
+    console_for: StaffFactory,
 ) -> None:
-    order = await order_under_review(api, make_account)
     admin = await console_for("root", ["admin"])
 
     # Production before review: the state machine refuses.
@@ -164,12 +151,11 @@ async def _produced(admin: ConsoleClient, order_id: str) -> None:
 
 
 async def test_production_then_shipping_with_a_validated_sf_waybill_and_a_tracking_link(
+    order: dict[str, Any],
     api: httpx.AsyncClient,
-    make_account: MakeAccount,
     console_for: StaffFactory,
     platform_services: PlatformServices,
 ) -> None:
-    order = await order_under_review(api, make_account)
     admin = await console_for("root", ["admin"])
     shipper = await console_for("zhao.shipper", ["shipper"])
     await _produced(admin, order["id"])
@@ -195,14 +181,14 @@ async def test_production_then_shipping_with_a_validated_sf_waybill_and_a_tracki
 
     assert "签收" in await shipper.act(f"/orders/{order['id']}/complete")
     assert (await _order(api, order))["status"] == "completed"
-    actions = [e.action for e in await _audit(platform_services, order["id"])]
+    actions = [e.action for e in await audit_entries(platform_services, object_id=order["id"])]
     assert actions == ["approve", "produce", "ship", "complete"]
 
 
 async def test_the_production_page_shows_the_impression_that_will_be_made(
-    api: httpx.AsyncClient, make_account: MakeAccount, console_for: StaffFactory
+    order: dict[str, Any],
+    console_for: StaffFactory,
 ) -> None:
-    order = await order_under_review(api, make_account)
     admin = await console_for("root", ["admin"])
     await admin.act(f"/orders/{order['id']}/approve")
     page = await admin.get("/production")
@@ -217,12 +203,11 @@ async def test_the_production_page_shows_the_impression_that_will_be_made(
 
 
 async def test_finance_issues_a_requested_invoice(
+    order: dict[str, Any],
     api: httpx.AsyncClient,
-    make_account: MakeAccount,
     console_for: StaffFactory,
     platform_services: PlatformServices,
 ) -> None:
-    order = await order_under_review(api, make_account)
     requested = await api.post(
         f"/v1/orders/{order['id']}/invoice",
         json={"title": COMPANY["name"], "tax_number": USCC, "email": "cw@example.cn"},
@@ -245,14 +230,14 @@ async def test_finance_issues_a_requested_invoice(
     pdf = await finance.get(f"/documents/{pdf_id}")
     assert pdf.content.startswith(b"%PDF-")
     assert "已经开具过" in await finance.act(f"/invoices/{invoice_id}/issue")
-    (entry,) = await _audit(platform_services, invoice_id)
+    (entry,) = await audit_entries(platform_services, object_id=invoice_id)
     assert (entry.actor, entry.action) == ("staff:qian.finance", "issue_invoice")
 
 
 async def test_order_detail_shows_history_and_the_staff_actions(
-    api: httpx.AsyncClient, make_account: MakeAccount, console_for: StaffFactory
+    order: dict[str, Any],
+    console_for: StaffFactory,
 ) -> None:
-    order = await order_under_review(api, make_account)
     admin = await console_for("root", ["admin"])
     await admin.act(f"/orders/{order['id']}/reject", {"reason": "印模采集表不清晰，请重新扫描"})
 
@@ -289,9 +274,9 @@ async def test_dashboard_counts_each_queue(
 
 
 async def test_orders_can_be_found_by_company_name_and_status(
-    api: httpx.AsyncClient, make_account: MakeAccount, console_for: StaffFactory
+    order: dict[str, Any],
+    console_for: StaffFactory,
 ) -> None:
-    order = await order_under_review(api, make_account)
     support = await console_for("kefu", ["support"])
     found = await support.get("/orders", q="示例科技", status="under_review")
     assert f"/console/orders/{order['id']}" in found.text
@@ -301,9 +286,9 @@ async def test_orders_can_be_found_by_company_name_and_status(
 
 
 async def test_the_audit_log_lists_who_did_what_and_filters_by_action(
-    api: httpx.AsyncClient, make_account: MakeAccount, console_for: StaffFactory
+    order: dict[str, Any],
+    console_for: StaffFactory,
 ) -> None:
-    order = await order_under_review(api, make_account)
     admin = await console_for("root", ["admin"])
     await admin.act(f"/orders/{order['id']}/approve")
     await admin.produce(order["id"])
@@ -320,9 +305,9 @@ async def test_the_audit_log_lists_who_did_what_and_filters_by_action(
 
 
 async def test_the_production_page_polls_the_steps_the_station_reports_for_the_order(
-    api: httpx.AsyncClient, make_account: MakeAccount, console_for: StaffFactory
+    order: dict[str, Any],
+    console_for: StaffFactory,
 ) -> None:
-    order = await order_under_review(api, make_account)
     admin = await console_for("root", ["admin"])
     assert "审核通过" in await admin.act(f"/orders/{order['id']}/approve")
     page = await admin.get("/production")

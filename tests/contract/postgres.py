@@ -72,3 +72,21 @@ async def fresh_schema() -> AsyncIterator[str]:
         async with admin.begin() as conn:
             await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         await admin.dispose()
+
+
+@asynccontextmanager
+async def fresh_databases(count: int, prefix: str = "sealbot_test") -> AsyncIterator[list[str]]:
+    """``count`` new PostgreSQL databases on the test server (their URLs), dropped afterwards."""
+    await require_postgres()
+    names = [f"{prefix}_{uuid.uuid4().hex[:10]}" for _ in range(count)]
+    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            for name in names:
+                await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        yield [make_url(PG_URL).set(database=name).render_as_string(hide_password=False) for name in names]
+    finally:
+        async with admin.connect() as conn:
+            for name in names:
+                await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()

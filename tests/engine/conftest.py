@@ -22,8 +22,14 @@ def db_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def chat(db_url: str) -> AsyncIterator[ChatHarness]:
-    harness = await ChatHarness.create(flows=FlowRegistry([FORM]), db_url=db_url, catalog_dirs=[LOCALES])
+def flows() -> FlowRegistry:
+    """The flows of ``chat``; a test file overrides this fixture to chat with flows of its own."""
+    return FlowRegistry([FORM])
+
+
+@pytest.fixture
+async def chat(db_url: str, flows: FlowRegistry) -> AsyncIterator[ChatHarness]:
+    harness = await ChatHarness.create(flows=flows, db_url=db_url, catalog_dirs=[LOCALES])
     yield harness
     await harness.close()
 

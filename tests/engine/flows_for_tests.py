@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from bot.engine.context import Ctx
-from bot.engine.flow import Action, Choice, Field, Finish, Flow, Invalid, Step, Summary, Upload, Wait
+from bot.engine.flow import (
+    Action,
+    Choice,
+    Field,
+    Finish,
+    Flow,
+    Invalid,
+    Step,
+    StepResult,
+    Summary,
+    Upload,
+    Wait,
+)
 from bot.engine.messages import ExternalEvent, Option
+from bot.testing import ChatHarness
 
 
 def parse_age(text: str) -> int:
@@ -84,3 +98,34 @@ def _form_v2_steps() -> tuple[Step, ...]:
 
 
 FORM_V2 = Flow(name="form", version=2, title="testflows.form_title", steps=_form_v2_steps())
+
+
+def waiting_flow(
+    accepts: Callable[[Ctx, ExternalEvent], bool],
+    *,
+    on_event: Callable[[Ctx, ExternalEvent], StepResult] | None = None,
+    timeout: timedelta | None = None,
+) -> Flow:
+    """The test form (``测试表单``) that asks a name, then waits for a payment."""
+    return Flow(
+        name="waiting",
+        version=1,
+        title="testflows.form_title",
+        steps=(
+            Field("name", prompt="testflows.ask_name", label="testflows.name"),
+            Wait(
+                "payment",
+                status="testflows.waiting_payment",
+                accepts=accepts,
+                on_event=on_event,
+                timeout=timeout,
+            ),
+        ),
+    )
+
+
+async def answer_up_to_the_wait(chat: ChatHarness) -> None:
+    """Open the waiting form and answer its one question: the run now waits for the payment."""
+    await chat.say("菜单")
+    await chat.tap("测试表单")
+    assert "等待支付中。" in await chat.say("张三")

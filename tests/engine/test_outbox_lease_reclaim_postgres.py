@@ -115,11 +115,12 @@ async def test_a_running_dispatcher_sends_a_stopped_workers_replies_within_secon
         staying, {"telegram": sender}, clock, reclaim_at_start=True, reclaim_every=0.05, idle_poll=0.05
     )
     try:
-        await dispatcher.start()
         await leaving.reclaim_leases()
         (message,) = await put(leaving, A, "hello", at=clock.now())
-        # the leaving worker took it for sending (a minute's lease) and then stopped
+        # the leaving worker took it for sending (a minute's lease) and then stopped; the other
+        # worker's dispatcher starts after the claim, else it may well send the reply first
         assert [m.outbox_id for m in await leaving.claim_due(clock.now(), limit=5, lease=LEASE)] == [message]
+        await dispatcher.start()
         await leaving.close()
         # well inside the minute its lease would take (20 s: CI machines are shared and slow)
         for _ in range(400):

@@ -4,17 +4,13 @@ wait, and the wait's status is said once, after the news."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from bot.engine.context import Ctx
-from bot.engine.flow import Field, Flow, FlowRegistry, Next, Outcome, Stay, Wait
+from bot.engine.flow import FlowRegistry, Next, Outcome, Stay
 from bot.engine.messages import ExternalEvent
 from bot.testing import ChatHarness
-
-LOCALES = Path(__file__).parent / "locales"
+from tests.engine.flows_for_tests import answer_up_to_the_wait, waiting_flow
 
 
 async def on_event(ctx: Ctx, event: ExternalEvent) -> Outcome:
@@ -24,35 +20,16 @@ async def on_event(ctx: Ctx, event: ExternalEvent) -> Outcome:
     return Next()
 
 
-WAITING = Flow(
-    name="waiting",
-    version=1,
-    title="testflows.form_title",
-    steps=(
-        Field("name", prompt="testflows.ask_name", label="testflows.name"),
-        Wait(
-            "payment",
-            status="testflows.waiting_payment",
-            accepts=lambda ctx, event: event.type in ("job.stage", "order.paid"),
-            on_event=on_event,
-        ),
-    ),
-)
+WAITING = waiting_flow(lambda ctx, event: event.type in ("job.stage", "order.paid"), on_event=on_event)
 
 
 @pytest.fixture
-async def chat(tmp_path: Path) -> AsyncIterator[ChatHarness]:
-    harness = await ChatHarness.create(
-        flows=FlowRegistry([WAITING]), db_url=f"sqlite+aiosqlite:///{tmp_path}/w.db", catalog_dirs=[LOCALES]
-    )
-    yield harness
-    await harness.close()
+def flows() -> FlowRegistry:
+    return FlowRegistry([WAITING])
 
 
 async def _put_aside_at_the_wait(chat: ChatHarness) -> None:
-    await chat.say("菜单")
-    await chat.tap("测试表单")
-    assert "等待支付中。" in await chat.say("张三")
+    await answer_up_to_the_wait(chat)
     await chat.say("菜单")  # put aside, still waiting
 
 

@@ -2,47 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
-from bot.engine.flow import Field, Flow, FlowRegistry, Wait
+from bot.engine.flow import FlowRegistry
 from bot.engine.messages import ExternalEvent
 from bot.testing import ChatHarness
+from tests.engine.flows_for_tests import answer_up_to_the_wait, waiting_flow
 
-LOCALES = Path(__file__).parent / "locales"
-
-WAITING = Flow(
-    name="waiting",
-    version=1,
-    title="testflows.form_title",
-    steps=(
-        Field("name", prompt="testflows.ask_name", label="testflows.name"),
-        Wait(
-            "payment",
-            status="testflows.waiting_payment",
-            accepts=lambda ctx, event: event.type == "order.paid",
-            timeout=timedelta(minutes=10),
-        ),
-    ),
-)
+WAITING = waiting_flow(lambda ctx, event: event.type == "order.paid", timeout=timedelta(minutes=10))
 
 
 @pytest.fixture
-async def chat(tmp_path: Path) -> AsyncIterator[ChatHarness]:
-    harness = await ChatHarness.create(
-        flows=FlowRegistry([WAITING]), db_url=f"sqlite+aiosqlite:///{tmp_path}/w.db", catalog_dirs=[LOCALES]
-    )
-    yield harness
-    await harness.close()
+def flows() -> FlowRegistry:
+    return FlowRegistry([WAITING])
 
 
 async def test_timeout_without_handler_pauses_the_process_and_resume_waits_again(chat: ChatHarness) -> None:
-    await chat.say("菜单")
-    await chat.tap("测试表单")
-    assert "等待支付中。" in await chat.say("张三")
+    await answer_up_to_the_wait(chat)
     chat.clock.advance(timedelta(minutes=11))
     assert await chat.engine.fire_due_timeouts() == 1
     await chat.dispatcher.drain()

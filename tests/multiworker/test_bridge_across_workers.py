@@ -24,10 +24,10 @@ from bot.app import Container, build_container
 from bot.bridge.presence import PRESENCE_TTL
 from bot.bridge.router import bridge_router
 from bot.bridge.wiring import RELAY_KEY, UpdateRelay
-from bot.settings import Settings
 from bot.testing import ChatHarness, ManualClock, RecordingSender
+from tests.contract.postgres import fresh_databases
 from tests.conversations.conftest import Service
-from tests.multiworker.test_bus_across_workers import SLOW_SWEEP, fresh_databases
+from tests.multiworker.test_bus_across_workers import SLOW_SWEEP, worker_settings
 from tests.ukey_bridge.support import ScriptedPrompt
 from tests.ukey_flows.conftest import free_port, short_sleep
 from tests.ukey_flows.world import SealWorld, joined, pairing_code
@@ -73,22 +73,14 @@ class Cluster:
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
     clock = ManualClock()
     sender = RecordingSender(channel="test")
-    async with fresh_databases(2) as (bot_url, platform_url):
+    async with fresh_databases(2, "sealbot_workers") as (bot_url, platform_url):
         containers: list[Container] = []
         server: uvicorn.Server | None = None
         serving: asyncio.Task[None] | None = None
         world: SealWorld | None = None
         try:
             for name in ("a", "b"):
-                settings = Settings(
-                    database_url=bot_url,
-                    platform_database_url=platform_url,
-                    data_dir=tmp_path / name,
-                    public_base_url="http://127.0.0.1:8000",
-                    web_poll_sweep_seconds=SLOW_SWEEP,
-                    event_poll_seconds=SLOW_SWEEP,
-                    lock_backend="postgres",
-                )
+                settings = worker_settings(bot_url, platform_url, tmp_path / name)
                 container = await build_container(settings, clock=clock, extra_senders={"test": sender})
                 container.bridge.sweep_seconds = SLOW_SWEEP
                 await container.start()

@@ -12,20 +12,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from fastapi import FastAPI
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.app import Container, build_container
 from bot.platform_events import CURSOR
 from bot.settings import Settings
 from dbkit.bus import PostgresBus, RedisBus
 from seal_platform.events import publish
-from tests.contract.postgres import PG_URL, require_postgres
+from tests.contract.postgres import fresh_databases
 from tests.contract.test_event_bus import REDIS_URL
 from tests.contract.test_event_bus import _require_redis as require_redis
 
@@ -34,21 +32,18 @@ pytestmark = pytest.mark.postgres
 SLOW_SWEEP = 30.0
 
 
-@asynccontextmanager
-async def fresh_databases(count: int) -> AsyncIterator[list[str]]:
-    await require_postgres()
-    names = [f"sealbot_workers_{uuid.uuid4().hex[:10]}" for _ in range(count)]
-    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            for name in names:
-                await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        yield [make_url(PG_URL).set(database=name).render_as_string(hide_password=False) for name in names]
-    finally:
-        async with admin.connect() as conn:
-            for name in names:
-                await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+def worker_settings(bot_url: str, platform_url: str, data_dir: Path, **more: Any) -> Settings:
+    """One worker's settings on the two shared databases, its sweeps slowed to ``SLOW_SWEEP``."""
+    return Settings(
+        database_url=bot_url,
+        platform_database_url=platform_url,
+        data_dir=data_dir,
+        public_base_url="http://127.0.0.1:8000",
+        web_poll_sweep_seconds=SLOW_SWEEP,
+        event_poll_seconds=SLOW_SWEEP,
+        lock_backend="postgres",
+        **more,
+    )
 
 
 @dataclass
@@ -75,20 +70,11 @@ async def two_workers(tmp_path: Path, bus: str = "postgres") -> AsyncIterator[Tw
     if bus == "redis":
         await require_redis()
     redis = {"redis_url": REDIS_URL, "bus_prefix": f"test-{uuid.uuid4().hex[:8]}:"} if bus == "redis" else {}
-    async with fresh_databases(2) as (bot_url, platform_url):
+    async with fresh_databases(2, "sealbot_workers") as (bot_url, platform_url):
         workers: list[Worker] = []
         try:
             for name in ("a", "b"):
-                settings = Settings(
-                    database_url=bot_url,
-                    platform_database_url=platform_url,
-                    data_dir=tmp_path / name,
-                    public_base_url="http://127.0.0.1:8000",
-                    web_poll_sweep_seconds=SLOW_SWEEP,
-                    event_poll_seconds=SLOW_SWEEP,
-                    lock_backend="postgres",
-                    **redis,  # type: ignore[arg-type]
-                )
+                settings = worker_settings(bot_url, platform_url, tmp_path / name, **redis)
                 container = await build_container(settings)
                 await container.start()
                 transport = httpx.ASGITransport(app=_app(container))

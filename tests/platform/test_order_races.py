@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
 
 import httpx
 from sqlalchemy import func, select
@@ -34,15 +35,22 @@ async def transitions_to(services: PlatformServices, order_id: str, status: str)
     return int(count or 0)
 
 
+async def one_draft_raced(
+    api: httpx.AsyncClient, make_account: MakeAccount, action: str
+) -> tuple[dict[str, Any], list[httpx.Response]]:
+    """A new draft order, and the answers to ``RACERS`` posts of ``action`` on it sent at once."""
+    account = await make_account(realname=True)
+    order = await new_enterprise_order(api, account)
+    answers = await asyncio.gather(
+        *(api.post(f"/v1/orders/{order['id']}/{action}", headers=account.headers) for _ in range(RACERS))
+    )
+    return order, list(answers)
+
+
 async def test_concurrent_cancels_of_one_order_cancel_it_once(
     api: httpx.AsyncClient, make_account: MakeAccount, platform_services: PlatformServices
 ) -> None:
-    account = await make_account(realname=True)
-    order = await new_enterprise_order(api, account)
-
-    answers = await asyncio.gather(
-        *(api.post(f"/v1/orders/{order['id']}/cancel", headers=account.headers) for _ in range(RACERS))
-    )
+    order, answers = await one_draft_raced(api, make_account, "cancel")
 
     assert Counter(a.status_code for a in answers) == {200: 1, 409: RACERS - 1}
     assert {a.json()["code"] for a in answers if a.status_code == 409} == {"invalid_transition"}
@@ -52,12 +60,7 @@ async def test_concurrent_cancels_of_one_order_cancel_it_once(
 async def test_concurrent_submits_of_one_draft_submit_it_once(
     api: httpx.AsyncClient, make_account: MakeAccount, platform_services: PlatformServices
 ) -> None:
-    account = await make_account(realname=True)
-    order = await new_enterprise_order(api, account)
-
-    answers = await asyncio.gather(
-        *(api.post(f"/v1/orders/{order['id']}/submit", headers=account.headers) for _ in range(RACERS))
-    )
+    order, answers = await one_draft_raced(api, make_account, "submit")
 
     assert Counter(a.status_code for a in answers) == {200: 1, 409: RACERS - 1}
     assert await transitions_to(platform_services, order["id"], "awaiting_payment") == 1

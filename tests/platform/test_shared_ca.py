@@ -9,7 +9,6 @@ is the platform's blob table (``PLATFORM_STORAGE_BACKEND=auto``); on SQLite (one
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,8 +16,6 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from cryptography import x509
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from dbkit.envelope import key_id_of
 from seal_platform import migrate
@@ -30,7 +27,7 @@ from seal_platform.seals import certificate_authority
 from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
 from seal_platform.storage import blobs_table
-from tests.contract.postgres import PG_URL, require_postgres
+from tests.contract.postgres import fresh_databases
 
 SECRET = "the-platform-secret-0123456789"
 
@@ -40,17 +37,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path}/platform.db"
         return
-    await require_postgres()
-    name = f"sealbot_ca_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with fresh_databases(1, "sealbot_ca") as (url,):
+        yield url
 
 
 def host(url: str, data_dir: Path) -> PlatformServices:

@@ -7,22 +7,18 @@ or in the data directory."""
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.app import build_container
 from bot.secure_page.service import PasswordPages
 from bot.settings import Settings
 from bot.testing import ChatHarness, ManualClock, RecordingSender
-from tests.contract.postgres import PG_URL, require_postgres
+from tests.contract.postgres import fresh_databases
 from tests.conversations.conftest import Service
 from tests.password_page import use_page
 from tests.platform.test_orders_support import ADDRESS, COMPANY
@@ -145,24 +141,6 @@ async def test_no_password_code_or_scan_reaches_storage_on_sqlite(
     assert not any(admin_password in line for line in logged)
 
 
-@asynccontextmanager
-async def fresh_databases(count: int) -> AsyncIterator[list[str]]:
-    """``count`` new PostgreSQL databases on the test server, dropped afterwards."""
-    await require_postgres()
-    names = [f"sealbot_privacy_{uuid.uuid4().hex[:10]}" for _ in range(count)]
-    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            for name in names:
-                await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        yield [make_url(PG_URL).set(database=name).render_as_string(hide_password=False) for name in names]
-    finally:
-        async with admin.connect() as conn:
-            for name in names:
-                await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
-
-
 async def every_row_as_text(url: str) -> str:
     engine = create_async_engine(url)
     try:
@@ -184,7 +162,7 @@ async def every_row_as_text(url: str) -> str:
 
 @pytest.mark.postgres
 async def test_no_password_code_or_scan_reaches_storage_on_postgresql(tmp_path: Path) -> None:
-    async with fresh_databases(2) as (bot_url, platform_url):
+    async with fresh_databases(2, "sealbot_privacy") as (bot_url, platform_url):
         settings = Settings(
             database_url=bot_url,
             platform_database_url=platform_url,

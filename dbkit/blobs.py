@@ -10,7 +10,8 @@ on top of one ``BlobBackend``:
 
 ``SealedBlobs`` encrypts every value before it leaves the process (AES-256-GCM with the key id
 beside it, ``dbkit.envelope``), binds it to its name (the AAD), and checks content-addressed
-values against their SHA-256 when read, whatever the backend returns.
+values against their SHA-256 when read, whatever the backend returns. A content value may
+carry its own expiry, sealed inside it, so the one read that fetches it also refuses it.
 
 ``database_lock`` serialises one critical section across every process on a database (the
 CA created once): a PostgreSQL advisory lock, or on SQLite (one host) a lock file beside the
@@ -38,6 +39,8 @@ from dbkit.envelope import EnvelopeError, Keyring, write_private
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*(/[A-Za-z0-9][A-Za-z0-9._\-]*)*$")
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
+# Leads the plain bytes of a content value stored with an expiry: ``<this><ISO time>\n<data>``.
+_EXPIRES = b"\x00expires "
 
 
 class BlobError(Exception):
@@ -54,6 +57,10 @@ class BlobCorrupt(BlobError):
 
 class BlobUnavailable(BlobError):
     """The backend cannot be reached or refused the operation."""
+
+
+class BlobExpired(BlobNotFound):
+    """A content value past the expiry it was stored with: it reads as gone."""
 
 
 def check_key(key: str) -> str:
@@ -227,12 +234,24 @@ class SealedBlobs:
     (``ab/cd/<digest>`` with 2), so the same file is stored once and a reader checks what it
     got. Named values (``put_named``/``get_named``) are for material with a fixed name (the
     CA's keys). Without a key ring values are stored as they are.
+
+    A content value put with ``expires_at`` keeps it inside, sealed with the data (its name
+    stays the hash of the data alone): ``get_content`` refuses it from then on (``BlobExpired``,
+    by ``now``) with the same one read.
     """
 
-    def __init__(self, backend: BlobBackend, keyring: Keyring | None, *, fanout: int = 1) -> None:
+    def __init__(
+        self,
+        backend: BlobBackend,
+        keyring: Keyring | None,
+        *,
+        fanout: int = 1,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
         self.backend = backend
         self.keyring = keyring
         self.fanout = fanout
+        self._now = now or (lambda: datetime.now(UTC))
 
     def content_key(self, digest: str) -> str:
         if not _DIGEST.match(digest):
@@ -250,18 +269,33 @@ class SealedBlobs:
         except EnvelopeError as exc:
             raise BlobCorrupt(f"{aad}: {exc}") from exc
 
-    async def put_content(self, data: bytes) -> str:
+    async def put_content(self, data: bytes, *, expires_at: datetime | None = None) -> str:
+        """Store ``data`` once under its hash. With ``expires_at`` the value is (re)written with
+        that expiry inside, so a copy stored before without one expires too."""
         digest = sha256_hex(data)
         key = self.content_key(digest)
-        if not await self.backend.exists(key):
+        if expires_at is not None:
+            stamped = _EXPIRES + expires_at.isoformat().encode() + b"\n" + data
+            await self.backend.write(key, self._seal(stamped, digest))
+        elif not await self.backend.exists(key):
             await self.backend.write(key, self._seal(data, digest))
         return digest
 
     async def get_content(self, digest: str) -> bytes:
         data = self._open(await self.backend.read(self.content_key(digest)), digest)
-        if sha256_hex(data) != digest:
-            raise BlobCorrupt(f"{digest}: content does not match its hash")
-        return data
+        if sha256_hex(data) == digest:
+            return data
+        if data.startswith(_EXPIRES):
+            stamp, _, rest = data.removeprefix(_EXPIRES).partition(b"\n")
+            if sha256_hex(rest) == digest:
+                try:
+                    expires_at = datetime.fromisoformat(stamp.decode())
+                except ValueError as exc:
+                    raise BlobCorrupt(f"{digest}: unreadable expiry") from exc
+                if expires_at <= self._now():
+                    raise BlobExpired(f"{digest} expired at {expires_at.isoformat()}")
+                return rest
+        raise BlobCorrupt(f"{digest}: content does not match its hash")
 
     async def delete_content(self, digest: str) -> bool:
         """Remove a content-addressed value (retention, account deletion); ``False`` when it

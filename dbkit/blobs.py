@@ -367,16 +367,22 @@ async def database_lock(engine: AsyncEngine, name: str) -> AsyncIterator[None]:
             conn = await engine.connect()
         except (OSError, sa.exc.SQLAlchemyError) as exc:
             raise BlobUnavailable("lock connection unavailable") from exc
+        released = False
         try:
             await conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": ident})
             await conn.commit()
-            yield
-        finally:
             try:
+                yield
+            finally:
                 await conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": ident})
                 await conn.commit()
-            finally:
-                await conn.close()
+                released = True
+        finally:
+            if not released:
+                # Cancelled or failed while locking or unlocking: the session may hold the lock,
+                # and back in the pool it would keep it for good: closing the session frees it.
+                await conn.invalidate()
+            await conn.close()
         return
     database = engine.url.database
     if not database or database == ":memory:":

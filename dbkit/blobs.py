@@ -6,7 +6,7 @@ on top of one ``BlobBackend``:
 - ``LocalBlobBackend``: files under a directory (the embedded default, one host);
 - ``SqlBlobBackend``: rows of a blob table in the side's own database (``blob_table``), the
   default on PostgreSQL, so several hosts share files with nothing more than the database;
-- an S3 bucket (``seal_platform.storage.S3Backend``, path-style and SigV4-signed).
+- an S3 bucket (``dbkit.s3.S3Backend``, path-style and SigV4-signed).
 
 ``SealedBlobs`` encrypts every value before it leaves the process (AES-256-GCM with the key id
 beside it, ``dbkit.envelope``), binds it to its name (the AAD), and checks content-addressed

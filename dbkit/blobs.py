@@ -86,8 +86,9 @@ class BlobBackend(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
-    async def keys(self, *, written_before: datetime | None = None) -> list[str]:
-        """Every key (sorted), or those last written before ``written_before``."""
+    async def keys(self, *, written_before: datetime | None = None, prefix: str = "") -> list[str]:
+        """Every key starting with ``prefix`` (sorted), or those last written before
+        ``written_before``."""
         ...
 
 
@@ -123,19 +124,22 @@ class LocalBlobBackend:
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, True)
 
-    async def keys(self, *, written_before: datetime | None = None) -> list[str]:
+    async def keys(self, *, written_before: datetime | None = None, prefix: str = "") -> list[str]:
         limit = written_before.timestamp() if written_before is not None else None
+        # Only the directory the prefix names is walked.
+        top = self.root / prefix.rpartition("/")[0]
 
         def run() -> list[str]:
             found = []
-            for path in self.root.rglob("*"):
-                if not path.is_file() or any(
-                    part.startswith(".") for part in path.relative_to(self.root).parts
-                ):
+            for path in top.rglob("*"):
+                key = path.relative_to(self.root).as_posix()
+                if not key.startswith(prefix) or not path.is_file():
+                    continue
+                if any(part.startswith(".") for part in key.split("/")):
                     continue
                 if limit is not None and path.stat().st_mtime >= limit:
                     continue
-                found.append(path.relative_to(self.root).as_posix())
+                found.append(key)
             return sorted(found)
 
         return await asyncio.to_thread(run)
@@ -214,9 +218,11 @@ class SqlBlobBackend:
         except (OSError, sa.exc.SQLAlchemyError) as exc:
             raise BlobUnavailable(f"blob table delete failed: {type(exc).__name__}") from exc
 
-    async def keys(self, *, written_before: datetime | None = None) -> list[str]:
+    async def keys(self, *, written_before: datetime | None = None, prefix: str = "") -> list[str]:
         t = self.table
         query = sa.select(t.c.key).where(t.c.namespace == self.namespace).order_by(t.c.key)
+        if prefix:
+            query = query.where(t.c.key.startswith(prefix, autoescape=True))
         if written_before is not None:
             query = query.where(t.c.updated_at < written_before)
         try:

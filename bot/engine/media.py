@@ -124,9 +124,7 @@ class SharedMediaStore:
         copy of every scan it accepted; this store only passes files through chats), and every
         file past its own expiry."""
         count = await self.blobs.purge_content_written_before(cutoff)
-        for key in await self.backend.keys():
-            if not key.startswith(_EXPIRY):
-                continue
+        for key in await self.backend.keys(prefix=_EXPIRY):
             media_id = key.removeprefix(_EXPIRY)
             try:
                 expired = await self._expired(media_id)

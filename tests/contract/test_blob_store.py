@@ -225,6 +225,20 @@ async def test_rotation_re_encrypts_every_value_once_and_old_keys_can_go(workers
     assert await only_new.get_named("revoked.json") == b"{}"
 
 
+async def test_keys_under_a_prefix_are_listed_alone(workers: Workers) -> None:
+    for key in ("expiry/" + "ab" * 32, "expiry/" + "cd" * 32, "ab/" + "ab" * 32, "expiryx", "exp_ry/x"):
+        await workers.one.write(key, b"v")
+    assert await workers.two.keys(prefix="expiry/") == ["expiry/" + "ab" * 32, "expiry/" + "cd" * 32]
+    assert await workers.two.keys(prefix="expiry") == [
+        "expiry/" + "ab" * 32,
+        "expiry/" + "cd" * 32,
+        "expiryx",
+    ]
+    assert await workers.two.keys(prefix="exp_ry/") == ["exp_ry/x"]  # "_" is no wildcard
+    assert await workers.two.keys(prefix="none/") == []
+    assert len(await workers.two.keys()) == 5
+
+
 async def test_retention_deletes_content_written_before_the_cutoff_and_nothing_named(
     workers: Workers,
 ) -> None:
@@ -299,8 +313,8 @@ class CountingReads:
     async def delete(self, key: str) -> None:
         await self.backend.delete(key)
 
-    async def keys(self, *, written_before: datetime | None = None) -> list[str]:
-        return await self.backend.keys(written_before=written_before)
+    async def keys(self, *, written_before: datetime | None = None, prefix: str = "") -> list[str]:
+        return await self.backend.keys(written_before=written_before, prefix=prefix)
 
 
 async def test_a_file_read_is_one_read_and_its_expiry_travels_inside_it(workers: Workers) -> None:

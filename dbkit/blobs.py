@@ -6,11 +6,12 @@ on top of one ``BlobBackend``:
 - ``LocalBlobBackend``: files under a directory (the embedded default, one host);
 - ``SqlBlobBackend``: rows of a blob table in the side's own database (``blob_table``), the
   default on PostgreSQL, so several hosts share files with nothing more than the database;
-- an S3 bucket (``seal_platform.storage.S3Backend``, path-style and SigV4-signed).
+- an S3 bucket (``dbkit.s3.S3Backend``, path-style and SigV4-signed).
 
 ``SealedBlobs`` encrypts every value before it leaves the process (AES-256-GCM with the key id
 beside it, ``dbkit.envelope``), binds it to its name (the AAD), and checks content-addressed
-values against their SHA-256 when read, whatever the backend returns.
+values against their SHA-256 when read, whatever the backend returns. A content value may
+carry its own expiry, sealed inside it, so the one read that fetches it also refuses it.
 
 ``database_lock`` serialises one critical section across every process on a database (the
 CA created once): a PostgreSQL advisory lock, or on SQLite (one host) a lock file beside the
@@ -38,6 +39,8 @@ from dbkit.envelope import EnvelopeError, Keyring, write_private
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*(/[A-Za-z0-9][A-Za-z0-9._\-]*)*$")
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
+# Leads the plain bytes of a content value stored with an expiry: ``<this><ISO time>\n<data>``.
+_EXPIRES = b"\x00expires "
 
 
 class BlobError(Exception):
@@ -54,6 +57,10 @@ class BlobCorrupt(BlobError):
 
 class BlobUnavailable(BlobError):
     """The backend cannot be reached or refused the operation."""
+
+
+class BlobExpired(BlobNotFound):
+    """A content value past the expiry it was stored with: it reads as gone."""
 
 
 def check_key(key: str) -> str:
@@ -79,8 +86,9 @@ class BlobBackend(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
-    async def keys(self, *, written_before: datetime | None = None) -> list[str]:
-        """Every key (sorted), or those last written before ``written_before``."""
+    async def keys(self, *, written_before: datetime | None = None, prefix: str = "") -> list[str]:
+        """Every key starting with ``prefix`` (sorted), or those last written before
+        ``written_before``."""
         ...
 
 
@@ -116,19 +124,22 @@ class LocalBlobBackend:
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, True)
 
-    async def keys(self, *, written_before: datetime | None = None) -> list[str]:
+    async def keys(self, *, written_before: datetime | None = None, prefix: str = "") -> list[str]:
         limit = written_before.timestamp() if written_before is not None else None
+        # Only the directory the prefix names is walked.
+        top = self.root / prefix.rpartition("/")[0]
 
         def run() -> list[str]:
             found = []
-            for path in self.root.rglob("*"):
-                if not path.is_file() or any(
-                    part.startswith(".") for part in path.relative_to(self.root).parts
-                ):
+            for path in top.rglob("*"):
+                key = path.relative_to(self.root).as_posix()
+                if not key.startswith(prefix) or not path.is_file():
+                    continue
+                if any(part.startswith(".") for part in key.split("/")):
                     continue
                 if limit is not None and path.stat().st_mtime >= limit:
                     continue
-                found.append(path.relative_to(self.root).as_posix())
+                found.append(key)
             return sorted(found)
 
         return await asyncio.to_thread(run)
@@ -207,9 +218,11 @@ class SqlBlobBackend:
         except (OSError, sa.exc.SQLAlchemyError) as exc:
             raise BlobUnavailable(f"blob table delete failed: {type(exc).__name__}") from exc
 
-    async def keys(self, *, written_before: datetime | None = None) -> list[str]:
+    async def keys(self, *, written_before: datetime | None = None, prefix: str = "") -> list[str]:
         t = self.table
         query = sa.select(t.c.key).where(t.c.namespace == self.namespace).order_by(t.c.key)
+        if prefix:
+            query = query.where(t.c.key.startswith(prefix, autoescape=True))
         if written_before is not None:
             query = query.where(t.c.updated_at < written_before)
         try:
@@ -227,12 +240,24 @@ class SealedBlobs:
     (``ab/cd/<digest>`` with 2), so the same file is stored once and a reader checks what it
     got. Named values (``put_named``/``get_named``) are for material with a fixed name (the
     CA's keys). Without a key ring values are stored as they are.
+
+    A content value put with ``expires_at`` keeps it inside, sealed with the data (its name
+    stays the hash of the data alone): ``get_content`` refuses it from then on (``BlobExpired``,
+    by ``now``) with the same one read.
     """
 
-    def __init__(self, backend: BlobBackend, keyring: Keyring | None, *, fanout: int = 1) -> None:
+    def __init__(
+        self,
+        backend: BlobBackend,
+        keyring: Keyring | None,
+        *,
+        fanout: int = 1,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
         self.backend = backend
         self.keyring = keyring
         self.fanout = fanout
+        self._now = now or (lambda: datetime.now(UTC))
 
     def content_key(self, digest: str) -> str:
         if not _DIGEST.match(digest):
@@ -250,18 +275,33 @@ class SealedBlobs:
         except EnvelopeError as exc:
             raise BlobCorrupt(f"{aad}: {exc}") from exc
 
-    async def put_content(self, data: bytes) -> str:
+    async def put_content(self, data: bytes, *, expires_at: datetime | None = None) -> str:
+        """Store ``data`` once under its hash. With ``expires_at`` the value is (re)written with
+        that expiry inside, so a copy stored before without one expires too."""
         digest = sha256_hex(data)
         key = self.content_key(digest)
-        if not await self.backend.exists(key):
+        if expires_at is not None:
+            stamped = _EXPIRES + expires_at.isoformat().encode() + b"\n" + data
+            await self.backend.write(key, self._seal(stamped, digest))
+        elif not await self.backend.exists(key):
             await self.backend.write(key, self._seal(data, digest))
         return digest
 
     async def get_content(self, digest: str) -> bytes:
         data = self._open(await self.backend.read(self.content_key(digest)), digest)
-        if sha256_hex(data) != digest:
-            raise BlobCorrupt(f"{digest}: content does not match its hash")
-        return data
+        if sha256_hex(data) == digest:
+            return data
+        if data.startswith(_EXPIRES):
+            stamp, _, rest = data.removeprefix(_EXPIRES).partition(b"\n")
+            if sha256_hex(rest) == digest:
+                try:
+                    expires_at = datetime.fromisoformat(stamp.decode())
+                except ValueError as exc:
+                    raise BlobCorrupt(f"{digest}: unreadable expiry") from exc
+                if expires_at <= self._now():
+                    raise BlobExpired(f"{digest} expired at {expires_at.isoformat()}")
+                return rest
+        raise BlobCorrupt(f"{digest}: content does not match its hash")
 
     async def delete_content(self, digest: str) -> bool:
         """Remove a content-addressed value (retention, account deletion); ``False`` when it
@@ -333,16 +373,22 @@ async def database_lock(engine: AsyncEngine, name: str) -> AsyncIterator[None]:
             conn = await engine.connect()
         except (OSError, sa.exc.SQLAlchemyError) as exc:
             raise BlobUnavailable("lock connection unavailable") from exc
+        released = False
         try:
             await conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": ident})
             await conn.commit()
-            yield
-        finally:
             try:
+                yield
+            finally:
                 await conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": ident})
                 await conn.commit()
-            finally:
-                await conn.close()
+                released = True
+        finally:
+            if not released:
+                # Cancelled or failed while locking or unlocking: the session may hold the lock,
+                # and back in the pool it would keep it for good: closing the session frees it.
+                await conn.invalidate()
+            await conn.close()
         return
     database = engine.url.database
     if not database or database == ":memory:":

@@ -102,11 +102,11 @@ class S3Backend:
     async def delete(self, key: str) -> None:
         await self._send("DELETE", self.url_path(key))
 
-    async def keys(self, *, written_before: datetime | None = None) -> list[str]:
+    async def keys(self, *, written_before: datetime | None = None, prefix: str = "") -> list[str]:
         found: list[str] = []
         token = ""
         while True:
-            params = {"list-type": "2", "prefix": self.prefix}
+            params = {"list-type": "2", "prefix": self.prefix + prefix}
             if token:
                 params["continuation-token"] = token
             # SigV4 wants the canonical query sorted and percent-encoded as AWS does.

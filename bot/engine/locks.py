@@ -13,7 +13,7 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
@@ -216,7 +216,7 @@ class RedisLock:
             except asyncio.CancelledError:
                 # The SET may have taken the lock, or may still: free it once it is done, in
                 # the background, so that cancelling never waits on Redis.
-                self._spawn(self._release_when_taken(setting, name, token))
+                self._command(self._release_when_taken(setting, name, token))
                 raise
             if taken:
                 return
@@ -249,15 +249,11 @@ class RedisLock:
                 return
 
     def _command(self, call: Awaitable[Any]) -> asyncio.Task[Any]:
+        """``call`` in a task of its own, kept until it is done (a command, or a release)."""
         task = asyncio.ensure_future(call)
         self._pending.add(task)
         task.add_done_callback(self._done)
         return task
-
-    def _spawn(self, call: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(call)
-        self._pending.add(task)
-        task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._pending.discard(task)

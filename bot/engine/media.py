@@ -11,13 +11,22 @@ from pathlib import Path
 
 from bot.engine.messages import FileRef
 from bot.errors import MediaExpired, StorageError
-from dbkit.blobs import BlobBackend, BlobCorrupt, BlobNotFound, BlobUnavailable, LocalBlobBackend, SealedBlobs
+from dbkit.blobs import (
+    BlobBackend,
+    BlobCorrupt,
+    BlobExpired,
+    BlobNotFound,
+    BlobUnavailable,
+    LocalBlobBackend,
+    SealedBlobs,
+)
 from dbkit.envelope import Keyring
 
 log = logging.getLogger(__name__)
 
-# A file given a life of its own (a data export: 24 h, not the store's retention) has its expiry
-# kept beside it under this prefix, named by the file's hash.
+# A file given a life of its own (a data export: 24 h, not the store's retention) carries its
+# expiry inside (``SealedBlobs``), which every read checks; a copy under this prefix, named by
+# the file's hash, lets the purge find such files without reading them.
 _EXPIRY = "expiry/"
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -54,8 +63,8 @@ class SharedMediaStore:
     stored by one worker is read by any other.
 
     A file put with ``expires_at`` (a data export) is refused from then on and deleted by the
-    first read or purge after it, whatever the store's retention; the expiry is stored beside
-    the file, so every worker refuses it alike."""
+    first read or purge after it, whatever the store's retention; the expiry is stored inside
+    the file, so every worker refuses it alike, with the one read that fetches it."""
 
     def __init__(
         self,
@@ -66,14 +75,14 @@ class SharedMediaStore:
     ) -> None:
         self.backend = backend
         self.keyring = keyring
-        self.blobs = SealedBlobs(backend, keyring, fanout=1)
         self.now = now or (lambda: datetime.now(UTC))
+        self.blobs = SealedBlobs(backend, keyring, fanout=1, now=self.now)
 
     async def put(
         self, data: bytes, *, filename: str, content_type: str, expires_at: datetime | None = None
     ) -> FileRef:
         try:
-            media_id = await self.blobs.put_content(data)
+            media_id = await self.blobs.put_content(data, expires_at=expires_at)
             if expires_at is not None:
                 await self.blobs.put_named(_EXPIRY + media_id, expires_at.isoformat().encode())
         except BlobUnavailable as exc:
@@ -84,10 +93,10 @@ class SharedMediaStore:
         if not re.fullmatch(r"[0-9a-f]{64}", media_id):
             raise StorageError("bad media id")
         try:
-            if await self._expired(media_id):
-                await self._drop(media_id)
-                raise MediaExpired(f"media {media_id} expired")
             return await self.blobs.get_content(media_id)
+        except BlobExpired as exc:
+            await self._drop(media_id)
+            raise MediaExpired(f"media {media_id} expired") from exc
         except BlobNotFound as exc:
             raise StorageError(f"media {media_id} not found") from exc
         except BlobCorrupt as exc:
@@ -104,17 +113,18 @@ class SharedMediaStore:
         return datetime.fromisoformat(stored.decode()) <= self.now()
 
     async def _drop(self, media_id: str) -> None:
-        await self.blobs.delete_content(media_id)
-        await self.backend.delete(_EXPIRY + media_id)
+        try:
+            await self.blobs.delete_content(media_id)
+            await self.backend.delete(_EXPIRY + media_id)
+        except BlobUnavailable as exc:
+            raise StorageError(f"media store unavailable: {exc}") from exc
 
     async def purge_older_than(self, cutoff: datetime) -> int:
         """Delete files last written before ``cutoff`` (retention: the platform keeps its own
         copy of every scan it accepted; this store only passes files through chats), and every
         file past its own expiry."""
         count = await self.blobs.purge_content_written_before(cutoff)
-        for key in await self.backend.keys():
-            if not key.startswith(_EXPIRY):
-                continue
+        for key in await self.backend.keys(prefix=_EXPIRY):
             media_id = key.removeprefix(_EXPIRY)
             try:
                 expired = await self._expired(media_id)

@@ -176,10 +176,7 @@ class OutboxDispatcher:
     async def start(self) -> None:
         if self._task is None:
             if self.reclaim_at_start:
-                reclaimed = await self.store.reclaim_leases()
-                if reclaimed:
-                    log.info("took back %d message(s) a stopped process was sending", reclaimed)
-                self._next_reclaim = time.monotonic() + (self.reclaim_every or 0.0)
+                await self._reclaim()
             self._task = asyncio.create_task(self._loop(), name="outbox-dispatcher")
 
     async def stop(self) -> None:
@@ -190,12 +187,14 @@ class OutboxDispatcher:
             self._task = None
 
     async def _reclaim_if_due(self) -> None:
-        if self.reclaim_every is None or time.monotonic() < self._next_reclaim:
-            return
-        self._next_reclaim = time.monotonic() + self.reclaim_every
+        if self.reclaim_every is not None and time.monotonic() >= self._next_reclaim:
+            await self._reclaim()
+
+    async def _reclaim(self) -> None:
+        self._next_reclaim = time.monotonic() + (self.reclaim_every or 0.0)
         reclaimed = await self.store.reclaim_leases()
         if reclaimed:
-            log.info("took back %d message(s) a stopped worker was sending", reclaimed)
+            log.info("took back %d message(s) a stopped process was sending", reclaimed)
 
     async def _loop(self) -> None:
         while True:

@@ -225,6 +225,20 @@ async def test_rotation_re_encrypts_every_value_once_and_old_keys_can_go(workers
     assert await only_new.get_named("revoked.json") == b"{}"
 
 
+async def test_keys_under_a_prefix_are_listed_alone(workers: Workers) -> None:
+    for key in ("expiry/" + "ab" * 32, "expiry/" + "cd" * 32, "ab/" + "ab" * 32, "expiryx", "exp_ry/x"):
+        await workers.one.write(key, b"v")
+    assert await workers.two.keys(prefix="expiry/") == ["expiry/" + "ab" * 32, "expiry/" + "cd" * 32]
+    assert await workers.two.keys(prefix="expiry") == [
+        "expiry/" + "ab" * 32,
+        "expiry/" + "cd" * 32,
+        "expiryx",
+    ]
+    assert await workers.two.keys(prefix="exp_ry/") == ["exp_ry/x"]  # "_" is no wildcard
+    assert await workers.two.keys(prefix="none/") == []
+    assert len(await workers.two.keys()) == 5
+
+
 async def test_retention_deletes_content_written_before_the_cutoff_and_nothing_named(
     workers: Workers,
 ) -> None:
@@ -276,3 +290,55 @@ async def test_a_file_with_its_own_expiry_is_refused_by_every_worker_after_it_an
     assert not await workers.one.exists(one.blobs.content_key(again.media_id))
     assert not any(key.startswith("expiry/") for key in await workers.one.keys())
     assert await one.get(other.media_id) == kept
+
+
+class CountingReads:
+    """A backend that counts its reads (``read`` and ``exists``)."""
+
+    def __init__(self, backend: BlobBackend) -> None:
+        self.backend = backend
+        self.reads = 0
+
+    async def write(self, key: str, data: bytes) -> None:
+        await self.backend.write(key, data)
+
+    async def read(self, key: str) -> bytes:
+        self.reads += 1
+        return await self.backend.read(key)
+
+    async def exists(self, key: str) -> bool:
+        self.reads += 1
+        return await self.backend.exists(key)
+
+    async def delete(self, key: str) -> None:
+        await self.backend.delete(key)
+
+    async def keys(self, *, written_before: datetime | None = None, prefix: str = "") -> list[str]:
+        return await self.backend.keys(written_before=written_before, prefix=prefix)
+
+
+async def test_a_file_read_is_one_read_and_its_expiry_travels_inside_it(workers: Workers) -> None:
+    """The expiry is sealed into the file: a read checks it without a second read, and a file
+    whose purge index is gone is still refused after it."""
+    clock = ManualClock()
+    counting = CountingReads(workers.two)
+    one = SharedMediaStore(workers.one, OLD, now=clock.now)
+    two = SharedMediaStore(counting, OLD, now=clock.now)
+    export, kept = scan(5), scan(6)
+    file = await one.put(
+        export,
+        filename="my-data.zip",
+        content_type="application/zip",
+        expires_at=clock.now() + timedelta(hours=1),
+    )
+    other = await one.put(kept, filename="scan.png", content_type="image/png")
+    assert await two.get(file.media_id) == export
+    assert await two.get(other.media_id) == kept
+    assert counting.reads == 2
+    await workers.one.delete("expiry/" + file.media_id)
+    # the same bytes stored again without an expiry do not lift the one already stored
+    await one.put(export, filename="again.zip", content_type="application/zip")
+    clock.advance(timedelta(hours=1))
+    with pytest.raises(MediaExpired):
+        await two.get(file.media_id)
+    assert await two.get(other.media_id) == kept

@@ -142,5 +142,9 @@ async def test_the_web_chat_serves_the_export_only_to_its_browser_and_refuses_it
         for _ in range(3):
             service.clock.advance(timedelta(minutes=20))
             await say(browser, "我的信息")
-        assert (await web.get(url)).status_code == 410
+        expired = await web.get(url)
+        assert expired.status_code == 410
+        # the browser opened the link itself: a sentence in the chat's language, not JSON
+        assert expired.headers["content-type"].startswith("text/plain")
+        assert "下载链接已过期" in expired.text
         assert (await web.get(url)).status_code == 404  # deleted by the refusal

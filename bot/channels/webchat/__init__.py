@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, File, Form, HTTPException, Request, Response, UploadFile
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from bot.channels.base import ChannelLifecycle, SimpleHealth
@@ -227,10 +227,8 @@ class WebChatChannel(ChannelLifecycle):
             data = await file.read(self.max_upload_bytes + 1)
             if len(data) > self.max_upload_bytes:
                 limit = f"{self.max_upload_bytes / (1024 * 1024):g} MB"
-                state = await self.store.get(key)
-                locale = (state.state.get("locale") if state else None) or "zh-CN"
                 text = self.engine.catalog.get(
-                    locale, "engine.file_too_large", limit=limit, kinds="JPG/PNG/PDF"
+                    await self._locale(key), "engine.file_too_large", limit=limit, kinds="JPG/PNG/PDF"
                 )
                 return JSONResponse({"accepted": False, "error": text}, status_code=413)
             stored: FileRef = await self.engine.media.put(
@@ -279,9 +277,11 @@ class WebChatChannel(ChannelLifecycle):
                 raise HTTPException(status_code=404, detail="not found")
             try:
                 data = await self.engine.media.get(media_id)
-            except MediaExpired as exc:
-                # a data export past its 24 h: gone for good, unlike a file briefly unreadable
-                raise HTTPException(status_code=410, detail="expired") from exc
+            except MediaExpired:
+                # a data export past its 24 h: gone for good, unlike a file briefly unreadable.
+                # The browser opens this link itself, so the answer is a sentence, not JSON.
+                text = self.engine.catalog.get(await self._locale(key), "channels.web_export_expired")
+                return PlainTextResponse(text, status_code=410)
             except StorageError as exc:
                 raise HTTPException(status_code=404, detail="not found") from exc
             kind = sniff(data)
@@ -306,6 +306,11 @@ class WebChatChannel(ChannelLifecycle):
         # Messages past the limit reach the page through its poll, which only carries the
         # bot's side: the user's later messages then wait for the next reload.
         return merged_history(found, entries, message_json, complete=len(found) < HISTORY_LIMIT)
+
+    async def _locale(self, key: ConversationKey) -> str:
+        """The language this chat speaks (chosen in the chat, else Chinese)."""
+        row = await self.store.get(key)
+        return (row.state.get("locale") if row else None) or "zh-CN"
 
     async def _may_see(self, key: ConversationKey, media_id: str) -> bool:
         """Only files sent to this conversation, or uploaded in it, are served to it."""

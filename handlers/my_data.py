@@ -16,7 +16,14 @@ from __future__ import annotations
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Choice, Field, Finish, Flow, GoTo, Outcome
 from bot.engine.messages import Option
-from handlers.accounts import ask_captcha, captcha_step, masked_phone, parse_code, sms_identity
+from handlers.accounts import (
+    ask_captcha,
+    captcha_step,
+    masked_phone,
+    parse_code,
+    sms_client_ip,
+    sms_identity,
+)
 from handlers.menu import MenuItem
 from handlers.platform_errors import explain
 from handlers.services import services, token
@@ -43,6 +50,7 @@ def _code_sender(purpose: SmsPurpose) -> Action:
                 purpose,
                 token=token(ctx),
                 identity=sms_identity(ctx),
+                client_ip=sms_client_ip(ctx),
                 captcha_token=captcha_token,
                 captcha_answer=(ctx.get("captcha") or None) if captcha_token else None,
             )

@@ -177,7 +177,7 @@ CANCEL = Flow(
         Action("order", run=make_order),
         captcha_step(),
         code_sender("cancel_seal", sent="cancel.code_sent", refused=_send_refused),
-        code_field(prompt="cancel.ask_code", label="cancel.code", sensitive=False),
+        code_field(prompt="cancel.ask_code", label="cancel.code"),
         Action("confirm", run=confirm_cancellation, depends_on=("code",)),
         Choice(
             "withdraw_offer",

@@ -87,10 +87,11 @@ def code_sender(purpose: SmsPurpose, *, sent: str, refused: SendRefused) -> Acti
     return Action("send_code", run=send_code, depends_on=("captcha",))
 
 
-def code_field(*, prompt: str, label: str, sensitive: bool = True) -> Field:
-    """``code``: the code typed in the chat, asked once it was sent."""
+def code_field(*, prompt: str, label: str) -> Field:
+    """``code``: the code typed in the chat, asked once it was sent; sensitive, so it is never
+    stored in clear (as ``handlers.accounts.code_field``)."""
     return Field(
-        "code", prompt=prompt, label=label, parse=parse_code, sensitive=sensitive, depends_on=("send_code",)
+        "code", prompt=prompt, label=label, parse=parse_code, sensitive=True, depends_on=("send_code",)
     )
 
 

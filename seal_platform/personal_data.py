@@ -70,14 +70,14 @@ async def _rows(session: AsyncSession, model: Any, *where: Any) -> list[Any]:
 
 
 async def personal_data(
-    session: AsyncSession, services: PlatformServices, account: Account
+    session: AsyncSession, services: PlatformServices, account: Account, documents: list[Document]
 ) -> dict[str, Any]:
-    """Every row held about ``account``, clear (decrypted), as JSON-ready data."""
+    """Every row held about ``account`` (whose ``documents`` the caller read), clear
+    (decrypted), as JSON-ready data."""
     companies = await _rows(session, Company, Company.account_id == account.id)
     orders = await _rows(session, Order, Order.account_id == account.id)
     seals = await _rows(session, Seal, Seal.account_id == account.id)
     invoices = await _rows(session, InvoiceRecord, InvoiceRecord.account_id == account.id)
-    documents = await _rows(session, Document, Document.account_id == account.id)
     codes = await _rows(session, SmsCode, SmsCode.phone == account.phone)
     sessions = await _rows(session, AccountToken, AccountToken.account_id == account.id)
     return {
@@ -165,8 +165,8 @@ def _archive_name(document: Document) -> str:
 
 async def export_archive(session: AsyncSession, services: PlatformServices, account: Account) -> bytes:
     """The ZIP the user downloads: ``data.json`` and every file of theirs."""
-    data = await personal_data(session, services, account)
     documents = await _rows(session, Document, Document.account_id == account.id)
+    data = await personal_data(session, services, account, documents)
     files = [(_archive_name(d), await services.blob_store.get(d.sha256)) for d in documents]
 
     def pack() -> bytes:

@@ -18,6 +18,7 @@ from bot.engine.flow import Action, Finish, Flow, Outcome, Step
 from handlers.accounts import captcha_step
 from handlers.confirm_steps import code_field, code_refused, code_sender, confirm_steps
 from handlers.menu import MenuItem
+from handlers.order_words import status_words, type_words
 from handlers.platform_errors import explain
 from handlers.services import services, token
 from platform_client.errors import NotAuthenticated, PlatformClientError, RateLimited
@@ -96,9 +97,7 @@ def _blocker_line(ctx: Ctx, kind: str, type_: str, status: str) -> str:
         return ctx.t(
             "my_data.blocker_seal", kind=ctx.t(f"seals.kind_{type_}"), status=ctx.t(f"seals.status_{status}")
         )
-    return ctx.t(
-        "my_data.blocker_order", type=ctx.t(f"orders.type.{type_}"), status=ctx.t(f"orders.status.{status}")
-    )
+    return ctx.t("my_data.blocker_order", type=type_words(ctx, type_), status=status_words(ctx, status))
 
 
 async def check_deletion(ctx: Ctx) -> Outcome | None:

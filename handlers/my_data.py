@@ -100,6 +100,13 @@ def _blocker_line(ctx: Ctx, kind: str, type_: str, status: str) -> str:
     return ctx.t("my_data.blocker_order", type=type_words(ctx, type_), status=status_words(ctx, status))
 
 
+def _blocked(ctx: Ctx, blockers: list[tuple[str, str, str]]) -> Outcome:
+    """Deletion refused: what stands in the way (kind, type, status of each) and what to do."""
+    lines = [_blocker_line(ctx, *blocker) for blocker in blockers]
+    ctx.say("my_data.delete_blocked", blockers="\n".join(lines))
+    return Finish()
+
+
 async def check_deletion(ctx: Ctx) -> Outcome | None:
     """Refuse at once while something is in progress; otherwise say what would be kept."""
     try:
@@ -110,9 +117,7 @@ async def check_deletion(ctx: Ctx) -> Outcome | None:
         ctx.say_text(explain(ctx, exc))
         return Finish()
     if preview.blockers:
-        lines = [_blocker_line(ctx, b.kind, b.type, b.status) for b in preview.blockers]
-        ctx.say("my_data.delete_blocked", blockers="\n".join(lines))
-        return Finish()
+        return _blocked(ctx, [(b.kind, b.type, b.status) for b in preview.blockers])
     ctx.set(
         "kept_text",
         ctx.t(
@@ -140,9 +145,7 @@ async def delete(ctx: Ctx) -> Outcome | None:
         if exc.code == "account_deletion_blocked":
             # something started meanwhile (another chat): nothing was deleted
             blockers = exc.details.get("blockers") or []
-            lines = [_blocker_line(ctx, b["kind"], b["type"], b["status"]) for b in blockers]
-            ctx.say("my_data.delete_blocked", blockers="\n".join(lines))
-            return Finish()
+            return _blocked(ctx, [(b["kind"], b["type"], b["status"]) for b in blockers])
         ctx.say_text(explain(ctx, exc))
         return Finish()
     forget = services(ctx).forget_account

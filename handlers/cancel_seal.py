@@ -13,16 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from bot.engine.context import Ctx
-from bot.engine.flow import Action, Choice, Field, Finish, Flow, GoTo, Outcome
+from bot.engine.flow import Action, Choice, Finish, Flow, Outcome
 from bot.engine.messages import Option
-from handlers.accounts import (
-    ask_captcha,
-    captcha_step,
-    masked_phone,
-    parse_code,
-    sms_client_ip,
-    sms_identity,
-)
+from handlers.accounts import captcha_step
+from handlers.confirm_steps import code_field, code_refused, code_sender, confirm_steps
 from handlers.my_seals import (
     chosen_seal,
     local_date,
@@ -36,8 +30,6 @@ from handlers.order_words import money, order_number, seen_order, status_words, 
 from handlers.services import services, token
 from platform_client.errors import PlatformClientError, RateLimited
 
-RESEND = {"sms_code_expired", "sms_code_exhausted", "sms_code_not_found", "sms_code_missing"}
-
 
 async def describe(ctx: Ctx) -> Outcome | None:
     try:
@@ -45,13 +37,6 @@ async def describe(ctx: Ctx) -> Outcome | None:
     except PlatformClientError as exc:
         return await on_platform_error(ctx, exc)
     ctx.set("seal_text", seal_line(ctx, seal))
-    return None
-
-
-async def confirmed(ctx: Ctx) -> Outcome | None:
-    if ctx.get("go") != "yes":
-        ctx.say("cancel.kept")
-        return Finish()
     return None
 
 
@@ -68,34 +53,7 @@ async def make_order(ctx: Ctx) -> Outcome | None:
     return None
 
 
-async def send_code(ctx: Ctx) -> Outcome | None:
-    session = ctx.session
-    assert session is not None
-    captcha_token = ctx.get("captcha_token") or None
-    try:
-        await services(ctx).platform.accounts.send_sms_code(
-            session.phone,
-            "cancel_seal",
-            token=token(ctx),
-            identity=sms_identity(ctx),
-            client_ip=sms_client_ip(ctx),
-            captcha_token=captcha_token,
-            captcha_answer=(ctx.get("captcha") or None) if captcha_token else None,
-        )
-    except PlatformClientError as exc:
-        if exc.code in ("sms_captcha_required", "sms_captcha_wrong"):
-            return await ask_captcha(ctx, exc)
-        ctx.set("captcha_token", None)
-        return await _code_refused(ctx, exc)
-    ctx.set("captcha_token", None)
-    ctx.say("cancel.code_sent", phone=masked_phone(session.phone))
-    dev_page = services(ctx).sms_dev_page
-    if dev_page:
-        ctx.say("accounts.code_dev_page", url=dev_page)
-    return None
-
-
-async def _code_refused(ctx: Ctx, exc: PlatformClientError) -> Outcome | None:
+async def _send_refused(ctx: Ctx, exc: PlatformClientError) -> Outcome | None:
     if isinstance(exc, RateLimited):
         # a code went out moments ago: it may still work; if not, any answer after the wait
         # comes back here and sends a new one
@@ -110,12 +68,11 @@ async def confirm_cancellation(ctx: Ctx) -> Outcome | None:
             token(ctx), ctx.get("order_id"), ctx.get("code")
         )
     except PlatformClientError as exc:
-        if exc.code == "sms_code_wrong":
-            ctx.say("cancel.code_wrong", attempts_left=exc.details.get("attempts_left", "-"))
-            return GoTo("code")
-        if exc.code in RESEND:
-            ctx.say("cancel.code_expired" if exc.code == "sms_code_expired" else "cancel.code_used_up")
-            return GoTo("send_code")
+        again = code_refused(
+            ctx, exc, wrong="cancel.code_wrong", expired="cancel.code_expired", used_up="cancel.code_used_up"
+        )
+        if again is not None:
+            return again
         if exc.code == "seal_busy":
             # the code stays valid: once that order is finished or withdrawn, the user can return
             return _busy(ctx, dict(exc.details or {}))
@@ -209,20 +166,18 @@ CANCEL = Flow(
     steps=(
         *seal_steps("cancel_seal"),
         Action("describe", run=describe, depends_on=("seal_id",)),
-        Choice(
-            "go",
+        *confirm_steps(
             prompt="cancel.ask_confirm",
             label="cancel.confirm_label",
-            options=(Option("yes", "cancel.yes"), Option("no", "cancel.no")),
+            yes="cancel.yes",
+            no="cancel.no",
+            kept="cancel.kept",
             prompt_params=lambda ctx: {"seal": ctx.get("seal_text", "")},
         ),
-        Action("confirmed", run=confirmed, depends_on=("go",)),
         Action("order", run=make_order),
         captcha_step(),
-        Action("send_code", run=send_code, depends_on=("captcha",)),
-        Field(
-            "code", prompt="cancel.ask_code", label="cancel.code", parse=parse_code, depends_on=("send_code",)
-        ),
+        code_sender("cancel_seal", sent="cancel.code_sent", refused=_send_refused),
+        code_field(prompt="cancel.ask_code", label="cancel.code"),
         Action("confirm", run=confirm_cancellation, depends_on=("code",)),
         Choice(
             "withdraw_offer",

@@ -14,16 +14,15 @@ messages, delivered replies), and every login of the account ends.
 from __future__ import annotations
 
 from bot.engine.context import Ctx
-from bot.engine.flow import Action, Choice, Field, Finish, Flow, GoTo, Outcome
-from bot.engine.messages import Option
-from handlers.accounts import ask_captcha, captcha_step, masked_phone, parse_code, sms_identity
+from bot.engine.flow import Action, Finish, Flow, Outcome, Step
+from handlers.accounts import captcha_step
+from handlers.confirm_steps import code_field, code_refused, code_sender, confirm_steps
 from handlers.menu import MenuItem
+from handlers.order_words import status_words, type_words
 from handlers.platform_errors import explain
 from handlers.services import services, token
 from platform_client.errors import NotAuthenticated, PlatformClientError, RateLimited
 from platform_client.models import SmsPurpose
-
-RESEND = {"sms_code_expired", "sms_code_exhausted", "sms_code_not_found", "sms_code_missing"}
 
 
 def _lost(ctx: Ctx) -> Outcome:
@@ -32,62 +31,24 @@ def _lost(ctx: Ctx) -> Outcome:
     return Finish()
 
 
-def _code_sender(purpose: SmsPurpose) -> Action:
-    async def send_code(ctx: Ctx) -> Outcome | None:
-        session = ctx.session
-        assert session is not None
-        captcha_token = ctx.get("captcha_token") or None
-        try:
-            await services(ctx).platform.accounts.send_sms_code(
-                session.phone,
-                purpose,
-                token=token(ctx),
-                identity=sms_identity(ctx),
-                captcha_token=captcha_token,
-                captcha_answer=(ctx.get("captcha") or None) if captcha_token else None,
-            )
-        except NotAuthenticated:
-            return _lost(ctx)
-        except PlatformClientError as exc:
-            if exc.code in ("sms_captcha_required", "sms_captcha_wrong"):
-                return await ask_captcha(ctx, exc)
-            ctx.set("captcha_token", None)
-            if isinstance(exc, RateLimited):
-                # a code sent moments ago may still work: ask for it
-                ctx.say_text(explain(ctx, exc))
-                return None
-            ctx.say_text(explain(ctx, exc))
-            return Finish()
-        ctx.set("captcha_token", None)
-        ctx.say("my_data.code_sent", phone=masked_phone(session.phone))
-        dev_page = services(ctx).sms_dev_page
-        if dev_page:
-            ctx.say("accounts.code_dev_page", url=dev_page)
-        return None
-
-    return Action("send_code", run=send_code, depends_on=("captcha",))
+async def _send_refused(ctx: Ctx, exc: PlatformClientError) -> Outcome | None:
+    if isinstance(exc, NotAuthenticated):
+        return _lost(ctx)
+    ctx.say_text(explain(ctx, exc))
+    # rate limited: a code sent moments ago may still work, so it is asked for
+    return None if isinstance(exc, RateLimited) else Finish()
 
 
-def _code_field() -> Field:
-    return Field(
-        "code",
-        prompt="my_data.ask_code",
-        label="my_data.code",
-        parse=parse_code,
-        sensitive=True,
-        depends_on=("send_code",),
+def _code_steps(purpose: SmsPurpose) -> tuple[Step, ...]:
+    return (
+        captcha_step(),
+        code_sender(purpose, sent="my_data.code_sent", refused=_send_refused),
+        code_field(prompt="my_data.ask_code", label="my_data.code"),
     )
 
 
 def _code_refused(ctx: Ctx, exc: PlatformClientError) -> Outcome | None:
-    """A wrong code is asked again; a spent or expired one is replaced by a new one."""
-    if exc.code == "sms_code_wrong":
-        ctx.say("my_data.code_wrong", attempts_left=exc.details.get("attempts_left", "-"))
-        return GoTo("code")
-    if exc.code in RESEND:
-        ctx.say("my_data.code_expired")
-        return GoTo("send_code")
-    return None
+    return code_refused(ctx, exc, wrong="my_data.code_wrong", expired="my_data.code_expired")
 
 
 # ---- 导出我的信息 ---------------------------------------------------------------------------
@@ -122,9 +83,7 @@ EXPORT = Flow(
     help="my_data.export_help",
     requires_login=True,
     steps=(
-        captcha_step(),
-        _code_sender("export_data"),
-        _code_field(),
+        *_code_steps("export_data"),
         Action("export", run=export, depends_on=("code",)),
     ),
 )
@@ -138,9 +97,14 @@ def _blocker_line(ctx: Ctx, kind: str, type_: str, status: str) -> str:
         return ctx.t(
             "my_data.blocker_seal", kind=ctx.t(f"seals.kind_{type_}"), status=ctx.t(f"seals.status_{status}")
         )
-    return ctx.t(
-        "my_data.blocker_order", type=ctx.t(f"orders.type.{type_}"), status=ctx.t(f"orders.status.{status}")
-    )
+    return ctx.t("my_data.blocker_order", type=type_words(ctx, type_), status=status_words(ctx, status))
+
+
+def _blocked(ctx: Ctx, blockers: list[tuple[str, str, str]]) -> Outcome:
+    """Deletion refused: what stands in the way (kind, type, status of each) and what to do."""
+    lines = [_blocker_line(ctx, *blocker) for blocker in blockers]
+    ctx.say("my_data.delete_blocked", blockers="\n".join(lines))
+    return Finish()
 
 
 async def check_deletion(ctx: Ctx) -> Outcome | None:
@@ -153,9 +117,7 @@ async def check_deletion(ctx: Ctx) -> Outcome | None:
         ctx.say_text(explain(ctx, exc))
         return Finish()
     if preview.blockers:
-        lines = [_blocker_line(ctx, b.kind, b.type, b.status) for b in preview.blockers]
-        ctx.say("my_data.delete_blocked", blockers="\n".join(lines))
-        return Finish()
+        return _blocked(ctx, [(b.kind, b.type, b.status) for b in preview.blockers])
     ctx.set(
         "kept_text",
         ctx.t(
@@ -166,13 +128,6 @@ async def check_deletion(ctx: Ctx) -> Outcome | None:
             documents=preview.documents,
         ),
     )
-    return None
-
-
-async def confirmed(ctx: Ctx) -> Outcome | None:
-    if ctx.get("go") != "yes":
-        ctx.say("my_data.delete_kept")
-        return Finish()
     return None
 
 
@@ -190,9 +145,7 @@ async def delete(ctx: Ctx) -> Outcome | None:
         if exc.code == "account_deletion_blocked":
             # something started meanwhile (another chat): nothing was deleted
             blockers = exc.details.get("blockers") or []
-            lines = [_blocker_line(ctx, b["kind"], b["type"], b["status"]) for b in blockers]
-            ctx.say("my_data.delete_blocked", blockers="\n".join(lines))
-            return Finish()
+            return _blocked(ctx, [(b["kind"], b["type"], b["status"]) for b in blockers])
         ctx.say_text(explain(ctx, exc))
         return Finish()
     forget = services(ctx).forget_account
@@ -212,17 +165,15 @@ DELETE = Flow(
     requires_login=True,
     steps=(
         Action("check", run=check_deletion),
-        Choice(
-            "go",
+        *confirm_steps(
             prompt="my_data.ask_delete",
             label="my_data.delete_label",
-            options=(Option("yes", "my_data.delete_yes"), Option("no", "my_data.delete_no")),
+            yes="my_data.delete_yes",
+            no="my_data.delete_no",
+            kept="my_data.delete_kept",
             prompt_params=lambda ctx: {"kept": ctx.get("kept_text", "")},
         ),
-        Action("confirmed", run=confirmed, depends_on=("go",)),
-        captcha_step(),
-        _code_sender("delete_account"),
-        _code_field(),
+        *_code_steps("delete_account"),
         Action("delete", run=delete, depends_on=("code",)),
     ),
 )

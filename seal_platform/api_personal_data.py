@@ -82,7 +82,7 @@ async def delete_my_account(body: CodeConfirm, services: ServicesDep, account: A
     """Delete the account (409 ``account_deletion_blocked`` with the blockers while a seal is
     live or an order open; the code is then not spent)."""
     async with services.db.session() as session:
-        personal_data.refuse_if_blocked(await personal_data.deletion_preview(session, account))
+        personal_data.refuse_if_blocked((await personal_data.deletion_preview(session, account)).blockers)
     code_id = await sms.verify_code(
         services, phone=account.phone, purpose=sms.SmsPurpose.DELETE_ACCOUNT, code=body.sms_code
     )

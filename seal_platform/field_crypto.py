@@ -118,6 +118,11 @@ ENCRYPTED_COLUMNS = (
 _BATCH = 200
 
 
+def _up_to_date(cipher: FieldCipher, stored: str) -> bool:
+    """Encrypted, and under the current key."""
+    return is_ciphertext(stored) and cipher.is_current(stored)
+
+
 def rotate_fields(connection: Connection, cipher: FieldCipher, *, commit_each_batch: bool = True) -> int:
     """Encrypt clear values and re-encrypt values not under the current key; returns how many.
 
@@ -141,7 +146,7 @@ def rotate_fields(connection: Connection, cipher: FieldCipher, *, commit_each_ba
                 break
             after = rows[-1][0]
             for row_id, stored in rows:
-                if is_ciphertext(stored) and cipher.is_current(stored):
+                if _up_to_date(cipher, stored):
                     continue
                 plain = cipher.decrypt(stored, context=spec.context) if is_ciphertext(stored) else stored
                 fresh = cipher.encrypt(plain, context=spec.context)
@@ -163,6 +168,6 @@ def left_to_rotate(connection: Connection, cipher: FieldCipher) -> int:
         table = sa.table(spec.table, sa.column(spec.column))
         column = table.c[spec.column]
         for (stored,) in connection.execute(sa.select(column).where(column.is_not(None))):
-            if not (is_ciphertext(stored) and cipher.is_current(stored)):
+            if not _up_to_date(cipher, stored):
                 left += 1
     return left

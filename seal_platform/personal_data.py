@@ -70,14 +70,14 @@ async def _rows(session: AsyncSession, model: Any, *where: Any) -> list[Any]:
 
 
 async def personal_data(
-    session: AsyncSession, services: PlatformServices, account: Account
+    session: AsyncSession, services: PlatformServices, account: Account, documents: list[Document]
 ) -> dict[str, Any]:
-    """Every row held about ``account``, clear (decrypted), as JSON-ready data."""
+    """Every row held about ``account`` (whose ``documents`` the caller read), clear
+    (decrypted), as JSON-ready data."""
     companies = await _rows(session, Company, Company.account_id == account.id)
     orders = await _rows(session, Order, Order.account_id == account.id)
     seals = await _rows(session, Seal, Seal.account_id == account.id)
     invoices = await _rows(session, InvoiceRecord, InvoiceRecord.account_id == account.id)
-    documents = await _rows(session, Document, Document.account_id == account.id)
     codes = await _rows(session, SmsCode, SmsCode.phone == account.phone)
     sessions = await _rows(session, AccountToken, AccountToken.account_id == account.id)
     return {
@@ -165,8 +165,8 @@ def _archive_name(document: Document) -> str:
 
 async def export_archive(session: AsyncSession, services: PlatformServices, account: Account) -> bytes:
     """The ZIP the user downloads: ``data.json`` and every file of theirs."""
-    data = await personal_data(session, services, account)
     documents = await _rows(session, Document, Document.account_id == account.id)
+    data = await personal_data(session, services, account, documents)
     files = [(_archive_name(d), await services.blob_store.get(d.sha256)) for d in documents]
 
     def pack() -> bytes:
@@ -191,28 +191,37 @@ async def export_archive(session: AsyncSession, services: PlatformServices, acco
     return packed
 
 
+def _blockers(seals: list[Seal], orders: list[Order]) -> list[Blocker]:
+    blockers = [Blocker("seal", s.id, s.kind, s.status) for s in seals if s.status in LIVE_SEAL_STATUSES]
+    blockers += [Blocker("order", o.id, o.type, o.status) for o in orders if o.status in OPEN_STATUSES]
+    return blockers
+
+
+def _kept_orders(orders: list[Order]) -> int:
+    """Paid orders: kept (pseudonymised) as the law requires."""
+    return sum(1 for o in orders if o.amount_fen > 0)
+
+
 async def deletion_preview(session: AsyncSession, account: Account) -> DeletionPreview:
     seals = await _rows(session, Seal, Seal.account_id == account.id)
     orders = await _rows(session, Order, Order.account_id == account.id)
-    blockers = [Blocker("seal", s.id, s.kind, s.status) for s in seals if s.status in LIVE_SEAL_STATUSES]
-    blockers += [Blocker("order", o.id, o.type, o.status) for o in orders if o.status in OPEN_STATUSES]
     invoices = await _rows(session, InvoiceRecord, InvoiceRecord.account_id == account.id)
     documents = await _rows(session, Document, Document.account_id == account.id)
     return DeletionPreview(
-        blockers=blockers,
-        kept_orders=sum(1 for o in orders if o.amount_fen > 0),
+        blockers=_blockers(seals, orders),
+        kept_orders=_kept_orders(orders),
         kept_invoices=len(invoices),
         kept_certificates=sum(1 for s in seals if s.certificate_serial),
         documents=sum(1 for d in documents if d.kind not in KEPT_DOCUMENT_KINDS),
     )
 
 
-def refuse_if_blocked(preview: DeletionPreview) -> None:
-    if preview.blockers:
+def refuse_if_blocked(blockers: list[Blocker]) -> None:
+    if blockers:
         raise Conflict(
             "账号下还有进行中的订单或有效的印章，暂不能注销",
             code="account_deletion_blocked",
-            blockers=[b.__dict__ for b in preview.blockers],
+            blockers=[b.__dict__ for b in blockers],
         )
 
 
@@ -227,7 +236,9 @@ class Deleted:
 async def delete_account(session: AsyncSession, services: PlatformServices, account: Account) -> Deleted:
     """Erase the account's personal data (see the module); the caller verified the SMS code.
     Refused (``account_deletion_blocked``) while a seal is live or an order is open."""
-    refuse_if_blocked(await deletion_preview(session, account))
+    seals = await _rows(session, Seal, Seal.account_id == account.id)
+    orders = await _rows(session, Order, Order.account_id == account.id)
+    refuse_if_blocked(_blockers(seals, orders))
     now = services.clock.now()
     phone = account.phone
     documents = [
@@ -236,11 +247,10 @@ async def delete_account(session: AsyncSession, services: PlatformServices, acco
         if d.kind not in KEPT_DOCUMENT_KINDS
     ]
     gone = {d.id for d in documents}
-    orders = await _rows(session, Order, Order.account_id == account.id)
     for order in orders:
         order.mailing_address = None
         order.documents = {role: doc for role, doc in (order.documents or {}).items() if doc not in gone}
-    for seal in await _rows(session, Seal, Seal.account_id == account.id):
+    for seal in seals:
         if seal.kind == SealKind.PERSONAL:
             seal.holder_name = DELETED_NAME
         seal.impression_document_id = (
@@ -276,7 +286,7 @@ async def delete_account(session: AsyncSession, services: PlatformServices, acco
     )
     done = Deleted(
         documents=len(documents),
-        orders_kept=sum(1 for o in orders if o.amount_fen > 0),
+        orders_kept=_kept_orders(orders),
         orphan_blobs=frozenset(digests - still_used),
     )
     record_audit(

@@ -34,7 +34,7 @@ class SecretBox:
         for each in [secret, *(s.strip() for s in old_secrets.split(",") if s.strip())]:
             key = _derive(each)
             self._keys.setdefault(_key_id(key), AESGCM(key))
-        self.current_id = _key_id(_derive(secret))
+        self.current_id = next(iter(self._keys))  # the current secret's, inserted first
 
     def seal(self, value: Any) -> dict[str, str]:
         nonce = os.urandom(12)

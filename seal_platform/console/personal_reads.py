@@ -26,7 +26,7 @@ from seal_platform.staff_actions import record_audit
 
 MIN_REASON = 4
 
-# What a reveal may show, by name: (label, how it is read from the order).
+# What a reveal may show, by name, with its label (``_value`` reads it from the order).
 REVEALABLE = {
     "mailing_phone": "收件人电话",
     "mailing_address": "收件地址",
@@ -137,8 +137,3 @@ async def _value(session: AsyncSession, services: PlatformServices, order: Order
         return account.phone if field == "applicant_phone" else account_id_number(services, account)
     company = await session.get(Company, order.company_id) if order.company_id else None
     return legal_rep_id(services, company) if company is not None else None
-
-
-def masked_phone(phone: object) -> str:
-    text = str(phone or "")
-    return text[:3] + "****" + text[-4:] if len(text) == 11 else "*" * len(text)

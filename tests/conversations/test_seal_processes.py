@@ -269,3 +269,14 @@ async def test_english_renewal_in_the_window_reaches_the_ukey_step(world: SealWo
     after = joined(chat.transcript()[before:])
     assert "ukey-bridge pair" in after
     assert "PC" in after
+
+
+def test_every_sms_code_typed_to_confirm_a_process_is_sealed_at_rest() -> None:
+    from bot.engine.flow import Field
+    from handlers.cancel_seal import CANCEL
+    from handlers.my_data import DELETE, EXPORT
+
+    for flow in (CANCEL, EXPORT, DELETE):
+        code = next(step for step in flow.steps if step.name == "code")
+        assert isinstance(code, Field)
+        assert code.sensitive, flow.name

@@ -195,7 +195,7 @@ class StationHub:
             await self._on_csr(live, message)
         elif isinstance(message, wire.JobProgress):
             pending = live.pending.get(message.job_id)
-            step = step_of(message.stage, message.detail)
+            step = step_of(message.detail)
             if pending is not None and step is not None:
                 pending.progress(step)
         elif isinstance(message, wire.JobResult):

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from seal_platform.auth import ServicesDep
-from seal_platform.production.station_hub import PairingRefused, station_hub
+from seal_platform.production.station_hub import PairingRefused, staff_of, station_hub
 from seal_platform.services import PlatformServices
 from ukey_bridge import protocol as wire
 from ukey_bridge.errors import ProtocolError
@@ -46,7 +46,7 @@ async def unpair(body: UnpairIn, services: ServicesDep) -> JSONResponse:
     hub = station_hub(services)
     if not hub.valid_secret(body.device_id, body.secret):
         return JSONResponse({"revoked": False}, status_code=403)
-    staff = body.device_id.rsplit(".", 1)[0]
+    staff = staff_of(body.device_id)
     return JSONResponse({"revoked": await hub.unpair(body.device_id, staff, by=staff)})
 
 

@@ -836,8 +836,6 @@ async def _cancel_with_refund(
     session: AsyncSession, services: PlatformServices, account: Account, order: Order, marker: str
 ) -> Order:
     """Cancel a paid order and mark its payments for refund; ``marker`` names why in its result."""
-    from sqlalchemy import update
-
     from seal_platform.payments import Payment, PaymentStatus
 
     now = services.clock.now()

@@ -8,15 +8,17 @@ the same transaction.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import JSON, Integer, String, select
+from sqlalchemy import JSON, Integer, String, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -30,7 +32,7 @@ from seal_platform.pricing import NEW_SEAL_KINDS
 from seal_platform.production.progress import StepSink, no_progress, production_progress
 from seal_platform.production.revocation import revoke_replaced
 from seal_platform.production.station import KeyOrder, StationFailed, so_pin_for, token_label
-from seal_platform.production.station_hub import StationHub
+from seal_platform.production.station_hub import JOB_TIMEOUT_SECONDS, StationHub
 from seal_platform.production.stations import production_station
 from seal_platform.seals import (
     IssuedSeal,
@@ -394,30 +396,85 @@ async def _record_production(
         order,
         OrderStatus.IN_PRODUCTION,
         action="produce",
-        changes={"result": {**order.result, **result}},
+        # the run's claim ends with the run
+        changes={"result": {**{k: v for k, v in order.result.items() if k != RUN_CLAIM}, **result}},
         event_data={"seal_ids": result["seal_ids"]},
     )
 
 
 class ProductionRunning(RuleViolation):
-    """A production run of this order is already going on (a second click, a second tab)."""
+    """A production run of this order is already going on (a second click, a second tab, another
+    platform process)."""
 
 
-def _claim_run(services: PlatformServices, order_id: str, staff: str) -> StepSink:
-    board = production_progress(services)
-    # no await between the check and ``begin``: two clicks cannot both pass
-    if board.view(order_id)["running"]:
-        raise ProductionRunning(
-            "this order is already being produced", code="production_running", order_id=order_id
+# The claim of a running production, kept in ``orders.result`` so that every platform process
+# sees it: {"until": when a crashed run's claim may be taken over, "run": this run's token}.
+RUN_CLAIM = "production_run"
+# Longer than a station may take for one key (``JOB_TIMEOUT_SECONDS``), with a margin.
+RUN_CLAIM_SECONDS_PER_KEY = int(JOB_TIMEOUT_SECONDS) + 60
+
+
+def _claim_stamp(moment: datetime) -> str:
+    # fixed width, so that the database compares the stamps as strings
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def _claim_run(services: PlatformServices, plan: ProductionPlan, staff: str) -> tuple[str, StepSink]:
+    """Take the order's production claim with one conditional update: of two clicks at once (in
+    any process) exactly one finds the order unclaimed, or its claim expired; then start the
+    run on this process's progress board."""
+    now = services.clock.now()
+    token = uuid.uuid4().hex
+    until = now + timedelta(seconds=RUN_CLAIM_SECONDS_PER_KEY * len(plan.seals))
+    async with services.db.session() as session:
+        order = await get_order_any(session, plan.order_id)
+        claimed = await session.execute(
+            update(Order)
+            .where(
+                Order.id == order.id,
+                Order.status == plan.expected.value,
+                or_(
+                    Order.result[(RUN_CLAIM, "until")].as_string().is_(None),
+                    Order.result[(RUN_CLAIM, "until")].as_string() < _claim_stamp(now),
+                ),
+            )
+            .values(result={**order.result, RUN_CLAIM: {"until": _claim_stamp(until), "run": token}})
+            .returning(Order.id)
+            .execution_options(synchronize_session=False)
         )
-    return board.begin(order_id, staff)
+        if claimed.scalar_one_or_none() is None:
+            await session.refresh(order)
+            if order.status != plan.expected:
+                from seal_platform.orders import invalid_transition
+
+                raise invalid_transition(order, OrderStatus.IN_PRODUCTION)
+            raise ProductionRunning(
+                "this order is already being produced", code="production_running", order_id=order.id
+            )
+    return token, production_progress(services).begin(plan.order_id, staff)
+
+
+async def _release_run(services: PlatformServices, order_id: str, token: str) -> None:
+    """Give a failed run's claim back (if it is still this run's), so that it can be retried."""
+    async with services.db.session() as session:
+        order = await get_order_any(session, order_id)
+        if order.result.get(RUN_CLAIM, {}).get("run") != token:
+            return
+        await session.execute(
+            update(Order)
+            .where(Order.id == order_id, Order.result[(RUN_CLAIM, "run")].as_string() == token)
+            .values(result={k: v for k, v in order.result.items() if k != RUN_CLAIM})
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def _run_production(
-    services: PlatformServices, staff: StaffUser, plan: ProductionPlan, progress: StepSink
+    services: PlatformServices, staff: StaffUser, plan: ProductionPlan, claim: tuple[str, StepSink]
 ) -> Order:
-    """Write the keys (no connection held while the station works), then record the outcome."""
+    """Write the keys (no connection held while the station works), then record the outcome;
+    a run that records nothing gives its claim back."""
     board = production_progress(services)
+    token, progress = claim
     try:
         written = [
             await _write_key(
@@ -433,8 +490,9 @@ async def _run_production(
         ]
         async with services.db.session() as session:
             order = await _record_production(session, services, staff, plan, written)
-    except Exception as exc:
+    except BaseException as exc:
         board.end(plan.order_id, error=exc.code if isinstance(exc, PlatformError) else "station_failed")
+        await asyncio.shield(_release_run(services, plan.order_id, token))
         raise
     board.end(plan.order_id)
     return order
@@ -444,8 +502,8 @@ async def produce(services: PlatformServices, staff: StaffUser, order_id: str) -
     """Make the seals of an approved order (or the new key of a paid reissue) and wait for it."""
     async with services.db.session() as session:
         plan = await plan_production(session, services, staff, order_id)
-    progress = _claim_run(services, plan.order_id, staff.username)
-    return await _run_production(services, staff, plan, progress)
+    claim = await _claim_run(services, plan, staff.username)
+    return await _run_production(services, staff, plan, claim)
 
 
 async def start_production(services: PlatformServices, staff: StaffUser, order_id: str) -> None:
@@ -457,11 +515,11 @@ async def start_production(services: PlatformServices, staff: StaffUser, order_i
     if isinstance(station, StationHub):
         # said at once rather than as the first poll's error
         station.require_online(staff.username)
-    progress = _claim_run(services, plan.order_id, staff.username)
+    claim = await _claim_run(services, plan, staff.username)
 
     async def run() -> None:
         try:
-            await _run_production(services, staff, plan, progress)
+            await _run_production(services, staff, plan, claim)
         except PlatformError as exc:
             _log.info("production of order %s refused: %s", plan.order_id, exc.code)
         except Exception:

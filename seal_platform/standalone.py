@@ -96,7 +96,7 @@ def _staff_add(settings: PlatformSettings, args: argparse.Namespace) -> int:
         password = args.password or getpass.getpass("password for the new staff user: ")
 
     async def run() -> None:
-        await migrate.upgrade(settings.database_url)
+        await migrate.upgrade(settings.database_url, field_cipher_of(settings))
         services = build_platform_services(settings)
         try:
             user = await create_staff_user(services, args.username, password, args.roles)
@@ -117,12 +117,14 @@ def _staff_add(settings: PlatformSettings, args: argparse.Namespace) -> int:
 
 def add_staff_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of ``staff-add``, the same for ``sealbot`` and ``sealbot-platform``."""
+    from seal_platform.staff import StaffRole
+
     parser.add_argument("username")
     parser.add_argument(
         "--roles",
         nargs="+",
         default=["support"],
-        choices=["reviewer", "producer", "shipper", "finance", "support", "admin"],
+        choices=[role.value for role in StaffRole],
     )
     secret = parser.add_mutually_exclusive_group()
     secret.add_argument("--password", help="prompted for when omitted")

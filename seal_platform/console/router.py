@@ -59,7 +59,7 @@ from seal_platform.console.sessions import (
 from seal_platform.documents import DocumentKind, get_document_any, read_content
 from seal_platform.errors import Forbidden, NotFound, PlatformError
 from seal_platform.invoices import InvoiceStatus
-from seal_platform.orders import get_order_any
+from seal_platform.orders import get_order_any, order_code
 from seal_platform.security import new_token
 from seal_platform.services import PlatformServices, get_services
 from seal_platform.staff import StaffRole
@@ -356,7 +356,7 @@ async def approve(
         request,
         ctx,
         lambda session: staff_actions.approve(session, ctx.services, ctx.staff, order_id),
-        done=f"订单 {order_id[:8]} 已审核通过，进入制作队列。",
+        done=f"订单 {order_code(order_id)} 已审核通过，进入制作队列。",
         back=_back(ctx, return_to, "/review", order_id),
     )
 
@@ -373,7 +373,7 @@ async def reject(
         request,
         ctx,
         lambda session: staff_actions.reject(session, ctx.services, ctx.staff, order_id, reason),
-        done=f"订单 {order_id[:8]} 已驳回，申请人会收到驳回原因。",
+        done=f"订单 {order_code(order_id)} 已驳回，申请人会收到驳回原因。",
         back=_back(ctx, return_to, "/review", order_id),
     )
 
@@ -486,7 +486,7 @@ async def produce(
         request,
         ctx,
         lambda: staff_actions.start_production(ctx.services, ctx.staff, order_id),
-        done=f"订单 {order_id[:8]} 已开始制作：请在制作台上按提示操作，完成后进入邮寄队列。",
+        done=f"订单 {order_code(order_id)} 已开始制作：请在制作台上按提示操作，完成后进入邮寄队列。",
         back=_back(ctx, return_to, "/production", order_id),
     )
 
@@ -524,7 +524,7 @@ async def ship(
         request,
         ctx,
         lambda session: staff_actions.ship(session, ctx.services, ctx.staff, order_id, waybill),
-        done=f"订单 {order_id[:8]} 已登记顺丰运单，申请人会收到查询链接。",
+        done=f"订单 {order_code(order_id)} 已登记顺丰运单，申请人会收到查询链接。",
         back=_back(ctx, return_to, "/shipping", order_id),
     )
 
@@ -537,7 +537,7 @@ async def complete(
         request,
         ctx,
         lambda session: staff_actions.complete(session, ctx.services, ctx.staff, order_id),
-        done=f"订单 {order_id[:8]} 已确认签收，办理完成。",
+        done=f"订单 {order_code(order_id)} 已确认签收，办理完成。",
         back=_back(ctx, return_to, "/shipping", order_id),
     )
 

@@ -94,7 +94,7 @@ class ProductionStation(Protocol):
         ...
 
 
-def step_of(stage: str, detail: dict[str, Any] | None) -> str | None:
+def step_of(detail: dict[str, Any] | None) -> str | None:
     """The production step a progress report of the bridge's ``produce`` job names."""
     step = (detail or {}).get("step")
     return str(step) if step else None
@@ -132,7 +132,7 @@ class _CertifyLink:
         self._progress = progress
 
     async def progress(self, job_id: str, stage: Stage, detail: dict[str, Any] | None = None) -> None:
-        step = step_of(stage.value, detail)
+        step = step_of(detail)
         if step is not None:
             self._progress(step)
 

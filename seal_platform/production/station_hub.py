@@ -107,7 +107,7 @@ class StationHub:
         """The staff username of a valid station credential that was not unpaired."""
         if not self.valid_secret(hello.device_id, hello.secret):
             return None
-        staff = hello.device_id.rsplit(".", 1)[0]
+        staff = staff_of(hello.device_id)
         async with self._services.db.session() as session:
             if await station_devices.is_revoked(session, hello.device_id):
                 return None
@@ -195,7 +195,7 @@ class StationHub:
             await self._on_csr(live, message)
         elif isinstance(message, wire.JobProgress):
             pending = live.pending.get(message.job_id)
-            step = step_of(message.stage, message.detail)
+            step = step_of(message.detail)
             if pending is not None and step is not None:
                 pending.progress(step)
         elif isinstance(message, wire.JobResult):
@@ -299,6 +299,11 @@ class StationHub:
             live.signing_key,
         )
         await live.send(offer.encode())
+
+
+def staff_of(device_id: str) -> str:
+    """The staff member a station was paired for: its device id is ``<username>.<random>``."""
+    return device_id.rsplit(".", 1)[0]
 
 
 def _account(staff_username: str) -> str:

@@ -81,6 +81,7 @@ async def test_production_runs_in_the_background_and_other_requests_are_served_w
 
     started = await asyncio.wait_for(admin.act(f"/orders/{order['id']}/produce"), 5)
     assert "已开始制作" in started
+    assert f"订单 {order['id'][:8].upper()} " in started  # the order number the console shows
     await asyncio.wait_for(station.reached.wait(), 5)
 
     # the station is working and the run waits for it: the one connection is free for others

@@ -116,3 +116,36 @@ def test_the_console_and_the_api_carry_the_security_headers(platform_service: st
         assert response.headers["x-content-type-options"] == "nosniff", path
         assert response.headers["referrer-policy"] == "same-origin", path
         assert "strict-transport-security" not in response.headers  # the test runs on http
+
+
+def test_staff_add_migrates_with_the_field_cipher_like_migrate_and_serve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # ``staff-add`` may be the first command after an upgrade: the migration that encrypts the
+    # mailing addresses and invoice data already stored needs the platform's field cipher
+    from seal_platform import migrate, standalone
+    from seal_platform.security import FieldCipher, field_cipher_of
+    from seal_platform.settings import PlatformSettings
+
+    settings = PlatformSettings(
+        _env_file=None,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'platform.db'}",
+        data_dir=tmp_path / "data",
+        secret_key="test-secret-key-for-field-encryption",
+    )
+    ciphers: list[FieldCipher | None] = []
+    real_upgrade = migrate.upgrade
+
+    async def upgrade(url: str, field_cipher: FieldCipher | None = None) -> None:
+        ciphers.append(field_cipher)
+        await real_upgrade(url, field_cipher)
+
+    monkeypatch.setattr(migrate, "upgrade", upgrade)
+    args = standalone.build_parser().parse_args(
+        ["staff-add", "wang", "--roles", "admin", "--generate-password"]
+    )
+    assert args.handler(settings, args) == 0
+    assert "staff user wang created with roles admin" in capsys.readouterr().out
+    assert len(ciphers) == 1
+    assert ciphers[0] is not None
+    assert ciphers[0].current_version == field_cipher_of(settings).current_version

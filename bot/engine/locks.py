@@ -13,8 +13,10 @@ import hashlib
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import TracebackType
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -34,25 +36,41 @@ class DistributedLock(Protocol):
 
 
 class KeyedLocks:
-    def __init__(self) -> None:
-        self._locks: dict[ConversationKey, asyncio.Lock] = {}
-        self._users: dict[ConversationKey, int] = {}
+    """One holder per key at a time, handed over in arrival order (a conversation's messages
+    are handled in the order they came). A key has an entry only while it is held or waited
+    for, so a million conversations that come and go leave nothing behind."""
 
-    @asynccontextmanager
-    async def hold(self, key: ConversationKey) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._users[key] = self._users.get(key, 0) + 1
+    def __init__(self) -> None:
+        # key -> who waits behind its holder; the key is held while it has an entry
+        self._waiting: dict[ConversationKey, deque[asyncio.Future[None]]] = {}
+
+    async def acquire(self, key: ConversationKey) -> None:
+        waiters = self._waiting.get(key)
+        if waiters is None:
+            self._waiting[key] = deque()
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters.append(waiter)
         try:
-            async with lock:
-                yield
-        finally:
-            self._users[key] -= 1
-            if self._users[key] == 0:
-                del self._users[key]
-                del self._locks[key]
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release(key)  # handed over just as the waiter was cancelled: pass it on
+            else:
+                waiters.remove(waiter)
+            raise
+
+    def release(self, key: ConversationKey) -> None:
+        waiters = self._waiting[key]
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the key stays held: handed straight to this waiter
+                return
+        del self._waiting[key]
 
     def __len__(self) -> int:
-        return len(self._locks)
+        return len(self._waiting)
 
 
 def lock_id(key: ConversationKey) -> int:
@@ -306,18 +324,44 @@ class ConversationLocks:
         self.distributed = distributed
         self._observe_wait = observe_wait
 
-    @asynccontextmanager
-    async def hold(self, key: ConversationKey) -> AsyncIterator[None]:
-        asked = time.perf_counter()
-        async with self.local.hold(key):
-            if self.distributed is None:
-                self._waited(asked)
-                yield
-            else:
-                async with self.distributed.hold(key):
-                    self._waited(asked)
-                    yield
+    def hold(self, key: ConversationKey) -> _Hold:
+        return _Hold(self, key)
 
     def _waited(self, asked: float) -> None:
         if self._observe_wait is not None:
             self._observe_wait(time.perf_counter() - asked)
+
+
+class _Hold:
+    """``ConversationLocks.hold``: a class rather than a generator-based context manager
+    because it is entered for every message, and this costs a third as much."""
+
+    __slots__ = ("_distributed", "_key", "_locks")
+
+    def __init__(self, locks: ConversationLocks, key: ConversationKey) -> None:
+        self._locks = locks
+        self._key = key
+        self._distributed: AbstractAsyncContextManager[None] | None = None
+
+    async def __aenter__(self) -> None:
+        locks = self._locks
+        asked = time.perf_counter()
+        await locks.local.acquire(self._key)
+        if locks.distributed is not None:
+            held = locks.distributed.hold(self._key)
+            try:
+                await held.__aenter__()
+            except BaseException:
+                locks.local.release(self._key)
+                raise
+            self._distributed = held
+        locks._waited(asked)
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        try:
+            if self._distributed is not None:
+                await self._distributed.__aexit__(kind, error, trace)
+        finally:
+            self._locks.local.release(self._key)

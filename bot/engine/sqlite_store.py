@@ -1,12 +1,21 @@
 """The conversation store for SQLite, built for the embedded default's throughput.
 
 One ``sqlite3`` connection lives in one thread, and every operation is a small function that
-thread runs. Operations queued together run in ONE transaction (group commit), each inside its
-own savepoint so that one refusal (a version conflict) does not undo its neighbours; results
-are handed back only after that transaction has committed. So the promise is the same as
+thread runs. The reads queued together are answered first, outside any write transaction; the
+writes queued together run in ONE transaction (group commit), and their results are handed
+back only after it has committed. Should one operation be refused part-way (a version
+conflict), the transaction is rolled back and the batch runs again with each operation in a
+savepoint of its own, so a refusal never undoes its neighbours. So the promise is the same as
 ``SqlConversationStore``'s (a reply exists only once the state that produced it is committed)
 at a fraction of the cost: one thread hop and one commit per batch instead of several per
 message. The tests/contract suite runs against both.
+
+What the event loop thread pays here is what throughput depends on: the writer thread gives
+up the GIL inside every SQLite call and, while the event loop is busy, waits a switch interval
+(5 ms) to get it back, so SQLite work hardly overlaps the engine's Python. Hence statements
+that return one row however much they find (``json_group_array``), updates of many rows in one
+statement (``json_each``), replies this process committed taken from memory when claimed
+(``_fresh``) and JSON through orjson (``json_text``).
 
 The schema is the one the migrations create; other modules keep using SQLAlchemy on the same
 file (``.engine``) for their own tables. Timestamps are written in SQLAlchemy's SQLite format
@@ -20,43 +29,65 @@ file (``.engine``) for their own tables. Timestamps are written in SQLAlchemy's 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import queue
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from bot.engine import json_text
 from bot.engine.messages import ConversationKey, Origin, OutboundMessage, Reply
 from bot.engine.ports import Clock, SystemClock
 from bot.engine.store import UNDELIVERED, Commit, ConversationRow, OutboxStatus, Snapshot
+from bot.engine.tables import UNDELIVERED_SQL
 from bot.errors import StorageError, VersionConflict
 
 log = logging.getLogger("sealbot.store")
 
 T = TypeVar("T")
 Operation = Callable[[sqlite3.Connection], Any]
-# an operation, and where its outcome goes: the caller's event loop and future
-Job = tuple[Operation, bool, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+# How an operation runs: READ outside the write transaction, SINGLE (one statement, atomic by
+# itself) or ATOMIC (several statements, inside a savepoint of its own) inside it.
+READ, SINGLE, ATOMIC = 0, 1, 2
+# an operation, its mode, and where its outcome goes: the caller's event loop and future
+Job = tuple[Operation, int, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
 Outcome = tuple["asyncio.Future[Any]", Any, Exception | None]
 
 MAX_BATCH = 256
 MAX_PREPARED = 256
+# Replies committed by this process and not yet claimed, still decoded (see ``_claimed``).
+MAX_FRESH = 4096
+# An outbox row as ``json_object`` arguments: what ``_message`` reads.
+_OUTBOX_FIELDS = ", ".join(
+    f"'{name}', {name}"
+    for name in ("id", "conversation_id", "attempts", "origin", "payload", "created_at", "in_reply_to")
+)
+
+
+@overload
+def ts(value: datetime) -> str: ...
+
+
+@overload
+def ts(value: datetime | None) -> str | None: ...
 
 
 def ts(value: datetime | None) -> str | None:
+    """SQLAlchemy's SQLite form of a timestamp: UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``."""
     if value is None:
         return None
     if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
 
 
 def from_ts(value: str | None) -> datetime | None:
@@ -66,15 +97,11 @@ def from_ts(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def _sql_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return ts(value)
     if isinstance(value, dict | list):
-        return _dumps(value)
+        return json_text.dumps(value)
     if isinstance(value, bool):
         return int(value)
     return value
@@ -121,23 +148,55 @@ class _Writer(threading.Thread):
             conn.close()
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[Job]) -> None:
+        # Reads go first, outside the write transaction, and their callers hear back at once
+        # rather than after the batch's COMMIT: a read never waits for another conversation's
+        # writes. Answering them first changes nothing any caller can see: every caller awaits
+        # its own writes before it reads again, and one conversation's messages are handled
+        # one at a time, so no read in a batch can be meant to see a write in the same batch.
+        reads = [job for job in batch if job[1] == READ]
+        if reads:
+            self._run_reads(conn, reads)
+            if len(reads) == len(batch):
+                return
+            batch = [job for job in batch if job[1] != READ]
+        try:
+            outcomes = self._write(conn, batch, isolated=False)
+        except _Refused:
+            # An operation was refused (a version conflict) after it may have written part of
+            # its statements: everything is undone and the batch runs again with each
+            # operation in a savepoint of its own. Operations are plain functions of the
+            # connection and nobody has seen a result yet, so running them again is safe;
+            # the savepoints cost a statement each, and refusals are rare.
+            outcomes = self._write(conn, batch, isolated=True)
+        # Only now, after COMMIT, do callers learn their results: one wake-up per event loop.
+        _hand_back(outcomes)
+
+    def _write(
+        self, conn: sqlite3.Connection, batch: list[Job], *, isolated: bool
+    ) -> dict[asyncio.AbstractEventLoop, list[Outcome]]:
+        """One write transaction for ``batch``. Unless ``isolated``, the first refusal of an
+        operation of several statements rolls it all back and raises ``_Refused``."""
         outcomes: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
         changes_before = conn.total_changes
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for operation, atomic, loop, future in batch:
+            for operation, mode, loop, future in batch:
                 # A savepoint isolates an operation of several statements, so that its refusal
-                # (a version conflict) undoes it alone; one statement is atomic by itself.
-                if atomic:
+                # undoes it alone; one statement is atomic by itself.
+                savepoint = isolated and mode == ATOMIC
+                if savepoint:
                     conn.execute("SAVEPOINT op")
                 error: Exception | None = None
                 try:
                     result = operation(conn)
                 except Exception as exc:  # handed to the awaiting caller, translated
-                    if atomic:
+                    if mode == ATOMIC and not isolated:
+                        conn.execute("ROLLBACK")
+                        raise _Refused from exc
+                    if savepoint:
                         conn.execute("ROLLBACK TO op")
                     result, error = None, _translated(exc)
-                if atomic:
+                if savepoint:
                     conn.execute("RELEASE op")
                 outcomes.setdefault(loop, []).append((future, result, error))
             wrote = conn.total_changes != changes_before
@@ -151,12 +210,42 @@ class _Writer(threading.Thread):
             outcomes = {}
             for _, _, loop, future in batch:
                 outcomes.setdefault(loop, []).append((future, None, failure))
-        # Only now, after COMMIT, do callers learn their results: one wake-up per event loop.
-        for loop, results in outcomes.items():
-            try:
-                loop.call_soon_threadsafe(_deliver, results)
-            except RuntimeError:
-                log.warning("event loop closed before a store result was delivered")
+        return outcomes
+
+    @staticmethod
+    def _run_reads(conn: sqlite3.Connection, reads: list[Job]) -> None:
+        outcomes: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+        try:
+            if len(reads) > 1:
+                conn.execute("BEGIN")  # one read transaction (one snapshot) for the lot
+            for operation, _, loop, future in reads:
+                try:
+                    outcome: Outcome = (future, operation(conn), None)
+                except Exception as exc:
+                    outcome = (future, None, _translated(exc))
+                outcomes.setdefault(loop, []).append(outcome)
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            failure = StorageError(f"sqlite read failed: {exc}")
+            outcomes = {}
+            for _, _, loop, future in reads:
+                outcomes.setdefault(loop, []).append((future, None, failure))
+        _hand_back(outcomes)
+
+
+def _hand_back(outcomes: dict[asyncio.AbstractEventLoop, list[Outcome]]) -> None:
+    for loop, results in outcomes.items():
+        try:
+            loop.call_soon_threadsafe(_deliver, results)
+        except RuntimeError:
+            log.warning("event loop closed before a store result was delivered")
+
+
+class _Refused(Exception):
+    """An operation of several statements failed inside an optimistic batch (no savepoints)."""
 
 
 def _translated(exc: Exception) -> Exception:
@@ -193,14 +282,19 @@ class SqliteConversationStore:
         self._writer = _Writer(path)
         # prepared statements of ``write``: id -> (the statement, kept alive; its compiled form)
         self._compiled: dict[int, tuple[sa.Insert | sa.Update | sa.Delete | sa.Select[Any], SQLCompiler]] = {}
+        # outbox id -> the message as ``commit`` built it. A row's payload never changes after
+        # it is written (``rotate-keys`` reseals it under a key this process also holds), so
+        # the claim that sends it can take this instead of decoding the row again: on the
+        # embedded default that decoding was half of the dispatcher's time on the event loop.
+        self._fresh: OrderedDict[int, OutboundMessage] = OrderedDict()
         self._writer.start()
         self._writer.ready.result(timeout=30)
 
-    async def _run(self, operation: Callable[[sqlite3.Connection], T], *, atomic: bool = True) -> T:
-        """Run ``operation`` in the writer thread; ``atomic=False`` for a single statement."""
+    async def _run(self, operation: Callable[[sqlite3.Connection], T], *, mode: int = ATOMIC) -> T:
+        """Run ``operation`` in the writer thread (``READ``, ``SINGLE`` or ``ATOMIC``)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._writer.jobs.put((operation, atomic, loop, future))
+        self._writer.jobs.put((operation, mode, loop, future))
         return await future
 
     @property
@@ -215,41 +309,40 @@ class SqliteConversationStore:
 
     async def load(self, key: ConversationKey, message_id: str | None) -> Snapshot:
         def load(conn: sqlite3.Connection) -> tuple[int, int, str, tuple[int, ...] | None] | None:
+            # One statement: the state, and the receipt of this delivery if it came before.
             row = conn.execute(
-                "SELECT id, version, state FROM conversations WHERE channel=? AND account=? AND user_id=?",
-                (key.channel, key.account, key.user_id),
+                "SELECT c.id, c.version, c.state, r.reply_ids FROM conversations c"
+                " LEFT JOIN inbound_receipts r ON r.conversation_id = c.id AND r.message_id = ?"
+                " WHERE c.channel=? AND c.account=? AND c.user_id=?",
+                (message_id, key.channel, key.account, key.user_id),
             ).fetchone()
             if row is None:
                 return None
-            duplicate = None
-            if message_id is not None:
-                receipt = conn.execute(
-                    "SELECT reply_ids FROM inbound_receipts WHERE conversation_id=? AND message_id=?",
-                    (row["id"], message_id),
-                ).fetchone()
-                if receipt is not None:
-                    duplicate = tuple(json.loads(receipt["reply_ids"]))
-            return row["id"], row["version"], row["state"], duplicate
+            duplicate = None if row[3] is None else tuple(json_text.loads(row[3]))
+            return row[0], row[1], row[2], duplicate
 
-        found = await self._run(load, atomic=False)
+        found = await self._run(load, mode=READ)
         if found is None:
             return Snapshot(None, 0, None)
         conversation_id, version, state_json, duplicate = found
         # JSON is decoded here, on the caller's thread, so the writer thread spends its time
         # in SQLite (which releases the GIL) and the two overlap.
-        return Snapshot(conversation_id, version, json.loads(state_json), duplicate)
+        return Snapshot(conversation_id, version, json_text.loads(state_json), duplicate)
 
     async def commit(
         self, key: ConversationKey, snapshot: Snapshot, change: Commit, now: datetime
     ) -> list[OutboundMessage]:
         # Encoded on the caller's thread (see ``load``).
-        state_json = _dumps(change.state)
-        payloads = [_dumps({"key": str(key), "reply": queued.reply.to_dict()}) for queued in change.replies]
-        body_json = _dumps(change.inbound_body)
+        state_json = json_text.dumps(change.state)
+        payloads = [
+            json_text.dumps({"key": str(key), "reply": queued.reply.to_dict()}) for queued in change.replies
+        ]
+        body_json = json_text.dumps(change.inbound_body)
+        now_s = ts(now)
 
         def commit(conn: sqlite3.Connection) -> list[OutboundMessage]:
             try:
-                conv_id = self._write_state(conn, key, snapshot, change, now, state_json)
+                conv_id = self._write_state(conn, key, snapshot, change, now_s, state_json)
                 messages = []
                 for queued, payload in zip(change.replies, payloads, strict=True):
                     cursor = conn.execute(
@@ -261,9 +354,9 @@ class SqliteConversationStore:
                             queued.origin.value,
                             payload,
                             OutboxStatus.PENDING,
-                            ts(queued.not_before or now),
+                            ts(queued.not_before) if queued.not_before else now_s,
                             change.in_reply_to,
-                            ts(now),
+                            now_s,
                         ),
                     )
                     assert cursor.lastrowid is not None
@@ -281,15 +374,21 @@ class SqliteConversationStore:
                             change.message_id,
                             change.inbound_kind,
                             body_json,
-                            _dumps([m.outbox_id for m in messages]),
-                            ts(now),
+                            json_text.dumps([m.outbox_id for m in messages]),
+                            now_s,
                         ),
                     )
                 return messages
             except sqlite3.IntegrityError as exc:
                 raise VersionConflict(str(key)) from exc
 
-        return await self._run(commit)
+        messages = await self._run(commit)
+        fresh = self._fresh
+        for message in messages:
+            fresh[message.outbox_id] = message
+        while len(fresh) > MAX_FRESH:
+            fresh.popitem(last=False)
+        return messages
 
     @staticmethod
     def _write_state(
@@ -297,10 +396,10 @@ class SqliteConversationStore:
         key: ConversationKey,
         snapshot: Snapshot,
         change: Commit,
-        now: datetime,
+        now_s: str,
         state: str,
     ) -> int:
-        touched = ts(now) if change.touched_by_user else None
+        touched = now_s if change.touched_by_user else None
         if snapshot.conversation_id is None:
             cursor = conn.execute(
                 "INSERT INTO conversations (channel, account, user_id, version, state, owner,"
@@ -315,8 +414,8 @@ class SqliteConversationStore:
                     change.platform_account_id,
                     change.flow,
                     ts(change.wait_deadline),
-                    ts(now),
-                    ts(now),
+                    now_s,
+                    now_s,
                     touched,
                 ),
             )
@@ -332,7 +431,7 @@ class SqliteConversationStore:
                 change.platform_account_id,
                 change.flow,
                 ts(change.wait_deadline),
-                ts(now),
+                now_s,
                 touched,
                 snapshot.conversation_id,
                 snapshot.version,
@@ -345,8 +444,8 @@ class SqliteConversationStore:
     # ---- the outbox -------------------------------------------------------------------------
 
     @staticmethod
-    def _message(row: sqlite3.Row, attempt: int | None = None) -> OutboundMessage:
-        payload = json.loads(row["payload"])
+    def _message(row: sqlite3.Row | Mapping[str, Any], attempt: int | None = None) -> OutboundMessage:
+        payload = json_text.loads(row["payload"])
         return OutboundMessage(
             outbox_id=row["id"],
             key=ConversationKey.parse(payload["key"]),
@@ -356,6 +455,15 @@ class SqliteConversationStore:
             in_reply_to=row["in_reply_to"],
             attempt=attempt if attempt is not None else max(1, row["attempts"]),
         )
+
+    def _claimed(self, row: sqlite3.Row | Mapping[str, Any], attempt: int | None = None) -> OutboundMessage:
+        """The message of a row just claimed for sending: the one this process committed, if
+        it is still remembered, else decoded from the row."""
+        fresh = self._fresh.pop(row["id"], None)
+        if fresh is None:
+            return self._message(row, attempt)
+        attempt = attempt if attempt is not None else max(1, row["attempts"])
+        return fresh if fresh.attempt == attempt else replace(fresh, attempt=attempt)
 
     async def outbound(self, ids: Sequence[int]) -> list[OutboundMessage]:
         if not ids:
@@ -367,41 +475,42 @@ class SqliteConversationStore:
             rows = conn.execute(f"SELECT * FROM outbox WHERE id IN ({marks}) ORDER BY id", wanted).fetchall()  # noqa: S608 - placeholders only
             return [self._message(r) for r in rows]
 
-        return await self._run(outbound, atomic=False)
+        return await self._run(outbound, mode=READ)
 
     async def claim_due(self, now: datetime, *, limit: int, lease: timedelta) -> list[OutboundMessage]:
-        """As ``SqlConversationStore.claim_due``: oldest first, one at a time per conversation."""
+        """As ``SqlConversationStore.claim_due``: oldest first, one at a time per conversation.
 
-        def claim(conn: sqlite3.Connection) -> list[tuple[sqlite3.Row, int]]:
+        Each statement returns one row (the rows it finds as one JSON array) and the claimed
+        rows are updated by one statement: the writer thread gives up the GIL for every row
+        SQLite steps through, and takes it back only when the event loop lets go of it, so a
+        claim of a hundred rows fetched and updated one by one took a hundred such waits."""
+
+        def claim(conn: sqlite3.Connection) -> list[tuple[dict[str, Any], int]]:
             now_s, until = ts(now), ts(now + lease)
-            busy = {
-                r[0]
-                for r in conn.execute(
-                    "SELECT conversation_id FROM outbox WHERE status=? AND lease_until > ?",
-                    (OutboxStatus.SENDING, now_s),
+            busy = set(
+                json_text.loads(
+                    conn.execute(
+                        "SELECT json_group_array(conversation_id) FROM outbox WHERE status=? AND lease_until > ?",
+                        (OutboxStatus.SENDING, now_s),
+                    ).fetchone()[0]
                 )
-            }
+            )
             # Only rows that are due AND the oldest undelivered of their conversation: a
             # window over all pending rows would fill up with replies held for a passive answer
             # (or pushes scheduled for later) and starve the due ones behind it.
-            candidates = conn.execute(
-                "SELECT o.* FROM outbox o WHERE"
-                " ((o.status=? AND o.next_attempt_at <= ?) OR (o.status=? AND o.lease_until <= ?))"
-                " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.conversation_id = o.conversation_id"
-                " AND p.id < o.id AND p.status IN (?, ?))"
-                " ORDER BY o.id LIMIT ?",
-                (
-                    OutboxStatus.PENDING,
-                    now_s,
-                    OutboxStatus.SENDING,
-                    now_s,
-                    OutboxStatus.PENDING,
-                    OutboxStatus.SENDING,
-                    limit * 4,
-                ),
-            ).fetchall()
-            claimed: list[tuple[sqlite3.Row, int]] = []
-            seen: set[int] = set(busy)
+            candidates: list[dict[str, Any]] = json_text.loads(
+                conn.execute(
+                    f"SELECT json_group_array(json_object({_OUTBOX_FIELDS})) FROM (SELECT o.* FROM outbox o"  # noqa: S608 - constant text
+                    " WHERE ((o.status=? AND o.next_attempt_at <= ?) OR (o.status=? AND o.lease_until <= ?))"
+                    " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.conversation_id = o.conversation_id"
+                    f" AND p.id < o.id AND p.{UNDELIVERED_SQL})"
+                    " ORDER BY o.id LIMIT ?)",
+                    (OutboxStatus.PENDING, now_s, OutboxStatus.SENDING, now_s, limit * 4),
+                ).fetchone()[0]
+            )
+            candidates.sort(key=lambda row: int(row["id"]))  # an aggregate's order is not promised
+            claimed: list[tuple[dict[str, Any], int]] = []
+            seen: set[int] = busy
             for row in candidates:
                 if row["conversation_id"] in seen:
                     continue
@@ -409,40 +518,50 @@ class SqliteConversationStore:
                 claimed.append((row, row["attempts"] + 1))
                 if len(claimed) >= limit:
                     break
-            conn.executemany(
-                "UPDATE outbox SET status=?, lease_until=?, attempts=attempts+1 WHERE id=?",
-                [(OutboxStatus.SENDING, until, row["id"]) for row, _ in claimed],
-            )
+            if claimed:
+                conn.execute(
+                    "UPDATE outbox SET status=?, lease_until=?, attempts=attempts+1"
+                    " WHERE id IN (SELECT value FROM json_each(?))",
+                    (OutboxStatus.SENDING, until, json_text.dumps([row["id"] for row, _ in claimed])),
+                )
             return claimed
 
         # Rows become messages (JSON decoding) on the caller's thread, as in ``load``.
-        return [self._message(row, attempt) for row, attempt in await self._run(claim)]
+        return [self._claimed(row, attempt) for row, attempt in await self._run(claim)]
 
     async def mark_sent_many(self, outbox_ids: Sequence[int], now: datetime) -> None:
-        rows = [(OutboxStatus.SENT, ts(now), outbox_id) for outbox_id in outbox_ids]
+        params = (OutboxStatus.SENT, ts(now), json_text.dumps(list(outbox_ids)))
 
         def mark(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "UPDATE outbox SET status=?, sent_at=?, lease_until=NULL, last_error=NULL WHERE id=?", rows
+            conn.execute(
+                "UPDATE outbox SET status=?, sent_at=?, lease_until=NULL, last_error=NULL"
+                " WHERE id IN (SELECT value FROM json_each(?))",
+                params,
             )
 
-        await self._run(mark, atomic=False)
+        await self._run(mark, mode=SINGLE)
 
     async def owners_of(self, keys: Sequence[ConversationKey]) -> dict[ConversationKey, str]:
-        wanted = list(keys)
-
-        def owners(conn: sqlite3.Connection) -> dict[ConversationKey, str]:
-            found = {key: "bot" for key in wanted}
-            for key in wanted:
-                row = conn.execute(
-                    f"SELECT owner FROM conversations WHERE {self._KEY}",  # noqa: S608 - constant text
-                    (key.channel, key.account, key.user_id),
-                ).fetchone()
-                if row is not None:
-                    found[key] = str(row[0])
+        found = {key: "bot" for key in keys}
+        if not found:
             return found
+        wanted = json_text.dumps([[key.channel, key.account, key.user_id] for key in found])
 
-        return await self._run(owners, atomic=False)
+        def owners(conn: sqlite3.Connection) -> str:
+            # One statement, one row (see ``claim_due``).
+            return str(
+                conn.execute(
+                    "SELECT json_group_array(json_array(c.channel, c.account, c.user_id, c.owner))"
+                    " FROM json_each(?) k JOIN conversations c"
+                    " ON c.channel = json_extract(k.value, '$[0]') AND c.account = json_extract(k.value, '$[1]')"
+                    " AND c.user_id = json_extract(k.value, '$[2]')",
+                    (wanted,),
+                ).fetchone()[0]
+            )
+
+        for channel, account, user_id, owner in json_text.loads(await self._run(owners, mode=READ)):
+            found[ConversationKey(channel, account, user_id)] = str(owner)
+        return found
 
     async def mark_retry(self, outbox_id: int, next_attempt_at: datetime, error: str) -> None:
         await self._execute(
@@ -460,7 +579,7 @@ class SqliteConversationStore:
         def execute(conn: sqlite3.Connection) -> None:
             conn.execute(sql, params)
 
-        await self._run(execute, atomic=False)
+        await self._run(execute, mode=SINGLE)
 
     async def claim_passive(
         self, ids: Sequence[int], *, now: Clock | None = None, until: datetime | None = None
@@ -499,7 +618,7 @@ class SqliteConversationStore:
             marks = ",".join("?" * len(taken))
             return conn.execute(f"SELECT * FROM outbox WHERE id IN ({marks}) ORDER BY id", taken).fetchall()  # noqa: S608 - placeholders only
 
-        return [self._message(r) for r in await self._run(claim)]
+        return [self._claimed(r) for r in await self._run(claim)]
 
     async def release_passive(self, ids: Sequence[int], now: datetime) -> int:
         wanted = list(ids)
@@ -514,7 +633,7 @@ class SqliteConversationStore:
             )
             return int(cursor.rowcount)
 
-        return await self._run(release, atomic=False)
+        return await self._run(release, mode=SINGLE)
 
     async def reclaim_leases(self) -> int:
         """As ``SqlConversationStore.reclaim_leases``."""
@@ -526,7 +645,7 @@ class SqliteConversationStore:
             )
             return int(cursor.rowcount)
 
-        return await self._run(reclaim, atomic=False)
+        return await self._run(reclaim, mode=SINGLE)
 
     async def release_held(self, key: ConversationKey) -> int:
         def release(conn: sqlite3.Connection) -> int:
@@ -558,7 +677,7 @@ class SqliteConversationStore:
             ).fetchone()
             return str(row[0]) if row is not None else "bot"
 
-        return await self._run(owner, atomic=False)
+        return await self._run(owner, mode=READ)
 
     async def get(self, key: ConversationKey) -> ConversationRow | None:
         def get(conn: sqlite3.Connection) -> ConversationRow | None:
@@ -576,10 +695,10 @@ class SqliteConversationStore:
                 platform_account_id=row["platform_account_id"],
                 updated_at=from_ts(row["updated_at"]) or datetime.now(UTC),
                 last_inbound_at=from_ts(row["last_inbound_at"]),
-                state=json.loads(row["state"]),
+                state=json_text.loads(row["state"]),
             )
 
-        return await self._run(get, atomic=False)
+        return await self._run(get, mode=READ)
 
     async def keys_for_account(self, platform_account_id: str) -> list[ConversationKey]:
         def keys(conn: sqlite3.Connection) -> list[ConversationKey]:
@@ -590,7 +709,7 @@ class SqliteConversationStore:
             ).fetchall()
             return [ConversationKey(r[0], r[1], r[2]) for r in rows]
 
-        return await self._run(keys, atomic=False)
+        return await self._run(keys, mode=READ)
 
     async def due_waits(self, now: datetime, limit: int) -> list[ConversationKey]:
         def due(conn: sqlite3.Connection) -> list[ConversationKey]:
@@ -601,7 +720,7 @@ class SqliteConversationStore:
             ).fetchall()
             return [ConversationKey(r[0], r[1], r[2]) for r in rows]
 
-        return await self._run(due, atomic=False)
+        return await self._run(due, mode=READ)
 
     async def delivered(self, key: ConversationKey, after_id: int, limit: int) -> list[OutboundMessage]:
         def delivered(conn: sqlite3.Connection) -> list[OutboundMessage]:
@@ -621,7 +740,7 @@ class SqliteConversationStore:
             ).fetchall()
             return [self._message(r) for r in rows]
 
-        return await self._run(delivered, atomic=False)
+        return await self._run(delivered, mode=READ)
 
     async def undelivered(self, key: ConversationKey, limit: int) -> list[tuple[OutboundMessage, str]]:
         statuses = list(UNDELIVERED)
@@ -635,7 +754,7 @@ class SqliteConversationStore:
             ).fetchall()
             return [(self._message(r), UNDELIVERED[r["status"]]) for r in rows]
 
-        return await self._run(undelivered, atomic=False)
+        return await self._run(undelivered, mode=READ)
 
     async def inbound_log(self, key: ConversationKey, limit: int) -> list[dict[str, Any]]:
         def log_of(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -649,20 +768,20 @@ class SqliteConversationStore:
                     "id": r["id"],
                     "message_id": r["message_id"],
                     "kind": r["kind"],
-                    "body": json.loads(r["body"]),
+                    "body": json_text.loads(r["body"]),
                     "at": from_ts(r["received_at"]),
                 }
                 for r in reversed(rows)
             ]
 
-        return await self._run(log_of, atomic=False)
+        return await self._run(log_of, mode=READ)
 
     async def cursor(self, name: str) -> int:
         def cursor(conn: sqlite3.Connection) -> int:
             row = conn.execute("SELECT position FROM event_cursors WHERE name=?", (name,)).fetchone()
             return int(row[0]) if row is not None else 0
 
-        return await self._run(cursor, atomic=False)
+        return await self._run(cursor, mode=READ)
 
     async def write(
         self, statement: sa.Insert | sa.Update | sa.Delete, params: Mapping[str, Any] | None = None
@@ -688,12 +807,11 @@ class SqliteConversationStore:
         def write(conn: sqlite3.Connection) -> int:
             return int(conn.execute(sql, values).rowcount)
 
-        return await self._run(write, atomic=False)
+        return await self._run(write, mode=SINGLE)
 
     async def exists(self, statement: sa.Select[Any], params: Mapping[str, Any]) -> bool:
-        """Read by the writer thread inside its current batch: a batch that changes nothing
-        is no write transaction, and the read skips the async pool's checkout and the
-        reader thread's round trips."""
+        """Read by the writer thread before its batch's writes: no write transaction, no
+        async pool checkout and none of the reader thread's round trips."""
         compiled = self._prepared(statement)
         bound = compiled.construct_params(dict(params))
         sql = f"SELECT EXISTS ({compiled})"
@@ -702,7 +820,7 @@ class SqliteConversationStore:
         def exists(conn: sqlite3.Connection) -> bool:
             return bool(conn.execute(sql, values).fetchone()[0])
 
-        return await self._run(exists, atomic=False)
+        return await self._run(exists, mode=READ)
 
     def _prepared(self, statement: sa.Insert | sa.Update | sa.Delete | sa.Select[Any]) -> SQLCompiler:
         entry = self._compiled.get(id(statement))

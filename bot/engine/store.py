@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.engine.messages import ConversationKey, Origin, OutboundMessage, Reply
 from bot.engine.ports import Clock, SystemClock
-from bot.engine.tables import conversations, event_cursor, inbound_receipts, outbox
+from bot.engine.tables import UNDELIVERED_SQL, conversations, event_cursor, inbound_receipts, outbox
 from bot.errors import StorageError, VersionConflict
 
 log = logging.getLogger("sealbot.store")
@@ -439,7 +439,7 @@ class SqlConversationStore:
             oldest = ~sa.exists().where(
                 older.c.conversation_id == outbox.c.conversation_id,
                 older.c.id < outbox.c.id,
-                older.c.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+                sa.text(f"older.{UNDELIVERED_SQL}"),  # literally: see ``tables.UNDELIVERED_SQL``
             )
             candidates = (
                 await conn.execute(

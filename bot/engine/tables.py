@@ -65,6 +65,18 @@ outbox = sa.Table(
     sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
 )
+# What "the oldest undelivered message of its conversation" looks up on every claim: the rows
+# still to be delivered, a handful however long the conversation's history. A planner takes a
+# partial index only for a query that states its condition in the same words, so the queries
+# spell this condition out literally (``UNDELIVERED_SQL``), never with bound parameters.
+UNDELIVERED_SQL = "status IN ('pending', 'sending')"
+sa.Index(
+    "ix_outbox_undelivered",
+    outbox.c.conversation_id,
+    outbox.c.id,
+    sqlite_where=sa.text(UNDELIVERED_SQL),
+    postgresql_where=sa.text(UNDELIVERED_SQL),
+)
 
 event_cursor = sa.Table(
     "event_cursors",

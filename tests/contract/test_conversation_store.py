@@ -109,6 +109,26 @@ async def test_concurrent_commits_from_one_read_let_exactly_one_win(store: Conve
     assert (await store.load(A, None)).version == 2
 
 
+async def test_a_refused_commit_undoes_nothing_written_beside_it(store: ConversationStore) -> None:
+    # Commits issued together share one transaction on the embedded store: the loser of a
+    # version race must take back its own writes and no one else's.
+    await put(store, A)
+    await put(store, B)
+    read_a, read_b = await store.load(A, None), await store.load(B, None)
+    results = await asyncio.gather(
+        store.commit(A, read_a, change("a-1", state={"a": 1}), T0),
+        store.commit(A, read_a, change("a-2", state={"a": 2}), T0),
+        store.commit(B, read_b, change("b", state={"b": 1}), T0),
+        return_exceptions=True,
+    )
+    assert [isinstance(r, VersionConflict) for r in results].count(True) == 1
+    assert not isinstance(results[2], BaseException)
+    assert (await store.load(B, None)).state == {"b": 1}
+    winner = (await store.load(A, None)).state
+    texts = sorted(m.reply.text for m in await store.claim_due(T0, limit=10, lease=LEASE))
+    assert texts == sorted([f"a-{winner['a']}", "b"])
+
+
 # ---- receipts -------------------------------------------------------------------------------------
 
 

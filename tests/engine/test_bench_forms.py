@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from bench import gil_overlap
 from bench.forms import parse_args, report, run_all
 
 
@@ -22,3 +25,9 @@ def test_the_form_benchmark_runs_with_20_users() -> None:
     text = report(args, results)
     assert "engine / PTB memory" in text
     assert "engine / PTB pickle" in text
+
+
+def test_the_gil_overlap_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    gil_overlap.main(["--seconds", "0.2"])
+    printed = capsys.readouterr().out
+    assert "writer thread beside a busy loop" in printed

@@ -48,7 +48,6 @@ class ReminderEmailReceipt(PlatformModel):
 class AccountContact(PlatformModel):
     phone: str
     phone_masked: str
-    email: str | None
 
 
 class ReconcileReport(PlatformModel):
@@ -167,6 +166,6 @@ class RemindersAPI(SubAPI):
         return self._parse(ReminderEmailReceipt, data)
 
     async def contact(self, account_id: str) -> AccountContact:
-        """The account's phone and e-mail address (for reminders and staff follow-up)."""
+        """The account's phone (for reminders and staff follow-up)."""
         data = await self._request("GET", f"/v1/service/accounts/{account_id}/contact")
         return self._parse(AccountContact, data)

@@ -14,7 +14,7 @@ from seal_platform.documents import get_document, read_content
 from seal_platform.errors import NotFound
 from seal_platform.invoices import InvoiceOut, InvoiceRequest
 from seal_platform.order_rules import OrderCreate, OrderUpdate
-from seal_platform.orders import Order, get_order, history, list_orders
+from seal_platform.orders import PRIVATE_RESULT_KEYS, Order, get_order, history, list_orders
 from seal_platform.payments import close_pending_payments
 from seal_platform.pricing import price_list
 
@@ -44,7 +44,9 @@ class OrderOut(BaseModel):
 
     @classmethod
     def of(cls, order: Order) -> OrderOut:
-        return cls.model_validate(order, from_attributes=True)
+        out = cls.model_validate(order, from_attributes=True)
+        out.result = {k: v for k, v in out.result.items() if k not in PRIVATE_RESULT_KEYS}
+        return out
 
 
 class TransitionOut(BaseModel):

@@ -8,7 +8,8 @@ own duties, not for one applicant.
 the platform's SMS provider, and ``POST /v1/service/reminder-email`` mails one to the account's
 own address through the platform's SMTP server (``PLATFORM_SMTP_*``); ``GET
 /v1/service/accounts/{id}/contact`` gives the scheduler (and the staff follow-up of an
-unreachable reminder) the account's phone and e-mail address.
+unreachable reminder) the account's phone: the e-mail address never leaves the platform (it is
+read, and decrypted, only to send the reminder e-mail).
 
 ``GET /v1/service/expiring-seals`` pages through live seals whose ``valid_to`` falls in
 ``(since, until]`` with a keyset cursor on ``(valid_to, id)``. The partial index below holds only
@@ -212,8 +213,6 @@ class ReminderSmsOut(BaseModel):
 class ContactOut(BaseModel):
     phone: str
     phone_masked: str
-    # The address the account last gave for e-invoices, if any.
-    email: str | None
 
 
 @router.post("/reminder-sms", response_model=ReminderSmsOut)
@@ -324,5 +323,4 @@ async def account_contact(services: ServicesDep, account_id: str) -> ContactOut:
         account = await session.get(Account, account_id)
         if account is None:
             raise NotFound("account not found", account_id=account_id)
-        email = await _account_email(session, account_id)
-        return ContactOut(phone=account.phone, phone_masked=mask_mobile(account.phone), email=email)
+        return ContactOut(phone=account.phone, phone_masked=mask_mobile(account.phone))

@@ -134,6 +134,13 @@ NEEDS_ADDRESS = frozenset({*NEW_SEAL_TYPES, OrderType.REISSUE})
 OPEN_STATUSES = frozenset(set(OrderStatus) - {S.COMPLETED, S.CANCELLED, S.EXPIRED, S.DRAFT})
 
 
+# The claim of a running production, kept in ``orders.result`` so that every platform process
+# sees it: {"until": when a crashed run's claim may be taken over, "run": this run's token}.
+RUN_CLAIM = "production_run"
+# What ``orders.result`` holds for the platform's own bookkeeping: never shown to the customer.
+PRIVATE_RESULT_KEYS = frozenset({RUN_CLAIM})
+
+
 class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (UniqueConstraint("account_id", "idempotency_key"),)

@@ -27,7 +27,15 @@ from seal_platform.companies import Company, legal_rep_id
 from seal_platform.db import Base
 from seal_platform.documents import store_seal_artefacts
 from seal_platform.errors import Forbidden, InvalidInput, PlatformError, RuleViolation
-from seal_platform.orders import NEW_SEAL_TYPES, Order, OrderStatus, OrderType, get_order_any, transition
+from seal_platform.orders import (
+    NEW_SEAL_TYPES,
+    RUN_CLAIM,
+    Order,
+    OrderStatus,
+    OrderType,
+    get_order_any,
+    transition,
+)
 from seal_platform.pricing import NEW_SEAL_KINDS
 from seal_platform.production.progress import StepSink, no_progress, production_progress
 from seal_platform.production.revocation import revoke_replaced
@@ -407,9 +415,6 @@ class ProductionRunning(RuleViolation):
     platform process)."""
 
 
-# The claim of a running production, kept in ``orders.result`` so that every platform process
-# sees it: {"until": when a crashed run's claim may be taken over, "run": this run's token}.
-RUN_CLAIM = "production_run"
 # Longer than a station may take for one key (``JOB_TIMEOUT_SECONDS``), with a margin.
 RUN_CLAIM_SECONDS_PER_KEY = int(JOB_TIMEOUT_SECONDS) + 60
 

@@ -19,13 +19,12 @@ from sqlalchemy import select
 
 from seal_platform.app import build_platform_services, create_platform_app
 from seal_platform.clock import FrozenClock
-from seal_platform.orders import Order
+from seal_platform.orders import RUN_CLAIM, Order
 from seal_platform.production.station import DemoBlankKeys, RunnerStation
 from seal_platform.services import PlatformServices
 from seal_platform.settings import PlatformSettings
 from seal_platform.staff import StaffUser
 from seal_platform.staff_actions import (
-    RUN_CLAIM,
     RUN_CLAIM_SECONDS_PER_KEY,
     _claim_run,
     plan_production,
@@ -54,12 +53,15 @@ async def other_process(
     await services.db.dispose()
 
 
-async def _approved_order(api: httpx.AsyncClient, make_account: MakeAccount, admin: Staff) -> str:
+async def _approved_order(
+    api: httpx.AsyncClient, make_account: MakeAccount, admin: Staff
+) -> tuple[str, dict[str, str]]:
+    """The order's id, and its customer's headers."""
     account = await make_account(realname=True)
     order = await paid_enterprise_order(api, account)
     approved = await staff_post(api, admin, f"/orders/{order['id']}/approve")
     assert approved.json()["status"] == "approved", approved.text
-    return str(order["id"])
+    return str(order["id"]), account.headers
 
 
 async def _result(services: PlatformServices, order_id: str) -> dict[str, Any]:
@@ -76,7 +78,7 @@ async def test_a_second_process_cannot_produce_an_order_another_process_is_produ
     platform_services: PlatformServices,
     other_process: tuple[PlatformServices, httpx.AsyncClient],
 ) -> None:
-    order_id = await _approved_order(api, make_account, admin)
+    order_id, customer = await _approved_order(api, make_account, admin)
     first_station = SlowStation()
     platform_services.production_station = first_station
     other_services, other_api = other_process
@@ -87,6 +89,12 @@ async def test_a_second_process_cannot_produce_an_order_another_process_is_produ
     first = asyncio.create_task(staff_post(api, admin, f"/orders/{order_id}/produce"))
     await asyncio.wait_for(first_station.reached.wait(), 10)
     assert RUN_CLAIM in await _result(platform_services, order_id)
+    # the claim is the platform's bookkeeping: the customer's views of the order never show it
+    seen = await api.get(f"/v1/orders/{order_id}", headers=customer)
+    listed = await api.get("/v1/orders", headers=customer)
+    assert seen.status_code == listed.status_code == 200
+    assert RUN_CLAIM not in seen.json()["result"]
+    assert RUN_CLAIM not in str(listed.json())
 
     # the other process has no run of this order on its own board, and is refused all the same
     refused = await staff_post(other_api, admin, f"/orders/{order_id}/produce")
@@ -112,7 +120,7 @@ async def test_a_failed_run_gives_the_claim_back_to_every_process(
     platform_services: PlatformServices,
     other_process: tuple[PlatformServices, httpx.AsyncClient],
 ) -> None:
-    order_id = await _approved_order(api, make_account, admin)
+    order_id, _ = await _approved_order(api, make_account, admin)
     failing = SlowStation(fail=True)
     failing.gate.set()
     platform_services.production_station = failing
@@ -136,7 +144,7 @@ async def test_the_claim_of_a_process_that_died_mid_run_expires(
     other_process: tuple[PlatformServices, httpx.AsyncClient],
     clock: FrozenClock,
 ) -> None:
-    order_id = await _approved_order(api, make_account, admin)
+    order_id, _ = await _approved_order(api, make_account, admin)
     other_services, _other_api = other_process
     # the other process claims the run and dies before it ends: its claim stays on the order
     async with other_services.db.session() as session:

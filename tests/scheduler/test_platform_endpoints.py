@@ -9,7 +9,7 @@ import pytest
 
 from bot.errors import DeliveryFailed
 from scheduler.sms import PlatformReminderMail
-from tests.scheduler.conftest import Platform
+from tests.scheduler.conftest import SERVICE_KEY, Platform
 from tests.scheduler.seals import SealPlan
 
 DAY = timedelta(days=1)
@@ -84,3 +84,18 @@ async def test_without_smtp_settings_the_platform_refuses_reminder_email_and_the
     with pytest.raises(DeliveryFailed) as refused:
         await PlatformReminderMail(platform.reminders).send(account, seal, "主题", "正文")
     assert (refused.value.reason, refused.value.retryable) == ("no e-mail sender configured", False)
+
+
+async def test_the_contact_endpoint_gives_the_phone_and_never_the_e_mail_address(platform: Platform) -> None:
+    # The e-mail address is read (and decrypted) only by the platform's own reminder e-mail.
+    account = await platform.add_account()
+    contact = await platform.reminders.contact(account)
+    assert contact.phone.isdigit()
+    assert contact.phone_masked != contact.phone
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=platform.app),
+        base_url="http://platform.test",
+        headers={"Authorization": f"Bearer {SERVICE_KEY}"},
+    ) as api:
+        answer = await api.get(f"/v1/service/accounts/{account}/contact")
+    assert set(answer.json()) == {"phone", "phone_masked"}

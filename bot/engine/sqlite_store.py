@@ -204,12 +204,7 @@ class _Writer(threading.Thread):
             if wrote:  # a batch of reads only is no write transaction
                 self.batches += 1
         except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            failure = StorageError(f"sqlite batch failed: {exc}")
-            outcomes = {}
-            for _, _, loop, future in batch:
-                outcomes.setdefault(loop, []).append((future, None, failure))
+            outcomes = _all_failed(conn, batch, StorageError(f"sqlite batch failed: {exc}"))
         return outcomes
 
     @staticmethod
@@ -227,13 +222,20 @@ class _Writer(threading.Thread):
             if conn.in_transaction:
                 conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            failure = StorageError(f"sqlite read failed: {exc}")
-            outcomes = {}
-            for _, _, loop, future in reads:
-                outcomes.setdefault(loop, []).append((future, None, failure))
+            outcomes = _all_failed(conn, reads, StorageError(f"sqlite read failed: {exc}"))
         _hand_back(outcomes)
+
+
+def _all_failed(
+    conn: sqlite3.Connection, jobs: list[Job], failure: StorageError
+) -> dict[asyncio.AbstractEventLoop, list[Outcome]]:
+    """The transaction failed as a whole: rolled back, and every job of it gets ``failure``."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+    outcomes: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+    for _, _, loop, future in jobs:
+        outcomes.setdefault(loop, []).append((future, None, failure))
+    return outcomes
 
 
 def _hand_back(outcomes: dict[asyncio.AbstractEventLoop, list[Outcome]]) -> None:

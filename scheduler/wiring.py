@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from bot.channels.wechat.proactive import WeChatReach, WeChatReminderSettings
 from bot.engine.ports import Clock
 from bot.engine.runtime import Engine
+from handlers.reminders import CONSENT_PAGE
 from platform_client.reminders import RemindersAPI
 from scheduler.consent_page import ConsentLinks, ConsentPage, JsapiTickets
 from scheduler.proactive import ProactiveDelivery
@@ -58,8 +59,7 @@ class ReminderReach:
             catalog=engine.catalog,
             clock=self.clock,
         )
-        # the name handlers.reminders.CONSENT_PAGE looks it up by
-        engine.services.extra["reminder_consent_page"] = self.consent
+        engine.services.extra[CONSENT_PAGE] = self.consent
 
     def router(self) -> APIRouter:
         router = renew_link_router(self.links, self.clock.now)

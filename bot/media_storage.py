@@ -15,7 +15,7 @@ from bot.engine.media import SharedMediaStore
 from bot.engine.ports import Clock
 from bot.engine.tables import blobs
 from bot.settings import Settings
-from dbkit.blobs import BlobBackend, LocalBlobBackend, SqlBlobBackend
+from dbkit.blobs import BlobBackend, LocalBlobBackend, SqlBlobBackend, chosen_backend
 from dbkit.envelope import Keyring
 from dbkit.s3 import S3Backend
 
@@ -27,15 +27,9 @@ def media_keyring(settings: Settings) -> Keyring:
     )
 
 
-def storage_backend_for(settings: Settings) -> str:
-    if settings.storage_backend != "auto":
-        return settings.storage_backend
-    return "database" if settings.database_url.startswith("postgresql") else "local"
-
-
 def media_store_for(settings: Settings, db: AsyncEngine, clock: Clock) -> SharedMediaStore:
     backend: BlobBackend
-    chosen = storage_backend_for(settings)
+    chosen = chosen_backend(settings.storage_backend, settings.database_url)
     if chosen == "database":
         backend = SqlBlobBackend(db, blobs, "media", now=clock.now)
     elif chosen == "s3":

@@ -43,6 +43,14 @@ _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _EXPIRES = b"\x00expires "
 
 
+def chosen_backend(setting: str, database_url: str) -> str:
+    """The backend a ``storage_backend`` setting names; ``auto`` is the database on PostgreSQL
+    (several hosts share it) and local files on the embedded SQLite default."""
+    if setting != "auto":
+        return setting
+    return "database" if database_url.startswith("postgresql") else "local"
+
+
 class BlobError(Exception):
     """Base of the port's errors; adapters above translate them into their side's errors."""
 

@@ -32,6 +32,7 @@ from dbkit.blobs import (
     SealedBlobs,
     SqlBlobBackend,
     blob_table,
+    chosen_backend,
     sha256_hex,
 )
 from dbkit.envelope import Keyring
@@ -151,18 +152,12 @@ class PlatformStorage:
     backend: str
 
 
-def storage_backend_for(settings: PlatformSettings) -> str:
-    if settings.storage_backend != "auto":
-        return settings.storage_backend
-    return "database" if settings.database_url.startswith("postgresql") else "local"
-
-
 def storage_from_settings(settings: PlatformSettings, clock: Clock, engine: AsyncEngine) -> PlatformStorage:
     """The configured stores, sealed under the platform's secret key (older keys still open)."""
     keyring = Keyring.from_secrets(
         settings.secret_key.get_secret_value(), settings.old_secret_keys.get_secret_value()
     )
-    backend = storage_backend_for(settings)
+    backend = chosen_backend(settings.storage_backend, settings.database_url)
     if backend == "database" and not settings.database_url.startswith("postgresql"):
         # Revocations are stored from inside an open order transaction: on SQLite a second
         # writing connection would wait for that transaction's own write lock.

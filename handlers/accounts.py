@@ -7,6 +7,7 @@ is made on behalf of that account with its token.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 
 from bot.engine.context import Ctx
 from bot.engine.flow import (
@@ -38,6 +39,7 @@ from platform_client.errors import (
     RateLimited,
 )
 from platform_client.models import Session as PlatformSession
+from platform_client.models import SmsPurpose
 
 CODE_ERRORS = {"sms_code_wrong", "sms_code_expired", "sms_code_exhausted", "sms_code_not_found"}
 
@@ -83,13 +85,37 @@ def sms_client_ip(ctx: Ctx) -> str | None:
     return ctx.inbound.client_ip if ctx.inbound is not None else None
 
 
-async def send_code(ctx: Ctx, purpose: str) -> Outcome | None:
-    phone = ctx.get("phone")
+# What a flow says and does when the platform refuses to send a code (not for a captcha).
+SendRefused = Callable[[Ctx, PlatformClientError], Awaitable[Outcome | None]]
+
+
+async def send_code(ctx: Ctx, purpose: SmsPurpose) -> Outcome | None:
+    """Before a login: the code goes to the phone the user typed."""
+
+    async def refused(ctx: Ctx, exc: PlatformClientError) -> Outcome | None:
+        return _code_refused(ctx, exc)
+
+    return await send_code_to(ctx, ctx.get("phone"), purpose, sent="accounts.code_sent", refused=refused)
+
+
+async def send_code_to(
+    ctx: Ctx,
+    phone: str,
+    purpose: SmsPurpose,
+    *,
+    sent: str,
+    refused: SendRefused,
+    account_token: str | None = None,
+) -> Outcome | None:
+    """A code of ``purpose`` to ``phone`` (``sent`` tells the user where); the platform's
+    captcha is asked for when it wants one, any other refusal is ``refused``'s.
+    ``account_token``: the code confirms something a logged-in account does."""
     captcha_token = ctx.get("captcha_token") or None
     try:
         await services(ctx).platform.accounts.send_sms_code(
             phone,
-            purpose,  # type: ignore[arg-type]
+            purpose,
+            token=account_token,
             identity=sms_identity(ctx),
             client_ip=sms_client_ip(ctx),
             captcha_token=captcha_token,
@@ -99,9 +125,9 @@ async def send_code(ctx: Ctx, purpose: str) -> Outcome | None:
         if exc.code in ("sms_captcha_required", "sms_captcha_wrong"):
             return await ask_captcha(ctx, exc)
         ctx.set("captcha_token", None)
-        return _code_refused(ctx, exc)
+        return await refused(ctx, exc)
     ctx.set("captcha_token", None)
-    ctx.say("accounts.code_sent", phone=masked_phone(phone))
+    ctx.say(sent, phone=masked_phone(phone))
     dev_page = services(ctx).sms_dev_page
     if dev_page:
         ctx.say("accounts.code_dev_page", url=dev_page)

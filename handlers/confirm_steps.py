@@ -7,21 +7,19 @@ Each process keeps its own words: the steps take its message keys.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.engine.context import Ctx
 from bot.engine.flow import Action, Choice, Field, Finish, GoTo, Outcome
 from bot.engine.messages import Option
-from handlers.accounts import ask_captcha, masked_phone, parse_code, sms_client_ip, sms_identity
-from handlers.services import services, token
+from handlers.accounts import SendRefused, parse_code, send_code_to
+from handlers.services import token
 from platform_client.errors import PlatformClientError
 from platform_client.models import SmsPurpose
 
 # A code that can no longer be used: a new one is sent.
 RESEND = {"sms_code_expired", "sms_code_exhausted", "sms_code_not_found", "sms_code_missing"}
-
-SendRefused = Callable[[Ctx, PlatformClientError], Awaitable[Outcome | None]]
 
 
 def confirm_steps(
@@ -61,28 +59,9 @@ def code_sender(purpose: SmsPurpose, *, sent: str, refused: SendRefused) -> Acti
     async def send_code(ctx: Ctx) -> Outcome | None:
         session = ctx.session
         assert session is not None
-        captcha_token = ctx.get("captcha_token") or None
-        try:
-            await services(ctx).platform.accounts.send_sms_code(
-                session.phone,
-                purpose,
-                token=token(ctx),
-                identity=sms_identity(ctx),
-                client_ip=sms_client_ip(ctx),
-                captcha_token=captcha_token,
-                captcha_answer=(ctx.get("captcha") or None) if captcha_token else None,
-            )
-        except PlatformClientError as exc:
-            if exc.code in ("sms_captcha_required", "sms_captcha_wrong"):
-                return await ask_captcha(ctx, exc)
-            ctx.set("captcha_token", None)
-            return await refused(ctx, exc)
-        ctx.set("captcha_token", None)
-        ctx.say(sent, phone=masked_phone(session.phone))
-        dev_page = services(ctx).sms_dev_page
-        if dev_page:
-            ctx.say("accounts.code_dev_page", url=dev_page)
-        return None
+        return await send_code_to(
+            ctx, session.phone, purpose, sent=sent, refused=refused, account_token=token(ctx)
+        )
 
     return Action("send_code", run=send_code, depends_on=("captcha",))
 

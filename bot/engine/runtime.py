@@ -25,6 +25,7 @@ from typing import Any
 from bot.engine.context import Ctx
 from bot.engine.flow import FlowRegistry, LoginRequired
 from bot.engine.i18n import Catalog, Translator, normalise_locale
+from bot.engine.in_band import InBandAnswer, InBandCommit
 from bot.engine.interpreter import FlowInterpreter, HomeHandler
 from bot.engine.locks import ConversationLocks
 from bot.engine.messages import (
@@ -39,7 +40,7 @@ from bot.engine.messages import (
 from bot.engine.ports import Clock, MediaStore, SystemClock
 from bot.engine.secrets_box import SecretBox
 from bot.engine.state import ConversationState, Owner, StateCodec
-from bot.engine.store import Commit, ConversationStore, QueuedReply, Snapshot
+from bot.engine.store import Commit, ConversationStore, QueuedReply, SideWrite, Snapshot
 from bot.engine.tokens import label_digest
 from bot.errors import VersionConflict
 from bot.redaction import redact
@@ -125,8 +126,19 @@ class Engine:
 
     # ---- handling -------------------------------------------------------------------------------
 
-    async def handle(self, inbound: Inbound) -> list[OutboundMessage]:
-        """Handle one delivery; returns the replies it produced (the same ones for a duplicate)."""
+    async def handle(
+        self,
+        inbound: Inbound,
+        *,
+        side_writes: Sequence[SideWrite] = (),
+        in_band: InBandAnswer | None = None,
+    ) -> list[OutboundMessage]:
+        """Handle one delivery; returns the replies it produced (the same ones for a duplicate).
+
+        ``side_writes`` (a channel's bookkeeping of this delivery) are committed with it, in the
+        same transaction; a duplicate, which commits nothing, writes them on their own.
+        ``in_band``: the commit puts the leading replies in the request's own response if its
+        window is still open (``bot.engine.in_band``)."""
         for observe in self.hooks.on_inbound:
             observe(inbound)
         # Every line logged while handling it names the conversation (JSON logs).
@@ -134,7 +146,7 @@ class Engine:
             for attempt in range(self.MAX_CONFLICT_RETRIES):
                 async with self.locks.hold(inbound.key):
                     try:
-                        messages = await self._handle_locked(inbound)
+                        messages = await self._handle_locked(inbound, side_writes, in_band)
                     except VersionConflict:
                         # Another worker without our lock (lost lock, misconfiguration) won the
                         # write; reading again and redoing the message is always safe because
@@ -146,10 +158,14 @@ class Engine:
                 return messages
         raise VersionConflict(str(inbound.key))
 
-    async def _handle_locked(self, inbound: Inbound) -> list[OutboundMessage]:
+    async def _handle_locked(
+        self, inbound: Inbound, side_writes: Sequence[SideWrite], in_band: InBandAnswer | None
+    ) -> list[OutboundMessage]:
         snapshot = await self.store.load(inbound.key, inbound.message_id)
         if snapshot.duplicate_of is not None:
             log.info("duplicate delivery %s on %s", inbound.message_id, inbound.key)
+            for side in side_writes:
+                await self.store.write(side.statement, side.params)
             return await self.store.outbound(snapshot.duplicate_of)
         state = self._load_state(snapshot, inbound, reuse=inbound.key)
         ctx = self._ctx(inbound.key, snapshot, state, inbound)
@@ -161,7 +177,7 @@ class Engine:
         if stored.password:
             # The account's password typed into the chat: it is never an answer to anything.
             self._warn_password_in_chat(ctx)
-            change = self._commit_for(ctx, inbound, stored.text)
+            change = self._commit_for(ctx, inbound, stored.text, side_writes, in_band)
             messages = await self.store.commit(inbound.key, snapshot, change, self.clock.now())
             self._remember(inbound.key, snapshot, ctx.state)
             return messages
@@ -179,7 +195,7 @@ class Engine:
             ctx = self._ctx(inbound.key, snapshot, state, inbound)
             ctx.say("engine.internal_error")
             await self.interpreter.reprompt(ctx)
-        change = self._commit_for(ctx, inbound, stored.text)
+        change = self._commit_for(ctx, inbound, stored.text, side_writes, in_band)
         messages = await self.store.commit(inbound.key, snapshot, change, self.clock.now())
         self._remember(inbound.key, snapshot, ctx.state)
         return messages
@@ -250,7 +266,14 @@ class Engine:
         else:
             log.info("event %s (%s) for %s had no taker", event.event_id, event.type, ctx.key)
 
-    def _commit_for(self, ctx: Ctx, inbound: Inbound | None, stored_text: str | None) -> Commit:
+    def _commit_for(
+        self,
+        ctx: Ctx,
+        inbound: Inbound | None,
+        stored_text: str | None,
+        side_writes: Sequence[SideWrite] = (),
+        in_band: InBandAnswer | None = None,
+    ) -> Commit:
         state = ctx.state
         not_before = None
         hold = self._passive.get(ctx.key.channel)
@@ -274,6 +297,13 @@ class Engine:
             replies=replies,
             in_reply_to=inbound.message_id if inbound and inbound.kind is not InboundKind.EVENT else None,
             touched_by_user=inbound is not None and inbound.kind is not InboundKind.EVENT,
+            side_writes=side_writes,
+            in_band=None
+            if in_band is None
+            else InBandCommit(
+                in_band.window,
+                in_band.plan([queued.reply for queued in replies], locale=ctx.locale, owner=state.owner),
+            ),
         )
 
     def _seal_private(self, queued: QueuedReply) -> Reply:

@@ -47,7 +47,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from bot.engine import json_text
 from bot.engine.messages import ConversationKey, Origin, OutboundMessage, Reply
 from bot.engine.ports import Clock, SystemClock
-from bot.engine.store import UNDELIVERED, Commit, ConversationRow, OutboxStatus, Snapshot
+from bot.engine.store import IN_FLIGHT_ANY, UNDELIVERED, Commit, ConversationRow, OutboxStatus, Snapshot
 from bot.engine.tables import UNDELIVERED_SQL
 from bot.errors import StorageError, VersionConflict
 
@@ -246,6 +246,17 @@ def _hand_back(outcomes: dict[asyncio.AbstractEventLoop, list[Outcome]]) -> None
             log.warning("event loop closed before a store result was delivered")
 
 
+def _earlier_in_flight(conn: sqlite3.Connection, conversation_id: int, before: int = IN_FLIGHT_ANY) -> bool:
+    """Whether an answer of the conversation older than ``before`` is still on its way: a
+    passive reply must not overtake it."""
+    earlier = conn.execute(
+        "SELECT 1 FROM outbox WHERE conversation_id=? AND id<? AND (status=?"
+        " OR (status=? AND in_reply_to IS NOT NULL)) LIMIT 1",
+        (conversation_id, before, OutboxStatus.SENDING, OutboxStatus.PENDING),
+    ).fetchone()
+    return earlier is not None
+
+
 class _Refused(Exception):
     """An operation of several statements failed inside an optimistic batch (no savepoints)."""
 
@@ -341,12 +352,22 @@ class SqliteConversationStore:
         ]
         body_json = json_text.dumps(change.inbound_body)
         now_s = ts(now)
+        side_writes = [self._bound(side.statement, side.params) for side in change.side_writes]
+        in_band = change.in_band
+        record = (
+            None
+            if in_band is None or in_band.plan.record is None
+            else self._bound(in_band.plan.record.statement, in_band.plan.record.params)
+        )
 
         def commit(conn: sqlite3.Connection) -> list[OutboundMessage]:
             try:
                 conv_id = self._write_state(conn, key, snapshot, change, now_s, state_json)
+                for sql, values in side_writes:
+                    conn.execute(sql, values)
+                carry = self._carried_count(conn, conv_id, snapshot, change)
                 messages = []
-                for queued, payload in zip(change.replies, payloads, strict=True):
+                for index, (queued, payload) in enumerate(zip(change.replies, payloads, strict=True)):
                     cursor = conn.execute(
                         "INSERT INTO outbox (conversation_id, channel, origin, payload, status, attempts,"
                         " next_attempt_at, in_reply_to, created_at) VALUES (?,?,?,?,?,0,?,?,?)",
@@ -355,7 +376,7 @@ class SqliteConversationStore:
                             key.channel,
                             queued.origin.value,
                             payload,
-                            OutboxStatus.PENDING,
+                            OutboxStatus.PASSIVE if index < carry else OutboxStatus.PENDING,
                             ts(queued.not_before) if queued.not_before else now_s,
                             change.in_reply_to,
                             now_s,
@@ -380,6 +401,10 @@ class SqliteConversationStore:
                             now_s,
                         ),
                     )
+                if in_band is not None:
+                    if carry and record is not None:
+                        conn.execute(*record)
+                    in_band.window.decide([m.outbox_id for m in messages[:carry]])
                 return messages
             except sqlite3.IntegrityError as exc:
                 raise VersionConflict(str(key)) from exc
@@ -391,6 +416,17 @@ class SqliteConversationStore:
         while len(fresh) > MAX_FRESH:
             fresh.popitem(last=False)
         return messages
+
+    @staticmethod
+    def _carried_count(conn: sqlite3.Connection, conv_id: int, snapshot: Snapshot, change: Commit) -> int:
+        """As ``SqlConversationStore._carried_count``."""
+        if change.in_band is None or not change.in_band.plan.count or not change.replies:
+            return 0
+        if not change.in_band.window.claim():
+            return 0
+        if snapshot.conversation_id is not None and _earlier_in_flight(conn, conv_id):
+            return 0
+        return min(change.in_band.plan.count, len(change.replies))
 
     @staticmethod
     def _write_state(
@@ -599,12 +635,7 @@ class SqliteConversationStore:
             first = conn.execute("SELECT conversation_id FROM outbox WHERE id=?", (wanted[0],)).fetchone()
             if first is None:
                 return []
-            earlier = conn.execute(
-                "SELECT 1 FROM outbox WHERE conversation_id=? AND id<? AND (status=?"
-                " OR (status=? AND in_reply_to IS NOT NULL)) LIMIT 1",
-                (first[0], wanted[0], OutboxStatus.SENDING, OutboxStatus.PENDING),
-            ).fetchone()
-            if earlier is not None:
+            if _earlier_in_flight(conn, first[0], wanted[0]):
                 return []
             taken = []
             for outbox_id in wanted:
@@ -795,6 +826,17 @@ class SqliteConversationStore:
         A statement written with ``params`` is a prepared one its caller keeps: it is compiled
         once and reused (see ``TableWrites``). One written without them carries its values and
         is compiled each time."""
+        sql, values = self._bound(statement, params)
+
+        def write(conn: sqlite3.Connection) -> int:
+            return int(conn.execute(sql, values).rowcount)
+
+        return await self._run(write, mode=SINGLE)
+
+    def _bound(
+        self, statement: sa.Insert | sa.Update | sa.Delete, params: Mapping[str, Any] | None
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The SQL text and positional values of a ``write`` (see there)."""
         if params is None:
             compiled = statement.compile(
                 dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True}
@@ -803,13 +845,7 @@ class SqliteConversationStore:
         else:
             compiled = self._prepared(statement)
             bound = compiled.construct_params(dict(params))
-        sql = str(compiled)
-        values = tuple(_sql_value(bound[name]) for name in compiled.positiontup or ())
-
-        def write(conn: sqlite3.Connection) -> int:
-            return int(conn.execute(sql, values).rowcount)
-
-        return await self._run(write, mode=SINGLE)
+        return str(compiled), tuple(_sql_value(bound[name]) for name in compiled.positiontup or ())
 
     async def exists(self, statement: sa.Select[Any], params: Mapping[str, Any]) -> bool:
         """Read by the writer thread before its batch's writes: no write transaction, no

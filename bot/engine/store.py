@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -31,7 +31,15 @@ from bot.engine.ports import Clock, SystemClock
 from bot.engine.tables import UNDELIVERED_SQL, conversations, event_cursor, inbound_receipts, outbox
 from bot.errors import StorageError, VersionConflict
 
+if TYPE_CHECKING:
+    from bot.engine.in_band import InBandCommit
+
 log = logging.getLogger("sealbot.store")
+
+
+# ``_earlier_in_flight``'s bound meaning "before any reply this commit inserts": the largest
+# outbox id (an INTEGER column, 32 bits on PostgreSQL)
+IN_FLIGHT_ANY = 2**31 - 1
 
 
 class OutboxStatus:
@@ -77,6 +85,18 @@ class QueuedReply:
 
 
 @dataclass(frozen=True)
+class SideWrite:
+    """A write to another module's table that belongs to the handling of one message: the
+    nonce a WeChat callback used, the customer-service allowance it opened. The store runs it
+    in the handling's own transaction, so a message costs one write transaction, not one per
+    bookkeeping row. A prepared statement (``sa.bindparam`` placeholders) and its values, as
+    ``TableWrites.write`` takes them."""
+
+    statement: sa.Insert | sa.Update | sa.Delete
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class Commit:
     """Everything one handled message changes."""
 
@@ -91,6 +111,9 @@ class Commit:
     replies: Sequence[QueuedReply]
     in_reply_to: str | None
     touched_by_user: bool
+    side_writes: Sequence[SideWrite] = ()
+    # replies the request's own response may carry (see ``bot.engine.in_band``)
+    in_band: InBandCommit | None = None
 
 
 @dataclass(frozen=True)
@@ -319,7 +342,15 @@ class SqlConversationStore:
         try:
             async with self._writing() as conn:
                 conv_id = await self._write_state(conn, key, snapshot, change, now)
-                messages = await self._queue(conn, conv_id, key, change, now)
+                for side in change.side_writes:
+                    await conn.execute(side.statement, dict(side.params))
+                carry = await self._carried_count(conn, conv_id, snapshot, change)
+                messages = await self._queue(conn, conv_id, key, change, now, carry)
+                if change.in_band is not None:
+                    record = change.in_band.plan.record
+                    if carry and record is not None:
+                        await conn.execute(record.statement, dict(record.params))
+                    change.in_band.window.decide([m.outbox_id for m in messages[:carry]])
                 if change.message_id is not None:
                     await conn.execute(
                         inbound_receipts.insert().values(
@@ -374,18 +405,40 @@ class SqlConversationStore:
             raise VersionConflict(str(key))
         return snapshot.conversation_id
 
+    async def _carried_count(
+        self, conn: AsyncConnection, conv_id: int, snapshot: Snapshot, change: Commit
+    ) -> int:
+        """How many leading replies go in the request's response (``Commit.in_band``): none
+        after its window closed, nor while an earlier answer of the conversation is still on
+        its way. Decided inside the transaction, after the write lock was granted."""
+        if change.in_band is None or not change.in_band.plan.count or not change.replies:
+            return 0
+        if not change.in_band.window.claim():
+            return 0
+        if snapshot.conversation_id is not None and await self._earlier_in_flight(
+            conn, conv_id, IN_FLIGHT_ANY
+        ):
+            return 0
+        return min(change.in_band.plan.count, len(change.replies))
+
     async def _queue(
-        self, conn: AsyncConnection, conv_id: int, key: ConversationKey, change: Commit, now: datetime
+        self,
+        conn: AsyncConnection,
+        conv_id: int,
+        key: ConversationKey,
+        change: Commit,
+        now: datetime,
+        carried: int = 0,
     ) -> list[OutboundMessage]:
         messages: list[OutboundMessage] = []
-        for queued in change.replies:
+        for index, queued in enumerate(change.replies):
             result = await conn.execute(
                 outbox.insert().values(
                     conversation_id=conv_id,
                     channel=key.channel,
                     origin=queued.origin.value,
                     payload={"key": str(key), "reply": queued.reply.to_dict()},
-                    status=OutboxStatus.PENDING,
+                    status=OutboxStatus.PASSIVE if index < carried else OutboxStatus.PENDING,
                     attempts=0,
                     next_attempt_at=queued.not_before or now,
                     in_reply_to=change.in_reply_to,

@@ -166,11 +166,18 @@ class WeChatRig:
 
 
 async def _wechat_rig(
-    db_url: str, fake_wechat: tuple[FakeWeChat, str], clock: Clock | None = None, **overrides: object
+    db_url: str,
+    fake_wechat: tuple[FakeWeChat, str],
+    clock: Clock | None = None,
+    *,
+    embedded: bool = False,
+    **overrides: object,
 ) -> AsyncIterator[WeChatRig]:
     fake, base = fake_wechat
     settings = wechat_settings(base, **overrides)
-    built = await build_stack(db_url, flows=(FORM, SLOW), passive_windows=[passive_window_for(settings)])
+    built = await build_stack(
+        db_url, flows=(FORM, SLOW), passive_windows=[passive_window_for(settings)], embedded=embedded
+    )
     channel = WeChatChannel(
         settings=settings,
         engine=built.engine,

@@ -13,6 +13,7 @@ from bot.engine.outbox import OutboxDispatcher
 from bot.engine.ports import Clock, SystemClock
 from bot.engine.runtime import Engine, PassiveWindow
 from bot.engine.secrets_box import SecretBox
+from bot.engine.sqlite_store import SqliteConversationStore
 from bot.engine.store import SqlConversationStore
 from bot.testing import ENGINE_LOCALES, create_schema
 from dbkit.engine import make_engine
@@ -24,13 +25,14 @@ TEST_LOCALES = Path(__file__).parent.parent / "engine" / "locales"
 @dataclass
 class Stack:
     engine: Engine
-    store: SqlConversationStore
+    store: SqlConversationStore | SqliteConversationStore
     dispatcher: OutboxDispatcher
     media: MemoryMediaStore
     clock: Clock
 
     async def close(self) -> None:
         await self.dispatcher.stop()
+        await self.store.close()
         await self.store.engine.dispose()
 
 
@@ -39,10 +41,13 @@ async def build_stack(
     *,
     flows: Sequence[Flow] = (FORM,),
     passive_windows: Sequence[PassiveWindow] = (),
+    embedded: bool = False,
 ) -> Stack:
+    """``embedded``: the group-commit store the service runs on SQLite, instead of the
+    SQLAlchemy one."""
     db = make_engine(db_url)
     await create_schema(db)
-    store = SqlConversationStore(db)
+    store = SqliteConversationStore(db) if embedded else SqlConversationStore(db)
     media = MemoryMediaStore()
     clock = SystemClock()
     engine = Engine(

@@ -17,7 +17,7 @@ from bot.channels.cli_channels import channels_health
 from bot.channels.local_server import free_port
 from bot.channels.wechat.fake_server import FakeWeChat
 from bot.channels.wechat.settings import DEFAULT_MENU
-from bot.engine.messages import ConversationKey, OutboundMessage
+from bot.engine.messages import ConversationKey, Inbound
 from bot.engine.store import OutboxStatus
 from bot.engine.tables import outbox
 from handlers import catalogue
@@ -74,20 +74,22 @@ def texts_sent(fake: FakeWeChat, openid: str) -> list[str]:
     return found
 
 
-def pass_the_deadline_after_commit(rig: WeChatRig, clock: MovableClock) -> None:
-    """The engine commits in time, then the clock jumps past the deadline before the claim."""
+def pass_the_deadline_while_handling(rig: WeChatRig, clock: MovableClock) -> None:
+    """The callback arrives in time, then the clock jumps past its deadline while the engine
+    handles the message: the commit that would claim the replies comes after the deadline,
+    while the webhook is still waiting (its own timer runs on real time)."""
 
-    def jump(_messages: list[OutboundMessage]) -> None:
+    def jump(_inbound: Inbound) -> None:
         clock.offset = timedelta(seconds=30)
 
-    rig.stack.engine.hooks.after_commit.append(jump)
+    rig.stack.engine.hooks.on_inbound.append(jump)
 
 
 async def test_a_reply_is_never_claimed_passive_after_the_deadline(
     clocked: tuple[WeChatRig, MovableClock],
 ) -> None:
     rig, clock = clocked
-    pass_the_deadline_after_commit(rig, clock)
+    pass_the_deadline_while_handling(rig, clock)
     response = await rig.deliver(rig.server.text(OPENID, "菜单"))
     assert response.text == "success"
     assert OutboxStatus.PASSIVE not in await statuses(rig)
@@ -123,7 +125,7 @@ async def test_the_welcome_reaches_a_new_follower_on_the_success_path(
     clocked: tuple[WeChatRig, MovableClock],
 ) -> None:
     rig, clock = clocked
-    pass_the_deadline_after_commit(rig, clock)
+    pass_the_deadline_while_handling(rig, clock)
     response = await rig.deliver(rig.server.event(OPENID, "subscribe"))
     assert response.text == "success"
     await rig.channel.drain_background()

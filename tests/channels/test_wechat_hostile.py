@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -163,7 +164,14 @@ def push(text: str, *, proactive: bool = False) -> OutboundMessage:
 
 
 async def open_window(rig: WeChatRig) -> None:
-    await rig.channel.receiver._open_allowance(ConversationKey("wechat", WX_APPID, OPENID), "message")
+    """What a user's message opens: five customer-service messages within 48 hours."""
+    settings = rig.channel.settings
+    await rig.channel.quota.open(
+        OPENID,
+        allowance=settings.cs_messages_per_message,
+        lasts=timedelta(hours=settings.cs_window_hours),
+        now=rig.channel.clock.now(),
+    )
 
 
 async def test_quota_allows_five_then_keeps_the_rest_and_says_how_many_wait(wechat: WeChatRig) -> None:

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.engine.in_band import AnswerWindow, InBandCommit, InBandPlan
 from bot.engine.messages import ConversationKey, Origin, Reply
-from bot.engine.store import Commit, ConversationStore, OutboxStatus, QueuedReply, Snapshot
+from bot.engine.store import Commit, ConversationStore, OutboxStatus, QueuedReply, SideWrite, Snapshot
 from bot.errors import VersionConflict
 
 T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
@@ -530,3 +532,94 @@ async def test_replies_held_or_scheduled_for_later_do_not_starve_due_ones(store:
     assert b1 in at_last
     assert b2 not in at_last  # one at a time per conversation, the older first
     assert len(at_last) == 62  # the 60 held replies, b1, and "due" again (its lease ran out)
+
+
+# ---- writes that go with the handling, and replies carried in the response ------------------
+
+
+def _cursor_write(store: ConversationStore, name: str, position: int) -> SideWrite:
+    import sqlalchemy as sa
+
+    from bot.engine.store import insert_for
+    from bot.engine.tables import event_cursor
+
+    dialect = store.engine.dialect.name  # type: ignore[attr-defined]
+    prepared = (
+        insert_for(dialect)(event_cursor)
+        .values(name=sa.bindparam("name"), position=sa.bindparam("position"), updated_at=sa.bindparam("at"))
+        .on_conflict_do_nothing()
+    )
+    return SideWrite(prepared, {"name": name, "position": position, "at": T0})
+
+
+async def test_side_writes_commit_in_the_handling_transaction_and_not_without_it(
+    store: ConversationStore,
+) -> None:
+    first = await store.load(A, None)
+    with_it = replace(change("hello"), side_writes=[_cursor_write(store, "nonce-1", 1)])
+    await store.commit(A, first, with_it, T0)
+    assert await store.cursor("nonce-1") == 1
+    # a refused commit (a stale version) writes none of its side writes either
+    stale = replace(change("again"), side_writes=[_cursor_write(store, "nonce-2", 2)])
+    with pytest.raises(VersionConflict):
+        await store.commit(A, first, stale, T0)
+    assert await store.cursor("nonce-2") == 0
+
+
+def _in_band(store: ConversationStore, window: AnswerWindow, count: int) -> InBandCommit:
+    return InBandCommit(window, InBandPlan(count, _cursor_write(store, "answer-record", 1)))
+
+
+async def test_an_open_window_carries_the_leading_replies_and_records_the_answer(
+    store: ConversationStore,
+) -> None:
+    deadline = T0 + timedelta(seconds=4.5)
+    window = AnswerWindow(deadline, FixedClock(deadline - timedelta(milliseconds=1)))
+    offer = replace(change("one", "two", "three", message_id="m1"), in_band=_in_band(store, window, 2))
+    messages = await store.commit(C, await store.load(C, "m1"), offer, T0)
+    assert window.decided
+    assert window.carried == (messages[0].outbox_id, messages[1].outbox_id)
+    assert await store.cursor("answer-record") == 1
+    # the dispatcher gets the third only, and never a carried one
+    due = await store.claim_due(T0 + timedelta(seconds=10), limit=10, lease=LEASE)
+    assert [m.outbox_id for m in due] == [messages[2].outbox_id]
+    assert not window.close()  # the webhook abides by the commit's claim
+
+
+async def test_a_commit_at_or_after_the_deadline_carries_nothing_and_records_nothing(
+    store: ConversationStore,
+) -> None:
+    deadline = T0 + timedelta(seconds=4.5)
+    window = AnswerWindow(deadline, FixedClock(deadline))
+    offer = replace(change("one", message_id="m1"), in_band=_in_band(store, window, 1))
+    messages = await store.commit(C, await store.load(C, "m1"), offer, T0)
+    assert (window.decided, window.carried) == (True, ())
+    assert await store.cursor("answer-record") == 0
+    assert window.close()  # nobody claimed it: the webhook answers "success"
+    due = await store.claim_due(T0 + timedelta(seconds=10), limit=10, lease=LEASE)
+    assert [m.outbox_id for m in due] == [messages[0].outbox_id]
+
+
+async def test_a_window_the_webhook_closed_first_is_never_claimed_by_a_later_commit(
+    store: ConversationStore,
+) -> None:
+    deadline = T0 + timedelta(seconds=4.5)
+    window = AnswerWindow(deadline, FixedClock(T0))
+    assert window.close()
+    offer = replace(change("one", message_id="m1"), in_band=_in_band(store, window, 1))
+    messages = await store.commit(C, await store.load(C, "m1"), offer, T0)
+    assert window.carried == ()
+    due = await store.claim_due(T0 + timedelta(seconds=10), limit=10, lease=LEASE)
+    assert [m.outbox_id for m in due] == [messages[0].outbox_id]
+
+
+async def test_a_carried_reply_never_overtakes_an_earlier_answer_still_in_the_outbox(
+    store: ConversationStore,
+) -> None:
+    await put(store, C, "answer to m1", message_id="m1")  # not yet sent
+    deadline = T0 + timedelta(seconds=4.5)
+    window = AnswerWindow(deadline, FixedClock(T0))
+    offer = replace(change("answer to m2", message_id="m2"), in_band=_in_band(store, window, 1))
+    await store.commit(C, await store.load(C, "m2"), offer, T0)
+    assert (window.decided, window.carried) == (True, ())
+    assert await store.cursor("answer-record") == 0

@@ -1,6 +1,12 @@
 """The 5-second rule: answer inside the webhook when the engine is quick, otherwise "success"
 and let the outbox deliver through the customer-service API; never both.
 
+A message handled in time is answered by ``offer``: the engine's commit of the message puts the
+leading text replies in the response and records the answer, in its one transaction, if the
+callback's ``AnswerWindow`` is still open then (``bot.engine.in_band``). What follows is the
+path of a delivery that commits nothing (WeChat retrying one already handled), and of replies
+released to the customer-service API.
+
 The engine holds WeChat replies back from the dispatcher for ``passive_hold``; the webhook
 waits until its deadline (``passive_budget`` after the request arrived) and claims the leading
 text replies with ``claim_passive``, which only returns what the dispatcher has not taken, and
@@ -26,16 +32,51 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.wechat.render import passive_text
 from bot.channels.wechat.tables import wechat_deliveries
+from bot.engine.in_band import AnswerWindow, InBandPlan
 from bot.engine.messages import OutboundMessage, Reply, opened
 from bot.engine.ports import Clock
 from bot.engine.secrets_box import SecretBox, is_sealed
-from bot.engine.store import Outbox, TableWrites, insert_for
+from bot.engine.store import Outbox, SideWrite, TableWrites, insert_for
 
 SUCCESS = "success"
 
 
 class PassiveStore(Outbox, TableWrites, Protocol):
     """Claims and releases in the outbox; the delivery record written beside them."""
+
+
+Render = Callable[[list[Reply]], tuple[int, str]]
+
+
+class PassiveOffer:
+    """One callback's offer to carry replies in its response (``InBandAnswer``): what fits,
+    and the delivery record the commit writes when it carries them."""
+
+    def __init__(
+        self,
+        answers: PassiveAnswers,
+        delivery_id: str,
+        window: AnswerWindow,
+        render: Callable[[str], Render],
+        withheld: Callable[[str], bool],
+    ) -> None:
+        self._answers = answers
+        self._delivery_id = delivery_id
+        self.window = window
+        self._render = render
+        self._withheld = withheld
+        self.text: str | None = None  # the response's text, if the commit carried replies
+
+    def plan(self, replies: Sequence[Reply], *, locale: str, owner: str) -> InBandPlan:
+        if self._withheld(owner):
+            return InBandPlan(0)  # the response is something else (the hand-over to 客服)
+        render = self._render(locale)
+        shown = [self._answers.opened(reply) for reply in replies]
+        fits, _ = render(shown)
+        if not fits:
+            return InBandPlan(0)
+        _, self.text = render(shown[:fits])
+        return InBandPlan(fits, self._answers.record(self._delivery_id, self.text, self.window.clock.now()))
 
 
 class PassiveAnswers:
@@ -69,6 +110,16 @@ class PassiveAnswers:
             )
             .on_conflict_do_nothing()
         )
+        self._recording_first = (
+            insert_for(db.dialect.name)(table)
+            .values(
+                appid=sa.bindparam("appid"),
+                delivery_id=sa.bindparam("delivery_id"),
+                body=sa.bindparam("body"),
+                created_at=sa.bindparam("created_at"),
+            )
+            .on_conflict_do_nothing()
+        )
         self._recording = (
             table.update()
             # a WHERE placeholder may not share a column's name in an UPDATE (SQLAlchemy)
@@ -95,9 +146,34 @@ class PassiveAnswers:
         return self._unseal(str(body)) if body is not None else None
 
     async def _record(self, delivery_id: str, body: str) -> None:
-        stored = body if self.box is None or body == SUCCESS else json.dumps(self.box.seal(body))
-        params = {"b_appid": self.appid, "b_delivery_id": delivery_id, "body": stored}
+        params = {"b_appid": self.appid, "b_delivery_id": delivery_id, "body": self._sealed(body)}
         await self.store.write(self._recording, params)
+
+    def _sealed(self, body: str) -> str:
+        return body if self.box is None or body == SUCCESS else json.dumps(self.box.seal(body))
+
+    def record(self, delivery_id: str, body: str, now: datetime) -> SideWrite:
+        """The record of a delivery's answer, written with the commit that decided it."""
+        params = {
+            "appid": self.appid,
+            "delivery_id": delivery_id,
+            "body": self._sealed(body),
+            "created_at": now,
+        }
+        return SideWrite(self._recording_first, params)
+
+    def offer(
+        self,
+        delivery_id: str,
+        window: AnswerWindow,
+        *,
+        render: Callable[[str], Render],
+        withheld: Callable[[str], bool] = lambda _owner: False,
+    ) -> PassiveOffer:
+        """The offer for one callback: ``render`` gives, for the user's locale, how many
+        replies fit and their text; ``withheld`` says, from the owner after the handling,
+        that the response will not carry replies at all."""
+        return PassiveOffer(self, delivery_id, window, render, withheld)
 
     def _unseal(self, stored: str) -> str:
         if self.box is None or not stored.startswith("{"):
@@ -108,7 +184,8 @@ class PassiveAnswers:
             return stored
         return str(self.box.open(sealed)) if is_sealed(sealed) else stored
 
-    def _opened(self, reply: Reply) -> Reply:
+    def opened(self, reply: Reply) -> Reply:
+        """A private reply opened for its recipient, as the customer-service API sends it."""
         return opened(reply, self.box)
 
     async def answer(
@@ -152,7 +229,7 @@ class PassiveAnswers:
         clock: Clock,
         deadline: datetime,
     ) -> tuple[str | None, set[int]]:
-        fits, _ = render([self._opened(m.reply) for m in messages])
+        fits, _ = render([self.opened(m.reply) for m in messages])
         # in order, all at once: the store stops at a reply the dispatcher already took, so
         # nothing later can overtake it in the chat
         claimed = await self.store.claim_passive(
@@ -160,7 +237,7 @@ class PassiveAnswers:
         )
         if not claimed:
             return None, set()
-        _, text = render([self._opened(m.reply) for m in claimed])
+        _, text = render([self.opened(m.reply) for m in claimed])
         return text, {m.outbox_id for m in claimed}
 
     async def forget_before(self, cutoff: datetime) -> int:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.wechat.tables import wechat_cs_backlog, wechat_cs_quota
 from bot.engine.messages import Reply
-from bot.engine.store import TableWrites, insert_for
+from bot.engine.store import SideWrite, TableWrites, insert_for
 
 
 class _OwnWrites:
@@ -70,6 +70,11 @@ class CustomerServiceQuota:
     async def open(self, openid: str, *, allowance: int, lasts: timedelta, now: datetime) -> None:
         """One upsert: a new allowance replaces the old one, except that a click after a
         message must not shrink a larger, longer allowance."""
+        opening = self.opening(openid, allowance=allowance, lasts=lasts, now=now)
+        await self.writes.write(opening.statement, opening.params)
+
+    def opening(self, openid: str, *, allowance: int, lasts: timedelta, now: datetime) -> SideWrite:
+        """The upsert of ``open``, for the engine to commit with the message that opened it."""
         params = {
             "appid": self.appid,
             "openid": openid,
@@ -77,7 +82,7 @@ class CustomerServiceQuota:
             "opened_at": now,
             "expires_at": now + lasts,
         }
-        await self.writes.write(self._opening, params)
+        return SideWrite(self._opening, params)
 
     def _prepare_open(self) -> sa.Insert:
         """The upsert of ``open``, prepared once: it runs for every message and click."""

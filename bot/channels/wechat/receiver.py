@@ -30,7 +30,7 @@ from bot.channels.wechat.inbound import (
     Notice,
     decide,
 )
-from bot.channels.wechat.passive import PassiveAnswers
+from bot.channels.wechat.passive import PassiveAnswers, PassiveOffer
 from bot.channels.wechat.quota import CustomerServiceQuota
 from bot.channels.wechat.render import passive_text, passive_xml, transfer_xml
 from bot.channels.wechat.replay import NonceLedger
@@ -39,11 +39,13 @@ from bot.channels.wechat.settings import WeChatSettings
 from bot.channels.wechat.signature import check_fresh, verify_query
 from bot.channels.wechat.subscriptions import SubscriptionConsents
 from bot.channels.wechat.xml_safety import parse_xml
+from bot.engine.in_band import AnswerWindow
 from bot.engine.media import sniff
 from bot.engine.messages import ConversationKey, Inbound, OutboundMessage, Reply
 from bot.engine.ports import Clock, MediaStore
 from bot.engine.runtime import Engine
 from bot.engine.state import Owner
+from bot.engine.store import SideWrite, TableWrites
 from bot.errors import DeliveryFailed, RequestRejected
 
 log = logging.getLogger("sealbot.wechat")
@@ -55,6 +57,44 @@ ACCEPTED_UPLOADS = frozenset({"image/jpeg", "image/png", "application/pdf"})
 TRANSFER = object()
 # The owner a conversation gets while WeChat's 客服 system has it: the bot stays silent.
 WECHAT_KF_OWNER = "staff:wechat-kf"
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A verified callback: its message, whether it came encrypted, and the nonce row it owes
+    (None: recorded already, or written on its own where processes share the database)."""
+
+    message: dict[str, Any]
+    encrypted: bool
+    nonce: SideWrite | None = None
+
+
+class _Owed:
+    """The writes a callback owes (its nonce, the allowance it opened): committed with its
+    message by the engine, or on their own when no handling commits. One write transaction
+    per message on the embedded default, not one per bookkeeping row."""
+
+    def __init__(self, nonces: NonceLedger, nonce: SideWrite | None) -> None:
+        self._nonces = nonces
+        self._nonce = nonce
+        self._writes = [nonce] if nonce is not None else []
+        self.handed_over = False  # to the work that handles the message, which settles
+
+    def add(self, write: SideWrite) -> None:
+        self._writes.append(write)
+
+    def take(self) -> list[SideWrite]:
+        """For the engine to commit with the message."""
+        taken, self._writes = self._writes, []
+        return taken
+
+    async def write_alone(self, writes: TableWrites) -> None:
+        for write in self.take():
+            await writes.write(write.statement, write.params)
+
+    def settle(self) -> None:
+        """The handling is over: the database answers for the nonce from now on."""
+        self._nonces.settle(self._nonce)
 
 
 @dataclass(frozen=True)
@@ -119,27 +159,32 @@ class WeChatReceiver:
             raise RequestRejected("no echostr", status=400)
         return echostr
 
-    async def open(self, query: Mapping[str, str], body: bytes) -> tuple[dict[str, Any], bool]:
-        """The verified message and whether it came encrypted."""
+    async def open(self, query: Mapping[str, str], body: bytes) -> Opened:
+        """The verified message, whether it came encrypted, and the nonce row it owes."""
         timestamp, nonce = query.get("timestamp"), query.get("nonce")
         verify_query(self.token, query.get("signature"), timestamp, nonce)
         assert timestamp is not None
         assert nonce is not None
         now = self.clock.now()
         check_fresh(timestamp, now.timestamp(), self.settings.timestamp_window)
-        await self.nonces.check(nonce, timestamp, body, now)
-        outer = parse_xml(body, limit=self.settings.max_body_bytes)
-        encrypted = outer.get("Encrypt")
-        if encrypted is None:
-            if query.get("encrypt_type") == "aes":
-                raise RequestRejected("safe-mode request without Encrypt", status=400)
-            return outer, False
-        if self.cipher is None:
-            raise RequestRejected("encrypted message but no EncodingAESKey configured", status=400)
-        if not isinstance(encrypted, str):
-            raise RequestRejected("bad Encrypt element", status=400)
-        plain = self.cipher.decrypt(encrypted, query.get("msg_signature"), timestamp, nonce)
-        return parse_xml(plain, limit=self.settings.max_body_bytes), True
+        owed = await self.nonces.check(nonce, timestamp, body, now)
+        try:
+            outer = parse_xml(body, limit=self.settings.max_body_bytes)
+            encrypted = outer.get("Encrypt")
+            if encrypted is None:
+                if query.get("encrypt_type") == "aes":
+                    raise RequestRejected("safe-mode request without Encrypt", status=400)
+                return Opened(outer, False, owed)
+            if self.cipher is None:
+                raise RequestRejected("encrypted message but no EncodingAESKey configured", status=400)
+            if not isinstance(encrypted, str):
+                raise RequestRejected("bad Encrypt element", status=400)
+            plain = self.cipher.decrypt(encrypted, query.get("msg_signature"), timestamp, nonce)
+            return Opened(parse_xml(plain, limit=self.settings.max_body_bytes), True, owed)
+        except RequestRejected:
+            # refused: nothing is stored, so another body may not take this nonce either way
+            self.nonces.settle(owed)
+            raise
 
     # ---- handling ---------------------------------------------------------------------------
 
@@ -148,16 +193,26 @@ class WeChatReceiver:
         could reach WeChat after its 5 s and would never be shown."""
         return arrived + timedelta(seconds=self.settings.passive_budget)
 
-    async def handle(self, message: dict[str, Any], *, deadline: datetime) -> Answer:
+    async def handle(self, opened: Opened, *, deadline: datetime) -> Answer:
+        message = opened.message
         decision = decide(message, self.settings.appid)
         reply_to = str(message.get("FromUserName", ""))
         our_id = str(message.get("ToUserName", ""))
-        text = await self._act(decision, deadline)
+        owed = _Owed(self.nonces, opened.nonce)
+        try:
+            text = await self._act(decision, deadline, owed)
+        except BaseException:
+            if not owed.handed_over:  # the work settles what it was given, whenever it ends
+                owed.settle()
+            raise
         if text is TRANSFER:
             return Answer(reply_to, our_id, None, transfer=True)
         return Answer(reply_to, our_id, text if isinstance(text, str) else None)
 
-    async def _act(self, decision: Decision, deadline: datetime) -> str | object | None:
+    async def _act(self, decision: Decision, deadline: datetime, owed: _Owed) -> str | object | None:
+        if not isinstance(decision, ForEngine | MediaToFetch):
+            await owed.write_alone(self.engine.store)
+            owed.settle()
         if isinstance(decision, Ignored):
             log.debug("wechat %s ignored: %s", decision.delivery_id, decision.reason)
             return None
@@ -179,24 +234,44 @@ class WeChatReceiver:
             # reaches us means the session ended (closed, or 30 minutes passed) even if the
             # kf_close_session event was lost. The bot answers it.
             await self.engine.set_owner(decision.key, Owner.BOT)
-        await self._open_allowance(decision.key, interaction)
+        self._open_allowance(decision.key, interaction, owed)
+        offer = self._offer(decision, deadline)
         # The work goes on after the webhook gave up waiting: its replies then reach the user
         # through the outbox. Shielded, so WeChat dropping the connection does not cancel it.
-        work = asyncio.ensure_future(self._work(decision))
+        work = asyncio.ensure_future(self._work(decision, owed, offer))
+        owed.handed_over = True
         remaining = (deadline - self.clock.now()).total_seconds()
         try:
             outcome = await asyncio.wait_for(asyncio.shield(work), timeout=max(0.0, remaining))
         except TimeoutError:
-            log.info("wechat %s: no passive reply in time, answering success", _delivery(decision))
-            self._background(self._when_done(work, decision))
-            return None
+            if offer.window.close():
+                log.info("wechat %s: no passive reply in time, answering success", _delivery(decision))
+                self._background(self._when_done(work, decision))
+                return None
+            # the commit claimed the window just before the deadline: it is a COMMIT away
+            outcome = await asyncio.shield(work)
         self._background(self.sender.flush_backlog(decision.key))
         if isinstance(outcome, str):
             return outcome  # a channel notice (file too large, unreadable)
+        welcome = await self._welcome(decision)
+        if offer.window.carried:
+            carried = set(offer.window.carried)
+            await self.passive.release([m for m in outcome if m.outbox_id not in carried], self.clock.now())
+            text = offer.text
+            return f"{welcome}\n\n{text}" if welcome is not None else text
         if await self._hand_to_wechat_kf(decision.key):
             return TRANSFER
+        if offer.window.decided:
+            # committed after the window closed, or behind an earlier answer still on its way:
+            # "success", and the replies go out now, the welcome first
+            if welcome is not None:
+                self._background(self._say_then_release(decision.key, welcome, outcome))
+            else:
+                await self.passive.release(outcome, self.clock.now())
+            return None
+        # A delivery that committed nothing (WeChat retrying one already handled): the answer
+        # recorded for it, or what is left to claim.
         linker = await self.sender.linker(decision.key, [m.reply for m in outcome])
-        welcome = await self._welcome(decision)
         text = await self.passive.answer(
             self._record_id(decision),
             outcome,
@@ -210,6 +285,21 @@ class WeChatReceiver:
                 self._background(self._say_then_release(decision.key, welcome, outcome))
             return None
         return f"{welcome}\n\n{text}" if welcome is not None else text
+
+    def _offer(self, decision: ForEngine | MediaToFetch, deadline: datetime) -> PassiveOffer:
+        key = decision.key
+
+        def render(locale: str) -> Callable[[list[Reply]], tuple[int, str]]:
+            linker = self.sender.linker_in(locale)
+            return lambda replies: passive_text(replies, linker)
+
+        def withheld(owner: str) -> bool:
+            # a user who just asked for a human, with WeChat's 客服 system chosen: the response
+            # hands the session over (``_hand_to_wechat_kf``) and carries no replies
+            return owner == Owner.WAITING and self.transfer_to_kf is not None and self.transfer_to_kf(key)
+
+        window = AnswerWindow(deadline, self.clock)
+        return self.passive.offer(self._record_id(decision), window, render=render, withheld=withheld)
 
     async def _welcome(self, decision: ForEngine | MediaToFetch) -> str | None:
         if isinstance(decision, ForEngine) and decision.welcome:
@@ -251,9 +341,22 @@ class WeChatReceiver:
         record = f"{decision.key.user_id}:{_delivery(decision)}"
         return record if len(record) <= 160 else hashlib.sha256(record.encode()).hexdigest()
 
-    async def _work(self, decision: ForEngine | MediaToFetch) -> list[OutboundMessage] | str:
+    async def _work(
+        self, decision: ForEngine | MediaToFetch, owed: _Owed, offer: PassiveOffer
+    ) -> list[OutboundMessage] | str:
+        try:
+            outcome = await self._handled(decision, owed, offer)
+            # what no handling committed (a notice instead of a message) is written now
+            await owed.write_alone(self.engine.store)
+            return outcome
+        finally:
+            owed.settle()
+
+    async def _handled(
+        self, decision: ForEngine | MediaToFetch, owed: _Owed, offer: PassiveOffer
+    ) -> list[OutboundMessage] | str:
         if isinstance(decision, ForEngine):
-            return await self.engine.handle(decision.inbound)
+            return await self.engine.handle(decision.inbound, side_writes=owed.take(), in_band=offer)
         # A retried media message was handled already: its replies, without a second download.
         snapshot = await self.engine.store.load(decision.key, decision.delivery_id)
         if snapshot.duplicate_of is not None:
@@ -275,7 +378,9 @@ class WeChatReceiver:
         name = fetched.filename if fetched.filename != decision.media_id else decision.filename
         file = await self.media.put(fetched.data, filename=name, content_type=kind)
         return await self.engine.handle(
-            Inbound.upload(decision.key, decision.delivery_id, file, at=decision.at)
+            Inbound.upload(decision.key, decision.delivery_id, file, at=decision.at),
+            side_writes=owed.take(),
+            in_band=offer,
         )
 
     async def _hand_to_wechat_kf(self, key: ConversationKey) -> bool:
@@ -289,22 +394,20 @@ class WeChatReceiver:
         await self.engine.set_owner(key, WECHAT_KF_OWNER)
         return True
 
-    async def _open_allowance(self, key: ConversationKey, interaction: str) -> None:
-        now = self.clock.now()
+    def _open_allowance(self, key: ConversationKey, interaction: str, owed: _Owed) -> None:
+        """The allowance opens in the transaction that commits the message: the replies that
+        use it become visible to the dispatcher in that same transaction."""
+        settings = self.settings
         if interaction == Interaction.MESSAGE:
-            await self.quota.open(
-                key.user_id,
-                allowance=self.settings.cs_messages_per_message,
-                lasts=timedelta(hours=self.settings.cs_window_hours),
-                now=now,
-            )
+            allowance, lasts = settings.cs_messages_per_message, timedelta(hours=settings.cs_window_hours)
         elif interaction == Interaction.EVENT:
-            await self.quota.open(
-                key.user_id,
-                allowance=self.settings.cs_messages_per_event,
-                lasts=timedelta(seconds=self.settings.cs_event_window_seconds),
-                now=now,
+            allowance, lasts = (
+                settings.cs_messages_per_event,
+                timedelta(seconds=settings.cs_event_window_seconds),
             )
+        else:
+            return
+        owed.add(self.quota.opening(key.user_id, allowance=allowance, lasts=lasts, now=self.clock.now()))
 
     async def _notice_text(self, key: ConversationKey, name: str, **params: Any) -> str:
         return await self.notices.text(key, name, **params)

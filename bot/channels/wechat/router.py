@@ -49,8 +49,8 @@ def make_router(receiver: WeChatReceiver, links: FileLinks, media: MediaStore, c
             return Response(status_code=413)
         query = request.query_params
         try:
-            message, encrypted = await receiver.open(query, body)
-            answer = await receiver.handle(message, deadline=deadline)
+            opened = await receiver.open(query, body)
+            answer = await receiver.handle(opened, deadline=deadline)
         except RequestRejected as exc:
             log.info("wechat request refused (%s): %s", exc.status, exc.reason)
             return Response(status_code=exc.status)
@@ -60,7 +60,7 @@ def make_router(receiver: WeChatReceiver, links: FileLinks, media: MediaStore, c
         except Exception:
             log.exception("wechat message failed")
             return PlainTextResponse("success")
-        rendered = receiver.render_answer(answer, encrypted=encrypted, nonce=query.get("nonce", ""))
+        rendered = receiver.render_answer(answer, encrypted=opened.encrypted, nonce=query.get("nonce", ""))
         media_type = "text/plain" if rendered == "success" else "application/xml"
         return Response(rendered, media_type=media_type)
 

@@ -73,9 +73,16 @@ class WeChatSender:
         """Renders file replies as links; the label is in the user's language, which costs a
         read of the conversation, so it is looked up only when ``replies`` hold a file."""
         if replies is not None and not any(r.file is not None for r in replies):
-            label = "{name}"  # never shown: there is no file to link
-        else:
-            label = await self.notices.text(key, "file_link", name="{name}")
+            return self.linker_in(None)
+        return self.linker_in(await self.notices.locale_of(key))
+
+    def linker_in(self, locale: str | None) -> FileLinker:
+        """The linker for a user whose locale is known (None: no file will be linked)."""
+        label = (
+            "{name}"  # never shown: there is no file to link
+            if locale is None
+            else self.notices.catalog.get(locale, "channels.file_link", name="{name}")
+        )
         return FileLinker(lambda file: str(self._file_url(file, self.clock.now())), label)
 
     async def send(self, message: OutboundMessage) -> None:

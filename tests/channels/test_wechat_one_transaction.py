@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from bot.channels.wechat.fake_server import FakeWeChat
 from bot.channels.wechat.tables import wechat_cs_quota, wechat_deliveries, wechat_nonces
+from bot.engine.messages import Inbound
 from bot.engine.store import OutboxStatus
 from bot.engine.tables import outbox
 from tests.channels.conftest import WeChatRig, _wechat_rig
@@ -80,3 +81,20 @@ async def test_a_nonce_reused_with_another_body_during_the_first_handling_is_ref
     # and after it, the database refuses the other body as before
     again = await rig.client.post("/wechat", params=first.query, content=forged.encode())
     assert again.status_code == 403
+
+
+async def test_a_nonce_is_recorded_even_when_its_handling_fails(embedded: WeChatRig) -> None:
+    rig = embedded
+
+    def fail(_inbound: Inbound) -> None:
+        raise RuntimeError("the handling broke before its commit")
+
+    rig.stack.engine.hooks.on_inbound.append(fail)
+    first = rig.server.sign(rig.server.text(OPENID, "菜单", msg_id=9), nonce="8888")
+    response = await rig.client.post("/wechat", params=first.query, content=first.body)
+    assert response.text == "success"  # logged; WeChat neither retries nor shows an error
+    rig.stack.engine.hooks.on_inbound.remove(fail)
+    assert await count(rig, wechat_nonces) == 1
+    forged = rig.server.text(OPENID, "forged")
+    replayed = await rig.client.post("/wechat", params=first.query, content=forged.encode())
+    assert replayed.status_code == 403

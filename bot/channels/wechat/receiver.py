@@ -7,6 +7,7 @@ and only then XML parsing (and, in safe mode, the ``msg_signature`` check before
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -46,7 +47,7 @@ from bot.engine.ports import Clock, MediaStore
 from bot.engine.runtime import Engine
 from bot.engine.state import Owner
 from bot.engine.store import SideWrite, TableWrites
-from bot.errors import DeliveryFailed, RequestRejected
+from bot.errors import DeliveryFailed, RequestRejected, SealbotError
 
 log = logging.getLogger("sealbot.wechat")
 
@@ -83,14 +84,17 @@ class _Owed:
     def add(self, write: SideWrite) -> None:
         self._writes.append(write)
 
-    def take(self) -> list[SideWrite]:
-        """For the engine to commit with the message."""
-        taken, self._writes = self._writes, []
-        return taken
+    def pending(self) -> list[SideWrite]:
+        """For the engine to commit with the message (``committed`` once it has)."""
+        return list(self._writes)
+
+    def committed(self) -> None:
+        self._writes = []
 
     async def write_alone(self, writes: TableWrites) -> None:
-        for write in self.take():
+        for write in self.pending():
             await writes.write(write.statement, write.params)
+        self.committed()
 
     def settle(self) -> None:
         """The handling is over: the database answers for the nonce from now on."""
@@ -345,7 +349,14 @@ class WeChatReceiver:
         self, decision: ForEngine | MediaToFetch, owed: _Owed, offer: PassiveOffer
     ) -> list[OutboundMessage] | str:
         try:
-            outcome = await self._handled(decision, owed, offer)
+            try:
+                outcome = await self._handled(decision, owed, offer)
+            except Exception:
+                # The handling failed before its commit: the nonce is still recorded, so that
+                # the signed query cannot be used again for another body.
+                with contextlib.suppress(SealbotError):
+                    await owed.write_alone(self.engine.store)
+                raise
             # what no handling committed (a notice instead of a message) is written now
             await owed.write_alone(self.engine.store)
             return outcome
@@ -356,7 +367,7 @@ class WeChatReceiver:
         self, decision: ForEngine | MediaToFetch, owed: _Owed, offer: PassiveOffer
     ) -> list[OutboundMessage] | str:
         if isinstance(decision, ForEngine):
-            return await self.engine.handle(decision.inbound, side_writes=owed.take(), in_band=offer)
+            return await self._engine_handles(decision.inbound, owed, offer)
         # A retried media message was handled already: its replies, without a second download.
         snapshot = await self.engine.store.load(decision.key, decision.delivery_id)
         if snapshot.duplicate_of is not None:
@@ -377,11 +388,16 @@ class WeChatReceiver:
             return await self._notice_text(decision.key, "unsupported_kind", kind=decision.kind)
         name = fetched.filename if fetched.filename != decision.media_id else decision.filename
         file = await self.media.put(fetched.data, filename=name, content_type=kind)
-        return await self.engine.handle(
-            Inbound.upload(decision.key, decision.delivery_id, file, at=decision.at),
-            side_writes=owed.take(),
-            in_band=offer,
+        return await self._engine_handles(
+            Inbound.upload(decision.key, decision.delivery_id, file, at=decision.at), owed, offer
         )
+
+    async def _engine_handles(
+        self, inbound: Inbound, owed: _Owed, offer: PassiveOffer
+    ) -> list[OutboundMessage]:
+        messages = await self.engine.handle(inbound, side_writes=owed.pending(), in_band=offer)
+        owed.committed()
+        return messages
 
     async def _hand_to_wechat_kf(self, key: ConversationKey) -> bool:
         """With WeChat's own 客服 system chosen (``transfer_to_kf``), a user who just asked for a

@@ -4,23 +4,36 @@ the transfer and nothing else, our inbox has no ticket, and when WeChat closes t
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 import sqlalchemy as sa
 
+from bot.channels.wechat.fake_server import FakeWeChat
 from bot.channels.wechat.receiver import WECHAT_KF_OWNER
 from bot.engine.messages import ConversationKey
 from bot.engine.state import Owner
 from bot.support.models import SupportTicket
 from bot.support.service import SupportDesk
 from bot.support.wiring import attach_hooks
-from tests.channels.conftest import WeChatRig, fake_wechat, wechat  # noqa: F401 - fixtures used below
+from tests.channels.conftest import WeChatRig, _wechat_rig, fake_wechat  # noqa: F401 - a fixture used below
 from tests.support.conftest import create_support_tables, desk_settings
 
 OPENID = "openid-kf"
 
 
 @pytest.fixture
-async def kf_desk(wechat: WeChatRig) -> SupportDesk:  # noqa: F811 - the imported fixture
+async def wechat(db_url: str, fake_wechat: tuple[FakeWeChat, str]) -> AsyncIterator[WeChatRig]:  # noqa: F811 - shadows the import
+    """The rig with WeChat's own passive budget (4.5 s) instead of the channel tests' short one:
+    the hand-over to 客服 can only be made by a passive reply, and these tests are about the
+    hand-over, not about missing the deadline (tests/channels/test_wechat_deadline.py is). With
+    1.5 s a loaded CI machine could miss it and the test measured the machine."""
+    async for rig in _wechat_rig(db_url, fake_wechat, passive_budget=4.5, passive_hold=5.0):
+        yield rig
+
+
+@pytest.fixture
+async def kf_desk(wechat: WeChatRig) -> SupportDesk:
     db = wechat.stack.store.engine  # type: ignore[attr-defined]
     await create_support_tables(db)
     desk = SupportDesk(
@@ -35,7 +48,7 @@ async def kf_desk(wechat: WeChatRig) -> SupportDesk:  # noqa: F811 - the importe
     return desk
 
 
-async def bot_answers(wechat: WeChatRig, text: str) -> list[str]:  # noqa: F811 - the fixture's type
+async def bot_answers(wechat: WeChatRig, text: str) -> list[str]:
     """What the user hears after writing ``text``: the passive reply and customer-service texts."""
     answer = await wechat.deliver(wechat.server.text(OPENID, text))
     await wechat.settle()
@@ -45,7 +58,7 @@ async def bot_answers(wechat: WeChatRig, text: str) -> list[str]:  # noqa: F811 
 
 
 async def test_the_kf_transfer_is_all_the_user_gets_and_no_ticket_waits_in_our_inbox(
-    wechat: WeChatRig,  # noqa: F811 - the imported fixture
+    wechat: WeChatRig,
     kf_desk: SupportDesk,
 ) -> None:
     answer = await wechat.deliver(wechat.server.text(OPENID, "人工"))
@@ -62,7 +75,7 @@ async def test_the_kf_transfer_is_all_the_user_gets_and_no_ticket_waits_in_our_i
 
 
 async def test_when_wechat_closes_the_kf_session_the_next_message_is_answered(
-    wechat: WeChatRig,  # noqa: F811 - the imported fixture
+    wechat: WeChatRig,
     kf_desk: SupportDesk,
 ) -> None:
     await wechat.deliver(wechat.server.text(OPENID, "人工"))
@@ -78,7 +91,7 @@ async def test_when_wechat_closes_the_kf_session_the_next_message_is_answered(
 
 
 async def test_a_message_after_the_kf_session_timed_out_is_answered_by_the_bot(
-    wechat: WeChatRig,  # noqa: F811 - the imported fixture
+    wechat: WeChatRig,
     kf_desk: SupportDesk,
 ) -> None:
     # No kf_close_session arrives (the session ran out): the next message reaching us is answered.

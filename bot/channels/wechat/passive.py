@@ -72,10 +72,10 @@ class PassiveOffer:
             return InBandPlan(0)  # the response is something else (the hand-over to 客服)
         render = self._render(locale)
         shown = [self._answers.opened(reply) for reply in replies]
-        fits, _ = render(shown)
+        fits, text = render(shown)  # the text of the ``fits`` leading replies
         if not fits:
             return InBandPlan(0)
-        _, self.text = render(shown[:fits])
+        self.text = text
         return InBandPlan(fits, self._answers.record(self._delivery_id, self.text, self.window.clock.now()))
 
 

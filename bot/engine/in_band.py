@@ -84,6 +84,14 @@ class InBandCommit:
     window: AnswerWindow
     plan: InBandPlan
 
+    def claimable(self, replies: int) -> int:
+        """For the commit, inside its transaction: how many of its ``replies`` it may put in
+        the response, claiming the window if that is any (the store then checks that no
+        earlier answer of the conversation is still on its way)."""
+        if not self.plan.count or not replies or not self.window.claim():
+            return 0
+        return min(self.plan.count, replies)
+
 
 class InBandAnswer(Protocol):
     """What a channel gives ``Engine.handle`` to be offered the replies for its response."""

@@ -411,8 +411,10 @@ class SqliteConversationStore:
 
         messages = await self._run(commit)
         fresh = self._fresh
+        carried = set(in_band.window.carried) if in_band is not None else ()
         for message in messages:
-            fresh[message.outbox_id] = message
+            if message.outbox_id not in carried:  # carried ones are never claimed for sending
+                fresh[message.outbox_id] = message
         while len(fresh) > MAX_FRESH:
             fresh.popitem(last=False)
         return messages
@@ -420,13 +422,10 @@ class SqliteConversationStore:
     @staticmethod
     def _carried_count(conn: sqlite3.Connection, conv_id: int, snapshot: Snapshot, change: Commit) -> int:
         """As ``SqlConversationStore._carried_count``."""
-        if change.in_band is None or not change.in_band.plan.count or not change.replies:
+        carry = change.in_band.claimable(len(change.replies)) if change.in_band is not None else 0
+        if carry and snapshot.conversation_id is not None and _earlier_in_flight(conn, conv_id):
             return 0
-        if not change.in_band.window.claim():
-            return 0
-        if snapshot.conversation_id is not None and _earlier_in_flight(conn, conv_id):
-            return 0
-        return min(change.in_band.plan.count, len(change.replies))
+        return carry
 
     @staticmethod
     def _write_state(

@@ -411,15 +411,11 @@ class SqlConversationStore:
         """How many leading replies go in the request's response (``Commit.in_band``): none
         after its window closed, nor while an earlier answer of the conversation is still on
         its way. Decided inside the transaction, after the write lock was granted."""
-        if change.in_band is None or not change.in_band.plan.count or not change.replies:
+        carry = change.in_band.claimable(len(change.replies)) if change.in_band is not None else 0
+        earlier = snapshot.conversation_id is not None and carry > 0
+        if earlier and await self._earlier_in_flight(conn, conv_id, IN_FLIGHT_ANY):
             return 0
-        if not change.in_band.window.claim():
-            return 0
-        if snapshot.conversation_id is not None and await self._earlier_in_flight(
-            conn, conv_id, IN_FLIGHT_ANY
-        ):
-            return 0
-        return min(change.in_band.plan.count, len(change.replies))
+        return carry
 
     async def _queue(
         self,

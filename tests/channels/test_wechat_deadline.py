@@ -21,7 +21,7 @@ from bot.engine.messages import ConversationKey, Inbound
 from bot.engine.store import OutboxStatus
 from bot.engine.tables import outbox
 from handlers import catalogue
-from tests.channels.conftest import WX_APPID, WeChatRig, _wechat_rig, wechat_settings
+from tests.channels.conftest import PATIENT, WX_APPID, WeChatRig, _wechat_rig, wechat_settings
 
 OPENID = "oUser_0000000000000000000042"
 OTHER = "oUser_0000000000000000000043"
@@ -51,9 +51,8 @@ async def clocked(
 
 @pytest.fixture
 async def patient(db_url: str, fake_wechat: tuple[FakeWeChat, str]) -> AsyncIterator[WeChatRig]:
-    """WeChat's own budget (4.5 s), for tests that read a passive reply's content and are not
-    about the deadline: with the channel tests' 1.5 s a loaded machine answers "success"."""
-    async for rig in _wechat_rig(db_url, fake_wechat, passive_budget=4.5, passive_hold=5.0):
+    """A rig with WeChat's own budget (``PATIENT``)."""
+    async for rig in _wechat_rig(db_url, fake_wechat, **PATIENT):
         yield rig
 
 

@@ -16,7 +16,7 @@ from bot.channels.wechat.tables import wechat_cs_quota, wechat_deliveries, wecha
 from bot.engine.messages import Inbound
 from bot.engine.store import OutboxStatus
 from bot.engine.tables import outbox
-from tests.channels.conftest import WeChatRig, _wechat_rig
+from tests.channels.conftest import PATIENT, WeChatRig, _wechat_rig
 
 OPENID = "oUser_0000000000000000000077"
 
@@ -24,7 +24,7 @@ OPENID = "oUser_0000000000000000000077"
 @pytest.fixture
 async def embedded(db_url: str, fake_wechat: tuple[FakeWeChat, str]) -> AsyncIterator[WeChatRig]:
     # WeChat's own budget: these tests count what an answer in time costs, on any machine
-    async for rig in _wechat_rig(db_url, fake_wechat, embedded=True, passive_budget=4.5, passive_hold=5.0):
+    async for rig in _wechat_rig(db_url, fake_wechat, embedded=True, **PATIENT):
         yield rig
 
 

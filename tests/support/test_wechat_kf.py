@@ -16,7 +16,7 @@ from bot.engine.state import Owner
 from bot.support.models import SupportTicket
 from bot.support.service import SupportDesk
 from bot.support.wiring import attach_hooks
-from tests.channels.conftest import WeChatRig, _wechat_rig, fake_wechat  # noqa: F401 - a fixture used below
+from tests.channels.conftest import PATIENT, WeChatRig, _wechat_rig, fake_wechat  # noqa: F401 - a fixture used below
 from tests.support.conftest import create_support_tables, desk_settings
 
 OPENID = "openid-kf"
@@ -28,7 +28,7 @@ async def wechat(db_url: str, fake_wechat: tuple[FakeWeChat, str]) -> AsyncItera
     the hand-over to 客服 can only be made by a passive reply, and these tests are about the
     hand-over, not about missing the deadline (tests/channels/test_wechat_deadline.py is). With
     1.5 s a loaded CI machine could miss it and the test measured the machine."""
-    async for rig in _wechat_rig(db_url, fake_wechat, passive_budget=4.5, passive_hold=5.0):
+    async for rig in _wechat_rig(db_url, fake_wechat, **PATIENT):
         yield rig
 
 

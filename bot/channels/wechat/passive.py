@@ -98,19 +98,10 @@ class PassiveAnswers:
         # Opens private replies for the recipient and seals the recorded answer; without it
         # the masked copy is answered and recorded, never an error.
         self.box = box
-        # prepared once: both run for every passive answer
+        # prepared once, on every passive answer's path: the first record of a delivery (its
+        # answer, or None while a retry's answer is being decided) and its later answer
         table = wechat_deliveries
-        self._reserving = (
-            insert_for(db.dialect.name)(table)
-            .values(
-                appid=sa.bindparam("appid"),
-                delivery_id=sa.bindparam("delivery_id"),
-                body=None,
-                created_at=sa.bindparam("created_at"),
-            )
-            .on_conflict_do_nothing()
-        )
-        self._recording_first = (
+        self._first_record = (
             insert_for(db.dialect.name)(table)
             .values(
                 appid=sa.bindparam("appid"),
@@ -135,8 +126,8 @@ class PassiveAnswers:
         )
 
     async def _reserve(self, delivery_id: str, now: datetime) -> bool:
-        params = {"appid": self.appid, "delivery_id": delivery_id, "created_at": now}
-        return await self.store.write(self._reserving, params) == 1
+        params = {"appid": self.appid, "delivery_id": delivery_id, "body": None, "created_at": now}
+        return await self.store.write(self._first_record, params) == 1
 
     async def recorded(self, delivery_id: str) -> str | None:
         async with self.db.connect() as conn:
@@ -160,7 +151,7 @@ class PassiveAnswers:
             "body": self._sealed(body),
             "created_at": now,
         }
-        return SideWrite(self._recording_first, params)
+        return SideWrite(self._first_record, params)
 
     def offer(
         self,

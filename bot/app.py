@@ -60,6 +60,7 @@ from bot.support.settings import SupportSettings
 from bot.support.wiring import install_support, staff_required
 from dbkit.bus import Announcer
 from handlers import catalogue
+from observability.route_warm_up import warm_routes
 from platform_client.client import PlatformClient
 from scheduler.console import reminders_console_router
 from scheduler.deliveries import DeliveryStore
@@ -415,6 +416,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if container.platform_app is not None:
             app.mount("/platform", container.platform_app)
         await container.start()
+        await warm_routes(app)
         try:
             yield
         finally:

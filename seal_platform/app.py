@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from dbkit.bus import PLATFORM_EVENTS_TOPIC, Announcer, RedisBus
+from observability.route_warm_up import warm_routes
 from seal_platform import (
     api_accounts,
     api_ca,
@@ -62,7 +63,8 @@ from seal_platform.storage import BlobStore, storage_from_settings
 
 def create_platform_app(services: PlatformServices) -> FastAPI:
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await warm_routes(app)
         # Only a standalone platform runs this (a mounted app's lifespan is not): mail left due by
         # an SMTP outage or a restart goes out without waiting for the next commit, and commits
         # that added events are announced on the bot workers' bus (PLATFORM_REDIS_URL).

@@ -13,6 +13,7 @@ mails.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import uuid
@@ -239,6 +240,17 @@ async def _claim_issuing(session: AsyncSession, services: PlatformServices, invo
         )
 
 
+async def _keep_serial(services: PlatformServices, invoice_id: str, serial: str) -> None:
+    """The provider accepted the request as ``serial``: stored at once, in a transaction of its
+    own, while the claim is still held (see ``InvoicingProvider.issue``)."""
+    async with services.db.session() as session:
+        await session.execute(
+            update(InvoiceRecord)
+            .where(InvoiceRecord.id == invoice_id, InvoiceRecord.status == InvoiceStatus.REQUESTED)
+            .values(provider_serial=serial)
+        )
+
+
 async def _release_issuing(services: PlatformServices, invoice_id: str, serial: str | None) -> None:
     """Give the claim back; ``serial``: the provider's request still pending, kept for the retry."""
     kept = {"provider_serial": serial} if serial else {}
@@ -262,7 +274,9 @@ async def issue(services: PlatformServices, invoice_id: str, *, actor: str) -> I
         request = _invoice_order(services, invoice, order, actor)
         await _claim_issuing(session, services, invoice_id)
     try:
-        issued = await provider_for(services).issue(request)
+        issued = await provider_for(services).issue(
+            request, accepted=functools.partial(_keep_serial, services, invoice_id)
+        )
         async with services.db.session() as session:
             invoice, order = await _requested(session, invoice_id)
             return await _record_issued(session, services, invoice, order, issued, actor=actor)

@@ -12,6 +12,7 @@ Amounts: prices include tax; 金额 = 价税合计 / (1 + rate) rounded to the f
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -99,10 +100,17 @@ class InvoiceStillPending(UpstreamError):
         self.serial = serial
 
 
+# Called with the provider's id of a request the moment the provider has accepted it, before
+# its result is awaited: the caller stores it, so that a process that dies while waiting
+# leaves what the next attempt needs to ask for that request instead of submitting again.
+KeepSerial = Callable[[str], Awaitable[None]]
+
+
 class InvoicingProvider(Protocol):
     name: str
 
-    async def issue(self, order: InvoiceOrder) -> IssuedInvoice:
+    async def issue(self, order: InvoiceOrder, *, accepted: KeepSerial | None = None) -> IssuedInvoice:
         """Issue (or, for the same ``reference``, find the already issued) invoice, or raise
-        ``UpstreamError``."""
+        ``UpstreamError``. A provider that answers later than it accepts calls ``accepted``
+        with the request's id (``InvoiceOrder.provider_serial`` on a later attempt)."""
         ...

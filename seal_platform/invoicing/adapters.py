@@ -12,7 +12,14 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from seal_platform.errors import InvalidInput, RuleViolation
-from seal_platform.invoicing import Amounts, InvoiceOrder, InvoicingProvider, IssuedFile, IssuedInvoice
+from seal_platform.invoicing import (
+    Amounts,
+    InvoiceOrder,
+    InvoicingProvider,
+    IssuedFile,
+    IssuedInvoice,
+    KeepSerial,
+)
 from seal_platform.operator import seller_name
 from seal_platform.production.invoice_pdf import Invoice as InvoiceDocument
 from seal_platform.production.invoice_pdf import InvoiceLine, InvoiceParty, render_invoice_pdf
@@ -30,7 +37,7 @@ class SandboxInvoicing:
     now: datetime
     name: str = field(default="sandbox", init=False)
 
-    async def issue(self, order: InvoiceOrder) -> IssuedInvoice:
+    async def issue(self, order: InvoiceOrder, *, accepted: KeepSerial | None = None) -> IssuedInvoice:
         # A sample number: 20 digits like a 数电发票 number, starting with the two-digit year.
         number = self.now.strftime("%y") + "".join(secrets.choice("0123456789") for _ in range(18))
         document = InvoiceDocument(
@@ -62,7 +69,7 @@ class ManualInvoicing:
 
     name = "manual"
 
-    async def issue(self, order: InvoiceOrder) -> IssuedInvoice:
+    async def issue(self, order: InvoiceOrder, *, accepted: KeepSerial | None = None) -> IssuedInvoice:
         raise RuleViolation(
             "请在税务系统开具后上传发票文件（PDF、OFD 或 XML）",
             code="invoice_needs_upload",

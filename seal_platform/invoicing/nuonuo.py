@@ -28,7 +28,14 @@ from typing import Any
 import httpx
 
 from seal_platform.errors import UpstreamError
-from seal_platform.invoicing import InvoiceOrder, InvoiceStillPending, IssuedFile, IssuedInvoice, yuan
+from seal_platform.invoicing import (
+    InvoiceOrder,
+    InvoiceStillPending,
+    IssuedFile,
+    IssuedInvoice,
+    KeepSerial,
+    yuan,
+)
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +101,7 @@ class NuonuoInvoicing:
             )
         return answer.get("result")
 
-    async def issue(self, order: InvoiceOrder) -> IssuedInvoice:
+    async def issue(self, order: InvoiceOrder, *, accepted: KeepSerial | None = None) -> IssuedInvoice:
         amounts = order.amounts
         request = {
             "order": {
@@ -132,6 +139,10 @@ class NuonuoInvoicing:
                 serial = str((submitted or {}).get("invoiceSerialNum") or "")
                 if not serial:
                     raise NuonuoError("开票服务的回复不完整，请稍后再试", provider_method=REQUEST_METHOD)
+                # Kept before the polls (which can take a minute): a repeated orderNo is refused,
+                # so a serial lost with a dying process would leave the invoice unissuable.
+                if accepted is not None:
+                    await accepted(serial)
             # else: submitted before and not answered yet; Nuonuo refuses a repeated orderNo, so
             # the retry asks for that request's result by its serial number
             return await self._result(http, serial)

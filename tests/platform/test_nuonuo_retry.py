@@ -92,3 +92,30 @@ async def test_submitting_the_same_invoice_again_is_refused_as_a_repeated_order_
     with pytest.raises(InvoiceStillPending):
         await adapter.issue(dataclasses.replace(order, provider_serial=pending.value.serial))
     assert fake_nuonuo.repeated_orders == 1
+
+
+async def test_the_serial_is_stored_as_soon_as_nuonuo_accepts_the_request(
+    nuonuo_settings: PlatformSettings,
+    api: httpx.AsyncClient,
+    make_account: MakeAccount,
+    platform_services: PlatformServices,
+    fake_nuonuo: FakeNuonuo,
+) -> None:
+    """Stored before the polls, not when they give up: a process that dies while it polls (a
+    deploy, ``kill -9``) leaves the serial behind, and the next attempt asks for that request
+    (the test above) instead of submitting again and meeting 订单编号已存在 for good."""
+    fake_nuonuo.pending_polls = 2
+    invoice_id, finance, _applicant, _amount = await _requested_invoice(api, make_account, platform_services)
+    adapter = provider_for(platform_services)
+    assert isinstance(adapter, NuonuoInvoicing)
+    stored_while_polling: list[str | None] = []
+
+    async def look_at_the_invoice(_seconds: float) -> None:
+        stored_while_polling.append((await _invoice(platform_services, invoice_id)).provider_serial)
+
+    adapter.sleep = look_at_the_invoice
+    platform_services.invoicing = adapter
+    issued = await api.post(f"/v1/staff/invoices/{invoice_id}/issue", headers=finance.headers)
+    assert issued.status_code == 200, issued.text
+    assert stored_while_polling == [FakeNuonuo.serial_of(0)] * 2
+    assert fake_nuonuo.methods.count(REQUEST_METHOD) == 1

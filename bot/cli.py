@@ -131,7 +131,7 @@ def _staff_add(settings: Settings, args: argparse.Namespace) -> int:
         try:
             user = await create_staff_user(services, args.username, password, args.roles)
         finally:
-            await services.db.dispose()
+            await services.aclose()
         print(f"staff user {user.username} created with roles {', '.join(args.roles)}")
         if args.generate_password:
             # Shown here once and stored nowhere else: note it now.

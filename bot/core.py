@@ -164,7 +164,7 @@ async def build_core(
     closers: list[Callable[[], Any]] = []
     if settings.platform_mode == "embedded":
         platform_services, platform_app = await _embedded_platform(settings, clock)
-        closers.append(platform_services.db.dispose)
+        closers.append(platform_services.aclose)
         transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=platform_app)
         base_url = "http://platform.embedded"
     else:
@@ -188,12 +188,14 @@ async def build_core(
         export_ttl=timedelta(hours=settings.export_link_hours),
     )
     home = catalogue.home()
+    media = media_store_for(settings, db, clock)
+    closers.append(media.aclose)
     engine = Engine(
         store=store,
         flows=catalogue.flows(),
         catalog=Catalog([ENGINE_LOCALES, catalogue.LOCALES]),
         box=answers_box(settings),
-        media=media_store_for(settings, db, clock),
+        media=media,
         services=handler_services,
         locks=ConversationLocks(_distributed_lock(settings, db), observe_wait=telemetry.lock_waited),
         clock=clock,

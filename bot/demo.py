@@ -129,7 +129,7 @@ async def create_demo(settings: Settings, out: TextIO) -> DemoAccount:
         ) as client:
             return await _story(_Platform(client), services, clock, conf, staff_username, staff_password, out)
     finally:
-        await services.db.dispose()
+        await services.aclose()
 
 
 async def _story(

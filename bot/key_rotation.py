@@ -28,10 +28,12 @@ async def rotate_keys(settings: Settings) -> dict[str, int]:
     from bot.core import answers_box
 
     db = make_engine(settings.database_url)
+    media = media_store_for(settings, db, SystemClock())
     try:
-        counts = {"media": await media_store_for(settings, db, SystemClock()).rotate()}
+        counts = {"media": await media.rotate()}
         counts["sealed_answers"] = await reseal_answers(db, answers_box(settings))
     finally:
+        await media.aclose()
         await db.dispose()
     if settings.platform_mode == "embedded":
         from bot.app import embedded_platform_services
@@ -47,7 +49,7 @@ async def rotate_keys(settings: Settings) -> dict[str, int]:
             async with services.db.engine.connect() as conn:
                 counts["platform_fields"] = await conn.run_sync(rotate_fields, services.field_cipher)
         finally:
-            await services.db.dispose()
+            await services.aclose()
     return counts
 
 

@@ -99,12 +99,20 @@ class BlobBackend(Protocol):
         ``written_before``."""
         ...
 
+    async def aclose(self) -> None:
+        """Let go of what the backend holds open (an S3 backend's connections); called once
+        at shutdown by whoever built it, and harmless twice."""
+        ...
+
 
 class LocalBlobBackend:
     """Files under ``root/<key>``, written atomically, 0600 in 0700 directories."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    async def aclose(self) -> None:
+        return None  # nothing held open between calls
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -197,6 +205,9 @@ class SqlBlobBackend:
         except (OSError, sa.exc.SQLAlchemyError) as exc:
             raise BlobUnavailable(f"blob table write failed: {type(exc).__name__}") from exc
 
+    async def aclose(self) -> None:
+        return None  # the database engine is its owner's to dispose
+
     def _where(self, key: str) -> sa.ColumnElement[bool]:
         t = self.table
         return sa.and_(t.c.namespace == self.namespace, t.c.key == check_key(key))
@@ -266,6 +277,9 @@ class SealedBlobs:
         self.keyring = keyring
         self.fanout = fanout
         self._now = now or (lambda: datetime.now(UTC))
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
 
     def content_key(self, digest: str) -> str:
         if not _DIGEST.match(digest):

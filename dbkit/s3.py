@@ -87,6 +87,13 @@ class S3Backend:
             raise BlobUnavailable(f"object store answered {response.status_code} to {method}")
         return response
 
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._client.is_closed
+
     async def write(self, key: str, data: bytes) -> None:
         await self._send("PUT", self.url_path(key), data)
 

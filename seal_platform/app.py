@@ -61,13 +61,17 @@ from seal_platform.sms_providers import build_sms_provider
 from seal_platform.storage import BlobStore, storage_from_settings
 
 
-def create_platform_app(services: PlatformServices) -> FastAPI:
+def create_platform_app(services: PlatformServices, *, owns_services: bool = False) -> FastAPI:
+    """``owns_services``: the app closes them when it stops (a standalone platform, whose
+    services were built for it); otherwise whoever built them does."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Only a standalone platform runs this (a mounted app's lifespan is not): its routes
+        # are prepared before the first request, mail left due by an SMTP outage or a restart
+        # goes out without waiting for the next commit, and commits that added events are
+        # announced on the bot workers' bus (PLATFORM_REDIS_URL).
         await warm_routes(app)
-        # Only a standalone platform runs this (a mounted app's lifespan is not): mail left due by
-        # an SMTP outage or a restart goes out without waiting for the next commit, and commits
-        # that added events are announced on the bot workers' bus (PLATFORM_REDIS_URL).
         dispatcher = mail_outbox.dispatcher_for(services.db)
         sweep = asyncio.create_task(dispatcher.sweep_forever()) if dispatcher is not None else None
         try:
@@ -76,6 +80,8 @@ def create_platform_app(services: PlatformServices) -> FastAPI:
         finally:
             if sweep is not None:
                 sweep.cancel()
+            if owns_services:
+                await services.aclose()
 
     app = FastAPI(
         title="Seal platform API",

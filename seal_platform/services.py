@@ -74,6 +74,14 @@ class PlatformServices:
     # What each production run is doing now (``production.progress``); made on first use.
     production_progress: ProductionProgress | None = None
 
+    async def aclose(self) -> None:
+        """At shutdown, by whoever built the services: the stores' connections (an S3
+        bucket's), then the database's."""
+        await self.blob_store.aclose()
+        if self.ca_store is not None:
+            await self.ca_store.aclose()
+        await self.db.dispose()
+
 
 def get_services(request: Request) -> PlatformServices:
     """FastAPI dependency: the services the app was created with."""

@@ -57,13 +57,13 @@ async def prepare(settings: PlatformSettings) -> None:
         await ensure_bootstrap_admin(services)
     finally:
         # The server's event loop opens its own connections; none may outlive this one.
-        await services.db.dispose()
+        await services.aclose()
 
 
 def create_standalone_app(settings: PlatformSettings) -> FastAPI:
     from seal_platform.app import build_platform_services, create_platform_app
 
-    app = create_platform_app(build_platform_services(settings))
+    app = create_platform_app(build_platform_services(settings), owns_services=True)
     # Embedded, the bot's app adds these; served on its own, the platform (console, pay page,
     # API) must not be framed or sniffed either.
     https = settings.public_base_url.startswith("https://")
@@ -101,7 +101,7 @@ def _staff_add(settings: PlatformSettings, args: argparse.Namespace) -> int:
         try:
             user = await create_staff_user(services, args.username, password, args.roles)
         finally:
-            await services.db.dispose()
+            await services.aclose()
         print(f"staff user {user.username} created with roles {', '.join(args.roles)}")
         if args.generate_password:
             # Shown here once and stored nowhere else: note it now.

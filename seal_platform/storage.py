@@ -66,6 +66,10 @@ class BlobStore(Protocol):
         The caller checks that no other document row still names the digest."""
         ...
 
+    async def aclose(self) -> None:
+        """At shutdown: let go of the connections the store holds (``BlobBackend.aclose``)."""
+        ...
+
 
 class ContentBlobStore:
     """``BlobStore`` over the shared port, its errors in the platform's terms."""
@@ -98,6 +102,9 @@ class ContentBlobStore:
     async def rotate(self) -> int:
         """Re-encrypt every blob not under the current key (see ``SealedBlobs.rotate``)."""
         return await self.blobs.rotate()
+
+    async def aclose(self) -> None:
+        await self.blobs.aclose()
 
 
 class LocalBlobStore(ContentBlobStore):

@@ -78,6 +78,10 @@ class SharedMediaStore:
         self.now = now or (lambda: datetime.now(UTC))
         self.blobs = SealedBlobs(backend, keyring, fanout=1, now=self.now)
 
+    async def aclose(self) -> None:
+        """At shutdown: the backend's connections (an S3 bucket's)."""
+        await self.blobs.aclose()
+
     async def put(
         self, data: bytes, *, filename: str, content_type: str, expires_at: datetime | None = None
     ) -> FileRef:

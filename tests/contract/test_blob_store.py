@@ -342,3 +342,40 @@ async def test_a_file_read_is_one_read_and_its_expiry_travels_inside_it(workers:
     with pytest.raises(MediaExpired):
         await two.get(file.media_id)
     assert await two.get(other.media_id) == kept
+
+
+async def test_a_backend_closed_at_shutdown_leaves_what_it_stored_and_closes_once(workers: Workers) -> None:
+    blobs = SealedBlobs(workers.one, NEW)
+    digest = await blobs.put_content(b"scan of a licence")
+    await blobs.aclose()
+    await blobs.aclose()  # a second shutdown path (a closer run twice) is harmless
+    assert await SealedBlobs(workers.two, NEW).get_content(digest) == b"scan of a licence"
+
+
+class RecordingTransport(httpx.MockTransport):
+    """The S3 fake's transport, counting how often the client that owns it is closed."""
+
+    def __init__(self, fake: FakeS3) -> None:
+        super().__init__(fake.handle)
+        self.closed = 0
+
+    async def aclose(self) -> None:
+        self.closed += 1
+
+
+async def test_closing_an_s3_backend_releases_its_connections() -> None:
+    clock = Clock()
+    transport = RecordingTransport(FakeS3(clock.now))
+    backend = S3Backend(
+        endpoint_url="http://s3.test",
+        bucket="sealbot",
+        region="cn-north-1",
+        access_key="AK",
+        secret_key="SK",
+        now=clock.now,
+        transport=transport,
+    )
+    await backend.write("a/b", b"sealed")
+    media = SharedMediaStore(backend, NEW, now=clock.now)
+    await media.aclose()
+    assert transport.closed == 1

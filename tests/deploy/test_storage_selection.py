@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from bot.app import create_app
 from bot.engine.ports import SystemClock
 from bot.errors import ConfigError
 from bot.media_storage import media_store_for
@@ -19,6 +20,7 @@ from dbkit.s3 import S3Backend
 from seal_platform.clock import SystemClock as PlatformClock
 from seal_platform.settings import PlatformSettings
 from seal_platform.storage import storage_from_settings
+from tests.fixtures.served import free_port, service_settings
 
 PG = "postgresql+asyncpg://sealbot@db.internal:5432/sealbot"
 
@@ -95,3 +97,19 @@ def test_the_platform_refuses_a_store_it_cannot_use(tmp_path: Path) -> None:
     ):
         with pytest.raises(ValueError, match=problem):
             storage_from_settings(settings, PlatformClock(), make_engine(settings.database_url))
+
+
+async def test_the_service_closes_its_s3_media_client_when_it_stops(tmp_path: Path) -> None:
+    settings = service_settings(
+        tmp_path,
+        free_port(),
+        storage_backend="s3",
+        s3_endpoint_url="http://s3.internal:9000",
+        s3_bucket="sealbot",
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        media = app.state.container.engine.media
+        assert isinstance(media.backend, S3Backend)
+        assert not media.backend.closed
+    assert media.backend.closed

@@ -92,6 +92,20 @@ class Clock:
         return self.at
 
 
+def s3_backend(clock: Clock, transport: httpx.AsyncBaseTransport) -> S3Backend:
+    """A backend on the bucket the S3 fake behind ``transport`` holds."""
+    return S3Backend(
+        endpoint_url="http://s3.test",
+        bucket="sealbot",
+        region="cn-north-1",
+        access_key="AK",
+        secret_key="SK",
+        now=clock.now,
+        prefix="media/",
+        transport=transport,
+    )
+
+
 @pytest.fixture(params=["local", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "s3"])
 async def workers(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Workers]:
     clock = Clock()
@@ -108,16 +122,7 @@ async def workers(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         fake = FakeS3(clock.now)
 
         def s3() -> S3Backend:
-            return S3Backend(
-                endpoint_url="http://s3.test",
-                bucket="sealbot",
-                region="cn-north-1",
-                access_key="AK",
-                secret_key="SK",
-                now=clock.now,
-                prefix="media/",
-                transport=httpx.MockTransport(fake.handle),
-            )
+            return s3_backend(clock, httpx.MockTransport(fake.handle))
 
         async def age_object(key: str, age: timedelta) -> None:
             path = f"/sealbot/media/{key}"
@@ -366,15 +371,7 @@ class RecordingTransport(httpx.MockTransport):
 async def test_closing_an_s3_backend_releases_its_connections() -> None:
     clock = Clock()
     transport = RecordingTransport(FakeS3(clock.now))
-    backend = S3Backend(
-        endpoint_url="http://s3.test",
-        bucket="sealbot",
-        region="cn-north-1",
-        access_key="AK",
-        secret_key="SK",
-        now=clock.now,
-        transport=transport,
-    )
+    backend = s3_backend(clock, transport)
     await backend.write("a/b", b"sealed")
     media = SharedMediaStore(backend, NEW, now=clock.now)
     await media.aclose()

@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 REQUEST_METHOD = "nuonuo.OpeMplatform.requestBillingNew"
 QUERY_METHOD = "nuonuo.OpeMplatform.queryInvoiceResult"
 SUCCESS = "E0000"
+# requestBillingNew's answer to an orderNo it has seen: the invoice was submitted before.
+REPEATED_ORDER = "E9106"
 # queryInvoiceResult status: 2 开票完成; 20/21 开票中; 22/24 开票失败 (others: failed too).
 DONE, PENDING = "2", frozenset({"20", "21"})
 
@@ -135,7 +137,7 @@ class NuonuoInvoicing:
         async with httpx.AsyncClient(transport=self.transport, timeout=20.0) as http:
             serial = order.provider_serial
             if not serial:
-                submitted = await self._call(http, REQUEST_METHOD, request)
+                submitted = await self._submit(http, request)
                 serial = str((submitted or {}).get("invoiceSerialNum") or "")
                 if not serial:
                     raise NuonuoError("开票服务的回复不完整，请稍后再试", provider_method=REQUEST_METHOD)
@@ -146,6 +148,21 @@ class NuonuoInvoicing:
             # else: submitted before and not answered yet; Nuonuo refuses a repeated orderNo, so
             # the retry asks for that request's result by its serial number
             return await self._result(http, serial)
+
+    async def _submit(self, http: httpx.AsyncClient, request: dict[str, Any]) -> Any:
+        try:
+            return await self._call(http, REQUEST_METHOD, request)
+        except NuonuoError as exc:
+            if exc.details.get("provider_code") != REPEATED_ORDER:
+                raise
+            # Submitted before, and its serial never reached us (the answer was lost on the
+            # way): Nuonuo will refuse it for good, so say what finance can do instead.
+            raise NuonuoError(
+                "这张发票此前已提交到诺诺，但开具结果没有取回：请在诺诺平台找到它（订单编号"
+                f"{request['order']['orderNo']}），下载发票文件后在本页上传",
+                code="invoice_already_submitted",
+                **exc.details,
+            ) from exc
 
     async def _result(self, http: httpx.AsyncClient, serial: str) -> IssuedInvoice:
         """Poll ``queryInvoiceResult`` for ``serial``; while it is not final, or Nuonuo cannot

@@ -37,6 +37,9 @@ class FakeNuonuo:
     fail_with: str | None = None  # a failure status for queryInvoiceResult, e.g. "22"
     base_url: str = ""
     repeated_orders: int = 0  # requestBillingNew refused for an orderNo already submitted
+    # The next accepted request's answer is lost on the way back (the connection drops after
+    # Nuonuo took the order): the caller never learns its serial number.
+    lose_next_answer: bool = False
     _polls: int = 0
 
     @staticmethod
@@ -139,6 +142,10 @@ def running(fake: FakeNuonuo) -> Iterator[FakeNuonuo]:
             url = urlsplit(self.path)
             headers = {name.lower(): value for name, value in self.headers.items()}
             answer = fake.answer(dict(parse_qsl(url.query)), headers, body)
+            if fake.lose_next_answer and answer.get("code") == "E0000":
+                fake.lose_next_answer = False
+                self._send(502, b"", "text/plain")  # what a proxy says when the line dropped
+                return
             self._send(200, json.dumps(answer, ensure_ascii=False).encode(), "application/json")
 
         def log_message(self, *_args: Any) -> None:

@@ -87,6 +87,7 @@ async def test_submitting_the_same_invoice_again_is_refused_as_a_repeated_order_
         await adapter.issue(order)
     assert not isinstance(refused.value, InvoiceStillPending)
     assert refused.value.details["provider_code"] == "E9106"
+    assert refused.value.code == "invoice_already_submitted"  # what finance can do: upload it
     assert fake_nuonuo.repeated_orders == 1
     # asked by its serial number, the first request is still there
     with pytest.raises(InvoiceStillPending):

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from seal_platform.services import PlatformServices
 from seal_platform.staff_actions import AuditEntry
 from tests.platform.conftest import MakeAccount
-from tests.platform.test_orders_support import paid_enterprise_order
+from tests.platform.test_orders_support import COMPANY, USCC, paid_enterprise_order
 
 STAFF_PASSWORD = "console-pass-123"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -44,19 +44,31 @@ class ConsoleClient:
         return self._remember(await self.http.get(f"{self.prefix}{path}", params=params or None))
 
     async def post(
-        self, path: str, data: dict[str, Any] | None = None, *, csrf: bool = True
+        self,
+        path: str,
+        data: dict[str, Any] | None = None,
+        *,
+        csrf: bool = True,
+        files: list[tuple[str, tuple[str, bytes, str]]] | None = None,
     ) -> httpx.Response:
-        """POST a form; with ``csrf`` the token of the last page goes along (loaded if needed)."""
+        """POST a form (multipart with ``files``); with ``csrf`` the token of the last page goes
+        along (loaded if needed)."""
         form = dict(data or {})
         if csrf:
             if self.csrf_token is None:
                 await self.get("/")
             form["csrf_token"] = self.csrf_token
-        return self._remember(await self.http.post(f"{self.prefix}{path}", data=form))
+        return self._remember(await self.http.post(f"{self.prefix}{path}", data=form, files=files))
 
-    async def act(self, path: str, data: dict[str, Any] | None = None) -> str:
+    async def act(
+        self,
+        path: str,
+        data: dict[str, Any] | None = None,
+        *,
+        files: list[tuple[str, tuple[str, bytes, str]]] | None = None,
+    ) -> str:
         """POST an action, follow its redirect and return the message the next page shows."""
-        response = await self.post(path, data)
+        response = await self.post(path, data, files=files)
         assert response.status_code == 303, (response.status_code, response.text[:500])
         page = await self.http.get(response.headers["location"])
         self._remember(page)
@@ -93,6 +105,19 @@ async def order_under_review(
     order = await paid_enterprise_order(api, account, company=company)
     assert order["status"] == "under_review"
     return {**order, "_account": account}
+
+
+async def invoice_requested(api: httpx.AsyncClient, make_account: MakeAccount) -> tuple[dict[str, Any], str]:
+    """An order under review whose applicant asked for a company invoice: the order and the
+    invoice's id."""
+    order = await order_under_review(api, make_account)
+    requested = await api.post(
+        f"/v1/orders/{order['id']}/invoice",
+        json={"title": COMPANY["name"], "tax_number": USCC},
+        headers=order["_account"].headers,
+    )
+    assert requested.status_code in (200, 201), requested.text
+    return order, str(requested.json()["id"])
 
 
 async def audit_entries(services: PlatformServices, **where: str) -> list[AuditEntry]:

@@ -10,13 +10,12 @@ import httpx
 from seal_platform.invoicing.nuonuo import REQUEST_METHOD
 from seal_platform.settings import PlatformSettings
 from tests.console.conftest import StaffFactory
-from tests.console.support import order_under_review
+from tests.console.support import invoice_requested
 from tests.fakes.nuonuo import FakeNuonuo
 from tests.platform.conftest import MakeAccount
 from tests.platform.test_invoicing import fake_nuonuo as fake_nuonuo
 from tests.platform.test_invoicing import invoice_xml
 from tests.platform.test_invoicing import nuonuo_settings as nuonuo_settings
-from tests.platform.test_orders_support import COMPANY, USCC
 
 __all__ = ["fake_nuonuo", "nuonuo_settings"]
 
@@ -28,35 +27,17 @@ async def test_a_lost_nuonuo_answer_is_explained_and_the_invoice_uploaded_from_n
     nuonuo_settings: PlatformSettings,
     fake_nuonuo: FakeNuonuo,
 ) -> None:
-    order = await order_under_review(api, make_account)
-    requested = await api.post(
-        f"/v1/orders/{order['id']}/invoice",
-        json={"title": COMPANY["name"], "tax_number": USCC},
-        headers=order["_account"].headers,
-    )
-    invoice_id = requested.json()["id"]
+    order, invoice_id = await invoice_requested(api, make_account)
     finance = await console_for("qian.finance", ["finance"])
     page = await finance.get("/invoices")
     assert f'action="/console/invoices/{invoice_id}/issue"' in page.text
     # the fall-back is there, folded away, beside the button that normally does the work
     assert f'action="/console/invoices/{invoice_id}/upload"' in page.text
 
-    async def flash_after(response: httpx.Response) -> str:
-        assert response.status_code == 303, response.text
-        shown = await finance.get("/invoices")
-        return shown.text.split('id="flash"', 1)[1].split(">", 1)[1].split("<", 1)[0].strip()
-
-    async def issue() -> str:
-        return await flash_after(
-            await finance.http.post(
-                f"/console/invoices/{invoice_id}/issue", data={"csrf_token": finance.csrf_token}
-            )
-        )
-
     fake_nuonuo.lose_next_answer = True
-    assert await issue() == "开票服务暂时无法访问，请稍后再试"
+    assert await finance.act(f"/invoices/{invoice_id}/issue") == "开票服务暂时无法访问，请稍后再试"
     order_no = fake_nuonuo.orders[0]["orderNo"]
-    told = await issue()
+    told = await finance.act(f"/invoices/{invoice_id}/issue")
     assert told == (
         f"这张发票此前已提交到诺诺，但开具结果没有取回：请在诺诺平台找到它（订单编号{order_no}），"
         "下载发票文件后在本页上传"
@@ -66,15 +47,9 @@ async def test_a_lost_nuonuo_answer_is_explained_and_the_invoice_uploaded_from_n
 
     pdf = b"%PDF-1.7 downloaded from Nuonuo"
     xml = invoice_xml("26442000000000012345", "300.00", "283.02", "16.98")
-    done = await flash_after(
-        await finance.http.post(
-            f"/console/invoices/{invoice_id}/upload",
-            data={"csrf_token": finance.csrf_token},
-            files=[
-                ("files", ("fp.pdf", pdf, "application/pdf")),
-                ("files", ("fp.xml", xml, "application/xml")),
-            ],
-        )
+    done = await finance.act(
+        f"/invoices/{invoice_id}/upload",
+        files=[("files", ("fp.pdf", pdf, "application/pdf")), ("files", ("fp.xml", xml, "application/xml"))],
     )
     assert done == "发票文件已上传，将发送给申请人。"
     issued = await api.get(f"/v1/invoices/{invoice_id}", headers=order["_account"].headers)

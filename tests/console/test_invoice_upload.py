@@ -7,10 +7,9 @@ import httpx
 
 from seal_platform.settings import PlatformSettings
 from tests.console.conftest import StaffFactory
-from tests.console.support import order_under_review
+from tests.console.support import invoice_requested
 from tests.platform.conftest import MakeAccount
 from tests.platform.test_invoicing import invoice_xml
-from tests.platform.test_orders_support import COMPANY, USCC
 
 
 async def test_finance_upload_the_tax_system_invoice_and_the_applicant_gets_it(
@@ -20,26 +19,14 @@ async def test_finance_upload_the_tax_system_invoice_and_the_applicant_gets_it(
     platform_settings: PlatformSettings,
 ) -> None:
     platform_settings.invoice_provider = "manual"
-    order = await order_under_review(api, make_account)
-    requested = await api.post(
-        f"/v1/orders/{order['id']}/invoice",
-        json={"title": COMPANY["name"], "tax_number": USCC},
-        headers=order["_account"].headers,
-    )
-    invoice_id = requested.json()["id"]
+    order, invoice_id = await invoice_requested(api, make_account)
     finance = await console_for("qian.finance", ["finance"])
     page = await finance.get("/invoices")
     assert f'action="/console/invoices/{invoice_id}/upload"' in page.text
     assert "开具电子发票" not in page.text
 
     async def upload(files: list[tuple[str, tuple[str, bytes, str]]]) -> str:
-        response = await finance.http.post(
-            f"/console/invoices/{invoice_id}/upload", data={"csrf_token": finance.csrf_token}, files=files
-        )
-        assert response.status_code == 303, response.text
-        shown = await finance.get("/invoices")
-        found = shown.text.split('id="flash"', 1)[1].split(">", 1)[1].split("<", 1)[0]
-        return found.strip()
+        return await finance.act(f"/invoices/{invoice_id}/upload", files=files)
 
     wrong = invoice_xml("26442000000000055555", "300.00", "300.00", "0.00")
     refused = await upload([("files", ("fp.xml", wrong, "application/xml"))])

@@ -47,7 +47,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from bot.engine import json_text
 from bot.engine.messages import ConversationKey, Origin, OutboundMessage, Reply
 from bot.engine.ports import Clock, SystemClock
-from bot.engine.store import IN_FLIGHT_ANY, UNDELIVERED, Commit, ConversationRow, OutboxStatus, Snapshot
+from bot.engine.store import UNDELIVERED, Commit, ConversationRow, OutboxStatus, Snapshot
 from bot.engine.tables import UNDELIVERED_SQL
 from bot.errors import StorageError, VersionConflict
 
@@ -246,13 +246,13 @@ def _hand_back(outcomes: dict[asyncio.AbstractEventLoop, list[Outcome]]) -> None
             log.warning("event loop closed before a store result was delivered")
 
 
-def _earlier_in_flight(conn: sqlite3.Connection, conversation_id: int, before: int = IN_FLIGHT_ANY) -> bool:
-    """Whether an answer of the conversation older than ``before`` is still on its way: a
-    passive reply must not overtake it."""
+def _earlier_in_flight(conn: sqlite3.Connection, conversation_id: int, before: int | None = None) -> bool:
+    """Whether an answer of the conversation (older than outbox id ``before``, if given) is
+    still on its way: a passive reply must not overtake it."""
     earlier = conn.execute(
-        "SELECT 1 FROM outbox WHERE conversation_id=? AND id<? AND (status=?"
+        "SELECT 1 FROM outbox WHERE conversation_id=? AND (? IS NULL OR id<?) AND (status=?"
         " OR (status=? AND in_reply_to IS NOT NULL)) LIMIT 1",
-        (conversation_id, before, OutboxStatus.SENDING, OutboxStatus.PENDING),
+        (conversation_id, before, before, OutboxStatus.SENDING, OutboxStatus.PENDING),
     ).fetchone()
     return earlier is not None
 

@@ -37,11 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("sealbot.store")
 
 
-# ``_earlier_in_flight``'s bound meaning "before any reply this commit inserts": the largest
-# outbox id (an INTEGER column, 32 bits on PostgreSQL)
-IN_FLIGHT_ANY = 2**31 - 1
-
-
 class OutboxStatus:
     PENDING = "pending"
     SENDING = "sending"
@@ -413,7 +408,7 @@ class SqlConversationStore:
         its way. Decided inside the transaction, after the write lock was granted."""
         carry = change.in_band.claimable(len(change.replies)) if change.in_band is not None else 0
         earlier = snapshot.conversation_id is not None and carry > 0
-        if earlier and await self._earlier_in_flight(conn, conv_id, IN_FLIGHT_ANY):
+        if earlier and await self._earlier_in_flight(conn, conv_id):
             return 0
         return carry
 
@@ -611,22 +606,25 @@ class SqlConversationStore:
         return await self.outbound(taken)
 
     @staticmethod
-    async def _earlier_in_flight(conn: AsyncConnection, conversation_id: int, before: int) -> bool:
-        row = (
-            await conn.execute(
-                sa.select(outbox.c.id)
-                .where(
-                    outbox.c.conversation_id == conversation_id,
-                    outbox.c.id < before,
-                    sa.or_(
-                        outbox.c.status == OutboxStatus.SENDING,
-                        sa.and_(outbox.c.status == OutboxStatus.PENDING, outbox.c.in_reply_to.is_not(None)),
-                    ),
-                )
-                .limit(1)
+    async def _earlier_in_flight(
+        conn: AsyncConnection, conversation_id: int, before: int | None = None
+    ) -> bool:
+        """Whether an answer of the conversation (older than outbox id ``before``, if given) is
+        still on its way: a passive reply must not overtake it."""
+        query = (
+            sa.select(outbox.c.id)
+            .where(
+                outbox.c.conversation_id == conversation_id,
+                sa.or_(
+                    outbox.c.status == OutboxStatus.SENDING,
+                    sa.and_(outbox.c.status == OutboxStatus.PENDING, outbox.c.in_reply_to.is_not(None)),
+                ),
             )
-        ).first()
-        return row is not None
+            .limit(1)
+        )
+        if before is not None:
+            query = query.where(outbox.c.id < before)
+        return (await conn.execute(query)).first() is not None
 
     async def release_passive(self, ids: Sequence[int], now: datetime) -> int:
         """Replies held for a passive answer that will not carry them: due at once."""

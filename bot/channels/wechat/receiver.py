@@ -298,9 +298,8 @@ class WeChatReceiver:
             return lambda replies: passive_text(replies, linker)
 
         def withheld(owner: str) -> bool:
-            # a user who just asked for a human, with WeChat's 客服 system chosen: the response
-            # hands the session over (``_hand_to_wechat_kf``) and carries no replies
-            return owner == Owner.WAITING and self.transfer_to_kf is not None and self.transfer_to_kf(key)
+            # the response hands the session over (``_hand_to_wechat_kf``): it carries no replies
+            return self._goes_to_wechat_kf(key, owner)
 
         window = AnswerWindow(deadline, self.clock)
         return self.passive.offer(self._record_id(decision), window, render=render, withheld=withheld)
@@ -404,11 +403,16 @@ class WeChatReceiver:
         human is handed to it by the passive reply; the bot stays silent meanwhile (the engine's
         notice still reaches the user through the customer-service API)."""
         if self.transfer_to_kf is None or not self.transfer_to_kf(key):
-            return False
-        if await self.engine.store.owner_of(key) != Owner.WAITING:
+            return False  # decided without reading the owner
+        if not self._goes_to_wechat_kf(key, await self.engine.store.owner_of(key)):
             return False
         await self.engine.set_owner(key, WECHAT_KF_OWNER)
         return True
+
+    def _goes_to_wechat_kf(self, key: ConversationKey, owner: str | None) -> bool:
+        """Whether a conversation with ``owner`` is handed to WeChat's 客服 system: a user who
+        just asked for a human (waiting), with that system chosen for them."""
+        return owner == Owner.WAITING and self.transfer_to_kf is not None and self.transfer_to_kf(key)
 
     def _open_allowance(self, key: ConversationKey, interaction: str, owed: _Owed) -> None:
         """The allowance opens in the transaction that commits the message: the replies that

@@ -63,7 +63,9 @@ async def test_a_killed_workers_leases_go_to_another_worker_at_once(schema: str)
                 )
             ).scalars()
             for pid in pids:
-                await conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                # with a timeout it returns once the backend is gone, and its locks with it,
+                # rather than as soon as the signal is sent
+                await conn.execute(sa.text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": pid})
             await conn.commit()
         assert await alive.reclaim_leases() == 2
         # long before the lease (60 s) would run out, the live worker sends them, in order

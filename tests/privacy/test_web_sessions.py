@@ -102,8 +102,10 @@ async def test_the_cookie_rotates_at_login_and_logout_and_logout_clears_the_view
         assert after_logout != after_login
         assert await status_with(wired.base, after_login) == 401
         # this browser's view starts empty: nothing of the logged-in chat is shown any more,
-        # but the user is told the logout happened (it was answered in the old chat)
-        shown = await texts(web)
+        # but the user is told the logout happened (it was answered in the old chat). The
+        # notice is delivered by the outbox like any reply, so a loaded machine may need a
+        # moment before the poll shows it.
+        shown = await wait_for(web, "您已退出登录")
         assert not any("注册成功" in t for t in shown)
         assert [t for t in shown if "退出登录" in t] == [
             "您已退出登录。这个浏览器里的聊天记录已清除；需要继续办理时请重新登录或注册。 "

@@ -196,7 +196,6 @@ class WebChatChannel(ChannelLifecycle):
         async def send(body: SendBody, request: Request, response: Response) -> dict[str, Any]:
             session = await self._session(request, response)
             key = session.key
-            account_before = await self.sessions.account_of(session)
             if not CLIENT_ID.fullmatch(body.client_id):
                 raise HTTPException(status_code=422, detail="bad client_id")
             message_id = f"w:{body.client_id}"
@@ -211,7 +210,7 @@ class WebChatChannel(ChannelLifecycle):
             else:
                 raise HTTPException(status_code=422, detail="text or token required")
             replies = await self.engine.handle(inbound)
-            self.sessions.set_cookie(response, await self.sessions.after_message(session, account_before))
+            self.sessions.set_cookie(response, await self.sessions.after_message(session, session.account_id))
             return {"accepted": True, "replies": [m.outbox_id for m in replies]}
 
         @router.post("/api/upload")

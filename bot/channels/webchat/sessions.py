@@ -46,6 +46,9 @@ class WebSession:
     epoch: int
     key: ConversationKey
     cookie: str | None = None  # a new cookie value to set on the response
+    # The platform account the chat was logged into when the cookie was read: what a message
+    # is compared with afterwards to see whether it logged the chat in or out.
+    account_id: str | None = None
 
 
 def user_of(chat_id: str) -> str:
@@ -98,7 +101,7 @@ class WebSessions:
         memory = (row.state.get("memory") or {}) if row is not None else {}
         if int(memory.get(EPOCH, 0)) != epoch:
             return None
-        session = WebSession(chat_id, epoch, key)
+        session = WebSession(chat_id, epoch, key, account_id=row.platform_account_id if row else None)
         if row is not None and row.platform_account_id is not None:
             now = self.engine.clock.now()
             last = row.last_inbound_at or row.updated_at
@@ -121,19 +124,21 @@ class WebSessions:
     async def rotate(self, session: WebSession) -> WebSession:
         """A new epoch (the old cookie stops working) and the cookie that carries it."""
         epoch = session.epoch + 1
-        logged_in = False
+        account: str | None = None
 
         async def bump(ctx: Ctx) -> None:
-            nonlocal logged_in
+            nonlocal account
             ctx.state.memory[EPOCH] = epoch
-            logged_in = ctx.state.session is not None
-            if logged_in:
+            account = ctx.state.session.account_id if ctx.state.session is not None else None
+            if account is not None:
                 ctx.state.memory.setdefault(LOGGED_IN_AT, ctx.now.isoformat())
             else:
                 ctx.state.memory.pop(LOGGED_IN_AT, None)
 
         await self.engine.push(session.key, bump)
-        return WebSession(session.chat_id, epoch, session.key, self.value(session.chat_id, epoch))
+        return WebSession(
+            session.chat_id, epoch, session.key, self.value(session.chat_id, epoch), account_id=account
+        )
 
     async def after_message(self, session: WebSession, account_before: str | None) -> WebSession:
         """Rotate when the message logged the chat in or out (or into another account)."""

@@ -1,6 +1,6 @@
 """One contract for every backend of the shared storage port (``dbkit.blobs``): local files,
-the blob table on SQLite and on PostgreSQL, and S3 (an in-memory S3 behind httpx.MockTransport
-that answers PUT, GET, HEAD, DELETE and ListObjectsV2; no network).
+the blob table on SQLite and on PostgreSQL, and S3 (the in-memory bucket of
+``tests.fakes.s3`` behind httpx.MockTransport; no network).
 
 Each test uses two instances of the backend, as two workers on two hosts hold them: what one
 stores, the other reads.
@@ -14,8 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import parse_qs
-from xml.sax.saxutils import escape
 
 import httpx
 import pytest
@@ -29,49 +27,10 @@ from dbkit.engine import make_engine
 from dbkit.envelope import Keyring, key_id_of
 from dbkit.s3 import S3Backend
 from tests.contract.postgres import fresh_schema, schema_engine
+from tests.fakes.s3 import FakeS3
 
 OLD = Keyring.from_secrets("the-old-secret-0123456789", purpose=b"contract")
 NEW = Keyring.from_secrets("the-new-secret-0123456789", "the-old-secret-0123456789", purpose=b"contract")
-
-
-class FakeS3:
-    """An S3 bucket in memory: objects by path, with their LastModified from ``now``."""
-
-    def __init__(self, now: Callable[[], datetime]) -> None:
-        self.now = now
-        self.objects: dict[str, tuple[bytes, datetime]] = {}
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        assert request.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AK/")
-        assert request.headers["x-amz-content-sha256"] == hashlib.sha256(request.content).hexdigest()
-        path = request.url.path
-        if request.method == "PUT":
-            self.objects[path] = (request.content, self.now())
-            return httpx.Response(200)
-        if request.method == "DELETE":
-            self.objects.pop(path, None)
-            return httpx.Response(204)
-        if request.method == "GET" and request.url.query:
-            return self._list(path, parse_qs(request.url.query.decode()))
-        if path not in self.objects:
-            return httpx.Response(404)
-        return httpx.Response(200, content=self.objects[path][0] if request.method == "GET" else b"")
-
-    def _list(self, bucket_path: str, query: dict[str, list[str]]) -> httpx.Response:
-        assert query["list-type"] == ["2"]
-        prefix = bucket_path + "/" + query.get("prefix", [""])[0]
-        items = "".join(
-            f"<Contents><Key>{escape(path[len(bucket_path) + 1 :])}</Key>"
-            f"<LastModified>{stamp.strftime('%Y-%m-%dT%H:%M:%S.000Z')}</LastModified></Contents>"
-            for path, (_data, stamp) in sorted(self.objects.items())
-            if path.startswith(prefix)
-        )
-        body = (
-            '<?xml version="1.0" encoding="UTF-8"?>'
-            '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
-            f"<IsTruncated>false</IsTruncated>{items}</ListBucketResult>"
-        )
-        return httpx.Response(200, content=body.encode())
 
 
 @dataclass
@@ -119,7 +78,7 @@ async def workers(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         yield Workers(LocalBlobBackend(root), LocalBlobBackend(root), age_file, lambda: datetime.now(UTC))
         return
     if request.param == "s3":
-        fake = FakeS3(clock.now)
+        fake = FakeS3(clock.now, access_key="AK")
 
         def s3() -> S3Backend:
             return s3_backend(clock, httpx.MockTransport(fake.handle))
@@ -370,7 +329,7 @@ class RecordingTransport(httpx.MockTransport):
 
 async def test_closing_an_s3_backend_releases_its_connections() -> None:
     clock = Clock()
-    transport = RecordingTransport(FakeS3(clock.now))
+    transport = RecordingTransport(FakeS3(clock.now, access_key="AK"))
     backend = s3_backend(clock, transport)
     await backend.write("a/b", b"sealed")
     media = SharedMediaStore(backend, NEW, now=clock.now)

@@ -12,6 +12,7 @@ import pytest
 from reportlab.pdfgen.canvas import Canvas
 
 from seal_platform.settings import PlatformSettings
+from tests.fakes.s3 import FakeS3
 from tests.platform.conftest import MakeAccount
 from tests.platform.conftest import TestAccount as Applicant
 from tests.platform.test_orders_support import COMPANY, Staff, admin, create_order, png_bytes, upload
@@ -223,31 +224,13 @@ async def test_staff_can_preview_an_applicants_upload(
     assert (await api.get(f"/v1/staff/documents/{document_id}/content")).status_code == 401
 
 
-class FakeS3:
-    """An S3-compatible bucket in memory, behind httpx.MockTransport."""
-
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-        self.authorizations: list[str] = []
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        self.authorizations.append(request.headers["authorization"])
-        assert request.headers["x-amz-content-sha256"] == hashlib.sha256(request.content).hexdigest()
-        if request.method == "PUT":
-            self.objects[request.url.path] = request.content
-            return httpx.Response(200)
-        if request.url.path in self.objects:
-            return httpx.Response(200, content=self.objects[request.url.path])
-        return httpx.Response(404)
-
-
 async def test_s3_store_round_trips_signed_requests_and_detects_corruption() -> None:
     from seal_platform.clock import FrozenClock
     from seal_platform.errors import NotFound as PlatformNotFound
     from seal_platform.errors import UpstreamError
     from seal_platform.storage import S3BlobStore
 
-    fake = FakeS3()
+    fake = FakeS3(access_key="AKIDEXAMPLE")
     store = S3BlobStore(
         endpoint_url="http://s3.test",
         bucket="seals",
@@ -265,7 +248,7 @@ async def test_s3_store_round_trips_signed_requests_and_detects_corruption() -> 
         "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261128/cn-south-1/s3/aws4_request, "
         "SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature="
     )
-    fake.objects[f"/seals/blobs/{digest}"] = b"tampered"
+    fake.replace(f"/seals/blobs/{digest}", b"tampered")
     with pytest.raises(UpstreamError):
         await store.get(digest)
     with pytest.raises(PlatformNotFound):

@@ -38,6 +38,7 @@ from bot.channels.wechat.settings import WeChatSettings
 from bot.core import Core as Core
 from bot.core import (
     build_core,
+    embedded_platform_settings,
     media_retention_duty,
     metrics_sync_duty,
     page_links,
@@ -54,9 +55,9 @@ from bot.request_ids import RequestIds
 from bot.secure_page.router import password_page_router
 from bot.secure_page.service import PasswordPages
 from bot.security_headers import SecurityHeaders
-from bot.settings import Settings
+from bot.settings import Settings, from_environment
 from bot.support.service import SupportDesk
-from bot.support.settings import SupportSettings
+from bot.support.settings import SupportSettings, load_support_settings
 from bot.support.wiring import install_support, staff_required
 from dbkit.bus import Announcer
 from handlers import catalogue
@@ -149,8 +150,25 @@ class _ChannelSettings:
     wechat_quota: CustomerServiceQuota | None
 
 
+def check_configuration(settings: Settings) -> None:
+    """What would make the service fail to start, found before it starts, without I/O: the
+    channels', the support desk's, the scheduler's and the in-process platform's settings (in
+    production, its demo parts). Raises the first problem as a ``ConfigError`` naming its setting."""
+    wechat = from_environment(WeChatSettings, "WECHAT_")
+    telegram = from_environment(TelegramSettings, "TELEGRAM_")
+    if wechat.enabled:
+        wechat.check()
+    if telegram.enabled:
+        telegram.check()
+    load_support_settings()
+    from_environment(SchedulerSettings, "SCHEDULER_")
+    if settings.platform_mode == "embedded":
+        embedded_platform_settings(settings)
+
+
 def _channel_settings(core: Core) -> _ChannelSettings:
-    wechat, telegram = WeChatSettings(), TelegramSettings()
+    wechat = from_environment(WeChatSettings, "WECHAT_")
+    telegram = from_environment(TelegramSettings, "TELEGRAM_")
     return _ChannelSettings(
         wechat=wechat,
         telegram=telegram,
@@ -197,7 +215,7 @@ async def build_container(
     the bridge, password pages and reminders; then the container, with every field set."""
     clock = clock or SystemClock()
     hooks = EngineHooks(event_handlers=catalogue.event_handlers())
-    wechat_settings = WeChatSettings()
+    wechat_settings = from_environment(WeChatSettings, "WECHAT_")
     core = await build_core(
         settings,
         clock=clock,
@@ -209,7 +227,7 @@ async def build_container(
     parts = _channel_settings(core)
     support = install_support(
         core,
-        support_settings or SupportSettings(),
+        support_settings or load_support_settings(),
         telegram_bot=parts.telegram_bot,
         wechat_quota=parts.wechat_quota,
     )
@@ -289,7 +307,7 @@ async def build_container(
         platform=platform.reminders,
         engine=engine,
         deliveries=deliveries,
-        settings=SchedulerSettings(),
+        settings=from_environment(SchedulerSettings, "SCHEDULER_"),
         clock=clock,
         proactive=reach.proactive,
         sms=reach.sms,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.errors import ConfigError
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, from_environment, load_settings
 
 SHUTDOWN_GRACE_SECONDS = 5
 
@@ -40,8 +40,11 @@ def public_server_config(app: Any, settings: Settings) -> Any:
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     import uvicorn
 
-    from bot.app import create_app
+    from bot.app import check_configuration, create_app
 
+    # What would stop the start-up is said here, in one line (a ConfigError, exit 2), not as
+    # the server's "Application startup failed" with a traceback.
+    check_configuration(settings)
     app = create_app(settings)
     log_config = None if settings.log_json else uvicorn.config.LOGGING_CONFIG
     if not settings.admin_port:
@@ -103,7 +106,7 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
         from seal_platform.settings import PlatformSettings
 
         # The embedded platform's secret comes from PLATFORM_SECRET_KEY, as bot.app reads it.
-        cipher = field_cipher_of(PlatformSettings())
+        cipher = field_cipher_of(from_environment(PlatformSettings, "PLATFORM_"))
         asyncio.run(platform_migrate.upgrade(settings.embedded_platform_database_url(), cipher))
     print("migrations applied")
     return 0

@@ -32,7 +32,7 @@ from bot.errors import ConfigError
 from bot.media_storage import media_store_for
 from bot.redaction.forget import forget_account
 from bot.secure_page.links import PageLinks
-from bot.settings import Settings
+from bot.settings import Settings, from_environment
 from bot.telemetry import ServiceTelemetry
 from dbkit.bus import EventBus, InProcessBus, PostgresBus, RedisBus
 from dbkit.engine import make_engine
@@ -44,6 +44,7 @@ from scheduler.metrics import MetricsRegistry
 
 if TYPE_CHECKING:
     from seal_platform.services import PlatformServices
+    from seal_platform.settings import PlatformSettings
 
 ENGINE_LOCALES = Path(__file__).parent / "locales"
 METRICS_SYNC_SECONDS = 15.0
@@ -105,13 +106,14 @@ def event_bus(settings: Settings) -> EventBus:
     return InProcessBus()
 
 
-async def embedded_platform_services(settings: Settings, clock: Clock | None = None) -> PlatformServices:
-    """The in-process platform's services, its database migrated to head."""
-    from seal_platform import migrate as platform_migrate
-    from seal_platform.app import build_platform_services
+def embedded_platform_settings(settings: Settings) -> PlatformSettings:
+    """The in-process platform's settings: its own ``PLATFORM_`` variables, with what the
+    service decides for it; what is wrong or left in demo mode in production is a ``ConfigError``."""
     from seal_platform.settings import PlatformSettings
 
-    platform_settings = PlatformSettings(
+    platform_settings = from_environment(
+        PlatformSettings,
+        "PLATFORM_",
         database_url=settings.embedded_platform_database_url(),
         data_dir=settings.data_dir / "platform",
         service_key=settings.platform_service_key,
@@ -122,6 +124,15 @@ async def embedded_platform_services(settings: Settings, clock: Clock | None = N
         platform_settings.check_production()
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+    return platform_settings
+
+
+async def embedded_platform_services(settings: Settings, clock: Clock | None = None) -> PlatformServices:
+    """The in-process platform's services, its database migrated to head."""
+    from seal_platform import migrate as platform_migrate
+    from seal_platform.app import build_platform_services
+
+    platform_settings = embedded_platform_settings(settings)
     from seal_platform.security import field_cipher_of
 
     # the key lets a data migration encrypt fields that earlier versions stored in clear

@@ -1,14 +1,15 @@
 """The bot's settings, from the environment (prefix ``SEALBOT_``) and ``.env``.
 
 ``load_settings`` turns pydantic's validation report into one line naming the setting, which is
-what an operator needs when the service refuses to start.
+what an operator needs when the service refuses to start; ``from_environment`` does the same for
+the other parts' settings (``WECHAT_``, ``TELEGRAM_``, ``SUPPORT_``, ...).
 """
 
 from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.errors import ConfigError
 
 DEV_SECRET = "embedded-dev-secret-change-me"
+
+AnySettings = TypeVar("AnySettings", bound=BaseSettings)
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -156,12 +159,19 @@ class Settings(BaseSettings):
             raise ConfigError("SEALBOT_LOCK_BACKEND: postgres locks need a PostgreSQL SEALBOT_DATABASE_URL")
 
 
-def load_settings(**overrides: object) -> Settings:
+def from_environment(cls: type[AnySettings], prefix: str, **overrides: object) -> AnySettings:
+    """``cls`` read from the environment and ``.env``; a value that does not validate is one
+    ``ConfigError`` naming its variable (``<prefix><FIELD>``), not pydantic's report."""
     try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
+        # BaseSettings types its keywords as its own init options; these are field values
+        return cls(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = "SEALBOT_" + str(first["loc"][0]).upper() if first["loc"] else "SEALBOT settings"
+        name = prefix + str(first["loc"][0]).upper() if first["loc"] else f"{prefix.rstrip('_')} settings"
         raise ConfigError(f"{name}: {first['msg']}") from exc
+
+
+def load_settings(**overrides: object) -> Settings:
+    settings = from_environment(Settings, "SEALBOT_", **overrides)
     settings.check()
     return settings

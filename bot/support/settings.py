@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.errors import ConfigError
+from bot.settings import from_environment
 
 
 class SupportSettings(BaseSettings):
@@ -66,9 +66,4 @@ class SupportSettings(BaseSettings):
 
 
 def load_support_settings(**overrides: object) -> SupportSettings:
-    try:
-        return SupportSettings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = "SUPPORT_" + str(first["loc"][0]).upper() if first["loc"] else "SUPPORT settings"
-        raise ConfigError(f"{name}: {first['msg']}") from exc
+    return from_environment(SupportSettings, "SUPPORT_", **overrides)

@@ -15,7 +15,7 @@ from bot.channels.telegram.polling import Poller
 from bot.channels.telegram.processor import StaffGroupDesk, UpdateProcessor
 from bot.channels.telegram.router import make_router
 from bot.channels.telegram.sender import ChatPacer, TelegramSender
-from bot.channels.telegram.settings import TelegramSettings
+from bot.channels.telegram.settings import TOKEN_REQUIRED, TelegramSettings
 from bot.engine.i18n import LOCALES, Catalog
 from bot.engine.ports import Clock, MediaStore
 from bot.engine.runtime import Engine, PassiveWindow
@@ -52,7 +52,7 @@ class TelegramHealth:
 def make_bot(settings: TelegramSettings, **kw: Any) -> Bot:
     token = settings.token.get_secret_value()
     if not token:
-        raise ConfigError("TELEGRAM_TOKEN: required when the Telegram channel is enabled")
+        raise ConfigError(TOKEN_REQUIRED)
     return Bot(token, base_url=settings.api_base_url, base_file_url=settings.file_base_url, **kw)
 
 

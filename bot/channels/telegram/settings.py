@@ -7,8 +7,11 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.errors import ConfigError
+
 # The cloud Bot API serves downloads up to 20 MB; a local Bot API server can do more.
 CLOUD_DOWNLOAD_LIMIT = 20 * 1024 * 1024
+TOKEN_REQUIRED = "TELEGRAM_TOKEN: required when the Telegram channel is enabled"
 
 
 class TelegramSettings(BaseSettings):
@@ -39,6 +42,15 @@ class TelegramSettings(BaseSettings):
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    def check(self) -> None:
+        """What the enabled channel cannot work without, as one ``ConfigError`` naming it."""
+        if not self.token.get_secret_value():
+            raise ConfigError(TOKEN_REQUIRED)
+        if self.mode == "webhook" and not self.webhook_secret.get_secret_value():
+            # The webhook refuses every call that lacks the secret header: without a secret
+            # the service would start and never hear from Telegram.
+            raise ConfigError("TELEGRAM_WEBHOOK_SECRET: required in webhook mode (TELEGRAM_MODE=webhook)")
 
     @property
     def webhook_url(self) -> str:

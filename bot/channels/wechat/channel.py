@@ -81,8 +81,7 @@ class WeChatChannel(ChannelLifecycle):
         deliveries, quota, consents). The composition root makes ``quota`` first when the
         support desk reads it too; ``transfer_to_kf`` is the desk's rule for hand-offs that go
         to WeChat's own 客服 system."""
-        if not settings.appid or not settings.token.get_secret_value():
-            raise ConfigError("WECHAT_APPID and WECHAT_TOKEN: required when the WeChat channel is enabled")
+        settings.check()
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.passive_window = passive_window_for(settings)

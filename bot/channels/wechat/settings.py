@@ -65,6 +65,11 @@ class WeChatSettings(BaseSettings):
     def safe_mode(self) -> bool:
         return bool(self.encoding_aes_key.get_secret_value())
 
+    def check(self) -> None:
+        """What the enabled channel cannot work without, as one ``ConfigError`` naming it."""
+        if not self.appid or not self.token.get_secret_value():
+            raise ConfigError("WECHAT_APPID and WECHAT_TOKEN: required when the WeChat channel is enabled")
+
     def menu(self) -> dict[str, Any]:
         """The menu to publish; a file that cannot be read is a ``ConfigError`` naming it."""
         if self.menu_file is None:

@@ -1,0 +1,130 @@
+"""``sealbot serve`` with a setting that would stop its start-up says so in one line naming the
+setting and exits 2, before it listens: not the server's "Application startup failed" with a
+traceback (exit 3), which is what an operator got for a channel, the support desk or the
+in-process platform (production's demo parts) until the service checked them first."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.channels.local_server import serve_locally
+from bot.channels.telegram.fake_server import FakeTelegram
+from bot.channels.telegram.fake_server import create_app as create_telegram_app
+from tests.fixtures.served import free_port
+from tests.production_mode.test_refusals import READY
+
+PRODUCTION = {
+    "SEALBOT_PRODUCTION": "true",
+    "SEALBOT_SECRET_KEY": "a-real-secret-of-some-length",
+    "SEALBOT_PUBLIC_BASE_URL": "https://seal.example.cn",
+    "SEALBOT_PLATFORM_SERVICE_KEY": "a-real-service-key",
+}
+
+
+SERVE = (sys.executable, "-c", "from bot.cli import main; raise SystemExit(main(['serve']))")
+PREFIXES = ("SEALBOT_", "PLATFORM_", "WECHAT_", "TELEGRAM_", "SUPPORT_", "SCHEDULER_")
+
+
+def _clean_environment(tmp_path: Path, **env: str) -> dict[str, str]:
+    """This process's environment without any of the service's settings, and ``env``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(PREFIXES)}
+    clean.update(
+        SEALBOT_DATA_DIR=str(tmp_path / "var"), SEALBOT_HOST="127.0.0.1", SEALBOT_PORT=str(free_port()), **env
+    )
+    return clean
+
+
+def serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - this interpreter and fixed arguments
+        SERVE,
+        env=_clean_environment(tmp_path, **env),
+        cwd=tmp_path,  # no .env of the checkout
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        ({"TELEGRAM_ENABLED": "true"}, "TELEGRAM_TOKEN: required when the Telegram channel is enabled"),
+        (
+            {"TELEGRAM_ENABLED": "true", "TELEGRAM_TOKEN": "123:abc"},
+            "TELEGRAM_WEBHOOK_SECRET: required in webhook mode (TELEGRAM_MODE=webhook)",
+        ),
+        ({"TELEGRAM_MODE": "push"}, "TELEGRAM_MODE: Input should be 'webhook' or 'polling'"),
+        (
+            {"WECHAT_ENABLED": "true", "WECHAT_APPID": "wx1234567890abcdef"},
+            "WECHAT_APPID and WECHAT_TOKEN: required when the WeChat channel is enabled",
+        ),
+        (
+            {"SUPPORT_TIME_ZONE": "Mars/Olympus"},
+            "SUPPORT_TIME_ZONE: Value error, unknown time zone 'Mars/Olympus'",
+        ),
+        (
+            {"PLATFORM_UPLOAD_MAX_BYTES": "lots"},
+            "PLATFORM_UPLOAD_MAX_BYTES: Input should be a valid integer, unable to parse string as an integer",
+        ),
+        (
+            {**PRODUCTION, **READY, "PLATFORM_SMS_PROVIDER": "console"},
+            "PLATFORM_SMS_PROVIDER: ",
+        ),
+    ],
+    ids=[
+        "telegram-token",
+        "telegram-secret",
+        "telegram-mode",
+        "wechat-token",
+        "support",
+        "platform",
+        "production",
+    ],
+)
+def test_a_setting_that_would_stop_the_start_up_is_one_line_before_listening(
+    tmp_path: Path, env: dict[str, str], line: str
+) -> None:
+    done = serve(tmp_path, **env)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert "Uvicorn running" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("sealbot: configuration error: " + line), lines[0]
+
+
+async def test_polling_mode_needs_no_webhook_secret_and_the_service_starts(tmp_path: Path) -> None:
+    """The check refuses what cannot work, not what merely looks unusual: polling has no
+    webhook, so no secret. The service starts (against the fake Bot API) and is stopped."""
+    token = "123456:polling-token"
+    async with serve_locally(create_telegram_app(FakeTelegram(token))) as telegram_base:
+        env = _clean_environment(
+            tmp_path,
+            TELEGRAM_ENABLED="true",
+            TELEGRAM_TOKEN=token,
+            TELEGRAM_MODE="polling",
+            TELEGRAM_POLLING_TIMEOUT="0",  # no long poll left open when the fake stops
+            TELEGRAM_API_BASE_URL=f"{telegram_base}/bot",
+            TELEGRAM_FILE_BASE_URL=f"{telegram_base}/file/bot",
+        )
+        process = await asyncio.create_subprocess_exec(
+            *SERVE, env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+        seen: list[str] = []
+        try:
+            assert process.stdout is not None
+            async with asyncio.timeout(60):
+                while line := (await process.stdout.readline()).decode():
+                    seen.append(line)
+                    if "Application startup complete" in line or "configuration error" in line:
+                        break
+            assert any("Application startup complete" in s for s in seen), "".join(seen[-20:])
+        finally:
+            process.terminate()
+            await process.wait()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter
 from telegram import Bot, BotCommand
-from telegram.error import TelegramError
+from telegram.error import NetworkError, TelegramError
 
 from bot.channels.base import ChannelLifecycle
 from bot.channels.notices import ChannelNotices
@@ -23,6 +26,10 @@ from bot.engine.store import ConversationStore
 from bot.errors import ConfigError
 
 COMMANDS = ("start", "menu", "help", "cancel")
+# Pauses between tries while the Bot API does not answer at start; the last one repeats.
+RECONNECT_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+log = logging.getLogger("sealbot.telegram")
 
 
 def bot_commands(catalog: Catalog, locale: str) -> list[BotCommand]:
@@ -88,16 +95,55 @@ class TelegramChannel(ChannelLifecycle):
         self.sender = TelegramSender(self.bot, media, ChatPacer(settings.per_chat_interval))
         self.poller = Poller(self.bot, self.processor, timeout=settings.polling_timeout)
         self._polling = False
+        self._connecting: asyncio.Task[None] | None = None
 
     async def _start(self) -> None:
         """Checks the token (``getMe``, which also names the conversation account) and, in
-        polling mode, starts fetching updates."""
+        polling mode, starts fetching updates.
+
+        A Bot API that does not answer (api.telegram.org unreachable from this network, a local
+        Bot API server still starting) does not keep the service from starting: the web chat
+        and WeChat go on, Telegram is asked again in the background, and until it answers the
+        webhook tells Telegram to deliver later. A token the Bot API refuses still stops the
+        start-up: that is a setting to fix, not an outage to wait out."""
+        try:
+            await self._connect()
+        except NetworkError as exc:  # TimedOut is one; InvalidToken is not
+            log.warning(
+                "telegram: the Bot API does not answer (%s); the service starts without Telegram "
+                "and keeps asking",
+                exc,
+            )
+            self._connecting = asyncio.create_task(self._connect_when_it_answers(), name="telegram-connect")
+
+    async def _connect(self) -> None:
         await self.bot.initialize()
-        if self.settings.mode == "polling":
+        if self.settings.mode == "polling" and not self._polling:
             await self.poller.start()
             self._polling = True
 
+    async def _connect_when_it_answers(self) -> None:
+        attempt = 0
+        while True:
+            await asyncio.sleep(RECONNECT_SECONDS[min(attempt, len(RECONNECT_SECONDS) - 1)])
+            attempt += 1
+            try:
+                await self._connect()
+            except NetworkError as exc:
+                log.info("telegram: the Bot API still does not answer (%s)", exc)
+                continue
+            except TelegramError:
+                log.exception("telegram: the Bot API refused the bot; Telegram stays off (TELEGRAM_TOKEN?)")
+                return
+            log.warning("telegram: the Bot API answers; Telegram is on")
+            return
+
     async def _stop(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
+            self._connecting = None
         if self._polling:
             await self.poller.stop()
             self._polling = False

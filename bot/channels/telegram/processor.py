@@ -78,6 +78,15 @@ class UpdateProcessor:
     def account(self) -> str:
         return self.bot.username if self.bot.username else str(self.bot.id)
 
+    @property
+    def ready(self) -> bool:
+        """Whether the bot knows who it is (``getMe`` has answered): its conversations are
+        named by its username, so no update can be handled before."""
+        try:
+            return bool(self.account)
+        except RuntimeError:  # python-telegram-bot: "not properly initialized"
+            return False
+
     async def process(self, data: dict[str, Any]) -> str:
         """Returns what was done, for logs and tests: engine, file, notice, ignored, duplicate."""
         update_id = data.get("update_id")

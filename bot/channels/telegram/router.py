@@ -37,6 +37,10 @@ def make_router(settings: TelegramSettings, processor: UpdateProcessor) -> APIRo
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not secret or not hmac.compare_digest(given, secret):
             return Response(status_code=403)
+        if not processor.ready:
+            # The Bot API has not answered getMe since the start (the channel keeps asking):
+            # Telegram keeps the update and delivers it again later.
+            return Response(status_code=503)
         body = await read_capped(request, settings.max_body_bytes)
         if body is None:
             return Response(status_code=413)

@@ -37,14 +37,33 @@ def public_server_config(app: Any, settings: Settings) -> Any:
     )
 
 
+async def _databases_unreachable(settings: Settings) -> str | None:
+    """Why the bot's database, or the in-process platform's, does not answer (None: both do)."""
+    from dbkit.engine import why_unreachable
+
+    urls = [settings.database_url]
+    if settings.platform_mode == "embedded":
+        urls.append(settings.embedded_platform_database_url())
+    for url in urls:
+        reason = await why_unreachable(url)
+        if reason is not None:
+            return reason
+    return None
+
+
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     import uvicorn
 
     from bot.app import check_configuration, create_app
 
-    # What would stop the start-up is said here, in one line (a ConfigError, exit 2), not as
-    # the server's "Application startup failed" with a traceback.
+    # What would stop the start-up is said here, in one line (a ConfigError, exit 2; a database
+    # that does not answer, exit 1), not as the server's "Application startup failed" with a
+    # traceback.
     check_configuration(settings)
+    unreachable = asyncio.run(_databases_unreachable(settings))
+    if unreachable is not None:
+        print(f"sealbot: {unreachable}", file=sys.stderr)
+        return 1
     app = create_app(settings)
     log_config = None if settings.log_json else uvicorn.config.LOGGING_CONFIG
     if not settings.admin_port:

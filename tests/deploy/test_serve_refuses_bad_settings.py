@@ -1,7 +1,8 @@
 """``sealbot serve`` with a setting that would stop its start-up says so in one line naming the
 setting and exits 2, before it listens: not the server's "Application startup failed" with a
 traceback (exit 3), which is what an operator got for a channel, the support desk or the
-in-process platform (production's demo parts) until the service checked them first."""
+in-process platform (production's demo parts) until the service checked them first. A database
+that does not answer is one line too (exit 1), naming its URL without the password."""
 
 from __future__ import annotations
 
@@ -128,3 +129,18 @@ async def test_polling_mode_needs_no_webhook_secret_and_the_service_starts(tmp_p
         finally:
             process.terminate()
             await process.wait()
+
+
+def test_a_database_that_does_not_answer_is_one_line_naming_it_without_its_password(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    done = serve(
+        tmp_path, SEALBOT_DATABASE_URL=f"postgresql+asyncpg://sealbot:hunter2@127.0.0.1:{port}/sealbot"
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert "hunter2" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        f"sealbot: the database at postgresql+asyncpg://sealbot:***@127.0.0.1:{port}/sealbot does not answer: "
+    ), lines[0]

@@ -74,6 +74,13 @@ def create_standalone_app(settings: PlatformSettings) -> FastAPI:
 def _serve(settings: PlatformSettings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from dbkit.engine import why_unreachable
+
+    # A database that does not answer is one line naming it, not migrate's traceback.
+    unreachable = asyncio.run(why_unreachable(settings.database_url))
+    if unreachable is not None:
+        print(f"sealbot-platform: {unreachable}", file=sys.stderr)
+        return 1
     asyncio.run(prepare(settings))
     uvicorn.run(create_standalone_app(settings), host=args.host, port=args.port, log_level="info")
     return 0

@@ -108,6 +108,26 @@ def test_a_bad_setting_is_one_line_naming_it(tmp_path: Path) -> None:
     ]
 
 
+def test_a_database_that_does_not_answer_is_one_line_naming_it(tmp_path: Path) -> None:
+    port = _free_port()  # nothing listens there
+    url = f"postgresql+asyncpg://platform:hunter2@127.0.0.1:{port}/platform"
+    done = subprocess.run(  # noqa: S603 - this interpreter and fixed arguments
+        _cli("serve", "--port", str(_free_port())),
+        env=_env(tmp_path, PLATFORM_DATABASE_URL=url),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        f"sealbot-platform: the database at postgresql+asyncpg://platform:***@127.0.0.1:{port}/platform"
+        " does not answer: "
+    ), lines[0]
+
+
 def test_the_console_and_the_api_carry_the_security_headers(platform_service: str) -> None:
     for path in ("/console/login", "/v1/prices"):
         response = httpx.get(platform_service + path, timeout=5)

@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
+from observability.settings_errors import first_problem
 
 DEV_SECRET = "embedded-dev-secret-change-me"
 
@@ -166,9 +167,7 @@ def from_environment(cls: type[AnySettings], prefix: str, **overrides: object) -
         # BaseSettings types its keywords as its own init options; these are field values
         return cls(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = prefix + str(first["loc"][0]).upper() if first["loc"] else f"{prefix.rstrip('_')} settings"
-        raise ConfigError(f"{name}: {first['msg']}") from exc
+        raise ConfigError(first_problem(exc, prefix)) from exc
 
 
 def load_settings(**overrides: object) -> Settings:

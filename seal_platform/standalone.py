@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from observability.security_headers import SecurityHeaders
+from observability.settings_errors import first_problem
 from seal_platform import migrate
 from seal_platform.security import field_cipher_of
 from seal_platform.settings import PlatformSettings
@@ -35,9 +36,7 @@ def load_platform_settings() -> PlatformSettings:
     try:
         settings = PlatformSettings()
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = "PLATFORM_" + str(first["loc"][0]).upper() if first["loc"] else "PLATFORM settings"
-        raise ValueError(f"{name}: {first['msg']}") from exc
+        raise ValueError(first_problem(exc, "PLATFORM_")) from exc
     settings.check_production()
     return settings
 

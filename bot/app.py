@@ -166,8 +166,7 @@ def check_configuration(settings: Settings) -> None:
         embedded_platform_settings(settings)
 
 
-def _channel_settings(core: Core) -> _ChannelSettings:
-    wechat = from_environment(WeChatSettings, "WECHAT_")
+def _channel_settings(core: Core, wechat: WeChatSettings) -> _ChannelSettings:
     telegram = from_environment(TelegramSettings, "TELEGRAM_")
     return _ChannelSettings(
         wechat=wechat,
@@ -224,7 +223,7 @@ async def build_container(
     )
     engine, store, db, platform = core.engine, core.store, core.db, core.platform
 
-    parts = _channel_settings(core)
+    parts = _channel_settings(core, wechat_settings)
     support = install_support(
         core,
         support_settings or load_support_settings(),

@@ -17,6 +17,8 @@ from tests.platform.conftest import MakeAccount
 from tests.platform.test_orders_support import COMPANY, USCC, paid_enterprise_order
 
 STAFF_PASSWORD = "console-pass-123"
+# Files of a multipart form, as httpx takes them: (field, (filename, bytes, content type)).
+Files = list[tuple[str, tuple[str, bytes, str]]]
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _FLASH = re.compile(r'id="flash"[^>]*>([^<]*)<')
 
@@ -49,7 +51,7 @@ class ConsoleClient:
         data: dict[str, Any] | None = None,
         *,
         csrf: bool = True,
-        files: list[tuple[str, tuple[str, bytes, str]]] | None = None,
+        files: Files | None = None,
     ) -> httpx.Response:
         """POST a form (multipart with ``files``); with ``csrf`` the token of the last page goes
         along (loaded if needed)."""
@@ -65,7 +67,7 @@ class ConsoleClient:
         path: str,
         data: dict[str, Any] | None = None,
         *,
-        files: list[tuple[str, tuple[str, bytes, str]]] | None = None,
+        files: Files | None = None,
     ) -> str:
         """POST an action, follow its redirect and return the message the next page shows."""
         response = await self.post(path, data, files=files)

@@ -27,7 +27,7 @@ from dbkit.engine import make_engine
 from dbkit.envelope import Keyring, key_id_of
 from dbkit.s3 import S3Backend
 from tests.contract.postgres import fresh_schema, schema_engine
-from tests.fakes.s3 import FakeS3
+from tests.fakes.s3 import FakeS3, RecordingTransport
 
 OLD = Keyring.from_secrets("the-old-secret-0123456789", purpose=b"contract")
 NEW = Keyring.from_secrets("the-new-secret-0123456789", "the-old-secret-0123456789", purpose=b"contract")
@@ -314,17 +314,6 @@ async def test_a_backend_closed_at_shutdown_leaves_what_it_stored_and_closes_onc
     await blobs.aclose()
     await blobs.aclose()  # a second shutdown path (a closer run twice) is harmless
     assert await SealedBlobs(workers.two, NEW).get_content(digest) == b"scan of a licence"
-
-
-class RecordingTransport(httpx.MockTransport):
-    """The S3 fake's transport, counting how often the client that owns it is closed."""
-
-    def __init__(self, fake: FakeS3) -> None:
-        super().__init__(fake.handle)
-        self.closed = 0
-
-    async def aclose(self) -> None:
-        self.closed += 1
 
 
 async def test_closing_an_s3_backend_releases_its_connections() -> None:

@@ -66,3 +66,14 @@ class FakeS3:
             f"<IsTruncated>false</IsTruncated>{items}</ListBucketResult>"
         )
         return httpx.Response(200, content=body.encode())
+
+
+class RecordingTransport(httpx.MockTransport):
+    """``fake``'s transport, counting how often the client that owns it is closed."""
+
+    def __init__(self, fake: FakeS3) -> None:
+        super().__init__(fake.handle)
+        self.closed = 0
+
+    async def aclose(self) -> None:
+        self.closed += 1

@@ -12,7 +12,7 @@ from seal_platform.app import build_platform_services, create_platform_app
 from seal_platform.clock import SystemClock
 from seal_platform.settings import PlatformSettings
 from seal_platform.storage import S3BlobStore
-from tests.contract.test_blob_store import FakeS3, RecordingTransport
+from tests.fakes.s3 import FakeS3, RecordingTransport
 
 
 def _s3_documents(transport: httpx.AsyncBaseTransport) -> S3BlobStore:

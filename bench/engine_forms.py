@@ -104,6 +104,31 @@ class NullSender:
         self.sent += 1
 
 
+def build_engine(store: Any) -> Engine:
+    """The engine of the service with the form's flow, on ``store``."""
+    return Engine(
+        store=store,
+        flows=FlowRegistry([APPLY]),
+        catalog=Catalog([ENGINE_LOCALES, LOCALES]),
+        box=SecretBox("bench-secret"),
+        media=MemoryMediaStore(),
+    )
+
+
+def inbound_messages(user_scripts: list[UserScript]) -> dict[tuple[int, int], Inbound]:
+    """Every message of the run, built before the clock starts: (user, index) -> message."""
+    return {
+        (s.user, i): Inbound(
+            key=ConversationKey("telegram", "bench", str(s.user)),
+            message_id=f"{s.user}:{i}",
+            kind=InboundKind.COMMAND if text.startswith("/") else InboundKind.TEXT,
+            text=text,
+        )
+        for s in user_scripts
+        for i, text in enumerate(s.messages)
+    }
+
+
 async def run(user_scripts: list[UserScript], *, concurrency: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sealbot-bench-") as tmp:
         db_path = Path(tmp) / "bench.db"
@@ -111,27 +136,12 @@ async def run(user_scripts: list[UserScript], *, concurrency: int) -> dict[str, 
         await create_schema(db)
         # the store the service uses on SQLite: one writer thread, group commit
         store = SqliteConversationStore(db)
-        engine = Engine(
-            store=store,
-            flows=FlowRegistry([APPLY]),
-            catalog=Catalog([ENGINE_LOCALES, LOCALES]),
-            box=SecretBox("bench-secret"),
-            media=MemoryMediaStore(),
-        )
+        engine = build_engine(store)
         sender = NullSender()
         dispatcher = OutboxDispatcher(store, {"telegram": sender}, engine.clock, batch=200, idle_poll=0.05)
         engine.hooks.after_commit.append(dispatcher.kick)
 
-        inbound = {
-            (s.user, i): Inbound(
-                key=ConversationKey("telegram", "bench", str(s.user)),
-                message_id=f"{s.user}:{i}",
-                kind=InboundKind.COMMAND if text.startswith("/") else InboundKind.TEXT,
-                text=text,
-            )
-            for s in user_scripts
-            for i, text in enumerate(s.messages)
-        }
+        inbound = inbound_messages(user_scripts)
         replies = 0
 
         async def send(user: int, index: int, _text: str) -> None:
@@ -140,12 +150,16 @@ async def run(user_scripts: list[UserScript], *, concurrency: int) -> dict[str, 
             replies += len(answered)  # after the await: ``+=`` across an await loses counts
 
         await dispatcher.start()
+        writer_before = store.writer_usage()
+        loop_cpu_before = time.thread_time()
         started = time.perf_counter()
         await run_users(user_scripts, send, concurrency=concurrency)
         # Done when every reply has been delivered; the dispatcher has no completion event.
         while sender.sent < replies:  # noqa: ASYNC110
             await asyncio.sleep(0.005)
         elapsed = time.perf_counter() - started
+        loop_cpu = time.thread_time() - loop_cpu_before
+        writer = store.writer_usage() - writer_before
         await dispatcher.stop()
         await store.close()
 
@@ -158,6 +172,11 @@ async def run(user_scripts: list[UserScript], *, concurrency: int) -> dict[str, 
         "seconds": elapsed,
         "bytes_per_conversation": stored / len(user_scripts),
         "file_bytes_per_conversation": file_bytes / len(user_scripts),
+        # where the run's time went: the event loop's CPU, and the store's writer thread busy
+        # (holding or waiting for the GIL, or inside SQLite) against its own CPU
+        "loop_cpu_seconds": loop_cpu,
+        "writer_busy_seconds": writer.busy_seconds,
+        "writer_cpu_seconds": writer.cpu_seconds,
     }
 
 

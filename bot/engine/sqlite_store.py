@@ -33,10 +33,11 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, overload
 
@@ -107,6 +108,19 @@ def _sql_value(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class WriterUsage:
+    """How the writer thread spent its time: ``busy_seconds`` running batches (inside SQLite,
+    running Python, or waiting for the GIL to do either) and ``cpu_seconds`` on a CPU. Busy
+    time far above CPU time is time spent waiting for the GIL while the event loop runs."""
+
+    busy_seconds: float
+    cpu_seconds: float
+
+    def __sub__(self, earlier: WriterUsage) -> WriterUsage:
+        return WriterUsage(self.busy_seconds - earlier.busy_seconds, self.cpu_seconds - earlier.cpu_seconds)
+
+
 class _Writer(threading.Thread):
     """Runs queued operations in batches, one transaction per batch."""
 
@@ -116,6 +130,8 @@ class _Writer(threading.Thread):
         self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self.ready: Future[None] = Future()
         self.batches = 0  # committed batches that wrote (read from other threads: an int is atomic)
+        self.busy_seconds = 0.0  # time spent running batches (read from other threads)
+        self.cpu_seconds_at_exit: float | None = None
 
     def run(self) -> None:
         try:
@@ -143,9 +159,24 @@ class _Writer(threading.Thread):
                         self.jobs.put(None)  # finish this batch, then stop
                         break
                     batch.append(item)
+                started = time.perf_counter()
                 self._run_batch(conn, batch)
+                self.busy_seconds += time.perf_counter() - started
         finally:
             conn.close()
+            self.cpu_seconds_at_exit = time.thread_time()
+
+    def cpu_seconds(self) -> float:
+        """This thread's CPU time, read from another thread."""
+        if self.cpu_seconds_at_exit is not None:
+            return self.cpu_seconds_at_exit
+        ident = self.ident
+        if ident is None:  # not started
+            return 0.0
+        try:
+            return time.clock_gettime(time.pthread_getcpuclockid(ident))
+        except OSError:  # it ended between the two reads above
+            return self.cpu_seconds_at_exit or 0.0
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[Job]) -> None:
         # Reads go first, outside the write transaction, and their callers hear back at once
@@ -313,6 +344,10 @@ class SqliteConversationStore:
     @property
     def write_transactions(self) -> int:
         return self._writer.batches
+
+    def writer_usage(self) -> WriterUsage:
+        """The writer thread's busy and CPU time so far (``bench.forms`` prints them)."""
+        return WriterUsage(self._writer.busy_seconds, self._writer.cpu_seconds())
 
     async def close(self) -> None:
         self._writer.jobs.put(None)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bench import gil_overlap
+from bench import gil_overlap, store_cost
 from bench.forms import parse_args, report, run_all
 
 
@@ -31,3 +31,18 @@ def test_the_gil_overlap_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> N
     gil_overlap.main(["--seconds", "0.2"])
     printed = capsys.readouterr().out
     assert "writer thread beside a busy loop" in printed
+
+
+def test_the_store_cost_benchmark_runs_with_20_users() -> None:
+    args = store_cost.parse_args(["--users", "20", "--concurrency", "8", "--rounds", "1"])
+    results = asyncio.run(store_cost.run_all(args))
+    assert set(results) == {store_cost.PRODUCT, store_cost.HOP_ONLY, store_cost.NO_WORK, store_cost.PTB}
+    for result in results.values():
+        assert result["messages"] == result["replies"] == 200
+    product = results[store_cost.PRODUCT]
+    # the writer thread did the product's SQLite work: it was busy and on a CPU for some of it
+    assert product["writer_cpu_seconds"] > 0
+    assert 0 < product["writer_busy_seconds"] < product["seconds"] + 1
+    text = store_cost.report(args, results)
+    assert "x PTB" in text
+    assert "writer thread busy" in text

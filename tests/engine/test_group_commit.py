@@ -58,3 +58,21 @@ async def test_an_operation_refused_after_writing_takes_back_its_own_writes_only
     assert names == ["kept-1", "kept-2"]
     # Queued together, they were written together (the refusal cost one extra attempt).
     assert store.write_transactions - before == 1
+
+
+async def test_the_writer_reports_its_busy_and_cpu_time_also_after_it_stopped(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/bot.db")
+    await create_schema(engine)
+    store = SqliteConversationStore(engine)
+    before = store.writer_usage()
+    for i in range(200):
+        await store._run(_cursor_write(f"c{i}"), mode=ATOMIC)  # type: ignore[arg-type]
+    during = store.writer_usage() - before
+    assert during.busy_seconds > 0
+    assert during.cpu_seconds > 0
+    await store.close()
+    after = store.writer_usage()
+    # a stopped thread's CPU clock is gone; the figure it had at the end is kept
+    assert after.cpu_seconds >= before.cpu_seconds + during.cpu_seconds
+    assert after.busy_seconds >= before.busy_seconds + during.busy_seconds
+    await engine.dispose()

@@ -1,0 +1,213 @@
+"""``python -m bench.store_cost``: what the durable store costs the form of ``bench.forms``.
+
+The same engine, flow and messages as ``bench.forms``' engine, on three stores, against
+python-telegram-bot in memory, taking turns for ``--rounds`` rounds (best round of each):
+
+- the product: ``SqliteConversationStore`` (writer thread, group commit), replies delivered by
+  the ``OutboxDispatcher``, exactly ``bench.forms``' engine;
+- a store that does no storage work but passes every call through a thread and back, as the
+  writer thread does (the hop alone);
+- a store that does no storage work at all.
+
+The two stores without storage work are measuring instruments, never a product: they keep
+nothing on disk, and they still encode and decode the state as the product's store does on the
+event loop. The gap between them and the product is what the store's SQLite work costs beside
+the event loop; the gap between them and python-telegram-bot is what the engine's own
+handling costs. For the product it also prints the event loop's CPU per message and how long
+the writer thread was busy against how long it was on a CPU: the difference is time it spent
+waiting for the GIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import queue
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+from bench import engine_forms, ptb_forms
+from bench.workload import UserScript, run_users, scripts
+from bot.engine import json_text
+from bot.engine.messages import ConversationKey, OutboundMessage
+from bot.engine.store import Commit, Snapshot
+
+PRODUCT = "engine, SQLite store (bench.forms)"
+HOP_ONLY = "engine, no storage work, one thread hop per call"
+NO_WORK = "engine, no storage work"
+PTB = "PTB ConversationHandler (memory)"
+
+
+class _Hop(threading.Thread):
+    """Hands every call to a thread and back, in batches, as the SQLite writer thread does,
+    and does nothing else."""
+
+    def __init__(self) -> None:
+        super().__init__(name="bench-hop", daemon=True)
+        self.jobs: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None] = (
+            queue.SimpleQueue()
+        )
+
+    def run(self) -> None:
+        while (first := self.jobs.get()) is not None:
+            batch = [first]
+            while True:
+                try:
+                    item = self.jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self.jobs.put(None)
+                    break
+                batch.append(item)
+            by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+            for loop, future in batch:
+                by_loop.setdefault(loop, []).append(future)
+            for loop, futures in by_loop.items():
+                loop.call_soon_threadsafe(_resolve, futures)
+
+
+def _resolve(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
+
+
+class NoWorkStore:
+    """The part of the conversation store this form uses (``load`` and ``commit``), kept in
+    a dict; the state and the replies are JSON-encoded and the state decoded as the SQLite
+    store does on the event loop. With ``hop``, every call goes through that thread first."""
+
+    def __init__(self, hop: _Hop | None = None) -> None:
+        self._rows: dict[ConversationKey, tuple[int, int, str]] = {}
+        self._next_outbox_id = 0
+        self._hop = hop
+
+    async def _through_thread(self) -> None:
+        if self._hop is not None:
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[None] = loop.create_future()
+            self._hop.jobs.put((loop, future))
+            await future
+
+    async def load(self, key: ConversationKey, message_id: str | None) -> Snapshot:
+        await self._through_thread()
+        row = self._rows.get(key)
+        if row is None:
+            return Snapshot(None, 0, None)
+        return Snapshot(row[0], row[1], json_text.loads(row[2]))
+
+    async def commit(
+        self, key: ConversationKey, snapshot: Snapshot, change: Commit, now: datetime
+    ) -> list[OutboundMessage]:
+        state = json_text.dumps(change.state)
+        for queued in change.replies:
+            json_text.dumps({"key": str(key), "reply": queued.reply.to_dict()})
+        json_text.dumps(change.inbound_body)
+        await self._through_thread()
+        conversation_id = snapshot.conversation_id or len(self._rows) + 1
+        self._rows[key] = (conversation_id, snapshot.version + 1, state)
+        messages = []
+        for queued in change.replies:
+            self._next_outbox_id += 1
+            messages.append(
+                OutboundMessage(
+                    self._next_outbox_id, key, queued.reply, queued.origin, now, change.in_reply_to
+                )
+            )
+        return messages
+
+
+async def run_without_storage(
+    user_scripts: list[UserScript], *, concurrency: int, hop: bool
+) -> dict[str, Any]:
+    thread = _Hop() if hop else None
+    if thread is not None:
+        thread.start()
+    engine = engine_forms.build_engine(NoWorkStore(thread))
+    inbound = engine_forms.inbound_messages(user_scripts)
+    replies = 0
+
+    async def send(user: int, index: int, _text: str) -> None:
+        nonlocal replies
+        answered = await engine.handle(inbound[(user, index)])
+        replies += len(answered)
+
+    loop_cpu_before = time.thread_time()
+    started = time.perf_counter()
+    await run_users(user_scripts, send, concurrency=concurrency)
+    elapsed = time.perf_counter() - started
+    loop_cpu = time.thread_time() - loop_cpu_before
+    if thread is not None:
+        thread.jobs.put(None)
+        thread.join(10)
+    return {"messages": len(inbound), "replies": replies, "seconds": elapsed, "loop_cpu_seconds": loop_cpu}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.store_cost", description=__doc__)
+    parser.add_argument("--users", type=int, default=2000, help="users filling the form (default 2000)")
+    parser.add_argument("--concurrency", type=int, default=64, help="conversations at once (default 64)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of turns; best of each (default 3)")
+    return parser.parse_args(argv)
+
+
+async def run_all(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Each contender's best round, with every round's rate under ``"rates"``."""
+    user_scripts = scripts(args.users)
+    best: dict[str, dict[str, Any]] = {}
+    for _ in range(max(1, args.rounds)):
+        results = {
+            PRODUCT: await engine_forms.run(user_scripts, concurrency=args.concurrency),
+            HOP_ONLY: await run_without_storage(user_scripts, concurrency=args.concurrency, hop=True),
+            NO_WORK: await run_without_storage(user_scripts, concurrency=args.concurrency, hop=False),
+            PTB: await ptb_forms.run(user_scripts, concurrency=args.concurrency),
+        }
+        for name, result in results.items():
+            if result["replies"] != result["messages"]:
+                raise SystemExit(f"{name}: {result['replies']} replies to {result['messages']} messages")
+            rate = result["messages"] / result["seconds"]
+            rates = [*best.get(name, {}).get("rates", []), rate]
+            if name not in best or rate > best[name]["messages"] / best[name]["seconds"]:
+                best[name] = result
+            best[name]["rates"] = rates
+    return best
+
+
+def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        f"{args.users} users x 10 messages, {args.concurrency} concurrent conversations, "
+        f"best of {max(1, args.rounds)} rounds taken in turns"
+    ]
+    ptb = results[PTB]["messages"] / results[PTB]["seconds"]
+    for name, result in results.items():
+        rate = result["messages"] / result["seconds"]
+        rounds = ", ".join(f"{each:.0f}" for each in result["rates"])
+        ratio = "" if name == PTB else f"  {rate / ptb:5.2f}x PTB"
+        lines.append(f"{name:50s} {rate:7.0f} msg/s{ratio}  (rounds {rounds})")
+    product = results[PRODUCT]
+    messages = product["messages"]
+    lines.append(
+        f"product: event loop CPU {product['loop_cpu_seconds'] / messages * 1e6:.0f} us/message;"
+        f" writer thread busy {product['writer_busy_seconds']:.2f} s of {product['seconds']:.2f} s,"
+        f" on a CPU {product['writer_cpu_seconds']:.2f} s"
+    )
+    for name in (HOP_ONLY, NO_WORK):
+        lines.append(
+            f"{name}: event loop CPU {results[name]['loop_cpu_seconds'] / results[name]['messages'] * 1e6:.0f}"
+            " us/message"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    args = parse_args(argv)
+    print(report(args, asyncio.run(run_all(args))))
+
+
+if __name__ == "__main__":
+    main()

@@ -37,8 +37,21 @@ def public_server_config(app: Any, settings: Settings) -> Any:
     )
 
 
+def _data_dir_unusable(settings: Settings) -> str | None:
+    """Why ``SEALBOT_DATA_DIR`` cannot hold the service's files (None: it can)."""
+    import tempfile
+
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=settings.data_dir):
+            pass
+    except OSError as exc:
+        return f"SEALBOT_DATA_DIR: {settings.data_dir} cannot be used: {exc}"
+    return None
+
+
 async def _databases_unreachable(settings: Settings) -> str | None:
-    """Why the bot's database, or the in-process platform's, does not answer (None: both do)."""
+    """Why the bot's database, or the in-process platform's, cannot be used (None: both can)."""
     from dbkit.engine import why_unreachable
 
     urls = [settings.database_url]
@@ -56,13 +69,13 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
 
     from bot.app import check_configuration, create_app
 
-    # What would stop the start-up is said here, in one line (a ConfigError, exit 2; a database
-    # that does not answer, exit 1), not as the server's "Application startup failed" with a
-    # traceback.
+    # What would stop the start-up is said here, in one line (a ConfigError, exit 2; a data
+    # directory or a database that cannot be used, exit 1), not as the server's "Application
+    # startup failed" with a traceback.
     check_configuration(settings)
-    unreachable = asyncio.run(_databases_unreachable(settings))
-    if unreachable is not None:
-        print(f"sealbot: {unreachable}", file=sys.stderr)
+    unusable = _data_dir_unusable(settings) or asyncio.run(_databases_unreachable(settings))
+    if unusable is not None:
+        print(f"sealbot: {unusable}", file=sys.stderr)
         return 1
     app = create_app(settings)
     log_config = None if settings.log_json else uvicorn.config.LOGGING_CONFIG

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +46,12 @@ def make_engine(url: str, **pool: Any) -> AsyncEngine:
 
 
 async def why_unreachable(url: str, *, connect_seconds: float = 10.0) -> str | None:
-    """None when the PostgreSQL database at ``url`` answers within ``connect_seconds``, else why
-    not, in one line that names the URL without its password. A SQLite file is not asked: it
-    needs no server, and what can be wrong with it shows when it is migrated."""
+    """None when the database at ``url`` can be used, else why not, in one line that names it
+    (a URL without its password). PostgreSQL: it answers within ``connect_seconds``. SQLite:
+    its file can be created where it is asked for, and written (a missing mount, a read-only
+    directory)."""
+    if url.startswith("sqlite"):
+        return await asyncio.to_thread(_sqlite_unusable, url)
     if not url.startswith("postgresql"):
         return None
     shown = make_url(url).render_as_string(hide_password=True)
@@ -56,9 +61,30 @@ async def why_unreachable(url: str, *, connect_seconds: float = 10.0) -> str | N
             await conn.execute(sa.text("SELECT 1"))
     except (OSError, TimeoutError, SQLAlchemyError) as exc:
         reason = exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc
-        return (
-            f"the database at {shown} does not answer: {str(reason).splitlines()[0] or type(reason).__name__}"
-        )
+        text = str(reason).splitlines()[0] if str(reason) else type(reason).__name__
+        # An error with a SQLSTATE came from the server: it answered, and said no (a database
+        # that does not exist, a refused password), which the operator fixes differently.
+        if getattr(reason, "sqlstate", None):
+            return f"the database server at {shown} refuses the connection: {text}"
+        return f"the database at {shown} does not answer: {text}"
     finally:
         await engine.dispose()
+    return None
+
+
+def _sqlite_unusable(url: str) -> str | None:
+    path = url.split("///", 1)[-1]
+    if not path or path == ":memory:":
+        return None
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=10)
+        try:
+            # Takes the write lock and lets go at once: proves the file can be written.
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+    except (OSError, sqlite3.Error) as exc:
+        return f"the database file {path} cannot be used: {exc}"
     return None

@@ -75,7 +75,7 @@ def _serve(settings: PlatformSettings, args: argparse.Namespace) -> int:
 
     from dbkit.engine import why_unreachable
 
-    # A database that does not answer is one line naming it, not migrate's traceback.
+    # A database that cannot be used is one line naming it, not migrate's traceback.
     unreachable = asyncio.run(why_unreachable(settings.database_url))
     if unreachable is not None:
         print(f"sealbot-platform: {unreachable}", file=sys.stderr)

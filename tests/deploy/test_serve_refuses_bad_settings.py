@@ -13,10 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from bot.channels.local_server import serve_locally
 from bot.channels.telegram.fake_server import FakeTelegram
 from bot.channels.telegram.fake_server import create_app as create_telegram_app
+from tests.contract.postgres import PG_URL, require_postgres
 from tests.fixtures.served import free_port
 from tests.production_mode.test_refusals import READY
 
@@ -36,8 +38,9 @@ def _clean_environment(tmp_path: Path, **env: str) -> dict[str, str]:
     """This process's environment without any of the service's settings, and ``env``."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(PREFIXES)}
     clean.update(
-        SEALBOT_DATA_DIR=str(tmp_path / "var"), SEALBOT_HOST="127.0.0.1", SEALBOT_PORT=str(free_port()), **env
+        SEALBOT_DATA_DIR=str(tmp_path / "var"), SEALBOT_HOST="127.0.0.1", SEALBOT_PORT=str(free_port())
     )
+    clean.update(env)
     return clean
 
 
@@ -144,3 +147,40 @@ def test_a_database_that_does_not_answer_is_one_line_naming_it_without_its_passw
     assert lines[0].startswith(
         f"sealbot: the database at postgresql+asyncpg://sealbot:***@127.0.0.1:{port}/sealbot does not answer: "
     ), lines[0]
+
+
+@pytest.mark.postgres
+async def test_a_database_the_server_says_does_not_exist_is_named_as_refused_not_as_silent(
+    tmp_path: Path,
+) -> None:
+    await require_postgres()
+    # The test server answers; the database in the URL is one it does not have.
+    missing = (
+        make_url(PG_URL).set(database=f"sealbot_missing_{os.getpid()}").render_as_string(hide_password=False)
+    )
+    done = await asyncio.to_thread(serve, tmp_path, SEALBOT_DATABASE_URL=missing)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "refuses the connection" in lines[0], lines[0]
+    assert f"sealbot_missing_{os.getpid()}" in lines[0], lines[0]
+    assert "does not exist" in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("setting", ["SEALBOT_DATA_DIR", "SEALBOT_DATABASE_URL"])
+def test_a_data_directory_or_database_file_that_cannot_be_created_is_one_line(
+    tmp_path: Path, setting: str
+) -> None:
+    # A path through a regular file cannot be created, whoever runs the test (root included).
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the operator meant a mount point")
+    where = blocker / "var"
+    value = str(where) if setting == "SEALBOT_DATA_DIR" else f"sqlite+aiosqlite:///{where}/bot.db"
+    done = serve(tmp_path, **{setting: value})
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert str(where) in lines[0], lines[0]
+    assert "cannot be used" in lines[0], lines[0]

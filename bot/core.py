@@ -232,7 +232,10 @@ async def build_core(
 
 def sync_metrics(core: Core) -> None:
     core.telemetry.sync(
-        registry=core.metrics, store_writes=core.store.write_transactions, bus_healthy=core.bus.healthy
+        registry=core.metrics,
+        store_writes=core.store.write_transactions,
+        store_writer=core.store.writer_usage(),
+        bus_healthy=core.bus.healthy,
     )
 
 

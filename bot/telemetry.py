@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from bot.engine.messages import Inbound, InboundKind, OutboundMessage
+from bot.engine.store import WriterUsage
 from observability.metrics import Metrics
 from scheduler.metrics import MetricsRegistry
 
@@ -68,6 +69,7 @@ class _Seen:
     """What ``sync`` copied last time, so counters move by the difference."""
 
     store_writes: int = 0
+    store_writer: WriterUsage = field(default_factory=lambda: WriterUsage(0.0, 0.0))
     job_runs: dict[str, int] = field(default_factory=dict)
     job_failures: dict[str, int] = field(default_factory=dict)
     events: dict[str, int] = field(default_factory=dict)
@@ -109,11 +111,19 @@ class ServiceTelemetry:
 
     # ---- numbers kept elsewhere ----------------------------------------------------------------
 
-    def sync(self, *, registry: MetricsRegistry, store_writes: int, bus_healthy: bool) -> None:
+    def sync(
+        self, *, registry: MetricsRegistry, store_writes: int, store_writer: WriterUsage, bus_healthy: bool
+    ) -> None:
         seen, metrics = self._seen, self.metrics
         if store_writes > seen.store_writes:
             metrics.store_write_transactions.inc(store_writes - seen.store_writes)
             seen.store_writes = store_writes
+        moved = store_writer - seen.store_writer
+        if moved.busy_seconds > 0:
+            metrics.store_writer_busy.inc(moved.busy_seconds)
+        if moved.cpu_seconds > 0:
+            metrics.store_writer_cpu.inc(moved.cpu_seconds)
+        seen.store_writer = store_writer
         for name, stats in list(registry.jobs.items()):
             runs_before = seen.job_runs.get(name, 0)
             if stats.runs > runs_before:

@@ -115,6 +115,18 @@ class Metrics:
             "Write transactions of the conversation store",
             registry=registry,
         )
+        # The embedded store's writer thread: busy close to the wall clock is a saturated store,
+        # busy far above CPU is the writer waiting for the GIL (bench/README.md, store_cost).
+        self.store_writer_busy = Counter(
+            "sealbot_store_writer_busy_seconds",
+            "Seconds the embedded store's writer thread spent running batches",
+            registry=registry,
+        )
+        self.store_writer_cpu = Counter(
+            "sealbot_store_writer_cpu_seconds",
+            "CPU seconds of the embedded store's writer thread",
+            registry=registry,
+        )
         # The timed duties (reminders, timeouts, retention); each worker runs its own, so the
         # gauges keep one value per process under multiprocess mode.
         self.job_runs = Counter(

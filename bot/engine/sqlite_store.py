@@ -37,7 +37,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, overload
 
@@ -48,7 +48,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from bot.engine import json_text
 from bot.engine.messages import ConversationKey, Origin, OutboundMessage, Reply
 from bot.engine.ports import Clock, SystemClock
-from bot.engine.store import UNDELIVERED, Commit, ConversationRow, OutboxStatus, Snapshot
+from bot.engine.store import UNDELIVERED, Commit, ConversationRow, OutboxStatus, Snapshot, WriterUsage
 from bot.engine.tables import UNDELIVERED_SQL
 from bot.errors import StorageError, VersionConflict
 
@@ -106,19 +106,6 @@ def _sql_value(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     return value
-
-
-@dataclass(frozen=True)
-class WriterUsage:
-    """How the writer thread spent its time: ``busy_seconds`` running batches (inside SQLite,
-    running Python, or waiting for the GIL to do either) and ``cpu_seconds`` on a CPU. Busy
-    time far above CPU time is time spent waiting for the GIL while the event loop runs."""
-
-    busy_seconds: float
-    cpu_seconds: float
-
-    def __sub__(self, earlier: WriterUsage) -> WriterUsage:
-        return WriterUsage(self.busy_seconds - earlier.busy_seconds, self.cpu_seconds - earlier.cpu_seconds)
 
 
 class _Writer(threading.Thread):
@@ -346,7 +333,8 @@ class SqliteConversationStore:
         return self._writer.batches
 
     def writer_usage(self) -> WriterUsage:
-        """The writer thread's busy and CPU time so far (``bench.forms`` prints them)."""
+        """The writer thread's busy and CPU time so far (``/metrics``; ``bench.forms`` prints
+        them)."""
         return WriterUsage(self._writer.busy_seconds, self._writer.cpu_seconds())
 
     async def close(self) -> None:

@@ -56,6 +56,20 @@ UNDELIVERED = {
 
 
 @dataclass(frozen=True)
+class WriterUsage:
+    """How a store's own writer thread spent its time: ``busy_seconds`` running batches
+    (inside SQLite, running Python, or waiting for the GIL to do either) and ``cpu_seconds`` on
+    a CPU. Busy time near the wall clock's is a saturated store; busy time far above CPU time is
+    time spent waiting for the GIL while the event loop runs Python."""
+
+    busy_seconds: float
+    cpu_seconds: float
+
+    def __sub__(self, earlier: WriterUsage) -> WriterUsage:
+        return WriterUsage(self.busy_seconds - earlier.busy_seconds, self.cpu_seconds - earlier.cpu_seconds)
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """What ``load`` read: the state (None for a new conversation) and, for a duplicate
     delivery, the ids of the replies the first delivery produced."""
@@ -228,6 +242,9 @@ class ConversationStore(Conversations, Outbox, Transcripts, Cursors, TableWrites
     @property
     def write_transactions(self) -> int: ...
 
+    # its writer thread's time so far (``/metrics``); zero for a store that has none
+    def writer_usage(self) -> WriterUsage: ...
+
 
 def _aware(value: datetime | None) -> datetime | None:
     # SQLite hands back naive datetimes; everything in the engine is UTC-aware.
@@ -262,6 +279,10 @@ class SqlConversationStore:
     @property
     def write_transactions(self) -> int:
         return self._transactions
+
+    def writer_usage(self) -> WriterUsage:
+        # Statements run on the event loop through the driver; there is no writer thread.
+        return WriterUsage(0.0, 0.0)
 
     async def close(self) -> None:
         """The engine is the caller's (the container disposes of it with the other tables);

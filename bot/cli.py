@@ -70,10 +70,14 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.app import check_configuration, create_app
 
     # What would stop the start-up is said here, in one line (a ConfigError, exit 2; a data
-    # directory or a database that cannot be used, exit 1), not as the server's "Application
-    # startup failed" with a traceback.
+    # directory or a database that cannot be used or migrated, exit 1), not as the server's
+    # "Application startup failed" with a traceback.
     check_configuration(settings)
-    unusable = _data_dir_unusable(settings) or asyncio.run(_databases_unreachable(settings))
+    unusable = (
+        _data_dir_unusable(settings)
+        or asyncio.run(_databases_unreachable(settings))
+        or asyncio.run(_migration_refused(settings))
+    )
     if unusable is not None:
         print(f"sealbot: {unusable}", file=sys.stderr)
         return 1
@@ -128,10 +132,11 @@ def _chat(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+async def _migrate_all(settings: Settings) -> None:
+    """The bot's database, and the in-process platform's, brought to this release's schema."""
     from bot import migrate
 
-    asyncio.run(migrate.upgrade(settings.database_url))
+    await migrate.upgrade(settings.database_url)
     if settings.platform_mode == "embedded":
         from seal_platform import migrate as platform_migrate
         from seal_platform.security import field_cipher_of
@@ -139,9 +144,36 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
         # The embedded platform's secret comes from PLATFORM_SECRET_KEY, as bot.app reads it.
         cipher = field_cipher_of(from_environment(PlatformSettings, "PLATFORM_"))
-        asyncio.run(platform_migrate.upgrade(settings.embedded_platform_database_url(), cipher))
+        await platform_migrate.upgrade(settings.embedded_platform_database_url(), cipher)
+
+
+def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from dbkit.migrations import UnknownRevision
+
+    try:
+        asyncio.run(_migrate_all(settings))
+    except UnknownRevision as exc:
+        print(f"sealbot: {exc}", file=sys.stderr)
+        return 1
     print("migrations applied")
     return 0
+
+
+async def _migration_refused(settings: Settings) -> str | None:
+    """Migrates before the server starts, so that a database this release cannot bring to its
+    schema is one line (None: migrated). The start-up migrates again, finding nothing to do."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from dbkit.migrations import UnknownRevision
+
+    try:
+        await _migrate_all(settings)
+    except UnknownRevision as exc:
+        return str(exc)
+    except (SQLAlchemyError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"migrating the database failed: {first} (`sealbot migrate` shows the whole error)"
+    return None
 
 
 def _staff_add(settings: Settings, args: argparse.Namespace) -> int:

@@ -9,7 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Connection
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy.engine import Connection, make_url
 
 from dbkit.engine import make_engine
 
@@ -43,6 +46,26 @@ async def upgrade(
         await engine.dispose()
 
 
+class UnknownRevision(Exception):
+    """The database was migrated by a release that has migrations this one does not (a
+    rollback of the code without one of the database): nothing can be applied or trusted."""
+
+
 def _upgrade(connection: Connection, config: Config) -> None:
     config.attributes["connection"] = connection
+    at = MigrationContext.configure(
+        connection, opts={"version_table": config.attributes["version_table"]}
+    ).get_current_revision()
+    if at is not None:
+        try:
+            ScriptDirectory.from_config(config).get_revision(at)
+        except CommandError as exc:  # alembic's "Can't locate revision identified by ..."
+            shown = make_url(config.get_main_option("sqlalchemy.url") or "").render_as_string(
+                hide_password=True
+            )
+            raise UnknownRevision(
+                f"the database at {shown} is at migration {at!r}, which this release does not have:"
+                " a newer release migrated it; run that release again, or restore the database"
+                " from before the upgrade"
+            ) from exc
     command.upgrade(config, "head")

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from fastapi import FastAPI
 from pydantic import ValidationError
 
+from dbkit.migrations import UnknownRevision
 from observability.security_headers import SecurityHeaders
 from observability.settings_errors import first_problem
 from seal_platform import migrate
@@ -80,13 +81,21 @@ def _serve(settings: PlatformSettings, args: argparse.Namespace) -> int:
     if unreachable is not None:
         print(f"sealbot-platform: {unreachable}", file=sys.stderr)
         return 1
-    asyncio.run(prepare(settings))
+    try:
+        asyncio.run(prepare(settings))
+    except UnknownRevision as exc:
+        print(f"sealbot-platform: {exc}", file=sys.stderr)
+        return 1
     uvicorn.run(create_standalone_app(settings), host=args.host, port=args.port, log_level="info")
     return 0
 
 
 def _migrate(settings: PlatformSettings, _args: argparse.Namespace) -> int:
-    asyncio.run(migrate.upgrade(settings.database_url, field_cipher_of(settings)))
+    try:
+        asyncio.run(migrate.upgrade(settings.database_url, field_cipher_of(settings)))
+    except UnknownRevision as exc:
+        print(f"sealbot-platform: {exc}", file=sys.stderr)
+        return 1
     print("platform migrations applied")
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -184,3 +185,36 @@ def test_a_data_directory_or_database_file_that_cannot_be_created_is_one_line(
     assert len(lines) == 1, lines
     assert str(where) in lines[0], lines[0]
     assert "cannot be used" in lines[0], lines[0]
+
+
+def test_a_database_migrated_by_a_newer_release_is_one_line_for_migrate_and_serve(tmp_path: Path) -> None:
+    env = {"SEALBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/bot.db"}
+    migrate = (sys.executable, "-c", "from bot.cli import main; raise SystemExit(main(['migrate']))")
+    done = subprocess.run(  # noqa: S603 - this interpreter and fixed arguments
+        migrate,
+        env=_clean_environment(tmp_path, **env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    # What a newer release's migration leaves: a revision this release has never heard of.
+    with sqlite3.connect(tmp_path / "bot.db") as db:
+        db.execute("UPDATE alembic_version_bot SET version_num = 'f00dfeedbeef'")
+    for command in (migrate, SERVE):
+        done = subprocess.run(  # noqa: S603 - this interpreter and fixed arguments
+            command,
+            env=_clean_environment(tmp_path, **env),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 1, done.stderr[-2000:]
+        assert "Traceback" not in done.stderr
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith(
+            f"sealbot: the database at sqlite+aiosqlite:///{tmp_path}/bot.db is at migration"
+        ), last
+        assert "'f00dfeedbeef', which this release does not have" in last, last

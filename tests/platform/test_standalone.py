@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -169,3 +170,22 @@ def test_staff_add_migrates_with_the_field_cipher_like_migrate_and_serve(
     assert len(ciphers) == 1
     assert ciphers[0] is not None
     assert ciphers[0].current_version == field_cipher_of(settings).current_version
+
+
+def test_a_database_migrated_by_a_newer_release_is_one_line_for_migrate_and_serve(tmp_path: Path) -> None:
+    migrated = subprocess.run(  # noqa: S603 - this interpreter and fixed arguments
+        _cli("migrate"), env=_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    # What a newer release's migration leaves: a revision this release has never heard of.
+    with sqlite3.connect(tmp_path / "platform.db") as db:
+        db.execute("UPDATE alembic_version_platform SET version_num = 'f00dfeedbeef'")
+    for command in (("migrate",), ("serve", "--port", str(_free_port()))):
+        done = subprocess.run(  # noqa: S603 - this interpreter and fixed arguments
+            _cli(*command), env=_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 1, done.stderr[-2000:]
+        assert "Traceback" not in done.stderr
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith("sealbot-platform: the database at sqlite+aiosqlite:///"), last
+        assert "is at migration 'f00dfeedbeef', which this release does not have" in last, last

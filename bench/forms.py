@@ -40,15 +40,20 @@ async def run_all(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Each contender's best round, with every round's rate under ``"rates"``."""
     best: dict[str, dict[str, Any]] = {}
     for _ in range(max(1, args.rounds)):
-        for name, result in (await _one_round(args)).items():
-            if result["replies"] != result["messages"]:
-                raise SystemExit(f"{name}: {result['replies']} replies to {result['messages']} messages")
-            rate = result["messages"] / result["seconds"]
-            rates = [*best.get(name, {}).get("rates", []), rate]
-            if name not in best or rate > best[name]["messages"] / best[name]["seconds"]:
-                best[name] = result
-            best[name]["rates"] = rates
+        keep_best(best, await _one_round(args))
     return best
+
+
+def keep_best(best: dict[str, dict[str, Any]], round_results: dict[str, dict[str, Any]]) -> None:
+    """Keeps each contender's fastest round in ``best``, every round's rate under ``"rates"``."""
+    for name, result in round_results.items():
+        if result["replies"] != result["messages"]:
+            raise SystemExit(f"{name}: {result['replies']} replies to {result['messages']} messages")
+        rate = result["messages"] / result["seconds"]
+        rates = [*best.get(name, {}).get("rates", []), rate]
+        if name not in best or rate > best[name]["messages"] / best[name]["seconds"]:
+            best[name] = result
+        best[name]["rates"] = rates
 
 
 async def _one_round(args: argparse.Namespace) -> dict[str, dict[str, Any]]:

@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from bench import engine_forms, ptb_forms
+from bench.forms import keep_best
 from bench.workload import UserScript, run_users, scripts
 from bot.engine import json_text
 from bot.engine.messages import ConversationKey, OutboundMessage
@@ -160,20 +161,13 @@ async def run_all(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     user_scripts = scripts(args.users)
     best: dict[str, dict[str, Any]] = {}
     for _ in range(max(1, args.rounds)):
-        results = {
+        round_results = {
             PRODUCT: await engine_forms.run(user_scripts, concurrency=args.concurrency),
             HOP_ONLY: await run_without_storage(user_scripts, concurrency=args.concurrency, hop=True),
             NO_WORK: await run_without_storage(user_scripts, concurrency=args.concurrency, hop=False),
             PTB: await ptb_forms.run(user_scripts, concurrency=args.concurrency),
         }
-        for name, result in results.items():
-            if result["replies"] != result["messages"]:
-                raise SystemExit(f"{name}: {result['replies']} replies to {result['messages']} messages")
-            rate = result["messages"] / result["seconds"]
-            rates = [*best.get(name, {}).get("rates", []), rate]
-            if name not in best or rate > best[name]["messages"] / best[name]["seconds"]:
-                best[name] = result
-            best[name]["rates"] = rates
+        keep_best(best, round_results)
     return best
 
 

@@ -46,13 +46,17 @@ def _clean_environment(tmp_path: Path, **env: str) -> dict[str, str]:
 
 
 def serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(SERVE, tmp_path, **env)
+
+
+def run_cli(command: tuple[str, ...], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - this interpreter and fixed arguments
-        SERVE,
+        command,
         env=_clean_environment(tmp_path, **env),
         cwd=tmp_path,  # no .env of the checkout
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
     )
 
 
@@ -190,27 +194,13 @@ def test_a_data_directory_or_database_file_that_cannot_be_created_is_one_line(
 def test_a_database_migrated_by_a_newer_release_is_one_line_for_migrate_and_serve(tmp_path: Path) -> None:
     env = {"SEALBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/bot.db"}
     migrate = (sys.executable, "-c", "from bot.cli import main; raise SystemExit(main(['migrate']))")
-    done = subprocess.run(  # noqa: S603 - this interpreter and fixed arguments
-        migrate,
-        env=_clean_environment(tmp_path, **env),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_cli(migrate, tmp_path, **env)
     assert done.returncode == 0, done.stderr[-2000:]
     # What a newer release's migration leaves: a revision this release has never heard of.
     with sqlite3.connect(tmp_path / "bot.db") as db:
         db.execute("UPDATE alembic_version_bot SET version_num = 'f00dfeedbeef'")
     for command in (migrate, SERVE):
-        done = subprocess.run(  # noqa: S603 - this interpreter and fixed arguments
-            command,
-            env=_clean_environment(tmp_path, **env),
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = run_cli(command, tmp_path, **env)
         assert done.returncode == 1, done.stderr[-2000:]
         assert "Traceback" not in done.stderr
         last = done.stderr.strip().splitlines()[-1]

@@ -162,17 +162,14 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 async def _migration_refused(settings: Settings) -> str | None:
     """Migrates before the server starts, so that a database this release cannot bring to its
     schema is one line (None: migrated). The start-up migrates again, finding nothing to do."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from dbkit.migrations import UnknownRevision
+    from dbkit.migrations import MigrationFailed, UnknownRevision
 
     try:
         await _migrate_all(settings)
     except UnknownRevision as exc:
         return str(exc)
-    except (SQLAlchemyError, OSError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return f"migrating the database failed: {first} (`sealbot migrate` shows the whole error)"
+    except MigrationFailed as exc:
+        return f"{exc} (`sealbot migrate` shows the whole error)"
     return None
 
 

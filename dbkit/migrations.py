@@ -13,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from dbkit.engine import make_engine
 
@@ -42,13 +43,28 @@ async def upgrade(
                     sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": version_table}
                 )
             await conn.run_sync(_upgrade, config)
+    except (SQLAlchemyError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise MigrationFailed(f"migrating the database at {_shown(url)} failed: {first}") from exc
     finally:
         await engine.dispose()
 
 
-class UnknownRevision(Exception):
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+class MigrationError(Exception):
+    """A database this release could not bring to its schema; the message names it."""
+
+
+class UnknownRevision(MigrationError):
     """The database was migrated by a release that has migrations this one does not (a
     rollback of the code without one of the database): nothing can be applied or trusted."""
+
+
+class MigrationFailed(MigrationError):
+    """A migration's statements failed (the cause is chained)."""
 
 
 def _upgrade(connection: Connection, config: Config) -> None:
@@ -60,11 +76,8 @@ def _upgrade(connection: Connection, config: Config) -> None:
         try:
             ScriptDirectory.from_config(config).get_revision(at)
         except CommandError as exc:  # alembic's "Can't locate revision identified by ..."
-            shown = make_url(config.get_main_option("sqlalchemy.url") or "").render_as_string(
-                hide_password=True
-            )
             raise UnknownRevision(
-                f"the database at {shown} is at migration {at!r}, which this release does not have:"
+                f"the database at {_shown(config.get_main_option('sqlalchemy.url') or '')} is at migration {at!r}, which this release does not have:"
                 " a newer release migrated it; run that release again, or restore the database"
                 " from before the upgrade"
             ) from exc

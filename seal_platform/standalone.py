@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from dbkit.migrations import UnknownRevision
+from dbkit.migrations import MigrationFailed, UnknownRevision
 from observability.security_headers import SecurityHeaders
 from observability.settings_errors import first_problem
 from seal_platform import migrate
@@ -85,6 +85,9 @@ def _serve(settings: PlatformSettings, args: argparse.Namespace) -> int:
         asyncio.run(prepare(settings))
     except UnknownRevision as exc:
         print(f"sealbot-platform: {exc}", file=sys.stderr)
+        return 1
+    except MigrationFailed as exc:
+        print(f"sealbot-platform: {exc} (`sealbot-platform migrate` shows the whole error)", file=sys.stderr)
         return 1
     uvicorn.run(create_standalone_app(settings), host=args.host, port=args.port, log_level="info")
     return 0

@@ -208,3 +208,19 @@ def test_a_database_migrated_by_a_newer_release_is_one_line_for_migrate_and_serv
             f"sealbot: the database at sqlite+aiosqlite:///{tmp_path}/bot.db is at migration"
         ), last
         assert "'f00dfeedbeef', which this release does not have" in last, last
+
+
+def test_a_migration_that_fails_is_one_line_naming_the_database(tmp_path: Path) -> None:
+    # Another program's database: a table of the same name as one of ours, and no version of
+    # ours, so the first migration cannot create it.
+    with sqlite3.connect(tmp_path / "other.db") as db:
+        db.execute("CREATE TABLE conversations (anything TEXT)")
+    done = serve(tmp_path, SEALBOT_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/other.db")
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        f"sealbot: migrating the database at sqlite+aiosqlite:///{tmp_path}/other.db failed: "
+    ), last
+    assert "already exists" in last, last
+    assert last.endswith("(`sealbot migrate` shows the whole error)"), last

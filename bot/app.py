@@ -154,20 +154,20 @@ def check_configuration(settings: Settings) -> None:
     """What would make the service fail to start, found before it starts, without I/O: the
     channels', the support desk's, the scheduler's and the in-process platform's settings (in
     production, its demo parts). Raises the first problem as a ``ConfigError`` naming its setting."""
-    wechat = from_environment(WeChatSettings, "WECHAT_")
-    telegram = from_environment(TelegramSettings, "TELEGRAM_")
+    wechat = from_environment(WeChatSettings)
+    telegram = from_environment(TelegramSettings)
     if wechat.enabled:
         wechat.check()
     if telegram.enabled:
         telegram.check()
     load_support_settings()
-    from_environment(SchedulerSettings, "SCHEDULER_")
+    from_environment(SchedulerSettings)
     if settings.platform_mode == "embedded":
         embedded_platform_settings(settings)
 
 
 def _channel_settings(core: Core, wechat: WeChatSettings) -> _ChannelSettings:
-    telegram = from_environment(TelegramSettings, "TELEGRAM_")
+    telegram = from_environment(TelegramSettings)
     return _ChannelSettings(
         wechat=wechat,
         telegram=telegram,
@@ -214,7 +214,7 @@ async def build_container(
     the bridge, password pages and reminders; then the container, with every field set."""
     clock = clock or SystemClock()
     hooks = EngineHooks(event_handlers=catalogue.event_handlers())
-    wechat_settings = from_environment(WeChatSettings, "WECHAT_")
+    wechat_settings = from_environment(WeChatSettings)
     core = await build_core(
         settings,
         clock=clock,
@@ -306,7 +306,7 @@ async def build_container(
         platform=platform.reminders,
         engine=engine,
         deliveries=deliveries,
-        settings=from_environment(SchedulerSettings, "SCHEDULER_"),
+        settings=from_environment(SchedulerSettings),
         clock=clock,
         proactive=reach.proactive,
         sms=reach.sms,

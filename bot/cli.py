@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.errors import ConfigError
-from bot.settings import Settings, from_environment, load_settings
+from bot.settings import Settings, load_settings
 
 SHUTDOWN_GRACE_SECONDS = 5
 
@@ -138,13 +138,14 @@ async def _migrate_all(settings: Settings) -> None:
 
     await migrate.upgrade(settings.database_url)
     if settings.platform_mode == "embedded":
+        from bot.core import embedded_platform_settings
         from seal_platform import migrate as platform_migrate
         from seal_platform.security import field_cipher_of
-        from seal_platform.settings import PlatformSettings
 
-        # The embedded platform's secret comes from PLATFORM_SECRET_KEY, as bot.app reads it.
-        cipher = field_cipher_of(from_environment(PlatformSettings, "PLATFORM_"))
-        await platform_migrate.upgrade(settings.embedded_platform_database_url(), cipher)
+        # The settings the service gives its in-process platform (its key encrypts fields a
+        # data migration moves), read in the one place that decides them.
+        platform = embedded_platform_settings(settings)
+        await platform_migrate.upgrade(platform.database_url, field_cipher_of(platform))
 
 
 def _migrate(settings: Settings, _args: argparse.Namespace) -> int:

@@ -113,7 +113,6 @@ def embedded_platform_settings(settings: Settings) -> PlatformSettings:
 
     platform_settings = from_environment(
         PlatformSettings,
-        "PLATFORM_",
         database_url=settings.embedded_platform_database_url(),
         data_dir=settings.data_dir / "platform",
         service_key=settings.platform_service_key,

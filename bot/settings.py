@@ -160,17 +160,18 @@ class Settings(BaseSettings):
             raise ConfigError("SEALBOT_LOCK_BACKEND: postgres locks need a PostgreSQL SEALBOT_DATABASE_URL")
 
 
-def from_environment(cls: type[AnySettings], prefix: str, **overrides: object) -> AnySettings:
+def from_environment(cls: type[AnySettings], **overrides: object) -> AnySettings:
     """``cls`` read from the environment and ``.env``; a value that does not validate is one
-    ``ConfigError`` naming its variable (``<prefix><FIELD>``), not pydantic's report."""
+    ``ConfigError`` naming its variable (the class's ``env_prefix`` and the field), not
+    pydantic's report."""
     try:
         # BaseSettings types its keywords as its own init options; these are field values
         return cls(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        raise ConfigError(first_problem(exc, prefix)) from exc
+        raise ConfigError(first_problem(exc, cls.model_config.get("env_prefix", ""))) from exc
 
 
 def load_settings(**overrides: object) -> Settings:
-    settings = from_environment(Settings, "SEALBOT_", **overrides)
+    settings = from_environment(Settings, **overrides)
     settings.check()
     return settings

@@ -23,11 +23,24 @@ NAMING_CONVENTION = {
 }
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file of a SQLite URL (None: not SQLite, or in memory)."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[-1]
+    return path if path and path != ":memory:" else None
+
+
+def shown_url(url: str) -> str:
+    """``url`` as an operator may read it: without its password."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def make_engine(url: str, **pool: Any) -> AsyncEngine:
     """``pool``: SQLAlchemy pool arguments (``pool_size``, ``max_overflow``, ``pool_timeout``)."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        path = sqlite_file(url)
+        if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
 
@@ -54,7 +67,7 @@ async def why_unreachable(url: str, *, connect_seconds: float = 10.0) -> str | N
         return await asyncio.to_thread(_sqlite_unusable, url)
     if not url.startswith("postgresql"):
         return None
-    shown = make_url(url).render_as_string(hide_password=True)
+    shown = shown_url(url)
     engine = create_async_engine(url, connect_args={"timeout": connect_seconds}, poolclass=sa.NullPool)
     try:
         async with engine.connect() as conn:
@@ -73,8 +86,8 @@ async def why_unreachable(url: str, *, connect_seconds: float = 10.0) -> str | N
 
 
 def _sqlite_unusable(url: str) -> str | None:
-    path = url.split("///", 1)[-1]
-    if not path or path == ":memory:":
+    path = sqlite_file(url)
+    if path is None:
         return None
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

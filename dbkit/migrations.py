@@ -12,10 +12,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from dbkit.engine import make_engine
+from dbkit.engine import make_engine, shown_url
 
 
 def alembic_config(url: str, script_location: Path, version_table: str) -> Config:
@@ -45,13 +45,9 @@ async def upgrade(
             await conn.run_sync(_upgrade, config)
     except (SQLAlchemyError, OSError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise MigrationFailed(f"migrating the database at {_shown(url)} failed: {first}") from exc
+        raise MigrationFailed(f"migrating the database at {shown_url(url)} failed: {first}") from exc
     finally:
         await engine.dispose()
-
-
-def _shown(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
 
 
 class MigrationError(Exception):
@@ -77,7 +73,7 @@ def _upgrade(connection: Connection, config: Config) -> None:
             ScriptDirectory.from_config(config).get_revision(at)
         except CommandError as exc:  # alembic's "Can't locate revision identified by ..."
             raise UnknownRevision(
-                f"the database at {_shown(config.get_main_option('sqlalchemy.url') or '')} is at migration {at!r}, which this release does not have:"
+                f"the database at {shown_url(config.get_main_option('sqlalchemy.url') or '')} is at migration {at!r}, which this release does not have:"
                 " a newer release migrated it; run that release again, or restore the database"
                 " from before the upgrade"
             ) from exc

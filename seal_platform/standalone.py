@@ -37,7 +37,7 @@ def load_platform_settings() -> PlatformSettings:
     try:
         settings = PlatformSettings()
     except ValidationError as exc:
-        raise ValueError(first_problem(exc, "PLATFORM_")) from exc
+        raise ValueError(first_problem(exc, PlatformSettings.model_config.get("env_prefix", ""))) from exc
     settings.check_production()
     return settings
 

@@ -66,4 +66,4 @@ class SupportSettings(BaseSettings):
 
 
 def load_support_settings(**overrides: object) -> SupportSettings:
-    return from_environment(SupportSettings, "SUPPORT_", **overrides)
+    return from_environment(SupportSettings, **overrides)

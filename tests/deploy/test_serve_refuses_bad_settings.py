@@ -139,15 +139,21 @@ async def test_polling_mode_needs_no_webhook_secret_and_the_service_starts(tmp_p
             await process.wait()
 
 
+def refusal(done: subprocess.CompletedProcess[str]) -> list[str]:
+    """What a command that refused to start over the host's resources printed on stderr, once
+    it is sure it refused that way: exit code 1 and no traceback."""
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    return done.stderr.strip().splitlines()
+
+
 def test_a_database_that_does_not_answer_is_one_line_naming_it_without_its_password(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there
     done = serve(
         tmp_path, SEALBOT_DATABASE_URL=f"postgresql+asyncpg://sealbot:hunter2@127.0.0.1:{port}/sealbot"
     )
-    assert done.returncode == 1, done.stderr[-2000:]
-    assert "Traceback" not in done.stderr
+    lines = refusal(done)
     assert "hunter2" not in done.stderr
-    lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith(
         f"sealbot: the database at postgresql+asyncpg://sealbot:***@127.0.0.1:{port}/sealbot does not answer: "
@@ -164,9 +170,7 @@ async def test_a_database_the_server_says_does_not_exist_is_named_as_refused_not
         make_url(PG_URL).set(database=f"sealbot_missing_{os.getpid()}").render_as_string(hide_password=False)
     )
     done = await asyncio.to_thread(serve, tmp_path, SEALBOT_DATABASE_URL=missing)
-    assert done.returncode == 1, done.stderr[-2000:]
-    assert "Traceback" not in done.stderr
-    lines = done.stderr.strip().splitlines()
+    lines = refusal(done)
     assert len(lines) == 1, lines
     assert "refuses the connection" in lines[0], lines[0]
     assert f"sealbot_missing_{os.getpid()}" in lines[0], lines[0]
@@ -183,9 +187,7 @@ def test_a_data_directory_or_database_file_that_cannot_be_created_is_one_line(
     where = blocker / "var"
     value = str(where) if setting == "SEALBOT_DATA_DIR" else f"sqlite+aiosqlite:///{where}/bot.db"
     done = serve(tmp_path, **{setting: value})
-    assert done.returncode == 1, done.stderr[-2000:]
-    assert "Traceback" not in done.stderr
-    lines = done.stderr.strip().splitlines()
+    lines = refusal(done)
     assert len(lines) == 1, lines
     assert str(where) in lines[0], lines[0]
     assert "cannot be used" in lines[0], lines[0]
@@ -201,9 +203,7 @@ def test_a_database_migrated_by_a_newer_release_is_one_line_for_migrate_and_serv
         db.execute("UPDATE alembic_version_bot SET version_num = 'f00dfeedbeef'")
     for command in (migrate, SERVE):
         done = run_cli(command, tmp_path, **env)
-        assert done.returncode == 1, done.stderr[-2000:]
-        assert "Traceback" not in done.stderr
-        last = done.stderr.strip().splitlines()[-1]
+        last = refusal(done)[-1]
         assert last.startswith(
             f"sealbot: the database at sqlite+aiosqlite:///{tmp_path}/bot.db is at migration"
         ), last
@@ -216,9 +216,7 @@ def test_a_migration_that_fails_is_one_line_naming_the_database(tmp_path: Path) 
     with sqlite3.connect(tmp_path / "other.db") as db:
         db.execute("CREATE TABLE conversations (anything TEXT)")
     done = serve(tmp_path, SEALBOT_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/other.db")
-    assert done.returncode == 1, done.stderr[-2000:]
-    assert "Traceback" not in done.stderr
-    last = done.stderr.strip().splitlines()[-1]
+    last = refusal(done)[-1]
     assert last.startswith(
         f"sealbot: migrating the database at sqlite+aiosqlite:///{tmp_path}/other.db failed: "
     ), last

@@ -1,15 +1,18 @@
 """``python -m bench.store_cost``: what the durable store costs the form of ``bench.forms``.
 
-The same engine, flow and messages as ``bench.forms``' engine, on three stores, against
+The same engine, flow and messages as ``bench.forms``' engine, on four stores, against
 python-telegram-bot in memory, taking turns for ``--rounds`` rounds (best round of each):
 
 - the product: ``SqliteConversationStore`` (writer thread, group commit), replies delivered by
   the ``OutboxDispatcher``, exactly ``bench.forms``' engine;
 - a store that does no storage work but passes every call through a thread and back, as the
   writer thread does (the hop alone);
+- a store that does no storage work but sends every call, with its arguments, to another
+  process and back, the calls of one event loop iteration together (``bench.process_hop``):
+  what the hand-over alone would cost a store whose SQLite work ran in a process of its own;
 - a store that does no storage work at all.
 
-The two stores without storage work are measuring instruments, never a product: they keep
+The three stores without storage work are measuring instruments, never a product: they keep
 nothing on disk, and they still encode and decode the state as the product's store does on the
 event loop. The gap between them and the product is what the store's SQLite work costs beside
 the event loop; the gap between them and python-telegram-bot is what the engine's own
@@ -27,10 +30,11 @@ import queue
 import threading
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bench import engine_forms, ptb_forms
 from bench.forms import keep_best
+from bench.process_hop import ProcessHop
 from bench.workload import UserScript, run_users, scripts
 from bot.engine import json_text
 from bot.engine.messages import ConversationKey, OutboundMessage
@@ -38,19 +42,45 @@ from bot.engine.store import Commit, Snapshot
 
 PRODUCT = "engine, SQLite store (bench.forms)"
 HOP_ONLY = "engine, no storage work, one thread hop per call"
+PROCESS_HOP = "engine, no storage work, one process round trip"
 NO_WORK = "engine, no storage work"
 PTB = "PTB ConversationHandler (memory)"
 
 
-class _Hop(threading.Thread):
+class Hop(Protocol):
+    """Where a call goes and comes back from before the store answers it."""
+
+    async def initialize(self) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+    async def round_trip(self, argument: Any, answer: Any) -> Any:
+        """``answer``, once the call (with ``argument``) has been there and back."""
+
+
+class ThreadHop(threading.Thread):
     """Hands every call to a thread and back, in batches, as the SQLite writer thread does,
-    and does nothing else."""
+    and does nothing else (a thread needs no encoding: ``argument`` stays here)."""
 
     def __init__(self) -> None:
         super().__init__(name="bench-hop", daemon=True)
         self.jobs: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None] = (
             queue.SimpleQueue()
         )
+
+    async def initialize(self) -> None:
+        self.start()
+
+    async def shutdown(self) -> None:
+        self.jobs.put(None)
+        await asyncio.to_thread(self.join, 10)
+
+    async def round_trip(self, argument: Any, answer: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self.jobs.put((loop, future))
+        await future
+        return answer
 
     def run(self) -> None:
         while (first := self.jobs.get()) is not None:
@@ -80,23 +110,18 @@ def _resolve(futures: list[asyncio.Future[None]]) -> None:
 class NoWorkStore:
     """The part of the conversation store this form uses (``load`` and ``commit``), kept in
     a dict; the state and the replies are JSON-encoded and the state decoded as the SQLite
-    store does on the event loop. With ``hop``, every call goes through that thread first."""
+    store does on the event loop. With ``hop``, every call goes there and back first, with
+    what the SQLite store's operation would take and answer."""
 
-    def __init__(self, hop: _Hop | None = None) -> None:
+    def __init__(self, hop: Hop | None = None) -> None:
         self._rows: dict[ConversationKey, tuple[int, int, str]] = {}
         self._next_outbox_id = 0
         self._hop = hop
 
-    async def _through_thread(self) -> None:
-        if self._hop is not None:
-            loop = asyncio.get_running_loop()
-            future: asyncio.Future[None] = loop.create_future()
-            self._hop.jobs.put((loop, future))
-            await future
-
     async def load(self, key: ConversationKey, message_id: str | None) -> Snapshot:
-        await self._through_thread()
         row = self._rows.get(key)
+        if self._hop is not None:
+            row = await self._hop.round_trip((key.channel, key.account, key.user_id, message_id), row)
         if row is None:
             return Snapshot(None, 0, None)
         return Snapshot(row[0], row[1], json_text.loads(row[2]))
@@ -105,30 +130,31 @@ class NoWorkStore:
         self, key: ConversationKey, snapshot: Snapshot, change: Commit, now: datetime
     ) -> list[OutboundMessage]:
         state = json_text.dumps(change.state)
-        for queued in change.replies:
-            json_text.dumps({"key": str(key), "reply": queued.reply.to_dict()})
-        json_text.dumps(change.inbound_body)
-        await self._through_thread()
+        payloads = [
+            json_text.dumps({"key": str(key), "reply": queued.reply.to_dict()}) for queued in change.replies
+        ]
+        body = json_text.dumps(change.inbound_body)
+        ids = list(range(self._next_outbox_id + 1, self._next_outbox_id + 1 + len(payloads)))
+        self._next_outbox_id += len(payloads)
+        if self._hop is not None:
+            written = (key.channel, key.account, key.user_id, snapshot.version, state, payloads, body)
+            ids = await self._hop.round_trip(written, ids)
         conversation_id = snapshot.conversation_id or len(self._rows) + 1
         self._rows[key] = (conversation_id, snapshot.version + 1, state)
         messages = []
-        for queued in change.replies:
-            self._next_outbox_id += 1
+        for outbox_id, queued in zip(ids, change.replies, strict=True):
             messages.append(
-                OutboundMessage(
-                    self._next_outbox_id, key, queued.reply, queued.origin, now, change.in_reply_to
-                )
+                OutboundMessage(outbox_id, key, queued.reply, queued.origin, now, change.in_reply_to)
             )
         return messages
 
 
 async def run_without_storage(
-    user_scripts: list[UserScript], *, concurrency: int, hop: bool
+    user_scripts: list[UserScript], *, concurrency: int, hop: Hop | None
 ) -> dict[str, Any]:
-    thread = _Hop() if hop else None
-    if thread is not None:
-        thread.start()
-    engine = engine_forms.build_engine(NoWorkStore(thread))
+    if hop is not None:
+        await hop.initialize()
+    engine = engine_forms.build_engine(NoWorkStore(hop))
     inbound = engine_forms.inbound_messages(user_scripts)
     replies = 0
 
@@ -142,9 +168,8 @@ async def run_without_storage(
     await run_users(user_scripts, send, concurrency=concurrency)
     elapsed = time.perf_counter() - started
     loop_cpu = time.thread_time() - loop_cpu_before
-    if thread is not None:
-        thread.jobs.put(None)
-        thread.join(10)
+    if hop is not None:
+        await hop.shutdown()
     return {"messages": len(inbound), "replies": replies, "seconds": elapsed, "loop_cpu_seconds": loop_cpu}
 
 
@@ -163,8 +188,11 @@ async def run_all(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     for _ in range(max(1, args.rounds)):
         round_results = {
             PRODUCT: await engine_forms.run(user_scripts, concurrency=args.concurrency),
-            HOP_ONLY: await run_without_storage(user_scripts, concurrency=args.concurrency, hop=True),
-            NO_WORK: await run_without_storage(user_scripts, concurrency=args.concurrency, hop=False),
+            HOP_ONLY: await run_without_storage(user_scripts, concurrency=args.concurrency, hop=ThreadHop()),
+            PROCESS_HOP: await run_without_storage(
+                user_scripts, concurrency=args.concurrency, hop=ProcessHop()
+            ),
+            NO_WORK: await run_without_storage(user_scripts, concurrency=args.concurrency, hop=None),
             PTB: await ptb_forms.run(user_scripts, concurrency=args.concurrency),
         }
         keep_best(best, round_results)
@@ -189,7 +217,7 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> str:
         f" writer thread busy {product['writer_busy_seconds']:.2f} s of {product['seconds']:.2f} s,"
         f" on a CPU {product['writer_cpu_seconds']:.2f} s"
     )
-    for name in (HOP_ONLY, NO_WORK):
+    for name in (HOP_ONLY, PROCESS_HOP, NO_WORK):
         lines.append(
             f"{name}: event loop CPU {results[name]['loop_cpu_seconds'] / results[name]['messages'] * 1e6:.0f}"
             " us/message"

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bench import gil_overlap, store_cost
+from bench import gil_overlap, process_hop, store_cost
 from bench.forms import parse_args, report, run_all
 
 
@@ -36,7 +36,13 @@ def test_the_gil_overlap_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> N
 def test_the_store_cost_benchmark_runs_with_20_users() -> None:
     args = store_cost.parse_args(["--users", "20", "--concurrency", "8", "--rounds", "1"])
     results = asyncio.run(store_cost.run_all(args))
-    assert set(results) == {store_cost.PRODUCT, store_cost.HOP_ONLY, store_cost.NO_WORK, store_cost.PTB}
+    assert set(results) == {
+        store_cost.PRODUCT,
+        store_cost.HOP_ONLY,
+        store_cost.PROCESS_HOP,
+        store_cost.NO_WORK,
+        store_cost.PTB,
+    }
     for result in results.values():
         assert result["messages"] == result["replies"] == 200
     product = results[store_cost.PRODUCT]
@@ -46,3 +52,24 @@ def test_the_store_cost_benchmark_runs_with_20_users() -> None:
     text = store_cost.report(args, results)
     assert "x PTB" in text
     assert "writer thread busy" in text
+
+
+def test_the_process_hop_answers_every_call_from_its_child_in_order_of_the_calls() -> None:
+    async def scenario() -> tuple[list[object], int | None]:
+        hop = process_hop.ProcessHop()
+        await hop.initialize()
+        try:
+            # many calls of one iteration travel as one frame; a large answer spans several reads
+            answers = await asyncio.gather(
+                *(hop.round_trip(("argument", n), {"n": n, "text": "字" * 5000}) for n in range(300))
+            )
+            child = hop._child
+            assert child is not None
+            assert child.poll() is None  # another process, still running
+        finally:
+            await hop.shutdown()
+        return answers, child.returncode
+
+    answers, exit_code = asyncio.run(scenario())
+    assert answers == [{"n": n, "text": "字" * 5000} for n in range(300)]
+    assert exit_code == 0  # the child ended when its input was closed

@@ -267,6 +267,11 @@ def _presence_key(worker_id: str) -> int:
 # key computed per call (SQLAlchemy walks it to find the compiled form): on the PostgreSQL
 # WeChat path that walk and the building were about a seventh of the service's CPU. Values
 # travel as parameters (``b_`` names: a bind named after a column is reserved in SET/VALUES).
+_KEY_MATCHES = sa.and_(  # the conversation of ``_key_params(key)``
+    conversations.c.channel == sa.bindparam("b_channel", type_=sa.String),
+    conversations.c.account == sa.bindparam("b_account", type_=sa.String),
+    conversations.c.user_id == sa.bindparam("b_user_id", type_=sa.String),
+)
 _LOAD = (
     sa.select(
         conversations.c.id, conversations.c.version, conversations.c.state, inbound_receipts.c.reply_ids
@@ -281,17 +286,9 @@ _LOAD = (
             ),
         )
     )
-    .where(
-        conversations.c.channel == sa.bindparam("b_channel", type_=sa.String),
-        conversations.c.account == sa.bindparam("b_account", type_=sa.String),
-        conversations.c.user_id == sa.bindparam("b_user_id", type_=sa.String),
-    )
+    .where(_KEY_MATCHES)
 )
-_OWNER = sa.select(conversations.c.owner).where(
-    conversations.c.channel == sa.bindparam("b_channel", type_=sa.String),
-    conversations.c.account == sa.bindparam("b_account", type_=sa.String),
-    conversations.c.user_id == sa.bindparam("b_user_id", type_=sa.String),
-)
+_OWNER = sa.select(conversations.c.owner).where(_KEY_MATCHES)
 # INSERT and UPDATE without ``.values()``: the columns set are the parameters' keys.
 _INSERT_CONVERSATION = conversations.insert().returning(conversations.c.id)
 _UPDATE_CONVERSATION = conversations.update().where(
@@ -320,6 +317,9 @@ _DUE = sa.or_(
     sa.and_(outbox.c.status == OutboxStatus.PENDING, outbox.c.next_attempt_at <= _NOW),
     sa.and_(outbox.c.status == OutboxStatus.SENDING, outbox.c.lease_until <= _NOW),
 )
+# Only rows that are due AND the oldest undelivered of their conversation (which keeps the
+# order): a window over all pending rows would fill up with replies held for a passive answer,
+# or pushes scheduled for later, and starve the due ones.
 _CLAIM_CANDIDATES = (
     sa.select(outbox)
     .where(

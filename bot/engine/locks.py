@@ -104,8 +104,15 @@ class PostgresAdvisoryLock:
     ) -> None:
         self.engine = engine
         self.keepalive_s = keepalive_s
+        # Session-level advisory locks need no transaction: in autocommit each lock, unlock,
+        # keep-alive and the pool's ping is one round trip, not three (BEGIN ... COMMIT).
         self._lock_engine = create_async_engine(
-            engine.url, pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout, pool_pre_ping=True
+            engine.url,
+            pool_size=pool_size,
+            max_overflow=0,
+            pool_timeout=pool_timeout,
+            pool_pre_ping=True,
+            isolation_level="AUTOCOMMIT",
         )
 
     @asynccontextmanager

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bench import gil_overlap, process_hop, store_cost
+from bench import gil_overlap, lock_hold, process_hop, store_cost
 from bench.forms import parse_args, report, run_all
 
 
@@ -73,3 +73,11 @@ def test_the_process_hop_answers_every_call_from_its_child_in_order_of_the_calls
     answers, exit_code = asyncio.run(scenario())
     assert answers == [{"n": n, "text": "字" * 5000} for n in range(300)]
     assert exit_code == 0  # the child ended when its input was closed
+
+
+@pytest.mark.postgres
+def test_the_lock_hold_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    lock_hold.main(["--holds", "20"])
+    printed = capsys.readouterr().out
+    assert "20 holds in a row" in printed
+    assert "us CPU per hold" in printed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,38 @@ def shown_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def make_engine(url: str, **pool: Any) -> AsyncEngine:
-    """``pool``: SQLAlchemy pool arguments (``pool_size``, ``max_overflow``, ``pool_timeout``)."""
+# A pooled connection checked in moments ago is alive; one that sat idle may have been dropped
+# by a database restart, a failover or a firewall. Only those are pinged when checked out.
+# SQLAlchemy's ``pool_pre_ping`` pings every checkout, three round trips on asyncpg (``BEGIN``,
+# ``;``, ``ROLLBACK``): a tenth of the PostgreSQL message path's CPU, for connections that
+# were in use milliseconds before. A database restart takes longer than this, so a connection
+# used before it is pinged after it.
+PING_AFTER_IDLE_SECONDS = 1.0
+_LAST_USED = "sealbot_last_used"
+
+
+def _ping_after_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    @event.listens_for(sync_engine, "checkin")
+    def _used(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(sync_engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get(_LAST_USED, 0.0) < idle_seconds:
+            return
+        try:
+            sync_engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # whatever the driver raises: the connection is unusable
+            # The pool discards this connection and checks out another, or connects anew.
+            raise sa.exc.DisconnectionError(f"ping after idle failed: {exc}") from exc
+
+
+def make_engine(url: str, *, ping_after_idle: float = PING_AFTER_IDLE_SECONDS, **pool: Any) -> AsyncEngine:
+    """``pool``: SQLAlchemy pool arguments (``pool_size``, ``max_overflow``, ``pool_timeout``).
+    ``ping_after_idle``: a server connection idle at least this long is pinged before use."""
     if url.startswith("sqlite"):
         path = sqlite_file(url)
         if path is not None:
@@ -55,7 +86,9 @@ def make_engine(url: str, **pool: Any) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, **pool)
+    engine = create_async_engine(url, **pool)
+    _ping_after_idle(engine, ping_after_idle)
+    return engine
 
 
 async def why_unreachable(url: str, *, connect_seconds: float = 10.0) -> str | None:

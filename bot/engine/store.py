@@ -289,6 +289,19 @@ _LOAD = (
     .where(_KEY_MATCHES)
 )
 _OWNER = sa.select(conversations.c.owner).where(_KEY_MATCHES)
+_CONVERSATION = sa.select(conversations).where(_KEY_MATCHES)
+# What reached the user (sent, or carried in a passive answer): the web chat polls it.
+_DELIVERED = (
+    sa.select(outbox)
+    .join(conversations, conversations.c.id == outbox.c.conversation_id)
+    .where(
+        _KEY_MATCHES,
+        outbox.c.id > sa.bindparam("b_after", type_=sa.Integer),
+        outbox.c.status.in_([OutboxStatus.SENT, OutboxStatus.PASSIVE]),
+    )
+    .order_by(outbox.c.id)
+    .limit(sa.bindparam("b_limit", type_=sa.Integer))
+)
 # INSERT and UPDATE without ``.values()``: the columns set are the parameters' keys.
 _INSERT_CONVERSATION = conversations.insert().returning(conversations.c.id)
 _UPDATE_CONVERSATION = conversations.update().where(
@@ -811,13 +824,6 @@ class SqlConversationStore:
 
     # ---- queries ------------------------------------------------------------------------------
 
-    def _key_clause(self, key: ConversationKey) -> sa.ColumnElement[bool]:
-        return sa.and_(
-            conversations.c.channel == key.channel,
-            conversations.c.account == key.account,
-            conversations.c.user_id == key.user_id,
-        )
-
     async def owner_of(self, key: ConversationKey) -> str:
         async with self._reading() as conn:
             owner = (await conn.execute(_OWNER, _key_params(key))).scalar()
@@ -825,7 +831,7 @@ class SqlConversationStore:
 
     async def get(self, key: ConversationKey) -> ConversationRow | None:
         async with self._reading() as conn:
-            row = (await conn.execute(sa.select(conversations).where(self._key_clause(key)))).first()
+            row = (await conn.execute(_CONVERSATION, _key_params(key))).first()
         if row is None:
             return None
         return ConversationRow(
@@ -868,17 +874,7 @@ class SqlConversationStore:
         web chat's polling."""
         async with self._reading() as conn:
             rows = (
-                await conn.execute(
-                    sa.select(outbox)
-                    .join(conversations, conversations.c.id == outbox.c.conversation_id)
-                    .where(
-                        self._key_clause(key),
-                        outbox.c.id > after_id,
-                        outbox.c.status.in_([OutboxStatus.SENT, OutboxStatus.PASSIVE]),
-                    )
-                    .order_by(outbox.c.id)
-                    .limit(limit)
-                )
+                await conn.execute(_DELIVERED, {**_key_params(key), "b_after": after_id, "b_limit": limit})
             ).all()
         return [self._message(r) for r in rows]
 
@@ -889,9 +885,10 @@ class SqlConversationStore:
                 await conn.execute(
                     sa.select(outbox)
                     .join(conversations, conversations.c.id == outbox.c.conversation_id)
-                    .where(self._key_clause(key), outbox.c.status.in_(list(UNDELIVERED)))
+                    .where(_KEY_MATCHES, outbox.c.status.in_(list(UNDELIVERED)))
                     .order_by(outbox.c.id)
-                    .limit(limit)
+                    .limit(limit),
+                    _key_params(key),
                 )
             ).all()
         return [(self._message(r), UNDELIVERED[r.status]) for r in rows]
@@ -902,9 +899,10 @@ class SqlConversationStore:
                 await conn.execute(
                     sa.select(inbound_receipts)
                     .join(conversations, conversations.c.id == inbound_receipts.c.conversation_id)
-                    .where(self._key_clause(key))
+                    .where(_KEY_MATCHES)
                     .order_by(inbound_receipts.c.id.desc())
-                    .limit(limit)
+                    .limit(limit),
+                    _key_params(key),
                 )
             ).all()
         return [

@@ -38,6 +38,7 @@ from bench.process_hop import ProcessHop
 from bench.workload import UserScript, run_users, scripts
 from bot.engine import json_text
 from bot.engine.messages import ConversationKey, OutboundMessage
+from bot.engine.sqlite_store import encoded_commit
 from bot.engine.store import Commit, Snapshot
 
 PRODUCT = "engine, SQLite store (bench.forms)"
@@ -129,11 +130,7 @@ class NoWorkStore:
     async def commit(
         self, key: ConversationKey, snapshot: Snapshot, change: Commit, now: datetime
     ) -> list[OutboundMessage]:
-        state = json_text.dumps(change.state)
-        payloads = [
-            json_text.dumps({"key": str(key), "reply": queued.reply.to_dict()}) for queued in change.replies
-        ]
-        body = json_text.dumps(change.inbound_body)
+        state, payloads, body = encoded_commit(key, change)
         ids = list(range(self._next_outbox_id + 1, self._next_outbox_id + 1 + len(payloads)))
         self._next_outbox_id += len(payloads)
         if self._hop is not None:

@@ -108,6 +108,16 @@ def _sql_value(value: Any) -> Any:
     return value
 
 
+def encoded_commit(key: ConversationKey, change: Commit) -> tuple[str, list[str], str]:
+    """What a commit stores as JSON text: the state, each reply's outbox payload, the inbound
+    body. (``bench.store_cost``'s instruments encode with this too, to cost what this store
+    costs the event loop.)"""
+    payloads = [
+        json_text.dumps({"key": str(key), "reply": queued.reply.to_dict()}) for queued in change.replies
+    ]
+    return json_text.dumps(change.state), payloads, json_text.dumps(change.inbound_body)
+
+
 class _Writer(threading.Thread):
     """Runs queued operations in batches, one transaction per batch."""
 
@@ -369,11 +379,7 @@ class SqliteConversationStore:
         self, key: ConversationKey, snapshot: Snapshot, change: Commit, now: datetime
     ) -> list[OutboundMessage]:
         # Encoded on the caller's thread (see ``load``).
-        state_json = json_text.dumps(change.state)
-        payloads = [
-            json_text.dumps({"key": str(key), "reply": queued.reply.to_dict()}) for queued in change.replies
-        ]
-        body_json = json_text.dumps(change.inbound_body)
+        state_json, payloads, body_json = encoded_commit(key, change)
         now_s = ts(now)
         side_writes = [self._bound(side.statement, side.params) for side in change.side_writes]
         in_band = change.in_band

@@ -21,10 +21,11 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from redis.exceptions import RedisError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.engine.messages import ConversationKey
 from bot.errors import StorageError
+from dbkit.engine import make_engine
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +105,14 @@ class PostgresAdvisoryLock:
     ) -> None:
         self.engine = engine
         self.keepalive_s = keepalive_s
-        # Session-level advisory locks need no transaction: in autocommit each lock, unlock,
-        # keep-alive and the pool's ping is one round trip, not three (BEGIN ... COMMIT).
-        self._lock_engine = create_async_engine(
-            engine.url,
+        # Session-level advisory locks need no transaction: in autocommit each lock, unlock and
+        # keep-alive is one round trip, not three (BEGIN ... COMMIT). A connection is pinged
+        # only after it sat idle, as every engine of the service (``dbkit.engine``).
+        self._lock_engine = make_engine(
+            engine.url.render_as_string(hide_password=False),
             pool_size=pool_size,
             max_overflow=0,
             pool_timeout=pool_timeout,
-            pool_pre_ping=True,
             isolation_level="AUTOCOMMIT",
         )
 

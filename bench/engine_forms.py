@@ -134,7 +134,7 @@ async def run(user_scripts: list[UserScript], *, concurrency: int) -> dict[str, 
         db_path = Path(tmp) / "bench.db"
         db = make_engine(f"sqlite+aiosqlite:///{db_path}")
         await create_schema(db)
-        # the store the service uses on SQLite: one writer thread, group commit
+        # the store the service uses on SQLite: group commit on the event loop's thread
         store = SqliteConversationStore(db)
         engine = build_engine(store)
         sender = NullSender()
@@ -172,9 +172,11 @@ async def run(user_scripts: list[UserScript], *, concurrency: int) -> dict[str, 
         "seconds": elapsed,
         "bytes_per_conversation": stored / len(user_scripts),
         "file_bytes_per_conversation": file_bytes / len(user_scripts),
-        # where the run's time went: the event loop's CPU, and the store's writer thread busy
-        # (holding or waiting for the GIL, or inside SQLite) against its own CPU
+        # where the run's time went: the event loop's CPU, of it the store's SQLite batches run
+        # on the loop, and the store's writer thread busy (holding or waiting for the GIL, or
+        # inside SQLite) against its own CPU
         "loop_cpu_seconds": loop_cpu,
+        "store_loop_seconds": writer.loop_seconds,
         "writer_busy_seconds": writer.busy_seconds,
         "writer_cpu_seconds": writer.cpu_seconds,
     }

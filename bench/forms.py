@@ -105,7 +105,8 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> str:
             f"engine SQLite file size per conversation: {extra['file_bytes_per_conversation']:.0f} B"
         )
         lines.append(
-            f"engine event loop CPU {extra['loop_cpu_seconds'] / extra['messages'] * 1e6:.0f} us/message;"
+            f"engine event loop CPU {extra['loop_cpu_seconds'] / extra['messages'] * 1e6:.0f} us/message,"
+            f" of it the store's SQLite batches {extra['store_loop_seconds'] / extra['messages'] * 1e6:.0f} us;"
             f" store writer thread busy {extra['writer_busy_seconds']:.2f} s of {extra['seconds']:.2f} s,"
             f" on a CPU {extra['writer_cpu_seconds']:.2f} s (python -m bench.store_cost)"
         )

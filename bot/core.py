@@ -163,8 +163,8 @@ async def build_core(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     await migrate.upgrade(settings.database_url)
     db = make_engine(settings.database_url)
-    # On SQLite (the embedded default) one writer thread with group commit; on PostgreSQL the
-    # SQLAlchemy store, which many workers share.
+    # On SQLite (the embedded default) group commit on the event loop's thread, a writer thread
+    # for what must wait; on PostgreSQL the SQLAlchemy store, which many workers share.
     store: ConversationStore = (
         SqliteConversationStore(db) if db.dialect.name == "sqlite" else SqlConversationStore(db)
     )

@@ -123,6 +123,8 @@ class ServiceTelemetry:
             metrics.store_writer_busy.inc(moved.busy_seconds)
         if moved.cpu_seconds > 0:
             metrics.store_writer_cpu.inc(moved.cpu_seconds)
+        if moved.loop_seconds > 0:
+            metrics.store_loop_seconds.inc(moved.loop_seconds)
         seen.store_writer = store_writer
         for name, stats in list(registry.jobs.items()):
             runs_before = seen.job_runs.get(name, 0)

@@ -115,8 +115,15 @@ class Metrics:
             "Write transactions of the conversation store",
             registry=registry,
         )
-        # The embedded store's writer thread: busy close to the wall clock is a saturated store,
-        # busy far above CPU is the writer waiting for the GIL (bench/README.md, store_cost).
+        # Where the embedded store's SQLite work ran: on the event loop's thread (its fast path),
+        # or in its writer thread (batches another connection's lock kept off the loop, and the
+        # checkpoints): busy close to the wall clock is a saturated writer, busy far above CPU
+        # is the writer waiting for the GIL (bench/README.md, store_cost).
+        self.store_loop_seconds = Counter(
+            "sealbot_store_loop_seconds",
+            "Seconds the embedded store's batches ran on the event loop's thread",
+            registry=registry,
+        )
         self.store_writer_busy = Counter(
             "sealbot_store_writer_busy_seconds",
             "Seconds the embedded store's writer thread spent running batches",

@@ -1,21 +1,25 @@
 """The conversation store for SQLite, built for the embedded default's throughput.
 
-One ``sqlite3`` connection lives in one thread, and every operation is a small function that
-thread runs. The reads queued together are answered first, outside any write transaction; the
-writes queued together run in ONE transaction (group commit), and their results are handed
-back only after it has committed. Should one operation be refused part-way (a version
-conflict), the transaction is rolled back and the batch runs again with each operation in a
-savepoint of its own, so a refusal never undoes its neighbours. So the promise is the same as
-``SqlConversationStore``'s (a reply exists only once the state that produced it is committed)
-at a fraction of the cost: one thread hop and one commit per batch instead of several per
-message. The tests/contract suite runs against both.
+Every operation is a small function of a ``sqlite3`` connection. The operations one event loop
+iteration queues run together when the next begins, on the loop's own thread (``_OnLoop``):
+the reads first, outside any write transaction; the writes in ONE transaction (group commit),
+their results handed back only after it has committed. Should one operation be refused
+part-way (a version conflict), the transaction is rolled back and the batch runs again with
+each operation in a savepoint of its own, so a refusal never undoes its neighbours. So the
+promise is the same as ``SqlConversationStore``'s (a reply exists only once the state that
+produced it is committed) at a fraction of the cost: one commit per batch instead of several
+per message. The tests/contract suite runs against both.
 
-What the event loop thread pays here is what throughput depends on: the writer thread gives
-up the GIL inside every SQLite call and, while the event loop is busy, waits a switch interval
-(5 ms) to get it back, so SQLite work hardly overlaps the engine's Python. Hence statements
-that return one row however much they find (``json_group_array``), updates of many rows in one
-statement (``json_each``), replies this process committed taken from memory when claimed
-(``_fresh``) and JSON through orjson (``json_text``).
+What may wait runs in the writer thread instead, on a connection of its own that waits for
+locks: a batch that met another connection's lock (the loop's connection never waits), the
+checkpoints (the only fsyncs in WAL mode with ``synchronous=NORMAL``), and every operation of
+an event loop other than the store's. The batches ran in that thread once; it gave up the GIL
+inside every SQLite call and waited a switch interval (5 ms) to get it back while the loop ran
+Python, so SQLite work hardly overlapped the engine's and the hand-over cost both sides
+(``bench/README.md``). Statements that return one row however much they find
+(``json_group_array``), updates of many rows in one statement (``json_each``), replies this
+process committed taken from memory when claimed (``_fresh``) and JSON through orjson
+(``json_text``) keep a batch's calls into SQLite few.
 
 The schema is the one the migrations create; other modules keep using SQLAlchemy on the same
 file (``.engine``) for their own tables. Timestamps are written in SQLAlchemy's SQLite format
@@ -23,8 +27,8 @@ file (``.engine``) for their own tables. Timestamps are written in SQLAlchemy's 
 """
 
 # Over 600 lines: every role of the conversation store (conversations, outbox, transcripts,
-# cursors, table writes) implemented for the group-commit writer thread; each role's SQL must
-# run inside the same batch transaction, so they share the writer and its savepoint helper.
+# cursors, table writes) implemented for group-commit batches; each role's SQL must run inside
+# the same batch transaction, so they share the batch runner and its savepoint helper.
 
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import Any, TypeVar, overload
 
 import sqlalchemy as sa
@@ -64,6 +69,9 @@ Job = tuple[Operation, int, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
 Outcome = tuple["asyncio.Future[Any]", Any, Exception | None]
 
 MAX_BATCH = 256
+# While the event loop's connection writes, the writer thread checkpoints at most this often
+# (seconds), which bounds the WAL to what is written in that time.
+CHECKPOINT_EVERY = 0.5
 MAX_PREPARED = 256
 # Replies committed by this process and not yet claimed, still decoded (see ``_claimed``).
 MAX_FRESH = 4096
@@ -118,64 +126,58 @@ def encoded_commit(key: ConversationKey, change: Commit) -> tuple[str, list[str]
     return json_text.dumps(change.state), payloads, json_text.dumps(change.inbound_body)
 
 
-class _Writer(threading.Thread):
-    """Runs queued operations in batches, one transaction per batch."""
+class _Control(Enum):
+    """What the writer thread's queue carries besides jobs."""
 
-    def __init__(self, path: str) -> None:
-        super().__init__(name="sqlite-store", daemon=True)
-        self.path = path
-        self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
-        self.ready: Future[None] = Future()
-        self.batches = 0  # committed batches that wrote (read from other threads: an int is atomic)
+    STOP = "stop"
+    CHECKPOINT = "checkpoint"
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    """SQLite could not take a lock another connection holds (``SQLITE_BUSY``, ``_LOCKED``
+    and their extended codes, whose low byte is the primary code)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+class _Busy(Exception):
+    """Another connection holds a lock these jobs need; none of them was done."""
+
+    def __init__(self, jobs: list[Job] | None = None) -> None:
+        super().__init__()
+        self.jobs = jobs or []
+
+
+class _Batches:
+    """Runs batches of jobs on one connection: reads first, outside any write transaction,
+    then every write in ONE transaction (group commit); callers learn their outcomes only
+    after it committed, through ``hand_back``.
+
+    With ``wait_for_locks`` false (the event loop's connection, which must never wait), a lock
+    held by another connection raises ``_Busy`` before anything was done, and the caller hands
+    the batch to the writer thread, whose connection waits."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        hand_back: Callable[[dict[asyncio.AbstractEventLoop, list[Outcome]]], None],
+        *,
+        wait_for_locks: bool,
+    ) -> None:
+        self.conn = conn
+        self.hand_back = hand_back
+        self.wait_for_locks = wait_for_locks
+        self.committed = 0  # batches that wrote (read from other threads: an int is atomic)
         self.busy_seconds = 0.0  # time spent running batches (read from other threads)
-        self.cpu_seconds_at_exit: float | None = None
 
-    def run(self) -> None:
+    def run(self, batch: list[Job]) -> None:
+        started = time.perf_counter()
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.row_factory = sqlite3.Row
-        except sqlite3.Error as exc:
-            self.ready.set_exception(StorageError(f"cannot open {self.path}: {exc}"))
-            return
-        self.ready.set_result(None)
-        try:
-            while True:
-                first = self.jobs.get()
-                if first is None:
-                    return
-                batch = [first]
-                while len(batch) < MAX_BATCH:
-                    try:
-                        item = self.jobs.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is None:
-                        self.jobs.put(None)  # finish this batch, then stop
-                        break
-                    batch.append(item)
-                started = time.perf_counter()
-                self._run_batch(conn, batch)
-                self.busy_seconds += time.perf_counter() - started
+            self._run(batch)
         finally:
-            conn.close()
-            self.cpu_seconds_at_exit = time.thread_time()
+            self.busy_seconds += time.perf_counter() - started
 
-    def cpu_seconds(self) -> float:
-        """This thread's CPU time, read from another thread."""
-        if self.cpu_seconds_at_exit is not None:
-            return self.cpu_seconds_at_exit
-        ident = self.ident
-        if ident is None:  # not started
-            return 0.0
-        try:
-            return time.clock_gettime(time.pthread_getcpuclockid(ident))
-        except OSError:  # it ended between the two reads above
-            return self.cpu_seconds_at_exit or 0.0
-
-    def _run_batch(self, conn: sqlite3.Connection, batch: list[Job]) -> None:
+    def _run(self, batch: list[Job]) -> None:
         # Reads go first, outside the write transaction, and their callers hear back at once
         # rather than after the batch's COMMIT: a read never waits for another conversation's
         # writes. Answering them first changes nothing any caller can see: every caller awaits
@@ -183,31 +185,41 @@ class _Writer(threading.Thread):
         # one at a time, so no read in a batch can be meant to see a write in the same batch.
         reads = [job for job in batch if job[1] == READ]
         if reads:
-            self._run_reads(conn, reads)
+            try:
+                self._run_reads(reads)
+            except _Busy:
+                raise _Busy(batch) from None
             if len(reads) == len(batch):
                 return
             batch = [job for job in batch if job[1] != READ]
         try:
-            outcomes = self._write(conn, batch, isolated=False)
-        except _Refused:
-            # An operation was refused (a version conflict) after it may have written part of
-            # its statements: everything is undone and the batch runs again with each
-            # operation in a savepoint of its own. Operations are plain functions of the
-            # connection and nobody has seen a result yet, so running them again is safe;
-            # the savepoints cost a statement each, and refusals are rare.
-            outcomes = self._write(conn, batch, isolated=True)
+            try:
+                outcomes = self._write(batch, isolated=False)
+            except _Refused:
+                # An operation was refused (a version conflict) after it may have written part
+                # of its statements: everything is undone and the batch runs again with each
+                # operation in a savepoint of its own. Operations are plain functions of the
+                # connection and nobody has seen a result yet, so running them again is safe;
+                # the savepoints cost a statement each, and refusals are rare.
+                outcomes = self._write(batch, isolated=True)
+        except _Busy:
+            raise _Busy(batch) from None  # the reads before were answered
         # Only now, after COMMIT, do callers learn their results: one wake-up per event loop.
-        _hand_back(outcomes)
+        self.hand_back(outcomes)
 
-    def _write(
-        self, conn: sqlite3.Connection, batch: list[Job], *, isolated: bool
-    ) -> dict[asyncio.AbstractEventLoop, list[Outcome]]:
+    def _write(self, batch: list[Job], *, isolated: bool) -> dict[asyncio.AbstractEventLoop, list[Outcome]]:
         """One write transaction for ``batch``. Unless ``isolated``, the first refusal of an
         operation of several statements rolls it all back and raises ``_Refused``."""
+        conn = self.conn
         outcomes: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
         changes_before = conn.total_changes
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if not self.wait_for_locks and _is_busy(exc):
+                    raise _Busy from exc
+                raise
             for operation, mode, loop, future in batch:
                 # A savepoint isolates an operation of several statements, so that its refusal
                 # undoes it alone; one statement is atomic by itself.
@@ -230,13 +242,13 @@ class _Writer(threading.Thread):
             wrote = conn.total_changes != changes_before
             conn.execute("COMMIT")
             if wrote:  # a batch of reads only is no write transaction
-                self.batches += 1
+                self.committed += 1
         except sqlite3.Error as exc:
             outcomes = _all_failed(conn, batch, StorageError(f"sqlite batch failed: {exc}"))
         return outcomes
 
-    @staticmethod
-    def _run_reads(conn: sqlite3.Connection, reads: list[Job]) -> None:
+    def _run_reads(self, reads: list[Job]) -> None:
+        conn = self.conn
         outcomes: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
         try:
             if len(reads) > 1:
@@ -245,13 +257,159 @@ class _Writer(threading.Thread):
                 try:
                     outcome: Outcome = (future, operation(conn), None)
                 except Exception as exc:
+                    if not self.wait_for_locks and isinstance(exc, sqlite3.Error) and _is_busy(exc):
+                        raise _Busy from exc  # rare in WAL mode (a recovery, a WAL reset)
                     outcome = (future, None, _translated(exc))
                 outcomes.setdefault(loop, []).append(outcome)
             if conn.in_transaction:
                 conn.execute("COMMIT")
+        except _Busy:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
         except sqlite3.Error as exc:
             outcomes = _all_failed(conn, reads, StorageError(f"sqlite read failed: {exc}"))
-        _hand_back(outcomes)
+        self.hand_back(outcomes)
+
+
+def _connect(path: str, *, timeout: float, set_wal: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=timeout)
+    if set_wal:  # kept in the file: the writer thread's connection sets it for every other one
+        conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+class _Writer(threading.Thread):
+    """Runs queued batches on a connection of its own, which waits for locks: the batches the
+    event loop's connection could not run, and the checkpoints."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(name="sqlite-store", daemon=True)
+        self.path = path
+        self.jobs: queue.SimpleQueue[Job | _Control] = queue.SimpleQueue()
+        self.ready: Future[None] = Future()
+        self.batches: _Batches | None = None
+        self.cpu_seconds_at_exit: float | None = None
+
+    def run(self) -> None:
+        try:
+            conn = _connect(self.path, timeout=30, set_wal=True)
+        except sqlite3.Error as exc:
+            self.ready.set_exception(StorageError(f"cannot open {self.path}: {exc}"))
+            return
+        self.batches = batches = _Batches(conn, _hand_back, wait_for_locks=True)
+        self.ready.set_result(None)
+        try:
+            while True:
+                first = self.jobs.get()
+                if first is _Control.STOP:
+                    return
+                batch: list[Job] = []
+                checkpoint = False
+                item: Job | _Control = first
+                while True:
+                    if item is _Control.STOP:
+                        self.jobs.put(item)  # finish this batch, then stop
+                        break
+                    if item is _Control.CHECKPOINT:
+                        checkpoint = True
+                    else:
+                        batch.append(item)
+                    if len(batch) >= MAX_BATCH:
+                        break
+                    try:
+                        item = self.jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                if batch:
+                    batches.run(batch)
+                if checkpoint:
+                    _checkpoint(conn)
+        finally:
+            conn.close()
+            self.cpu_seconds_at_exit = time.thread_time()
+
+    def cpu_seconds(self) -> float:
+        """This thread's CPU time, read from another thread."""
+        if self.cpu_seconds_at_exit is not None:
+            return self.cpu_seconds_at_exit
+        ident = self.ident
+        if ident is None:  # not started
+            return 0.0
+        try:
+            return time.clock_gettime(time.pthread_getcpuclockid(ident))
+        except OSError:  # it ended between the two reads above
+            return self.cpu_seconds_at_exit or 0.0
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy the WAL's committed pages into the database file (the fsyncs happen here), without
+    waiting for anyone: a page a reader still needs is copied by the next checkpoint."""
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except sqlite3.Error as exc:
+        log.warning("WAL checkpoint failed: %s", exc)
+
+
+class _OnLoop:
+    """Runs the store's batches on the event loop's own thread.
+
+    The jobs one event loop iteration queues run together when the next begins (one
+    ``call_soon``), synchronously, on a connection that never waits for a lock. On the
+    embedded default this is the fast path: a thread beside the loop gave up the GIL inside
+    every SQLite call and waited for the loop to give it back, so SQLite work hardly overlapped
+    the engine's Python and the hand-over cost both sides (``bench/README.md``). What could
+    block the loop is kept off it: a lock held by another connection (another module's
+    SQLAlchemy session, a CLI command) sends the batch to the writer thread instead of waiting
+    (``timeout=0``); the fsyncs are the checkpoint's, so this connection never checkpoints by
+    itself and asks the writer thread to, at most every ``CHECKPOINT_EVERY`` seconds while it
+    writes. Commits in WAL mode with ``synchronous=NORMAL`` write to the OS's cache and do not
+    wait for the disk."""
+
+    def __init__(self, writer: _Writer, loop: asyncio.AbstractEventLoop) -> None:
+        self.writer = writer
+        self.loop = loop
+        conn = _connect(writer.path, timeout=0, set_wal=False)
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        self.batches = _Batches(conn, _deliver_each, wait_for_locks=False)
+        self.pending: list[Job] = []
+        self.last_checkpoint = time.monotonic()
+
+    def submit(self, job: Job) -> None:
+        if not self.pending:
+            self.loop.call_soon(self.flush)
+        self.pending.append(job)
+
+    def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        if not batch:
+            return
+        committed = self.batches.committed
+        try:
+            self.batches.run(batch)
+        except _Busy as busy:
+            for job in busy.jobs:
+                self.writer.jobs.put(job)
+            return
+        if (
+            self.batches.committed != committed
+            and time.monotonic() - self.last_checkpoint >= CHECKPOINT_EVERY
+        ):
+            self.last_checkpoint = time.monotonic()
+            self.writer.jobs.put(_Control.CHECKPOINT)
+
+    def close(self) -> None:
+        """Run what is queued (when called on this loop) and close the connection."""
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            self.flush()
+        self.batches.conn.close()
 
 
 def _all_failed(
@@ -272,6 +430,12 @@ def _hand_back(outcomes: dict[asyncio.AbstractEventLoop, list[Outcome]]) -> None
             loop.call_soon_threadsafe(_deliver, results)
         except RuntimeError:
             log.warning("event loop closed before a store result was delivered")
+
+
+def _deliver_each(outcomes: dict[asyncio.AbstractEventLoop, list[Outcome]]) -> None:
+    """Outcomes of a batch run on the event loop's thread: that loop's own futures."""
+    for results in outcomes.values():
+        _deliver(results)
 
 
 def _earlier_in_flight(conn: sqlite3.Connection, conversation_id: int, before: int | None = None) -> bool:
@@ -330,25 +494,77 @@ class SqliteConversationStore:
         self._fresh: OrderedDict[int, OutboundMessage] = OrderedDict()
         self._writer.start()
         self._writer.ready.result(timeout=30)
+        # The event loop this store runs its batches on (the first to use it; see ``_OnLoop``),
+        # and what earlier loops, closed since, had run there.
+        self._on_loop: _OnLoop | None = None
+        self._loop_refused = False  # the loop's connection could not be opened
+        self._retired_commits = 0
+        self._retired_loop_seconds = 0.0
 
     async def _run(self, operation: Callable[[sqlite3.Connection], T], *, mode: int = ATOMIC) -> T:
-        """Run ``operation`` in the writer thread (``READ``, ``SINGLE`` or ``ATOMIC``)."""
+        """Run ``operation`` (``READ``, ``SINGLE`` or ``ATOMIC``) in this event loop's next
+        batch; calls from another loop than the store's go to the writer thread."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._writer.jobs.put((operation, mode, loop, future))
+        job: Job = (operation, mode, loop, future)
+        on_loop = self._on_loop
+        if on_loop is None or on_loop.loop is not loop:
+            on_loop = self._bind(loop)
+        if on_loop is None:
+            self._writer.jobs.put(job)
+        else:
+            on_loop.submit(job)
         return await future
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> _OnLoop | None:
+        """The batches of ``loop`` run on its thread if no other open loop has the store."""
+        current = self._on_loop
+        if current is not None:
+            if not current.loop.is_closed():
+                return None
+            self._retire(current)
+        if self._loop_refused:
+            return None
+        try:
+            self._on_loop = _OnLoop(self._writer, loop)
+        except sqlite3.Error as exc:
+            # the writer thread serves every loop then: slower, never wrong
+            log.warning("the store's batches stay in its writer thread: %s", exc)
+            self._loop_refused = True
+            return None
+        return self._on_loop
+
+    def _retire(self, on_loop: _OnLoop) -> None:
+        on_loop.close()
+        self._retired_commits += on_loop.batches.committed
+        self._retired_loop_seconds += on_loop.batches.busy_seconds
+        self._on_loop = None
+
+    def _usage(self) -> tuple[int, float, float]:
+        """Write transactions, the writer thread's busy seconds, the event loop's seconds."""
+        commits, loop_seconds = self._retired_commits, self._retired_loop_seconds
+        if self._on_loop is not None:
+            commits += self._on_loop.batches.committed
+            loop_seconds += self._on_loop.batches.busy_seconds
+        thread = self._writer.batches
+        if thread is not None:
+            commits += thread.committed
+        return commits, thread.busy_seconds if thread is not None else 0.0, loop_seconds
 
     @property
     def write_transactions(self) -> int:
-        return self._writer.batches
+        return self._usage()[0]
 
     def writer_usage(self) -> WriterUsage:
-        """The writer thread's busy and CPU time so far (``/metrics``; ``bench.forms`` prints
-        them)."""
-        return WriterUsage(self._writer.busy_seconds, self._writer.cpu_seconds())
+        """Where the store's SQLite work ran so far: the writer thread's busy and CPU time,
+        and the time it took on the event loop (``/metrics``; ``bench.forms`` prints them)."""
+        _, thread_busy, loop_seconds = self._usage()
+        return WriterUsage(thread_busy, self._writer.cpu_seconds(), loop_seconds)
 
     async def close(self) -> None:
-        self._writer.jobs.put(None)
+        if self._on_loop is not None:
+            self._retire(self._on_loop)
+        self._writer.jobs.put(_Control.STOP)
         await asyncio.to_thread(self._writer.join, 30)
 
     # ---- the handling transaction -------------------------------------------------------------
@@ -371,8 +587,8 @@ class SqliteConversationStore:
         if found is None:
             return Snapshot(None, 0, None)
         conversation_id, version, state_json, duplicate = found
-        # JSON is decoded here, on the caller's thread, so the writer thread spends its time
-        # in SQLite (which releases the GIL) and the two overlap.
+        # JSON is decoded here, outside the operation: a batch the writer thread runs then
+        # spends its time in SQLite (which releases the GIL), not in Python beside the loop.
         return Snapshot(conversation_id, version, json_text.loads(state_json), duplicate)
 
     async def commit(
@@ -547,9 +763,8 @@ class SqliteConversationStore:
         """As ``SqlConversationStore.claim_due``: oldest first, one at a time per conversation.
 
         Each statement returns one row (the rows it finds as one JSON array) and the claimed
-        rows are updated by one statement: the writer thread gives up the GIL for every row
-        SQLite steps through, and takes it back only when the event loop lets go of it, so a
-        claim of a hundred rows fetched and updated one by one took a hundred such waits."""
+        rows are updated by one statement: a claim of a hundred rows fetched and updated one by
+        one was a hundred calls into SQLite (each, in the writer thread, a wait for the GIL)."""
 
         def claim(conn: sqlite3.Connection) -> list[tuple[dict[str, Any], int]]:
             now_s, until = ts(now), ts(now + lease)
@@ -650,8 +865,8 @@ class SqliteConversationStore:
     async def claim_passive(
         self, ids: Sequence[int], *, now: Clock | None = None, until: datetime | None = None
     ) -> list[OutboundMessage]:
-        """As ``SqlConversationStore.claim_passive``; ``now`` is read in the writer thread,
-        inside the transaction that claims."""
+        """As ``SqlConversationStore.claim_passive``; ``now`` is read inside the
+        transaction that claims, wherever its batch runs."""
         wanted = list(ids)
         if not wanted:
             return []
@@ -847,8 +1062,8 @@ class SqliteConversationStore:
     async def write(
         self, statement: sa.Insert | sa.Update | sa.Delete, params: Mapping[str, Any] | None = None
     ) -> int:
-        """A SQLAlchemy statement, compiled here and run by the writer thread inside its
-        current batch (group commit); values are written in the formats SQLAlchemy's SQLite
+        """A SQLAlchemy statement, compiled here and run inside the store's current
+        batch (group commit); values are written in the formats SQLAlchemy's SQLite
         readers expect, as everything in this module is.
 
         A statement written with ``params`` is a prepared one its caller keeps: it is compiled
@@ -876,8 +1091,8 @@ class SqliteConversationStore:
         return str(compiled), tuple(_sql_value(bound[name]) for name in compiled.positiontup or ())
 
     async def exists(self, statement: sa.Select[Any], params: Mapping[str, Any]) -> bool:
-        """Read by the writer thread before its batch's writes: no write transaction, no
-        async pool checkout and none of the reader thread's round trips."""
+        """Read in the store's batch, before its writes: no write transaction, no async pool
+        checkout and none of the SQLAlchemy reader thread's round trips."""
         compiled = self._prepared(statement)
         bound = compiled.construct_params(dict(params))
         sql = f"SELECT EXISTS ({compiled})"

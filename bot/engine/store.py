@@ -57,16 +57,22 @@ UNDELIVERED = {
 
 @dataclass(frozen=True)
 class WriterUsage:
-    """How a store's own writer thread spent its time: ``busy_seconds`` running batches
-    (inside SQLite, running Python, or waiting for the GIL to do either) and ``cpu_seconds`` on
-    a CPU. Busy time near the wall clock's is a saturated store; busy time far above CPU time is
-    time spent waiting for the GIL while the event loop runs Python."""
+    """Where a store's own SQLite work ran: ``busy_seconds`` its writer thread spent running
+    batches (inside SQLite, running Python, or waiting for the GIL to do either) and
+    ``cpu_seconds`` on a CPU; ``loop_seconds`` the batches run on the event loop's own thread
+    took. Busy time near the wall clock's is a saturated writer thread; busy time far above CPU
+    time is time spent waiting for the GIL while the event loop runs Python."""
 
     busy_seconds: float
     cpu_seconds: float
+    loop_seconds: float = 0.0
 
     def __sub__(self, earlier: WriterUsage) -> WriterUsage:
-        return WriterUsage(self.busy_seconds - earlier.busy_seconds, self.cpu_seconds - earlier.cpu_seconds)
+        return WriterUsage(
+            self.busy_seconds - earlier.busy_seconds,
+            self.cpu_seconds - earlier.cpu_seconds,
+            self.loop_seconds - earlier.loop_seconds,
+        )
 
 
 @dataclass(frozen=True)
@@ -242,7 +248,7 @@ class ConversationStore(Conversations, Outbox, Transcripts, Cursors, TableWrites
     @property
     def write_transactions(self) -> int: ...
 
-    # its writer thread's time so far (``/metrics``); zero for a store that has none
+    # where its own SQLite work ran so far (``/metrics``); zero for a store that has none
     def writer_usage(self) -> WriterUsage: ...
 
 

@@ -46,9 +46,9 @@ def test_the_store_cost_benchmark_runs_with_20_users() -> None:
     for result in results.values():
         assert result["messages"] == result["replies"] == 200
     product = results[store_cost.PRODUCT]
-    # the writer thread did the product's SQLite work: it was busy and on a CPU for some of it
-    assert product["writer_cpu_seconds"] > 0
-    assert 0 < product["writer_busy_seconds"] < product["seconds"] + 1
+    # the product's SQLite work ran on the event loop, within the loop's CPU time
+    assert 0 < product["store_loop_seconds"] < product["seconds"]
+    assert 0 <= product["writer_busy_seconds"] < product["seconds"] + 1
     text = store_cost.report(args, results)
     assert "x PTB" in text
     assert "writer thread busy" in text

@@ -1,15 +1,20 @@
-"""The embedded store's writer: operations queued together share one transaction, and one
-operation's refusal takes back its own writes only."""
+"""The embedded store's batches: operations queued together share one transaction, and one
+operation's refusal takes back its own writes only. They run on the event loop's own thread,
+except where that would make the loop wait: a lock another connection holds sends the batch to
+the writer thread, which also does the checkpoints."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
+from bot.engine import sqlite_store
 from bot.engine.sqlite_store import ATOMIC, READ, SqliteConversationStore
 from bot.errors import VersionConflict
 from bot.testing import create_schema
@@ -60,19 +65,133 @@ async def test_an_operation_refused_after_writing_takes_back_its_own_writes_only
     assert store.write_transactions - before == 1
 
 
-async def test_the_writer_reports_its_busy_and_cpu_time_also_after_it_stopped(tmp_path: Path) -> None:
+def _thread_of(name: str) -> Callable[[sqlite3.Connection], int]:
+    """A write that answers the thread it ran on."""
+    write = _cursor_write(name)
+
+    def run(conn: sqlite3.Connection) -> int:
+        write(conn)  # type: ignore[operator]
+        return threading.get_ident()
+
+    return run
+
+
+async def test_operations_queued_in_one_loop_iteration_run_on_the_loops_thread_in_one_commit(
+    store: SqliteConversationStore,
+) -> None:
+    before = store.write_transactions
+    threads = await asyncio.gather(*(store._run(_thread_of(f"n{i}"), mode=ATOMIC) for i in range(20)))
+    assert set(threads) == {threading.get_ident()}
+    assert store.write_transactions - before == 1
+    assert store.writer_usage().busy_seconds == 0  # the writer thread had nothing to do
+
+
+async def test_a_write_lock_held_elsewhere_sends_the_batch_to_the_writer_thread_and_never_blocks_the_loop(
+    store: SqliteConversationStore, tmp_path: Path
+) -> None:
+    other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another module's write transaction, still open
+    other.execute(
+        "INSERT INTO event_cursors (name, position, updated_at) VALUES ('other', 1, '2026-11-30 00:00:00')"
+    )
+    waiting = asyncio.create_task(store._run(_thread_of("mine"), mode=ATOMIC))
+    # the loop goes on turning while the batch waits for the lock in the writer thread
+    started = time.monotonic()
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    assert time.monotonic() - started < 2.0
+    assert not waiting.done()
+    # a read is answered meanwhile, on the loop: in WAL mode readers never wait for writers
+    assert await store.cursor("other") == 0
+    other.execute("COMMIT")
+    other.close()
+    ran_on = await asyncio.wait_for(waiting, timeout=10)
+    assert ran_on != threading.get_ident()
+    assert await store.cursor("mine") == 1
+    assert await store.cursor("other") == 1
+    # and once the lock is free the loop's own connection writes again
+    assert await store._run(_thread_of("later"), mode=ATOMIC) == threading.get_ident()
+
+
+async def test_the_writer_thread_checkpoints_what_the_loop_wrote(
+    store: SqliteConversationStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_EVERY", 0.0)
+
+    def in_database_file() -> list[str]:
+        # ``immutable`` reads the database file alone, not the WAL: what a checkpoint copied
+        reader = sqlite3.connect(f"file:{tmp_path / 'bot.db'}?immutable=1", uri=True)
+        try:
+            return [row[0] for row in reader.execute("SELECT name FROM event_cursors")]
+        except sqlite3.OperationalError:  # not even the schema there yet
+            return []
+        finally:
+            reader.close()
+
+    await store._run(_cursor_write("checkpointed"), mode=ATOMIC)  # type: ignore[arg-type]
+    for _ in range(200):
+        if "checkpointed" in in_database_file():
+            break
+        await asyncio.sleep(0.01)
+    assert "checkpointed" in in_database_file()
+
+
+async def test_a_second_event_loop_is_served_by_the_writer_thread_while_the_first_has_the_store(
+    store: SqliteConversationStore,
+) -> None:
+    await store._run(_thread_of("first"), mode=ATOMIC)  # this loop has the store now
+
+    def elsewhere() -> tuple[int, int]:
+        async def use() -> tuple[int, int]:
+            return await store._run(_thread_of("second"), mode=ATOMIC), threading.get_ident()
+
+        return asyncio.run(use())
+
+    ran_on, caller = await asyncio.to_thread(elsewhere)
+    assert ran_on not in (caller, threading.get_ident())  # the writer thread
+    assert await store.cursor("second") == 1
+
+
+def test_a_new_event_loop_takes_the_store_over_once_the_first_is_closed(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/bot.db")
+    asyncio.run(create_schema(engine))
+    asyncio.run(engine.dispose())
+    store = SqliteConversationStore(engine)
+    for name in ("first", "second"):
+
+        async def use(name: str = name) -> int:
+            return await store._run(_thread_of(name), mode=ATOMIC)
+
+        assert asyncio.run(use()) == threading.get_ident()
+    assert store.write_transactions >= 2
+    assert store.writer_usage().busy_seconds == 0
+    asyncio.run(store.close())
+
+
+async def test_the_store_reports_where_its_work_ran_also_after_it_stopped(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/bot.db")
     await create_schema(engine)
     store = SqliteConversationStore(engine)
     before = store.writer_usage()
-    for i in range(200):
+    for i in range(100):
         await store._run(_cursor_write(f"c{i}"), mode=ATOMIC)  # type: ignore[arg-type]
+
+    def from_another_loop() -> None:
+        async def use() -> None:
+            for i in range(100):
+                await store._run(_cursor_write(f"t{i}"), mode=ATOMIC)  # type: ignore[arg-type]
+
+        asyncio.run(use())
+
+    await asyncio.to_thread(from_another_loop)
     during = store.writer_usage() - before
-    assert during.busy_seconds > 0
+    assert during.loop_seconds > 0  # this loop's batches
+    assert during.busy_seconds > 0  # the other loop's, in the writer thread
     assert during.cpu_seconds > 0
     await store.close()
     after = store.writer_usage()
     # a stopped thread's CPU clock is gone; the figure it had at the end is kept
     assert after.cpu_seconds >= before.cpu_seconds + during.cpu_seconds
     assert after.busy_seconds >= before.busy_seconds + during.busy_seconds
+    assert after.loop_seconds >= before.loop_seconds + during.loop_seconds
     await engine.dispose()

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from bench import engine_forms, ptb_forms
 from bench.forms import keep_best
 from bench.process_hop import ProcessHop
-from bench.workload import UserScript, run_users, scripts
+from bench.workload import UserScript, as_the_service_runs, run_users, scripts
 from bot.engine import json_text
 from bot.engine.messages import ConversationKey, OutboundMessage
 from bot.engine.sqlite_store import encoded_commit
@@ -146,6 +146,14 @@ class NoWorkStore:
 
 
 async def run_without_storage(
+    user_scripts: list[UserScript], *, concurrency: int, hop: Hop | None
+) -> dict[str, Any]:
+    """The product's engine on an instrument store, with the collector set as the product's."""
+    with as_the_service_runs():
+        return await _run_without_storage(user_scripts, concurrency=concurrency, hop=hop)
+
+
+async def _run_without_storage(
     user_scripts: list[UserScript], *, concurrency: int, hop: Hop | None
 ) -> dict[str, Any]:
     if hop is not None:

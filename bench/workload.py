@@ -7,9 +7,15 @@ its peers do the same work: the same messages, the same checks, the same number 
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
+
+from bot import gc_settings
 
 FIELDS = (
     "company",
@@ -131,3 +137,35 @@ async def run_users(
                 await send(script.user, index, text)
 
     await asyncio.gather(*(one_user(s) for s in user_scripts))
+
+
+@contextmanager
+def as_the_service_runs() -> Iterator[None]:
+    """The cyclic garbage collector set as ``sealbot serve`` sets it (``bot.gc_settings``),
+    and set back afterwards, so that a contender after it runs with what it ships with."""
+    before = gc_settings.configure_for_service()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+class CollectorClock:
+    """Seconds the cyclic garbage collector ran while started (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._began = 0.0
+
+    def _callback(self, phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._began
+
+    def start(self) -> None:
+        gc.callbacks.append(self._callback)
+
+    def stop(self) -> float:
+        gc.callbacks.remove(self._callback)
+        return self.seconds

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from bot import gc_settings
 from bot.errors import ConfigError
 from bot.settings import Settings, load_settings
 
@@ -82,6 +83,7 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
         print(f"sealbot: {unusable}", file=sys.stderr)
         return 1
     app = create_app(settings)
+    gc_settings.configure_for_service()
     log_config = None if settings.log_json else uvicorn.config.LOGGING_CONFIG
     if not settings.admin_port:
         uvicorn.Server(public_server_config(app, settings)).run()

@@ -19,6 +19,7 @@ from bot.engine.sqlite_store import ATOMIC, READ, SqliteConversationStore
 from bot.errors import VersionConflict
 from bot.testing import create_schema
 from dbkit.engine import make_engine
+from tests.contract.test_conversation_store import LEASE, T0, A, B, put
 
 
 @pytest.fixture
@@ -194,4 +195,21 @@ async def test_the_store_reports_where_its_work_ran_also_after_it_stopped(tmp_pa
     assert after.cpu_seconds >= before.cpu_seconds + during.cpu_seconds
     assert after.busy_seconds >= before.busy_seconds + during.busy_seconds
     assert after.loop_seconds >= before.loop_seconds + during.loop_seconds
+    await engine.dispose()
+
+
+# ---- what this process does not remember (``_fresh``) is read from the rows ---------------------
+
+
+async def test_replies_committed_before_a_restart_are_claimed_with_their_text(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/bot.db")
+    await create_schema(engine)
+    before = SqliteConversationStore(engine)
+    await put(before, A, "one", "two")
+    await put(before, B, "three")
+    await before.close()
+    after = SqliteConversationStore(engine)  # remembers nothing of what ``before`` committed
+    claimed = await after.claim_due(T0, limit=10, lease=LEASE)
+    assert sorted(m.reply.text for m in claimed) == ["one", "three"]
+    await after.close()
     await engine.dispose()

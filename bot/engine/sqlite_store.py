@@ -384,7 +384,11 @@ class _OnLoop:
         self.pending.append(job)
 
     def flush(self) -> None:
-        batch, self.pending = self.pending, []
+        # At most MAX_BATCH operations at a time, the rest in the next iteration, so that one
+        # burst holds the loop for one batch's time (a few ms), not for all of it.
+        batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
+        if self.pending:
+            self.loop.call_soon(self.flush)
         if not batch:
             return
         committed = self.batches.committed

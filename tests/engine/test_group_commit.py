@@ -87,6 +87,17 @@ async def test_operations_queued_in_one_loop_iteration_run_on_the_loops_thread_i
     assert store.writer_usage().busy_seconds == 0  # the writer thread had nothing to do
 
 
+async def test_a_burst_runs_in_batches_of_at_most_max_batch_operations(
+    store: SqliteConversationStore,
+) -> None:
+    # one batch holds the loop for its own time only; the rest waits for the next iteration
+    before = store.write_transactions
+    count = 2 * sqlite_store.MAX_BATCH + 10
+    names = await asyncio.gather(*(store._run(_cursor_write(f"b{i}"), mode=ATOMIC) for i in range(count)))  # type: ignore[arg-type]
+    assert names == [f"b{i}" for i in range(count)]
+    assert store.write_transactions - before == 3
+
+
 async def test_a_write_lock_held_elsewhere_sends_the_batch_to_the_writer_thread_and_never_blocks_the_loop(
     store: SqliteConversationStore, tmp_path: Path
 ) -> None:

@@ -105,7 +105,10 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> str:
             else ""
         )
         rounds = ", ".join(f"{each:.0f}" for each in r.get("rates", [rate]))
-        lines.append(f"{name:45s} {rate:9.0f} msg/s  ({r['seconds']:.2f} s; rounds {rounds}){stored}")
+        collector = f", garbage collector {r['gc_seconds'] / r['messages'] * 1e6:.0f} us/message"
+        lines.append(
+            f"{name:45s} {rate:9.0f} msg/s  ({r['seconds']:.2f} s; rounds {rounds}){stored}{collector}"
+        )
     engine = next((v for k, v in rates.items() if k.startswith("engine")), None)
     if engine is not None:
         extra = results["engine (SQLite, durable)"]
@@ -114,8 +117,7 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> str:
         )
         lines.append(
             f"engine event loop CPU {extra['loop_cpu_seconds'] / extra['messages'] * 1e6:.0f} us/message,"
-            f" of it the store's SQLite batches {extra['store_loop_seconds'] / extra['messages'] * 1e6:.0f} us"
-            f" and the garbage collector {extra['gc_seconds'] / extra['messages'] * 1e6:.0f} us;"
+            f" of it the store's SQLite batches {extra['store_loop_seconds'] / extra['messages'] * 1e6:.0f} us;"
             f" store writer thread busy {extra['writer_busy_seconds']:.2f} s of {extra['seconds']:.2f} s,"
             f" on a CPU {extra['writer_cpu_seconds']:.2f} s (python -m bench.store_cost)"
         )

@@ -30,6 +30,7 @@ from telegram.request import BaseRequest, RequestData
 from bench.workload import (
     FIELDS,
     BadAnswer,
+    CollectorClock,
     UserScript,
     mask,
     run_users,
@@ -198,13 +199,21 @@ async def run(
         if pickle_path is not None and durable:
             await app.update_persistence()  # the reply is out; make the state it left durable
 
+    collector = CollectorClock()
+    collector.start()
     started = time.perf_counter()
     await run_users(user_scripts, send, concurrency=concurrency)
     if pickle_path is not None:
         await app.update_persistence()
     elapsed = time.perf_counter() - started
+    gc_seconds = collector.stop()
     await app.shutdown()
-    result: dict[str, Any] = {"messages": len(updates), "replies": request.sent, "seconds": elapsed}
+    result: dict[str, Any] = {
+        "messages": len(updates),
+        "replies": request.sent,
+        "seconds": elapsed,
+        "gc_seconds": gc_seconds,
+    }
     if pickle_path is not None:
         size = pickle_path.stat().st_size  # noqa: ASYNC240 - after timing
         result["bytes_per_conversation"] = size / len(user_scripts)

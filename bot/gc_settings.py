@@ -2,14 +2,16 @@
 
 CPython (3.11) runs a young-generation collection every 700 net allocations of container
 objects, and every tenth of those an older one; a full collection, from time to time, walks
-every object alive, the imported modules' included. The engine makes and drops many small
-dicts and dataclasses a message, and with 64 conversations in flight a few thousand of them
-are alive at any moment, so under load the collector ran about 60 young collections per
-thousand messages and, every few seconds, a full one that held the event loop for about 0.2 s:
-78-93 us of a message's 200-250 us of event loop CPU (``bench.forms``' engine, 2,000 users,
-timed with ``gc.callbacks``). With the young threshold at 7,000 the collector runs about
-twenty times in the same 20,000 messages and costs 2-3 us a message. (CPython 3.13 raised
-the default to 2,000 for the same reason; at 2,000 this workload still spends 42-49 us.)
+every object alive, the imported modules' included. Every count that passes 700 is objects
+that outlived the last collection; a message's objects stay alive across the awaits of its
+durable commit, and with 64 conversations in flight the engine keeps passing it: about 60
+young collections per thousand messages and, every few seconds, a full one that held the
+event loop for 0.07-0.2 s. Timed with ``gc.callbacks`` over ``bench.forms``' timed section,
+2,000 users: 64-75 us of a message's 237-287 us of event loop CPU. (python-telegram-bot, whose
+in-memory handler finishes a message without awaiting anything, 0.1 us.) At 7,000 the
+collector runs about twenty times in the same 20,000 messages: 1.4-1.7 us a message. (CPython
+3.13 raised the default to 2,000 for the same reason; at 2,000 this workload still spent a
+large share, see ``bench/README.md``.)
 
 What it costs: a reference cycle is freed after up to 7,000 net allocations instead of 700,
 a few hundred kilobytes at most. ``bench/README.md`` has the measurements.

@@ -1,5 +1,5 @@
 """The service process runs with the collector's young threshold raised (``bot.gc_settings``):
-under load the default one made the collector a third of the event loop's CPU per message."""
+under load the default one made the collector a quarter of the event loop's CPU per message."""
 
 from __future__ import annotations
 

@@ -148,6 +148,40 @@ async def test_the_writer_thread_checkpoints_what_the_loop_wrote(
     assert "checkpointed" in in_database_file()
 
 
+async def test_a_loop_connection_that_cannot_be_opened_leaves_every_batch_to_the_writer_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/bot.db")
+    await create_schema(engine)
+    opened = sqlite_store._connect
+
+    def refuse_the_loops(path: str, *, timeout: float, set_wal: bool) -> sqlite3.Connection:
+        if timeout == 0:  # the loop's connection, the one that never waits
+            raise sqlite3.OperationalError("unable to open database file")  # e.g. out of descriptors
+        return opened(path, timeout=timeout, set_wal=set_wal)
+
+    monkeypatch.setattr(sqlite_store, "_connect", refuse_the_loops)
+    store = SqliteConversationStore(engine)
+    try:
+        with caplog.at_level("WARNING", logger="sealbot.store"):
+            ran_on = await asyncio.gather(*(store._run(_thread_of(f"w{i}"), mode=ATOMIC) for i in range(5)))
+            # slower, never wrong: every write done, in the writer thread, reads too
+            assert threading.get_ident() not in ran_on
+            assert [await store.cursor(f"w{i}") for i in range(5)] == [1] * 5
+            await put(store, A, "still answered")
+            assert [m.reply.text for m in await store.claim_due(T0, limit=10, lease=LEASE)] == [
+                "still answered"
+            ]
+        warnings = [r for r in caplog.records if "writer thread" in r.getMessage()]
+        assert len(warnings) == 1  # said once, not at every operation
+        usage = store.writer_usage()
+        assert usage.loop_seconds == 0
+        assert usage.busy_seconds > 0
+    finally:
+        await store.close()
+        await engine.dispose()
+
+
 async def test_a_second_event_loop_is_served_by_the_writer_thread_while_the_first_has_the_store(
     store: SqliteConversationStore,
 ) -> None:

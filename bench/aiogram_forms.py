@@ -18,7 +18,8 @@ from aiogram.methods import GetMe, SendMessage, TelegramMethod
 from aiogram.types import Chat, Message, Update, User
 
 from bench.ptb_forms import CHECKS, PROMPTS
-from bench.workload import FIELDS, BadAnswer, CollectorClock, UserScript, mask, run_users
+from bench.workload import FIELDS, BadAnswer, UserScript, mask, run_users
+from bot.gc_settings import CollectorPauses
 
 BOT_USER = User(id=1, is_bot=True, first_name="bench", username="bench_bot")
 
@@ -136,7 +137,7 @@ async def run(user_scripts: list[UserScript], *, concurrency: int) -> dict[str, 
     async def send(user: int, index: int, _text: str) -> None:
         await dp.feed_update(bot, updates[(user, index)])
 
-    collector = CollectorClock()
+    collector = CollectorPauses()
     collector.start()
     started = time.perf_counter()
     await run_users(user_scripts, send, concurrency=concurrency)

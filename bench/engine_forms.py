@@ -14,7 +14,6 @@ import sqlalchemy as sa
 
 from bench.workload import (
     BadAnswer,
-    CollectorClock,
     UserScript,
     as_the_service_runs,
     run_users,
@@ -32,6 +31,7 @@ from bot.engine.outbox import OutboxDispatcher
 from bot.engine.runtime import Engine
 from bot.engine.secrets_box import SecretBox
 from bot.engine.sqlite_store import SqliteConversationStore
+from bot.gc_settings import CollectorPauses
 from bot.testing import ENGINE_LOCALES, create_schema
 from dbkit.engine import make_engine
 
@@ -160,7 +160,7 @@ async def _run(user_scripts: list[UserScript], *, concurrency: int) -> dict[str,
 
         await dispatcher.start()
         writer_before = store.writer_usage()
-        collector = CollectorClock()
+        collector = CollectorPauses()
         collector.start()
         loop_cpu_before = time.thread_time()
         started = time.perf_counter()

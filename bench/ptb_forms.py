@@ -30,7 +30,6 @@ from telegram.request import BaseRequest, RequestData
 from bench.workload import (
     FIELDS,
     BadAnswer,
-    CollectorClock,
     UserScript,
     mask,
     run_users,
@@ -40,6 +39,7 @@ from bench.workload import (
     valid_text,
     valid_years,
 )
+from bot.gc_settings import CollectorPauses
 
 BOT_USER = {"id": 1, "is_bot": True, "first_name": "bench", "username": "bench_bot"}
 PROMPTS = {
@@ -199,7 +199,7 @@ async def run(
         if pickle_path is not None and durable:
             await app.update_persistence()  # the reply is out; make the state it left durable
 
-    collector = CollectorClock()
+    collector = CollectorPauses()
     collector.start()
     started = time.perf_counter()
     await run_users(user_scripts, send, concurrency=concurrency)

@@ -87,15 +87,44 @@ async def _wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the service did not become ready in time")
 
 
-async def _write_transactions(client: httpx.AsyncClient, bases: list[str]) -> int:
-    """The bot database's committed write transactions, from each service's ``/metrics``."""
-    total = 0
+@dataclass
+class ServiceFigures:
+    """What the services' ``/metrics`` say, added up over the workers (the longest pause: the
+    longest of any)."""
+
+    write_transactions: int = 0
+    full_collections: int = 0
+    young_collections: int = 0  # generations 0 and 1
+    longest_full_pause: float = 0.0
+    longest_young_pause: float = 0.0
+
+    def __sub__(self, before: ServiceFigures) -> ServiceFigures:
+        return ServiceFigures(
+            self.write_transactions - before.write_transactions,
+            self.full_collections - before.full_collections,
+            self.young_collections - before.young_collections,
+            self.longest_full_pause,
+            self.longest_young_pause,
+        )
+
+
+async def _service_figures(client: httpx.AsyncClient, bases: list[str]) -> ServiceFigures:
+    figures = ServiceFigures()
     for base in bases:
         text = (await client.get(f"{base}/metrics")).text
         for line in text.splitlines():
-            if line.startswith("sealbot_store_write_transactions_total "):
-                total += int(float(line.split()[1]))
-    return total
+            name, _, value = line.rpartition(" ")
+            if name == "sealbot_store_write_transactions_total":
+                figures.write_transactions += int(float(value))
+            elif name == 'sealbot_gc_pause_seconds_count{generation="2"}':
+                figures.full_collections += int(float(value))
+            elif name.startswith("sealbot_gc_pause_seconds_count{"):
+                figures.young_collections += int(float(value))
+            elif name == 'sealbot_gc_longest_pause_seconds{generation="2"}':
+                figures.longest_full_pause = max(figures.longest_full_pause, float(value))
+            elif name.startswith("sealbot_gc_longest_pause_seconds{"):
+                figures.longest_young_pause = max(figures.longest_young_pause, float(value))
+    return figures
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -255,7 +284,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
             limits = httpx.Limits(max_connections=args.users + 10, max_keepalive_connections=args.users + 10)
             users = [_prepare(i, args.messages, args.words.split(",")) for i in range(args.users)]
             async with httpx.AsyncClient(limits=limits) as client:
-                transactions_before = await _write_transactions(client, bases)
+                figures_before = await _service_figures(client, bases)
                 started = time.monotonic()
                 cpu_before = _cpu_seconds(args.pids)
                 await asyncio.gather(
@@ -263,7 +292,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
                 )
                 elapsed = time.monotonic() - started
                 cpu = _cpu_seconds(args.pids) - cpu_before
-                transactions = await _write_transactions(client, bases) - transactions_before
+                figures = await _service_figures(client, bases) - figures_before
             await asyncio.sleep(SETTLE)
             expected_cs = sum(o.via_cs for o in totals.outcomes)
             total_cs = len(fake.customer_messages())
@@ -287,7 +316,13 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         "unseen": sum(1 for o in totals.outcomes if not o.seen),
         "seen_twice": max(0, total_cs - expected_cs),
         "cpu_ms_per_request": 1000 * cpu / totals.requests if totals.requests else 0.0,
-        "transactions_per_message": transactions / len(totals.outcomes) if totals.outcomes else 0.0,
+        "transactions_per_message": figures.write_transactions / len(totals.outcomes)
+        if totals.outcomes
+        else 0.0,
+        "full_collections": figures.full_collections,
+        "young_collections": figures.young_collections,
+        "longest_full_pause": figures.longest_full_pause,
+        "longest_young_pause": figures.longest_young_pause,
     }
 
 
@@ -317,6 +352,11 @@ def main(argv: list[str] | None = None) -> int:
         f" | {result['over_5s']} of {result['messages']} | {result['passive']} | {result['via_cs']}"
         f" | {result['unseen']} | {result['seen_twice']} | {result['cpu_ms_per_request']:.1f} ms"
         f" | {result['transactions_per_message']:.2f} |"
+    )
+    print(
+        f"garbage collector while serving: {result['full_collections']:.0f} full collections"
+        f" (longest pause {1000 * result['longest_full_pause']:.1f} ms),"
+        f" {result['young_collections']:.0f} younger ones (longest {1000 * result['longest_young_pause']:.1f} ms)"
     )
     return 0
 

@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import re
-import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 from bot import gc_settings
 
@@ -148,24 +146,3 @@ def as_the_service_runs() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*before)
-
-
-class CollectorClock:
-    """Seconds the cyclic garbage collector ran while started (``gc.callbacks``)."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self._began = 0.0
-
-    def _callback(self, phase: str, _info: dict[str, Any]) -> None:
-        if phase == "start":
-            self._began = time.perf_counter()
-        else:
-            self.seconds += time.perf_counter() - self._began
-
-    def start(self) -> None:
-        gc.callbacks.append(self._callback)
-
-    def stop(self) -> float:
-        gc.callbacks.remove(self._callback)
-        return self.seconds

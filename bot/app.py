@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -411,7 +411,11 @@ def _reminders_page(container: Container) -> APIRouter:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, after_start: Callable[[], object] | None = None
+) -> FastAPI:
+    """The service's ASGI app; ``after_start`` is called once everything has started (the
+    service process freezes what start-up made, ``bot.gc_settings``)."""
     from bot.settings import load_settings
 
     settings = settings or load_settings()
@@ -434,6 +438,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.mount("/platform", container.platform_app)
         await container.start()
         await warm_routes(app)
+        if after_start is not None:
+            after_start()
         try:
             yield
         finally:

@@ -82,7 +82,9 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     if unusable is not None:
         print(f"sealbot: {unusable}", file=sys.stderr)
         return 1
-    app = create_app(settings)
+    # Objects start-up makes live as long as the process: out of the collector's sight once
+    # the service has started, and every pause timed from then on (``gc_settings.serving``).
+    app = create_app(settings, after_start=gc_settings.serving)
     gc_settings.configure_for_service()
     log_config = None if settings.log_json else uvicorn.config.LOGGING_CONFIG
     if not settings.admin_port:

@@ -4,7 +4,8 @@
 composition root plugs in: the engine's ``on_inbound`` hook (messages in), the outbox's
 ``DeliveryObserver`` (messages out, outbox lag, failures by channel), the conversation locks'
 wait observer, and a transport around the platform client (call latency by route). Counters
-kept elsewhere as plain numbers (the store's write transactions, the timed duties' stats) are
+kept elsewhere as plain numbers (the store's write transactions, the timed duties' stats, the
+garbage collector's pauses) are
 copied in by ``sync`` before each scrape and every few seconds, so under several workers
 (multiprocess mode) every worker's share is in the files when any worker is scraped.
 """
@@ -20,6 +21,7 @@ import httpx
 
 from bot.engine.messages import Inbound, InboundKind, OutboundMessage
 from bot.engine.store import WriterUsage
+from bot.gc_settings import SERVICE_PAUSES, CollectorPauses
 from observability.metrics import Metrics
 from scheduler.metrics import MetricsRegistry
 
@@ -76,8 +78,11 @@ class _Seen:
 
 
 class ServiceTelemetry:
-    def __init__(self, metrics: Metrics | None = None) -> None:
+    def __init__(self, metrics: Metrics | None = None, collector: CollectorPauses | None = None) -> None:
+        """``collector``: the garbage collector's pauses to report (by default the service
+        process's own, timed once ``sealbot serve`` starts)."""
         self.metrics = metrics or Metrics()
+        self.collector = collector if collector is not None else SERVICE_PAUSES
         self._seen = _Seen()
 
     # ---- the seams ---------------------------------------------------------------------------
@@ -144,6 +149,15 @@ class ServiceTelemetry:
                 metrics.scheduler_events.labels(event=name).inc(value - before)
             seen.events[name] = value
         metrics.bus_connected.set(1 if bus_healthy else 0)
+        self._sync_collector()
+
+    def _sync_collector(self) -> None:
+        collector, metrics = self.collector, self.metrics
+        for generation, seconds in collector.drain():
+            metrics.gc_pause.labels(generation=str(generation)).observe(seconds)
+        for generation, longest in enumerate(collector.longest):
+            if collector.count[generation]:
+                metrics.gc_longest_pause.labels(generation=str(generation)).set(longest)
 
     def render(self) -> bytes:
         return self.metrics.render()

@@ -26,6 +26,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LAG_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0, 15.0, 60.0, 300.0)
+_PAUSE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
 def multiprocess_mode() -> bool:
@@ -133,6 +134,22 @@ class Metrics:
             "sealbot_store_writer_cpu_seconds",
             "CPU seconds of the embedded store's writer thread",
             registry=registry,
+        )
+        # The cyclic garbage collector's pauses (``bot.gc_settings.CollectorPauses``): each
+        # one holds the event loop, so a long full collection is latency every request feels.
+        self.gc_pause = Histogram(
+            "sealbot_gc_pause_seconds",
+            "Pauses of the cyclic garbage collector, by generation",
+            ["generation"],
+            buckets=_PAUSE_BUCKETS,
+            registry=registry,
+        )
+        self.gc_longest_pause = Gauge(
+            "sealbot_gc_longest_pause_seconds",
+            "The longest pause of the cyclic garbage collector since start, by generation",
+            ["generation"],
+            registry=registry,
+            multiprocess_mode="max",
         )
         # The timed duties (reminders, timeouts, retention); each worker runs its own, so the
         # gauges keep one value per process under multiprocess mode.

@@ -51,6 +51,20 @@ def _data_dir_unusable(settings: Settings) -> str | None:
     return None
 
 
+def _ports_taken(settings: Settings) -> str | None:
+    """Why the service could not listen where it is told to (None: it can)."""
+    from observability.listening import why_cannot_listen
+
+    wanted = [("SEALBOT_PORT", settings.host, settings.port)]
+    if settings.admin_port:
+        wanted.append(("SEALBOT_ADMIN_PORT", settings.admin_host, settings.admin_port))
+    for name, host, port in wanted:
+        reason = why_cannot_listen(host, port)
+        if reason is not None:
+            return f"{name}: {reason}"
+    return None
+
+
 async def _databases_unreachable(settings: Settings) -> str | None:
     """Why the bot's database, or the in-process platform's, cannot be used (None: both can)."""
     from dbkit.engine import why_unreachable
@@ -71,11 +85,12 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.app import check_configuration, create_app
 
     # What would stop the start-up is said here, in one line (a ConfigError, exit 2; a data
-    # directory or a database that cannot be used or migrated, exit 1), not as the server's
-    # "Application startup failed" with a traceback.
+    # directory, a port or a database that cannot be used or migrated, exit 1), not as the
+    # server's "Application startup failed" with a traceback.
     check_configuration(settings)
     unusable = (
         _data_dir_unusable(settings)
+        or _ports_taken(settings)
         or asyncio.run(_databases_unreachable(settings))
         or asyncio.run(_migration_refused(settings))
     )

@@ -75,7 +75,13 @@ def _serve(settings: PlatformSettings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from dbkit.engine import why_unreachable
+    from observability.listening import why_cannot_listen
 
+    # A port another program holds is one line, before migrations and start-up.
+    taken = why_cannot_listen(args.host, args.port)
+    if taken is not None:
+        print(f"sealbot-platform: {taken}", file=sys.stderr)
+        return 1
     # A database that cannot be used is one line naming it, not migrate's traceback.
     unreachable = asyncio.run(why_unreachable(settings.database_url))
     if unreachable is not None:

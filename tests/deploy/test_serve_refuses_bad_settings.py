@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -222,3 +223,17 @@ def test_a_migration_that_fails_is_one_line_naming_the_database(tmp_path: Path) 
     ), last
     assert "already exists" in last, last
     assert last.endswith("(`sealbot migrate` shows the whole error)"), last
+
+
+@pytest.mark.parametrize("setting", ["SEALBOT_PORT", "SEALBOT_ADMIN_PORT"])
+def test_a_port_another_program_listens_on_is_one_line_before_anything_starts(
+    tmp_path: Path, setting: str
+) -> None:
+    with socket.socket() as other:  # another program (or a sealbot already running)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        done = serve(tmp_path, **{setting: str(port)})
+    lines = refusal(done)
+    assert lines == [f"sealbot: {setting}: cannot listen on 127.0.0.1:{port}: Address already in use"]
+    assert not (tmp_path / "var").exists() or not any((tmp_path / "var").rglob("*.db"))  # nothing migrated

@@ -189,3 +189,23 @@ def test_a_database_migrated_by_a_newer_release_is_one_line_for_migrate_and_serv
         last = done.stderr.strip().splitlines()[-1]
         assert last.startswith("sealbot-platform: the database at sqlite+aiosqlite:///"), last
         assert "is at migration 'f00dfeedbeef', which this release does not have" in last, last
+
+
+def test_a_port_another_program_listens_on_is_one_line_before_anything_starts(tmp_path: Path) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        done = subprocess.run(  # noqa: S603 - this interpreter and fixed arguments
+            _cli("serve", "--host", "127.0.0.1", "--port", str(port)),
+            env=_env(tmp_path),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines() == [
+        f"sealbot-platform: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
+    assert not (tmp_path / "platform.db").exists()  # nothing was migrated

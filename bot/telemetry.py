@@ -5,9 +5,9 @@ composition root plugs in: the engine's ``on_inbound`` hook (messages in), the o
 ``DeliveryObserver`` (messages out, outbox lag, failures by channel), the conversation locks'
 wait observer, and a transport around the platform client (call latency by route). Counters
 kept elsewhere as plain numbers (the store's write transactions, the timed duties' stats, the
-garbage collector's pauses) are
-copied in by ``sync`` before each scrape and every few seconds, so under several workers
-(multiprocess mode) every worker's share is in the files when any worker is scraped.
+garbage collector's pauses) are copied in by ``sync`` before each scrape and every few
+seconds, so under several workers (multiprocess mode) every worker's share is in the files
+when any worker is scraped.
 """
 
 from __future__ import annotations

@@ -406,13 +406,20 @@ class _OnLoop:
             self.writer.jobs.put(_Control.CHECKPOINT)
 
     def close(self) -> None:
-        """Run what is queued (when called on this loop) and close the connection."""
+        """Run what is queued and close the connection: here when called on this loop, else
+        in the writer thread (which hands each outcome back to its caller's loop), so that a
+        caller waiting for a queued operation is never left waiting on a closed connection."""
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is self.loop:
-            self.flush()
+            while self.pending:
+                self.flush()
+        else:
+            queued, self.pending = self.pending, []
+            for job in queued:
+                self.writer.jobs.put(job)
         self.batches.conn.close()
 
 

@@ -198,6 +198,25 @@ async def test_a_second_event_loop_is_served_by_the_writer_thread_while_the_firs
     assert await store.cursor("second") == 1
 
 
+async def test_a_store_closed_from_another_thread_still_answers_what_its_loop_had_queued(
+    store: SqliteConversationStore,
+) -> None:
+    await store._run(_thread_of("first"), mode=ATOMIC)  # this loop has the store now
+    queued = [asyncio.create_task(store._run(_thread_of(f"q{i}"), mode=ATOMIC)) for i in range(3)]
+    await asyncio.sleep(0)  # the operations are queued; the batch that runs them is not yet
+    closer = threading.Thread(target=lambda: asyncio.run(store.close()))
+    closer.start()
+    closer.join(30)  # this loop stands still meanwhile: nothing of its own runs the batch
+    ran_on = await asyncio.wait_for(asyncio.gather(*queued), timeout=10)
+    assert threading.get_ident() not in ran_on  # the writer thread ran them before it stopped
+    reader = sqlite3.connect(store.engine.url.database or "")
+    try:
+        names = {row[0] for row in reader.execute("SELECT name FROM event_cursors")}
+    finally:
+        reader.close()
+    assert {"q0", "q1", "q2"} <= names
+
+
 def test_a_new_event_loop_takes_the_store_over_once_the_first_is_closed(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/bot.db")
     asyncio.run(create_schema(engine))

@@ -60,7 +60,8 @@ class Hop(Protocol):
 
 class ThreadHop(threading.Thread):
     """Hands every call to a thread and back, in batches, as the SQLite store's writer thread
-    did before its batches moved onto the event loop, and does nothing else (a thread needs no encoding: ``argument`` stays here)."""
+    did before its batches moved onto the event loop, and does nothing else (a thread needs no
+    encoding: ``argument`` stays here)."""
 
     def __init__(self) -> None:
         super().__init__(name="bench-hop", daemon=True)

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.callback_client import CallbackConnection, CallbackFailed
 from bot.channels.local_server import free_port, serve_locally
@@ -112,18 +113,21 @@ async def _service_figures(client: httpx.AsyncClient, bases: list[str]) -> Servi
     figures = ServiceFigures()
     for base in bases:
         text = (await client.get(f"{base}/metrics")).text
-        for line in text.splitlines():
-            name, _, value = line.rpartition(" ")
-            if name == "sealbot_store_write_transactions_total":
-                figures.write_transactions += int(float(value))
-            elif name == 'sealbot_gc_pause_seconds_count{generation="2"}':
-                figures.full_collections += int(float(value))
-            elif name.startswith("sealbot_gc_pause_seconds_count{"):
-                figures.young_collections += int(float(value))
-            elif name == 'sealbot_gc_longest_pause_seconds{generation="2"}':
-                figures.longest_full_pause = max(figures.longest_full_pause, float(value))
-            elif name.startswith("sealbot_gc_longest_pause_seconds{"):
-                figures.longest_young_pause = max(figures.longest_young_pause, float(value))
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                full = sample.labels.get("generation") == "2"
+                if sample.name == "sealbot_store_write_transactions_total":
+                    figures.write_transactions += int(sample.value)
+                elif sample.name == "sealbot_gc_pause_seconds_count":
+                    if full:
+                        figures.full_collections += int(sample.value)
+                    else:
+                        figures.young_collections += int(sample.value)
+                elif sample.name == "sealbot_gc_longest_pause_seconds":
+                    if full:
+                        figures.longest_full_pause = max(figures.longest_full_pause, sample.value)
+                    else:
+                        figures.longest_young_pause = max(figures.longest_young_pause, sample.value)
     return figures
 
 

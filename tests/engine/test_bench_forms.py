@@ -25,7 +25,8 @@ def test_the_form_benchmark_runs_with_20_users() -> None:
     }
     for result in results.values():
         assert result["messages"] == result["replies"] == 200
-        assert result["gc_seconds"] >= 0  # every contender's collector time is measured
+        assert isinstance(result["gc_seconds"], float)  # every contender's collector time is measured
+        assert result["gc_seconds"] >= 0
     text = report(args, results)
     assert "engine / PTB memory" in text
     assert "engine / PTB pickle" in text

@@ -79,8 +79,8 @@ async def test_metrics_count_a_web_chat_message_in_and_its_replies_out(tmp_path:
     # the embedded default's store ran its batches on the event loop; its writer thread, for
     # what must not run there, is reported beside it
     assert samples[("sealbot_store_loop_seconds_total", ())] > 0
-    assert samples[("sealbot_store_writer_busy_seconds_total", ())] >= 0
-    assert samples[("sealbot_store_writer_cpu_seconds_total", ())] >= 0
+    assert samples[("sealbot_store_writer_busy_seconds_total", ())] >= 0  # reported, idle or not
+    assert samples[("sealbot_store_writer_cpu_seconds_total", ())] > 0  # it opened its connection
     assert samples[("sealbot_event_bus_connected", ())] == 1
     # the platform calls made for the menu are timed by route, ids folded into "{id}"
     calls = [key for key in samples if key[0] == "sealbot_platform_call_seconds_count"]

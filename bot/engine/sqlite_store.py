@@ -41,7 +41,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, TypeVar, overload
@@ -148,6 +148,16 @@ class _Busy(Exception):
         self.jobs = jobs or []
 
 
+@dataclass
+class _Work:
+    """What batches did on one side (the event loop's connections, or the writer thread's):
+    batches that wrote, and seconds spent running batches. Written by the side that runs them,
+    read from any thread (each field is replaced whole)."""
+
+    committed: int = 0
+    busy_seconds: float = 0.0
+
+
 class _Batches:
     """Runs batches of jobs on one connection: reads first, outside any write transaction,
     then every write in ONE transaction (group commit); callers learn their outcomes only
@@ -163,19 +173,19 @@ class _Batches:
         hand_back: Callable[[dict[asyncio.AbstractEventLoop, list[Outcome]]], None],
         *,
         wait_for_locks: bool,
+        work: _Work,
     ) -> None:
         self.conn = conn
         self.hand_back = hand_back
         self.wait_for_locks = wait_for_locks
-        self.committed = 0  # batches that wrote (read from other threads: an int is atomic)
-        self.busy_seconds = 0.0  # time spent running batches (read from other threads)
+        self.work = work
 
     def run(self, batch: list[Job]) -> None:
         started = time.perf_counter()
         try:
             self._run(batch)
         finally:
-            self.busy_seconds += time.perf_counter() - started
+            self.work.busy_seconds += time.perf_counter() - started
 
     def _run(self, batch: list[Job]) -> None:
         # Reads go first, outside the write transaction, and their callers hear back at once
@@ -242,7 +252,7 @@ class _Batches:
             wrote = conn.total_changes != changes_before
             conn.execute("COMMIT")
             if wrote:  # a batch of reads only is no write transaction
-                self.committed += 1
+                self.work.committed += 1
         except sqlite3.Error as exc:
             outcomes = _all_failed(conn, batch, StorageError(f"sqlite batch failed: {exc}"))
         return outcomes
@@ -291,7 +301,7 @@ class _Writer(threading.Thread):
         self.path = path
         self.jobs: queue.SimpleQueue[Job | _Control] = queue.SimpleQueue()
         self.ready: Future[None] = Future()
-        self.batches: _Batches | None = None
+        self.work = _Work()
         self.cpu_seconds_at_exit: float | None = None
 
     def run(self) -> None:
@@ -300,7 +310,7 @@ class _Writer(threading.Thread):
         except sqlite3.Error as exc:
             self.ready.set_exception(StorageError(f"cannot open {self.path}: {exc}"))
             return
-        self.batches = batches = _Batches(conn, _hand_back, wait_for_locks=True)
+        batches = _Batches(conn, _hand_back, wait_for_locks=True, work=self.work)
         self.ready.set_result(None)
         try:
             while True:
@@ -369,12 +379,12 @@ class _OnLoop:
     writes. Commits in WAL mode with ``synchronous=NORMAL`` write to the OS's cache and do not
     wait for the disk."""
 
-    def __init__(self, writer: _Writer, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, writer: _Writer, loop: asyncio.AbstractEventLoop, work: _Work) -> None:
         self.writer = writer
         self.loop = loop
         conn = _connect(writer.path, timeout=0, set_wal=False)
         conn.execute("PRAGMA wal_autocheckpoint=0")
-        self.batches = _Batches(conn, _deliver_each, wait_for_locks=False)
+        self.batches = _Batches(conn, _deliver_each, wait_for_locks=False, work=work)
         self.pending: list[Job] = []
         self.last_checkpoint = time.monotonic()
 
@@ -391,7 +401,7 @@ class _OnLoop:
             self.loop.call_soon(self.flush)
         if not batch:
             return
-        committed = self.batches.committed
+        committed = self.batches.work.committed
         try:
             self.batches.run(batch)
         except _Busy as busy:
@@ -399,7 +409,7 @@ class _OnLoop:
                 self.writer.jobs.put(job)
             return
         if (
-            self.batches.committed != committed
+            self.batches.work.committed != committed
             and time.monotonic() - self.last_checkpoint >= CHECKPOINT_EVERY
         ):
             self.last_checkpoint = time.monotonic()
@@ -506,11 +516,10 @@ class SqliteConversationStore:
         self._writer.start()
         self._writer.ready.result(timeout=30)
         # The event loop this store runs its batches on (the first to use it; see ``_OnLoop``),
-        # and what earlier loops, closed since, had run there.
+        # and what the batches on event loops did, this one's and earlier ones' (closed since).
         self._on_loop: _OnLoop | None = None
         self._loop_refused = False  # the loop's connection could not be opened
-        self._retired_commits = 0
-        self._retired_loop_seconds = 0.0
+        self._loop_work = _Work()
 
     async def _run(self, operation: Callable[[sqlite3.Connection], T], *, mode: int = ATOMIC) -> T:
         """Run ``operation`` (``READ``, ``SINGLE`` or ``ATOMIC``) in this event loop's next
@@ -537,7 +546,7 @@ class SqliteConversationStore:
         if self._loop_refused:
             return None
         try:
-            self._on_loop = _OnLoop(self._writer, loop)
+            self._on_loop = _OnLoop(self._writer, loop, self._loop_work)
         except sqlite3.Error as exc:
             # the writer thread serves every loop then: slower, never wrong
             log.warning("the store's batches stay in its writer thread: %s", exc)
@@ -547,30 +556,18 @@ class SqliteConversationStore:
 
     def _retire(self, on_loop: _OnLoop) -> None:
         on_loop.close()
-        self._retired_commits += on_loop.batches.committed
-        self._retired_loop_seconds += on_loop.batches.busy_seconds
         self._on_loop = None
-
-    def _usage(self) -> tuple[int, float, float]:
-        """Write transactions, the writer thread's busy seconds, the event loop's seconds."""
-        commits, loop_seconds = self._retired_commits, self._retired_loop_seconds
-        if self._on_loop is not None:
-            commits += self._on_loop.batches.committed
-            loop_seconds += self._on_loop.batches.busy_seconds
-        thread = self._writer.batches
-        if thread is not None:
-            commits += thread.committed
-        return commits, thread.busy_seconds if thread is not None else 0.0, loop_seconds
 
     @property
     def write_transactions(self) -> int:
-        return self._usage()[0]
+        return self._loop_work.committed + self._writer.work.committed
 
     def writer_usage(self) -> WriterUsage:
         """Where the store's SQLite work ran so far: the writer thread's busy and CPU time,
         and the time it took on the event loop (``/metrics``; ``bench.forms`` prints them)."""
-        _, thread_busy, loop_seconds = self._usage()
-        return WriterUsage(thread_busy, self._writer.cpu_seconds(), loop_seconds)
+        return WriterUsage(
+            self._writer.work.busy_seconds, self._writer.cpu_seconds(), self._loop_work.busy_seconds
+        )
 
     async def close(self) -> None:
         if self._on_loop is not None:

@@ -256,6 +256,7 @@ class Flow:
         object.__setattr__(self, "_sensitive", frozenset(sensitive | {PREVIOUS + n for n in sensitive}))
         asking = tuple((s, getattr(s, "when", None)) for s in self.steps if s.asks_user)
         object.__setattr__(self, "_asking", asking)
+        object.__setattr__(self, "_conditional", any(when is not None for _, when in asking))
         for step in self.steps:
             for dep in step.dependencies:
                 if dep not in names:
@@ -274,7 +275,16 @@ class Flow:
 
     def visible_steps(self, answers: Answers) -> list[Step]:
         asking: tuple[tuple[Step, Condition | None], ...] = self.__dict__["_asking"]
+        if not self.__dict__["_conditional"]:
+            return [step for step, _ in asking]
         return [step for step, when in asking if when is None or when(answers)]
+
+    @property
+    def conditional(self) -> bool:
+        """Whether a step it asks depends on earlier answers (``when``): if not, the steps
+        shown are the same whatever was answered."""
+        conditional: bool = self.__dict__["_conditional"]
+        return conditional
 
     def dependents_of(self, name: str) -> set[str]:
         """Every step whose answer depends on ``name``, directly or through another."""

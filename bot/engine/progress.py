@@ -122,14 +122,16 @@ def counted(flow: Flow, run: FlowRun, step: Step) -> tuple[int, int] | None:
     made yet counts as its first option (the usual path), answers filled in without asking (a
     preset seal, a prefill) are not steps, and the count ends at the summary (what follows it,
     payment or waits, is not a question). None when there is nothing worth counting."""
-    answers = dict(run.answers)
-    for s in flow.steps:
-        if isinstance(s, Choice) and s.name not in answers and not callable(s.options) and s.options:
-            answers[s.name] = s.options[0].token
-    asked = set(run.history) | {step.name}
+    answers = run.answers
+    if flow.conditional:  # which steps show depends on the answers: assume the usual path
+        answers = dict(answers)
+        for s in flow.steps:
+            if isinstance(s, Choice) and s.name not in answers and not callable(s.options) and s.options:
+                answers[s.name] = s.options[0].token
+    history = run.history
     names: list[str] = []
     for s in flow.visible_steps(answers):
-        if s.name in run.answers and s.name not in asked:
+        if s.name in run.answers and s.name != step.name and s.name not in history:
             continue  # filled in for the user: not a question they answer
         names.append(s.name)
         if isinstance(s, Summary):

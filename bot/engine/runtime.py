@@ -214,7 +214,7 @@ class Engine:
         the stored version is still the one that commit wrote: any other writer bumps it."""
         if reuse is not None:
             cached = self._decoded.pop(reuse, None)
-            if cached is not None and snapshot.state is not None and cached[0] == snapshot.version:
+            if cached is not None and snapshot.exists and cached[0] == snapshot.version:
                 return cached[1]
         if snapshot.state is None:
             return ConversationState(locale=normalise_locale(inbound.language_hint))
@@ -346,7 +346,7 @@ class Engine:
             await build(ctx)
             change = self._commit_for(ctx, None, None)
             if dedupe_id is not None:
-                change = Commit(**{**change.__dict__, "message_id": dedupe_id})
+                change = replace(change, message_id=dedupe_id)
             messages = await self.store.commit(key, snapshot, change, self.clock.now())
             self._remember(key, snapshot, ctx.state)
         for callback in self.hooks.after_commit:

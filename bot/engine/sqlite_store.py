@@ -94,9 +94,13 @@ def ts(value: datetime | None) -> str | None:
     """SQLAlchemy's SQLite form of a timestamp: UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``."""
     if value is None:
         return None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(" ", "microseconds")
+    if value.tzinfo is None:
+        return value.isoformat(" ", "microseconds")
+    # Several per message: ``replace(tzinfo=None)`` costs more than the formatting (keyword
+    # arguments), so the UTC form is formatted with its offset and the offset cut off.
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:-6]
 
 
 def from_ts(value: str | None) -> datetime | None:
@@ -594,10 +598,8 @@ class SqliteConversationStore:
         found = await self._run(load, mode=READ)
         if found is None:
             return Snapshot(None, 0, None)
-        conversation_id, version, state_json, duplicate = found
-        # JSON is decoded here, outside the operation: a batch the writer thread runs then
-        # spends its time in SQLite (which releases the GIL), not in Python beside the loop.
-        return Snapshot(conversation_id, version, json_text.loads(state_json), duplicate)
+        # The state's JSON is decoded outside the operation, and only if it is read.
+        return Snapshot.from_text(*found)
 
     async def commit(
         self, key: ConversationKey, snapshot: Snapshot, change: Commit, now: datetime

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.engine import json_text
 from bot.engine.messages import ConversationKey, Origin, OutboundMessage, Reply
 from bot.engine.ports import Clock, SystemClock
 from bot.engine.tables import UNDELIVERED_SQL, conversations, event_cursor, inbound_receipts, outbox
@@ -75,18 +76,69 @@ class WriterUsage:
         )
 
 
-@dataclass(frozen=True)
 class Snapshot:
     """What ``load`` read: the state (None for a new conversation) and, for a duplicate
-    delivery, the ids of the replies the first delivery produced."""
+    delivery, the ids of the replies the first delivery produced.
 
-    conversation_id: int | None
-    version: int
-    state: dict[str, Any] | None
-    duplicate_of: tuple[int, ...] | None = None
+    A store that reads the state as JSON text hands it over as it is (``from_text``) and it is
+    decoded when ``state`` is first read: the engine usually takes the state it committed
+    itself instead (``Engine._load_state``), and decoding it for nothing cost 2-3 us of a
+    message's 150-190 on the embedded default."""
+
+    __slots__ = ("_state", "_text", "conversation_id", "duplicate_of", "version")
+
+    def __init__(
+        self,
+        conversation_id: int | None,
+        version: int,
+        state: dict[str, Any] | None,
+        duplicate_of: tuple[int, ...] | None = None,
+    ) -> None:
+        self.conversation_id = conversation_id
+        self.version = version
+        self.duplicate_of = duplicate_of
+        self._state = state
+        self._text: str | None = None
+
+    @classmethod
+    def from_text(
+        cls, conversation_id: int, version: int, text: str, duplicate_of: tuple[int, ...] | None
+    ) -> Snapshot:
+        snapshot = cls(conversation_id, version, None, duplicate_of)
+        snapshot._text = text
+        return snapshot
+
+    @property
+    def exists(self) -> bool:
+        """Whether the conversation was stored before (else this message starts it)."""
+        return self.conversation_id is not None
+
+    @property
+    def state(self) -> dict[str, Any] | None:
+        if self._text is not None:
+            self._state, self._text = json_text.loads(self._text), None
+        return self._state
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Snapshot):
+            return NotImplemented
+        return (self.conversation_id, self.version, self.state, self.duplicate_of) == (
+            other.conversation_id,
+            other.version,
+            other.state,
+            other.duplicate_of,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # equal by content, which is mutable
+
+    def __repr__(self) -> str:
+        return (
+            f"Snapshot(conversation_id={self.conversation_id!r}, version={self.version!r},"
+            f" duplicate_of={self.duplicate_of!r})"
+        )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built twice for every reply (see ``Commit``)
 class QueuedReply:
     reply: Reply
     origin: Origin
@@ -111,9 +163,11 @@ class SideWrite:
     params: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Commit:
-    """Everything one handled message changes."""
+    """Everything one handled message changes. Not frozen, though nobody changes it: it is
+    built for every message, and a frozen dataclass's ``__init__`` (``object.__setattr__`` per
+    field) took 2.6 us for these thirteen fields against 0.9."""
 
     state: dict[str, Any]
     owner: str

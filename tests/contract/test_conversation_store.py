@@ -308,7 +308,7 @@ async def test_release_held_discards_bot_messages_held_for_staff(store: Conversa
 async def test_outbound_messages_keep_their_content(store: ConversationStore) -> None:
     reply = Reply.text_reply("请选择：", options=())
     snapshot = await store.load(C, None)
-    queued = Commit(**{**change(message_id="x").__dict__, "replies": [QueuedReply(reply, Origin.STAFF)]})
+    queued = replace(change(message_id="x"), replies=[QueuedReply(reply, Origin.STAFF)])
     (message,) = await store.commit(C, snapshot, queued, T0)
     (claimed,) = await store.claim_due(T0, limit=1, lease=LEASE)
     assert (claimed.key, claimed.reply, claimed.origin, claimed.in_reply_to) == (C, reply, Origin.STAFF, "x")

@@ -59,6 +59,7 @@ async def put(
 
 async def test_a_new_conversation_loads_empty(store: ConversationStore) -> None:
     assert await store.load(A, "m1") == Snapshot(None, 0, None)
+    assert not (await store.load(A, "m1")).exists
     assert await store.get(A) is None
     assert await store.owner_of(A) == "bot"
 
@@ -68,7 +69,9 @@ async def test_commit_then_load_returns_the_state_and_the_next_version(store: Co
         A, await store.load(A, None), change(state={"step": "name", "answers": {"名": "张三"}}), T0
     )
     first = await store.load(A, None)
+    assert first.exists
     assert (first.version, first.state) == (1, {"step": "name", "answers": {"名": "张三"}})
+    assert first.state is first.state  # decoded once, however often it is read
     await store.commit(A, first, change(state={"step": "kind"}), T0)
     second = await store.load(A, None)
     assert (second.version, second.state, second.conversation_id) == (

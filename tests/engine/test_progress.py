@@ -120,3 +120,37 @@ def test_a_run_holds_answers_only_once_the_user_answered_a_question() -> None:
     run.answers["name"] = "A"
     run.history = ["name"]
     assert progress.holds_answers(run)
+
+
+def test_the_count_assumes_the_first_option_until_the_choice_is_made() -> None:
+    flow = form()  # "company" is asked only for kind=company, the first option
+    assert flow.conditional
+    assert progress.counted(flow, run_at(), flow.step("name")) == (1, 5)
+    person = run_at(name="n", kind="person")
+    assert progress.counted(flow, person, flow.step("scan")) == (3, 4)
+    company = run_at(name="n", kind="company")
+    assert progress.counted(flow, company, flow.step("company")) == (3, 5)
+
+
+def test_the_count_of_a_flow_without_conditions_skips_answers_filled_in_for_the_user() -> None:
+    flow = Flow(
+        "plain",
+        1,
+        "t",
+        (
+            Field("name", prompt="p"),
+            Field("seal", prompt="p"),
+            Field("phone", prompt="p"),
+            Summary("confirm"),
+        ),
+    )
+    assert not flow.conditional
+    run = FlowRun(flow="plain", version=1, run_id=1, step="")
+    run.answers["seal"] = "preset"  # filled in without asking: not a step of the count
+    assert progress.counted(flow, run, flow.step("name")) == (1, 3)
+    run.answers["name"] = "n"
+    run.history = ["name"]
+    assert progress.counted(flow, run, flow.step("phone")) == (2, 3)
+    # an answer the user gave stays a step when asked again (edited from the summary)
+    run.history = ["name", "seal"]
+    assert progress.counted(flow, run, flow.step("seal")) == (2, 4)

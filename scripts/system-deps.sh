@@ -4,6 +4,7 @@
 #   softhsm2, opensc    a real PKCS#11 token and pkcs11-tool for the UKey bridge tests
 #   chromium            headless browser tests of the web chat, pay page and console
 #   poppler-utils       pdftotext, to read generated PDFs back in tests
+#   valgrind            callgrind, for bench.instructions (instructions per message) and its test
 set -euo pipefail
 want=("$@")
 missing=()

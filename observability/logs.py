@@ -37,7 +37,7 @@ class bound:  # lower case: used as the function it was, ``with bound(conversati
     """Set the ids for the lines logged inside; restores the outer ones afterwards.
 
     A class, not a ``contextlib.contextmanager`` generator: the engine enters it for every
-    message, and the generator's machinery cost three times as much."""
+    message, and the generator's machinery cost twice as much (1.9 us against 0.9)."""
 
     __slots__ = ("_conversation", "_request", "_tokens")
 

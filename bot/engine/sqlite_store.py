@@ -96,7 +96,7 @@ def ts(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is None:
         return value.isoformat(" ", "microseconds")
-    # Several per message: ``replace(tzinfo=None)`` costs more than the formatting (keyword
+    # One or two per message: ``replace(tzinfo=None)`` costs more than the formatting (keyword
     # arguments), so the UTC form is formatted with its offset and the offset cut off.
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)

@@ -11,7 +11,6 @@ from typing import Any, Protocol
 
 from bench import engine_forms
 from bench.workload import UserScript, as_the_service_runs, run_users
-from bot.engine import json_text
 from bot.engine.messages import ConversationKey, OutboundMessage
 from bot.engine.sqlite_store import encoded_commit
 from bot.engine.store import Commit, Snapshot
@@ -30,8 +29,8 @@ class Hop(Protocol):
 
 class NoWorkStore:
     """The part of the conversation store this form uses (``load`` and ``commit``), kept in
-    a dict; the state and the replies are JSON-encoded and the state decoded as the SQLite
-    store does on the event loop. With ``hop``, every call goes there and back first, with
+    a dict; the state and the replies are JSON-encoded, and the state decoded when read, as the
+    SQLite store does on the event loop. With ``hop``, every call goes there and back first, with
     what the SQLite store's operation would take and answer."""
 
     def __init__(self, hop: Hop | None = None) -> None:
@@ -45,7 +44,7 @@ class NoWorkStore:
             row = await self._hop.round_trip((key.channel, key.account, key.user_id, message_id), row)
         if row is None:
             return Snapshot(None, 0, None)
-        return Snapshot(row[0], row[1], json_text.loads(row[2]))
+        return Snapshot.from_text(row[0], row[1], row[2], None)  # decoded if read, as the store's
 
     async def commit(
         self, key: ConversationKey, snapshot: Snapshot, change: Commit, now: datetime

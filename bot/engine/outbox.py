@@ -101,8 +101,19 @@ class OutboxDispatcher:
         # Ownership is read for the whole batch right before sending it (one query, not one
         # per message); a message queued by the bot before staff took over is held here.
         owners = await self.store.owners_of(list({m.key for m in messages if m.origin is Origin.BOT}))
-        sent = await asyncio.gather(*(self._deliver(m, owners) for m in messages))
-        delivered = [m for m, ok in zip(messages, sent, strict=True) if ok]
+        # Sends that wait for a network overlap, a task each; those that never wait are run
+        # here meanwhile (``ChannelSender``). A batch holds one message per conversation, so
+        # the two groups cannot reorder a conversation's replies.
+        at_once = [m for m in messages if not self._waits(m)]
+        waiting = [m for m in messages if self._waits(m)]
+        overlapping = asyncio.gather(*(self._deliver(m, owners) for m in waiting))
+        sent: dict[int, bool] = {}
+        try:
+            for message in at_once:
+                sent[message.outbox_id] = await self._deliver(message, owners)
+        finally:
+            sent.update(zip((m.outbox_id for m in waiting), await overlapping, strict=True))
+        delivered = [m for m in messages if sent[m.outbox_id]]
         if delivered:
             await self.store.mark_sent_many([m.outbox_id for m in delivered], self.clock.now())
             for callback in self.after_sent:
@@ -111,6 +122,9 @@ class OutboxDispatcher:
                 except Exception:  # a listener's bug must not stop deliveries
                     log.exception("after_sent callback failed")
         return len(messages)
+
+    def _waits(self, message: OutboundMessage) -> bool:
+        return bool(getattr(self.senders.get(message.key.channel), "waits", True))
 
     async def drain(self, *, rounds: int = 100) -> None:
         """Deliver until nothing is due (tests and the terminal chat)."""

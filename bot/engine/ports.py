@@ -13,6 +13,11 @@ class ChannelSender(Protocol):
 
     Raises ``bot.errors.DeliveryFailed`` on failure; the outbox owns retries and backoff, so an
     implementation makes one attempt and reports ``retry_after`` when the channel asked for it.
+
+    A sender whose ``send`` never waits for anything (the web chat's wakes the page's poll) may
+    say so with a class attribute ``waits = False``: the dispatcher then awaits it in its own
+    task instead of starting a task for each message, which costs more than such a send.
+    Senders that talk to a network leave it out (``True``): their sends overlap.
     """
 
     channel: str

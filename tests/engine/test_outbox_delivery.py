@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import sqlalchemy as sa
 
+from bot.engine.messages import ConversationKey, Inbound, OutboundMessage
+from bot.engine.outbox import OutboxDispatcher
 from bot.engine.store import OutboxStatus
 from bot.engine.tables import outbox
-from bot.testing import ChatHarness
+from bot.testing import ChatHarness, RecordingSender
 from tests.engine.transcript import Lang, fill_form
 
 
@@ -105,3 +108,31 @@ async def test_a_restarted_process_sends_at_once_what_a_killed_one_was_sending(c
     await restarted.drain()
     assert [m.outbox_id for m in sender.sent] == [m.outbox_id for m in replies]
     assert {row.status for row in await _rows(chat)} == {OutboxStatus.SENT}
+
+
+async def test_a_sender_that_never_waits_is_run_in_the_dispatchers_task_beside_those_that_do(
+    chat: ChatHarness,
+) -> None:
+    class Sender(RecordingSender):
+        async def send(self, message: OutboundMessage) -> None:
+            tasks.append((self.channel, asyncio.current_task()))
+            await super().send(message)
+
+    class AtOnce(Sender):
+        waits = False
+
+    tasks: list[tuple[str, asyncio.Task[object] | None]] = []
+    at_once, networked = AtOnce(channel="web"), Sender(channel="tg")
+    for channel in ("web", "tg"):
+        for user in ("u1", "u2"):
+            await chat.engine.handle(
+                Inbound.text_message(ConversationKey(channel, "main", user), "m1", "/menu")
+            )
+    dispatcher = OutboxDispatcher(chat.store, {"web": at_once, "tg": networked}, chat.clock)
+    draining = asyncio.current_task()
+    await dispatcher.drain()
+    assert len(at_once.sent) == len(networked.sent) > 0
+    assert {t for c, t in tasks if c == "web"} == {draining}  # awaited in place, no task each
+    assert draining not in {t for c, t in tasks if c == "tg"}  # overlapping, a task each
+    statuses = {row.status for row in await _rows(chat)}
+    assert statuses == {OutboxStatus.SENT}

@@ -97,6 +97,7 @@ class WebChatSender:
     of its conversation (the outbox then marks it sent, and tells other workers)."""
 
     channel = CHANNEL
+    waits = False  # waking the pollers is at once: no task of its own (``ChannelSender``)
 
     def __init__(self, wakeups: WakeUps) -> None:
         self._wakeups = wakeups

@@ -43,6 +43,7 @@ class TerminalSender:
     it only accepts (the running ``sealbot chat`` prints what it is sent)."""
 
     channel = "terminal"
+    waits = False  # a line written to the terminal: no task of its own (``ChannelSender``)
 
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out

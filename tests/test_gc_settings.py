@@ -21,6 +21,7 @@ from bot.engine.store import WriterUsage
 from bot.telemetry import ServiceTelemetry
 from scheduler.metrics import MetricsRegistry
 from tests.deploy.test_serve_refuses_bad_settings import PREFIXES
+from tests.fixtures.metrics import read_samples
 from tests.fixtures.served import free_port, serve_in_loop, service_settings
 
 
@@ -93,22 +94,16 @@ def test_every_pause_is_timed_by_generation_and_handed_over_once(pauses: gc_sett
     assert timed == pytest.approx(sum(seconds for _, seconds in drained))
 
 
-def _value(exposition: str, series: str) -> float:
-    """The value of one series in a Prometheus exposition; fails if it is not there."""
-    found = [line.rpartition(" ")[2] for line in exposition.splitlines() if line.rpartition(" ")[0] == series]
-    assert found, f"{series} not in /metrics"
-    return float(found[0])
-
-
 def test_metrics_show_the_collectors_pauses_by_generation(pauses: gc_settings.CollectorPauses) -> None:
     telemetry = ServiceTelemetry(collector=pauses)
     gc.collect()
     telemetry.sync(
         registry=MetricsRegistry(), store_writes=0, store_writer=WriterUsage(0.0, 0.0), bus_healthy=True
     )
-    shown = telemetry.render().decode()
-    assert _value(shown, 'sealbot_gc_pause_seconds_count{generation="2"}') >= 1
-    assert _value(shown, 'sealbot_gc_longest_pause_seconds{generation="2"}') > 0
+    shown = read_samples(telemetry.render().decode())
+    full = (("generation", "2"),)
+    assert shown[("sealbot_gc_pause_seconds_count", full)] >= 1
+    assert shown[("sealbot_gc_longest_pause_seconds", full)] > 0
 
 
 async def test_the_app_calls_after_start_once_everything_has_started(tmp_path: Path) -> None:

@@ -7,17 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from observability.metrics import Metrics
-
-
-def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
+from tests.fixtures.metrics import read_samples
 
 
 def test_one_process_reports_what_it_counted() -> None:
@@ -25,7 +16,7 @@ def test_one_process_reports_what_it_counted() -> None:
     metrics.messages_in.labels(channel="wechat").inc(3)
     metrics.deliveries_failed.labels(channel="telegram", retryable="true").inc()
     metrics.platform_call.labels(method="POST", route="/v1/accounts", outcome="ok").observe(0.02)
-    samples = _samples(metrics.render().decode())
+    samples = read_samples(metrics.render().decode())
     assert samples[("sealbot_messages_in_total", (("channel", "wechat"),))] == 3
     assert samples[("sealbot_deliveries_failed_total", (("channel", "telegram"), ("retryable", "true")))] == 1
     key = (
@@ -39,7 +30,7 @@ def test_two_instances_do_not_share_values() -> None:
     """Each composition root gets its own registry: tests and embedded apps stay apart."""
     first, second = Metrics(), Metrics()
     first.sms.labels(purpose="register", outcome="sent").inc()
-    samples = _samples(second.render().decode())
+    samples = read_samples(second.render().decode())
     assert ("sealbot_sms_total", (("outcome", "sent"), ("purpose", "register"))) not in samples
 
 
@@ -73,6 +64,6 @@ def test_workers_add_up_in_multiprocess_mode(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
     ).stdout
-    samples = _samples(rendered)
+    samples = read_samples(rendered)
     assert samples[("sealbot_messages_in_total", (("channel", "webchat"),))] == 7
     assert samples[("sealbot_reminders_total", (("channel", "sms"), ("outcome", "sent")))] == 2

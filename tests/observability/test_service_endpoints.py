@@ -17,13 +17,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import create_app
 from bot.health import Readiness, database_check
 from bot.settings import Settings
 from dbkit.engine import make_engine
 from observability.logs import JsonFormatter
+from tests.fixtures.metrics import read_samples
 
 
 def _settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -44,14 +44,6 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -68,7 +60,7 @@ async def test_metrics_count_a_web_chat_message_in_and_its_replies_out(tmp_path:
         response = await client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    samples = _samples(response.text)
+    samples = read_samples(response.text)
     assert samples[("sealbot_messages_in_total", (("channel", "web"),))] == 1
     delivered = samples[("sealbot_messages_out_total", (("channel", "web"),))]
     assert delivered >= 1

@@ -13,7 +13,8 @@ Contenders:
 - ``engine``: ``bench.forms``' engine (the SQLite store, the outbox dispatcher, the collector
   set as the service sets it);
 - ``engine-no-storage``: the same engine on the store that does no storage work
-  (``bench.no_storage``, one of ``bench.store_cost``'s instruments), so that the gap between the two is what the store and the dispatcher cost.
+  (``bench.no_storage``, one of ``bench.store_cost``'s instruments), so that the gap between
+  the two is what the store and the dispatcher cost.
 
 python-telegram-bot is not a contender: its updates are built from JSON per message
 (``Update.de_json``) before its clock starts, which a per-message count cannot leave out.
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import shutil
 import subprocess
@@ -68,7 +68,7 @@ def instructions(contender: str, users: int) -> int:
         contender,
         str(users),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, check=False, env=os.environ.copy())  # noqa: S603 - our own command line
+    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - our own command line
     found = _COLLECTED.search(done.stderr)
     if done.returncode != 0 or found is None:
         raise RuntimeError(f"{contender} under valgrind failed ({done.returncode}): {done.stderr[-2000:]}")

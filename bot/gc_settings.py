@@ -45,8 +45,8 @@ class CollectorPauses:
 
     def __init__(self, keep: int = 4096) -> None:
         self.count = [0] * GENERATIONS
-        self.seconds = [0.0] * GENERATIONS
         self.longest = [0.0] * GENERATIONS
+        self.total_seconds = 0.0  # every generation's pauses, added up
         self._recent: deque[tuple[int, float]] = deque(maxlen=keep)
         self._began = 0.0
         self._started = False
@@ -58,7 +58,7 @@ class CollectorPauses:
         pause = time.perf_counter() - self._began
         generation = int(info["generation"])
         self.count[generation] += 1
-        self.seconds[generation] += pause
+        self.total_seconds += pause
         self.longest[generation] = max(self.longest[generation], pause)
         self._recent.append((generation, pause))
 
@@ -73,10 +73,6 @@ class CollectorPauses:
             gc.callbacks.remove(self._callback)
             self._started = False
         return self.total_seconds
-
-    @property
-    def total_seconds(self) -> float:
-        return sum(self.seconds)
 
     def drain(self) -> list[tuple[int, float]]:
         """The (generation, seconds) of each pause since the last drain (the most recent

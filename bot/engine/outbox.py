@@ -104,8 +104,11 @@ class OutboxDispatcher:
         # Sends that wait for a network overlap, a task each; those that never wait are run
         # here meanwhile (``ChannelSender``). A batch holds one message per conversation, so
         # the two groups cannot reorder a conversation's replies.
-        at_once = [m for m in messages if not self._waits(m)]
-        waiting = [m for m in messages if self._waits(m)]
+        at_once: list[OutboundMessage] = []
+        waiting: list[OutboundMessage] = []
+        for message in messages:
+            sender = self.senders.get(message.key.channel)
+            (waiting if getattr(sender, "waits", True) else at_once).append(message)
         overlapping = asyncio.gather(*(self._deliver(m, owners) for m in waiting))
         sent: dict[int, bool] = {}
         try:
@@ -122,9 +125,6 @@ class OutboxDispatcher:
                 except Exception:  # a listener's bug must not stop deliveries
                     log.exception("after_sent callback failed")
         return len(messages)
-
-    def _waits(self, message: OutboundMessage) -> bool:
-        return bool(getattr(self.senders.get(message.key.channel), "waits", True))
 
     async def drain(self, *, rounds: int = 100) -> None:
         """Deliver until nothing is due (tests and the terminal chat)."""

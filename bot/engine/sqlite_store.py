@@ -776,7 +776,9 @@ class SqliteConversationStore:
         rows are updated by one statement: a claim of a hundred rows fetched and updated one by
         one was a hundred calls into SQLite (each, in the writer thread, a wait for the GIL)."""
 
-        def claim(conn: sqlite3.Connection) -> list[tuple[dict[str, Any], int]]:
+        fresh = self._fresh
+
+        def claim(conn: sqlite3.Connection) -> list[tuple[OutboundMessage | dict[str, Any], int]]:
             now_s, until = ts(now), ts(now + lease)
             busy = set(
                 json_text.loads(
@@ -788,37 +790,66 @@ class SqliteConversationStore:
             )
             # Only rows that are due AND the oldest undelivered of their conversation: a
             # window over all pending rows would fill up with replies held for a passive answer
-            # (or pushes scheduled for later) and starve the due ones behind it.
-            candidates: list[dict[str, Any]] = json_text.loads(
+            # (or pushes scheduled for later) and starve the due ones behind it. A candidate is
+            # [id, conversation, attempts]: the payload is read below only for the claimed rows
+            # this process does not remember (copying every candidate's payload into JSON and
+            # out again was most of the claim's time).
+            candidates: list[list[int]] = json_text.loads(
                 conn.execute(
-                    f"SELECT json_group_array(json_object({_OUTBOX_FIELDS})) FROM (SELECT o.* FROM outbox o"  # noqa: S608 - constant text
+                    "SELECT json_group_array(json_array(id, conversation_id, attempts)) FROM (SELECT o.id,"
+                    " o.conversation_id, o.attempts FROM outbox o"
                     " WHERE ((o.status=? AND o.next_attempt_at <= ?) OR (o.status=? AND o.lease_until <= ?))"
                     " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.conversation_id = o.conversation_id"
-                    f" AND p.id < o.id AND p.{UNDELIVERED_SQL})"
+                    f" AND p.id < o.id AND p.{UNDELIVERED_SQL})"  # noqa: S608 - constant text
                     " ORDER BY o.id LIMIT ?)",
                     (OutboxStatus.PENDING, now_s, OutboxStatus.SENDING, now_s, limit * 4),
                 ).fetchone()[0]
             )
-            candidates.sort(key=lambda row: int(row["id"]))  # an aggregate's order is not promised
-            claimed: list[tuple[dict[str, Any], int]] = []
+            candidates.sort()  # by id: an aggregate's order is not promised
+            chosen: list[list[int]] = []
             seen: set[int] = busy
-            for row in candidates:
-                if row["conversation_id"] in seen:
+            for candidate in candidates:
+                if candidate[1] in seen:
                     continue
-                seen.add(row["conversation_id"])
-                claimed.append((row, row["attempts"] + 1))
-                if len(claimed) >= limit:
+                seen.add(candidate[1])
+                chosen.append(candidate)
+                if len(chosen) >= limit:
                     break
-            if claimed:
-                conn.execute(
-                    "UPDATE outbox SET status=?, lease_until=?, attempts=attempts+1"
-                    " WHERE id IN (SELECT value FROM json_each(?))",
-                    (OutboxStatus.SENDING, until, json_text.dumps([row["id"] for row, _ in claimed])),
+            if not chosen:
+                return []
+            ids = [outbox_id for outbox_id, _, _ in chosen]
+            conn.execute(
+                "UPDATE outbox SET status=?, lease_until=?, attempts=attempts+1"
+                " WHERE id IN (SELECT value FROM json_each(?))",
+                (OutboxStatus.SENDING, until, json_text.dumps(ids)),
+            )
+            # What this process committed is taken as it is (the reference, here: the claim may
+            # run in the writer thread while the loop's commits evict old entries).
+            remembered = {outbox_id: fresh.get(outbox_id) for outbox_id in ids}
+            unknown = [outbox_id for outbox_id, message in remembered.items() if message is None]
+            rows: dict[int, dict[str, Any]] = {}
+            if unknown:
+                found: list[dict[str, Any]] = json_text.loads(
+                    conn.execute(
+                        f"SELECT json_group_array(json_object({_OUTBOX_FIELDS})) FROM outbox"  # noqa: S608 - constant text
+                        " WHERE id IN (SELECT value FROM json_each(?))",
+                        (json_text.dumps(unknown),),
+                    ).fetchone()[0]
                 )
-            return claimed
+                rows = {int(row["id"]): row for row in found}
+            return [
+                (remembered[outbox_id] or rows[outbox_id], attempts + 1) for outbox_id, _, attempts in chosen
+            ]
 
         # Rows become messages (JSON decoding) on the caller's thread, as in ``load``.
-        return [self._claimed(row, attempt) for row, attempt in await self._run(claim)]
+        claimed = []
+        for known, attempt in await self._run(claim):
+            if isinstance(known, OutboundMessage):
+                fresh.pop(known.outbox_id, None)
+                claimed.append(known if known.attempt == attempt else replace(known, attempt=attempt))
+            else:
+                claimed.append(self._claimed(known, attempt))
+        return claimed
 
     async def mark_sent_many(self, outbox_ids: Sequence[int], now: datetime) -> None:
         params = (OutboxStatus.SENT, ts(now), json_text.dumps(list(outbox_ids)))

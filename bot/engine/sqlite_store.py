@@ -525,9 +525,11 @@ class SqliteConversationStore:
         self._loop_refused = False  # the loop's connection could not be opened
         self._loop_work = _Work()
 
-    async def _run(self, operation: Callable[[sqlite3.Connection], T], *, mode: int = ATOMIC) -> T:
+    def _run(self, operation: Callable[[sqlite3.Connection], T], *, mode: int = ATOMIC) -> asyncio.Future[T]:
         """Run ``operation`` (``READ``, ``SINGLE`` or ``ATOMIC``) in this event loop's next
-        batch; calls from another loop than the store's go to the writer thread."""
+        batch; calls from another loop than the store's go to the writer thread. Awaited by
+        the caller: the future itself rather than a coroutine around it, which every wake-up
+        would pass through (two per message)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         job: Job = (operation, mode, loop, future)
@@ -538,7 +540,7 @@ class SqliteConversationStore:
             self._writer.jobs.put(job)
         else:
             on_loop.submit(job)
-        return await future
+        return future
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> _OnLoop | None:
         """The batches of ``loop`` run on its thread if no other open loop has the store."""

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.engine.in_band import AnswerWindow, InBandCommit, InBandPlan
-from bot.engine.messages import ConversationKey, Origin, Reply
+from bot.engine.messages import ConversationKey, Option, Origin, Reply
 from bot.engine.store import Commit, ConversationStore, OutboxStatus, QueuedReply, SideWrite, Snapshot
 from bot.errors import VersionConflict
 
@@ -441,6 +441,24 @@ async def test_leases_of_a_stopped_process_are_reclaimed_at_start(store: Convers
         again = await restarted.claim_due(T0 + timedelta(seconds=1), limit=10, lease=LEASE)
         assert [(m.outbox_id, m.attempt) for m in again] == [(a1, 2)]
         assert a2 > a1
+    finally:
+        await restarted.close()
+
+
+async def test_a_reply_claimed_after_a_restart_is_the_one_committed(store: ConversationStore) -> None:
+    # The SQLite store hands out the replies it committed itself from memory; a process that
+    # did not commit them (a restart) reads them from their rows, and must send the same.
+    reply = Reply.text_reply("请核对：张三", options=(Option("1.2.confirm", "确认"), Option("@cancel", "取消")))
+    snapshot = await store.load(A, None)
+    committed = change(message_id="m1")
+    committed = replace(committed, replies=[QueuedReply(reply, Origin.STAFF)])
+    (message,) = await store.commit(A, snapshot, committed, T0)
+    await store.close()
+    restarted = type(store)(store.engine)  # type: ignore[call-arg,attr-defined]
+    try:
+        (claimed,) = await restarted.claim_due(T0, limit=10, lease=LEASE)
+        assert claimed == replace(message, attempt=1)
+        assert (claimed.reply, claimed.origin, claimed.in_reply_to) == (reply, Origin.STAFF, "m1")
     finally:
         await restarted.close()
 

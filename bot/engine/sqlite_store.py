@@ -798,11 +798,11 @@ class SqliteConversationStore:
             # out again was most of the claim's time).
             candidates: list[list[int]] = json_text.loads(
                 conn.execute(
-                    "SELECT json_group_array(json_array(id, conversation_id, attempts)) FROM (SELECT o.id,"
-                    " o.conversation_id, o.attempts FROM outbox o"
+                    "SELECT json_group_array(json_array(id, conversation_id, attempts)) FROM"  # noqa: S608 - constant text
+                    " (SELECT o.id, o.conversation_id, o.attempts FROM outbox o"
                     " WHERE ((o.status=? AND o.next_attempt_at <= ?) OR (o.status=? AND o.lease_until <= ?))"
                     " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.conversation_id = o.conversation_id"
-                    f" AND p.id < o.id AND p.{UNDELIVERED_SQL})"  # noqa: S608 - constant text
+                    f" AND p.id < o.id AND p.{UNDELIVERED_SQL})"
                     " ORDER BY o.id LIMIT ?)",
                     (OutboxStatus.PENDING, now_s, OutboxStatus.SENDING, now_s, limit * 4),
                 ).fetchone()[0]

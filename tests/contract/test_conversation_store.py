@@ -448,7 +448,9 @@ async def test_leases_of_a_stopped_process_are_reclaimed_at_start(store: Convers
 async def test_a_reply_claimed_after_a_restart_is_the_one_committed(store: ConversationStore) -> None:
     # The SQLite store hands out the replies it committed itself from memory; a process that
     # did not commit them (a restart) reads them from their rows, and must send the same.
-    reply = Reply.text_reply("请核对：张三", options=(Option("1.2.confirm", "确认"), Option("@cancel", "取消")))
+    reply = Reply.text_reply(
+        "请核对：张三", options=(Option("1.2.confirm", "确认"), Option("@cancel", "取消"))
+    )
     snapshot = await store.load(A, None)
     committed = change(message_id="m1")
     committed = replace(committed, replies=[QueuedReply(reply, Origin.STAFF)])

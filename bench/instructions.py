@@ -18,7 +18,8 @@ Contenders:
 
 python-telegram-bot is not a contender: its updates are built from JSON per message
 (``Update.de_json``) before its clock starts, which a per-message count cannot leave out.
-Compare a change with the code before it (a worktree, ``PYTHONPATH=<worktree>``), not with
+Compare a change with the code before it (started inside a worktree of it, ``cd <worktree> &&
+PYTHONPATH=.``: ``-m`` puts the current directory ahead of ``PYTHONPATH``), not with
 another framework. Each run takes 30-90 s under valgrind (``apt-get install valgrind``).
 """
 

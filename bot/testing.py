@@ -27,6 +27,7 @@ from bot.engine.messages import ConversationKey, ExternalEvent, Inbound, Option,
 from bot.engine.outbox import OutboxDispatcher
 from bot.engine.runtime import Engine, EngineHooks
 from bot.engine.secrets_box import SecretBox
+from bot.engine.sqlite_store import SqliteConversationStore
 from bot.engine.store import SqlConversationStore
 from bot.engine.tables import metadata
 from bot.errors import DeliveryFailed
@@ -107,14 +108,19 @@ class ChatHarness:
         secret: str = "test-secret",  # noqa: S107 - the test harness key, never a deployment secret
         db: AsyncEngine | None = None,
         locks: ConversationLocks | None = None,
+        embedded: bool = False,
     ) -> ChatHarness:
         """``db`` replaces ``db_url`` when the caller built the engine (a PostgreSQL schema of
-        its own, say); ``locks`` adds a distributed lock as a multi-worker deployment does."""
+        its own, say); ``locks`` adds a distributed lock as a multi-worker deployment does;
+        ``embedded``: the store of the embedded default (``SqliteConversationStore``, on a
+        SQLite file) instead of the SQLAlchemy one every backend has."""
         db = db or make_engine(db_url)
         if schema:
             await create_schema(db)
         clock = clock or ManualClock()
-        store = SqlConversationStore(db)
+        store: SqlConversationStore | SqliteConversationStore = (
+            SqliteConversationStore(db) if embedded else SqlConversationStore(db)
+        )
         sender = RecordingSender(channel=channel)
         engine = Engine(
             store=store,

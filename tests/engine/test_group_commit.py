@@ -106,7 +106,7 @@ async def test_a_write_lock_held_elsewhere_sends_the_batch_to_the_writer_thread_
     other.execute(
         "INSERT INTO event_cursors (name, position, updated_at) VALUES ('other', 1, '2026-11-30 00:00:00')"
     )
-    waiting = asyncio.create_task(store._run(_thread_of("mine"), mode=ATOMIC))
+    waiting = store._run(_thread_of("mine"), mode=ATOMIC)
     # the loop goes on turning while the batch waits for the lock in the writer thread
     started = time.monotonic()
     for _ in range(20):
@@ -202,8 +202,8 @@ async def test_a_store_closed_from_another_thread_still_answers_what_its_loop_ha
     store: SqliteConversationStore,
 ) -> None:
     await store._run(_thread_of("first"), mode=ATOMIC)  # this loop has the store now
-    queued = [asyncio.create_task(store._run(_thread_of(f"q{i}"), mode=ATOMIC)) for i in range(3)]
-    await asyncio.sleep(0)  # the operations are queued; the batch that runs them is not yet
+    # queued at once (``_run`` hands back the future); the batch that runs them is not yet
+    queued = [store._run(_thread_of(f"q{i}"), mode=ATOMIC) for i in range(3)]
     closer = threading.Thread(target=lambda: asyncio.run(store.close()))
     closer.start()
     closer.join(30)  # this loop stands still meanwhile: nothing of its own runs the batch

@@ -465,6 +465,22 @@ async def test_a_reply_claimed_after_a_restart_is_the_one_committed(store: Conve
         await restarted.close()
 
 
+async def test_owners_are_read_as_they_are_now_for_a_claimed_batch_and_any_other_keys(
+    store: ConversationStore,
+) -> None:
+    await put(store, A, "a1")
+    await put(store, B, "b1")
+    assert {m.key for m in await store.claim_due(T0, limit=10, lease=LEASE)} == {A, B}
+    assert await store.owners_of([A, B]) == {A: "bot", B: "bot"}
+    # staff take B over after the claim: the dispatcher's check just before sending sees it
+    await store.commit(B, await store.load(B, None), change(owner="staff:alice"), T0)
+    assert await store.owners_of([A, B]) == {A: "bot", B: "staff:alice"}
+    assert await store.owners_of([B]) == {B: "staff:alice"}
+    # keys the last claim did not take (C was never stored): the same answers
+    assert await store.owners_of([C, B]) == {C: "bot", B: "staff:alice"}
+    assert await store.owners_of([]) == {}
+
+
 async def test_undelivered_lists_queued_and_held_messages(store: ConversationStore) -> None:
     a1, a2, a3 = await put(store, A, "a1", "a2", "a3")
     await store.claim_due(T0, limit=10, lease=LEASE)

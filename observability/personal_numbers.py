@@ -34,6 +34,10 @@ _RULES = (
     (Kind.CODE, r"(?<!\d)\d{6}(?!\d)"),
 )
 _FOUND = re.compile("|".join(f"(?P<{kind.value}>{rule})" for kind, rule in _RULES))
+# What every kind above holds somewhere: six digits, consecutive or (a card's) grouped by single
+# spaces or hyphens. A text without it has no personal number; this finds that out in a third
+# of the time the rules above take to (most messages, and most log lines, have none).
+_SIX_DIGITS = re.compile(r"\d(?:[ -]?\d){5}")
 
 ALL_KINDS = frozenset(Kind)
 
@@ -45,6 +49,8 @@ def replace_personal_numbers(
 ) -> str:
     """``text`` with each personal number of ``kinds`` replaced by ``write(kind, number)``
     (``None`` keeps the number as it is)."""
+    if not _SIX_DIGITS.search(text):
+        return text
 
     def replace(match: re.Match[str]) -> str:
         kind = Kind(match.lastgroup or "")

@@ -256,6 +256,7 @@ class Flow:
         object.__setattr__(self, "_sensitive", frozenset(sensitive | {PREVIOUS + n for n in sensitive}))
         asking = tuple((s, getattr(s, "when", None)) for s in self.steps if s.asks_user)
         object.__setattr__(self, "_asking", asking)
+        object.__setattr__(self, "_asked", tuple(s for s, _ in asking))
         object.__setattr__(self, "_conditional", any(when is not None for _, when in asking))
         for step in self.steps:
             for dep in step.dependencies:
@@ -273,10 +274,11 @@ class Flow:
         positions: dict[str, int] = self.__dict__["_positions"]
         return positions[name]
 
-    def visible_steps(self, answers: Answers) -> list[Step]:
-        asking: tuple[tuple[Step, Condition | None], ...] = self.__dict__["_asking"]
+    def visible_steps(self, answers: Answers) -> Sequence[Step]:
         if not self.__dict__["_conditional"]:
-            return [step for step, _ in asking]
+            asked: tuple[Step, ...] = self.__dict__["_asked"]  # the same whatever was answered
+            return asked
+        asking: tuple[tuple[Step, Condition | None], ...] = self.__dict__["_asking"]
         return [step for step, when in asking if when is None or when(answers)]
 
     @property

@@ -7,12 +7,14 @@ sent with. Building a prompt reads the run and says it; it changes nothing but `
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 from bot.engine import progress
 from bot.engine.context import Ctx
 from bot.engine.flow import PREVIOUS, Choice, Field, Flow, FlowRegistry, Step, Summary, Upload, Wait
+from bot.engine.i18n import Catalog
 from bot.engine.messages import Option
 from bot.engine.secrets_box import mask, mask_text
 from bot.engine.state import FlowRun
@@ -56,8 +58,14 @@ def counter(ctx: Ctx, flow: Flow, step: Step) -> str:
     place = progress.counted(flow, ctx.run, step)
     if place is None:
         return ""
-    n, total = place
-    return ctx.t("engine.step_counter", n=n, total=total)
+    return _counter_text(ctx.t.catalog, ctx.t.locale, *place)
+
+
+@functools.lru_cache(maxsize=1024)
+def _counter_text(catalog: Catalog, locale: str, n: int, total: int) -> str:
+    # Said with every question: formatted once per catalog, locale and place (the catalog is
+    # a key by identity; a few flows of a dozen steps in two locales are a few hundred texts).
+    return catalog.get(locale, "engine.step_counter", n=n, total=total)
 
 
 def bound(run: FlowRun, options: Sequence[Option]) -> list[Option]:

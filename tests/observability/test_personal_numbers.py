@@ -3,10 +3,13 @@ masks: what one of them hides, the others hide too (each in its own form)."""
 
 from __future__ import annotations
 
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
 from bot.engine.secrets_box import mask_text
 from bot.redaction import CODE_MARK, mask_free_text
 from observability.logs import mask as log_mask
-from observability.personal_numbers import Kind, replace_personal_numbers
+from observability.personal_numbers import _FOUND, _SIX_DIGITS, Kind, replace_personal_numbers
 
 ID_NUMBER = "110101199003074477"
 MOBILE = "13812345678"
@@ -51,3 +54,22 @@ def test_a_number_that_fails_the_luhn_check_is_no_card_for_the_transcript_but_is
     not_a_card = "6222021234567890120"
     assert not_a_card in mask_free_text(f"编号 {not_a_card}")
     assert not_a_card not in log_mask(f"编号 {not_a_card}")
+
+
+# Digits (ASCII and full-width), separators and the characters around numbers in messages.
+_NUMBERISH = st.text(alphabet=st.sampled_from("0123456789１２３ -Xx号，a"), max_size=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_NUMBERISH)
+@example(CARD)  # grouped digits: no six in a row
+@example("6222-0212-3456-7890")
+@example("卡号１２３４５６７８９０１２３４５６号")
+def test_a_text_the_quick_check_passes_over_holds_nothing_the_rules_find(text: str) -> None:
+    # replace_personal_numbers returns a text without six digits (grouped or not) untouched,
+    # before running the rules: the rules themselves must find nothing in it either.
+    found: list[str] = []
+    _FOUND.sub(lambda match: found.append(match.group(0)) or match.group(0), text)
+    if not _SIX_DIGITS.search(text):
+        assert found == []
+    assert replace_personal_numbers(text, lambda kind, number: "#") == _FOUND.sub("#", text)

@@ -69,11 +69,17 @@ def normalise_label(text: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).lower()
 
 
-@functools.lru_cache(maxsize=4096)  # the same labels (取消, 返回上一步, ...) come back every message
-def label_digest(text: str) -> str:
+def typed_digest(text: str) -> str:
     """A short digest of a label as typed or shown: the state remembers the labels of the
     buttons just shown by digest, since a label may quote what the user typed."""
     return hashlib.blake2s(normalise_label(text).encode(), digest_size=8).hexdigest()
+
+
+@functools.lru_cache(maxsize=4096)  # the same labels (取消, 返回上一步, ...) come back every message
+def label_digest(label: str) -> str:
+    """``typed_digest`` of a label the bot shows. Only labels are cached: what a user types
+    (an ID number, an address) is digested once and not kept in the process's memory."""
+    return typed_digest(label)
 
 
 def token_of(
@@ -103,7 +109,7 @@ def token_of(
             return state.last_menu[index]
     # A label of a button the bot just showed, typed, does what tapping it does.
     if state.last_labels and text:
-        return state.last_labels.get(label_digest(text))
+        return state.last_labels.get(typed_digest(text))
     return None
 
 
@@ -152,5 +158,6 @@ __all__ = [
     "nav_token",
     "normalise_label",
     "token_of",
+    "typed_digest",
     "unbind",
 ]

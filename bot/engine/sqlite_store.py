@@ -449,6 +449,11 @@ def _all_failed(
     return outcomes
 
 
+def _at_attempt(message: OutboundMessage, attempt: int) -> OutboundMessage:
+    """A remembered message as sent on its ``attempt``."""
+    return message if message.attempt == attempt else replace(message, attempt=attempt)
+
+
 def _hand_back(outcomes: dict[asyncio.AbstractEventLoop, list[Outcome]]) -> None:
     for loop, results in outcomes.items():
         try:
@@ -758,8 +763,7 @@ class SqliteConversationStore:
         fresh = self._fresh.pop(row["id"], None)
         if fresh is None:
             return self._message(row, attempt)
-        attempt = attempt if attempt is not None else max(1, row["attempts"])
-        return fresh if fresh.attempt == attempt else replace(fresh, attempt=attempt)
+        return _at_attempt(fresh, attempt if attempt is not None else max(1, row["attempts"]))
 
     async def outbound(self, ids: Sequence[int]) -> list[OutboundMessage]:
         if not ids:
@@ -852,9 +856,9 @@ class SqliteConversationStore:
         for known, attempt, conversation_id in await self._run(claim):
             if isinstance(known, OutboundMessage):
                 fresh.pop(known.outbox_id, None)
-                message = known if known.attempt == attempt else replace(known, attempt=attempt)
+                message = _at_attempt(known, attempt)
             else:
-                message = self._claimed(known, attempt)
+                message = self._message(known, attempt)
             claimed.append(message)
             conversation_ids[message.key] = conversation_id
         self._claimed_conversations = conversation_ids

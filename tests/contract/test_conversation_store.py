@@ -452,8 +452,7 @@ async def test_a_reply_claimed_after_a_restart_is_the_one_committed(store: Conve
         "请核对：张三", options=(Option("1.2.confirm", "确认"), Option("@cancel", "取消"))
     )
     snapshot = await store.load(A, None)
-    committed = change(message_id="m1")
-    committed = replace(committed, replies=[QueuedReply(reply, Origin.STAFF)])
+    committed = replace(change(message_id="m1"), replies=[QueuedReply(reply, Origin.STAFF)])
     (message,) = await store.commit(A, snapshot, committed, T0)
     await store.close()
     restarted = type(store)(store.engine)  # type: ignore[call-arg,attr-defined]
